@@ -1,0 +1,397 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
+)
+
+// Defaults for [ImportOptions].
+const (
+	// DefaultBatchSize is how many consecutive events of one stream are
+	// appended together: enough to make appends cheap, few enough that an
+	// interrupted import loses little work.
+	DefaultBatchSize = 100
+	// DefaultMaxLineSize is the longest line accepted, in bytes: room for
+	// an event of [chronicle.DefaultMaxEventSize] in base64 (a third
+	// larger) with its metadata escaped, and a stop for a file that is
+	// not an archive at all, such as a binary without newlines.
+	DefaultMaxLineSize = 64 << 20
+)
+
+// maxBatchBytes ends a batch early when its events are large, so that one
+// append does not carry hundreds of megabytes.
+const maxBatchBytes = 4 << 20
+
+// Metadata keys that [ImportOptions.KeepOrigin] adds.
+const (
+	// MetadataOriginalPosition is the event's position in the store it
+	// was exported from, in decimal.
+	MetadataOriginalPosition = "$originalPosition"
+	// MetadataOriginalRecorded is when that store recorded it, in the
+	// archive's format ([RecordedFormat]).
+	MetadataOriginalRecorded = "$originalRecorded"
+)
+
+// ImportOptions configures [Import]. A nil *ImportOptions gives the
+// defaults.
+type ImportOptions struct {
+	// BatchSize is the most events appended in one append. Zero means
+	// [DefaultBatchSize]. One checks every event by its ID on its own:
+	// slower, but see [Import] for the one case where that matters.
+	BatchSize int
+
+	// MaxLineSize is the longest line accepted, in bytes. Zero means
+	// [DefaultMaxLineSize].
+	MaxLineSize int
+
+	// KeepOrigin adds to each imported event's metadata where and when
+	// the exporting store recorded it, under [MetadataOriginalPosition]
+	// and [MetadataOriginalRecorded], which the importing store would
+	// otherwise replace with its own. Keys already there are kept, so an
+	// event archived and restored twice keeps its first origin. It is off
+	// by default because it changes the metadata: without it an import
+	// restores each event exactly as it was appended.
+	KeepOrigin bool
+
+	// Progress, if not nil, is called after each append.
+	Progress func(ImportResult)
+}
+
+// ImportResult tells how far [Import] went.
+type ImportResult struct {
+	// Lines is the number of input lines dealt with: every line up to
+	// and including this one is in the store.
+	Lines int
+	// Events is the number of events in those lines.
+	Events int
+	// Written counts the events that this import appended, and Existing
+	// those that the store held already (from an earlier run of the same
+	// import, say). Events = Written + Existing.
+	Written, Existing int
+}
+
+// Import reads an archive that [Export] wrote, or one in the same
+// format, from r, and appends its events to store: to streams of the
+// same names, in the order of the file, keeping each event's ID, type,
+// data and metadata. The store gives them new revisions (counted from
+// the stream's end, so a stream exported without its first events
+// starts again at revision 0), new positions, and the time of the
+// import as their recorded time; the original position and time are
+// kept only with [ImportOptions.KeepOrigin]. Stream metadata, deletions
+// and snapshots are not part of an archive.
+//
+// # Idempotence and resuming
+//
+// Import appends runs of consecutive events of one stream together, with
+// [chronicle.Any], and relies on the store's idempotent appends: events
+// whose IDs the stream already holds where they would go are
+// acknowledged, not written again. So importing the same file twice
+// writes nothing the second time ([ImportResult.Existing] counts those
+// events), and an import that stopped, for whatever reason, is resumed
+// by running it again on the same file from its start. When a run holds
+// some events already but not all, the store reports
+// [chronicle.ErrIdempotencyConflict] and Import appends that run one
+// event at a time, which sorts out which ones are new.
+//
+// A run whose first event is new is appended whole. That is right for
+// any file whose streams are in revision order, as Export writes them,
+// and for several such files imported one after the other, even if they
+// overlap. It would write an event twice only when a run's first event is
+// missing from the store but a later one is not, which happens when an
+// archive of a stream's newest events was imported before an archive of
+// all of them; set [ImportOptions.BatchSize] to 1 to guard against that.
+//
+// # Bad input
+//
+// A line that is not a valid event (not a JSON object, a field missing
+// or of the wrong type, an unknown field, an ID that is not a UUID, data
+// that is not valid base64, a line over [ImportOptions.MaxLineSize])
+// stops the import with a [*LineError] that names it. Nothing of that
+// line, or of the lines after it, is written; the lines before it are
+// imported. [ImportResult.Lines] tells how far the import got. Fix the
+// line and run the import again: the lines already imported are not
+// written twice. A line that the store refuses (a tombstoned stream, an
+// event over the store's size limit) is reported the same way.
+//
+// Written and Existing are told apart by the positions that the store
+// reports: they are exact unless another process imports the same
+// events at the same time.
+func Import(ctx context.Context, store chronicle.Store, r io.Reader, opts *ImportOptions) (ImportResult, error) {
+	var o ImportOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.MaxLineSize <= 0 {
+		o.MaxLineSize = DefaultMaxLineSize
+	}
+	im := &importer{store: store, opts: o}
+	// Every position the store holds now is at most the last one; new
+	// appends get higher positions. See ImportResult.Written.
+	for e, err := range store.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
+		if err != nil {
+			return im.res, fmt.Errorf("import: read the end of the log: %w", err)
+		}
+		im.high = e.Position
+	}
+
+	sc := bufio.NewScanner(r)
+	// The scanner takes the larger of max and the buffer's capacity as
+	// its limit, so the buffer must not start larger than the limit.
+	sc.Buffer(make([]byte, 0, min(64<<10, o.MaxLineSize)), o.MaxLineSize)
+	n := 0
+	for sc.Scan() {
+		n++
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 {
+			if len(im.batch) == 0 {
+				im.res.Lines = n
+			}
+			continue
+		}
+		ev, err := parseLine(text, o.KeepOrigin)
+		if err != nil {
+			// The lines before this one are imported, as documented.
+			if ferr := im.flush(ctx, n-1); ferr != nil {
+				return im.res, ferr
+			}
+			return im.res, &LineError{Line: n, Err: err}
+		}
+		ev.line = n
+		if im.breaks(ev) {
+			if err := im.flush(ctx, n-1); err != nil {
+				return im.res, err
+			}
+		}
+		im.batch = append(im.batch, ev)
+		im.size += ev.size()
+	}
+	if err := sc.Err(); err != nil {
+		if ferr := im.flush(ctx, n); ferr != nil {
+			return im.res, ferr
+		}
+		if errors.Is(err, bufio.ErrTooLong) {
+			return im.res, &LineError{Line: n + 1, Err: fmt.Errorf("line is longer than the limit of %d bytes", o.MaxLineSize)}
+		}
+		return im.res, fmt.Errorf("import: read line %d: %w", n+1, err)
+	}
+	if err := im.flush(ctx, n); err != nil {
+		return im.res, err
+	}
+	return im.res, nil
+}
+
+// event is one parsed line.
+type event struct {
+	line     int
+	stream   string
+	revision uint64
+	data     chronicle.EventData
+}
+
+func (e event) size() int {
+	n := len(e.data.Data)
+	for k, v := range e.data.Metadata {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// importer is one run of [Import].
+type importer struct {
+	store chronicle.Store
+	opts  ImportOptions
+	res   ImportResult
+	// high is the highest position the store has reported so far: an
+	// append that reports a higher first position wrote its events.
+	high uint64
+	// batch holds consecutive events of one stream, not yet appended.
+	batch []event
+	size  int
+}
+
+// breaks reports whether ev must start a new batch: it belongs to another
+// stream, does not follow the last event in its stream's revisions (a
+// new run, such as a second file concatenated to the first), or the batch
+// is full.
+func (im *importer) breaks(ev event) bool {
+	if len(im.batch) == 0 {
+		return false
+	}
+	last := im.batch[len(im.batch)-1]
+	return ev.stream != last.stream || ev.revision != last.revision+1 ||
+		len(im.batch) >= im.opts.BatchSize || im.size+ev.size() > maxBatchBytes
+}
+
+// flush appends the batch, after which every line up to line upTo is
+// done: the batch's, and blank lines among and after them.
+func (im *importer) flush(ctx context.Context, upTo int) error {
+	batch := im.batch
+	if len(batch) == 0 {
+		im.res.Lines = upTo
+		return nil
+	}
+	im.batch, im.size = im.batch[:0], 0
+	err := im.append(ctx, batch)
+	if len(batch) > 1 && (errors.Is(err, chronicle.ErrIdempotencyConflict) ||
+		errors.Is(err, chronicle.ErrInvalidEvent) || errors.Is(err, chronicle.ErrEventTooLarge)) {
+		// Part of the batch is in the store already, or one of its events
+		// is refused: one event at a time finds which, and imports the
+		// events before a refused one, as a line error promises.
+		for i := range batch {
+			if err := im.append(ctx, batch[i:i+1]); err != nil {
+				return err
+			}
+		}
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	im.res.Lines = upTo
+	if im.opts.Progress != nil {
+		im.opts.Progress(im.res)
+	}
+	return nil
+}
+
+// append appends events, all of one stream, and counts them.
+func (im *importer) append(ctx context.Context, events []event) error {
+	data := make([]chronicle.EventData, len(events))
+	for i, e := range events {
+		data[i] = e.data
+	}
+	res, err := im.store.Append(ctx, events[0].stream, chronicle.Any, data...)
+	if err != nil {
+		return &LineError{Line: events[0].line, Err: err}
+	}
+	if res.FirstPosition > im.high {
+		im.res.Written += len(events)
+	} else {
+		im.res.Existing += len(events)
+	}
+	im.high = max(im.high, res.LastPosition)
+	im.res.Events += len(events)
+	im.res.Lines = events[len(events)-1].line
+	return nil
+}
+
+// parseLine reads one line of an archive.
+func parseLine(text []byte, keepOrigin bool) (event, error) {
+	if text[0] != '{' {
+		return event{}, errors.New("not a JSON object: an archive has one event per line, each a {...} object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.DisallowUnknownFields()
+	var l line
+	if err := dec.Decode(&l); err != nil {
+		return event{}, jsonError(err)
+	}
+	if rest := bytes.TrimSpace(text[dec.InputOffset():]); len(rest) > 0 {
+		return event{}, errors.New("not valid JSON: something follows the object on the same line")
+	}
+	for _, f := range []struct {
+		name    string
+		missing bool
+	}{
+		{"stream", l.Stream == ""},
+		{"revision", l.Revision == nil},
+		{"position", l.Position == nil},
+		{"id", l.ID == ""},
+		{"type", l.Type == ""},
+		{"recorded", l.Recorded == ""},
+	} {
+		if f.missing {
+			return event{}, fmt.Errorf("field %q is missing or empty", f.name)
+		}
+	}
+	id, err := uuid.Parse(l.ID)
+	if err != nil {
+		return event{}, fmt.Errorf("id %q is not a UUID", l.ID)
+	}
+	if id == uuid.Nil {
+		// A store gives a nil ID a new one, so it could not be recognised
+		// when the import runs again.
+		return event{}, errors.New("id is the nil UUID: events need their own ID to be imported once only")
+	}
+	recorded, err := parseRecorded(l.Recorded)
+	if err != nil {
+		return event{}, err
+	}
+	ev := event{stream: l.Stream, revision: *l.Revision, data: chronicle.EventData{ID: id, Type: l.Type}}
+	switch {
+	case l.Data != nil && l.DataBase64 != nil:
+		return event{}, errors.New(`both "data" and "data_base64" are given: an event has one data`)
+	case l.DataBase64 != nil:
+		ev.data.Data, err = base64.StdEncoding.DecodeString(*l.DataBase64)
+		if err != nil {
+			return event{}, fmt.Errorf("data_base64 is not valid standard base64: %w", err)
+		}
+	case l.Data != nil:
+		ev.data.Data = l.Data
+	}
+	if len(l.Metadata) > 0 {
+		ev.data.Metadata = l.Metadata
+	}
+	if keepOrigin {
+		m := ev.data.Metadata.With(MetadataOriginalPosition, strconv.FormatUint(*l.Position, 10))
+		m[MetadataOriginalRecorded] = recorded.Format(RecordedFormat)
+		// Keep a first origin that is already there.
+		for _, k := range []string{MetadataOriginalPosition, MetadataOriginalRecorded} {
+			if v, ok := ev.data.Metadata[k]; ok {
+				m[k] = v
+			}
+		}
+		ev.data.Metadata = m
+	}
+	// Check the stream name and type now, as the store would, so that
+	// the error names this line; MaxInt leaves the size to the store,
+	// whose limit may differ from the default.
+	if _, err := chronicle.PrepareAppend(ev.stream, []chronicle.EventData{ev.data}, math.MaxInt); err != nil {
+		return event{}, err
+	}
+	return ev, nil
+}
+
+// jsonError turns an error of encoding/json into words about the line,
+// without the Go type names that it uses.
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("not valid JSON: %v (at byte %d)", syntax, syntax.Offset)
+	case errors.As(err, &typ) && typ.Field == "metadata":
+		return fmt.Errorf("metadata values must be strings, but one is a JSON %s", typ.Value)
+	case errors.As(err, &typ):
+		want := "a string"
+		switch typ.Type.Kind() {
+		case reflect.Uint64:
+			want = "a non-negative integer"
+		case reflect.Map:
+			want = "an object of strings"
+		}
+		return fmt.Errorf("field %q is a JSON %s, want %s", typ.Field, typ.Value, want)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("not valid JSON: the object is cut short")
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("unknown field %s", msg)
+	}
+	return fmt.Errorf("not valid JSON: %w", err)
+}

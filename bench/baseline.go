@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/chronicle-es/chronicle/storetest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite" // the driver the sqlite store uses
+)
+
+// The baselines: what the disk, SQLite and PostgreSQL do with no
+// Chronicle code in the way, measured in the same run as the store.
+
+// sqliteDSN names a SQLite file for modernc.org/sqlite with pragmas set
+// on every connection, as package sqlite does.
+func sqliteDSN(path string, pragmas ...string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// durablePragmas are those of the sqlite store's write connection in its
+// default, durable mode (see sqlite.Open).
+var durablePragmas = []string{"auto_vacuum(INCREMENTAL)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"}
+
+// fsyncRate measures small write+fsync pairs in dir for d: the physical
+// limit of one-at-a-time durable commits on that disk.
+func fsyncRate(dir string, d time.Duration) (*Baseline, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, "fsync-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := storetest.Payload(256)
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < d {
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return &Baseline{Name: "fsync", Value: float64(len(lat)) / time.Since(start).Seconds(), Unit: "fsyncs/s",
+		Latency: summarise(lat), Note: "256-byte write + fsync, in " + dir}, nil
+}
+
+// rawSQLiteInsert inserts 256-byte rows into a bare table in a new file
+// in dir, through the sqlite store's driver and durable pragmas, rows to
+// a transaction, for d: the engine's own limit for durable appends.
+func rawSQLiteInsert(ctx context.Context, dir string, rows int, d time.Duration) (*Baseline, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, fmt.Sprintf("raw-insert-%d.db", rows))
+	if err := removeSQLite(file); err != nil {
+		return nil, err
+	}
+	defer removeSQLite(file)
+	db, err := sql.Open("sqlite", sqliteDSN(file, durablePragmas...))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL)"); err != nil {
+		return nil, err
+	}
+	// A prepared statement, as the store's writer uses: the raw figure is
+	// the best the engine does.
+	insert, err := db.PrepareContext(ctx, "INSERT INTO t (data) VALUES (?)")
+	if err != nil {
+		return nil, err
+	}
+	defer insert.Close()
+	data := storetest.Payload(256)
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < d {
+		t0 := time.Now()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		stmt := tx.StmtContext(ctx, insert)
+		for range rows {
+			if _, err := stmt.ExecContext(ctx, data); err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	elapsed := time.Since(start).Seconds()
+	return &Baseline{Name: fmt.Sprintf("raw SQLite insert, %d row/txn", rows), Value: float64(len(lat)*rows) / elapsed, Unit: "rows/s",
+		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; same driver and pragmas as the store's durable mode", num(float64(len(lat))/elapsed))}, nil
+}
+
+// rawSchemaInsert is rawSQLiteInsert into the sqlite store's own events
+// table, with its indexes, created by the store itself: rows events to a
+// transaction, spread over the 1,000 streams of APPEND with their next
+// revisions, and fresh UUIDv7 IDs. It is what SQLite costs for the
+// store's schema with no Chronicle code running: the difference from
+// the bare table is the price of the indexes that reading a stream and
+// recognising a retried append need.
+func rawSchemaInsert(ctx context.Context, dir string, rows int, d time.Duration) (*Baseline, error) {
+	file := filepath.Join(dir, fmt.Sprintf("raw-schema-%d.db", rows))
+	if err := removeSQLite(file); err != nil {
+		return nil, err
+	}
+	defer removeSQLite(file)
+	s, err := sqlite.Open(ctx, file, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(file, durablePragmas...))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	insert, err := db.PrepareContext(ctx, "INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+	if err != nil {
+		return nil, err
+	}
+	defer insert.Close()
+	data := storetest.Payload(256)
+	streams := make([]string, appendStreams)
+	for i := range streams {
+		streams[i] = fmt.Sprintf("bench-%d", i)
+	}
+	revs := make([]int64, appendStreams)
+	var lat []time.Duration
+	pos, next := int64(0), 0
+	start := time.Now()
+	for time.Since(start) < d {
+		t0 := time.Now()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		stmt := tx.StmtContext(ctx, insert)
+		now := time.Now().UnixMicro()
+		for range rows {
+			id, err := uuid.NewV7()
+			if err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+			pos++
+			if _, err := stmt.ExecContext(ctx, pos, streams[next], revs[next], id[:], "Benchmarked", data, nil, now); err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+			revs[next]++
+			next = (next + 1) % appendStreams
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	elapsed := time.Since(start).Seconds()
+	return &Baseline{Name: fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows), Value: float64(pos) / elapsed, Unit: "rows/s",
+		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; the store's events table and indexes, 1,000 streams, no Chronicle code", num(float64(len(lat))/elapsed))}, nil
+}
+
+// rawPostgresInsert inserts 256-byte rows into a bare table with a
+// bigserial key, rows to a statement and a commit (a multi-row INSERT of
+// an unnested array, as the postgres store's), from writers connections,
+// for d: the server's limit for durable appends.
+func rawPostgresInsert(ctx context.Context, t target, writers, rows int, d time.Duration) (*Baseline, error) {
+	const schema = "chronicle_bench_raw"
+	if err := t.dropSchema(ctx, schema); err != nil {
+		return nil, err
+	}
+	defer t.dropSchema(context.Background(), schema)
+	cfg, err := pgxpool.ParseConfig(t.pgURL())
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = int32(writers)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	table := pgx.Identifier{schema, "raw"}.Sanitize()
+	for _, stmt := range []string{
+		"CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize(),
+		"CREATE TABLE " + table + " (id bigserial PRIMARY KEY, data bytea NOT NULL)",
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			return nil, err
+		}
+	}
+	data := storetest.Payload(256)
+	batch := make([][]byte, rows)
+	for i := range batch {
+		batch[i] = data
+	}
+	one := "INSERT INTO " + table + " (data) VALUES ($1)"
+	many := "INSERT INTO " + table + " (data) SELECT unnest($1::bytea[])"
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range writers {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Since(start) < d {
+				t0 := time.Now()
+				var err error
+				if rows == 1 {
+					_, err = pool.Exec(ctx, one, data)
+				} else {
+					_, err = pool.Exec(ctx, many, batch)
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	elapsed := time.Since(start).Seconds()
+	return &Baseline{Name: fmt.Sprintf("raw PostgreSQL insert, %d writers, %d row/txn", writers, rows), Value: float64(len(lat)*rows) / elapsed,
+		Unit: "rows/s", Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s", num(float64(len(lat))/elapsed))}, nil
+}
+
+// rawReader reads a store's events table directly, scanning the same
+// columns into the same Go types as the store does, without Chronicle's
+// code: the engine's limit for a read.
+type rawReader interface {
+	all(ctx context.Context) (int, error)
+	stream(ctx context.Context, name string) (int, error)
+	close()
+}
+
+// openRaw returns the raw reader of a store's table, or nil for a store
+// without one (the memory store).
+func openRaw(ctx context.Context, t target, o *opened) (rawReader, error) {
+	switch {
+	case o.file != "":
+		db, err := sql.Open("sqlite", sqliteDSN(o.file, "query_only(1)"))
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(1)
+		return rawSQLite{db}, nil
+	case o.schema != "":
+		return openRawPostgres(ctx, t, o.schema)
+	}
+	return nil, nil
+}
+
+type rawSQLite struct{ db *sql.DB }
+
+const rawColumns = "position, stream, revision, id, type, data, metadata, recorded"
+
+func (r rawSQLite) all(ctx context.Context) (int, error) {
+	return r.scan(ctx, "SELECT "+rawColumns+" FROM events ORDER BY position")
+}
+
+func (r rawSQLite) stream(ctx context.Context, name string) (int, error) {
+	return r.scan(ctx, "SELECT "+rawColumns+" FROM events WHERE stream = ? ORDER BY revision", name)
+}
+
+func (r rawSQLite) scan(ctx context.Context, query string, args ...any) (int, error) {
+	rows, err := r.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			pos, rev, recorded int64
+			stream, typ        string
+			id, data, md       []byte
+		)
+		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &data, &md, &recorded); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+func (r rawSQLite) close() { r.db.Close() }
+
+// rawPostgres reads a postgres store's events table with pgx.
+type rawPostgres struct {
+	conn  *pgx.Conn
+	table string
+}
+
+func openRawPostgres(ctx context.Context, t target, schema string) (rawReader, error) {
+	conn, err := pgx.Connect(ctx, t.pgURL())
+	if err != nil {
+		return nil, err
+	}
+	return rawPostgres{conn: conn, table: pgx.Identifier{schema, "events"}.Sanitize()}, nil
+}
+
+func (r rawPostgres) all(ctx context.Context) (int, error) {
+	return r.scan(ctx, "SELECT "+rawColumns+" FROM "+r.table+" ORDER BY position")
+}
+
+func (r rawPostgres) stream(ctx context.Context, name string) (int, error) {
+	return r.scan(ctx, "SELECT "+rawColumns+" FROM "+r.table+" WHERE stream = $1 ORDER BY revision", name)
+}
+
+func (r rawPostgres) scan(ctx context.Context, query string, args ...any) (int, error) {
+	rows, err := r.conn.Query(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			pos, rev    int64
+			stream, typ string
+			id          [16]byte
+			data, md    []byte
+			recorded    time.Time
+		)
+		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &data, &md, &recorded); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+func (r rawPostgres) close() { r.conn.Close(context.Background()) }

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// harness runs the workloads of one run and collects the report.
+type harness struct {
+	cfg config
+	tgt target
+	out io.Writer // figures, as they are measured
+	log io.Writer // progress bars
+
+	rep *Report
+	// Baselines by role, for the figures to refer to.
+	fsync, raw1, raw100 *Baseline
+	schema64            *Baseline // raw inserts into the store's own schema, 64 rows/txn
+	// The C4-SEQ rate of each store kind, the baseline of C4-PAR.
+	seqMoves map[string]float64
+}
+
+func newHarness(cfg config, tgt target, stdout, stderr io.Writer) *harness {
+	return &harness{cfg: cfg, tgt: tgt, out: stdout, log: stderr, seqMoves: map[string]float64{}}
+}
+
+func (h *harness) run(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	h.rep = &Report{
+		Command: h.cfg.command, Store: h.tgt.kind, Quick: h.cfg.quick, Started: start,
+		Machine: Machine{CPUs: runtime.NumCPU(), CPU: cpuModel(), Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, LoadBefore: loadAvg()},
+	}
+	fmt.Fprintf(h.out, "store %s; load average %s\n", h.tgt.kind, h.rep.Machine.LoadBefore)
+	if err := h.baselines(ctx); err != nil {
+		return nil, err
+	}
+	stores := []target{h.tgt}
+	if h.cfg.memory && h.tgt.kind != "memory" {
+		stores = append(stores, target{dsn: "memory:", kind: "memory"})
+	}
+	for _, w := range workloads {
+		if !h.cfg.runs(w) {
+			continue
+		}
+		var primary []*Figure
+		for i, t := range stores {
+			figs, err := h.workload(ctx, w, t, i == 0)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				primary = figs
+				continue
+			}
+			pairMemory(primary, figs)
+		}
+		for _, f := range primary {
+			f.judge()
+		}
+		h.rep.Figures = append(h.rep.Figures, primary...)
+	}
+	h.rep.Machine.LoadAfter = loadAvg()
+	h.rep.Seconds = time.Since(start).Seconds()
+	return h.rep, ctx.Err()
+}
+
+// pairMemory copies the memory store's figures beside the store's.
+func pairMemory(primary, mem []*Figure) {
+	for _, m := range mem {
+		for _, f := range primary {
+			if f.Workload == m.Workload && f.Case == m.Case && f.Unit == m.Unit {
+				v := m.Value
+				f.Memory = &v
+			}
+		}
+	}
+}
+
+func (h *harness) baselines(ctx context.Context) error {
+	dir := h.tgt.dir()
+	var err error
+	if h.fsync, err = fsyncRate(dir, h.cfg.baseFor); err != nil {
+		return fmt.Errorf("fsync baseline: %w", err)
+	}
+	h.addBaseline(h.fsync)
+	if h.raw1, err = rawSQLiteInsert(ctx, dir, 1, h.cfg.baseFor); err != nil {
+		return fmt.Errorf("raw SQLite baseline: %w", err)
+	}
+	h.addBaseline(h.raw1)
+	if h.raw100, err = rawSQLiteInsert(ctx, dir, 100, h.cfg.baseFor); err != nil {
+		return fmt.Errorf("raw SQLite baseline: %w", err)
+	}
+	h.addBaseline(h.raw100)
+	if h.tgt.kind == "sqlite" && h.cfg.runs("append") {
+		if h.schema64, err = rawSchemaInsert(ctx, dir, 64, h.cfg.baseFor); err != nil {
+			return fmt.Errorf("raw SQLite schema baseline: %w", err)
+		}
+		h.addBaseline(h.schema64)
+	}
+	if h.tgt.kind == "postgres" {
+		// The server's own figures are the ones its store is judged on.
+		for _, c := range []struct{ writers, rows int }{{1, 1}, {1, 100}, {64, 1}} {
+			b, err := rawPostgresInsert(ctx, h.tgt, c.writers, c.rows, h.cfg.baseFor)
+			if err != nil {
+				return fmt.Errorf("raw PostgreSQL baseline: %w", err)
+			}
+			h.addBaseline(b)
+			switch {
+			case c.writers == 1 && c.rows == 1:
+				h.raw1 = b
+			case c.rows == 100:
+				h.raw100 = b
+			}
+		}
+	}
+	return nil
+}
+
+func (h *harness) addBaseline(b *Baseline) {
+	h.rep.Baselines = append(h.rep.Baselines, b)
+	fmt.Fprintf(h.out, "baseline  %-45s %12s %-9s %s\n", b.Name, num(b.Value), b.Unit, b.Latency)
+}
+
+// targets reports whether the targets apply: they are set for
+// the embedded store.
+func (h *harness) targets(t target, primary bool) bool { return primary && t.kind == "sqlite" }
+
+// workload runs one workload on t and returns its figures. primary is
+// the store under test, whose figures get baselines and targets; the
+// other is the memory store.
+func (h *harness) workload(ctx context.Context, w string, t target, primary bool) ([]*Figure, error) {
+	var figs []*Figure
+	add := func(f *Figure) {
+		if !primary {
+			f.Baseline, f.BaselineValue, f.Target = "", 0, nil
+		}
+		if !h.targets(t, primary) {
+			f.Target = nil
+		}
+		figs = append(figs, f)
+		line := fmt.Sprintf("%-8s %-7s %-24s %12s %-9s", t.kind, f.Workload, f.Case, num(f.Value), f.Unit)
+		if f.BaselineValue > 0 {
+			line += fmt.Sprintf("  %.2fx %s", f.Value/f.BaselineValue, f.Baseline)
+		}
+		if f.Latency != nil {
+			line += "  p50/p99/max " + f.Latency.String()
+		}
+		if f.Note != "" {
+			line += "  (" + f.Note + ")"
+		}
+		fmt.Fprintln(h.out, line)
+	}
+	switch w {
+	case "c4seq":
+		r, err := h.c4(ctx, t, "c4seq", h.cfg.games, 1)
+		if err != nil {
+			return nil, err
+		}
+		h.seqMoves[t.kind] = r.movesPerSec()
+		secs := r.elapsed.Seconds()
+		note := fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/secs), r.events)
+		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: float64(r.commands) / secs, Unit: "commands/s",
+			Baseline: h.raw1.Name, BaselineValue: h.raw1.Value, Target: &Target{Bound: 0.60},
+			Note: "each CreateGame or MakeMove is one durable append; " + note})
+		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat)})
+	case "c4par":
+		for _, c := range h.cfg.conc {
+			r, err := h.c4(ctx, t, fmt.Sprintf("c4par-%d", c), h.cfg.parGames, c)
+			if err != nil {
+				return nil, err
+			}
+			f := &Figure{Workload: "C4-PAR", Case: fmt.Sprintf("C=%d", c), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat),
+				Note: fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/r.elapsed.Seconds()), r.events)}
+			if seq := h.seqMoves[t.kind]; seq > 0 {
+				f.Baseline, f.BaselineValue = "C4-SEQ moves/s", seq
+				if c == 64 {
+					f.Target = &Target{Bound: 10}
+				}
+			}
+			add(f)
+		}
+	case "append":
+		for _, wr := range h.cfg.writers {
+			for _, b := range h.cfg.batches {
+				r, err := h.appendWorkload(ctx, t, wr, b, h.cfg.appendFor)
+				if err != nil {
+					return nil, err
+				}
+				secs := r.elapsed.Seconds()
+				f := &Figure{Workload: "APPEND", Case: fmt.Sprintf("W=%d B=%d", wr, b), Value: float64(r.events) / secs, Unit: "events/s",
+					Latency: summarise(r.lat), Note: fmt.Sprintf("%s appends/s", num(float64(r.appends)/secs))}
+				// One writer of single events makes one commit per event,
+				// as the one-row raw insert does; everything else can fill
+				// a transaction, as the hundred-row one does.
+				base := h.raw100
+				if wr == 1 && b == 1 {
+					base = h.raw1
+				}
+				f.Baseline, f.BaselineValue = base.Name, base.Value
+				if wr == 64 && b == 1 {
+					f.Target = &Target{Bound: 0.70}
+					if h.schema64 != nil && primary {
+						f.Note += fmt.Sprintf("; %.2fx the raw insert of 64 rows/txn into the store's own schema (%s rows/s)", f.Value/h.schema64.Value, num(h.schema64.Value))
+					}
+				}
+				add(f)
+			}
+		}
+	case "replay":
+		for _, n := range h.cfg.replay {
+			if !primary && n > h.cfg.memReplay {
+				continue
+			}
+			r, err := h.replay(ctx, t, n)
+			if err != nil {
+				return nil, err
+			}
+			mem := "peak RSS unknown"
+			if r.peak > 0 {
+				mem = fmt.Sprintf("peak RSS %s (%s before the read)", mib(r.peak), mib(r.rssBefore))
+			}
+			f := &Figure{Workload: "REPLAY", Case: fmt.Sprintf("N=%d", n), Value: float64(n) / r.replay.Seconds(), Unit: "events/s",
+				Note: "decoding each event into its Go type; " + mem}
+			g := &Figure{Workload: "REPLAY", Case: fmt.Sprintf("N=%d read only", n), Value: float64(n) / r.readAll.Seconds(), Unit: "events/s",
+				Note: "ReadAll without decoding, for comparison"}
+			if r.raw > 0 {
+				rate := float64(n) / r.raw.Seconds()
+				f.Baseline, f.BaselineValue, f.Target = "raw SELECT of the log", rate, &Target{Bound: 0.80}
+				g.Baseline, g.BaselineValue = "raw SELECT of the log", rate
+			}
+			add(f)
+			add(g)
+			if primary && r.peak > 0 {
+				add(&Figure{Workload: "REPLAY", Case: fmt.Sprintf("N=%d peak RSS", n), Value: float64(r.peak) / (1 << 20), Unit: "MiB",
+					Note: "the process's high-water mark, reset before the read"})
+			}
+		}
+	case "load":
+		runs, err := h.load(ctx, t, h.cfg.load)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range runs {
+			f := &Figure{Workload: "LOAD", Case: fmt.Sprintf("L=%d", r.length), Value: ms(r.plain), Unit: "ms", LowerIsBetter: true,
+				Note: fmt.Sprintf("median of %d; replaying every event", r.plainN)}
+			if r.raw > 0 {
+				f.Baseline, f.BaselineValue = "raw SELECT of the stream, ms", ms(r.raw)
+				if r.length == 100_000 {
+					f.Target = &Target{AtMost: true, Bound: 2}
+				}
+			}
+			add(f)
+			s := &Figure{Workload: "LOAD", Case: fmt.Sprintf("L=%d snapshot", r.length), Value: ms(r.snap), Unit: "ms", LowerIsBetter: true,
+				Baseline: "load without snapshot, ms", BaselineValue: ms(r.plain), Note: fmt.Sprintf("median of %d; from a snapshot at the last event", r.snapN)}
+			if r.length == 100_000 {
+				s.Target = &Target{Absolute: true, AtMost: true, Bound: 5}
+			}
+			add(s)
+		}
+	case "sub":
+		r, err := h.sub(ctx, t, h.cfg.subGames)
+		if err != nil {
+			return nil, err
+		}
+		once := r.inOrder && r.received == r.events
+		lat := summarise(r.lat)
+		f := &Figure{Workload: "SUB", Case: "during C4-PAR C=64", Unit: "ms p99", Latency: lat}
+		if lat != nil {
+			f.Value = lat.P99
+		}
+		f.Note = fmt.Sprintf("%d events appended, %d received; exactly once in order: %s; %d arrived before their append returned (counted as 0); C4-PAR alongside: %s moves/s",
+			r.events, r.received, yesNo(once), r.early, num(r.movesPerSec()))
+		f.Target = &Target{Absolute: true, AtMost: true, Bound: 5}
+		if !once {
+			f.Note = "FAILED exactly once in order: " + f.Note
+			f.FailedCheck = true
+		}
+		add(f)
+	}
+	return figs, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+// loadAvg reads the system's load averages, to show how busy the machine
+// was with other work.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuModel reads the processor's name from /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// tiny is a configuration small enough for go test: every workload and
+// baseline runs, on a few events.
+var tiny = []string{"--quick", "--games", "3", "--par-games", "6", "--concurrency", "2", "--sub-games", "6",
+	"--writers", "1,4", "--batches", "1,10", "--append-time", "50ms", "--baseline-time", "50ms",
+	"--replay", "600", "--load", "10,300", "--load-time", "5ms"}
+
+func TestHarness(t *testing.T) {
+	for _, store := range []string{"memory:", "sqlite:"} {
+		t.Run(strings.TrimSuffix(store, ":"), func(t *testing.T) {
+			dir := t.TempDir()
+			if store == "sqlite:" {
+				store += filepath.Join(dir, "bench.db")
+			}
+			out := filepath.Join(dir, "results")
+			args := append([]string{"--store", store, "--out", out, "--name", "r"}, tiny...)
+			var stdout strings.Builder
+			if err := run(context.Background(), args, &stdout, io.Discard); err != nil {
+				t.Fatalf("%v\n%s", err, stdout.String())
+			}
+			for _, ext := range []string{".md", ".json", ".svg", ".png"} {
+				if fi, err := os.Stat(filepath.Join(out, "r"+ext)); err != nil || fi.Size() == 0 {
+					t.Errorf("r%s: %v, or empty", ext, err)
+				}
+			}
+			b, err := os.ReadFile(filepath.Join(out, "r.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep Report
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, f := range rep.Figures {
+				seen[f.Workload] = true
+				if f.Value <= 0 && f.Workload != "SUB" {
+					t.Errorf("%s %s: %v %s", f.Workload, f.Case, f.Value, f.Unit)
+				}
+				if f.FailedCheck {
+					t.Errorf("%s %s failed its check: %s", f.Workload, f.Case, f.Note)
+				}
+				if store != "memory:" && f.Memory == nil && f.Unit != "MiB" {
+					t.Errorf("%s %s has no memory-store figure beside it", f.Workload, f.Case)
+				}
+			}
+			for _, w := range []string{"C4-SEQ", "C4-PAR", "APPEND", "REPLAY", "LOAD", "SUB"} {
+				if !seen[w] {
+					t.Errorf("no %s figure", w)
+				}
+			}
+			if len(rep.Baselines) < 3 {
+				t.Errorf("%d baselines, want fsync and two raw inserts", len(rep.Baselines))
+			}
+			if store != "memory:" {
+				// The workloads' files are removed, and the one --store
+				// names is never created.
+				left, _ := filepath.Glob(filepath.Join(dir, "bench*"))
+				if len(left) > 0 {
+					t.Errorf("files left behind: %v", left)
+				}
+			}
+		})
+	}
+}
+
+func TestGames(t *testing.T) {
+	// Deterministic: the same game plays the same columns every time.
+	a, b := gameRand(7), gameRand(7)
+	for range 100 {
+		if x, y := a.IntN(7), b.IntN(7); x != y {
+			t.Fatalf("game 7's PRNG differs between runs: %d, %d", x, y)
+		}
+	}
+	pool, err := gamePool(50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, g := range pool {
+		total += len(g)
+	}
+	// Games average about 21 moves (WORKLOAD.md): a start, the moves, and
+	// an end.
+	if avg := float64(total)/50 - 2; avg < 10 || avg > 40 {
+		t.Errorf("games average %.1f moves", avg)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	if _, err := parseFlags([]string{"--run", "nope"}, io.Discard); err == nil {
+		t.Error("--run nope: no error")
+	}
+	c, err := parseFlags([]string{"--replay", "1M,10k"}, io.Discard)
+	if err != nil || len(c.replay) != 2 || c.replay[0] != 1_000_000 || c.replay[1] != 10_000 {
+		t.Errorf("--replay 1M,10k: %v, %v", c.replay, err)
+	}
+	if _, err := parseTarget("mysql://x"); err == nil {
+		t.Error("mysql: no error")
+	}
+}

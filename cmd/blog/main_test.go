@@ -1,0 +1,242 @@
+package main_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle/internal/pgtest"
+)
+
+// bin is the blog command, built once for all tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "blog-cli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "blog")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the built command with its own data directory and store.
+type cli struct {
+	t     *testing.T
+	data  string
+	store []string // the --store flag and value, or none for the default
+}
+
+func newCLI(t *testing.T) *cli {
+	dir := t.TempDir()
+	return &cli{t: t, data: dir, store: []string{"--store", filepath.Join(dir, "blog.db")}}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	cmd := exec.Command(bin, append(append([]string{}, c.store...), args...)...)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+c.data, "HOME="+c.data)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	code := 0
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("blog %s: %v", strings.Join(args, " "), err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func (c *cli) expect(wantCode int, wantStdout, wantStderr string, args ...string) {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != wantCode || r.stdout != wantStdout || r.stderr != wantStderr {
+		c.t.Errorf("blog %s\n got exit %d, stdout %q, stderr %q\nwant exit %d, stdout %q, stderr %q",
+			strings.Join(args, " "), r.code, r.stdout, r.stderr, wantCode, wantStdout, wantStderr)
+	}
+}
+
+var createdRE = regexp.MustCompile(`^Created post with id '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'\n$`)
+
+func (c *cli) create(args ...string) string {
+	c.t.Helper()
+	r := c.run(append([]string{"create"}, args...)...)
+	m := createdRE.FindStringSubmatch(r.stdout)
+	if r.code != 0 || m == nil || r.stderr != "" {
+		c.t.Fatalf("blog create %v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+	}
+	return m[1]
+}
+
+// stamp matches a time as the command line shows it.
+const stamp = `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC`
+
+func (c *cli) match(wantCode int, pattern, wantStderr string, args ...string) {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != wantCode || !regexp.MustCompile(`^`+pattern+`$`).MatchString(r.stdout) || r.stderr != wantStderr {
+		c.t.Errorf("blog %s\n got exit %d, stderr %q, stdout:\n%s\nwant exit %d, stderr %q, stdout matching:\n%s",
+			strings.Join(args, " "), r.code, r.stderr, r.stdout, wantCode, wantStderr, pattern)
+	}
+}
+
+func TestBlog(t *testing.T) { testBlog(t, newCLI(t)) }
+
+// TestBlogPostgres runs the same commands with the events, the read model
+// and the outbox in PostgreSQL, in a schema of the test's own.
+func TestBlogPostgres(t *testing.T) {
+	c := newCLI(t)
+	c.store = []string{"--store", pgtest.DSN(t)}
+	testBlog(t, c)
+}
+
+func testBlog(t *testing.T, c *cli) {
+	c.expect(0, "", "(no posts)\n", "list")
+	c.expect(0, "", "(the outbox is empty)\n", "outbox")
+
+	hello := c.create("--title", "Hello", "--content", "First post.\nTwo lines.")
+	draft := c.create("--title=Draft")
+	c.expect(0, "Published post '"+hello+"'\n", "", "publish", hello)
+
+	// Publishing twice is refused, and changes nothing.
+	c.expect(4, "", "blog: Post is already published: "+hello+"\n", "publish", hello)
+	c.expect(3, "", "blog: Post does not exist: 0b0a6e9c-3c8e-4d6e-9a43-4a1f0f2a8b11\n", "publish", "0b0a6e9c-3c8e-4d6e-9a43-4a1f0f2a8b11")
+
+	c.expect(0, hello+"  published  Hello\n"+draft+"  draft      Draft\n", "", "list")
+	c.expect(0, hello+"  published  Hello\n", "", "list", "--published")
+	c.match(0, "ID:       "+hello+"\nTitle:    Hello\nStatus:   published "+stamp+"\nCreated:  "+stamp+"\n\nFirst post.\nTwo lines.\n", "",
+		"show", hello)
+	c.match(0, "ID:       "+draft+"\nTitle:    Draft\nStatus:   draft\nCreated:  "+stamp+"\n", "", "show", "post-"+draft)
+
+	// One e-mail, for the published post, pending until sent.
+	email := "From: blog@example.com\nTo: author@example.com\nDate: [^\n]+\n" +
+		`Subject: Your post "Hello" is published` + "\n\n" +
+		`Your post "Hello" was published on ` + stamp + ".\nIts id is " + hello + ".\n"
+	c.match(0, "--- pending\n"+email, "", "outbox")
+	c.match(0, email, "(sent 1 e-mail)\n", "outbox", "--send")
+	c.match(0, "--- sent "+stamp+"\n"+email, "", "outbox")
+	c.expect(0, "", "(sent 0 e-mails)\n", "outbox", "--send")
+
+	// A second published post gets its own e-mail; the first keeps one.
+	c.expect(0, "Published post '"+draft+"'\n", "", "publish", draft)
+	r := c.run("outbox")
+	if n := strings.Count(r.stdout, "From: "); n != 2 || !strings.Contains(r.stdout, "--- pending\n") {
+		t.Errorf("outbox after a second publication holds %d e-mails:\n%s", n, r.stdout)
+	}
+	c.expect(0, "", "(no published posts)\n", "--store", filepath.Join(t.TempDir(), "other.db"), "list", "--published")
+
+	// A rebuild gives the same read model, and queues no e-mail again.
+	list := c.run("list").stdout
+	r = c.run("rebuild")
+	if r.code != 0 || r.stdout != "Rebuilt the read model: 2 posts\n" ||
+		!regexp.MustCompile(`^blog-posts  4/4  100%  [\d,]+ events/s  done in [\d.]+m?s\n$`).MatchString(r.stderr) {
+		t.Errorf("rebuild: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	c.expect(0, list, "", "list")
+	if n := strings.Count(c.run("outbox").stdout, "From: "); n != 2 {
+		t.Errorf("the outbox holds %d e-mails after a rebuild, want 2", n)
+	}
+}
+
+func TestBlogDefaultStore(t *testing.T) {
+	c := newCLI(t)
+	c.store = nil
+	path := filepath.Join(c.data, "chronicle", "blog.db")
+	c.expect(0, "", "blog: keeping posts in "+path+" (choose another place with --store)\n(no posts)\n", "list")
+	c.expect(0, "", "(no posts)\n", "list")
+	id := c.create("--title", "Hello")
+	c.expect(0, id+"  draft      Hello\n", "", "list", "--store", "sqlite:"+path)
+}
+
+func TestBlogRebuildEmpty(t *testing.T) {
+	c := newCLI(t)
+	c.expect(0, "Rebuilt the read model: 0 posts\n", "blog-posts  0/0  100%  0 events/s  done in 0s\n", "rebuild")
+}
+
+func TestBlogErrors(t *testing.T) {
+	c := newCLI(t)
+	id := c.create("--title", "Hello")
+	const unknown = "0b0a6e9c-3c8e-4d6e-9a43-4a1f0f2a8b11"
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"UnknownPost/Show", []string{"show", unknown}, 3, "blog: Post does not exist: " + unknown + "\n"},
+		{"UnknownPost/Publish", []string{"publish", unknown}, 3, "blog: Post does not exist: " + unknown + "\n"},
+		{"BadID", []string{"publish", "42"}, 2,
+			`blog: invalid post id: "42" is not a post id (a UUID such as 00000000-0000-0000-0000-000000000000)` + "\n"},
+		{"NoTitle", []string{"create", "--content", "text"}, 2,
+			"blog: create: --title is required\nRun 'blog create --help' for usage.\n"},
+		{"BlankTitle", []string{"create", "--title", "  "}, 2,
+			"blog: create post: invalid title: a post needs a title\n"},
+		{"TitleWithLineBreak", []string{"create", "--title", "a\nb"}, 2,
+			"blog: create post: invalid title: \"a\\nb\" holds a control character, such as a line break\n"},
+		{"PositionalTitle", []string{"create", "Hello"}, 2,
+			"blog: create takes no arguments: give --title and --content, got 1 argument\nRun 'blog create --help' for usage.\n"},
+		{"MissingID", []string{"show"}, 2,
+			"blog: show takes ID, got 0 arguments\nRun 'blog show --help' for usage.\n"},
+		{"ExtraArgument", []string{"list", "all"}, 2,
+			"blog: list takes no arguments, got 1 argument\nRun 'blog list --help' for usage.\n"},
+		{"UnknownFlag", []string{"list", "--drafts"}, 2,
+			"blog: list: flag provided but not defined: -drafts\nRun 'blog list --help' for usage.\n"},
+		{"UnknownCommand", []string{"delete", id}, 2,
+			"blog: unknown command \"delete\"\nRun 'blog --help' for usage.\n"},
+		{"NoCommand", nil, 2, "blog: no command given\nRun 'blog --help' for usage.\n"},
+		{"MemoryStore", []string{"--store", "memory:", "list"}, 2,
+			"blog: the blog's read model needs a store with transactions: --store memory: keeps no tables beside its events, " +
+				"and the blog keeps its read model (table posts) and outbox in the store's own database, committed with the " +
+				"events they come from: use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.expect(tt.code, "", tt.stderr, tt.args...)
+		})
+	}
+	c.t = t
+	c.expect(0, id+"  draft      Hello\n", "", "list")
+}
+
+func TestBlogHelp(t *testing.T) {
+	c := newCLI(t)
+	c.store = nil
+	for _, args := range [][]string{
+		{"--help"}, {"-h"}, {"help"}, {"help", "rebuild"},
+		{"create", "--help"}, {"publish", "--help"}, {"list", "-h"}, {"show", "--help"},
+		{"outbox", "--help"}, {"rebuild", "--help"}, {"publish", "some-id", "--help"},
+	} {
+		r := c.run(args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: blog ") || r.stderr != "" {
+			t.Errorf("blog %v: exit %d, stderr %q, stdout:\n%s", args, r.code, r.stderr, r.stdout)
+		}
+	}
+	if r := c.run("help", "create"); !strings.Contains(r.stdout, "Usage: blog create --title TITLE [--content TEXT]\n") {
+		t.Errorf("help create:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(c.data, "chronicle")); err == nil {
+		t.Errorf("asking for help created the store")
+	}
+}

@@ -1,0 +1,394 @@
+// Command chronicle serves and administers a Chronicle event store: it
+// runs the Chronicle server (an HTTP API, a web UI and Connect Four in the
+// browser), archives events to JSON Lines files and imports them back,
+// reads streams, sets their retention, deletes them and scavenges what
+// retention and deletion hide.
+//
+// Usage:
+//
+//	chronicle serve [--listen ADDR] [--auth FILE | --read-only] [--tls-cert FILE --tls-key FILE]
+//	chronicle passwd FILE USER [--role writer|admin]  add a user to a users file for --auth
+//	chronicle export [--stream S]... [--out FILE]   archive events (stdout by default)
+//	chronicle import FILE                           append an archive's events (- for stdin)
+//	chronicle read STREAM [--backwards] [--from N] [--limit N]
+//	chronicle meta STREAM [--max-age D] [--max-count N] [--truncate-before N]
+//	chronicle delete STREAM [--expected E]
+//	chronicle tombstone STREAM [--expected E]
+//	chronicle scavenge
+//
+// Every command works on the store that --store names (memory:,
+// sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT), by default the
+// embedded SQLite store that a Chronicle server uses:
+// $XDG_DATA_HOME/chronicle/chronicle.db, or
+// ~/.local/share/chronicle/chronicle.db. Run chronicle --help, or any
+// command with --help, for the details.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/chronicle-es/chronicle/internal/dsn"
+)
+
+// Exit codes, so that scripts can tell what happened.
+const (
+	exitOK = 0
+	// exitError: the command failed, such as a stream that does not
+	// exist, a store that cannot be opened, or bad lines in an archive.
+	exitError = 1
+	// exitUsage: the command line is wrong.
+	exitUsage = 2
+	// exitInterrupted: Ctrl-C, as shells report a SIGINT.
+	exitInterrupted = 130
+)
+
+func main() {
+	// SIGTERM too, so that a server stopped by a service manager shuts
+	// down as gracefully as one stopped with Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], console{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// console is what the program talks to: passed in, rather than read from
+// package os, so that a run has no state but its own.
+type console struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// command is one of the program's commands.
+type command struct {
+	name string
+	// args names the positional arguments, for the usage line, and
+	// flags the command's own flags; summary says what it does.
+	args, flags, summary string
+	// help explains the command in more words, and flagHelp its flags,
+	// one per line.
+	help, flagHelp string
+	// define adds the command's own flags, besides --store.
+	define func(a *app, fs *flag.FlagSet)
+	// nargs is how many arguments it takes.
+	nargs int
+	// noStore marks a command that works without a store.
+	noStore bool
+	// check validates the flags, before the store is opened.
+	check func(a *app) error
+	run   func(a *app, ctx context.Context, s dsn.Store, args []string) int
+}
+
+// commands lists the commands in the order the help shows them. It is a
+// function, not a package variable, so that no state outlives a run.
+func commands() []command {
+	return []command{
+		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only] [--tls-cert FILE --tls-key FILE]", summary: "serve the store over HTTP: API, web UI, Connect Four",
+			run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
+		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
+			nargs: 2, noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
+		{name: "export", flags: "[--stream S]... [--out FILE]", summary: "write events to a JSON Lines archive",
+			run: (*app).export, define: exportFlags,
+			help: `Without --stream, writes the whole global log in position order, including
+the events that retention or deletion hide but that no scavenge has removed
+yet: export, then scavenge, and the archive keeps what the scavenge removes.
+With --stream, writes those streams as a read shows them; a stream that
+does not exist or is deleted is an error, and nothing is written.
+
+Each line is one event: stream, revision, position, id, type, recorded,
+metadata, and data (embedded when it is compact JSON, else data_base64).
+The file is written in full or not at all: a failed export leaves no file.`,
+			flagHelp: `  --stream S      export stream S; repeat for more streams
+  --out FILE      write to FILE instead of standard output
+  --from P        start at global position P (whole-store exports only), to
+                  archive what came after an earlier archive's last position
+  --prefix P      only streams whose name starts with P
+  --category C    only streams of category C (the name before its first '-'); repeatable
+  --type T        only events of type T; repeatable`},
+		{name: "import", args: "FILE", summary: "append the events of an archive (FILE - reads standard input)",
+			nargs: 1, run: (*app).importFile, define: importFlags,
+			help: `Appends each event to the stream of the same name, keeping its ID, type,
+data and metadata; the store gives it a new position and recorded time
+(--keep-origin keeps the old ones in the metadata keys $originalPosition
+and $originalRecorded).
+
+Importing is idempotent: events already in the store are not written
+again. A bad line stops the import with its number; the lines before it
+are imported. Fix the line and run the same import again to finish it, as
+you would after an interrupted import.`,
+			flagHelp: `  --keep-origin   keep the original position and recorded time in the metadata`},
+		{name: "read", args: "STREAM", flags: "[--backwards] [--from N] [--limit N]", summary: "print a stream's events",
+			nargs: 1, run: (*app).read, define: readFlags,
+			help: `Prints one event per line: revision, position, recorded time, type and
+data. Data that is JSON is shown compact, other text quoted, and binary
+data as base64:... Events that the stream's metadata hides are not shown.`,
+			flagHelp: `  --backwards     newest first
+  --from N        start at revision N (default: the first, or the last backwards)
+  --limit N       print at most N events`},
+		{name: "meta", args: "STREAM", flags: "[--max-age D] [--max-count N] [--truncate-before N]",
+			summary: "show or set a stream's retention metadata", nargs: 1, run: (*app).meta, define: metaFlags,
+			help: `Without flags, shows the metadata. With flags, changes the settings given
+and keeps the others; 0 removes a limit. Reads hide the events the
+metadata excludes at once; "chronicle scavenge" removes them for good.`,
+			flagHelp: `  --max-age D          hide events older than D, such as 36h, 90m or 30d
+  --max-count N        keep only the newest N events
+  --truncate-before N  hide the events before revision N`},
+		{name: "delete", args: "STREAM", flags: "[--expected E]", summary: "soft-delete a stream",
+			nargs: 1, run: (*app).delete, define: expectedFlag,
+			help: `The stream then reads as not found, and an append starts it again after
+its old last revision (the old events stay hidden). "chronicle scavenge"
+removes its events from the store.`,
+			flagHelp: expectedHelp},
+		{name: "tombstone", args: "STREAM", flags: "[--expected E]", summary: "delete a stream for good",
+			nargs: 1, run: (*app).tombstone, define: expectedFlag,
+			help: `The stream can never be read or written again, and its name cannot be
+reused. "chronicle scavenge" removes its events from the store.`,
+			flagHelp: expectedHelp},
+		{name: "scavenge", summary: "remove for good the events that retention and deletion hide",
+			run: (*app).scavenge,
+			help: `Removes the hidden events and gives their space back. The events that
+remain keep their positions. A scavenge that is interrupted resumes where
+it stopped when run again. Export first to keep a copy of what it removes.`},
+	}
+}
+
+const expectedHelp = `  --expected E    only if the stream is at revision E: a revision number, any
+                  (the default), no-stream, or exists`
+
+// app is one run of the program.
+type app struct {
+	console
+	// store is the --store flag as given, "" for the default.
+	store string
+	// set holds the names of the flags given, to tell "not given" from
+	// a zero value.
+	set map[string]bool
+
+	// export
+	streams, categories, types stringList
+	outFile, prefix            string
+	fromPosition               uint64
+	// import
+	keepOrigin bool
+	// read
+	backwards bool
+	from      uint64
+	limit     int
+	// meta
+	maxAge                   durationFlag
+	maxCount, truncateBefore uint64
+	// delete, tombstone
+	expected expectedValue
+	// serve
+	listen, authFile, logFormat string
+	tlsCert, tlsKey             string
+	readOnly, openWrites        bool
+	// passwd
+	role string
+}
+
+func run(ctx context.Context, args []string, c console) int {
+	a := &app{console: c}
+	// Flags before the command, as in "chronicle --store memory: read s",
+	// are the program's: --store and --help.
+	top := flag.NewFlagSet("chronicle", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	store := top.String("store", "", "")
+	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
+		usage(a.out)
+		return exitOK
+	} else if err != nil {
+		fmt.Fprintf(a.err, "chronicle: %v\nRun 'chronicle --help' for the usage.\n", err)
+		return exitUsage
+	}
+	rest := top.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(a.err, "chronicle: no command given\nRun 'chronicle --help' to see the commands.\n")
+		return exitUsage
+	}
+	name, rest := rest[0], rest[1:]
+	if *store != "" {
+		// Given again after the command, the later one wins, as flags do.
+		rest = append([]string{"--store=" + *store}, rest...)
+	}
+	if name == "help" {
+		if len(rest) == 0 {
+			usage(a.out)
+			return exitOK
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return a.runCommand(ctx, cmd, rest)
+		}
+	}
+	fmt.Fprintf(a.err, "chronicle: unknown command %q\nRun 'chronicle --help' to see the commands.\n", name)
+	return exitUsage
+}
+
+func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
+	fs := flag.NewFlagSet("chronicle "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.store, "store", "", "")
+	if cmd.define != nil {
+		cmd.define(a, fs)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		commandUsage(a.out, cmd)
+		return exitOK
+	}
+	if err == nil {
+		err = checkArgs(cmd, pos)
+	}
+	if err == nil && cmd.name == "read" && a.limit < 0 {
+		err = fmt.Errorf("--limit %d: want a number of events, 0 or more", a.limit)
+	}
+	if err == nil && cmd.check != nil {
+		err = cmd.check(a)
+	}
+	if err != nil {
+		fmt.Fprintf(a.err, "chronicle %s: %v\n", cmd.name, err)
+		fmt.Fprintf(a.err, "Run 'chronicle %s --help' for its usage.\n", cmd.name)
+		return exitUsage
+	}
+	a.set = make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
+	if cmd.noStore {
+		return cmd.run(a, ctx, nil, pos)
+	}
+
+	s, err := a.openStore(ctx)
+	if err != nil {
+		return a.fail(cmd.name, err)
+	}
+	defer s.Close()
+	return cmd.run(a, ctx, s, pos)
+}
+
+func checkArgs(cmd command, pos []string) error {
+	switch {
+	case len(pos) == cmd.nargs:
+		return nil
+	case cmd.nargs == 0:
+		return fmt.Errorf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
+	case len(pos) == 0:
+		return fmt.Errorf("%s needs %s", cmd.name, strings.ToLower(cmd.args))
+	case cmd.nargs > 1:
+		return fmt.Errorf("%s takes %s, got %d arguments: %q", cmd.name, strings.ToLower(cmd.args), len(pos), strings.Join(pos, " "))
+	default:
+		return fmt.Errorf("%s takes one %s, got %d arguments: %q", cmd.name, strings.ToLower(cmd.args), len(pos), strings.Join(pos, " "))
+	}
+}
+
+// parseInterspersed parses flags wherever they are among the arguments,
+// so that "read s --limit 3" works as well as "read --limit 3 s".
+// Arguments after "--" are never flags, for a stream named "-x".
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `chronicle serves and administers a Chronicle event store.
+
+Usage:
+  chronicle [--store DSN] COMMAND [flags] [arguments]
+
+Commands:
+`)
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-17s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary)
+	}
+	fmt.Fprint(w, `
+Run 'chronicle COMMAND --help' for more about a command.
+`)
+	commonHelp(w)
+}
+
+func commandUsage(w io.Writer, cmd command) {
+	store := " [--store DSN] "
+	if cmd.noStore {
+		store = " "
+	}
+	line := strings.Join(strings.Fields("chronicle "+cmd.name+store+cmd.flags+" "+cmd.args), " ")
+	fmt.Fprintf(w, "Usage: %s\n\nchronicle %s: %s.\n", line, cmd.name, cmd.summary)
+	if cmd.help != "" {
+		fmt.Fprintf(w, "\n%s\n", cmd.help)
+	}
+	if cmd.flagHelp != "" {
+		fmt.Fprintf(w, "\nFlags:\n%s\n", cmd.flagHelp)
+	}
+	commonHelp(w)
+}
+
+func commonHelp(w io.Writer) {
+	def, err := dsn.Default("chronicle")
+	if err != nil {
+		def = "none: " + err.Error()
+	}
+	fmt.Fprintf(w, `
+--store DSN chooses the store, before or after the command:
+  sqlite:PATH     the embedded SQLite store in file PATH (PATH alone works too)
+  postgres://URL  a PostgreSQL store
+  kurrentdb://HOST:PORT?tls=false
+                  a KurrentDB (EventStoreDB) server, or a chronicle serve
+  memory:         an empty store in memory, gone when the command ends
+The default is the embedded store that a Chronicle server uses:
+  %s
+
+Exit status: 0 done; 1 error; 2 wrong usage; 130 interrupted.
+`, def)
+}
+
+// openStore opens the store of --store, or the default one, and says on
+// standard error which one it is: an admin command had better not act on
+// another store than the one meant.
+func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
+	name := a.store
+	if name == "" {
+		def, err := dsn.Default("chronicle")
+		if err != nil {
+			return nil, err
+		}
+		name = def
+	}
+	fmt.Fprintf(a.err, "Store: %s\n", dsn.Describe(name))
+	s, err := dsn.Open(ctx, name)
+	if err != nil {
+		if a.store == "" {
+			return nil, fmt.Errorf("open the default store (choose another with --store): %w", err)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// fail prints err and returns the exit code for it.
+func (a *app) fail(cmd string, err error) int {
+	fmt.Fprintf(a.err, "chronicle %s: %v\n", cmd, err)
+	if errors.Is(err, context.Canceled) {
+		return exitInterrupted
+	}
+	return exitError
+}

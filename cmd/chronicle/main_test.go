@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
+)
+
+// binary is the program, built once, run as a user runs it: one process
+// per command, so that only what the store keeps survives between them.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chronicle-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "chronicle")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what one run of the program did.
+type result struct {
+	code        int
+	out, errOut string
+}
+
+// cli runs the program with args and stdin, with its data directory in
+// a temporary directory, so that the default store is never the user's.
+func cli(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "HOME="+home)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+var times = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z`)
+
+// mask replaces times, which change from run to run, with one of the same
+// width, so that columns stay aligned.
+func mask(s string) string { return times.ReplaceAllString(s, "2000-01-01T00:00:00.000000Z") }
+
+// is fails unless the run exited with code and printed exactly out and
+// errOut, times masked.
+func (r result) is(t *testing.T, code int, out, errOut string) {
+	t.Helper()
+	if r.code != code || mask(r.out) != out || mask(r.errOut) != errOut {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nwant:\n%s\nstderr:\n%s\nwant:\n%s", r.code, code, mask(r.out), out, mask(r.errOut), errOut)
+	}
+}
+
+// has fails unless the run exited with code and its output says each of
+// want.
+func (r result) has(t *testing.T, code int, want ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.out, r.errOut)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.out+r.errOut, w) {
+			t.Fatalf("output does not say %q\nstdout:\n%s\nstderr:\n%s", w, r.out, r.errOut)
+		}
+	}
+}
+
+// newStore returns the --store of a new SQLite file, with events appended
+// by fn, and the path of the file.
+func newStore(t *testing.T, fn func(s chronicle.Store)) (string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(context.Background(), path, &sqlite.Options{Durability: sqlite.Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fn != nil {
+		fn(s)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "--store=sqlite:" + path, path
+}
+
+func mustAppend(t *testing.T, s chronicle.Store, stream string, events ...chronicle.EventData) {
+	t.Helper()
+	if _, err := s.Append(context.Background(), stream, chronicle.Any, events...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// id returns a fixed event ID, so that exports can be compared.
+func id(n int) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Append(nil, n)) }
+
+// game fills a store with two streams.
+func game(t *testing.T) func(chronicle.Store) {
+	return func(s chronicle.Store) {
+		mustAppend(t, s, "game-1",
+			chronicle.EventData{ID: id(1), Type: "GameStarted", Data: []byte(`{"players": ["ann", "bob"]}`),
+				Metadata: chronicle.Metadata{"$correlationId": "c1"}},
+			chronicle.EventData{ID: id(2), Type: "DiscDropped", Data: []byte(`{"col":3}`)})
+		mustAppend(t, s, "photo-1", chronicle.EventData{ID: id(3), Type: "Uploaded", Data: []byte{0x89, 'P', 'N', 'G', 0x1b}})
+		mustAppend(t, s, "game-1",
+			chronicle.EventData{ID: id(4), Type: "Note", Data: []byte("well played\x1b[31m")},
+			chronicle.EventData{ID: id(5), Type: "GameWon"})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, cmd := range commands() {
+		t.Run(cmd.name, func(t *testing.T) {
+			usage := "Usage: chronicle " + cmd.name + " [--store DSN]"
+			if cmd.noStore {
+				usage = "Usage: chronicle " + cmd.name + " " + cmd.flags
+			}
+			cli(t, "", cmd.name, "--help").has(t, exitOK, usage, "Exit status: 0 done")
+			cli(t, "", "help", cmd.name).has(t, exitOK, "Usage: chronicle "+cmd.name)
+		})
+	}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		r := cli(t, "", args...)
+		r.has(t, exitOK, "Commands:\n  serve ", "  export ", "  read STREAM       print a stream's events", "/data/chronicle/chronicle.db")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	store, _ := newStore(t, nil)
+	for name, tt := range map[string]struct {
+		args []string
+		want string
+	}{
+		"NoCommand":      {nil, "chronicle: no command given\nRun 'chronicle --help' to see the commands.\n"},
+		"UnknownCommand": {[]string{"fly"}, "chronicle: unknown command \"fly\"\nRun 'chronicle --help' to see the commands.\n"},
+		"UnknownFlag":    {[]string{"read", "s", "--colour"}, "chronicle read: flag provided but not defined: -colour\nRun 'chronicle read --help' for its usage.\n"},
+		"MissingStream":  {[]string{"read"}, "chronicle read: read needs stream\nRun 'chronicle read --help' for its usage.\n"},
+		"ExtraArgs":      {[]string{"scavenge", "now"}, "chronicle scavenge: scavenge takes no arguments, got \"now\"\nRun 'chronicle scavenge --help' for its usage.\n"},
+		"TwoStreams":     {[]string{"delete", "a", "b"}, "chronicle delete: delete takes one stream, got 2 arguments: \"a b\"\nRun 'chronicle delete --help' for its usage.\n"},
+		"BadMaxAge": {[]string{"meta", "s", "--max-age", "a week"},
+			"chronicle meta: invalid value \"a week\" for flag -max-age: want a duration such as 30d, 36h or 90m\nRun 'chronicle meta --help' for its usage.\n"},
+		"NegativeMaxAge": {[]string{"meta", "s", "--max-age=-3h"},
+			"chronicle meta: invalid value \"-3h\" for flag -max-age: a max age cannot be negative\nRun 'chronicle meta --help' for its usage.\n"},
+		"BadMaxCount": {[]string{"meta", "s", "--max-count", "-1"},
+			"chronicle meta: invalid value \"-1\" for flag -max-count: parse error\nRun 'chronicle meta --help' for its usage.\n"},
+		"BadExpected": {[]string{"delete", "s", "--expected", "latest"},
+			"chronicle delete: invalid value \"latest\" for flag -expected: want a revision number, any, no-stream or exists\nRun 'chronicle delete --help' for its usage.\n"},
+		"NegativeLimit": {[]string{"read", "s", "--limit", "-2"}, "chronicle read: --limit -2: want a number of events, 0 or more\nRun 'chronicle read --help' for its usage.\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cli(t, "", append(tt.args, store)...).is(t, exitUsage, "", tt.want)
+		})
+	}
+	t.Run("ExportFromWithStream", func(t *testing.T) {
+		cli(t, "", "export", store, "--stream", "a", "--from", "3").has(t, exitUsage, "--from is a position of the global log: it cannot be used with --stream")
+	})
+}
+
+func TestDefaultStore(t *testing.T) {
+	r := cli(t, "", "read", "game-1")
+	if r.code != exitError || !regexp.MustCompile(`^Store: /.*/data/chronicle/chronicle\.db\n`).MatchString(r.errOut) {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.errOut)
+	}
+	cli(t, "", "read", "game-1", "--store", "memory:").is(t, exitError, "",
+		"Store: memory (events are gone when the program ends)\nchronicle read: stream \"game-1\" not found: it has no events\n")
+	cli(t, "", "--store", "nosuch:x", "scavenge").has(t, exitError, `unknown kind "nosuch"`)
+}
+
+func TestRead(t *testing.T) {
+	store, path := newStore(t, game(t))
+	testRead(t, store, "Store: "+path+"\n")
+}
+
+// testRead reads the streams of game from store; errOut is what the
+// program says of the store on standard error.
+func testRead(t *testing.T, store, errOut string) {
+	cli(t, "", "read", "game-1", store).is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE         DATA
+0         1         2000-01-01T00:00:00.000000Z  GameStarted  {"players":["ann","bob"]}
+1         2         2000-01-01T00:00:00.000000Z  DiscDropped  {"col":3}
+2         4         2000-01-01T00:00:00.000000Z  Note         "well played\x1b[31m"
+3         5         2000-01-01T00:00:00.000000Z  GameWon      
+`, errOut)
+	cli(t, "", store, "read", "--backwards", "--limit", "2", "game-1").is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE     DATA
+3         5         2000-01-01T00:00:00.000000Z  GameWon  
+2         4         2000-01-01T00:00:00.000000Z  Note     "well played\x1b[31m"
+`, errOut)
+	cli(t, "", "read", "game-1", "--from", "1", "--limit", "1", store).is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE         DATA
+1         2         2000-01-01T00:00:00.000000Z  DiscDropped  {"col":3}
+`, errOut)
+	cli(t, "", "read", "photo-1", store).is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE      DATA
+0         3         2000-01-01T00:00:00.000000Z  Uploaded  base64:iVBORxs=
+`, errOut)
+	cli(t, "", "read", "game-1", "--from", "9", store).is(t, exitOK, "", errOut+"No events to show in stream \"game-1\".\n")
+	cli(t, "", "read", "game-2", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-2\" not found: it has no events\n")
+	cli(t, "", "read", "$all", store).has(t, exitError, "invalid stream name", "reserved for system streams")
+}
+
+func TestMeta(t *testing.T) {
+	store, path := newStore(t, game(t))
+	testMeta(t, store, "Store: "+path+"\n")
+}
+
+func testMeta(t *testing.T, store, errOut string) {
+	cli(t, "", "meta", "game-1", store).is(t, exitOK, `Metadata of stream "game-1":
+  max age:          none
+  max count:        none
+  truncate before:  none
+`, errOut)
+	cli(t, "", "meta", "game-1", "--max-age", "30d", "--max-count", "3", store).is(t, exitOK, `Set the metadata of stream "game-1":
+  max age:          30d
+  max count:        3
+  truncate before:  none
+`, errOut)
+	// Settings not given are kept; 0 removes one.
+	cli(t, "", "meta", "game-1", "--truncate-before", "2", "--max-age", "0", store).is(t, exitOK, `Set the metadata of stream "game-1":
+  max age:          none
+  max count:        3
+  truncate before:  2
+`, errOut)
+	cli(t, "", "meta", "game-1", "--max-age", "90m", store).has(t, exitOK, "max age:          1h30m0s")
+	// Reads honour it at once.
+	cli(t, "", "read", "game-1", store).is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE     DATA
+2         4         2000-01-01T00:00:00.000000Z  Note     "well played\x1b[31m"
+3         5         2000-01-01T00:00:00.000000Z  GameWon  
+`, errOut)
+}
+
+func TestDeleteTombstoneScavenge(t *testing.T) {
+	store, path := newStore(t, game(t))
+	testDeleteTombstoneScavenge(t, store, "Store: "+path+"\n")
+}
+
+func testDeleteTombstoneScavenge(t *testing.T, store, errOut string) {
+
+	cli(t, "", "delete", "game-1", "--expected", "1", store).is(t, exitError, "",
+		errOut+"chronicle delete: stream \"game-1\" is at revision 3, but --expected is 1: nothing was deleted\n")
+	cli(t, "", "delete", "nope", "--expected", "exists", store).is(t, exitError, "",
+		errOut+"chronicle delete: stream \"nope\" has no events, but --expected is exists: nothing was deleted\n")
+	cli(t, "", "delete", "nope", store).is(t, exitError, "",
+		errOut+"chronicle delete: stream \"nope\" not found: it has no events\n")
+	cli(t, "", "delete", "game-1", "--expected", "3", store).is(t, exitOK,
+		"Deleted stream \"game-1\": it reads as not found, and an append starts it again after its old events.\n"+
+			"Run \"chronicle scavenge\" to remove its events from the store.\n", errOut)
+	cli(t, "", "read", "game-1", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-1\" not found: it has no events\n")
+
+	cli(t, "", "tombstone", "photo-1", "--expected", "no-stream", store).is(t, exitError, "",
+		errOut+"chronicle tombstone: stream \"photo-1\" is at revision 0, but --expected is no-stream: nothing was deleted\n")
+	cli(t, "", "tombstone", "photo-1", store).is(t, exitOK,
+		"Tombstoned stream \"photo-1\": it can never be read or written again.\n"+
+			"Run \"chronicle scavenge\" to remove its events from the store.\n", errOut)
+	deleted := "stream \"photo-1\" is deleted for good (tombstoned): it cannot be read or written; use another name\n"
+	cli(t, "", "read", "photo-1", store).is(t, exitError, "", errOut+"chronicle read: "+deleted)
+	cli(t, "", "tombstone", "photo-1", store).is(t, exitError, "", errOut+"chronicle tombstone: "+deleted)
+	cli(t, "", "meta", "photo-1", store).is(t, exitError, "", errOut+"chronicle meta: "+deleted)
+	cli(t, "", "export", "--stream", "photo-1", store).is(t, exitError, "", errOut+"chronicle export: "+deleted)
+
+	// Until the scavenge, the whole store's export keeps every event.
+	cli(t, "", "export", store).has(t, exitOK, "Exported 5 events of 2 streams, up to position 5.")
+	r := cli(t, "", "scavenge", store)
+	r.has(t, exitOK, "scavenge  2/2  100%")
+	if r.out != "Scavenged 2 streams: removed 5 events.\n" {
+		t.Fatalf("scavenge said %q", r.out)
+	}
+	cli(t, "", "scavenge", store).has(t, exitOK, "Scavenged 2 streams: removed 0 events.")
+	cli(t, "", "export", store).is(t, exitOK, "", errOut+"Exported 0 events of 0 streams.\n")
+}
+
+func TestExportImport(t *testing.T) {
+	src, _ := newStore(t, game(t))
+	dst, dstPath := newStore(t, nil)
+	file, archive := testExportImport(t, src, dst, "Store: "+dstPath+"\n")
+	dir := filepath.Dir(file)
+
+	// A bad line: the lines before it are imported, and the message says
+	// how to finish.
+	fresh, freshPath := newStore(t, nil)
+	lines := strings.SplitAfter(string(archive), "\n")
+	bad := lines[0] + lines[1] + strings.Replace(lines[2], `"id":"`, `"id":"x`, 1) + lines[3] + lines[4]
+	cli(t, bad, "import", "-", fresh).is(t, exitError, "", "Store: "+freshPath+"\n"+
+		"chronicle import: standard input: line 3: id \"x"+id(3).String()+"\" is not a UUID\n"+
+		"Imported 2 events (2 new, 0 already in the store) from the first 2 lines; run the import again to finish it: what is imported is not written twice.\n")
+	cli(t, string(archive), "import", "-", fresh).is(t, exitOK, "Imported 5 events (3 new, 2 already in the store) from standard input.\n", "Store: "+freshPath+"\n")
+	cli(t, "", "import", filepath.Join(dir, "missing.jsonl"), fresh).has(t, exitError, "chronicle import: open ", "no such file or directory")
+	cli(t, "not json\n", "import", "-", fresh).has(t, exitError, "line 1: not a JSON object")
+
+	// --keep-origin keeps where the events came from.
+	origin, _ := newStore(t, nil)
+	cli(t, "", "import", "--keep-origin", file, origin).has(t, exitOK, "5 new")
+	cli(t, "", "export", "--stream", "photo-1", origin).has(t, exitOK, `"metadata":{"$originalPosition":"3","$originalRecorded":"`)
+}
+
+// testExportImport exports the events of game from src to a file and to
+// standard output, and imports the file into the empty store dst, whose
+// errOut is what the program says of it; it returns the file and what it
+// holds.
+func testExportImport(t *testing.T, src, dst, errOut string) (string, []byte) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "archive.jsonl")
+
+	r := cli(t, "", "export", "--out", file, src)
+	r.has(t, exitOK, "Exported 5 events of 2 streams, up to position 5 to "+file+".")
+	archive, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := cli(t, "", "export", src)
+	if stdout.out != string(archive) {
+		t.Fatalf("export to stdout differs from the file:\n%s\n%s", stdout.out, archive)
+	}
+	want := `{"stream":"game-1","revision":0,"position":1,"id":"` + id(1).String() + `","type":"GameStarted","recorded":"2000-01-01T00:00:00.000000Z","metadata":{"$correlationId":"c1"},"data_base64":"eyJwbGF5ZXJzIjogWyJhbm4iLCAiYm9iIl19"}
+{"stream":"game-1","revision":1,"position":2,"id":"` + id(2).String() + `","type":"DiscDropped","recorded":"2000-01-01T00:00:00.000000Z","data":{"col":3}}
+{"stream":"photo-1","revision":0,"position":3,"id":"` + id(3).String() + `","type":"Uploaded","recorded":"2000-01-01T00:00:00.000000Z","data_base64":"iVBORxs="}
+{"stream":"game-1","revision":2,"position":4,"id":"` + id(4).String() + `","type":"Note","recorded":"2000-01-01T00:00:00.000000Z","data_base64":"d2VsbCBwbGF5ZWQbWzMxbQ=="}
+{"stream":"game-1","revision":3,"position":5,"id":"` + id(5).String() + `","type":"GameWon","recorded":"2000-01-01T00:00:00.000000Z"}
+`
+	if mask(string(archive)) != want {
+		t.Fatalf("archive:\n%s\nwant:\n%s", mask(string(archive)), want)
+	}
+	cli(t, "", "export", "--stream", "photo-1", "--stream", "game-1", "--type", "GameWon", "--type", "Uploaded", src).
+		has(t, exitOK, `{"stream":"photo-1","revision":0`, `{"stream":"game-1","revision":3`, "Exported 2 events of 2 streams")
+	cli(t, "", "export", "--stream", "nope", "--out", filepath.Join(dir, "nope.jsonl"), src).
+		has(t, exitError, `chronicle export: stream "nope" not found: it has no events (`+filepath.Join(dir, "nope.jsonl")+" not written)")
+	if _, err := os.Stat(filepath.Join(dir, "nope.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed export left a file: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("the export left %d files behind, want only the archive", len(entries))
+	}
+
+	cli(t, "", "import", file, dst).is(t, exitOK, "Imported 5 events (5 new, 0 already in the store) from "+file+".\n", errOut)
+	cli(t, "", "import", file, dst).is(t, exitOK, "Imported 5 events (0 new, 5 already in the store) from "+file+".\n", errOut)
+	cli(t, string(archive), "import", "-", dst).is(t, exitOK, "Imported 5 events (0 new, 5 already in the store) from standard input.\n", errOut)
+	again := cli(t, "", "export", dst)
+	if mask(again.out) != want {
+		t.Fatalf("the imported store exports:\n%s\nwant:\n%s", mask(again.out), want)
+	}
+	return file, archive
+}
+
+// plainStore has only the abilities every store has, as a future store
+// might.
+type plainStore struct{ chronicle.Store }
+
+func (plainStore) Close() error { return nil }
+
+func TestMissingAbility(t *testing.T) {
+	for _, tt := range []struct {
+		cmd  string
+		want string
+	}{
+		{"meta", "chronicle meta: this store cannot keep stream metadata\n"},
+		{"delete", "chronicle delete: this store cannot delete streams\n"},
+		{"tombstone", "chronicle tombstone: this store cannot delete streams\n"},
+		{"scavenge", "chronicle scavenge: this store cannot scavenge\n"},
+	} {
+		for _, cmd := range commands() {
+			if cmd.name != tt.cmd {
+				continue
+			}
+			var out, errOut bytes.Buffer
+			a := &app{console: console{out: &out, err: &errOut}}
+			if code := cmd.run(a, context.Background(), plainStore{}, []string{"s"}); code != exitError || errOut.String() != tt.want || out.Len() != 0 {
+				t.Errorf("%s on a store without the ability: exit %d, stdout %q, stderr %q; want 1 and %q", tt.cmd, code, out.String(), errOut.String(), tt.want)
+			}
+		}
+	}
+}

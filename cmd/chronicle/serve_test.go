@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/kurrent"
+)
+
+func TestServeRefusesUnsafeFlags(t *testing.T) {
+	cli(t, "", "serve", "--store", "memory:", "--listen", "0.0.0.0:0").has(t, exitUsage,
+		"--listen 0.0.0.0:0 is reachable from other hosts", "give --auth FILE, or --read-only")
+	cli(t, "", "serve", "--store", "memory:", "--listen", "2113").has(t, exitUsage, `--listen "2113": want HOST:PORT`)
+	cli(t, "", "serve", "--store", "memory:", "--auth", "u", "--read-only").has(t, exitUsage, "--auth and --read-only together")
+	cli(t, "", "serve", "--store", "memory:", "--log", "xml").has(t, exitUsage, `--log "xml": want text or json`)
+	cli(t, "", "serve", "--store", "memory:", "--auth", filepath.Join(t.TempDir(), "none")).has(t, exitError, "read users")
+}
+
+// startServe runs "chronicle serve" with args and returns its base URL
+// and the running command.
+func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Builder) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "HOME="+home)
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed no address: %v\nstderr: %s", err, errOut.String())
+	}
+	url := regexp.MustCompile(`https?://[0-9.:]+`).FindString(line)
+	if url == "" {
+		t.Fatalf("no URL in %q", line)
+	}
+	return url, cmd, &errOut
+}
+
+func TestServeDefaultStoreAndShutdown(t *testing.T) {
+	url, cmd, errOut := startServe(t)
+	resp, err := http.Post(url+"/api/streams/s", "application/json",
+		strings.NewReader(`{"expectedRevision":"no-stream","events":[{"id":"0190f1c2-7a3b-7c4d-8e5f-0a1b2c3d4e5f","type":"E","data":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("append: %s", resp.Status)
+	}
+	// A subscription stays open; shutdown must still be quick.
+	sub, err := http.Get(url + "/api/all/subscribe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Body.Close()
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\nstderr: %s", err, errOut)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %v with a subscription open", d)
+	}
+	for _, want := range []string{"Store: ", "/data/chronicle/chronicle.db", "shutting down", "msg=stopped", "status=201"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestServeAuthAndPasswd(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users")
+	cli(t, "s3cret\n", "passwd", users, "wanda").has(t, exitOK, `User "wanda" (writer) is in`)
+	cli(t, "adm1n\n", "passwd", users, "ada", "--role", "admin").has(t, exitOK, `User "ada" (admin)`)
+	cli(t, "n3w\n", "passwd", users, "wanda").has(t, exitOK, `User "wanda" (writer)`)
+	cli(t, "x\n", "passwd", users, "bad name").has(t, exitUsage, "user name")
+	cli(t, "x\n", "passwd", users, "bob", "--role", "boss").has(t, exitUsage, `--role "boss"`)
+	cli(t, "", "passwd", users, "bob").has(t, exitError, "no password")
+	b, _ := os.ReadFile(users)
+	if n := strings.Count(string(b), "\n"); n != 2 || !strings.Contains(string(b), "wanda:writer:$2") || !strings.Contains(string(b), "ada:admin:$2") {
+		t.Fatalf("users file:\n%s", b)
+	}
+
+	url, _, _ := startServe(t, "--store", "memory:", "--auth", users, "--log", "json")
+	body := `{"expectedRevision":"any","events":[{"id":"0190f1c2-7a3b-7c4d-8e5f-0a1b2c3d4e5f","type":"E"}]}`
+	for _, tt := range []struct {
+		user, password string
+		status         int
+	}{{"", "", 401}, {"wanda", "s3cret", 401}, {"wanda", "n3w", 201}} {
+		r, _ := http.NewRequest("POST", url+"/api/streams/s", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if tt.user != "" {
+			r.SetBasicAuth(tt.user, tt.password)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e map[string]any
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("append as %q/%q: %d %v, want %d", tt.user, tt.password, resp.StatusCode, e, tt.status)
+		}
+	}
+}
+
+// TestServeSpeaksKurrentDB drives "chronicle serve" through the KurrentDB
+// protocol on its HTTP port, with this program's own --store
+// kurrentdb://... client: what one protocol writes, the other reads, and
+// --auth rules both the same way.
+func TestServeSpeaksKurrentDB(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users")
+	cli(t, "w-pass\n", "passwd", users, "wanda").has(t, exitOK)
+	cli(t, "a-pass\n", "passwd", users, "ada", "--role", "admin").has(t, exitOK)
+	url, cmd, errOut := startServe(t, "--auth", users)
+	addr := strings.TrimPrefix(url, "http://")
+	kdb := func(cred string) string { return "kurrentdb://" + cred + addr + "?tls=false" }
+
+	r, _ := http.NewRequest("POST", url+"/api/streams/game-1", strings.NewReader(
+		`{"expectedRevision":"no-stream","events":[{"id":"0190f1c2-7a3b-7c4d-8e5f-0a1b2c3d4e5f","type":"GameStarted","data":{"player_one":"Ann"}}]}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.SetBasicAuth("wanda", "w-pass")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("HTTP append: %s", resp.Status)
+	}
+
+	// Reads are open, as over HTTP.
+	cli(t, "", "read", "game-1", "--store", kdb("")).has(t, exitOK, "GameStarted", `{"player_one":"Ann"}`)
+	archive := filepath.Join(t.TempDir(), "a.jsonl")
+	cli(t, "", "export", "--store", kdb(""), "--out", archive).has(t, exitOK)
+	// Writes need a user; deletes an admin.
+	cli(t, "", "import", archive, "--store", kdb("")).has(t, exitError, "Unauthenticated")
+	cli(t, "", "delete", "game-1", "--store", kdb("wanda:w-pass@")).has(t, exitError, "needs an admin")
+	cli(t, "", "delete", "game-1", "--store", kdb("ada:a-pass@")).has(t, exitOK)
+	resp, err = http.Get(url + "/api/streams/game-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("HTTP read after a delete over gRPC: %s, want 404", resp.Status)
+	}
+
+	// A gRPC subscription left open does not hold up shutdown.
+	client, err := kurrent.Dial(context.Background(), kdb(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	subscribed := make(chan error, 1)
+	go func() {
+		for _, err := range client.Subscribe(context.Background(), chronicle.SubscribeOptions{}) {
+			if err != nil {
+				subscribed <- err
+				return
+			}
+		}
+		subscribed <- nil
+	}()
+	time.Sleep(200 * time.Millisecond) // let the subscription reach the server
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v\nstderr: %s", err, errOut)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop within 10s of SIGTERM\nstderr: %s", errOut)
+	}
+	select {
+	case err := <-subscribed:
+		if err == nil {
+			t.Error("the subscription ended without an error when the server stopped")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the subscription did not end when the server stopped")
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
+// as PEM files, and returns their paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "chronicle test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestServeTLS serves HTTPS and gRPC over TLS on one port.
+func TestServeTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	cli(t, "", "serve", "--store", "memory:", "--tls-cert", cert).has(t, exitUsage, "--tls-cert and --tls-key go together")
+	cli(t, "", "serve", "--store", "memory:", "--tls-cert", key, "--tls-key", key).has(t, exitError, "load the TLS certificate")
+
+	url, _, _ := startServe(t, "--store", "memory:", "--tls-cert", cert, "--tls-key", key)
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("serve printed %s, want an https:// address", url)
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := insecure.Post(url+"/api/streams/s", "application/json",
+		strings.NewReader(`{"expectedRevision":"no-stream","events":[{"id":"0190f1c2-7a3b-7c4d-8e5f-0a1b2c3d4e5f","type":"E","data":{"n":1}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("HTTPS append: %s", resp.Status)
+	}
+	addr := strings.TrimPrefix(url, "https://")
+	// TLS is the clients' default: no tls=false here.
+	cli(t, "", "read", "s", "--store", "kurrentdb://"+addr+"?tlsVerifyCert=false").has(t, exitOK, `{"n":1}`)
+	// A client that checks the certificate refuses a self-signed one.
+	r := cli(t, "", "read", "s", "--store", "kurrentdb://"+addr)
+	if r.code == exitOK {
+		t.Fatalf("a client that verifies the certificate read from a self-signed server:\n%s", r.out)
+	}
+	// Plain text is not served on a TLS port.
+	if resp, err := http.Get("http://" + addr + "/health/live"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP answered 200 on the TLS port")
+		}
+	}
+}

@@ -1,0 +1,361 @@
+// Command connectfour plays Connect Four in a terminal. Every move is an
+// event saved in a Chronicle event store, so a game can be left and
+// resumed, listed, shown, and replayed move by move.
+//
+// Usage:
+//
+//	connectfour [play]          play a new game (the default)
+//	connectfour resume ID       continue an unfinished game
+//	connectfour list            list the games
+//	connectfour show ID         draw a game's board
+//	connectfour history ID      print a game's events
+//	connectfour replay ID       play a game back (--at N: the board after move N)
+//
+// Events go to the embedded SQLite store in the user's data directory
+// ($XDG_DATA_HOME/chronicle/connectfour.db, or
+// ~/.local/share/chronicle/connectfour.db) unless --store says otherwise:
+// memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT. Run
+// connectfour --help, or any command with --help, for the details.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/dsn"
+)
+
+// Exit codes, so that scripts can tell what happened.
+const (
+	exitOK = 0
+	// exitError: the command failed, such as a game that does not exist
+	// or a store that cannot be opened.
+	exitError = 1
+	// exitUsage: the command line is wrong.
+	exitUsage = 2
+	// exitUnfinished: the player quit (q, Ctrl-D, end of input) before
+	// the game ended. The game is saved and can be resumed.
+	exitUnfinished = 3
+	// exitInterrupted: Ctrl-C, as shells report a SIGINT.
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], console{
+		in:     os.Stdin,
+		out:    os.Stdout,
+		err:    os.Stderr,
+		inTTY:  isTerminal(os.Stdin),
+		outTTY: isTerminal(os.Stdout),
+		getenv: os.Getenv,
+	})
+	stop()
+	os.Exit(code)
+}
+
+// isTerminal reports whether f is a character device, which a terminal
+// is. It uses only the standard library, at the cost of also saying yes
+// for /dev/null, where colour or echo do no harm; golang.org/x/term would
+// be exact but is not worth a new dependency here.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// console is what the program talks to: passed in, rather than read from
+// package os, so that tests can run the program in-process.
+type console struct {
+	in       io.Reader
+	out, err io.Writer
+	// inTTY and outTTY tell whether input and output are terminals: input
+	// that is not is echoed, so a scripted game reads like a played one,
+	// and output that is not gets no colour.
+	inTTY, outTTY bool
+	getenv        func(string) string
+}
+
+// colour reports whether to colour the output: only on a terminal, and
+// never when NO_COLOR is set (https://no-color.org) or TERM is dumb.
+func (c console) colour() bool {
+	return c.outTTY && c.getenv("NO_COLOR") == "" && c.getenv("TERM") != "dumb"
+}
+
+// command is one of the program's commands.
+type command struct {
+	name, args, summary string
+	// help explains the command in more words, after its usage line.
+	help string
+	// flags adds the command's own flags, besides --store.
+	flags func(a *app, fs *flag.FlagSet)
+	// nargs is how many arguments it takes.
+	nargs int
+	run   func(a *app, ctx context.Context, args []string) int
+}
+
+// commands lists the commands in the order the help shows them. It is a
+// function, not a package variable, so that no state outlives a run.
+func commands() []command {
+	return []command{
+		{name: "play", summary: "play a new game (the default command)", run: (*app).play,
+			help: `Asks for two players' names, then for each move a column, A to G.
+Type q (or press Ctrl-D) at any prompt to stop; the game is saved, and
+"connectfour resume ID" continues it. Input may be piped in:
+
+  printf 'alice\nbob\nD\nD\n' | connectfour play`},
+		{name: "resume", args: "ID", summary: "continue an unfinished game", nargs: 1, run: (*app).resume,
+			help: "Continues the game where it was left. ID is a game id, or its first characters."},
+		{name: "list", summary: "list the games, the latest first", run: (*app).list,
+			help: "On the embedded store, reads the games table that a projection keeps up to date."},
+		{name: "stats", summary: "show the leaderboard: games, wins, losses and ties of each player", run: (*app).stats,
+			help: "On the embedded store, reads the leaderboard that a projection keeps up to date."},
+		{name: "forget", args: "PLAYER", summary: "erase a player's name from every game", nargs: 1, run: (*app).forget,
+			help: `Names are personal data, stored encrypted with a key for each player.
+Forgetting deletes the player's key: the games stay and still replay, but the
+name reads as [forgotten] everywhere, in the history and in the read models,
+which are rebuilt. It cannot be undone.`},
+		{name: "show", args: "ID", summary: "draw a game's board", nargs: 1, run: (*app).show},
+		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", nargs: 1, run: (*app).history,
+			help: "The events are the game: everything else is computed from them."},
+		{name: "replay", args: "ID", summary: "play a game back move by move", nargs: 1, run: (*app).replay,
+			help: `Draws the board after each move, pausing between moves on a terminal.
+With --at N, draws only the board as it was after move N (0 is the empty board).`,
+			flags: func(a *app, fs *flag.FlagSet) {
+				fs.IntVar(&a.at, "at", -1, "")
+				fs.DurationVar(&a.delay, "delay", -1, "")
+			}},
+	}
+}
+
+// app is one run of the program.
+type app struct {
+	console
+	// store is the --store flag as given, "" for the default.
+	store string
+	// storeDSN is the store actually opened.
+	storeDSN string
+	// replay's flags: --at, -1 when not given, and --delay, negative
+	// for the default.
+	at    int
+	delay time.Duration
+}
+
+func run(ctx context.Context, args []string, c console) int {
+	a := &app{console: c}
+	// Flags before the command, as in "connectfour --store memory: list",
+	// are the program's: --store and --help.
+	top := flag.NewFlagSet("connectfour", flag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	store := top.String("store", "", "")
+	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
+		a.usage(a.out)
+		return exitOK
+	} else if err != nil {
+		fmt.Fprintf(a.err, "connectfour: %v\nRun 'connectfour --help' for the usage.\n", err)
+		return exitUsage
+	}
+	name, rest := "play", top.Args()
+	if len(rest) > 0 {
+		name, rest = rest[0], rest[1:]
+	}
+	if *store != "" {
+		// Given again after the command, the later one wins, as flags do.
+		rest = append([]string{"--store=" + *store}, rest...)
+	}
+	if name == "help" {
+		if len(rest) == 0 {
+			a.usage(a.out)
+			return exitOK
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return a.runCommand(ctx, cmd, rest)
+		}
+	}
+	fmt.Fprintf(a.err, "connectfour: unknown command %q\nRun 'connectfour --help' to see the commands.\n", name)
+	return exitUsage
+}
+
+func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
+	fs := flag.NewFlagSet("connectfour "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.store, "store", "", "")
+	if cmd.flags != nil {
+		cmd.flags(a, fs)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		a.commandUsage(a.out, cmd)
+		return exitOK
+	}
+	if err == nil && len(pos) != cmd.nargs {
+		switch {
+		case cmd.nargs == 0:
+			err = fmt.Errorf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
+		case len(pos) == 0:
+			err = fmt.Errorf("%s needs a game id", cmd.name)
+		default:
+			err = fmt.Errorf("%s takes one game id, got %d arguments", cmd.name, len(pos))
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(a.err, "connectfour %s: %v\n", cmd.name, err)
+		fmt.Fprintf(a.err, "Run 'connectfour %s --help' for its usage.\n", cmd.name)
+		return exitUsage
+	}
+	return cmd.run(a, ctx, pos)
+}
+
+// parseInterspersed parses flags wherever they are among the arguments,
+// so that "show ID --store memory:" works as well as "show --store
+// memory: ID". Arguments after "--" are never flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+}
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprint(w, `Connect Four, event-sourced with Chronicle: every move is an event.
+
+Usage:
+  connectfour [command] [--store DSN] [arguments]
+
+Commands:
+`)
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary)
+	}
+	fmt.Fprint(w, `
+Run 'connectfour COMMAND --help' for more about a command.
+`)
+	a.commonHelp(w)
+}
+
+func (a *app) commandUsage(w io.Writer, cmd command) {
+	fmt.Fprintf(w, "Usage: connectfour %s [--store DSN]", cmd.name)
+	if cmd.name == "replay" {
+		fmt.Fprint(w, " [--at N] [--delay D]")
+	}
+	if cmd.args != "" {
+		fmt.Fprint(w, " "+cmd.args)
+	}
+	fmt.Fprintf(w, "\n\nconnectfour %s: %s.\n", cmd.name, cmd.summary)
+	if cmd.help != "" {
+		fmt.Fprintf(w, "\n%s\n", cmd.help)
+	}
+	if cmd.name == "replay" {
+		fmt.Fprint(w, `
+Flags:
+  --at N      draw the board after move N only
+  --delay D   pause between moves, such as 500ms or 0 (default: 700ms on a terminal, else 0)
+`)
+	}
+	a.commonHelp(w)
+}
+
+func (a *app) commonHelp(w io.Writer) {
+	def := "(unknown: set $HOME or XDG_DATA_HOME)"
+	if p, err := defaultStorePath(a.getenv); err == nil {
+		def = "sqlite:" + p
+	}
+	fmt.Fprintf(w, `
+--store DSN chooses where events are kept:
+  sqlite:PATH     the embedded SQLite store in file PATH (default %s)
+  postgres://URL  PostgreSQL (add schema=NAME to the URL to pick the schema)
+  kurrentdb://HOST:PORT?tls=false
+                  a KurrentDB (EventStoreDB) server or a chronicle serve,
+                  as in the tutorial
+  memory:         in memory, gone when the program ends
+
+A game ID may be shortened to its first characters, as long as they are unique.
+Colours are used on a terminal unless NO_COLOR is set.
+
+Exit status: 0 done; 1 error; 2 wrong usage; 3 game left unfinished (q, Ctrl-D
+or end of input: resume it later); 130 interrupted.
+`, def)
+}
+
+// defaultStorePath returns where events go without --store: a file in
+// the user's data directory, as the XDG base directory spec places it
+// ($XDG_DATA_HOME, else ~/.local/share), or the platform's equivalent.
+func defaultStorePath(getenv func(string) string) (string, error) {
+	const app, file = "chronicle", "connectfour.db"
+	if d := getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, app, file), nil
+	}
+	switch runtime.GOOS {
+	case "windows":
+		if d := getenv("LocalAppData"); d != "" {
+			return filepath.Join(d, app, file), nil
+		}
+		return "", errors.New("%LocalAppData% is not set: give --store")
+	case "darwin", "ios":
+		if h := getenv("HOME"); h != "" {
+			return filepath.Join(h, "Library", "Application Support", app, file), nil
+		}
+	default:
+		if h := getenv("HOME"); h != "" {
+			return filepath.Join(h, ".local", "share", app, file), nil
+		}
+	}
+	return "", errors.New("$HOME is not set: give --store")
+}
+
+// openStore opens the store of --store, or the default one, whose
+// directory it creates.
+func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
+	a.storeDSN = a.store
+	if a.store == "" {
+		path, err := defaultStorePath(a.getenv)
+		if err != nil {
+			return nil, fmt.Errorf("find where to keep events: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create the data directory: %w", err)
+		}
+		a.storeDSN = "sqlite:" + path
+	}
+	s, err := dsn.Open(ctx, a.storeDSN)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// service returns the game service over store. Player names are personal
+// data: they are stored encrypted, so that "connectfour forget" can erase
+// them.
+func (a *app) service(store chronicle.Store) *cf.Service {
+	return cf.NewService(store, cf.WithForgettableNames())
+}
+
+// fail prints err and returns the exit code for it.
+func (a *app) fail(err error) int {
+	fmt.Fprintf(a.err, "connectfour: %v\n", err)
+	return exitError
+}

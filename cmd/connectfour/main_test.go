@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle/internal/pgtest"
+)
+
+// tieGame fills the board without four in a row at any move.
+const tieGame = "FDCDBFDBABEBCFAFGGCAGAECDADECDCGAEBBFEEFGG"
+
+// lines returns the input that types each of words on its own line, then
+// each letter of moves on its own line.
+func lines(words []string, moves string) string {
+	var sb strings.Builder
+	for _, w := range words {
+		sb.WriteString(w + "\n")
+	}
+	for _, m := range moves {
+		sb.WriteString(string(m) + "\n")
+	}
+	return sb.String()
+}
+
+// result is what one run of the program did.
+type result struct {
+	code        int
+	out, errOut string
+}
+
+// runIn runs the program in-process, with input piped in and output not a
+// terminal, unless env says otherwise.
+func runIn(t *testing.T, input string, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := console{
+		in:     strings.NewReader(input),
+		out:    &out,
+		err:    &errOut,
+		outTTY: env["TTY"] != "",
+		getenv: func(k string) string { return env[k] },
+	}
+	code := run(context.Background(), args, c)
+	return result{code, out.String(), errOut.String()}
+}
+
+func (r result) must(t *testing.T, code int, want ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.out, r.errOut)
+	}
+	all := r.out + r.errOut
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Fatalf("output does not say %q\nstdout:\n%s\nstderr:\n%s", w, r.out, r.errOut)
+		}
+	}
+}
+
+func TestPlayInProcess(t *testing.T) {
+	mem := []string{"--store", "memory:"}
+	t.Run("Win", func(t *testing.T) {
+		r := runIn(t, lines([]string{"alice", "bob"}, "ABABABA"), nil, mem...)
+		r.must(t, exitOK, "Welcome to Connect Four!", "Events are saved in memory",
+			"Next player: bob (O)", "alice (X) wins after 7 moves!", "Game id: ", "│[X]│ O │")
+		if strings.Contains(r.out, "\x1b[") {
+			t.Fatal("colour in output that is not a terminal")
+		}
+		if strings.Contains(r.out, "Replay it with") {
+			t.Fatal("suggests replaying a game from a memory store, which forgot it")
+		}
+	})
+	t.Run("Tie", func(t *testing.T) {
+		r := runIn(t, lines([]string{"alice", "bob"}, tieGame), nil, mem...)
+		r.must(t, exitOK, "The board is full: it is a tie!")
+	})
+	t.Run("BadInput", func(t *testing.T) {
+		in := lines([]string{"", "   ", "alice", "ALICE", "bob"}, "") +
+			"\nZ\n7\nplease\n" + strings.Repeat("x", 1<<20) + "\n\xff\xfe\n\x1b[31m\n" +
+			lines(nil, "AAAAAA") + "a\n" + lines(nil, "BCBCBCB")
+		r := runIn(t, in, nil, mem...)
+		r.must(t, exitOK,
+			"A player needs a name.",
+			"alice is already playing: player two needs another name.",
+			"Type the letter of a column, from A to G, or q to quit.",
+			`There is no column "Z": columns go from A to G.`,
+			`There is no column "7"`,
+			"Column A is full: choose another column.",
+			"alice (X) wins after 13 moves!")
+		if strings.Contains(r.out, "\x1b[31m") {
+			t.Fatal("an escape sequence typed in was echoed as it is")
+		}
+	})
+	t.Run("QuitBeforeNames", func(t *testing.T) {
+		runIn(t, "", nil, mem...).must(t, exitUnfinished, "No game was started.")
+		runIn(t, "alice\nq\n", nil, mem...).must(t, exitUnfinished, "No game was started.")
+	})
+	t.Run("QuitDuringGame", func(t *testing.T) {
+		r := runIn(t, "alice\nbob\nD\nquit\n", nil, mem...)
+		r.must(t, exitUnfinished, "stopped after 1 moves")
+	})
+	t.Run("Colour", func(t *testing.T) {
+		in := lines([]string{"alice", "bob"}, "ABABABA")
+		runIn(t, in, map[string]string{"TTY": "1"}, mem...).must(t, exitOK, "\x1b[1;31m●\x1b[0m")
+		r := runIn(t, in, map[string]string{"TTY": "1", "NO_COLOR": "1"}, mem...)
+		if strings.Contains(r.out, "\x1b[") {
+			t.Fatal("colour although NO_COLOR is set")
+		}
+	})
+}
+
+func TestCommandLine(t *testing.T) {
+	for _, cmd := range commands() {
+		t.Run("Help/"+cmd.name, func(t *testing.T) {
+			runIn(t, "", nil, cmd.name, "--help").must(t, exitOK, "Usage: connectfour "+cmd.name, "--store DSN", "Exit status")
+			runIn(t, "", nil, "help", cmd.name).must(t, exitOK, "Usage: connectfour "+cmd.name)
+		})
+	}
+	env := map[string]string{"XDG_DATA_HOME": "/data"}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		runIn(t, "", env, args...).must(t, exitOK, "Commands:", "resume ID", "sqlite:/data/chronicle/connectfour.db")
+	}
+	for name, tt := range map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"UnknownCommand":   {[]string{"fly"}, exitUsage, `unknown command "fly"`},
+		"UnknownFlag":      {[]string{"list", "--colour"}, exitUsage, "flag provided but not defined: -colour"},
+		"MissingID":        {[]string{"show", "--store", "memory:"}, exitUsage, "show needs a game id"},
+		"ExtraArgs":        {[]string{"list", "x"}, exitUsage, "list takes no arguments"},
+		"BadAt":            {[]string{"replay", "--at", "x", "abc"}, exitUsage, "invalid value"},
+		"NotAnID":          {[]string{"show", "--store", "memory:", "zebra"}, exitError, `"zebra" is not a game id`},
+		"NoSuchGame":       {[]string{"show", "--store", "memory:", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11"}, exitError, "there is no game 0b0e1f3c"},
+		"NoSuchPrefix":     {[]string{"history", "0b0e", "--store", "memory:"}, exitError, `no game starts with "0b0e"`},
+		"ResumeNoGame":     {[]string{"resume", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11", "--store", "memory:"}, exitError, "there is no game"},
+		"UnknownStore":     {[]string{"list", "--store", "postgresx://db"}, exitError, "unknown kind"},
+		"ListEmpty":        {[]string{"list", "--store=memory:"}, exitOK, "No games yet."},
+		"FlagsAfterDashes": {[]string{"show", "--store", "memory:", "--", "--at"}, exitError, `"--at" is not a game id`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			runIn(t, "", env, tt.args...).must(t, tt.code, tt.want)
+		})
+	}
+}
+
+func TestDefaultStorePath(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"XDG_DATA_HOME": "/x", "HOME": "/home/u"}, "/x/chronicle/connectfour.db"},
+		{map[string]string{"XDG_DATA_HOME": "relative", "HOME": "/home/u"}, "/home/u/.local/share/chronicle/connectfour.db"},
+		{map[string]string{"HOME": "/home/u"}, "/home/u/.local/share/chronicle/connectfour.db"},
+	} {
+		got, err := defaultStorePath(func(k string) string { return tt.env[k] })
+		if err != nil || got != filepath.FromSlash(tt.want) {
+			t.Errorf("defaultStorePath(%v) = %q, %v, want %q", tt.env, got, err, tt.want)
+		}
+	}
+	if _, err := defaultStorePath(func(string) string { return "" }); err == nil {
+		t.Error("defaultStorePath without HOME succeeded")
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"sqlite:/tmp/x.db": "sqlite:/tmp/x.db",
+		"sqlite:/my games": "'sqlite:/my games'",
+		"sqlite:/it's":     `'sqlite:/it'\''s'`,
+		"":                 "''",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// binary is the program built once for the tests that run it as a user
+// does: a separate process per command, so that only what the store
+// keeps survives from one to the next.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "connectfour-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "connectfour")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runBin runs the built program with input piped in, in an environment
+// whose data directory is inside the test's temporary directory.
+func runBin(t *testing.T, home, input string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(input)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "NO_COLOR=")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+var gameID = regexp.MustCompile(`Game ([0-9a-f-]{36})`)
+
+// The tests below keep their events in SQLite, through --store sqlite:PATH
+// or the default store: they need the embedded SQLite store in
+// internal/dsn.
+
+func TestBinaryWinAndTie(t *testing.T) {
+	home := t.TempDir()
+	db := "sqlite:" + filepath.Join(home, "x.db")
+	r := runBin(t, home, lines([]string{"alice", "bob"}, "ABABABA"), "--store", db)
+	r.must(t, exitOK, "alice (X) wins after 7 moves!", "Replay it with: connectfour replay ")
+	r = runBin(t, home, lines([]string{"carol", "dave"}, tieGame), "--store", db)
+	r.must(t, exitOK, "it is a tie!")
+	list := runBin(t, home, "", "list", "--store", db)
+	list.must(t, exitOK, "alice vs bob", "alice won", "carol vs dave", "it is a tie", "42")
+	if strings.Index(list.out, "carol") > strings.Index(list.out, "alice") {
+		t.Fatalf("list does not show the latest game first:\n%s", list.out)
+	}
+	stats := runBin(t, home, "", "stats", "--store", db)
+	stats.must(t, exitOK, "RANK", "PLAYER", "WINS")
+	for _, want := range []string{`1\s+alice\s+1\s+1\s+0\s+0`, `\d\s+bob\s+1\s+0\s+1\s+0`, `\d\s+carol\s+1\s+0\s+0\s+1`} {
+		if !regexp.MustCompile(want).MatchString(stats.out) {
+			t.Fatalf("stats lacks a line matching %s:\n%s", want, stats.out)
+		}
+	}
+}
+
+func TestBinaryBadInput(t *testing.T) {
+	home := t.TempDir()
+	in := "alice\nbob\n\nQ1\nz\n" + lines(nil, "CCCCCC") + "c\n" + lines(nil, "ABABABA")
+	r := runBin(t, home, in, "--store", "sqlite:"+filepath.Join(home, "x.db"))
+	r.must(t, exitOK, "Type the letter of a column", `There is no column "Q1"`, `There is no column "z"`,
+		"Column C is full", "alice (X) wins after 13 moves!")
+}
+
+func TestBinaryResumeAfterQuitting(t *testing.T) {
+	home := t.TempDir()
+	db := "sqlite:" + filepath.Join(home, "x.db")
+	// Quit with q after two moves, and with the end of input after three.
+	r := runBin(t, home, "alice\nbob\nA\nB\nq\n", "--store", db)
+	r.must(t, exitUnfinished, "is saved after 2 moves. Resume it with:", "connectfour resume ")
+	id := gameID.FindStringSubmatch(r.out)[1]
+	r = runBin(t, home, "A\n", "resume", id[:8], "--store", db)
+	r.must(t, exitUnfinished, "Resuming game "+id+": alice (X) against bob (O), after 2 moves.", "Next player: alice (X)", "is saved after 3 moves")
+	r = runBin(t, home, lines(nil, "BCBCB"), "--store", db, "resume", id)
+	r.must(t, exitOK, "bob (O) wins after 8 moves!")
+	runBin(t, home, "", "resume", id, "--store", db).must(t, exitError, "is over (bob won after 8 moves): there is nothing to resume")
+
+	runBin(t, home, "", "show", id, "--store", db).must(t, exitOK, "alice (X) against bob (O)", "│ X │[O]│", "After 8 moves, bob won.")
+	h := runBin(t, home, "", "history", id, "--store", db)
+	h.must(t, exitOK, "Stream game-"+id, "REV", "GameStarted", `{"player_one":"alice","player_two":"bob"}`,
+		`{"player":"bob","column":"B"}`, "8    ", `{"result":"PLAYER_TWO_WON"}`)
+	runBin(t, home, "", "replay", "--at", "2", id, "--store", db).must(t, exitOK, "after move 2 of 8", "│ X │ O │   │", "Next player: alice (X)")
+	runBin(t, home, "", "replay", "--at", "9", id, "--store", db).must(t, exitUsage, "has only 8 moves")
+	rp := runBin(t, home, "", "replay", id, "--store", db)
+	rp.must(t, exitOK, "Move 1: alice plays A", "Move 8: bob plays B", "│ X │[O]│", "Result: bob won.")
+}
+
+func TestBinaryDefaultStore(t *testing.T) {
+	home := t.TempDir()
+	want := filepath.Join(home, "data", "chronicle", "connectfour.db")
+	r := runBin(t, home, "alice\nbob\nD\n")
+	r.must(t, exitUnfinished, "Events are saved in "+want+".")
+	if strings.Count(r.out, want) != 1 {
+		t.Fatalf("the store's path is printed %d times, want once:\n%s", strings.Count(r.out, want), r.out)
+	}
+	if _, err := os.Stat(want); err != nil {
+		t.Fatalf("default store not created: %v", err)
+	}
+	runBin(t, home, "", "list").must(t, exitOK, "alice vs bob", "bob to play")
+}
+
+// TestBinaryForget forgets a player and greps the store's files: the name
+// must be gone from the disk, and the game must still replay.
+func TestBinaryForget(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, "x.db")
+	db := "sqlite:" + path
+	r := runBin(t, home, lines([]string{"Zebedee Quixote", "bob"}, "ABABABA"), "--store", db)
+	r.must(t, exitOK, "Zebedee Quixote (X) wins")
+	id := gameID.FindStringSubmatch(r.out)[1]
+	runBin(t, home, "", "stats", "--store", db).must(t, exitOK, "Zebedee Quixote")
+	runBin(t, home, "", "forget", "Zebedee Quixote", "--store", db).must(t, exitOK, "Forgot Zebedee Quixote")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		raw, err := os.ReadFile(path + suffix)
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(raw, []byte("Zebedee")) || bytes.Contains(raw, []byte("Quixote")) {
+			t.Fatalf("%s still holds the forgotten name", filepath.Base(path+suffix))
+		}
+	}
+	runBin(t, home, "", "list", "--store", db).must(t, exitOK, "[forgotten] vs bob", "[forgotten] won")
+	runBin(t, home, "", "stats", "--store", db).must(t, exitOK, "[forgotten]")
+	runBin(t, home, "", "replay", "--at", "7", id, "--store", db).must(t, exitOK, "after move 7 of 7", "[forgotten] won")
+	runBin(t, home, "", "history", id, "--store", db).must(t, exitOK, `{"player_one":"[forgotten]","player_two":"bob"}`)
+	runBin(t, home, "", "forget", "", "--store", db).must(t, exitError, "forget whom")
+}
+
+// TestBinaryPostgres plays, resumes, lists, ranks and forgets through
+// --store postgres://..., in a schema of the test's own: the events, the
+// read models and the players' keys all live in PostgreSQL, and each
+// command is a new process.
+func TestBinaryPostgres(t *testing.T) {
+	home := t.TempDir()
+	db := pgtest.DSN(t)
+	r := runBin(t, home, "Zebedee Quixote\nbob\nA\nB\nq\n", "--store", db)
+	r.must(t, exitUnfinished, "is saved after 2 moves")
+	id := gameID.FindStringSubmatch(r.out)[1]
+	runBin(t, home, lines(nil, "ABABA"), "resume", id[:8], "--store", db).must(t, exitOK, "Zebedee Quixote (X) wins after 7 moves!")
+	runBin(t, home, lines([]string{"carol", "dave"}, tieGame), "--store", db).must(t, exitOK, "it is a tie!")
+	runBin(t, home, "", "list", "--store", db).must(t, exitOK, "Zebedee Quixote vs bob", "Zebedee Quixote won", "carol vs dave")
+	stats := runBin(t, home, "", "stats", "--store", db)
+	stats.must(t, exitOK, "Zebedee Quixote")
+	if !regexp.MustCompile(`1\s+Zebedee Quixote\s+1\s+1\s+0\s+0`).MatchString(stats.out) {
+		t.Fatalf("stats does not rank the winner first:\n%s", stats.out)
+	}
+	runBin(t, home, "", "forget", "Zebedee Quixote", "--store", db).must(t, exitOK, "Forgot Zebedee Quixote")
+	for _, args := range [][]string{{"list"}, {"stats"}, {"history", id}, {"replay", "--at", "7", id}} {
+		r := runBin(t, home, "", append(args, "--store", db)...)
+		r.must(t, exitOK, "[forgotten]")
+		if strings.Contains(r.out, "Zebedee") {
+			t.Fatalf("%v still shows the forgotten name:\n%s", args, r.out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "data", "chronicle")); err == nil {
+		t.Error("a command given --store postgres://... made the default store")
+	}
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/dsn"
+	"github.com/google/uuid"
+)
+
+// maxLine is the most of an input line that is kept; the rest is
+// dropped, so that no input, however long, costs much memory.
+const maxLine = 1024
+
+// answer is why a prompt ended.
+type answer int
+
+const (
+	answered answer = iota
+	// quit: the player typed q, or input ended (Ctrl-D, end of a pipe).
+	quit
+	// interrupted: Ctrl-C.
+	interrupted
+)
+
+// prompter asks questions on the console and reads the answers, one
+// line each. It reads in a goroutine so that Ctrl-C stops a prompt that
+// waits for a line.
+type prompter struct {
+	c     console
+	lines <-chan string
+}
+
+func newPrompter(ctx context.Context, c console) *prompter {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		r := bufio.NewReader(c.in)
+		for {
+			line, err := readLine(r)
+			if err != nil && line == "" {
+				return
+			}
+			select {
+			case lines <- line:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return &prompter{c: c, lines: lines}
+}
+
+// readLine reads one line, without its line ending, keeping at most
+// maxLine bytes of it. At the end of input it returns what it has, with
+// io.EOF.
+func readLine(r *bufio.Reader) (string, error) {
+	var sb strings.Builder
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if sb.Len() < maxLine {
+			sb.Write(chunk[:min(len(chunk), maxLine-sb.Len())])
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return strings.TrimRight(sb.String(), "\r\n"), err
+	}
+}
+
+// ask prints question and returns the line typed, trimmed of spaces.
+// Input that does not come from a terminal is echoed, so that the
+// transcript of a piped game reads like one played by hand. Typing q,
+// quit or exit quits.
+func (p *prompter) ask(ctx context.Context, question string) (string, answer) {
+	fmt.Fprint(p.c.out, question)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(p.c.out)
+		return "", interrupted
+	case line, ok := <-p.lines:
+		if !ok {
+			fmt.Fprintln(p.c.out)
+			return "", quit
+		}
+		if !p.c.inTTY {
+			fmt.Fprintln(p.c.out, printable(line))
+		}
+		line = strings.TrimSpace(line)
+		switch strings.ToLower(line) {
+		case "q", "quit", "exit":
+			return "", quit
+		}
+		return line, answered
+	}
+}
+
+// printable replaces what a terminal would interpret in s, such as
+// escape sequences, so that echoing input cannot change the terminal.
+func printable(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+// sentence turns an error message of the game, such as "column A is
+// full: choose another column", into a sentence to print.
+func sentence(err error) string {
+	msg := err.Error()
+	var rule *cf.RuleError
+	if errors.As(err, &rule) {
+		msg = rule.Error()
+	}
+	return capitalize(msg) + "."
+}
+
+// session is a game being played at the console.
+type session struct {
+	*app
+	svc   *cf.Service
+	id    uuid.UUID
+	game  cf.Game
+	input *prompter
+}
+
+// play starts a new game and plays it.
+func (a *app) play(ctx context.Context, _ []string) int {
+	// Cancelled on return, to stop the goroutine that reads input.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer store.Close()
+	fmt.Fprintln(a.out, "Welcome to Connect Four!")
+	a.printStore()
+	fmt.Fprintln(a.out)
+	s := &session{app: a, svc: a.service(store), input: newPrompter(ctx, a.console)}
+	one, ans := s.askName(ctx, "Player one, you play "+a.symbol(cf.Red)+". Your name: ", "")
+	if ans != answered {
+		return s.stopBeforeStart(ans)
+	}
+	two, ans := s.askName(ctx, "Player two, you play "+a.symbol(cf.Yellow)+". Your name: ", one)
+	if ans != answered {
+		return s.stopBeforeStart(ans)
+	}
+	if s.id, err = s.svc.CreateGame(ctx, one, two); err != nil {
+		return a.fail(err)
+	}
+	if s.game, err = s.svc.GetGame(ctx, s.id); err != nil {
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.out, "\nGame %s: %s against %s. %s starts.\n", s.id, s.player(one), s.player(two), one)
+	return s.loop(ctx)
+}
+
+// resume continues a game left unfinished.
+func (a *app) resume(ctx context.Context, args []string) int {
+	// Cancelled on return, to stop the goroutine that reads input.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer store.Close()
+	svc := a.service(store)
+	id, err := a.findGame(ctx, svc, args[0])
+	if err != nil {
+		return a.fail(err)
+	}
+	g, err := svc.GetGame(ctx, id)
+	if err != nil {
+		return a.fail(a.notFound(id, err))
+	}
+	if g.Finished() {
+		fmt.Fprint(a.out, a.drawGame(g))
+		return a.fail(fmt.Errorf("game %s is over (%s after %d moves): there is nothing to resume", id, g.Outcome(), g.Moves))
+	}
+	a.printStore()
+	s := &session{app: a, svc: svc, id: id, game: g, input: newPrompter(ctx, a.console)}
+	fmt.Fprintf(a.out, "Resuming game %s: %s against %s, after %d moves.\n", id, s.player(g.PlayerOne), s.player(g.PlayerTwo), g.Moves)
+	return s.loop(ctx)
+}
+
+// printStore says, once per game session, where the events go.
+func (a *app) printStore() {
+	fmt.Fprintf(a.out, "Events are saved in %s.\n", dsn.Describe(a.storeDSN))
+}
+
+// askName asks for a player's name until it is a valid one, different
+// from other's.
+func (s *session) askName(ctx context.Context, question, other string) (string, answer) {
+	for {
+		name, ans := s.input.ask(ctx, question)
+		if ans != answered {
+			return "", ans
+		}
+		err := cf.ValidatePlayerName(name)
+		switch {
+		case err != nil:
+			fmt.Fprintln(s.out, sentence(err))
+		case other != "" && cf.SamePlayers(name, other):
+			fmt.Fprintf(s.out, "%s is already playing: player two needs another name.\n", other)
+		default:
+			return name, answered
+		}
+	}
+}
+
+func (s *session) stopBeforeStart(ans answer) int {
+	fmt.Fprintln(s.out, "No game was started. Bye!")
+	if ans == interrupted {
+		return exitInterrupted
+	}
+	return exitUnfinished
+}
+
+// loop plays moves until the game ends or the players stop.
+func (s *session) loop(ctx context.Context) int {
+	for !s.game.Finished() {
+		next := s.game.NextPlayer()
+		fmt.Fprintf(s.out, "\n%sNext player: %s\n", s.drawGame(s.game), s.player(next))
+		col, ans := s.askColumn(ctx)
+		if ans != answered {
+			return s.stopUnfinished(ans)
+		}
+		g, err := s.svc.MakeMove(ctx, s.id, next, col)
+		switch {
+		case errors.Is(err, cf.ErrColumnFull):
+			fmt.Fprintln(s.out, sentence(err))
+		case errors.Is(err, cf.ErrNotYourTurn), errors.Is(err, cf.ErrGameOver), errors.Is(err, cf.ErrConcurrentMove):
+			// Someone else, such as this game resumed in another
+			// terminal, moved first: show the game as it is now.
+			fmt.Fprintln(s.out, "The game changed elsewhere while you were choosing; here it is now.")
+			if s.game, err = s.svc.GetGame(ctx, s.id); err != nil {
+				return s.fail(err)
+			}
+		case err != nil:
+			return s.fail(err)
+		default:
+			s.game = g
+		}
+	}
+	fmt.Fprintf(s.out, "\n%s", s.drawGame(s.game))
+	if w := s.game.Winner(); w != "" {
+		fmt.Fprintf(s.out, "%s wins after %d moves! Congratulations!\n", s.player(w), s.game.Moves)
+	} else {
+		fmt.Fprintln(s.out, "The board is full: it is a tie!")
+	}
+	fmt.Fprintf(s.out, "Game id: %s\n", s.id)
+	if !s.inMemory() {
+		fmt.Fprintf(s.out, "Replay it with: %s\n", s.commandLine("replay", s.id.String()))
+	}
+	return exitOK
+}
+
+// askColumn asks for a column until the answer is one. A full column is
+// the rules' business: MakeMove refuses it.
+func (s *session) askColumn(ctx context.Context) (cf.Column, answer) {
+	for {
+		input, ans := s.input.ask(ctx, "Column (A-G, q to quit): ")
+		if ans != answered {
+			return "", ans
+		}
+		if input == "" {
+			fmt.Fprintln(s.out, "Type the letter of a column, from A to G, or q to quit.")
+			continue
+		}
+		col, err := cf.ParseColumn(input)
+		if err != nil {
+			fmt.Fprintln(s.out, sentence(err))
+			continue
+		}
+		return col, answered
+	}
+}
+
+func (s *session) stopUnfinished(ans answer) int {
+	if ans == interrupted {
+		fmt.Fprintln(s.out, "Interrupted.")
+	}
+	if s.inMemory() {
+		fmt.Fprintf(s.out, "Game %s stopped after %d moves; the memory store forgets it now.\n", s.id, s.game.Moves)
+	} else {
+		fmt.Fprintf(s.out, "Game %s is saved after %d moves. Resume it with:\n  %s\n", s.id, s.game.Moves, s.commandLine("resume", s.id.String()))
+	}
+	if ans == interrupted {
+		return exitInterrupted
+	}
+	return exitUnfinished
+}
+
+// inMemory reports whether the events are lost at exit, so that there is
+// no point in telling how to resume or replay.
+func (a *app) inMemory() bool { return strings.HasPrefix(a.storeDSN, "memory") }
+
+// commandLine returns the command that runs cmd on the same store.
+func (a *app) commandLine(cmd, arg string) string {
+	line := "connectfour " + cmd + " " + arg
+	if a.store != "" {
+		line += " --store " + shellQuote(a.store)
+	}
+	return line
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./:=@+,", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// symbol draws a player's token, as the board does.
+func (a *app) symbol(t cf.Token) string { return t.Symbol(a.colour()) }
+
+// player names a player with their token: "alice (X)".
+func (s *session) player(name string) string {
+	return fmt.Sprintf("%s (%s)", name, s.symbol(s.game.TokenOf(name)))
+}
+
+// drawGame draws g's board, with its winning line marked.
+func (a *app) drawGame(g cf.Game) string {
+	var hl []cf.Cell
+	if w := g.Winner(); w != "" {
+		hl = g.Board.FourInARow(g.TokenOf(w))
+	}
+	return g.Board.Draw(cf.DrawOptions{Colour: a.colour(), Highlight: hl})
+}

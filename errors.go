@@ -1,0 +1,109 @@
+package chronicle
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Stores wrap them with context; match them with
+// [errors.Is].
+var (
+	// ErrWrongExpectedRevision means that an append's expected revision
+	// did not match the stream. The error is a [*WrongExpectedRevisionError]
+	// that [errors.As] unpacks. Reload the stream and decide again.
+	ErrWrongExpectedRevision = errors.New("chronicle: wrong expected revision")
+
+	// ErrStreamNotFound is returned, as the iterator's error, when reading a
+	// stream that has no events. An existing stream read past its end gives
+	// no events and no error instead.
+	ErrStreamNotFound = errors.New("chronicle: stream not found")
+
+	// ErrInvalidStreamName means a stream name breaks the naming rules of
+	// [ValidateStreamName].
+	ErrInvalidStreamName = errors.New("chronicle: invalid stream name")
+
+	// ErrInvalidEvent means an event cannot be appended as it is: it has
+	// no type, or two events of one append share an ID.
+	ErrInvalidEvent = errors.New("chronicle: invalid event")
+
+	// ErrEventTooLarge means an event's data and metadata together exceed
+	// the store's size limit.
+	ErrEventTooLarge = errors.New("chronicle: event too large")
+
+	// ErrNoEvents means Append was called without events.
+	ErrNoEvents = errors.New("chronicle: no events to append")
+
+	// ErrIdempotencyConflict means an append carried event IDs that the
+	// stream already holds, but not as the same events at the same place,
+	// so it is neither a new append nor a retry of an old one.
+	ErrIdempotencyConflict = errors.New("chronicle: event IDs already used in stream")
+
+	// ErrClosed means the store has been closed.
+	ErrClosed = errors.New("chronicle: store closed")
+
+	// ErrUnknownEventType means a codec was asked to decode an event type,
+	// or encode a Go type, that it was not built with.
+	ErrUnknownEventType = errors.New("chronicle: unknown event type")
+)
+
+// WrongExpectedRevisionError tells which stream refused an append, what
+// the append expected and what the stream held.
+type WrongExpectedRevisionError struct {
+	// Op names what was refused, such as "append to" (the default when
+	// empty), "delete" or "tombstone".
+	Op       string
+	Stream   string
+	Expected ExpectedRevision
+	// Actual is the stream's state at the time of the append: NoStream
+	// when it had no events, else Exact(last revision).
+	Actual ExpectedRevision
+}
+
+// Error says what the append expected and what it found, in words.
+func (e *WrongExpectedRevisionError) Error() string {
+	op := e.Op
+	if op == "" {
+		op = "append to"
+	}
+	return fmt.Sprintf("%s %q: expected %s, but %s: reload it and try again",
+		op, e.Stream, describeExpected(e.Expected), describeActual(e.Actual))
+}
+
+func describeExpected(e ExpectedRevision) string {
+	switch {
+	case e.IsNoStream():
+		return "a stream without events"
+	case e.IsStreamExists():
+		return "the stream to exist"
+	case e.IsAny():
+		return "any revision"
+	default:
+		return "revision " + e.String()
+	}
+}
+
+func describeActual(a ExpectedRevision) string {
+	if rev, ok := a.Revision(); ok {
+		return fmt.Sprintf("the stream is at revision %d", rev)
+	}
+	return "the stream has no events"
+}
+
+// Is reports whether target is [ErrWrongExpectedRevision].
+func (e *WrongExpectedRevisionError) Is(target error) bool {
+	return target == ErrWrongExpectedRevision
+}
+
+// StreamNotFoundError names the stream that a read found without events.
+// It matches [ErrStreamNotFound].
+type StreamNotFoundError struct {
+	Stream string
+}
+
+// Error names the stream.
+func (e *StreamNotFoundError) Error() string {
+	return fmt.Sprintf("stream %q not found: it has no events", e.Stream)
+}
+
+// Is reports whether target is [ErrStreamNotFound].
+func (e *StreamNotFoundError) Is(target error) bool { return target == ErrStreamNotFound }

@@ -1,0 +1,32 @@
+// Package basket is the shopping basket of the "event sourcing 101" talk,
+// event-sourced on Chronicle.
+//
+// # Events
+//
+// A basket is the stream "basket-<uuid>". Its events are facts:
+//
+//	BasketCreated  {}
+//	ItemAdded      {"product": "clocks", "quantity": 2}
+//	ItemRemoved    {"product": "clocks"}
+//
+// Adding a product adds to its quantity; removing it takes the product
+// out of the basket whatever its quantity.
+//
+// # Why events
+//
+// The talk's point: a basket that had clocks added and then removed holds
+// the same products as one that never had clocks, but its events tell
+// the story, and the business wants to know who nearly bought clocks.
+// [Service.History] returns that story.
+//
+// # Rules
+//
+// The rules are a [chronicle.Decider] (see [NewDecider]): a basket is
+// created once; quantities are positive; products are named; a product
+// that is not in the basket cannot be removed ([*NotInBasketError]); and
+// a basket that was never created cannot be changed ([ErrBasketNotFound]).
+// A refused command records no event.
+//
+// [Service] runs the rules against any [chronicle.Store]; the command
+// cmd/basket is its command line.
+package basket

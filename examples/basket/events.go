@@ -1,0 +1,75 @@
+package basket
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
+)
+
+// Event is one of a basket's events: [BasketCreated], [ItemAdded] or
+// [ItemRemoved]. The method is unexported so that these are the only
+// ones, which lets Evolve handle every event.
+type Event interface{ isEvent() }
+
+// BasketCreated records that a basket was created. The basket's id is
+// its stream's, so the event carries nothing else.
+type BasketCreated struct{}
+
+// ItemAdded records that Quantity of Product went into the basket.
+type ItemAdded struct {
+	Product  string `json:"product"`
+	Quantity int    `json:"quantity"`
+}
+
+// ItemRemoved records that Product was taken out of the basket, all of
+// it.
+type ItemRemoved struct {
+	Product string `json:"product"`
+}
+
+func (BasketCreated) isEvent() {}
+func (ItemAdded) isEvent()     {}
+func (ItemRemoved) isEvent()   {}
+
+// Event type names, as stored: the names of the talk's event classes.
+const (
+	TypeBasketCreated = "BasketCreated"
+	TypeItemAdded     = "ItemAdded"
+	TypeItemRemoved   = "ItemRemoved"
+)
+
+// NewCodec returns the codec that stores a basket's events as JSON under
+// their type names. It builds a new one at each call rather than keep one
+// in a package variable, so that nothing is shared behind the caller's
+// back; a codec is cheap and safe for concurrent use.
+func NewCodec() *chronicle.Codec[Event] {
+	return chronicle.MustCodec[Event](
+		chronicle.JSON[BasketCreated](TypeBasketCreated),
+		chronicle.JSON[ItemAdded](TypeItemAdded),
+		chronicle.JSON[ItemRemoved](TypeItemRemoved),
+	)
+}
+
+// Category is the category of the baskets' streams, which a
+// [chronicle.Filter] selects.
+const Category = "basket"
+
+// StreamName returns the name of the stream of basket id: "basket-"
+// followed by the UUID.
+func StreamName(id uuid.UUID) string {
+	return Category + "-" + id.String()
+}
+
+// ParseID returns the basket id in s, which is either the UUID or the
+// stream name that [StreamName] makes of it. An error matches
+// [ErrInvalidID].
+func ParseID(s string) (uuid.UUID, error) {
+	rest := strings.TrimPrefix(strings.TrimSpace(s), Category+"-")
+	id, err := uuid.Parse(rest)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("%w: %q is not a basket id (a UUID such as %s)", ErrInvalidID, s, uuid.Nil)
+	}
+	return id, nil
+}

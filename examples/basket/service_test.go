@@ -1,0 +1,128 @@
+package basket_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/examples/basket"
+	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
+)
+
+// stores runs a test against each store the service is meant to work on.
+func stores(t *testing.T, test func(t *testing.T, store chronicle.Store)) {
+	t.Run("memory", func(t *testing.T) { test(t, memory.New(nil)) })
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), &sqlite.Options{Durability: sqlite.Relaxed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		test(t, s)
+	})
+	// In a schema of the test's own; skipped without CHRONICLE_POSTGRES_URL.
+	t.Run("postgres", func(t *testing.T) { test(t, pgtest.Open(t)) })
+}
+
+func TestService(t *testing.T) {
+	stores(t, func(t *testing.T, store chronicle.Store) {
+		ctx := context.Background()
+		svc := basket.NewService(store)
+		id, err := svc.Create(ctx, "shoes", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Add(ctx, id, "clocks", 2); err != nil {
+			t.Fatal(err)
+		}
+		b, err := svc.Remove(ctx, id, "clocks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"shoes": 1}; !reflect.DeepEqual(b.Items, want) {
+			t.Fatalf("after Remove: %v, want %v", b.Items, want)
+		}
+
+		// A refused removal records nothing.
+		_, err = svc.Remove(ctx, id, "clocks")
+		var nib *basket.NotInBasketError
+		if !errors.As(err, &nib) || !errors.Is(err, basket.ErrNotInBasket) {
+			t.Fatalf("second Remove: %v, want a *NotInBasketError", err)
+		}
+		if _, err := svc.Add(ctx, id, "shoes", 0); !errors.Is(err, basket.ErrInvalidQuantity) {
+			t.Fatalf("Add 0: %v, want ErrInvalidQuantity", err)
+		}
+		got, err := svc.Get(ctx, id)
+		if err != nil || !reflect.DeepEqual(got.Items, map[string]int{"shoes": 1}) {
+			t.Fatalf("Get = %v, %v", got, err)
+		}
+		history, err := svc.History(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events []basket.Event
+		for _, c := range history {
+			events = append(events, c.Event)
+		}
+		want := []basket.Event{
+			basket.BasketCreated{},
+			basket.ItemAdded{Product: "shoes", Quantity: 1},
+			basket.ItemAdded{Product: "clocks", Quantity: 2},
+			basket.ItemRemoved{Product: "clocks"},
+		}
+		if !reflect.DeepEqual(events, want) {
+			t.Fatalf("History = %v, want %v", events, want)
+		}
+		if history[3].Recorded.Stream != basket.StreamName(id) || history[3].Recorded.Revision != 3 {
+			t.Fatalf("last event recorded as %+v", history[3].Recorded)
+		}
+	})
+}
+
+func TestServiceUnknownBasket(t *testing.T) {
+	stores(t, func(t *testing.T, store chronicle.Store) {
+		ctx := context.Background()
+		svc := basket.NewService(store)
+		id := uuid.New()
+		if _, err := svc.Get(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
+			t.Errorf("Get: %v", err)
+		}
+		if _, err := svc.History(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
+			t.Errorf("History: %v", err)
+		}
+		if _, err := svc.Add(ctx, id, "shoes", 1); !errors.Is(err, basket.ErrBasketNotFound) {
+			t.Errorf("Add: %v", err)
+		}
+		if _, err := svc.Remove(ctx, id, "shoes"); !errors.Is(err, basket.ErrBasketNotFound) {
+			t.Errorf("Remove: %v", err)
+		}
+		for _, err := range store.ReadStream(ctx, basket.StreamName(id), chronicle.ReadStreamOptions{}) {
+			if !errors.Is(err, chronicle.ErrStreamNotFound) {
+				t.Fatalf("refused commands on an unknown basket wrote to it: %v", err)
+			}
+		}
+	})
+}
+
+func TestServiceCreateRefused(t *testing.T) {
+	stores(t, func(t *testing.T, store chronicle.Store) {
+		ctx := context.Background()
+		svc := basket.NewService(store)
+		if _, err := svc.Create(ctx, "shoes", -1); !errors.Is(err, basket.ErrInvalidQuantity) {
+			t.Fatalf("Create -1: %v", err)
+		}
+		n := 0
+		for range store.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+			n++
+		}
+		if n != 0 {
+			t.Fatalf("a refused create wrote %d events", n)
+		}
+	})
+}

@@ -1,0 +1,42 @@
+// Package blog is the blog of the event-sourcing examples, on Chronicle:
+// commands, a CQRS read model kept by a projection, and a side effect
+// that happens once per published post.
+//
+// # Writing
+//
+// A post is the stream "post-<uuid>", with the events
+//
+//	PostWasCreated    {"title": "Hello", "content": "..."}
+//	PostWasPublished  {}
+//
+// The commands [CreatePost] and [PublishPost] are decided by a
+// [chronicle.Decider] ([NewDecider]) on the post's events: a post needs a
+// title; publishing a post that does not exist ([ErrPostNotFound]) or is
+// already published ([ErrAlreadyPublished]) is refused, and writes no
+// event. [Service] runs them against any [chronicle.Store].
+//
+// # Reading
+//
+// Queries never read the events. A projection ([PostsProjection]) keeps
+// the table posts in the store's own database, and [Blog.ListPosts] and
+// [Blog.GetPost] read it. The projection's writes commit in the
+// transaction that records its checkpoint, so after any crash the table
+// reflects every event up to the checkpoint exactly once, and a rebuild
+// ([Blog.Rebuild]) gives the same table.
+//
+// # The confirmation e-mail
+//
+// Publishing a post queues a confirmation e-mail in the table outbox,
+// written by another transactional projection ([OutboxProjection]) and
+// keyed on the post: whatever the crashes, restarts and rebuilds, each
+// published post has exactly one e-mail queued. [Blog.SendEmails]
+// delivers queued e-mails and marks them sent in one transaction; a
+// crash while delivering delivers the e-mails of that transaction again,
+// so delivery itself is at-least-once, as any effect outside the
+// database is (see package workflow).
+//
+// Because its read models live beside the events, a [Blog] needs a store
+// with transactions, a [projection.TxStore]: the embedded SQLite store or
+// the PostgreSQL store; the in-memory store is not one. Its SQL is plain
+// enough for both.
+package blog

@@ -1,0 +1,73 @@
+package blog
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
+)
+
+// Event is one of a post's events: [PostWasCreated] or
+// [PostWasPublished].
+type Event interface{ isEvent() }
+
+// PostWasCreated records that a post was written, as a draft.
+type PostWasCreated struct {
+	Title   string `json:"title"`
+	Content string `json:"content"`
+}
+
+// PostWasPublished records that a post was published.
+type PostWasPublished struct{}
+
+func (PostWasCreated) isEvent()   {}
+func (PostWasPublished) isEvent() {}
+
+// Event type names, as stored: the names the examples give their event
+// classes.
+const (
+	TypePostWasCreated   = "PostWasCreated"
+	TypePostWasPublished = "PostWasPublished"
+)
+
+// NewCodec returns the codec that stores a post's events as JSON under
+// their type names. A new one is built at each call, so that nothing is
+// shared behind the caller's back.
+func NewCodec() *chronicle.Codec[Event] {
+	return chronicle.MustCodec[Event](
+		chronicle.JSON[PostWasCreated](TypePostWasCreated),
+		chronicle.JSON[PostWasPublished](TypePostWasPublished),
+	)
+}
+
+// Category is the category of the posts' streams.
+const Category = "post"
+
+// StreamName returns the name of the stream of post id: "post-" followed
+// by the UUID.
+func StreamName(id uuid.UUID) string {
+	return Category + "-" + id.String()
+}
+
+// ParseID returns the post id in s, which is the UUID or the stream name
+// that [StreamName] makes of it. An error matches [ErrInvalidID].
+func ParseID(s string) (uuid.UUID, error) {
+	rest := strings.TrimPrefix(strings.TrimSpace(s), Category+"-")
+	id, err := uuid.Parse(rest)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("%w: %q is not a post id (a UUID such as %s)", ErrInvalidID, s, uuid.Nil)
+	}
+	return id, nil
+}
+
+// parseStream returns the post id of a stream, and false for a stream
+// of the category that is not a post's, such as "post-office".
+func parseStream(stream string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(stream, Category+"-")
+	if !ok {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest)
+	return id, err == nil
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package blog_test
+
+const raceEnabled = false

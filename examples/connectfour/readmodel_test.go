@@ -1,0 +1,121 @@
+package connectfour_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/projection/projectiontest"
+	"github.com/chronicle-es/chronicle/sqlite"
+)
+
+func projectionNamed(t *testing.T, name string) projection.Projection {
+	t.Helper()
+	for _, p := range cf.Projections() {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("no projection %q", name)
+	return projection.Projection{}
+}
+
+const (
+	game1 = "game-6f1d0e4c-0d6b-4d6c-9a37-2f8e8c1b1a01"
+	game2 = "game-6f1d0e4c-0d6b-4d6c-9a37-2f8e8c1b1a02"
+	game3 = "game-6f1d0e4c-0d6b-4d6c-9a37-2f8e8c1b1a03"
+)
+
+// givenGames stores three games: alice beats bob, bob and carol tie, and
+// carol and alice have just started.
+func givenGames(fx *projectiontest.Fixture) *projectiontest.Fixture {
+	fx.GivenJSON(game1, "GameStarted", map[string]string{"player_one": "alice", "player_two": "bob"})
+	fx.GivenJSON(game2, "GameStarted", map[string]string{"player_one": "bob", "player_two": "carol"})
+	for i := range 7 {
+		fx.GivenJSON(game1, "MoveMade", map[string]string{"player": []string{"alice", "bob"}[i%2], "column": "A"})
+	}
+	fx.GivenJSON(game1, "GameFinished", map[string]string{"result": "PLAYER_ONE_WON"})
+	fx.GivenJSON(game2, "GameFinished", map[string]string{"result": "TIED"})
+	fx.GivenJSON(game3, "GameStarted", map[string]string{"player_one": "carol", "player_two": "alice"})
+	fx.GivenJSON("gamebox-1", "GameStarted", map[string]string{"player_one": "not", "player_two": "a game"})
+	return fx
+}
+
+func TestGamesReadModel(t *testing.T) {
+	givenGames(projectiontest.New(t, projectionNamed(t, cf.GamesProjection))).
+		ThenRows(`SELECT id, player_one, player_two, moves, result FROM connectfour_games ORDER BY id`, [][]any{
+			{game1[5:], "alice", "bob", 7, "PLAYER_ONE_WON"},
+			{game2[5:], "bob", "carol", 0, "TIED"},
+			{game3[5:], "carol", "alice", 0, ""},
+		})
+}
+
+func TestLeaderboardReadModel(t *testing.T) {
+	givenGames(projectiontest.New(t, projectionNamed(t, cf.LeaderboardProjection))).
+		ThenRows(`SELECT name, games, wins, losses, ties FROM connectfour_players ORDER BY name`, [][]any{
+			{"alice", 2, 1, 0, 0},
+			{"bob", 2, 0, 1, 1},
+			{"carol", 2, 0, 0, 1},
+		})
+}
+
+// TestLeaderboardOnEveryStore plays the same games on the embedded store
+// and on PostgreSQL (when CHRONICLE_POSTGRES_URL is set), where the
+// leaderboard is a read model, and on the memory store, where it is
+// computed from the log: all must agree.
+func TestLeaderboardOnEveryStore(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(nil)
+	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	stores := []chronicle.Store{mem, lite}
+	if os.Getenv(pgtest.Env) != "" {
+		stores = append(stores, pgtest.Open(t))
+	} else {
+		t.Log(pgtest.Env + " is not set: the leaderboard is not checked on PostgreSQL")
+	}
+	var boards [][]cf.PlayerStats
+	for _, store := range stores {
+		svc := cf.NewService(store)
+		play := func(one, two, moves string) {
+			id, err := svc.CreateGame(ctx, one, two)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range moves {
+				if _, err := svc.MakeMove(ctx, id, []string{one, two}[i%2], cf.Column(string(c))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		play("ann", "bo", "ABABABA")
+		play("bo", "cy", "ABABABA")
+		play("cy", "ann", "AB")
+		play("ann", "cy", "ABABABA")
+		board, err := svc.Leaderboard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boards = append(boards, board)
+	}
+	want := []cf.PlayerStats{
+		{Name: "ann", Games: 3, Wins: 2},
+		{Name: "bo", Games: 2, Wins: 1, Losses: 1},
+		{Name: "cy", Games: 3, Losses: 2},
+	}
+	for i, b := range boards {
+		if !slices.Equal(b, want) {
+			t.Fatalf("leaderboard on store %d = %+v, want %+v", i, b, want)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package connectfour
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/shred"
+	"github.com/google/uuid"
+)
+
+// Service is the application service of Connect Four: what a user
+// interface calls to play. It runs the rules ([NewDecider]) against any
+// [chronicle.Store] through a [chronicle.Repository], so every move is
+// saved with optimistic concurrency. It is safe for concurrent use.
+type Service struct {
+	// store is what the service reads and writes through: the store it
+	// was given, or a store that encrypts names over it.
+	store  chronicle.Store
+	secure *shred.Store // nil unless names are forgettable
+	codec  *chronicle.Codec[Event]
+	games  *chronicle.Repository[Game, Command, Event]
+	read   *readModels // nil when the store cannot keep read models
+}
+
+// Option configures a [Service].
+type Option func(*options)
+
+type options struct{ forgettable bool }
+
+// WithForgettableNames stores the players' names, the personal data of
+// the game's events, encrypted with a key for each player (package shred),
+// so that [Service.Forget] can erase a player's name from every game. The
+// keys live in the store's own database when it has one, and else in
+// memory. Events written this way are no longer readable by the Python
+// tutorial's code, which knows nothing of the encryption; events it wrote
+// are read as they are.
+func WithForgettableNames() Option { return func(o *options) { o.forgettable = true } }
+
+// NewService returns a service that keeps its games in store.
+func NewService(store chronicle.Store, opts ...Option) *Service {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Service{store: store, codec: NewCodec()}
+	db, _ := store.(projection.DB)
+	if o.forgettable {
+		var keys shred.KeyStore = shred.NewMemoryKeys()
+		if db != nil {
+			keys = shred.NewSQLKeys(db)
+		}
+		s.secure = shred.New(store, keys, personalData())
+		s.store = s.secure
+	}
+	s.games = chronicle.NewRepository(s.store, s.codec, NewDecider(), nil)
+	if db != nil {
+		s.read = newReadModels(s.store, db)
+	}
+	return s
+}
+
+// personalData lists the personal fields of the game's events, from their
+// struct tags.
+func personalData() *shred.Schema {
+	schema, err := shred.NewSchema(shred.Of[GameStarted](TypeGameStarted), shred.Of[MoveMade](TypeMoveMade))
+	if err != nil {
+		// The event types are this package's own: an error is a bug.
+		panic(err)
+	}
+	return schema
+}
+
+// ErrNamesNotForgettable means Forget was called on a service that keeps
+// names in the clear.
+var ErrNamesNotForgettable = errors.New("this service stores names in the clear: only a service made WithForgettableNames can forget them")
+
+// Forget erases player's name from every game: their events stay, and
+// the games still replay, but the name reads as "[forgotten]" from now on.
+// The read models are rebuilt, so that they forget it too.
+func (s *Service) Forget(ctx context.Context, player string) error {
+	if s.secure == nil {
+		return ErrNamesNotForgettable
+	}
+	if err := s.secure.Forget(ctx, player); err != nil {
+		return fmt.Errorf("forget %q: %w", player, err)
+	}
+	if s.read != nil {
+		if err := s.read.rebuild(ctx); err != nil {
+			return fmt.Errorf("forget %q: rebuild read models: %w", player, err)
+		}
+	}
+	return nil
+}
+
+// CreateGame starts a new game between two players and returns its id.
+// Names are trimmed of spaces; a refused name gives an error matching
+// [ErrInvalidPlayerName] or [ErrSamePlayers].
+func (s *Service) CreateGame(ctx context.Context, playerOne, playerTwo string) (uuid.UUID, error) {
+	// A random (version 4) id, as the tutorial uses: its first few
+	// characters are enough to tell games apart on the command line.
+	id := uuid.New()
+	cmd := StartGame{PlayerOne: playerOne, PlayerTwo: playerTwo}
+	if _, err := s.games.Handle(ctx, StreamName(id), cmd); err != nil {
+		return uuid.Nil, fmt.Errorf("create game: %w", err)
+	}
+	return id, nil
+}
+
+// MakeMove drops player's token into column of game id and returns the
+// game after the move.
+//
+// The move is decided on the game as loaded and saved only if the game
+// is still at the revision loaded. When another move was saved in
+// between, the move is decided again on the new state, so that of two
+// concurrent moves only one applies: the other is refused by the rules,
+// typically with [ErrNotYourTurn]. If moves keep arriving faster than the
+// retries, the error matches [ErrConcurrentMove]. A refusal by the rules
+// matches the rule's Err variable; a game that does not exist has not
+// started ([ErrNotStarted]).
+func (s *Service) MakeMove(ctx context.Context, id uuid.UUID, player string, column Column) (Game, error) {
+	out, err := s.games.Handle(ctx, StreamName(id), MakeMove{Player: player, Column: column})
+	if errors.Is(err, chronicle.ErrWrongExpectedRevision) {
+		err = refuse(ErrConcurrentMove, "other moves were being made in this game at the same time: look at the board and try again")
+	}
+	if err != nil {
+		return out.State, fmt.Errorf("move in game %s: %w", id, err)
+	}
+	return out.State, nil
+}
+
+// GetGame returns the state of game id, rebuilt from its events: the
+// players, whose turn it is, the board and, once finished, the result.
+// A game that does not exist gives an error matching [ErrGameNotFound].
+func (s *Service) GetGame(ctx context.Context, id uuid.UUID) (Game, error) {
+	g, rev, err := s.games.Load(ctx, StreamName(id))
+	if err != nil {
+		return Game{}, fmt.Errorf("get game %s: %w", id, err)
+	}
+	if rev.IsNoStream() {
+		return Game{}, fmt.Errorf("get game %s: %w", id, ErrGameNotFound)
+	}
+	return g, nil
+}
+
+// History returns the recorded events of game id, oldest first: the
+// game's story, for showing or replaying it. A game that does not exist
+// gives an error matching [ErrGameNotFound].
+func (s *Service) History(ctx context.Context, id uuid.UUID) ([]chronicle.RecordedEvent, error) {
+	var events []chronicle.RecordedEvent
+	for rec, err := range s.store.ReadStream(ctx, StreamName(id), chronicle.ReadStreamOptions{}) {
+		if errors.Is(err, chronicle.ErrStreamNotFound) {
+			return nil, fmt.Errorf("history of game %s: %w", id, ErrGameNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history of game %s: %w", id, err)
+		}
+		events = append(events, rec)
+	}
+	return events, nil
+}
+
+// Replay returns the states game id went through: the state after each
+// of its events, in order, each with the event that led to it.
+func (s *Service) Replay(ctx context.Context, id uuid.UUID) ([]Step, error) {
+	history, err := s.History(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	steps := make([]Step, 0, len(history))
+	var g Game
+	for _, rec := range history {
+		e, err := s.codec.Decode(rec)
+		if err != nil {
+			return nil, fmt.Errorf("replay game %s: %w", id, err)
+		}
+		g = Evolve(g, e)
+		steps = append(steps, Step{Recorded: rec, Event: e, Game: g})
+	}
+	return steps, nil
+}
+
+// Step is one event of a game's history with the state it led to.
+type Step struct {
+	Recorded chronicle.RecordedEvent
+	Event    Event
+	Game     Game
+}
+
+// GameSummary is a game as [Service.ListGames] lists it.
+type GameSummary struct {
+	ID   uuid.UUID
+	Game Game
+	// Created is when the game started, and Updated when its latest event
+	// was recorded.
+	Created, Updated time.Time
+}
+
+// ListGames returns every game in the store, the most recently started
+// first. The summaries carry the players, moves and result, not the board:
+// [Service.GetGame] has that.
+//
+// On a store that keeps read models (the embedded SQLite store, or PostgreSQL),
+// it reads the games table that [Projections] keeps, after bringing it up
+// to date. Elsewhere it reads the store's global log; events of types it
+// does not know, such as ones a newer version added, are skipped.
+func (s *Service) ListGames(ctx context.Context) ([]GameSummary, error) {
+	if s.read != nil {
+		games, err := s.read.listGames(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list games: %w", err)
+		}
+		return games, nil
+	}
+	return s.listFromLog(ctx)
+}
+
+// Leaderboard returns every player's games, wins, losses and ties, the
+// most wins first. Like ListGames, it reads the leaderboard that
+// [Projections] keeps when the store has read models.
+func (s *Service) Leaderboard(ctx context.Context) ([]PlayerStats, error) {
+	if s.read != nil {
+		stats, err := s.read.leaderboard(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("leaderboard: %w", err)
+		}
+		return stats, nil
+	}
+	games, err := s.listFromLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*PlayerStats{}
+	var order []*PlayerStats
+	for _, g := range slices.Backward(games) {
+		for i, name := range []string{g.Game.PlayerOne, g.Game.PlayerTwo} {
+			p := byName[name]
+			if p == nil {
+				p = &PlayerStats{Name: name}
+				byName[name] = p
+				order = append(order, p)
+			}
+			p.Games++
+			switch {
+			case g.Game.Result == Tied:
+				p.Ties++
+			case g.Game.Result == PlayerOneWon && i == 0, g.Game.Result == PlayerTwoWon && i == 1:
+				p.Wins++
+			case g.Game.Result != "":
+				p.Losses++
+			}
+		}
+	}
+	out := make([]PlayerStats, len(order))
+	for i, p := range order {
+		out[i] = *p
+	}
+	slices.SortStableFunc(out, func(a, b PlayerStats) int {
+		switch {
+		case a.Wins != b.Wins:
+			return b.Wins - a.Wins
+		case a.Ties != b.Ties:
+			return b.Ties - a.Ties
+		case a.Losses != b.Losses:
+			return a.Losses - b.Losses
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+// listFromLog lists the games by reading the global log.
+func (s *Service) listFromLog(ctx context.Context) ([]GameSummary, error) {
+	byStream := make(map[string]*GameSummary)
+	var order []*GameSummary
+	opts := chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{Category}}}
+	for rec, err := range s.store.ReadAll(ctx, opts) {
+		if err != nil {
+			return nil, fmt.Errorf("list games: %w", err)
+		}
+		if !s.codec.Knows(rec.Type) {
+			continue
+		}
+		sum, ok := byStream[rec.Stream]
+		if !ok {
+			id, err := ParseStreamName(rec.Stream)
+			if err != nil {
+				continue // a stream of the category that is not ours
+			}
+			sum = &GameSummary{ID: id, Created: rec.Recorded}
+			byStream[rec.Stream] = sum
+			order = append(order, sum)
+		}
+		e, err := s.codec.Decode(rec)
+		if err != nil {
+			return nil, fmt.Errorf("list games: %w", err)
+		}
+		sum.Game = Evolve(sum.Game, e)
+		sum.Updated = rec.Recorded
+	}
+	games := make([]GameSummary, len(order))
+	for i, sum := range slices.Backward(order) {
+		games[len(order)-1-i] = *sum
+	}
+	return games, nil
+}

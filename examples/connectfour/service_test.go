@@ -1,0 +1,409 @@
+package connectfour_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
+)
+
+// stores are the stores the service is tested on. Each test gets a new,
+// empty one.
+var stores = []struct {
+	name string
+	open func(t *testing.T) chronicle.Store
+}{
+	{"memory", func(t *testing.T) chronicle.Store { return memory.New(nil) }},
+	{"sqlite", func(t *testing.T) chronicle.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "games.db"), nil)
+		if err != nil {
+			t.Fatalf("open sqlite store: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	// The read models run on PostgreSQL too, in a schema of each test's
+	// own; without CHRONICLE_POSTGRES_URL these tests skip.
+	{"postgres", func(t *testing.T) chronicle.Store { return pgtest.Open(t) }},
+}
+
+// TestService runs the service's tests on every store.
+func TestService(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Run("WritesTheTutorialsEvents", func(t *testing.T) { testWritesTheTutorialsEvents(t, s.open(t)) })
+			t.Run("ReadsPythonEvents", func(t *testing.T) { testReadsPythonEvents(t, s.open(t)) })
+			t.Run("RefusedMoveWritesNothing", func(t *testing.T) { testRefusedMoveWritesNothing(t, s.open(t)) })
+			t.Run("ConcurrentMoves", func(t *testing.T) { testConcurrentMoves(t, s.open(t)) })
+			t.Run("ListGames", func(t *testing.T) { testListGames(t, s.open(t)) })
+			t.Run("NotFound", func(t *testing.T) { testNotFound(t, s.open(t)) })
+			t.Run("Forget", func(t *testing.T) { testForget(t, s.open(t)) })
+		})
+	}
+}
+
+// recorder is a store that remembers the size of every append, to check
+// that a move and the end of the game are written together.
+type recorder struct {
+	chronicle.Store
+	mu      sync.Mutex
+	appends []int
+}
+
+func (r *recorder) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	res, err := r.Store.Append(ctx, stream, expected, events...)
+	if err == nil {
+		r.mu.Lock()
+		r.appends = append(r.appends, len(events))
+		r.mu.Unlock()
+	}
+	return res, err
+}
+
+func mustCreate(t *testing.T, svc *cf.Service, one, two string) uuid.UUID {
+	t.Helper()
+	id, err := svc.CreateGame(context.Background(), one, two)
+	if err != nil {
+		t.Fatalf("CreateGame(%q, %q): %v", one, two, err)
+	}
+	return id
+}
+
+// mustPlay makes the moves of cols in game id of alice and bob.
+func mustPlay(t *testing.T, svc *cf.Service, id uuid.UUID, cols string) cf.Game {
+	t.Helper()
+	g, err := svc.GetGame(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cols {
+		if g, err = svc.MakeMove(context.Background(), id, g.NextPlayer(), cf.Column(c)); err != nil {
+			t.Fatalf("MakeMove %c: %v", c, err)
+		}
+	}
+	return g
+}
+
+// written is an event as the test expects to find it in the store.
+type written struct {
+	Stream   string
+	Revision uint64
+	Type     string
+	Data     string
+}
+
+func readAll(t *testing.T, store chronicle.Store) []written {
+	t.Helper()
+	var got []written
+	for rec, err := range store.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatalf("ReadAll: %v", err)
+		}
+		got = append(got, written{rec.Stream, rec.Revision, rec.Type, string(rec.Data)})
+	}
+	return got
+}
+
+func testWritesTheTutorialsEvents(t *testing.T, store chronicle.Store) {
+	rec := &recorder{Store: store}
+	svc := cf.NewService(rec)
+	id := mustCreate(t, svc, "alice", "bob")
+	g := mustPlay(t, svc, id, "ABABABA")
+	if g.Result != cf.PlayerOneWon {
+		t.Fatalf("result = %q, want %q", g.Result, cf.PlayerOneWon)
+	}
+	stream := "game-" + id.String()
+	want := []written{
+		{stream, 0, "GameStarted", `{"player_one":"alice","player_two":"bob"}`},
+		{stream, 1, "MoveMade", `{"player":"alice","column":"A"}`},
+		{stream, 2, "MoveMade", `{"player":"bob","column":"B"}`},
+		{stream, 3, "MoveMade", `{"player":"alice","column":"A"}`},
+		{stream, 4, "MoveMade", `{"player":"bob","column":"B"}`},
+		{stream, 5, "MoveMade", `{"player":"alice","column":"A"}`},
+		{stream, 6, "MoveMade", `{"player":"bob","column":"B"}`},
+		{stream, 7, "MoveMade", `{"player":"alice","column":"A"}`},
+		{stream, 8, "GameFinished", `{"result":"PLAYER_ONE_WON"}`},
+	}
+	got := readAll(t, store)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("store holds\n%v\nwant\n%v", got, want)
+	}
+	// The start and each move are one append; the winning move and the
+	// end of the game are one append of two events.
+	if want := []int{1, 1, 1, 1, 1, 1, 1, 2}; fmt.Sprint(rec.appends) != fmt.Sprint(want) {
+		t.Fatalf("append sizes = %v, want %v", rec.appends, want)
+	}
+}
+
+// testReadsPythonEvents reads events as the tutorial's Python code writes
+// them: json.dumps puts spaces after ':' and ','.
+func testReadsPythonEvents(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	id := uuid.New()
+	var events []chronicle.EventData
+	for _, e := range []struct{ typ, data string }{
+		{"GameStarted", `{"player_one": "alice", "player_two": "bob"}`},
+		{"MoveMade", `{"player": "alice", "column": "C"}`},
+		{"MoveMade", `{"player": "bob", "column": "C"}`},
+	} {
+		events = append(events, chronicle.EventData{Type: e.typ, Data: []byte(e.data)})
+	}
+	if _, err := store.Append(ctx, cf.StreamName(id), chronicle.NoStream, events...); err != nil {
+		t.Fatal(err)
+	}
+	svc := cf.NewService(store)
+	g, err := svc.GetGame(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.PlayerOne != "alice" || g.PlayerTwo != "bob" || g.Moves != 2 || g.Board.Height(2) != 2 || g.NextPlayer() != "alice" {
+		t.Fatalf("game = %+v", g)
+	}
+	if _, err := svc.MakeMove(ctx, id, "alice", "D"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRefusedMoveWritesNothing(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	svc := cf.NewService(store)
+	id := mustCreate(t, svc, "alice", "bob")
+	mustPlay(t, svc, id, "AAAAAA")
+	before := len(readAll(t, store))
+	for _, tt := range []struct {
+		player string
+		col    cf.Column
+		want   error
+	}{
+		{"bob", "B", cf.ErrNotYourTurn},
+		{"alice", "A", cf.ErrColumnFull},
+		{"alice", "Z", cf.ErrInvalidColumn},
+	} {
+		g, err := svc.MakeMove(ctx, id, tt.player, tt.col)
+		if !errors.Is(err, tt.want) {
+			t.Fatalf("MakeMove(%s, %s) error = %v, want %v", tt.player, tt.col, err, tt.want)
+		}
+		if g.Moves != 6 {
+			t.Fatalf("MakeMove(%s, %s) returned a game with %d moves, want the 6 it has", tt.player, tt.col, g.Moves)
+		}
+	}
+	if _, err := svc.MakeMove(ctx, uuid.New(), "alice", "A"); !errors.Is(err, cf.ErrNotStarted) {
+		t.Fatalf("move in a game that does not exist: error = %v, want ErrNotStarted", err)
+	}
+	if _, err := svc.CreateGame(ctx, "carol", "CAROL"); !errors.Is(err, cf.ErrSamePlayers) {
+		t.Fatalf("CreateGame with one name twice: error = %v, want ErrSamePlayers", err)
+	}
+	if after := len(readAll(t, store)); after != before {
+		t.Fatalf("refused commands wrote %d events", after-before)
+	}
+}
+
+// barrier is a store whose first n stream reads wait for each other, so
+// that n moves are all decided on the same state before any is saved.
+type barrier struct {
+	chronicle.Store
+	n       int32
+	reads   atomic.Int32
+	arrived chan struct{}
+}
+
+func (b *barrier) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	switch k := b.reads.Add(1); {
+	case k == b.n:
+		close(b.arrived)
+	case k < b.n:
+		<-b.arrived
+	}
+	return b.Store.ReadStream(ctx, stream, opts)
+}
+
+func testConcurrentMoves(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	id := mustCreate(t, cf.NewService(store), "alice", "bob")
+	const n = 6
+	svc := cf.NewService(&barrier{Store: store, n: n, arrived: make(chan struct{})})
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Alice, in six windows at once, plays six different columns.
+			_, errs[i] = svc.MakeMove(ctx, id, "alice", cf.ColumnAt(i))
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, cf.ErrNotYourTurn), errors.Is(err, cf.ErrConcurrentMove):
+		default:
+			t.Errorf("concurrent move: unexpected error %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent moves applied, want exactly 1 (errors: %v)", ok, n, errs)
+	}
+	g, err := cf.NewService(store).GetGame(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Moves != 1 || g.NextPlayer() != "bob" {
+		t.Fatalf("after concurrent moves the game has %d moves, %s to play; want 1, bob", g.Moves, g.NextPlayer())
+	}
+}
+
+// conflicted is a store where every append finds that another writer
+// came first.
+type conflicted struct{ chronicle.Store }
+
+func (c conflicted) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	return chronicle.AppendResult{}, &chronicle.WrongExpectedRevisionError{Stream: stream, Expected: expected, Actual: chronicle.Exact(99)}
+}
+
+func TestMakeMoveGivesUpOnEndlessConflicts(t *testing.T) {
+	store := memory.New(nil)
+	id := mustCreate(t, cf.NewService(store), "alice", "bob")
+	_, err := cf.NewService(conflicted{store}).MakeMove(context.Background(), id, "alice", "A")
+	if !errors.Is(err, cf.ErrConcurrentMove) {
+		t.Fatalf("error = %v, want ErrConcurrentMove", err)
+	}
+}
+
+func testListGames(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	svc := cf.NewService(store)
+	first := mustCreate(t, svc, "alice", "bob")
+	second := mustCreate(t, svc, "carol", "dave")
+	mustPlay(t, svc, first, "ABABABA")
+	mustPlay(t, svc, second, "DD")
+	// Streams that are not games, or events the service does not know,
+	// do not stop the listing.
+	for stream, typ := range map[string]string{"game-not-a-uuid": "MoveMade", "chat-1": "Said", cf.StreamName(second): "Renamed"} {
+		if _, err := store.Append(ctx, stream, chronicle.Any, chronicle.EventData{Type: typ, Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	games, err := svc.ListGames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(games) != 2 {
+		t.Fatalf("ListGames returned %d games, want 2: %+v", len(games), games)
+	}
+	// The most recently started comes first.
+	if games[0].ID != second || games[0].Game.PlayerOne != "carol" || games[0].Game.Moves != 2 || games[0].Game.Finished() {
+		t.Errorf("games[0] = %+v, want carol and dave's game, 2 moves, going on", games[0])
+	}
+	if games[1].ID != first || games[1].Game.Winner() != "alice" || games[1].Game.Moves != 7 {
+		t.Errorf("games[1] = %+v, want alice and bob's game, won by alice in 7", games[1])
+	}
+	for _, g := range games {
+		if g.Created.IsZero() || g.Updated.Before(g.Created) {
+			t.Errorf("game %s: created %v, updated %v", g.ID, g.Created, g.Updated)
+		}
+	}
+}
+
+func testNotFound(t *testing.T, store chronicle.Store) {
+	svc := cf.NewService(store)
+	if _, err := svc.GetGame(context.Background(), uuid.New()); !errors.Is(err, cf.ErrGameNotFound) {
+		t.Fatalf("GetGame error = %v, want ErrGameNotFound", err)
+	}
+	if _, err := svc.History(context.Background(), uuid.New()); !errors.Is(err, cf.ErrGameNotFound) {
+		t.Fatalf("History error = %v, want ErrGameNotFound", err)
+	}
+	if games, err := svc.ListGames(context.Background()); err != nil || len(games) != 0 {
+		t.Fatalf("ListGames on an empty store = %v, %v", games, err)
+	}
+}
+
+func TestReplay(t *testing.T) {
+	svc := cf.NewService(memory.New(nil))
+	id := mustCreate(t, svc, "alice", "bob")
+	live := mustPlay(t, svc, id, "ABABABA")
+	steps, err := svc.Replay(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 9 || steps[len(steps)-1].Game != live {
+		t.Fatalf("Replay gave %d steps ending in %+v, want 9 ending in %+v", len(steps), steps[len(steps)-1].Game, live)
+	}
+	for i, s := range steps {
+		if s.Recorded.Revision != uint64(i) {
+			t.Fatalf("step %d is revision %d", i, s.Recorded.Revision)
+		}
+	}
+}
+
+func TestStreamName(t *testing.T) {
+	id := uuid.MustParse("0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11")
+	if got := cf.StreamName(id); got != "game-0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11" {
+		t.Fatalf("StreamName = %q", got)
+	}
+	if got, err := cf.ParseStreamName(cf.StreamName(id)); err != nil || got != id {
+		t.Fatalf("ParseStreamName = %v, %v", got, err)
+	}
+	for _, bad := range []string{"game-", "game-42", "chat-0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11", ""} {
+		if _, err := cf.ParseStreamName(bad); err == nil {
+			t.Errorf("ParseStreamName(%q) succeeded", bad)
+		}
+	}
+}
+
+// testForget forgets a player of a service with forgettable names: the
+// games, their history and the read models must all show the name as
+// forgotten, and the other player's name as it was.
+func testForget(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	svc := cf.NewService(store, cf.WithForgettableNames())
+	id := mustCreate(t, svc, "Wilhelmina", "bob")
+	mustPlay(t, svc, id, "ABABABA")
+	if board, err := svc.Leaderboard(ctx); err != nil || len(board) != 2 {
+		t.Fatalf("leaderboard before forgetting = %+v, %v", board, err)
+	}
+	if err := svc.Forget(ctx, "Wilhelmina"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.GetGame(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.PlayerOne == "Wilhelmina" || g.PlayerTwo != "bob" || g.Moves != 7 {
+		t.Fatalf("after forgetting, the game is %+v", g)
+	}
+	games, err := svc.ListGames(ctx)
+	if err != nil || len(games) != 1 || games[0].Game.PlayerOne == "Wilhelmina" || games[0].Game.PlayerTwo != "bob" {
+		t.Fatalf("after forgetting, ListGames = %+v, %v", games, err)
+	}
+	board, err := svc.Leaderboard(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range board {
+		if p.Name == "Wilhelmina" {
+			t.Fatalf("after forgetting, the leaderboard still names her: %+v", board)
+		}
+	}
+	// The store underneath never held the name in the clear.
+	for e, err := range store.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(e.Data), "Wilhelmina") {
+			t.Fatalf("event at %d holds the name in the clear: %s", e.Position, e.Data)
+		}
+	}
+}

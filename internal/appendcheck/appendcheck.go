@@ -1,0 +1,100 @@
+// Package appendcheck holds the rules that decide whether an append may
+// go ahead, must be refused, or is a retry of an append that already
+// happened. Every store applies the same rules through it, inside the
+// transaction or lock that makes its appends atomic.
+package appendcheck
+
+import (
+	"fmt"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
+)
+
+// Recorded is what the rules need to know of an event already stored.
+type Recorded struct {
+	ID       uuid.UUID
+	Position uint64
+}
+
+// Stream gives the rules a view of one stream, as of the append.
+type Stream interface {
+	// At returns the events at revisions from, from+1, ..., at most n of
+	// them; fewer when the stream ends first.
+	At(from uint64, n int) ([]Recorded, error)
+	// Find returns the revision of the stream's event with the given ID.
+	Find(id uuid.UUID) (rev uint64, ok bool, err error)
+}
+
+// Check decides an append of events (already prepared, so every ID is
+// set) to a stream in state st. It returns:
+//   - nil, nil: the append goes ahead, at revision st.LastRevision+1
+//     (or 0 for a new stream);
+//   - ack, nil: the events are already in the stream where this append
+//     would have put them; acknowledge with ack and write nothing;
+//   - nil, err: refuse the append.
+func Check(name string, expected chronicle.ExpectedRevision, st chronicle.StreamState,
+	events []chronicle.EventData, s Stream) (*chronicle.AppendResult, error) {
+	if expected.Matches(st) {
+		if !expected.IsAny() && !expected.IsStreamExists() || !st.Exists {
+			return nil, nil
+		}
+		// Without an exact place to compare, a retry is recognised by its
+		// first event's ID.
+		rev, ok, err := s.Find(events[0].ID)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return compare(name, rev, events, s, true)
+	}
+	wrong := &chronicle.WrongExpectedRevisionError{Stream: name, Expected: expected, Actual: st.Actual()}
+	var start uint64
+	switch rev, exact := expected.Revision(); {
+	case exact:
+		start = rev + 1
+	case expected.IsNoStream():
+		start = 0
+	default:
+		return nil, wrong
+	}
+	if !st.Exists || start > st.LastRevision {
+		return nil, wrong
+	}
+	ack, err := compare(name, start, events, s, false)
+	if err != nil || ack != nil {
+		return ack, err
+	}
+	return nil, wrong
+}
+
+// compare checks whether the stream holds events at revisions start....
+// With strict, any difference is an [chronicle.ErrIdempotencyConflict];
+// without it, a difference in the first ID means "not a retry" (nil, nil).
+func compare(name string, start uint64, events []chronicle.EventData, s Stream, strict bool) (*chronicle.AppendResult, error) {
+	recs, err := s.At(start, len(events))
+	if err != nil {
+		return nil, err
+	}
+	if !strict && (len(recs) == 0 || recs[0].ID != events[0].ID) {
+		return nil, nil
+	}
+	if len(recs) != len(events) {
+		return nil, conflict(name, start, len(recs), len(events))
+	}
+	for i, r := range recs {
+		if r.ID != events[i].ID {
+			return nil, conflict(name, start, i, len(events))
+		}
+	}
+	return &chronicle.AppendResult{
+		FirstRevision: start,
+		LastRevision:  start + uint64(len(events)) - 1,
+		FirstPosition: recs[0].Position,
+		LastPosition:  recs[len(recs)-1].Position,
+	}, nil
+}
+
+func conflict(name string, start uint64, matched, n int) error {
+	return fmt.Errorf("append to %q: %w: the stream holds the first event at revision %d, but only %d of the %d events match what is stored from there",
+		name, chronicle.ErrIdempotencyConflict, start, matched, n)
+}

@@ -1,0 +1,57 @@
+package catchup
+
+import (
+	"context"
+	"iter"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// ReadAhead is [ReadAll] with the next page read while the caller works
+// on the current one, in a goroutine of its own: when reading a page
+// costs CPU (SQLite's pages do) and the caller decodes each event, the
+// two use two cores instead of taking turns on one. It yields the same
+// events, in the same order, with the same errors, and holds at most
+// three pages: the caller's, one ready, and one being read.
+func ReadAhead(ctx context.Context, src Source, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		// stop ends the reader when the caller stops early.
+		readCtx, stop := context.WithCancel(ctx)
+		pages := make(chan []chronicle.RecordedEvent, 1)
+		// Written by the reader before it closes pages.
+		var readErr error
+		var cut bool // the reader stopped at the end of ctx, mid-log
+		go func() {
+			defer close(pages)
+			readErr = readPages(readCtx, src, opts, func(page []chronicle.RecordedEvent) bool {
+				select {
+				case pages <- page:
+					return true
+				case <-readCtx.Done():
+					cut = true
+					return false
+				}
+			})
+		}()
+		defer func() {
+			stop()
+			for range pages { // wait for the reader to end
+			}
+		}()
+		for page := range pages {
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+		switch {
+		case readErr != nil:
+			yield(chronicle.RecordedEvent{}, readErr)
+		case cut:
+			// The caller's context ended while a page was on its way
+			// (stop is called only after this loop).
+			yield(chronicle.RecordedEvent{}, ctx.Err())
+		}
+	}
+}

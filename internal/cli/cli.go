@@ -1,0 +1,46 @@
+// Package cli holds what Chronicle's command-line programs share about
+// reading their command lines.
+package cli
+
+import (
+	"flag"
+	"strings"
+)
+
+// Parse parses args against fs and returns the positional arguments.
+// Unlike [flag.FlagSet.Parse], it takes flags before, between and after
+// the positional arguments, so that "basket create clocks --quantity 3"
+// and "blog show --store x.db ID" both read as meant. "--" ends the
+// flags, for a positional argument that starts with '-'.
+func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case len(a) < 2 || a[0] != '-':
+			pos = append(pos, a)
+		default:
+			flags = append(flags, a)
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			// A flag that takes a value takes the next argument, even one
+			// that starts with '-', as the flag package does: "--quantity
+			// -3" is a bad quantity, not two flags.
+			if f := fs.Lookup(name); f != nil && !hasValue && !isBool(f) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}

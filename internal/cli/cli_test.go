@@ -1,0 +1,56 @@
+package cli_test
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/chronicle-es/chronicle/internal/cli"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantPos  []string
+		wantQty  int
+		wantJSON bool
+	}{
+		{[]string{"create", "clocks", "--quantity", "3"}, []string{"create", "clocks"}, 3, false},
+		{[]string{"--quantity=2", "add", "id", "pens"}, []string{"add", "id", "pens"}, 2, false},
+		{[]string{"show", "--json", "id"}, []string{"show", "id"}, 1, true},
+		{[]string{"add", "id", "--", "-odd-name"}, []string{"add", "id", "-odd-name"}, 1, false},
+		{[]string{"-", "x"}, []string{"-", "x"}, 1, false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		qty := fs.Int("quantity", 1, "")
+		asJSON := fs.Bool("json", false, "")
+		pos, err := cli.Parse(fs, tt.args)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.args, err)
+		}
+		if !slices.Equal(pos, tt.wantPos) || *qty != tt.wantQty || *asJSON != tt.wantJSON {
+			t.Errorf("Parse(%q) = %q, quantity %d, json %v; want %q, %d, %v",
+				tt.args, pos, *qty, *asJSON, tt.wantPos, tt.wantQty, tt.wantJSON)
+		}
+	}
+}
+
+func TestParseValueThatLooksLikeAFlag(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	qty := fs.Int("quantity", 1, "")
+	_, err := cli.Parse(fs, []string{"add", "--quantity", "-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *qty != -3 {
+		t.Fatalf("quantity = %d, want -3: the value after --quantity belongs to it", *qty)
+	}
+	_, err = cli.Parse(fs, []string{"--nope"})
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Parse(--nope) = %v, want an unknown-flag error", err)
+	}
+}

@@ -1,0 +1,136 @@
+// Package dsn opens a store from the string that the programs' --store
+// flag takes:
+//
+//	memory:          an empty in-memory store, gone at exit
+//	sqlite:PATH      the embedded SQLite store in the file PATH
+//	PATH             the same, for a path without a scheme
+//	postgres://...   the PostgreSQL store, at a URL as pgx takes it; the
+//	                 extra parameter schema=NAME picks the store's schema
+//	postgresql://... the same
+//	kurrentdb://...  a KurrentDB (EventStoreDB) server, or another
+//	                 "chronicle serve", through the kurrent client, at a
+//	                 connection string as the official clients take it,
+//	                 such as kurrentdb://127.0.0.1:2113?tls=false
+//	esdb://...       the same
+//	kurrentdb+discover://..., esdb+discover://...
+//	                 a KurrentDB cluster, found through the gossip of the
+//	                 hosts named
+package dsn
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/kurrent"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/postgres"
+	"github.com/chronicle-es/chronicle/sqlite"
+)
+
+// Store is a store opened by [Open]. Close releases it.
+type Store interface {
+	chronicle.Store
+	Close() error
+}
+
+// Open opens the store that dsn names.
+func Open(ctx context.Context, dsn string) (Store, error) {
+	kind, rest, found := strings.Cut(dsn, ":")
+	switch {
+	case dsn == "":
+		return nil, fmt.Errorf("open store: --store is empty: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT")
+	case kind == "memory" && (!found || rest == ""):
+		return memoryStore{memory.New(nil)}, nil
+	case kind == "sqlite" && found:
+		if rest == "" {
+			return nil, fmt.Errorf("open store %q: the path after sqlite: is missing", dsn)
+		}
+		return sqlite.Open(ctx, rest, nil)
+	case (kind == "postgres" || kind == "postgresql") && found:
+		return openPostgres(ctx, dsn)
+	case isKurrent(kind) && found:
+		s, err := kurrent.Dial(ctx, dsn, nil)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", redact(dsn), err)
+		}
+		return s, nil
+	case found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`):
+		return nil, fmt.Errorf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", redact(dsn), kind)
+	default:
+		return sqlite.Open(ctx, dsn, nil)
+	}
+}
+
+// openPostgres opens the PostgreSQL store at a URL, taking the schema
+// from its parameter schema, which is Chronicle's and not PostgreSQL's:
+// pgx would send it to the server, which would refuse it.
+func openPostgres(ctx context.Context, dsn string) (Store, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: not a valid URL", redact(dsn))
+	}
+	q := u.Query()
+	opts := &postgres.Options{Schema: q.Get("schema")}
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return postgres.Open(ctx, u.String(), opts)
+}
+
+// isKurrent reports whether a URL scheme names a KurrentDB node or
+// cluster.
+func isKurrent(scheme string) bool {
+	switch scheme {
+	case "kurrentdb", "esdb", "kurrentdb+discover", "esdb+discover":
+		return true
+	}
+	return false
+}
+
+// redact hides the password of a URL, for messages.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
+}
+
+// memoryStore gives the memory store the Close that the others need.
+type memoryStore struct{ *memory.Store }
+
+func (memoryStore) Close() error { return nil }
+
+// Describe returns where the store that dsn names keeps its events, in
+// the form a person reads in a message.
+func Describe(dsn string) string {
+	switch {
+	case strings.HasPrefix(dsn, "memory"):
+		return "memory (events are gone when the program ends)"
+	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
+		return "PostgreSQL at " + redact(dsn)
+	case isKurrent(strings.SplitN(dsn, ":", 2)[0]):
+		return "KurrentDB at " + redact(dsn)
+	default:
+		return strings.TrimPrefix(dsn, "sqlite:")
+	}
+}
+
+// Default returns the --store of a program named app when none is given:
+// the embedded store in a file of its own under the user's data
+// directory, $XDG_DATA_HOME/chronicle/APP.db, or
+// ~/.local/share/chronicle/APP.db when XDG_DATA_HOME is not set.
+func Default(app string) (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find a place for the %s store: %w; give one with --store", app, err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return "sqlite:" + filepath.Join(dir, "chronicle", app+".db"), nil
+}

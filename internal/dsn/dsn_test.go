@@ -1,0 +1,145 @@
+package dsn_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/dsn"
+	"github.com/chronicle-es/chronicle/kurrentserver"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		dsn     string
+		want    string // the store's type, or "" for an error
+		wantErr string
+	}{
+		{"memory:", "memory", ""},
+		{"sqlite:" + filepath.Join(dir, "a.db"), "sqlite", ""},
+		{filepath.Join(dir, "b.db"), "sqlite", ""},
+		{"", "", "empty"},
+		{"sqlite:", "", "path after sqlite: is missing"},
+		{"postgresx://host/db", "", "unknown kind"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			s, err := dsn.Open(context.Background(), tt.dsn)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open(%q) error = %v, want one containing %q", tt.dsn, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open(%q): %v", tt.dsn, err)
+			}
+			defer s.Close()
+			if got := fmt.Sprintf("%T", s); !strings.Contains(got, tt.want) {
+				t.Fatalf("Open(%q) gave a %s, want a %s store", tt.dsn, got, tt.want)
+			}
+			if _, err := s.Append(context.Background(), "s", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+		})
+	}
+}
+
+func TestDefault(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", "/data")
+	if got, _ := dsn.Default("basket"); got != "sqlite:/data/chronicle/basket.db" {
+		t.Fatalf("Default with XDG_DATA_HOME = %q", got)
+	}
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("HOME", "/home/ada")
+	if got, _ := dsn.Default("basket"); got != "sqlite:/home/ada/.local/share/chronicle/basket.db" {
+		t.Fatalf("Default without XDG_DATA_HOME = %q", got)
+	}
+}
+
+// TestOpenPostgres opens the PostgreSQL store by URL, in a schema of its
+// own, when CHRONICLE_POSTGRES_URL names a server.
+func TestOpenPostgres(t *testing.T) {
+	base := os.Getenv("CHRONICLE_POSTGRES_URL")
+	if base == "" {
+		t.Skip("CHRONICLE_POSTGRES_URL is not set: the PostgreSQL case needs a server")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "chronicle_dsn_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop schema: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	for _, scheme := range []string{"postgres", "postgresql"} {
+		t.Run(scheme, func(t *testing.T) {
+			u.Scheme = scheme
+			s, err := dsn.Open(context.Background(), u.String())
+			if err != nil {
+				t.Fatalf("Open(%q): %v", u, err)
+			}
+			defer s.Close()
+			ps, ok := s.(*postgres.Store)
+			if !ok || ps.Schema() != schema {
+				t.Fatalf("Open(%q) gave a %T, want a *postgres.Store in schema %s", u, s, schema)
+			}
+			if _, err := s.Append(context.Background(), "s-"+strings.ReplaceAll(scheme, "+", "_"), chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+		})
+	}
+	if got := dsn.Describe("postgres://ada:secret@db.example/events"); strings.Contains(got, "secret") || !strings.Contains(got, "db.example") {
+		t.Fatalf("Describe = %q, want the host without the password", got)
+	}
+}
+
+func TestOpenKurrentDB(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := kurrentserver.New(memory.New(nil), nil)
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+	// The +discover schemes ask the server's gossip for the cluster's
+	// leader, which is the server itself.
+	for _, scheme := range []string{"kurrentdb", "esdb", "kurrentdb+discover", "esdb+discover"} {
+		s, err := dsn.Open(context.Background(), scheme+"://"+l.Addr().String()+"?tls=false")
+		if err != nil {
+			t.Fatalf("%s: %v", scheme, err)
+		}
+		if _, err := s.Append(context.Background(), "s-"+strings.ReplaceAll(scheme, "+", "_"), chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+			t.Fatalf("%s: Append: %v", scheme, err)
+		}
+		s.Close()
+	}
+	if got := dsn.Describe("kurrentdb://admin:changeit@h:2113"); got != "KurrentDB at kurrentdb://admin:xxxxx@h:2113" {
+		t.Errorf("Describe = %q", got)
+	}
+}

@@ -1,0 +1,189 @@
+// Package kurrent is a [chronicle.Store] that keeps its events in a
+// server that speaks the KurrentDB (EventStoreDB) gRPC client protocol:
+// a KurrentDB node, or Chronicle's own server (package kurrentserver,
+// mounted by `chronicle serve`). A Chronicle application uses it to run
+// on a KurrentDB cluster, or on a Chronicle server shared by several
+// processes:
+//
+//	store, err := kurrent.Dial(ctx, "kurrentdb://127.0.0.1:2113?tls=false", nil)
+//
+// It implements [chronicle.Store], [chronicle.Deleter] and
+// [chronicle.Retention] (through "$$stream" metadata streams, as the
+// official clients do).
+//
+// Positions are the server's commit positions. Chronicle servers number
+// events 1, 2, 3, ...; KurrentDB's positions are byte offsets in its log,
+// increasing but not consecutive, so with a KurrentDB server do not
+// assume that position p+1 follows p.
+package kurrent
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+var (
+	_ chronicle.Store     = (*Store)(nil)
+	_ chronicle.Deleter   = (*Store)(nil)
+	_ chronicle.Retention = (*Store)(nil)
+)
+
+// Options configures a [Store]. The zero value, like a nil *Options,
+// gives the defaults.
+type Options struct {
+	// MaxEventSize limits each event's data and metadata, in bytes,
+	// checked before sending. Zero means [chronicle.DefaultMaxEventSize].
+	MaxEventSize int
+	// DialOptions are added to the gRPC dial options, after those that
+	// the connection string implies.
+	DialOptions []grpc.DialOption
+}
+
+// Store is a [chronicle.Store] over one connection to a server. It is safe
+// for concurrent use.
+type Store struct {
+	cc           conn
+	streams      esdbpb.StreamsClient
+	maxEventSize int
+	// gapless is true when the server is Chronicle's, whose positions
+	// follow each other, so that an append's first position follows
+	// from its last.
+	gapless bool
+}
+
+// ErrConnectionString means Dial could not use its connection string.
+var ErrConnectionString = errors.New("kurrent: bad connection string")
+
+// Dial connects to the server named by a connection string of the form
+// the official clients take, "kurrentdb://[user:password@]host:port[?tls=false]"
+// (or "esdb://..."), or by a bare "host:port" (plain text). TLS is on
+// unless tls=false; tlsVerifyCert=false skips checking the certificate.
+//
+// With one host, Dial connects to it. With several hosts
+// ("kurrentdb://h1:2113,h2:2113,h3:2113"), or with the "kurrentdb+discover://"
+// (or "esdb+discover://") scheme, it discovers the cluster: it asks the
+// hosts in turn for the members (Gossip.Read, within gossipTimeout
+// seconds, 5 by default) and connects to an alive member chosen by
+// nodePreference (leader, the default, follower, readOnlyReplica or
+// random), trying again up to maxDiscoverAttempts times (10) with
+// discoveryInterval milliseconds (100) between. A failure is a
+// *[DiscoveryError]. With leader preference, a call that a node refuses
+// as not the leader reconnects to the leader and runs once more.
+func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
+	set, dopts, err := parse(conn)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{}
+	if opts != nil {
+		s.maxEventSize = opts.MaxEventSize
+		dopts = append(dopts, opts.DialOptions...)
+	}
+	var n *node
+	if set.clustered() {
+		c, err := dialCluster(ctx, set, dopts)
+		if err != nil {
+			return nil, err
+		}
+		s.cc, n = c, c.current()
+	} else {
+		if n, err = connectNode(ctx, set.seeds[0], dopts); err != nil {
+			return nil, err
+		}
+		s.cc = n.cc
+	}
+	s.streams = esdbpb.NewStreamsClient(s.cc)
+	s.gapless = n.gapless
+	return s, nil
+}
+
+// Close closes the connection. Reads and subscriptions in progress end
+// with an error.
+func (s *Store) Close() error { return s.cc.Close() }
+
+func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
+	var set clusterSettings
+	if !strings.Contains(conn, "://") {
+		set.seeds = []string{conn}
+		return set, []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+	}
+	// The hosts are taken out before url.Parse, which takes one host only.
+	scheme, rest, _ := strings.Cut(conn, "://")
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	userinfo, hosts := "", authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hosts = authority[:i+1], authority[i+1:]
+	}
+	u, err := url.Parse(scheme + "://" + userinfo + "hosts" + tail)
+	if err != nil {
+		return set, nil, fmt.Errorf("%w: %v", ErrConnectionString, err)
+	}
+	base, discover := strings.CutSuffix(u.Scheme, "+discover")
+	switch base {
+	case "kurrentdb", "kurrent", "esdb", "eventstore":
+	default:
+		return set, nil, fmt.Errorf("%w: scheme %q, want kurrentdb://, kurrentdb+discover://, esdb:// or esdb+discover://", ErrConnectionString, u.Scheme)
+	}
+	if hosts == "" {
+		return set, nil, fmt.Errorf("%w: no host in %q", ErrConnectionString, conn)
+	}
+	if set.seeds, err = parseHosts(hosts); err != nil {
+		return set, nil, err
+	}
+	set.discover = discover
+	q := make(url.Values, len(u.Query()))
+	for k, v := range u.Query() {
+		q[strings.ToLower(k)] = v // the clients read options case-insensitively
+	}
+	if err := parseClusterOptions(q, &set); err != nil {
+		return set, nil, err
+	}
+	var dopts []grpc.DialOption
+	secure := !strings.EqualFold(q.Get("tls"), "false")
+	if secure {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if strings.EqualFold(q.Get("tlsverifycert"), "false") {
+			cfg.InsecureSkipVerify = true
+		}
+		dopts = append(dopts, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	} else {
+		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		dopts = append(dopts, grpc.WithPerRPCCredentials(basicAuth{
+			header: "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)),
+			secure: secure,
+		}))
+	}
+	return set, dopts, nil
+}
+
+// basicAuth sends the connection string's user and password with every
+// call.
+type basicAuth struct {
+	header string
+	secure bool
+}
+
+func (b basicAuth) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": b.header}, nil
+}
+
+// RequireTransportSecurity is false only for tls=false, where the user
+// asked for plain text (as on a loopback or a private network).
+func (b basicAuth) RequireTransportSecurity() bool { return b.secure }

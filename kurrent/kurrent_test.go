@@ -1,0 +1,155 @@
+package kurrent_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/kurrent"
+	"github.com/chronicle-es/chronicle/kurrentserver"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/server"
+	"github.com/chronicle-es/chronicle/storetest"
+)
+
+// serve starts Chronicle's protocol server over a fresh memory store on a
+// loopback port and returns its address and store.
+func serve(tb testing.TB, opts *kurrentserver.Options) (string, *memory.Store) {
+	tb.Helper()
+	store := memory.New(nil)
+	srv := kurrentserver.New(store, opts)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(l)
+	tb.Cleanup(srv.Stop)
+	return l.Addr().String(), store
+}
+
+func dial(tb testing.TB, conn string) *kurrent.Store {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := kurrent.Dial(ctx, conn, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The client passes the conformance suite against Chronicle's server.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) chronicle.Store {
+		addr, _ := serve(tb, nil)
+		return dial(tb, "kurrentdb://"+addr+"?tls=false")
+	})
+}
+
+// The client passes it too through the HTTP server of "chronicle serve",
+// which shares its port between the web UI and the protocol (plain-text
+// HTTP/2), wired as the program wires it.
+func TestConformanceThroughTheHTTPServer(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) chronicle.Store {
+		store := memory.New(nil)
+		srv, err := server.New(store, &server.Options{
+			GRPC:         kurrentserver.New(store, nil).GRPC(),
+			LoopbackOnly: true,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, l, time.Second) }()
+		tb.Cleanup(func() {
+			stop()
+			if err := <-done; err != nil {
+				tb.Errorf("Serve: %v", err)
+			}
+		})
+		return dial(tb, "kurrentdb://"+l.Addr().String()+"?tls=false")
+	})
+}
+
+func TestDeleteAndMetadata(t *testing.T) {
+	addr, backing := serve(t, nil)
+	s := dial(t, "esdb://"+addr+"?tls=false")
+	ctx := context.Background()
+	for range 4 {
+		if _, err := s.Append(ctx, "m-1", chronicle.Any, chronicle.EventData{Type: "N"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := s.StreamMetadata(ctx, "m-1"); err != nil || !m.IsZero() {
+		t.Fatalf("metadata before any: %+v, %v", m, err)
+	}
+	want := chronicle.StreamMetadata{MaxCount: 2, MaxAge: time.Hour}
+	if err := s.SetStreamMetadata(ctx, "m-1", want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := backing.StreamMetadata(ctx, "m-1"); err != nil || got != want {
+		t.Fatalf("server store has %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.StreamMetadata(ctx, "m-1"); err != nil || got != want {
+		t.Fatalf("read back %+v, %v; want %+v", got, err, want)
+	}
+	var revs []uint64
+	for e, err := range s.ReadStream(ctx, "m-1", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, e.Revision)
+	}
+	if len(revs) != 2 || revs[0] != 2 {
+		t.Fatalf("read under $maxCount 2: %v", revs)
+	}
+
+	err := s.Delete(ctx, "m-1", chronicle.Exact(0))
+	var wrong *chronicle.WrongExpectedRevisionError
+	if !errors.As(err, &wrong) || wrong.Op != "delete" || wrong.Actual != chronicle.Exact(3) {
+		t.Fatalf("delete at a stale revision: %v", err)
+	}
+	if err := s.Delete(ctx, "m-1", chronicle.Exact(3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range s.ReadStream(ctx, "m-1", chronicle.ReadStreamOptions{}) {
+		if !errors.Is(err, chronicle.ErrStreamNotFound) {
+			t.Fatalf("read after delete: %v", err)
+		}
+	}
+	if err := s.Tombstone(ctx, "m-1", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(ctx, "m-1", chronicle.Any, chronicle.EventData{Type: "N"})
+	if !errors.Is(err, chronicle.ErrStreamDeleted) {
+		t.Fatalf("append after tombstone: %v", err)
+	}
+	if err := s.Delete(ctx, "nope-1", chronicle.Any); !errors.Is(err, chronicle.ErrStreamNotFound) {
+		t.Fatalf("delete of a missing stream: %v", err)
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	addr, _ := serve(t, &kurrentserver.Options{Authorize: kurrentserver.BasicAuth("admin", "changeit")})
+	ctx := context.Background()
+	ok := dial(t, "kurrentdb://admin:changeit@"+addr+"?tls=false")
+	if _, err := ok.Append(ctx, "a-1", chronicle.Any, chronicle.EventData{Type: "N"}); err != nil {
+		t.Fatalf("with the right password: %v", err)
+	}
+	bad := dial(t, "kurrentdb://admin:nope@"+addr+"?tls=false")
+	if _, err := bad.Append(ctx, "a-1", chronicle.Any, chronicle.EventData{Type: "N"}); err == nil {
+		t.Fatal("append with a wrong password succeeded")
+	}
+	if _, err := kurrent.Dial(ctx, "http://"+addr, nil); !errors.Is(err, kurrent.ErrConnectionString) {
+		t.Fatalf("http:// scheme: %v", err)
+	}
+}

@@ -1,0 +1,146 @@
+package kurrentserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Clients keep a stream's metadata as "$metadata" events in the stream
+// "$$" + name, and read the last one back. Chronicle keeps metadata as
+// chronicle.StreamMetadata beside the stream instead, so the metadata
+// stream is a view: a write sets the stream's metadata, and a read shows
+// the metadata as one event at revision 0.
+const (
+	metadataEventType = "$metadata"
+	keyMaxAge         = "$maxAge"
+	keyMaxCount       = "$maxCount"
+	keyTruncateBefore = "$tb"
+)
+
+// metastreamOf returns the stream whose metadata stream is name.
+func metastreamOf(name string) (string, bool) {
+	if !strings.HasPrefix(name, "$$") || len(name) == 2 {
+		return "", false
+	}
+	return name[2:], true
+}
+
+func (s *Server) retention() (chronicle.Retention, error) {
+	r, ok := s.store.(chronicle.Retention)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this store keeps no stream metadata")
+	}
+	return r, nil
+}
+
+func (s *Server) metadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	r, err := s.retention()
+	if err != nil {
+		return chronicle.StreamMetadata{}, err
+	}
+	return r.StreamMetadata(ctx, stream)
+}
+
+// setMetadata writes the last of events, a "$metadata" event, as the
+// metadata of stream. The expected revision is checked against the view:
+// revision 0 when metadata is set, no stream when it is not.
+func (s *Server) setMetadata(ctx context.Context, stream string, exp chronicle.ExpectedRevision, events []chronicle.EventData) (chronicle.AppendResult, error) {
+	r, err := s.retention()
+	if err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	last := events[len(events)-1]
+	if last.Type != metadataEventType {
+		return chronicle.AppendResult{}, status.Errorf(codes.InvalidArgument,
+			"a metadata stream takes %q events, not %q", metadataEventType, last.Type)
+	}
+	m, err := parseStreamMetadata(last.Data)
+	if err != nil {
+		return chronicle.AppendResult{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	old, err := r.StreamMetadata(ctx, stream)
+	if err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	state := chronicle.StreamState{Exists: !old.IsZero()}
+	if !exp.Matches(state) {
+		return chronicle.AppendResult{}, &chronicle.WrongExpectedRevisionError{
+			Stream: "$$" + stream, Expected: exp, Actual: state.Actual(),
+		}
+	}
+	if err := r.SetStreamMetadata(ctx, stream, m); err != nil {
+		return chronicle.AppendResult{}, err
+	}
+	return chronicle.AppendResult{}, nil
+}
+
+// parseStreamMetadata reads the JSON object of a "$metadata" event. It
+// refuses the keys that Chronicle cannot keep ($acl, $cacheControl,
+// custom keys), rather than accept and then lose them.
+func parseStreamMetadata(data []byte) (chronicle.StreamMetadata, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return chronicle.StreamMetadata{}, fmt.Errorf("stream metadata must be a JSON object: %v", err)
+	}
+	var m chronicle.StreamMetadata
+	var unknown []string
+	for k, v := range raw {
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			continue
+		}
+		var n uint64
+		switch k {
+		case keyMaxAge, keyMaxCount, keyTruncateBefore:
+			if err := json.Unmarshal(v, &n); err != nil {
+				return m, fmt.Errorf("stream metadata %s must be a whole number >= 0, not %s", k, v)
+			}
+		default:
+			unknown = append(unknown, k)
+			continue
+		}
+		switch k {
+		case keyMaxAge:
+			if n > uint64(math.MaxInt64/int64(time.Second)) {
+				return m, fmt.Errorf("stream metadata %s of %d seconds is too long", k, n)
+			}
+			m.MaxAge = time.Duration(n) * time.Second
+		case keyMaxCount:
+			m.MaxCount = n
+		case keyTruncateBefore:
+			m.TruncateBefore = n
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return m, fmt.Errorf("stream metadata: Chronicle keeps only %s, %s and %s; it cannot keep %s",
+			keyMaxAge, keyMaxCount, keyTruncateBefore, strings.Join(unknown, ", "))
+	}
+	return m, nil
+}
+
+// metadataJSON is m as the data of a "$metadata" event.
+func metadataJSON(m chronicle.StreamMetadata) []byte {
+	out := make(map[string]uint64, 3)
+	if m.MaxAge > 0 {
+		// Round up, so that a sub-second age does not read back as none.
+		out[keyMaxAge] = uint64((m.MaxAge + time.Second - 1) / time.Second)
+	}
+	if m.MaxCount > 0 {
+		out[keyMaxCount] = m.MaxCount
+	}
+	if m.TruncateBefore > 0 {
+		out[keyTruncateBefore] = m.TruncateBefore
+	}
+	b, _ := json.Marshal(out)
+	return b
+}

@@ -1,0 +1,454 @@
+package kurrentserver_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/kurrentserver"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+func TestBatchAppend(t *testing.T) {
+	store := memory.New(nil)
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	s, err := c.BatchAppend(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(typ string) *esdbpb.BatchAppendReq_ProposedMessage {
+		return &esdbpb.BatchAppendReq_ProposedMessage{
+			Id:       &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}},
+			Metadata: map[string]string{"type": typ, "content-type": "application/json"},
+			Data:     []byte(`{}`),
+		}
+	}
+	corr := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+	// One append in two chunks.
+	send := func(r *esdbpb.BatchAppendReq) {
+		t.Helper()
+		if err := s.Send(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&esdbpb.BatchAppendReq{CorrelationId: corr, Options: &esdbpb.BatchAppendReq_Options{
+		StreamIdentifier:       sid("b-1"),
+		ExpectedStreamPosition: &esdbpb.BatchAppendReq_Options_NoStream{},
+	}, ProposedMessages: []*esdbpb.BatchAppendReq_ProposedMessage{msg("A"), msg("A")}})
+	send(&esdbpb.BatchAppendReq{CorrelationId: corr, ProposedMessages: []*esdbpb.BatchAppendReq_ProposedMessage{msg("A")}, IsFinal: true})
+	r, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.GetCorrelationId().GetString_() != corr.GetString_() || r.GetSuccess().GetCurrentRevision() != 2 || r.GetSuccess().GetPosition().GetCommitPosition() != 3 {
+		t.Fatalf("first append: %v", r)
+	}
+	// A conflict is an answer with a status whose detail says it all;
+	// the stream goes on.
+	corr2 := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+	send(&esdbpb.BatchAppendReq{CorrelationId: corr2, Options: &esdbpb.BatchAppendReq_Options{
+		StreamIdentifier:       sid("b-1"),
+		ExpectedStreamPosition: &esdbpb.BatchAppendReq_Options_StreamPosition{StreamPosition: 0},
+	}, ProposedMessages: []*esdbpb.BatchAppendReq_ProposedMessage{msg("A")}, IsFinal: true})
+	r, err = s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.GetError()
+	if st == nil || codes.Code(st.GetCode()) != codes.FailedPrecondition || len(st.GetDetails()) != 1 {
+		t.Fatalf("conflict: %v", r)
+	}
+	if got := st.GetDetails()[0].GetTypeUrl(); got != "type.googleapis.com/event_store.client.WrongExpectedVersion" {
+		t.Fatalf("detail type %q", got)
+	}
+	var w esdbpb.WrongExpectedVersion
+	if err := st.GetDetails()[0].UnmarshalTo(&w); err != nil {
+		t.Fatal(err)
+	}
+	if w.GetCurrentStreamRevision() != 2 || w.GetExpectedStreamPosition() != 0 {
+		t.Fatalf("detail %v", &w)
+	}
+	if string(r.GetStreamIdentifier().GetStreamName()) != "b-1" || r.GetStreamPosition() != 0 {
+		t.Fatalf("conflict names %v", r)
+	}
+	if err := s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != io.EOF {
+		t.Fatalf("after CloseSend: %v, want EOF", err)
+	}
+}
+
+// sub reads a subscription's answers as they come.
+type sub struct {
+	t *testing.T
+	s grpc.ServerStreamingClient[esdbpb.ReadResp]
+}
+
+func subscribe(t *testing.T, ctx context.Context, c esdbpb.StreamsClient, o *esdbpb.ReadReq_Options) *sub {
+	t.Helper()
+	o.CountOption = &esdbpb.ReadReq_Options_Subscription{Subscription: &esdbpb.ReadReq_Options_SubscriptionOptions{}}
+	s, err := c.Read(ctx, &esdbpb.ReadReq{Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sub{t, s}
+}
+
+func (s *sub) next() *esdbpb.ReadResp {
+	s.t.Helper()
+	r, err := s.s.Recv()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// events reads n events, and reports what else came between them.
+func (s *sub) events(n int) (evs []*esdbpb.ReadResp_ReadEvent_RecordedEvent, checkpoints []uint64, caughtUp int) {
+	s.t.Helper()
+	for len(evs) < n {
+		r := s.next()
+		switch {
+		case r.GetEvent() != nil:
+			evs = append(evs, r.GetEvent().GetEvent())
+		case r.GetCheckpoint() != nil:
+			checkpoints = append(checkpoints, r.GetCheckpoint().GetCommitPosition())
+		case r.GetCaughtUp() != nil:
+			caughtUp++
+		}
+	}
+	return evs, checkpoints, caughtUp
+}
+
+func TestSubscribeToStream(t *testing.T) {
+	store := memory.New(nil)
+	ctx := ctxT(t)
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	add := func(stream string, n int) {
+		t.Helper()
+		for range n {
+			if _, err := store.Append(ctx, stream, chronicle.Any, chronicle.EventData{Type: "N", Data: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add("s-1", 3)
+	add("other-1", 2)
+	s := subscribe(t, ctx, c, streamOpts("s-1", false, ptr[uint64](0), 0))
+	if s.next().GetConfirmation().GetSubscriptionId() == "" {
+		t.Fatal("no confirmation first")
+	}
+	evs, _, _ := s.events(2)
+	if evs[0].GetStreamRevision() != 1 || evs[1].GetStreamRevision() != 2 {
+		t.Fatalf("catch-up from after revision 0: %v", evs)
+	}
+	up := s.next().GetCaughtUp()
+	if up == nil || up.GetStreamRevision() != 2 {
+		t.Fatalf("want caught up at revision 2, got %v", up)
+	}
+	add("other-1", 1)
+	add("s-1", 2)
+	evs, _, _ = s.events(2)
+	if evs[0].GetStreamRevision() != 3 || evs[1].GetStreamRevision() != 4 || string(evs[1].GetStreamIdentifier().GetStreamName()) != "s-1" {
+		t.Fatalf("live: %v", evs)
+	}
+
+	// From the end: only events appended later, in a stream not yet written.
+	s2 := subscribe(t, ctx, c, streamOpts("later-1", true, nil, 0))
+	s2.next() // confirmation
+	if up := s2.next().GetCaughtUp(); up == nil || up.StreamRevision != nil {
+		t.Fatalf("caught up on an empty stream: %v", up)
+	}
+	add("later-1", 1)
+	if evs, _, _ := s2.events(1); evs[0].GetStreamRevision() != 0 {
+		t.Fatalf("later-1: %v", evs)
+	}
+}
+
+func TestSubscribeToAllFiltered(t *testing.T) {
+	store := memory.New(nil)
+	ctx := ctxT(t)
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	add := func(stream, typ string) {
+		t.Helper()
+		if _, err := store.Append(ctx, stream, chronicle.Any, chronicle.EventData{Type: typ, Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("game-1", "MoveMade")              // 1
+	add("user-1", "Joined")                // 2
+	add("game-2", "MoveMade")              // 3
+	add("user-2", "Joined")                // 4
+	add("user-3", "Joined")                // 5
+	o := allOpts(false, ptr[uint64](1), 0) // after position 1
+	o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: &esdbpb.ReadReq_Options_FilterOptions{
+		Filter:                       &esdbpb.ReadReq_Options_FilterOptions_EventType{EventType: &esdbpb.ReadReq_Options_FilterOptions_Expression{Regex: "^Move"}},
+		Window:                       &esdbpb.ReadReq_Options_FilterOptions_Max{Max: 2},
+		CheckpointIntervalMultiplier: 1,
+	}}
+	s := subscribe(t, ctx, c, o)
+	s.next() // confirmation
+	evs, cps, _ := s.events(1)
+	if evs[0].GetCommitPosition() != 3 {
+		t.Fatalf("first event at %d, want 3", evs[0].GetCommitPosition())
+	}
+	// Positions 2 and 3 looked at: a checkpoint at 3 is due, after the event.
+	r := s.next()
+	if r.GetCheckpoint().GetCommitPosition() != 3 {
+		t.Fatalf("want checkpoint at 3, got %v (earlier: %v)", r, cps)
+	}
+	// 4 and 5 do not match: a checkpoint at 5, then caught up at 5.
+	if r := s.next(); r.GetCheckpoint().GetCommitPosition() != 5 {
+		t.Fatalf("want checkpoint at 5, got %v", r)
+	}
+	if r := s.next(); r.GetCaughtUp().GetPosition().GetCommitPosition() != 5 {
+		t.Fatalf("want caught up at 5, got %v", r)
+	}
+	add("user-4", "Joined")   // 6
+	add("game-1", "MoveMade") // 7
+	evs, cps, _ = s.events(1)
+	if evs[0].GetCommitPosition() != 7 || len(cps) != 0 {
+		t.Fatalf("live: event at %d, checkpoints %v; want 7 and a checkpoint only after it", evs[0].GetCommitPosition(), cps)
+	}
+	if r := s.next(); r.GetCheckpoint().GetCommitPosition() != 7 {
+		t.Fatalf("want checkpoint at 7, got %v", r)
+	}
+
+	// A bad regex is refused.
+	o = allOpts(false, nil, 0)
+	o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: &esdbpb.ReadReq_Options_FilterOptions{
+		Filter: &esdbpb.ReadReq_Options_FilterOptions_StreamIdentifier{StreamIdentifier: &esdbpb.ReadReq_Options_FilterOptions_Expression{Regex: "("}},
+	}}
+	bad := subscribe(t, ctx, c, o)
+	if _, err := bad.s.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("bad regex: %v", err)
+	}
+}
+
+func TestStreamMetadata(t *testing.T) {
+	store := memory.New(nil)
+	ctx := ctxT(t)
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	for range 5 {
+		if _, err := store.Append(ctx, "m-1", chronicle.Any, chronicle.EventData{Type: "N", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := readRaw(t, c, streamOpts("$$m-1", true, nil, 1)); len(r) != 1 || r[0].GetStreamNotFound() == nil {
+		t.Fatalf("metadata before any is set: %v", r)
+	}
+	meta := func(data string) *esdbpb.AppendReq {
+		return proposed("$metadata", data)
+	}
+	resp, err := appendRaw(t, c, optsNoStream("$$m-1"), meta(`{"$maxCount":2,"$maxAge":60,"$tb":1}`))
+	if err != nil || resp.GetSuccess() == nil {
+		t.Fatalf("set metadata: %v %v", resp, err)
+	}
+	got, err := store.StreamMetadata(ctx, "m-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (chronicle.StreamMetadata{MaxCount: 2, MaxAge: time.Minute, TruncateBefore: 1}); got != want {
+		t.Fatalf("store has %+v, want %+v", got, want)
+	}
+	if revs := eventRevisions(readRaw(t, c, streamOpts("m-1", false, nil, 100))); !equal(revs, []uint64{3, 4}) {
+		t.Fatalf("read under $maxCount 2: %v", revs)
+	}
+	evs := readStream(t, c, "$$m-1", nil)
+	if len(evs) != 1 || evs[0].GetMetadata()["type"] != "$metadata" || string(evs[0].GetData()) != `{"$maxAge":60,"$maxCount":2,"$tb":1}` {
+		t.Fatalf("metadata read back: %v", evs)
+	}
+	// The metadata stream exists now: expecting none is a conflict.
+	resp, err = appendRaw(t, c, optsNoStream("$$m-1"), meta(`{}`))
+	if err != nil || resp.GetWrongExpectedVersion() == nil {
+		t.Fatalf("no stream on set metadata: %v %v", resp, err)
+	}
+	// Keys Chronicle cannot keep are refused, not lost.
+	if _, err := appendRaw(t, c, optsAny("$$m-1"), meta(`{"$acl":{"$r":"$admins"}}`)); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("$acl: %v, want InvalidArgument", err)
+	}
+	// null clears a setting.
+	if _, err := appendRaw(t, c, optsAny("$$m-1"), meta(`{"$maxCount":null}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.StreamMetadata(ctx, "m-1"); !got.IsZero() {
+		t.Fatalf("after clearing: %+v", got)
+	}
+}
+
+func TestServerFeaturesAndGossip(t *testing.T) {
+	cc := conn(t, memory.New(nil), nil)
+	ctx := ctxT(t)
+	sm, err := esdbpb.NewServerFeaturesClient(cc).GetSupportedMethods(ctx, &esdbpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, m := range sm.GetMethods() {
+		have["/"+m.GetServiceName()+"/"+m.GetMethodName()] = true
+	}
+	for _, want := range []string{"/event_store.client.streams.streams/batchappend", "/event_store.client.streams.streams/read", "/event_store.client.streams.streams/append"} {
+		if !have[want] {
+			t.Errorf("supported methods lack %s: %v", want, have)
+		}
+	}
+	if have["/event_store.client.persistent_subscriptions.persistentsubscriptions/read"] {
+		t.Error("persistent subscriptions listed, but not served")
+	}
+	ci, err := esdbpb.NewGossipClient(cc).Read(ctx, &esdbpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ci.GetMembers()) != 1 {
+		t.Fatalf("members: %v", ci)
+	}
+	m := ci.GetMembers()[0]
+	host, port, _ := net.SplitHostPort(cc.Target())
+	if m.GetState() != esdbpb.MemberInfo_Leader || !m.GetIsAlive() || m.GetHttpEndPoint().GetAddress() != host {
+		t.Fatalf("member %v, want the leader at %s:%s", m, host, port)
+	}
+	// Persistent subscriptions are not served: the call fails plainly.
+	err = cc.Invoke(ctx, "/event_store.client.persistent_subscriptions.PersistentSubscriptions/Create", &esdbpb.Empty{}, &esdbpb.Empty{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("persistent subscription call: %v, want Unimplemented", err)
+	}
+}
+
+func TestBasicAuth(t *testing.T) {
+	cc := conn(t, memory.New(nil), &kurrentserver.Options{Authorize: kurrentserver.BasicAuth("admin", "changeit")})
+	c := esdbpb.NewStreamsClient(cc)
+	read := func(ctx context.Context) error {
+		_, err := tryRead(ctx, c, streamOpts("x-1", false, nil, 1))
+		return err
+	}
+	basic := func(user, pass string) context.Context {
+		return metadata.AppendToOutgoingContext(ctxT(t), "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	}
+	if err := read(ctxT(t)); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("no credentials: %v", err)
+	}
+	if err := read(basic("admin", "wrong")); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if err := read(basic("admin", "changeit")); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	// Clients ask for the server's features before they send credentials.
+	if _, err := esdbpb.NewServerFeaturesClient(cc).GetSupportedMethods(ctxT(t), &esdbpb.Empty{}); err != nil {
+		t.Fatalf("server features without credentials: %v", err)
+	}
+}
+
+// TestAuthorizeByAccess checks that each call is asked for with the
+// access it needs: reads open here, appends for writers, deletes and
+// metadata writes for admins, as "chronicle serve --auth" sets it up.
+func TestAuthorizeByAccess(t *testing.T) {
+	roles := map[string]kurrentserver.Access{"wanda": kurrentserver.Write, "ada": kurrentserver.Admin}
+	authorize := func(_ context.Context, access kurrentserver.Access, c *kurrentserver.Credentials) error {
+		if access == kurrentserver.Read {
+			return nil
+		}
+		if c == nil {
+			return kurrentserver.ErrUnauthenticated
+		}
+		role, known := roles[c.User]
+		if !known || c.Password != "pw" {
+			return kurrentserver.ErrUnauthenticated
+		}
+		if role < access {
+			return fmt.Errorf("%s may not %s", c.User, access)
+		}
+		return nil
+	}
+	cc := conn(t, memory.New(nil), &kurrentserver.Options{Authorize: authorize})
+	c := esdbpb.NewStreamsClient(cc)
+	as := func(user string) context.Context {
+		if user == "" {
+			return ctxT(t)
+		}
+		return metadata.AppendToOutgoingContext(ctxT(t), "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":pw")))
+	}
+	appendAs := func(user, stream string) error {
+		s, err := c.Append(as(user))
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&esdbpb.AppendReq{Content: &esdbpb.AppendReq_Options_{Options: optsAny(stream)}}); err != nil {
+			return err
+		}
+		if err := s.Send(proposed("$metadata", `{"$maxCount":5}`)); err != nil {
+			return err
+		}
+		_, err = s.CloseAndRecv()
+		return err
+	}
+	deleteAs := func(user string) error {
+		_, err := c.Delete(as(user), &esdbpb.DeleteReq{Options: &esdbpb.DeleteReq_Options{
+			StreamIdentifier: sid("a-1"), ExpectedStreamRevision: &esdbpb.DeleteReq_Options_Any{Any: &esdbpb.Empty{}},
+		}})
+		return err
+	}
+	for _, tc := range []struct {
+		what string
+		err  error
+		want codes.Code
+	}{
+		{"append without credentials", appendAs("", "a-1"), codes.Unauthenticated},
+		{"append with a wrong password", appendAs("nobody", "a-1"), codes.Unauthenticated},
+		{"append as a writer", appendAs("wanda", "a-1"), codes.OK},
+		{"metadata as a writer", appendAs("wanda", "$$a-1"), codes.PermissionDenied},
+		{"metadata as an admin", appendAs("ada", "$$a-1"), codes.OK},
+		{"delete as a writer", deleteAs("wanda"), codes.PermissionDenied},
+		{"delete as an admin", deleteAs("ada"), codes.OK},
+	} {
+		if status.Code(tc.err) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.what, tc.err, tc.want)
+		}
+	}
+	if _, err := tryRead(ctxT(t), c, streamOpts("a-1", false, nil, 1)); err != nil {
+		t.Errorf("read without credentials: %v, want it allowed", err)
+	}
+}
+
+func TestHandlerServesTheUIBesideGRPC(t *testing.T) {
+	cc := conn(t, memory.New(nil), nil)
+	resp, err := http.Get("http://" + cc.Target() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "ui" {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, body)
+	}
+	// A plain gRPC server, without net/http, serves the same services.
+	srv := kurrentserver.New(memory.New(nil), nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Stop()
+	direct, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	if _, err := esdbpb.NewServerFeaturesClient(direct).GetSupportedMethods(ctxT(t), &esdbpb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+}

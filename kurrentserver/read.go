@@ -1,0 +1,416 @@
+package kurrentserver
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// reader sends the messages of one Read call.
+type reader struct {
+	st         *streams
+	srv        grpc.ServerStreamingServer[esdbpb.ReadResp]
+	structured bool // the client wants UUIDs as two int64s
+}
+
+// Read serves reads of a stream or of $all and, when the count option is
+// a subscription, subscriptions to them.
+func (st *streams) Read(req *esdbpb.ReadReq, srv grpc.ServerStreamingServer[esdbpb.ReadResp]) error {
+	o := req.GetOptions()
+	r := &reader{st: st, srv: srv, structured: o.GetUuidOption().GetStructured() != nil}
+	backwards := o.GetReadDirection() == esdbpb.ReadReq_Options_Backwards
+	_, subscribe := o.GetCountOption().(*esdbpb.ReadReq_Options_Subscription)
+	switch so := o.GetStreamOption().(type) {
+	case *esdbpb.ReadReq_Options_Stream:
+		if subscribe {
+			return r.subscribeStream(so.Stream)
+		}
+		return r.readStream(so.Stream, backwards, o.GetCount())
+	case *esdbpb.ReadReq_Options_All:
+		f, err := newFilter(o.GetFilter())
+		if err != nil {
+			return err
+		}
+		if subscribe {
+			return r.subscribeAll(so.All, f)
+		}
+		return r.readAll(so.All, backwards, o.GetCount(), f)
+	}
+	return status.Error(codes.InvalidArgument, "a read names a stream or $all")
+}
+
+func (r *reader) send(e chronicle.RecordedEvent) error {
+	ev := &esdbpb.ReadResp_ReadEvent{Event: recordedEvent(e, r.structured)}
+	if e.Position > 0 {
+		ev.Position = &esdbpb.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.Position}
+	} else {
+		ev.Position = &esdbpb.ReadResp_ReadEvent_NoPosition{NoPosition: &esdbpb.Empty{}}
+	}
+	return r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_Event{Event: ev}})
+}
+
+func (r *reader) notFound(stream string) error {
+	return r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_StreamNotFound_{
+		StreamNotFound: &esdbpb.ReadResp_StreamNotFound{StreamIdentifier: streamID(stream)},
+	}})
+}
+
+func (r *reader) readStream(o *esdbpb.ReadReq_Options_StreamOptions, backwards bool, count uint64) error {
+	ctx := r.srv.Context()
+	stream := string(o.GetStreamIdentifier().GetStreamName())
+	if target, ok := metastreamOf(stream); ok {
+		return r.readMetastream(stream, target)
+	}
+	if strings.HasPrefix(stream, "$") {
+		// Chronicle has no system streams: $all is read with AllOptions.
+		return r.notFound(stream)
+	}
+	opts := chronicle.ReadStreamOptions{Backwards: backwards, Limit: limit(count)}
+	switch rev := o.GetRevisionOption().(type) {
+	case *esdbpb.ReadReq_Options_StreamOptions_Revision:
+		opts.From = rev.Revision
+	case *esdbpb.ReadReq_Options_StreamOptions_End:
+		opts.From = chronicle.End
+	}
+	if opts.From == chronicle.End && !backwards {
+		// Forwards from the end reads nothing, but still tells a missing
+		// stream apart.
+		for _, err := range r.st.s.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
+			if errors.Is(err, chronicle.ErrStreamNotFound) {
+				return r.notFound(stream)
+			}
+			if err != nil {
+				return rpcError(ctx, err, stream)
+			}
+		}
+		return nil
+	}
+	for e, err := range r.st.s.store.ReadStream(ctx, stream, opts) {
+		if errors.Is(err, chronicle.ErrStreamNotFound) {
+			return r.notFound(stream)
+		}
+		if err != nil {
+			return rpcError(ctx, err, stream)
+		}
+		if err := r.send(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readMetastream shows a stream's metadata as the one event of its
+// metadata stream, or the metadata stream as not found when none is set.
+func (r *reader) readMetastream(name, target string) error {
+	ctx := r.srv.Context()
+	m, err := r.st.s.metadata(ctx, target)
+	if status.Code(err) == codes.Unimplemented || err == nil && m.IsZero() {
+		return r.notFound(name)
+	}
+	if err != nil {
+		return rpcError(ctx, err, target)
+	}
+	data := metadataJSON(m)
+	return r.send(chronicle.RecordedEvent{
+		Stream: name,
+		// The same metadata always reads as the same event.
+		ID:       uuid.NewSHA1(uuid.NameSpaceURL, append([]byte(name+"\x00"), data...)),
+		Type:     metadataEventType,
+		Data:     data,
+		Recorded: time.Unix(0, 0),
+	})
+}
+
+// allFrom is where a read of $all starts. Forwards reads include the
+// event at the given position; backwards reads start before it, so that
+// paging backwards from the last event read does not repeat it.
+func allFrom(o *esdbpb.ReadReq_Options_AllOptions, backwards bool) uint64 {
+	switch a := o.GetAllOption().(type) {
+	case *esdbpb.ReadReq_Options_AllOptions_Position:
+		p := a.Position.GetCommitPosition()
+		if backwards {
+			if p == 0 {
+				return 0
+			}
+			return p - 1
+		}
+		return p
+	case *esdbpb.ReadReq_Options_AllOptions_End:
+		return chronicle.End
+	}
+	return 0
+}
+
+func (r *reader) readAll(o *esdbpb.ReadReq_Options_AllOptions, backwards bool, count uint64, f *filter) error {
+	ctx := r.srv.Context()
+	from := allFrom(o, backwards)
+	if backwards && from == 0 {
+		return nil
+	}
+	if !backwards && from == chronicle.End {
+		return nil
+	}
+	n, max := 0, limit(count)
+	opts := chronicle.ReadAllOptions{Backwards: backwards, From: from, Filter: f.storeFilter()}
+	if f == nil {
+		opts.Limit = max
+	}
+	for e, err := range r.st.s.store.ReadAll(ctx, opts) {
+		if err != nil {
+			return rpcError(ctx, err, "$all")
+		}
+		if !f.match(e) {
+			continue
+		}
+		if err := r.send(e); err != nil {
+			return err
+		}
+		if n++; max > 0 && n >= max {
+			return nil
+		}
+	}
+	return nil
+}
+
+// head is the position of the last event in the store, 0 when empty.
+func (s *Server) head(ctx context.Context) (uint64, error) {
+	for e, err := range s.store.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
+		return e.Position, err
+	}
+	return 0, nil
+}
+
+func (r *reader) confirm() error {
+	return r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_Confirmation{
+		Confirmation: &esdbpb.ReadResp_SubscriptionConfirmation{SubscriptionId: newID().String()},
+	}})
+}
+
+// subscribeStream sends a stream's events after the requested revision,
+// then CaughtUp, then its new events as they commit, until the client
+// leaves. The catch-up reads the stream itself; the live part follows the
+// global log from the head as it was before the catch-up began, so that
+// no event falls between the two, and drops what the catch-up sent.
+func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error {
+	ctx := r.srv.Context()
+	stream := string(o.GetStreamIdentifier().GetStreamName())
+	if strings.HasPrefix(stream, "$") {
+		return status.Errorf(codes.Unimplemented, "cannot subscribe to %q: Chronicle serves subscriptions to user streams and $all", stream)
+	}
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return rpcError(ctx, err, stream)
+	}
+	head, err := r.st.s.head(ctx)
+	if err != nil {
+		return rpcError(ctx, err, stream)
+	}
+	var next uint64 // the first revision still to send
+	switch rev := o.GetRevisionOption().(type) {
+	case *esdbpb.ReadReq_Options_StreamOptions_Revision:
+		next = rev.Revision + 1
+	case *esdbpb.ReadReq_Options_StreamOptions_End:
+		state, err := r.st.s.streamState(ctx, stream)
+		if err != nil {
+			return rpcError(ctx, err, stream)
+		}
+		if state.Exists {
+			next = state.LastRevision + 1
+		}
+	}
+	if err := r.confirm(); err != nil {
+		return err
+	}
+	last := head
+	for e, err := range r.st.s.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: next}) {
+		if errors.Is(err, chronicle.ErrStreamNotFound) {
+			break // it may be written later
+		}
+		if err != nil {
+			return rpcError(ctx, err, stream)
+		}
+		if err := r.send(e); err != nil {
+			return err
+		}
+		next, last = e.Revision+1, max(last, e.Position)
+	}
+	caught := &esdbpb.ReadResp_CaughtUp{Timestamp: timestamppb.Now()}
+	if next > 0 {
+		rev := int64(next - 1)
+		caught.StreamRevision = &rev
+	}
+	if err := r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_CaughtUp_{CaughtUp: caught}}); err != nil {
+		return err
+	}
+	live := r.st.s.store.Subscribe(ctx, chronicle.SubscribeOptions{From: last + 1, Filter: chronicle.Filter{StreamPrefix: stream}})
+	for e, err := range live {
+		if err != nil {
+			return rpcError(ctx, err, stream)
+		}
+		if e.Stream != stream || e.Revision < next {
+			continue
+		}
+		if err := r.send(e); err != nil {
+			return err
+		}
+		next = e.Revision + 1
+	}
+	return nil
+}
+
+// subscribeAll sends the events of $all after the requested position that
+// pass the filter, then CaughtUp, then new ones as they commit. A filtered
+// subscription also gets a Checkpoint every so many events looked at, so
+// that a client whose filter matches rarely can still save its place.
+func (r *reader) subscribeAll(o *esdbpb.ReadReq_Options_AllOptions, f *filter) error {
+	ctx := r.srv.Context()
+	head, err := r.st.s.head(ctx)
+	if err != nil {
+		return rpcError(ctx, err, "$all")
+	}
+	var from uint64 // the first position to look at
+	switch a := o.GetAllOption().(type) {
+	case *esdbpb.ReadReq_Options_AllOptions_Position:
+		from = a.Position.GetCommitPosition() + 1
+	case *esdbpb.ReadReq_Options_AllOptions_End:
+		from = head + 1
+	}
+	if err := r.confirm(); err != nil {
+		return err
+	}
+	cursor := max(from, 1) - 1 // the last position looked at
+	seen := 0                  // events looked at since the last checkpoint
+	look := func(seq iter.Seq2[chronicle.RecordedEvent, error]) error {
+		for e, err := range seq {
+			if err != nil {
+				return rpcError(ctx, err, "$all")
+			}
+			if e.Position <= cursor {
+				continue
+			}
+			cursor = e.Position
+			if f.match(e) {
+				if err := r.send(e); err != nil {
+					return err
+				}
+			}
+			if seen++; f.checkpointDue(seen) {
+				seen = 0
+				if err := r.checkpoint(cursor); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := look(r.st.s.store.ReadAll(ctx, chronicle.ReadAllOptions{From: from})); err != nil {
+		return err
+	}
+	// The catch-up read ended at the head of its time, at least head.
+	cursor = max(cursor, head)
+	if f != nil && seen > 0 {
+		seen = 0
+		if err := r.checkpoint(cursor); err != nil {
+			return err
+		}
+	}
+	caught := &esdbpb.ReadResp_CaughtUp{Timestamp: timestamppb.Now()}
+	if cursor > 0 {
+		caught.Position = &esdbpb.ReadResp_Position{CommitPosition: cursor, PreparePosition: cursor}
+	}
+	if err := r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_CaughtUp_{CaughtUp: caught}}); err != nil {
+		return err
+	}
+	return look(r.st.s.store.Subscribe(ctx, chronicle.SubscribeOptions{From: cursor + 1}))
+}
+
+func (r *reader) checkpoint(pos uint64) error {
+	return r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_Checkpoint_{Checkpoint: &esdbpb.ReadResp_Checkpoint{
+		CommitPosition: pos, PreparePosition: pos, Timestamp: timestamppb.Now(),
+	}}})
+}
+
+// filter is a server-side filter of $all: on stream names or on event
+// types, by prefixes or by a regular expression. A nil *filter keeps
+// every event.
+type filter struct {
+	onType   bool
+	prefixes []string
+	re       *regexp.Regexp
+	// every is how many events looked at make a checkpoint due.
+	every int
+}
+
+func newFilter(o *esdbpb.ReadReq_Options_FilterOptions) (*filter, error) {
+	if o == nil {
+		return nil, nil
+	}
+	f := &filter{}
+	var expr *esdbpb.ReadReq_Options_FilterOptions_Expression
+	switch x := o.GetFilter().(type) {
+	case *esdbpb.ReadReq_Options_FilterOptions_StreamIdentifier:
+		expr = x.StreamIdentifier
+	case *esdbpb.ReadReq_Options_FilterOptions_EventType:
+		f.onType, expr = true, x.EventType
+	default:
+		return nil, nil
+	}
+	f.prefixes = expr.GetPrefix()
+	if len(f.prefixes) == 0 {
+		re, err := regexp.Compile(expr.GetRegex())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "bad filter regex: %v", err)
+		}
+		f.re = re
+	}
+	// The window is how many events the server may look at between two
+	// checkpoints; the multiplier stretches it.
+	window := int(o.GetMax())
+	if window <= 0 {
+		window = 32
+	}
+	f.every = window * max(1, int(o.GetCheckpointIntervalMultiplier()))
+	return f, nil
+}
+
+func (f *filter) match(e chronicle.RecordedEvent) bool {
+	if f == nil {
+		return true
+	}
+	s := e.Stream
+	if f.onType {
+		s = e.Type
+	}
+	if f.re != nil {
+		return f.re.MatchString(s)
+	}
+	for _, p := range f.prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *filter) checkpointDue(seen int) bool { return f != nil && seen >= f.every }
+
+// storeFilter is the part of f that the store can apply itself, with an
+// index where it has one: a single stream-name prefix. Subscriptions do
+// not use it: they count the events the filter leaves out, for
+// checkpoints, so they must see them.
+func (f *filter) storeFilter() chronicle.Filter {
+	if f == nil || f.onType || len(f.prefixes) != 1 {
+		return chronicle.Filter{}
+	}
+	return chronicle.Filter{StreamPrefix: f.prefixes[0]}
+}

@@ -1,0 +1,354 @@
+// Package kurrentserver serves the KurrentDB (EventStoreDB) gRPC client
+// protocol over any [chronicle.Store], so that the official KurrentDB
+// clients, in every language, use a Chronicle store unchanged: connect
+// with "kurrentdb://host:2113?tls=false" (or "esdb://...") and append,
+// read, subscribe and delete as against KurrentDB.
+//
+// It serves the Streams service (Append, BatchAppend, Read with its
+// subscriptions, Delete, Tombstone), stream metadata through "$$stream"
+// metadata streams (mapped onto [chronicle.Retention]), and the small
+// services clients call when they connect: ServerFeatures and Gossip (a
+// single node, always the leader). Persistent subscriptions, projections,
+// users and operations are not served: those calls fail with
+// codes.Unimplemented. docs/kurrent.md lists what is and is not supported.
+//
+// A [Server] is a *grpc.Server with the services registered. Serve it on
+// a listener of its own, or beside an HTTP UI on one port with
+// [Server.Handler], which routes gRPC requests to it and everything else
+// to the UI; [Server.ServeWithHTTP] shows the wiring for plain-text HTTP/2.
+package kurrentserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// Version is what ServerFeatures reports as the server's version. Clients
+// only log it: what they use is the list of supported methods.
+const Version = "24.10.0-chronicle"
+
+// Options configures a [Server]. The zero value, like a nil *Options,
+// gives the defaults.
+type Options struct {
+	// Authorize, when set, decides whether a call may do what it asks,
+	// from its HTTP Basic credentials (the user and password of the
+	// connection string; nil when the call sent none). An error refuses
+	// the call: with codes.Unauthenticated when the error is
+	// [ErrUnauthenticated], else with codes.PermissionDenied and the
+	// error's message. When nil, every call is allowed. [BasicAuth]
+	// makes one for a single user.
+	Authorize func(ctx context.Context, access Access, cred *Credentials) error
+
+	// Advertise is the host:port that Gossip reports as this node's
+	// address. When empty, it is the address the client dialled (the
+	// request's :authority), which is right for a single node.
+	Advertise string
+
+	// GRPCOptions are added to the options of the *grpc.Server.
+	GRPCOptions []grpc.ServerOption
+}
+
+// Access is what a call does with the store, for [Options.Authorize].
+type Access int
+
+// The kinds of access.
+const (
+	// Read reads streams or $all, or subscribes to them.
+	Read Access = iota
+	// Write appends events.
+	Write
+	// Admin deletes or tombstones streams, or writes their metadata
+	// (appends to a "$$stream").
+	Admin
+)
+
+// String returns "read", "write" or "admin".
+func (a Access) String() string {
+	switch a {
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	case Admin:
+		return "admin"
+	}
+	return fmt.Sprintf("Access(%d)", int(a))
+}
+
+// Credentials are the user name and password a call sent.
+type Credentials struct {
+	User, Password string
+}
+
+// ErrUnauthenticated is what an [Options.Authorize] returns, wrapped or
+// not, when a call sent no credentials or wrong ones: the client is told
+// to authenticate rather than that it may not.
+var ErrUnauthenticated = errors.New("a user name and password are needed")
+
+// Server serves the KurrentDB client protocol over one store.
+type Server struct {
+	store chronicle.Store
+	opts  Options
+	grpc  *grpc.Server
+	// id is this node's instance ID in Gossip answers.
+	id *esdbpb.UUID
+}
+
+// New returns a server over store. opts may be nil. The store is not
+// closed by the server.
+func New(store chronicle.Store, opts *Options) *Server {
+	s := &Server{store: store, id: uuidString(newID())}
+	if opts != nil {
+		s.opts = *opts
+	}
+	sopts := []grpc.ServerOption{
+		// Clients ping every 10 s by default, even when idle; the gRPC
+		// default policy would answer that with GOAWAY "too many pings".
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             time.Second,
+			PermitWithoutStream: true,
+		}),
+		grpc.UnaryInterceptor(s.unaryAuth),
+		grpc.StreamInterceptor(s.streamAuth),
+	}
+	s.grpc = grpc.NewServer(append(sopts, s.opts.GRPCOptions...)...)
+	esdbpb.RegisterStreamsServer(s.grpc, &streams{s: s})
+	esdbpb.RegisterServerFeaturesServer(s.grpc, features{})
+	esdbpb.RegisterGossipServer(s.grpc, gossip{s: s})
+	return s
+}
+
+// GRPC returns the *grpc.Server, to Serve on a listener, to register
+// more services on before serving, or to stop.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve accepts gRPC connections on l until it is closed or [Server.Stop]
+// is called. Clients speak plain-text HTTP/2 to it; for TLS, give
+// grpc.Creds in Options.GRPCOptions.
+func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
+
+// Stop closes the listeners and connections at once, ending every call
+// and subscription.
+func (s *Server) Stop() { s.grpc.Stop() }
+
+// IsGRPC reports whether r is a gRPC call: HTTP/2 with a content type of
+// application/grpc (or application/grpc+proto, ...).
+func IsGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}
+
+// Handler returns an http.Handler that sends gRPC calls (see [IsGRPC])
+// to the server and every other request to other, so that one port
+// serves both the protocol and an HTTP UI. The http.Server must speak
+// HTTP/2: over TLS it does by default; in plain text, enable it with
+// Protocols.SetUnencryptedHTTP2(true), as [Server.HTTPServer] does, because
+// gRPC clients open plain-text connections with HTTP/2 prior knowledge.
+func (s *Server) Handler(other http.Handler) http.Handler {
+	if other == nil {
+		other = http.NotFoundHandler()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsGRPC(r) {
+			s.grpc.ServeHTTP(w, r)
+			return
+		}
+		other.ServeHTTP(w, r)
+	})
+}
+
+// HTTPServer returns an *http.Server for addr that serves
+// [Server.Handler](other) over HTTP/1.1 and plain-text HTTP/2.
+func (s *Server) HTTPServer(addr string, other http.Handler) *http.Server {
+	hs := &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(other),
+		ReadHeaderTimeout: 10 * time.Second,
+		Protocols:         new(http.Protocols),
+	}
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetHTTP2(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
+	return hs
+}
+
+// ServeWithHTTP serves gRPC and other on l, in plain text (HTTP/1.1 and
+// HTTP/2), until ctx ends; then it shuts down: it stops accepting, ends
+// subscriptions (which would otherwise never finish) and waits a little
+// for calls in flight.
+func (s *Server) ServeWithHTTP(ctx context.Context, l net.Listener, other http.Handler) error {
+	hs := s.HTTPServer(l.Addr().String(), other)
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(l) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s.grpc.Stop()
+	err := hs.Shutdown(shutdown)
+	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}
+
+// authorize asks Options.Authorize whether the call in ctx may have
+// access, and turns a refusal into the gRPC status clients expect.
+func (s *Server) authorize(ctx context.Context, access Access) error {
+	if s.opts.Authorize == nil {
+		return nil
+	}
+	var cred *Credentials
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		if user, pass, ok := parseBasic(v); ok {
+			cred = &Credentials{User: user, Password: pass}
+			break
+		}
+	}
+	err := s.opts.Authorize(ctx, access, cred)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnauthenticated) && cred == nil:
+		return status.Error(codes.Unauthenticated, "this server needs a user name and password (Basic credentials) to "+access.String())
+	case errors.Is(err, ErrUnauthenticated):
+		return status.Error(codes.Unauthenticated, "bad user name or password")
+	}
+	return status.Error(codes.PermissionDenied, err.Error())
+}
+
+func parseBasic(header string) (user, pass string, ok bool) {
+	const prefix = "basic "
+	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(raw), ":")
+}
+
+// BasicAuth returns an [Options.Authorize] that lets one user name and
+// password, compared in constant time, do everything, and refuses every
+// other call, as KurrentDB does with its default admin user.
+func BasicAuth(user, password string) func(context.Context, Access, *Credentials) error {
+	return func(_ context.Context, _ Access, c *Credentials) error {
+		if c == nil {
+			return ErrUnauthenticated
+		}
+		okUser := subtle.ConstantTimeCompare([]byte(c.User), []byte(user)) == 1
+		okPass := subtle.ConstantTimeCompare([]byte(c.Password), []byte(password)) == 1
+		if !okUser || !okPass {
+			return ErrUnauthenticated
+		}
+		return nil
+	}
+}
+
+// accessOf tells what a method does. Clients call ServerFeatures and
+// Gossip before they know whether the server wants credentials, so
+// those stay open (public is true). An append is a Write here; an append
+// to a "$$stream" is checked again as Admin once its stream is known.
+func accessOf(method string) (access Access, public bool) {
+	switch method {
+	case "/event_store.client.streams.Streams/Append", "/event_store.client.streams.Streams/BatchAppend":
+		return Write, false
+	case "/event_store.client.streams.Streams/Delete", "/event_store.client.streams.Streams/Tombstone":
+		return Admin, false
+	}
+	if strings.HasPrefix(method, "/event_store.client.server_features.") ||
+		strings.HasPrefix(method, "/event_store.client.gossip.") {
+		return Read, true
+	}
+	return Read, false
+}
+
+func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if access, public := accessOf(info.FullMethod); !public {
+		if err := s.authorize(ctx, access); err != nil {
+			return nil, err
+		}
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if access, public := accessOf(info.FullMethod); !public {
+		if err := s.authorize(ss.Context(), access); err != nil {
+			return err
+		}
+	}
+	return handler(srv, ss)
+}
+
+// features answers ServerFeatures: the methods this server serves.
+type features struct {
+	esdbpb.UnimplementedServerFeaturesServer
+}
+
+// GetSupportedMethods lists the Streams methods. Clients look a method
+// up by its lower-case gRPC path; BatchAppend being listed makes them
+// append through it.
+func (features) GetSupportedMethods(context.Context, *esdbpb.Empty) (*esdbpb.SupportedMethods, error) {
+	const svc = "event_store.client.streams.streams"
+	out := &esdbpb.SupportedMethods{EventStoreServerVersion: Version}
+	for _, m := range []string{"read", "append", "delete", "tombstone", "batchappend"} {
+		out.Methods = append(out.Methods, &esdbpb.SupportedMethod{MethodName: m, ServiceName: svc})
+	}
+	out.Methods = append(out.Methods,
+		&esdbpb.SupportedMethod{MethodName: "getsupportedmethods", ServiceName: "event_store.client.server_features.serverfeatures"},
+		&esdbpb.SupportedMethod{MethodName: "read", ServiceName: "event_store.client.gossip.gossip"},
+	)
+	return out, nil
+}
+
+// gossip answers Gossip for a single node that is always the leader.
+type gossip struct {
+	esdbpb.UnimplementedGossipServer
+	s *Server
+}
+
+// Read reports this node alone, alive and leader, at the address the
+// client reached it by (or Options.Advertise).
+func (g gossip) Read(ctx context.Context, _ *esdbpb.Empty) (*esdbpb.ClusterInfo, error) {
+	addr := g.s.opts.Advertise
+	if addr == "" {
+		md, _ := metadata.FromIncomingContext(ctx)
+		if a := md.Get(":authority"); len(a) > 0 {
+			addr = a[0]
+		} else if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
+			addr = p.LocalAddr.String()
+		}
+	}
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "cannot tell this node's address from %q: set Options.Advertise", addr)
+	}
+	return &esdbpb.ClusterInfo{Members: []*esdbpb.MemberInfo{{
+		InstanceId:   g.s.id,
+		TimeStamp:    time.Now().UnixNano() / 100,
+		State:        esdbpb.MemberInfo_Leader,
+		IsAlive:      true,
+		HttpEndPoint: &esdbpb.EndPoint{Address: host, Port: port},
+	}}}, nil
+}

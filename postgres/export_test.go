@@ -1,0 +1,25 @@
+package postgres
+
+// SetTestHook makes the store's writer call f at each stage of a batch
+// ("checked": states read and checked, lock not taken; "locked": lock taken
+// and events inserted, not committed), so that tests can stretch the
+// windows between them. Only tests can call it.
+func SetTestHook(s *Store, f func(stage string)) {
+	if f == nil {
+		s.w.hook.Store(nil)
+		return
+	}
+	s.w.hook.Store(&f)
+}
+
+// Relocked reports how many batches the store's writer has had to check
+// again under the head lock because another process moved one of their
+// streams after the first check.
+func Relocked(s *Store) int64 { return s.w.relocked.Load() }
+
+// SchemaVersion is the version of the newest migration.
+const SchemaVersion = schemaVersion
+
+// Fast reports how many batches the store's writer has written without
+// reading their streams' states first.
+func Fast(s *Store) int64 { return s.w.fast.Load() }

@@ -1,0 +1,237 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+var (
+	_ chronicle.Retention = (*Store)(nil)
+	_ chronicle.Deleter   = (*Store)(nil)
+	_ chronicle.Scavenger = (*Store)(nil)
+)
+
+// SetStreamMetadata implements [chronicle.Retention]. Reads hide what the
+// new metadata hides as soon as it returns. On a soft-deleted stream, the
+// events that the delete hid stay hidden whatever TruncateBefore says.
+func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicle.StreamMetadata) error {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return err
+	}
+	var one int
+	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, m.MaxAge.Microseconds(), clamp(m.MaxCount), clamp(m.TruncateBefore)).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The upsert left the row alone: the stream is tombstoned.
+		return &chronicle.StreamDeletedError{Stream: stream}
+	}
+	if err != nil {
+		return fmt.Errorf("set metadata of %q: %w", stream, err)
+	}
+	return nil
+}
+
+// StreamMetadata implements [chronicle.Retention]. For a tombstoned
+// stream it returns the metadata and an error matching
+// [chronicle.ErrStreamDeleted].
+func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	var maxAge, maxCount, truncate int64
+	var deleted int16
+	err := s.pool.QueryRow(ctx, s.sql.getMeta, stream).Scan(&maxAge, &maxCount, &truncate, &deleted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chronicle.StreamMetadata{}, nil
+	}
+	if err != nil {
+		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, err)
+	}
+	m := chronicle.StreamMetadata{
+		MaxAge:         time.Duration(maxAge) * time.Microsecond,
+		MaxCount:       uint64(maxCount),
+		TruncateBefore: uint64(truncate),
+	}
+	if deleted == tombstoned {
+		return m, &chronicle.StreamDeletedError{Stream: stream}
+	}
+	return m, nil
+}
+
+// Delete implements [chronicle.Deleter]. Like an append, it takes the
+// head lock to check the expected revision, so it is ordered with the
+// appends of every process; it holds the lock for a few round trips.
+func (s *Store) Delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
+	return s.delete(ctx, stream, expected, softDeleted)
+}
+
+// Tombstone implements [chronicle.Deleter]; it takes the head lock, as
+// Delete does.
+func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
+	return s.delete(ctx, stream, expected, tombstoned)
+}
+
+func (s *Store) delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision, how int16) (err error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return err
+	}
+	verb := "delete"
+	if how == tombstoned {
+		verb = "tombstone"
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", verb, stream, err)
+	}
+	// After Commit, Rollback does nothing.
+	defer tx.Rollback(context.Background())
+	// Taking the head lock, and moving meta_version, makes appends wait
+	// for this transaction, and makes those checked before it check again:
+	// none can write to the stream between this check and the commit.
+	if _, err := tx.Exec(ctx, s.sql.bumpMeta); err != nil {
+		return fmt.Errorf("%s %q: lock head: %w", verb, stream, err)
+	}
+	var (
+		last    pgtype.Int8
+		deleted int16
+		next    int64
+	)
+	if err := tx.QueryRow(ctx, s.sql.deleteState, stream).Scan(&last, &deleted, &next); err != nil {
+		return fmt.Errorf("%s %q: read stream: %w", verb, stream, err)
+	}
+	st := chronicle.StreamState{}
+	if last.Valid {
+		next = max(next, last.Int64+1)
+	}
+	if next > 0 && deleted == notDeleted {
+		st = chronicle.StreamState{Exists: true, LastRevision: uint64(next - 1)}
+	}
+	switch {
+	case deleted == tombstoned:
+		return &chronicle.StreamDeletedError{Stream: stream}
+	case !expected.Matches(st):
+		return &chronicle.WrongExpectedRevisionError{Op: verb, Stream: stream, Expected: expected, Actual: st.Actual()}
+	case !st.Exists && how == softDeleted:
+		return &chronicle.StreamNotFoundError{Stream: stream}
+	}
+	// Everything up to the last revision is hidden; revisions go on from
+	// there if the stream is written again. The snapshot describes events
+	// that are gone.
+	b := &pgx.Batch{}
+	b.Queue(s.sql.markDeleted, stream, next, how)
+	b.Queue(s.sql.dropSnapshot, stream)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("%s %q: %w", verb, stream, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("%s %q: commit: %w", verb, stream, err)
+	}
+	return nil
+}
+
+// Scavenge implements [chronicle.Scavenger]. It works one stream at a
+// time, each in a transaction that also records how far it got, so that
+// a scavenge that is stopped resumes after the last stream it finished.
+// It takes no head lock: appends go on meanwhile. At the end it runs
+// VACUUM on the events table, so that PostgreSQL can use the space of
+// the removed rows again (VACUUM gives the operating system back only
+// the pages at the end of the table; VACUUM FULL, which this does not
+// run, rewrites the table under a lock that stops every append).
+func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
+	var p chronicle.ScavengeProgress
+	var after string
+	err := s.pool.QueryRow(ctx, s.sql.scavengeAfter).Scan(&after)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.scavengeStreams)
+	if err != nil {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	streams, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	p.Total = len(streams)
+	for _, stream := range streams {
+		if err := ctx.Err(); err != nil {
+			return p, fmt.Errorf("scavenge: %w", err)
+		}
+		p.Done++
+		if after != "" && stream <= after {
+			continue // done by the scavenge that was stopped
+		}
+		removed, err := s.scavengeStream(ctx, stream)
+		if err != nil {
+			return p, fmt.Errorf("scavenge %q: %w", stream, err)
+		}
+		p.Removed += removed
+		if progress != nil {
+			progress(p)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.scavengeDone); err != nil {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, "VACUUM "+s.sql.table("events")); err != nil {
+		return p, fmt.Errorf("scavenge: vacuum: %w", err)
+	}
+	if progress != nil {
+		progress(p)
+	}
+	return p, nil
+}
+
+// scavengeStream removes the hidden events of one stream, and records that
+// it is done, in one transaction. It locks the stream's metadata row, so
+// that an append that brings a soft-deleted stream back waits for it,
+// rather than have its new events taken for deleted ones.
+func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var maxAge, maxCount, truncate int64
+		var deleted int16
+		if err := tx.QueryRow(ctx, s.sql.scavengeMeta, stream).Scan(&maxAge, &maxCount, &truncate, &deleted); err != nil {
+			return err
+		}
+		var last int64
+		switch err := tx.QueryRow(ctx, s.sql.scavengeLast, stream).Scan(&last); {
+		case errors.Is(err, pgx.ErrNoRows):
+			// No events left: nothing to remove.
+		case err != nil:
+			return err
+		default:
+			// Everything before cutoff goes, and events older than the
+			// max age. The newest events of a stream being written now
+			// are above cutoff.
+			cutoff := truncate
+			if deleted != notDeleted {
+				cutoff = last + 1
+			}
+			if maxCount > 0 && last+1 > maxCount {
+				cutoff = max(cutoff, last+1-maxCount)
+			}
+			ct, err := tx.Exec(ctx, s.sql.scavengeBelow, stream, cutoff)
+			if err != nil {
+				return err
+			}
+			removed += uint64(ct.RowsAffected())
+			if maxAge > 0 && deleted == notDeleted {
+				ct, err := tx.Exec(ctx, s.sql.scavengeAge, stream, maxAge)
+				if err != nil {
+					return err
+				}
+				removed += uint64(ct.RowsAffected())
+			}
+			// Should every event be gone, the events table no longer
+			// knows where the stream's revisions go on: remember it.
+			if _, err := tx.Exec(ctx, s.sql.scavengeNext, stream, last+1); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, s.sql.scavengeMark, stream)
+		return err
+	})
+	return removed, err
+}

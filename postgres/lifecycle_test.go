@@ -1,0 +1,128 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+// TestDeleteBetweenCheckAndLock deletes a stream from another store while
+// an append to it has been checked but has not taken the head lock: the
+// append must see the delete, as it would had it come first.
+func TestDeleteBetweenCheckAndLock(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		del  func(s *postgres.Store) error
+		want error
+	}{
+		{"Tombstone", func(s *postgres.Store) error { return s.Tombstone(ctx, "s", chronicle.Any) }, chronicle.ErrStreamDeleted},
+		{"Delete", func(s *postgres.Store) error { return s.Delete(ctx, "s", chronicle.Any) }, chronicle.ErrWrongExpectedRevision},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			schema := newSchema(t)
+			a, b := mustOpen(t, schema, nil), mustOpen(t, schema, nil)
+			if _, err := a.Append(ctx, "s", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatal(err)
+			}
+			checked, resume := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			postgres.SetTestHook(a, func(stage string) {
+				if stage == "checked" {
+					once.Do(func() {
+						close(checked)
+						<-resume
+					})
+				}
+			})
+			done := make(chan error, 1)
+			go func() {
+				_, err := a.Append(ctx, "s", chronicle.Exact(1), chronicle.EventData{Type: "Late"})
+				done <- err
+			}()
+			<-checked
+			if err := tt.del(b); err != nil {
+				t.Fatal(err)
+			}
+			close(resume)
+			err := <-done
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("append checked before the %s, committed after: %v, want %v", tt.name, err, tt.want)
+			}
+			if postgres.Relocked(a) == 0 {
+				t.Fatal("the append was not checked again under the lock")
+			}
+			n := 0
+			for e, err := range b.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Type == "Late" {
+					t.Fatalf("the refused append wrote an event at position %d", e.Position)
+				}
+				n++
+			}
+			if n != 2 {
+				t.Fatalf("the log holds %d events, want 2", n)
+			}
+		})
+	}
+}
+
+// TestMigrateFromVersion1 opens a schema that an older build made: it must
+// be brought up to date and keep its events, and the new abilities must
+// work on it.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	v1, err := os.ReadFile("migrations/1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := mustConnect(t)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize(),
+		"SET LOCAL search_path TO " + pgx.Identifier{schema}.Sanitize(),
+		"CREATE TABLE schema_version (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL)",
+		"INSERT INTO schema_version (version) VALUES (1)",
+		string(v1),
+		`INSERT INTO events VALUES (1, 'old', 0, '01890000-0000-7000-8000-000000000001', 'E', '\x7b7d', NULL, now())`,
+		"UPDATE head SET position = 1",
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%.40s: %v", stmt, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s := mustOpen(t, schema, nil)
+	res, err := s.Append(ctx, "old", chronicle.Exact(0), chronicle.EventData{Type: "E"})
+	if err != nil || res.FirstRevision != 1 || res.FirstPosition != 2 {
+		t.Fatalf("append to a migrated schema = %+v, %v; want revision 1 at position 2", res, err)
+	}
+	if err := s.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "old", Revision: 1, Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "old", chronicle.Exact(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.LoadSnapshot(ctx, "old"); ok {
+		t.Fatal("the deleted stream kept its snapshot")
+	}
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT version FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&version); err != nil || version != postgres.SchemaVersion {
+		t.Fatalf("schema version = %d (%v), want %d", version, err, postgres.SchemaVersion)
+	}
+}

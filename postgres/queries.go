@@ -1,0 +1,204 @@
+package postgres
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/jackc/pgx/v5"
+)
+
+const eventColumns = "position, stream, revision, id, type, data, metadata, recorded"
+
+// queries holds the statements of one schema, with its name quoted, built
+// once at Open.
+type queries struct {
+	schema string
+
+	// The writer's.
+	states, eventsAt, findID, lockHead, insert, notify string
+
+	// The readers'.
+	streamForward, streamBackward, streamExists, page, allBackward string
+
+	// Snapshots, retention and deletion.
+	saveSnapshot, loadSnapshot, hasEvent                   string
+	setMeta, getMeta, bumpMeta, deleteState, markDeleted   string
+	dropSnapshot, scavengeStreams, scavengeAfter           string
+	scavengeMeta, scavengeLast, scavengeBelow, scavengeAge string
+	scavengeNext, scavengeMark, scavengeDone               string
+
+	// Listing streams.
+	listStreams, listRecentStreams, countStreams string
+}
+
+func newQueries(schema string) queries {
+	q := queries{schema: schema}
+	events, head := q.table("events"), q.table("head")
+	meta, snapshots, scavenge := q.table("streams_meta"), q.table("snapshots"), q.table("scavenge_state")
+
+	// The state of each stream of a batch (its last revision in events,
+	// and whether it is deleted and where its revisions go on), where the
+	// first event ID of each append already is in its stream (for retries
+	// with Any or StreamExists, recognised by that ID; ids holds NULL for
+	// the others), and the head's meta_version, all in one snapshot.
+	q.states = `SELECT r.last, f.revision, coalesce(m.deleted, 0), coalesce(m.next_revision, 0), h.meta_version
+FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS q(stream, id, i)
+CROSS JOIN (SELECT meta_version FROM ` + head + ` LIMIT 1) h
+LEFT JOIN ` + meta + ` m ON m.stream = q.stream
+LEFT JOIN LATERAL (SELECT revision AS last FROM ` + events + ` WHERE stream = q.stream ORDER BY revision DESC LIMIT 1) r ON true
+LEFT JOIN LATERAL (SELECT revision FROM ` + events + ` WHERE stream = q.stream AND id = q.id ORDER BY revision LIMIT 1) f ON true
+ORDER BY q.i`
+	q.eventsAt = "SELECT id, position FROM " + events + " WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
+	q.findID = "SELECT revision FROM " + events + " WHERE id = $1 AND stream = $2 ORDER BY revision LIMIT 1"
+	q.lockHead = "SELECT position FROM " + head + " FOR UPDATE"
+	// Taking the head lock, numbering and inserting the batch, in one
+	// statement: the UPDATE waits for the lock and then reads the newest
+	// head (READ COMMITTED re-reads a row it waited for), so the numbers
+	// follow every commit before this one. recorded is taken under the
+	// lock too, so that it grows with position.
+	//
+	// The head is updated only if its meta_version is still the one read
+	// with the streams' states ($8): if a delete came in between, nothing
+	// is written, the statement returns NULL, and the batch is checked
+	// again under the lock. Appending to a soft-deleted stream brings it
+	// back ($9 names those streams).
+	q.insert = `WITH h AS (
+	UPDATE ` + head + ` SET position = position + $1 WHERE meta_version = $8
+	RETURNING position - $1 AS base, clock_timestamp() AS at
+), ins AS (
+	INSERT INTO ` + events + ` (` + eventColumns + `)
+	SELECT h.base + e.ord, e.stream, e.revision, e.id, e.type, e.data, e.metadata, h.at
+	FROM h, unnest($2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::bytea[], $7::bytea[])
+		WITH ORDINALITY AS e(stream, revision, id, type, data, metadata, ord)
+), undelete AS (
+	UPDATE ` + meta + ` SET deleted = 0 FROM h WHERE stream = ANY($9::text[]) AND deleted = 1
+)
+SELECT (SELECT base FROM h)`
+	q.notify = "SELECT pg_notify($1, position::text) FROM " + head
+
+	// A page of a stream, with the stream's deletion state: the stream's
+	// metadata (one row, of zeros when it has none) decides which events
+	// are visible, so retention hides events at once, before a scavenge
+	// removes them. The LEFT JOIN yields the metadata row alone when no
+	// event qualifies. %s is the condition on revision and the order.
+	streamPage := `SELECT v.deleted, e.* FROM (
+	SELECT coalesce(m.deleted, 0) AS deleted,
+		greatest(coalesce(m.truncate_before, 0), CASE WHEN m.max_count > 0 THEN
+			(SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1) + 1 - m.max_count
+			ELSE 0 END) AS lowest,
+		CASE WHEN m.max_age_us > 0 THEN clock_timestamp() - m.max_age_us * interval '1 microsecond'
+			ELSE '-infinity'::timestamptz END AS oldest
+	FROM (SELECT 1) one LEFT JOIN ` + meta + ` m ON m.stream = $1
+) v LEFT JOIN LATERAL (
+	SELECT ` + eventColumns + ` FROM ` + events + `
+	WHERE v.deleted = 0 AND stream = $1 AND revision >= v.lowest AND recorded >= v.oldest AND %s LIMIT $3
+) e ON true`
+	q.streamForward = strings.Replace(streamPage, "%s", "revision >= $2 ORDER BY revision", 1)
+	q.streamBackward = strings.Replace(streamPage, "%s", "revision <= $2 ORDER BY revision DESC", 1)
+	// A stream whose events a scavenge removed still exists.
+	q.streamExists = "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE stream = $1) OR EXISTS (SELECT 1 FROM " + meta + " WHERE stream = $1 AND next_revision > 0)"
+	// page reads the head and the events up to it in one statement, so in
+	// one snapshot: the events at or below a committed head are all
+	// committed (see the package doc), so "examined up to head" holds even
+	// when a filter leaves the page short. The filter's conditions replace
+	// %s; the head row comes back alone when no event qualifies.
+	// The LIMIT tells the planner that head has one row, which it cannot
+	// know before the table is analysed.
+	q.page = `SELECT h.position, e.* FROM (SELECT position FROM ` + head + ` LIMIT 1) h LEFT JOIN LATERAL (
+	SELECT ` + eventColumns + ` FROM ` + events + ` WHERE position >= $1 AND position <= h.position%s ORDER BY position LIMIT $2
+) e ON true`
+	q.allBackward = "SELECT " + eventColumns + " FROM " + events + " WHERE position <= $1%s ORDER BY position DESC LIMIT $2"
+
+	q.saveSnapshot = `INSERT INTO ` + snapshots + ` (stream, revision, type, version, data) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type, version = excluded.version, data = excluded.data
+WHERE excluded.revision >= ` + snapshots + `.revision`
+	q.loadSnapshot = "SELECT revision, type, version, data FROM " + snapshots + " WHERE stream = $1"
+	q.hasEvent = "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE id = $1 AND stream = $2)"
+
+	// Setting metadata needs no head lock: it changes no append's check.
+	// The row lock of the upsert orders it with deletes, and a
+	// soft-deleted stream keeps hiding what its delete hid.
+	q.setMeta = `INSERT INTO ` + meta + ` AS m (stream, max_age_us, max_count, truncate_before) VALUES ($1, $2, $3, $4)
+ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
+	truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.truncate_before) ELSE excluded.truncate_before END
+WHERE m.deleted <> 2
+RETURNING 1`
+	q.getMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1"
+	q.bumpMeta = "UPDATE " + head + " SET meta_version = meta_version + 1"
+	q.deleteState = `SELECT (SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1),
+	coalesce(m.deleted, 0), coalesce(m.next_revision, 0)
+FROM (SELECT 1) one LEFT JOIN ` + meta + ` m ON m.stream = $1`
+	q.markDeleted = `INSERT INTO ` + meta + ` (stream, truncate_before, deleted) VALUES ($1, $2, $3)
+ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`
+	q.dropSnapshot = "DELETE FROM " + snapshots + " WHERE stream = $1"
+
+	// Streams are scavenged in byte order, as Go compares their names.
+	q.scavengeStreams = `SELECT stream FROM ` + meta + ` ORDER BY stream COLLATE "C"`
+	q.scavengeAfter = "SELECT after FROM " + scavenge
+	q.scavengeMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1 FOR UPDATE"
+	q.scavengeLast = "SELECT revision FROM " + events + " WHERE stream = $1 ORDER BY revision DESC LIMIT 1"
+	q.scavengeBelow = "DELETE FROM " + events + " WHERE stream = $1 AND revision < $2"
+	q.scavengeAge = "DELETE FROM " + events + " WHERE stream = $1 AND recorded < clock_timestamp() - $2::float8 * interval '1 microsecond'"
+	q.scavengeNext = "UPDATE " + meta + " SET next_revision = greatest(next_revision, $2) WHERE stream = $1"
+	q.scavengeMark = "INSERT INTO " + scavenge + " (after) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET after = excluded.after"
+	q.scavengeDone = "DELETE FROM " + scavenge
+
+	// Each stream's last event is one backward step in the
+	// events_stream_revision index (DISTINCT ON keeps the first row of
+	// each stream in that order); deleted streams are left out. A NULL
+	// limit is no limit.
+	notDeleted := "NOT EXISTS (SELECT 1 FROM " + meta + " m WHERE m.stream = s.stream AND m.deleted <> 0)"
+	q.listStreams = `SELECT stream, revision, position, recorded FROM (
+	SELECT DISTINCT ON (stream) stream, revision, position, recorded FROM ` + events + `
+	WHERE left(stream, length($1)) = $1
+	  AND ($2 = '' OR stream = $2 OR left(stream, length($2) + 1) = $2 || '-')
+	ORDER BY stream, revision DESC
+) s
+WHERE ($3 = 0 OR position < $3) AND ` + notDeleted + `
+ORDER BY position DESC
+LIMIT $4`
+	// Without a filter, walking the log back from the end and keeping
+	// each stream's last event finds the streams written last after as
+	// many events as were written since, whatever the store's size.
+	q.listRecentStreams = `SELECT s.stream, s.revision, s.position, s.recorded FROM ` + events + ` s
+WHERE ($1 = 0 OR s.position < $1)
+  AND s.revision = (SELECT max(revision) FROM ` + events + ` WHERE stream = s.stream)
+  AND ` + notDeleted + `
+ORDER BY s.position DESC
+LIMIT $2`
+	q.countStreams = `SELECT
+	(SELECT count(*) FROM (SELECT DISTINCT stream FROM ` + events + `) s WHERE ` + notDeleted + `),
+	(SELECT count(*) FROM ` + events + `)`
+	return q
+}
+
+// table returns the quoted, schema-qualified name of one of the store's
+// tables.
+func (q queries) table(name string) string {
+	return pgx.Identifier{q.schema, name}.Sanitize()
+}
+
+// filterSQL returns the conditions, each starting with " AND", that select
+// what f selects, and their arguments, numbered from $first.
+func filterSQL(f chronicle.Filter, first int) (string, []any) {
+	var b strings.Builder
+	var args []any
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(first+len(args)-1)
+	}
+	if f.StreamPrefix != "" {
+		// starts_with compares bytes, unlike LIKE, which would treat '%'
+		// and '_' in the prefix as wildcards.
+		b.WriteString(" AND starts_with(stream, " + param(f.StreamPrefix) + ")")
+	}
+	if len(f.Categories) > 0 {
+		// split_part returns the whole name when it has no '-'.
+		b.WriteString(" AND split_part(stream, '-', 1) = ANY(" + param(f.Categories) + "::text[])")
+	}
+	if len(f.Types) > 0 {
+		b.WriteString(" AND type = ANY(" + param(f.Types) + "::text[])")
+	}
+	return b.String(), args
+}

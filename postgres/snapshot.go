@@ -1,0 +1,64 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+var (
+	_ chronicle.SnapshotStore = (*Store)(nil)
+	_ chronicle.EventFinder   = (*Store)(nil)
+)
+
+// SaveSnapshot implements [chronicle.SnapshotStore]. It keeps the
+// snapshot at the later revision of the one given and the one stored, in
+// one statement, so that two processes saving at once cannot put an
+// older snapshot back.
+func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
+	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
+		return err
+	}
+	data := snap.Data
+	if data == nil {
+		data = []byte{} // the column is NOT NULL
+	}
+	_, err := s.pool.Exec(ctx, s.sql.saveSnapshot, snap.Stream, clamp(snap.Revision), snap.Type, int32(snap.Version), data)
+	if err != nil {
+		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
+	}
+	return nil
+}
+
+// LoadSnapshot implements [chronicle.SnapshotStore].
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	snap := chronicle.Snapshot{Stream: stream}
+	var (
+		rev     int64
+		version int32
+	)
+	err := s.pool.QueryRow(ctx, s.sql.loadSnapshot, stream).Scan(&rev, &snap.Type, &version, &snap.Data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chronicle.Snapshot{}, false, nil
+	}
+	if err != nil {
+		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, err)
+	}
+	snap.Revision, snap.Version = uint64(rev), int(version)
+	return snap, true, nil
+}
+
+// HasEvent implements [chronicle.EventFinder]. Like a retried append, it
+// finds the events that retention hides until a scavenge removes them.
+func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
+	var found bool
+	if err := s.pool.QueryRow(ctx, s.sql.hasEvent, pgtype.UUID{Bytes: id, Valid: true}, stream).Scan(&found); err != nil {
+		return false, fmt.Errorf("find event %s in %q: %w", id, stream, err)
+	}
+	return found, nil
+}

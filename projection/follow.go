@@ -1,0 +1,333 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// item is what the reader hands the applier: an event or the error that
+// ended the read.
+type item struct {
+	e   chronicle.RecordedEvent
+	err error
+}
+
+// follow applies events to p from its checkpoint on. With until > 0 it
+// stops after position until (catch-up); with 0 it follows the log until
+// ctx ends. progress, if not nil, is told the checkpoint after each batch.
+func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
+	for {
+		err := r.followFrom(ctx, p, until, progress)
+		if !errors.Is(err, errMoved) {
+			return err
+		}
+		// Another runner moved the checkpoint: go on from where it got.
+	}
+}
+
+// errMoved means the stored checkpoint is not where this runner left it:
+// another process is running the projection too. The batch is dropped,
+// and the runner resumes from the stored checkpoint, so that no event is
+// applied twice.
+var errMoved = errors.New("checkpoint moved by another runner")
+
+func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
+	cp, err := r.checkpoints.Load(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	if until > 0 && cp >= until {
+		return nil
+	}
+	if r.state(p.Name) != Building {
+		r.setState(p.Name, Running, nil)
+		defer func() {
+			if r.state(p.Name) == Running {
+				r.setState(p.Name, Idle, nil)
+			}
+		}()
+	}
+
+	// A reader goroutine keeps up to a batch of events ready, so that the
+	// applier finds full batches while catching up and single events when
+	// live, without waiting for a batch to fill.
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan item, r.opts.BatchSize)
+	readerDone := make(chan struct{})
+	defer func() {
+		cancel()
+		<-readerDone
+	}()
+	go func() {
+		defer close(readerDone)
+		defer close(ch)
+		var events iter.Seq2[chronicle.RecordedEvent, error]
+		if until > 0 {
+			events = r.store.ReadAll(ctx, chronicle.ReadAllOptions{From: cp + 1, Filter: p.Filter})
+		} else {
+			events = r.store.Subscribe(ctx, chronicle.SubscribeOptions{From: cp + 1, Filter: p.Filter})
+		}
+		for e, err := range events {
+			if until > 0 && err == nil && e.Position > until {
+				return
+			}
+			select {
+			case ch <- item{e, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	// A filtered projection that has had nothing to apply for a while
+	// looks whether the log has moved on without it: see skip.
+	var idle *time.Timer
+	var idleC <-chan time.Time
+	if r.opts.IdleCheck > 0 && !p.Filter.IsZero() {
+		idle = time.NewTimer(r.opts.IdleCheck)
+		defer idle.Stop()
+		idleC = idle.C
+	}
+
+	batch := make([]chronicle.RecordedEvent, 0, r.opts.BatchSize)
+	for {
+		var it item
+		var ok bool
+		select {
+		case it, ok = <-ch:
+		case <-idleC:
+			to, err := r.skip(ctx, p, cp, until)
+			if err != nil {
+				return err
+			}
+			if to > cp {
+				cp = to
+				if progress != nil {
+					progress(cp)
+				}
+			}
+			idle.Reset(r.opts.IdleCheck)
+			continue
+		}
+		if !ok {
+			break
+		}
+		var readErr error
+		batch = batch[:0]
+	fill:
+		for {
+			if it.err != nil {
+				readErr = it.err
+				break
+			}
+			// The reader never yields a position twice, and skip moves cp
+			// only past positions without an event for p, so an event at
+			// or below cp is one that was removed (scavenged) from the log
+			// after the reader read it and before skip did: as skip saw the
+			// log, it is not there.
+			if it.e.Position > cp {
+				batch = append(batch, it.e)
+			}
+			if len(batch) == cap(batch) {
+				break
+			}
+			select {
+			case it, ok = <-ch:
+				if !ok {
+					break fill
+				}
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			if err := r.apply(ctx, p, cp, batch); err != nil {
+				return err
+			}
+			cp = batch[len(batch)-1].Position
+			if progress != nil {
+				progress(cp)
+			}
+		}
+		if readErr != nil {
+			return fmt.Errorf("projection %q: read events after position %d: %w", p.Name, cp, readErr)
+		}
+		if idle != nil {
+			idle.Reset(r.opts.IdleCheck)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The read covered every position up to until, whether the filter
+	// kept it or not: record that, so that the lag reads 0.
+	if until > cp {
+		if err := r.move(ctx, p, cp, until); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(until)
+		}
+	}
+	return nil
+}
+
+// apply commits a batch of the events after checkpoint after. When the
+// batch fails, its events are applied one at a time, each with retries,
+// so that the events before the failing one are kept and the failing one
+// is named.
+func (r *Runner) apply(ctx context.Context, p *Projection, after uint64, batch []chronicle.RecordedEvent) error {
+	if len(batch) > 1 {
+		if err := r.commit(ctx, p, after, batch); err == nil || ctx.Err() != nil || errors.Is(err, errMoved) {
+			return err
+		}
+	}
+	for i := range batch {
+		if err := r.retrying(ctx, p, after, batch[i:i+1]); err != nil {
+			return err
+		}
+		after = batch[i].Position
+	}
+	return nil
+}
+
+func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, events []chronicle.RecordedEvent) error {
+	wait := r.opts.Backoff
+	for attempt := 0; ; attempt++ {
+		err := r.commit(ctx, p, after, events)
+		if err == nil || ctx.Err() != nil || errors.Is(err, errMoved) {
+			return err
+		}
+		e := events[0]
+		if attempt >= r.opts.Retries {
+			perr := &Error{Projection: p.Name, Event: e, Err: err}
+			r.setState(p.Name, Stopped, perr)
+			r.opts.Logger.Error("projection stopped", "projection", p.Name, "position", e.Position, "stream", e.Stream, "type", e.Type, "err", err)
+			return perr
+		}
+		r.opts.Logger.Warn("projection retrying", "projection", p.Name, "position", e.Position, "attempt", attempt+1, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, r.opts.MaxBackoff)
+	}
+}
+
+// commit applies events, which follow checkpoint after, and records the
+// new checkpoint: in one transaction for Apply, one after the other for
+// Handle.
+func (r *Runner) commit(ctx context.Context, p *Projection, after uint64, events []chronicle.RecordedEvent) error {
+	last := events[len(events)-1].Position
+	if p.transactional() {
+		return r.tx.Update(ctx, func(tx *sql.Tx) error {
+			// The transaction serialises runners: only the one that finds
+			// the checkpoint where it left it may apply these events.
+			if stored, err := loadCheckpointTx(ctx, tx, p.Name); err != nil || stored != after {
+				if err == nil {
+					err = errMoved
+				}
+				return err
+			}
+			for _, e := range events {
+				if err := p.Apply(ctx, tx, e); err != nil {
+					return err
+				}
+			}
+			return saveCheckpointTx(ctx, tx, p.Name, last)
+		})
+	}
+	for _, e := range events {
+		if err := p.Handle(ctx, e); err != nil {
+			return err
+		}
+	}
+	return r.checkpoints.Save(ctx, p.Name, last)
+}
+
+func (r *Runner) state(name string) State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status[name].State
+}
+
+// skip moves p's checkpoint past the events its filter leaves out: from
+// after, the checkpoint the caller holds, up to the last event of the log
+// (no further than until, when that is set), provided that none of the
+// events in between is one for p. It returns the new checkpoint, or after
+// when the checkpoint stays. A failure to look is logged and leaves the
+// checkpoint where it is, for the next look; only a moved checkpoint
+// ([errMoved]) or the end of ctx is returned.
+//
+// This never skips an event for p. Positions follow commit order: once
+// the head H has been read, every event at or below H has committed, and
+// every event that commits later gets a position above H. So the read of
+// p's events after the checkpoint, which starts after H is known, sees
+// every one of them at or below H; when it finds none, the checkpoint may
+// move to H, and the subscription, which delivers every event for p in
+// position order, has none below H left to deliver. H is an event's
+// position, from which every store can resume.
+func (r *Runner) skip(ctx context.Context, p *Projection, after, until uint64) (uint64, error) {
+	head, err := Head(ctx, r.store)
+	if err != nil {
+		return after, r.skipFailed(ctx, p, err)
+	}
+	if until > 0 {
+		head = min(head, until)
+	}
+	if head <= after {
+		return after, nil
+	}
+	for e, err := range r.store.ReadAll(ctx, chronicle.ReadAllOptions{From: after + 1, Filter: p.Filter, Limit: 1}) {
+		if err != nil {
+			return after, r.skipFailed(ctx, p, fmt.Errorf("read events after position %d: %w", after, err))
+		}
+		if e.Position <= head {
+			// An event for p is on its way to the applier: the
+			// checkpoint moves when it is applied, not before.
+			return after, nil
+		}
+	}
+	if err := r.move(ctx, p, after, head); err != nil {
+		return after, r.skipFailed(ctx, p, err)
+	}
+	return head, nil
+}
+
+func (r *Runner) skipFailed(ctx context.Context, p *Projection, err error) error {
+	if errors.Is(err, errMoved) || ctx.Err() != nil {
+		return err
+	}
+	r.opts.Logger.Warn("projection could not move its checkpoint past the events it skips", "projection", p.Name, "err", err)
+	return nil
+}
+
+// move moves p's checkpoint from after to pos, with no event. On a
+// database, it does so only if the stored checkpoint is still after, and
+// else returns [errMoved], as commit does: another runner got elsewhere,
+// or a rebuild started over.
+func (r *Runner) move(ctx context.Context, p *Projection, after, pos uint64) error {
+	if r.tx == nil {
+		return r.checkpoints.Save(ctx, p.Name, pos)
+	}
+	return r.tx.Update(ctx, func(tx *sql.Tx) error {
+		stored, err := loadCheckpointTx(ctx, tx, p.Name)
+		if err != nil {
+			return err
+		}
+		if stored != after {
+			return errMoved
+		}
+		return saveCheckpointTx(ctx, tx, p.Name, pos)
+	})
+}

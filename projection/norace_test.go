@@ -1,0 +1,7 @@
+//go:build !race
+
+package projection_test
+
+const raceEnabled = false
+
+const startDelay = 20

@@ -1,0 +1,119 @@
+// Package projection keeps read models up to date from a store's global
+// log: a [Runner] hands each event to a [Projection] and records how far
+// it got, its checkpoint.
+//
+// # Guarantees
+//
+// A projection whose read model lives in the store's own database (its
+// Apply function takes a *sql.Tx, and the store is a [TxStore], such as
+// the embedded SQLite store or PostgreSQL) is exactly-once: the read
+// model's writes and the checkpoint commit in one transaction, so after
+// any crash the read model reflects every event up to the checkpoint,
+// once.
+//
+// A projection whose read model lives elsewhere (its Handle function takes
+// no transaction) is at-least-once: the checkpoint is saved after the
+// events are handled, so a crash in between hands those events again.
+// Its Handle must be idempotent, for example by keying writes on the
+// event's ID or position.
+//
+// # Failures
+//
+// An event that fails is retried with backoff. When it still fails, the
+// runner stops that projection and reports an [*Error] naming the event;
+// the other projections keep running. Nothing is skipped.
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// Projection is a read model fed by events. Set Apply (exactly-once, in
+// the store's database) or Handle (at-least-once, anywhere), not both.
+type Projection struct {
+	// Name identifies the projection and its checkpoint. Renaming a
+	// projection rebuilds it.
+	Name string
+
+	// Filter selects the events the projection sees.
+	Filter chronicle.Filter
+
+	// Setup prepares the read model, typically with CREATE TABLE IF NOT
+	// EXISTS. It runs in a transaction when the runner starts, and must be
+	// safe to run again.
+	Setup func(ctx context.Context, tx *sql.Tx) error
+
+	// Apply applies one event to the read model inside tx, the transaction
+	// that also records the checkpoint.
+	Apply func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error
+
+	// Reset empties the read model before a rebuild, inside the
+	// transaction that sets the checkpoint back to the start.
+	Reset func(ctx context.Context, tx *sql.Tx) error
+
+	// Handle applies one event to a read model outside the store's
+	// database. It must be idempotent.
+	Handle func(ctx context.Context, e chronicle.RecordedEvent) error
+
+	// ResetHandled empties a Handle projection's read model before a
+	// rebuild.
+	ResetHandled func(ctx context.Context) error
+}
+
+// transactional reports whether p commits with its checkpoint.
+func (p *Projection) transactional() bool { return p.Apply != nil }
+
+func (p *Projection) validate(txStore bool) error {
+	switch {
+	case p.Name == "":
+		return fmt.Errorf("projection without a name")
+	case p.Apply != nil && p.Handle != nil:
+		return fmt.Errorf("projection %q: set Apply or Handle, not both", p.Name)
+	case p.Apply == nil && p.Handle == nil:
+		return fmt.Errorf("projection %q: set Apply or Handle", p.Name)
+	case p.Apply != nil && !txStore:
+		return fmt.Errorf("projection %q: Apply needs a database with transactions: a store that is a projection.TxStore, such as *sqlite.Store, or Options.DB; use Handle with this store", p.Name)
+	case (p.Setup != nil || p.Reset != nil) && !txStore:
+		return fmt.Errorf("projection %q: Setup and Reset need a database with transactions", p.Name)
+	}
+	return nil
+}
+
+// DB is a database that runs transactions, where read models and their
+// checkpoints can live.
+type DB interface {
+	// Update runs fn in a write transaction and commits if it returns nil.
+	Update(ctx context.Context, fn func(*sql.Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(*sql.Tx) error) error
+}
+
+// TxStore is a store whose database can also hold read models. The
+// embedded SQLite store and the PostgreSQL store are ones.
+type TxStore interface {
+	chronicle.Store
+	DB
+}
+
+// Error reports the event that stopped a projection.
+type Error struct {
+	// Projection names the projection that stopped.
+	Projection string
+	// Event is the event it could not apply.
+	Event chronicle.RecordedEvent
+	// Err is the last error the handler returned for it.
+	Err error
+}
+
+// Error names the projection and the event, and says how to go on.
+func (e *Error) Error() string {
+	return fmt.Sprintf("projection %q stopped at position %d (%s in %q at revision %d): %v; fix the cause and run it again: it resumes at this event",
+		e.Projection, e.Event.Position, e.Event.Type, e.Event.Stream, e.Event.Revision, e.Err)
+}
+
+// Unwrap returns the handler's error, for [errors.Is] and [errors.As].
+func (e *Error) Unwrap() error { return e.Err }

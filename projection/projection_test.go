@@ -1,0 +1,374 @@
+package projection_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/sqlite"
+)
+
+func openSQLite(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "events.db"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// counts is a read model in SQL: how many events each stream has. Its
+// updates are increments, so an event applied twice shows.
+func counts(name string, filter chronicle.Filter) projection.Projection {
+	table := name
+	return projection.Projection{
+		Name:   name,
+		Filter: filter,
+		Setup: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (stream TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+			return err
+		},
+		Apply: func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO "+table+" (stream, n) VALUES (?, 1) ON CONFLICT (stream) DO UPDATE SET n = n + 1", e.Stream)
+			return err
+		},
+		Reset: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "DELETE FROM "+table)
+			return err
+		},
+	}
+}
+
+func readCounts(tb testing.TB, s *sqlite.Store, table string) map[string]int {
+	tb.Helper()
+	out, err := tryCounts(s, table)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// tryCounts reads the counts table; it fails while the runner has not yet
+// created it.
+func tryCounts(s *sqlite.Store, table string) (map[string]int, error) {
+	out := map[string]int{}
+	err := s.View(context.Background(), func(tx *sql.Tx) error {
+		rows, err := tx.Query("SELECT stream, n FROM " + table)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var stream string
+			var n int
+			if err := rows.Scan(&stream, &n); err != nil {
+				return err
+			}
+			out[stream] = n
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// fill appends n events spread over streams "cat-0".."cat-(streams-1)",
+// and returns how many each got.
+func fill(tb testing.TB, s chronicle.Store, category string, streams, n int) map[string]int {
+	tb.Helper()
+	want := map[string]int{}
+	for i := 0; i < n; {
+		stream := fmt.Sprintf("%s-%d", category, i%streams)
+		batch := min(1+i%7, n-i)
+		evs := make([]chronicle.EventData, batch)
+		for j := range evs {
+			evs[j] = chronicle.EventData{Type: "Happened", Data: []byte("{}")}
+		}
+		if _, err := s.Append(context.Background(), stream, chronicle.Any, evs...); err != nil {
+			tb.Fatal(err)
+		}
+		want[stream] += batch
+		i += batch
+	}
+	return want
+}
+
+func mustRunner(tb testing.TB, s chronicle.Store, opts *projection.Options, ps ...projection.Projection) *projection.Runner {
+	tb.Helper()
+	r, err := projection.NewRunner(s, opts, ps...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func TestCatchUpAndStatus(t *testing.T) {
+	s := openSQLite(t)
+	want := fill(t, s, "a", 10, 1000)
+	fill(t, s, "b", 3, 50)
+	r := mustRunner(t, s, &projection.Options{BatchSize: 64}, counts("a_counts", chronicle.Filter{Categories: []string{"a"}}))
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCounts(t, s, "a_counts"); !maps.Equal(got, want) {
+		t.Fatalf("read model = %v, want %v", got, want)
+	}
+	st, err := r.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 1 || st[0].Checkpoint != 1050 || st[0].Head != 1050 || st[0].Lag != 0 || st[0].State != projection.Idle {
+		t.Fatalf("status = %+v, want checkpoint and head 1050, lag 0, idle", st)
+	}
+	// A second catch-up has nothing to do and changes nothing.
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCounts(t, s, "a_counts"); !maps.Equal(got, want) {
+		t.Fatalf("after a second catch-up, read model = %v, want %v", got, want)
+	}
+	fill(t, s, "b", 3, 10)
+	st, _ = r.Status(context.Background())
+	if st[0].Lag != 10 {
+		t.Fatalf("lag after 10 more events = %d, want 10", st[0].Lag)
+	}
+}
+
+func TestRunLive(t *testing.T) {
+	s := openSQLite(t)
+	r := mustRunner(t, s, nil, counts("all_counts", chronicle.Filter{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	want := fill(t, s, "live", 5, 300)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Run creates the table in its own goroutine, so it may not exist yet.
+		got, err := tryCounts(s, "all_counts")
+		if err == nil && maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read model = %v (%v), want %v", got, err, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+}
+
+func TestRebuildEqualsIncremental(t *testing.T) {
+	s := openSQLite(t)
+	r := mustRunner(t, s, &projection.Options{BatchSize: 16}, counts("c", chronicle.Filter{}))
+	fill(t, s, "x", 7, 200)
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := fill(t, s, "x", 7, 300) // the stream counts of the later fill alone
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	incremental := readCounts(t, s, "c")
+	var seen []projection.Progress
+	if err := r.Rebuild(context.Background(), "c", func(p projection.Progress) { seen = append(seen, p) }); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := readCounts(t, s, "c")
+	if !maps.Equal(rebuilt, incremental) {
+		t.Fatalf("rebuilt = %v, incremental = %v", rebuilt, incremental)
+	}
+	for stream, n := range want {
+		if rebuilt[stream] < n {
+			t.Fatalf("stream %s counted %d, want at least %d", stream, rebuilt[stream], n)
+		}
+	}
+	if len(seen) < 2 || seen[0].Done != 0 || seen[len(seen)-1].Done != 500 || seen[len(seen)-1].Total != 500 {
+		t.Fatalf("progress = %+v, want from 0 to 500 of 500", seen)
+	}
+	if err := r.Rebuild(context.Background(), "nope", nil); err == nil {
+		t.Fatal("Rebuild of an unknown projection succeeded")
+	}
+}
+
+func TestFailingEventStopsOnlyItsProjection(t *testing.T) {
+	s := openSQLite(t)
+	fill(t, s, "f", 4, 100)
+	poison := errors.New("poison")
+	var attempts int
+	bad := counts("bad", chronicle.Filter{})
+	apply := bad.Apply
+	bad.Apply = func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error {
+		if e.Position == 42 {
+			attempts++
+			return poison
+		}
+		return apply(ctx, tx, e)
+	}
+	r := mustRunner(t, s, &projection.Options{BatchSize: 10, Retries: 2, Backoff: time.Millisecond},
+		bad, counts("good", chronicle.Filter{}))
+	err := r.CatchUp(context.Background())
+	var perr *projection.Error
+	if !errors.As(err, &perr) || !errors.Is(err, poison) {
+		t.Fatalf("CatchUp = %v, want a *projection.Error wrapping poison", err)
+	}
+	if perr.Projection != "bad" || perr.Event.Position != 42 {
+		t.Fatalf("error names %q at position %d, want bad at 42", perr.Projection, perr.Event.Position)
+	}
+	if !strings.Contains(err.Error(), "position 42") {
+		t.Fatalf("message %q does not name the position", err)
+	}
+	// Once in its batch, then alone: once more and 2 retries.
+	if attempts != 4 {
+		t.Fatalf("the failing event was tried %d times, want 4", attempts)
+	}
+	st, _ := r.Status(context.Background())
+	for _, x := range st {
+		switch x.Name {
+		case "bad":
+			if x.Checkpoint != 41 || x.State != projection.Stopped || x.Err == nil {
+				t.Fatalf("bad: %+v, want stopped at checkpoint 41", x)
+			}
+		case "good":
+			if x.Checkpoint != 100 {
+				t.Fatalf("good: checkpoint %d, want 100", x.Checkpoint)
+			}
+		}
+	}
+	total := 0
+	for _, n := range readCounts(t, s, "bad") {
+		total += n
+	}
+	if total != 41 {
+		t.Fatalf("bad read model counted %d events, want the 41 before the failing one", total)
+	}
+}
+
+func TestHandleIsAtLeastOnceOnMemory(t *testing.T) {
+	s := memory.New(nil)
+	var mu sync.Mutex
+	seen := map[uint64]int{}
+	p := projection.Projection{
+		Name:   "seen",
+		Filter: chronicle.Filter{Types: []string{"Happened"}},
+		Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[e.Position]++
+			return nil
+		},
+		ResetHandled: func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			clear(seen)
+			return nil
+		},
+	}
+	cps := projection.NewMemoryCheckpoints()
+	r := mustRunner(t, s, &projection.Options{Checkpoints: cps}, p)
+	fill(t, s, "m", 3, 100)
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 100 {
+		t.Fatalf("handled %d events, want 100", len(seen))
+	}
+	if cp, _ := cps.Load(context.Background(), "seen"); cp != 100 {
+		t.Fatalf("checkpoint = %d, want 100", cp)
+	}
+	if err := r.Rebuild(context.Background(), "seen", nil); err != nil {
+		t.Fatal(err)
+	}
+	for pos, n := range seen {
+		if n != 1 {
+			t.Fatalf("after rebuild, position %d handled %d times, want 1", pos, n)
+		}
+	}
+}
+
+func TestInvalidProjections(t *testing.T) {
+	noop := func(context.Context, chronicle.RecordedEvent) error { return nil }
+	apply := func(context.Context, *sql.Tx, chronicle.RecordedEvent) error { return nil }
+	tests := []struct {
+		name  string
+		store chronicle.Store
+		ps    []projection.Projection
+		want  string
+	}{
+		{"NoName", memory.New(nil), []projection.Projection{{Handle: noop}}, "without a name"},
+		{"Neither", memory.New(nil), []projection.Projection{{Name: "p"}}, "set Apply or Handle"},
+		{"Both", openSQLite(t), []projection.Projection{{Name: "p", Handle: noop, Apply: apply}}, "not both"},
+		{"ApplyWithoutTx", memory.New(nil), []projection.Projection{{Name: "p", Apply: apply}}, "needs a database with transactions"},
+		{"Duplicate", memory.New(nil), []projection.Projection{{Name: "p", Handle: noop}, {Name: "p", Handle: noop}}, "two projections"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := projection.NewRunner(tt.store, nil, tt.ps...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("NewRunner = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestWrappedStoreWithDB runs an Apply projection over a store that wraps
+// the database's store, as a decrypting store does, with Options.DB.
+func TestWrappedStoreWithDB(t *testing.T) {
+	s := openSQLite(t)
+	wrapped := struct{ chronicle.Store }{s}
+	want := fill(t, wrapped, "w", 3, 30)
+	if _, err := projection.NewRunner(wrapped, nil, counts("w_counts", chronicle.Filter{})); err == nil {
+		t.Fatal("an Apply projection over a store without transactions, and no DB, was accepted")
+	}
+	r := mustRunner(t, wrapped, &projection.Options{DB: s}, counts("w_counts", chronicle.Filter{}))
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCounts(t, s, "w_counts"); !maps.Equal(got, want) {
+		t.Fatalf("read model = %v, want %v", got, want)
+	}
+}
+
+func TestRebuildOfAnEmptyStore(t *testing.T) {
+	s := openSQLite(t)
+	r := mustRunner(t, s, nil, counts("empty", chronicle.Filter{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Rebuild(ctx, "empty", nil); err != nil {
+		t.Fatalf("Rebuild of an empty store = %v, want it to return at once", err)
+	}
+}
+
+// TestTwoRunnersAtOnce runs one projection from two runners (as two
+// processes would) on the same database at the same time: each event must
+// still be applied exactly once.
+func TestTwoRunnersAtOnce(t *testing.T) {
+	s := openSQLite(t)
+	want := fill(t, s, "t", 9, 3000)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		r := mustRunner(t, s, &projection.Options{BatchSize: 1 + i*7}, counts("twice", chronicle.Filter{}))
+		wg.Go(func() { errs[i] = r.CatchUp(context.Background()) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readCounts(t, s, "twice"); !maps.Equal(got, want) {
+		t.Fatalf("with four runners at once, read model = %v, want %v", got, want)
+	}
+}

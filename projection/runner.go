@@ -1,0 +1,352 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// Defaults for [Options].
+const (
+	DefaultBatchSize  = 256
+	DefaultRetries    = 5
+	DefaultBackoff    = 100 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	DefaultIdleCheck  = time.Second
+)
+
+// Options configures a [Runner]. A nil *Options gives the defaults.
+type Options struct {
+	// BatchSize is the most events handled in one transaction. Batches
+	// fill up during catch-up and stay small when live, so catch-up is
+	// fast and live events are not held back. Zero means [DefaultBatchSize].
+	BatchSize int
+
+	// Retries is how many times a failing event is tried again before its
+	// projection stops. Zero means [DefaultRetries]; negative, none.
+	Retries int
+
+	// Backoff is the wait before the first retry; it doubles each time, up
+	// to MaxBackoff. Zero means [DefaultBackoff] and [DefaultMaxBackoff].
+	Backoff, MaxBackoff time.Duration
+
+	// DB is where Apply projections write, with their checkpoints. Nil
+	// means the store itself, when it is a [TxStore]. Set it when the
+	// store is a wrapper, such as a store that decrypts (package shred),
+	// over the store that holds the database.
+	DB DB
+
+	// Checkpoints keeps the checkpoints when there is no DB. Nil means in
+	// memory, which suits a read model that is in memory too.
+	Checkpoints Checkpoints
+
+	// Logger receives a line when a projection retries or stops. Nil
+	// means no logging.
+	Logger *slog.Logger
+
+	// IdleCheck is how long a projection with a Filter waits without an
+	// event to apply before it checks whether the log has moved on with
+	// events its filter leaves out. If so, and none of the events after
+	// its checkpoint is one it handles, its checkpoint moves up to the
+	// last event of the log: its lag reads 0, and a restart does not read
+	// those events again. While it stays idle, it checks again each time
+	// IdleCheck passes. Zero means [DefaultIdleCheck]; negative, never.
+	IdleCheck time.Duration
+}
+
+// Runner keeps projections up to date. It is safe for concurrent use,
+// but run each projection from one Runner (one process) at a time.
+type Runner struct {
+	store       chronicle.Store
+	tx          DB // nil when there is no database with transactions
+	projections []*Projection
+	opts        Options
+	checkpoints Checkpoints
+
+	setupOnce sync.Once
+	setupErr  error
+
+	mu     sync.Mutex
+	status map[string]*Status
+}
+
+// State is what a projection is doing.
+type State string
+
+// The states of a projection.
+const (
+	Idle     State = "idle"     // not running
+	Running  State = "running"  // following the log
+	Stopped  State = "stopped"  // stopped by an event that kept failing
+	Building State = "building" // being rebuilt
+)
+
+// Status describes one projection at one moment.
+type Status struct {
+	Name string
+	// Checkpoint is the position of the last event the read model
+	// reflects.
+	Checkpoint uint64
+	// Head is the position of the last event in the store, and Lag is
+	// Head - Checkpoint: how many positions the read model is behind.
+	// For a filtered projection, the lag includes events it does not
+	// handle until it handles a newer one, catches up, or, while it runs,
+	// finds after [Options.IdleCheck] that none is left for it.
+	Head, Lag uint64
+	State     State
+	// Err is why the projection stopped, an [*Error].
+	Err error
+}
+
+// NewRunner returns a runner for projections over store. opts may be nil.
+func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) (*Runner, error) {
+	r := &Runner{store: store, status: map[string]*Status{}}
+	if opts != nil {
+		r.opts = *opts
+	}
+	o := &r.opts
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Retries == 0 {
+		o.Retries = DefaultRetries
+	}
+	o.Retries = max(o.Retries, 0)
+	if o.Backoff <= 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IdleCheck == 0 {
+		o.IdleCheck = DefaultIdleCheck
+	}
+	if r.tx = o.DB; r.tx == nil {
+		if ts, ok := store.(TxStore); ok {
+			r.tx = ts
+		}
+	}
+	switch {
+	case r.tx != nil:
+		r.checkpoints = sqlCheckpoints{r.tx}
+	case o.Checkpoints != nil:
+		r.checkpoints = o.Checkpoints
+	default:
+		r.checkpoints = NewMemoryCheckpoints()
+	}
+	for _, p := range projections {
+		if err := p.validate(r.tx != nil); err != nil {
+			return nil, fmt.Errorf("new projection runner: %w", err)
+		}
+		if _, dup := r.status[p.Name]; dup {
+			return nil, fmt.Errorf("new projection runner: two projections are named %q", p.Name)
+		}
+		r.projections = append(r.projections, &p)
+		r.status[p.Name] = &Status{Name: p.Name, State: Idle}
+	}
+	return r, nil
+}
+
+// setup creates the checkpoint table and runs each projection's Setup,
+// once per Runner.
+func (r *Runner) setup(ctx context.Context) error {
+	r.setupOnce.Do(func() {
+		if r.tx == nil {
+			return
+		}
+		r.setupErr = r.tx.Update(ctx, func(tx *sql.Tx) error {
+			if err := createCheckpointTable(ctx, tx); err != nil {
+				return err
+			}
+			for _, p := range r.projections {
+				if p.Setup == nil {
+					continue
+				}
+				if err := p.Setup(ctx, tx); err != nil {
+					return fmt.Errorf("set up projection %q: %w", p.Name, err)
+				}
+			}
+			return nil
+		})
+	})
+	return r.setupErr
+}
+
+// Run keeps every projection up to date until ctx ends: each catches up
+// from its checkpoint, then follows new events as they commit. A
+// projection stopped by a failing event does not stop the others. Run
+// returns when all have ended: nil when ctx ended them, else the errors
+// that stopped them, each an [*Error].
+func (r *Runner) Run(ctx context.Context) error {
+	return r.each(ctx, func(ctx context.Context, p *Projection) error {
+		return r.follow(ctx, p, 0, nil)
+	})
+}
+
+// CatchUp brings every projection up to the last event committed when it
+// is called, then returns. It suits programs that run briefly, such as a
+// CLI that updates its read models before it queries them.
+func (r *Runner) CatchUp(ctx context.Context) error {
+	head, err := Head(ctx, r.store)
+	if err != nil {
+		return err
+	}
+	if head == 0 {
+		return r.setup(ctx)
+	}
+	return r.each(ctx, func(ctx context.Context, p *Projection) error {
+		return r.follow(ctx, p, head, nil)
+	})
+}
+
+func (r *Runner) each(ctx context.Context, fn func(context.Context, *Projection) error) error {
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	errs := make([]error, len(r.projections))
+	var wg sync.WaitGroup
+	for i, p := range r.projections {
+		wg.Go(func() {
+			err := fn(ctx, p)
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				err = nil
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Progress reports how far a rebuild has come, in positions of the log:
+// for a filtered projection, they include the events it passes over.
+type Progress struct {
+	Projection string
+	// Done of Total positions have been read since the rebuild started.
+	Done, Total uint64
+	Elapsed     time.Duration
+}
+
+// Rebuild empties the named projection's read model and replays the log
+// into it, up to the last event committed when it is called. progress,
+// if not nil, is called after each batch. Do not run the projection
+// elsewhere meanwhile.
+func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progress)) error {
+	p := r.projection(name)
+	if p == nil {
+		return fmt.Errorf("rebuild: no projection named %q", name)
+	}
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	head, err := Head(ctx, r.store)
+	if err != nil {
+		return err
+	}
+	r.setState(name, Building, nil)
+	if err := r.reset(ctx, p); err != nil {
+		return fmt.Errorf("rebuild %q: %w", name, err)
+	}
+	start := time.Now()
+	report := func(pos uint64) {
+		if progress != nil {
+			progress(Progress{Projection: name, Done: pos, Total: head, Elapsed: time.Since(start)})
+		}
+	}
+	report(0)
+	// With no events there is nothing to replay (and follow would take
+	// head 0 for "follow forever").
+	if head > 0 {
+		if err := r.follow(ctx, p, head, report); err != nil {
+			return err
+		}
+	}
+	r.setState(name, Idle, nil)
+	return nil
+}
+
+func (r *Runner) reset(ctx context.Context, p *Projection) error {
+	if p.transactional() {
+		return r.tx.Update(ctx, func(tx *sql.Tx) error {
+			if p.Reset != nil {
+				if err := p.Reset(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return saveCheckpointTx(ctx, tx, p.Name, 0)
+		})
+	}
+	// Checkpoint first: should the process die before the read model is
+	// emptied, the replay goes over the old one, which an idempotent
+	// Handle tolerates. The other order would leave events missing.
+	if err := r.checkpoints.Save(ctx, p.Name, 0); err != nil {
+		return err
+	}
+	if p.ResetHandled != nil {
+		return p.ResetHandled(ctx)
+	}
+	return nil
+}
+
+func (r *Runner) projection(name string) *Projection {
+	for _, p := range r.projections {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Status reports every projection's checkpoint, lag and state.
+func (r *Runner) Status(ctx context.Context) ([]Status, error) {
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	head, err := Head(ctx, r.store)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(r.projections))
+	for _, p := range r.projections {
+		cp, err := r.checkpoints.Load(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		st := *r.status[p.Name]
+		r.mu.Unlock()
+		st.Checkpoint, st.Head = cp, head
+		if head > cp {
+			st.Lag = head - cp
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (r *Runner) setState(name string, s State, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status[name].State, r.status[name].Err = s, err
+}
+
+// Head returns the position of the last event in store, or 0 when it has
+// none.
+func Head(ctx context.Context, store chronicle.Store) (uint64, error) {
+	for e, err := range store.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
+		if err != nil {
+			return 0, fmt.Errorf("read head: %w", err)
+		}
+		return e.Position, nil
+	}
+	return 0, nil
+}

@@ -1,0 +1,224 @@
+package chronicle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
+// DefaultRetries is how many times [Repository.Handle] decides again
+// after a concurrency conflict, unless [RepositoryOptions] says otherwise.
+const DefaultRetries = 3
+
+// RepositoryOptions configures a [Repository]. A nil *RepositoryOptions
+// gives the defaults.
+type RepositoryOptions struct {
+	// Retries is how many times Handle reloads the stream and decides
+	// again when another writer appended first. Zero means
+	// [DefaultRetries]; a negative value means no retry.
+	Retries int
+}
+
+// Repository loads and saves the streams of one kind of aggregate, written
+// as a [Decider], in a [Store]. It is safe for concurrent use.
+type Repository[S, C, E any] struct {
+	store   Store
+	codec   *Codec[E]
+	decider Decider[S, C, E]
+	retries int
+
+	snapshots    *Snapshots[S] // nil: no snapshots
+	snapshotType string
+}
+
+// NewRepository returns a repository that keeps the decider's streams in
+// store, encoded by codec. opts may be nil.
+func NewRepository[S, C, E any](store Store, codec *Codec[E], decider Decider[S, C, E], opts *RepositoryOptions) *Repository[S, C, E] {
+	r := &Repository[S, C, E]{store: store, codec: codec, decider: decider, retries: DefaultRetries}
+	if opts != nil && opts.Retries != 0 {
+		r.retries = max(opts.Retries, 0)
+	}
+	return r
+}
+
+// Load rebuilds the state of stream from its events. It returns the
+// revision to expect when saving what is decided from that state:
+// [NoStream] for a stream without events, whose state is the initial one.
+func (r *Repository[S, C, E]) Load(ctx context.Context, stream string) (S, ExpectedRevision, error) {
+	state, rev, _, err := r.load(ctx, stream, uuid.Nil)
+	return state, rev, err
+}
+
+// load is Load that also reports whether the stream holds an event with
+// ID seek.
+func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid.UUID) (S, ExpectedRevision, bool, error) {
+	state, rev, from, found := r.decider.InitialState(), NoStream, uint64(0), false
+	finder, canFind := r.store.(EventFinder)
+	if snap, at, ok := r.snapshot(ctx, stream); ok && (seek == uuid.Nil || canFind) {
+		state, rev, from = snap, Exact(at), at+1
+		if seek != uuid.Nil {
+			var err error
+			if found, err = finder.HasEvent(ctx, stream, seek); err != nil {
+				return state, rev, false, fmt.Errorf("load %q: %w", stream, err)
+			}
+		}
+	}
+	for rec, err := range r.store.ReadStream(ctx, stream, ReadStreamOptions{From: from}) {
+		if errors.Is(err, ErrStreamNotFound) {
+			// Without events, a snapshot describes a stream that is gone.
+			return r.decider.InitialState(), NoStream, false, nil
+		}
+		if err != nil {
+			return state, rev, false, fmt.Errorf("load %q: %w", stream, err)
+		}
+		e, err := r.codec.Decode(rec)
+		if err != nil {
+			return state, rev, false, fmt.Errorf("load %q: %w", stream, err)
+		}
+		state = r.decider.Evolve(state, e)
+		rev = Exact(rec.Revision)
+		found = found || seek != uuid.Nil && rec.ID == seek
+	}
+	return state, rev, found, nil
+}
+
+// Save appends events to stream if it is still at expected. The events
+// get the metadata that ctx carries (see [WithMetadata]). Saving no events
+// does nothing.
+func (r *Repository[S, C, E]) Save(ctx context.Context, stream string, expected ExpectedRevision, events ...E) (AppendResult, error) {
+	return r.save(ctx, stream, expected, uuid.Nil, events)
+}
+
+// save is Save that, given a command ID, derives the events' IDs from it.
+func (r *Repository[S, C, E]) save(ctx context.Context, stream string, expected ExpectedRevision, cmdID uuid.UUID, events []E) (AppendResult, error) {
+	if len(events) == 0 {
+		return AppendResult{}, nil
+	}
+	md := MetadataFrom(ctx)
+	data := make([]EventData, len(events))
+	for i, e := range events {
+		d, err := r.codec.Encode(e)
+		if err != nil {
+			return AppendResult{}, fmt.Errorf("save %q: %w", stream, err)
+		}
+		if len(md) > 0 {
+			merged := maps.Clone(md)
+			maps.Copy(merged, d.Metadata)
+			d.Metadata = merged
+		}
+		if cmdID != uuid.Nil {
+			d.ID = EventID(cmdID, i)
+		}
+		data[i] = d
+	}
+	return r.store.Append(ctx, stream, expected, data...)
+}
+
+// Outcome is what [Repository.Handle] did.
+type Outcome[S, E any] struct {
+	// State is the stream's state after the new events.
+	State S
+	// Events are the events the command caused; none when it changed
+	// nothing.
+	Events []E
+	// Revision is the stream's revision after the command: the revision
+	// to expect when saving next.
+	Revision ExpectedRevision
+	// Duplicate reports that [Repository.HandleOnce] found the command's
+	// events already in the stream, and did not run it again.
+	Duplicate bool
+}
+
+// Handle runs cmd against stream: it loads the state, decides, and saves
+// the new events expecting the revision it loaded. When another writer
+// appended in between, it loads and decides again, up to the configured
+// number of retries; after that the error matches
+// [ErrWrongExpectedRevision]. An error from the decider is returned as it
+// is, so that callers can match the domain's errors.
+func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
+	return r.handle(ctx, stream, cmd, uuid.Nil)
+}
+
+// HandleOnce is Handle for a command that may be delivered more than
+// once, such as one issued by a workflow that is retried after a crash.
+// id identifies the command: its events get IDs derived from it (see
+// [EventID]), and when the stream already holds the first of them, the
+// command has been handled before and is not decided again; the outcome
+// then has Duplicate set and no events. Derive id from what caused the
+// command, for example with [EventID] of the triggering event's ID, so
+// that every delivery carries the same one.
+func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
+	if id == uuid.Nil {
+		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
+	}
+	return r.handle(ctx, stream, cmd, id)
+}
+
+func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
+	first := uuid.Nil
+	if id != uuid.Nil {
+		first = EventID(id, 0)
+	}
+	for attempt := 0; ; attempt++ {
+		state, rev, done, err := r.load(ctx, stream, first)
+		if err != nil {
+			return Outcome[S, E]{}, err
+		}
+		if done {
+			return Outcome[S, E]{State: state, Revision: rev, Duplicate: true}, nil
+		}
+		events, err := r.decider.Decide(state, cmd)
+		if err != nil {
+			return Outcome[S, E]{State: state, Revision: rev}, err
+		}
+		if len(events) == 0 {
+			return Outcome[S, E]{State: state, Revision: rev}, nil
+		}
+		res, err := r.save(ctx, stream, rev, id, events)
+		if errors.Is(err, ErrWrongExpectedRevision) {
+			if attempt < r.retries {
+				continue
+			}
+			err = fmt.Errorf("handle %q: other writers changed the stream first, %d times in a row: %w", stream, attempt+1, err)
+		}
+		if err != nil {
+			return Outcome[S, E]{State: state, Revision: rev}, err
+		}
+		state = r.decider.Fold(state, events...)
+		r.maybeSnapshot(ctx, stream, rev, res.LastRevision, state)
+		return Outcome[S, E]{State: state, Events: events, Revision: Exact(res.LastRevision)}, nil
+	}
+}
+
+type metadataKey struct{}
+
+// WithMetadata returns a context whose events, when saved by a
+// [Repository], carry md: the way to give every event of one request the
+// same correlation ID without threading it through the domain code.
+// Metadata already in ctx is kept, with md's keys taking precedence.
+func WithMetadata(ctx context.Context, md Metadata) context.Context {
+	merged := maps.Clone(MetadataFrom(ctx))
+	if merged == nil {
+		merged = make(Metadata, len(md))
+	}
+	maps.Copy(merged, md)
+	return context.WithValue(ctx, metadataKey{}, merged)
+}
+
+// MetadataFrom returns the metadata that ctx carries, or nil.
+func MetadataFrom(ctx context.Context) Metadata {
+	md, _ := ctx.Value(metadataKey{}).(Metadata)
+	return md
+}
+
+// EventID derives the ID of the i-th event caused by the command or event
+// with ID parent: the same inputs always give the same ID (a UUIDv5), so
+// that a step retried after a crash appends events with the IDs of its
+// first attempt, and the store recognises the retry.
+func EventID(parent uuid.UUID, i int) uuid.UUID {
+	return uuid.NewSHA1(parent, []byte(strconv.Itoa(i)))
+}

@@ -1,0 +1,428 @@
+package chronicle_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"reflect"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/google/uuid"
+)
+
+type accountRepo = chronicle.Repository[account, accountCommand, accountEvent]
+
+func newRepo(store chronicle.Store, opts *chronicle.RepositoryOptions) *accountRepo {
+	return chronicle.NewRepository(store, accountCodec(), accountDecider(), opts)
+}
+
+// readStream returns a stream's events, failing the test on an error
+// other than ErrStreamNotFound.
+func readStream(t *testing.T, s chronicle.Store, stream string) []chronicle.RecordedEvent {
+	t.Helper()
+	var out []chronicle.RecordedEvent
+	for e, err := range s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{}) {
+		if errors.Is(err, chronicle.ErrStreamNotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatalf("read %q: %v", stream, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func types(events []chronicle.RecordedEvent) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// mustAppend appends encoded account events to stream with Any.
+func mustAppend(t *testing.T, s chronicle.Store, stream string, events ...accountEvent) {
+	t.Helper()
+	c := accountCodec()
+	var data []chronicle.EventData
+	for _, e := range events {
+		d, err := c.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, d)
+	}
+	if _, err := s.Append(context.Background(), stream, chronicle.Any, data...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRepositoryLoadMissingStream(t *testing.T) {
+	repo := newRepo(memory.New(nil), nil)
+	state, rev, err := repo.Load(context.Background(), "account-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != (account{}) || rev != chronicle.NoStream {
+		t.Errorf("Load = %+v, %v; want the initial state and no stream", state, rev)
+	}
+
+	// The initial state is the decider's, not just the zero value.
+	d := accountDecider()
+	d.Initial = func() account { return account{Owner: "nobody"} }
+	state, _, err = chronicle.NewRepository(memory.New(nil), accountCodec(), d, nil).Load(context.Background(), "account-1")
+	if err != nil || state.Owner != "nobody" {
+		t.Errorf("Load = %+v, %v; want the decider's initial state", state, err)
+	}
+}
+
+func TestRepositorySaveAndLoad(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+
+	res, err := repo.Save(ctx, "account-1", chronicle.NoStream, opened{Owner: "ann"}, deposited{Amount: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstRevision != 0 || res.LastRevision != 1 {
+		t.Errorf("Save = %+v", res)
+	}
+	if _, err := repo.Save(ctx, "account-1", res.NextExpected(), withdrawn{Amount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	state, rev, err := repo.Load(ctx, "account-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (account{Open: true, Owner: "ann", Balance: 7, Seen: 3}); state != want || rev != chronicle.Exact(2) {
+		t.Errorf("Load = %+v, %v; want %+v, 2", state, rev, want)
+	}
+	if got := types(readStream(t, store, "account-1")); !reflect.DeepEqual(got, []string{"Opened", "Deposited", "Withdrawn"}) {
+		t.Errorf("stored types %q", got)
+	}
+}
+
+func TestRepositorySaveRefuses(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+	mustAppend(t, store, "account-1", opened{Owner: "ann"})
+
+	_, err := repo.Save(ctx, "account-1", chronicle.NoStream, deposited{Amount: 1})
+	var wrong *chronicle.WrongExpectedRevisionError
+	if !errors.As(err, &wrong) || wrong.Actual != chronicle.Exact(0) {
+		t.Errorf("Save with a stale revision = %v, want a WrongExpectedRevisionError at 0", err)
+	}
+
+	// An event the codec does not know is refused before anything is
+	// written, even when it is not the first.
+	_, err = repo.Save(ctx, "account-1", chronicle.Exact(0), deposited{Amount: 1}, alien{})
+	if !errors.Is(err, chronicle.ErrUnknownEventType) {
+		t.Errorf("Save of an unknown event = %v, want ErrUnknownEventType", err)
+	}
+	if n := len(readStream(t, store, "account-1")); n != 1 {
+		t.Errorf("stream holds %d events after refused saves, want 1", n)
+	}
+
+	// Saving nothing does nothing, whatever the revision.
+	res, err := repo.Save(ctx, "account-2", chronicle.Exact(99))
+	if err != nil || res != (chronicle.AppendResult{}) {
+		t.Errorf("Save of no events = %+v, %v", res, err)
+	}
+	if readStream(t, store, "account-2") != nil {
+		t.Error("Save of no events created the stream")
+	}
+
+	if _, err := repo.Save(ctx, "$account", chronicle.Any, deposited{Amount: 1}); !errors.Is(err, chronicle.ErrInvalidStreamName) {
+		t.Errorf("Save to a reserved name = %v", err)
+	}
+}
+
+// alien is an account event that the codec does not know.
+type alien struct{}
+
+func (alien) isAccountEvent() {}
+
+func TestRepositoryLoadErrors(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+
+	if _, err := store.Append(ctx, "account-1", chronicle.Any, chronicle.EventData{Type: "Closed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := repo.Load(ctx, "account-1"); !errors.Is(err, chronicle.ErrUnknownEventType) {
+		t.Errorf("Load of an unknown event type = %v, want ErrUnknownEventType", err)
+	}
+	if _, _, err := repo.Load(ctx, ""); !errors.Is(err, chronicle.ErrInvalidStreamName) {
+		t.Errorf("Load of an empty name = %v, want ErrInvalidStreamName", err)
+	}
+	mustAppend(t, store, "account-2", opened{Owner: "ann"})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := repo.Load(cancelled, "account-2"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Load with a cancelled context = %v", err)
+	}
+}
+
+func TestRepositoryHandle(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+
+	out, err := repo.Handle(ctx, "account-1", open{Owner: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out.Events, []accountEvent{opened{Owner: "ann"}}) || out.Revision != chronicle.Exact(0) ||
+		out.State != (account{Open: true, Owner: "ann", Seen: 1}) || out.Duplicate {
+		t.Errorf("Handle(open) = %+v", out)
+	}
+	out, err = repo.Handle(ctx, "account-1", deposit{Amount: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Revision != chronicle.Exact(1) || out.State.Balance != 5 {
+		t.Errorf("Handle(deposit) = %+v", out)
+	}
+	// The outcome's state is what Load then rebuilds.
+	state, rev, err := repo.Load(ctx, "account-1")
+	if err != nil || state != out.State || rev != out.Revision {
+		t.Errorf("Load = %+v, %v, %v; Handle said %+v, %v", state, rev, err, out.State, out.Revision)
+	}
+}
+
+func TestRepositoryHandleNothingToDo(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+	mustAppend(t, store, "account-1", opened{Owner: "ann"})
+
+	out, err := repo.Handle(ctx, "account-1", deposit{Amount: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Events != nil || out.Revision != chronicle.Exact(0) || out.State.Owner != "ann" {
+		t.Errorf("Handle of a command that changes nothing = %+v", out)
+	}
+	if n := len(readStream(t, store, "account-1")); n != 1 {
+		t.Errorf("stream holds %d events, want 1", n)
+	}
+}
+
+func TestRepositoryHandleReturnsDomainErrorsAsTheyAre(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+	mustAppend(t, store, "account-1", opened{Owner: "ann"}, deposited{Amount: 3})
+
+	out, err := repo.Handle(ctx, "account-1", withdraw{Amount: 4})
+	if err != errInsufficientFunds {
+		t.Fatalf("Handle = %v, want errInsufficientFunds itself", err)
+	}
+	if out.Events != nil || out.State.Balance != 3 || out.Revision != chronicle.Exact(1) {
+		t.Errorf("outcome of a refused command = %+v", out)
+	}
+	if n := len(readStream(t, store, "account-1")); n != 2 {
+		t.Errorf("stream holds %d events after a refused command, want 2", n)
+	}
+
+	// On a missing stream too, and nothing creates it.
+	if _, err := repo.Handle(ctx, "account-2", deposit{Amount: 1}); err != errNotOpen {
+		t.Errorf("Handle = %v, want errNotOpen", err)
+	}
+	if readStream(t, store, "account-2") != nil {
+		t.Error("a refused command created its stream")
+	}
+}
+
+// racingStore is a Store in which another writer appends a competing
+// event to the stream just before each of the first races appends, so
+// that they find the stream moved on.
+type racingStore struct {
+	chronicle.Store
+	t       *testing.T
+	compete accountEvent
+	races   int
+	appends atomic.Int32
+}
+
+func (s *racingStore) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	if n := int(s.appends.Add(1)); n <= s.races {
+		d, err := accountCodec().Encode(s.compete)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if _, err := s.Store.Append(ctx, stream, chronicle.Any, d); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	return s.Store.Append(ctx, stream, expected, events...)
+}
+
+func TestRepositoryHandleRetriesAfterAConflict(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(nil)
+	mustAppend(t, mem, "account-1", opened{Owner: "ann"}, deposited{Amount: 10})
+	store := &racingStore{Store: mem, t: t, compete: deposited{Amount: 100}, races: 1}
+	repo := newRepo(store, nil)
+
+	out, err := repo.Handle(ctx, "account-1", withdraw{Amount: 5})
+	if err != nil {
+		t.Fatalf("Handle after one conflict = %v, want success on the retry", err)
+	}
+	if got := store.appends.Load(); got != 2 {
+		t.Errorf("%d appends, want 2", got)
+	}
+	// The retry decided on fresh state: it includes the competing deposit.
+	if out.State.Balance != 105 || out.Revision != chronicle.Exact(3) || out.State.Seen != 4 {
+		t.Errorf("outcome = %+v, want balance 105 at revision 3", out)
+	}
+	if got := types(readStream(t, mem, "account-1")); !reflect.DeepEqual(got, []string{"Opened", "Deposited", "Deposited", "Withdrawn"}) {
+		t.Errorf("stream holds %q", got)
+	}
+}
+
+func TestRepositoryHandleDecidesAgainOnFreshState(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(nil)
+	mustAppend(t, mem, "account-1", opened{Owner: "ann"}, deposited{Amount: 10})
+	// Someone else withdraws 8 before our withdrawal of 5 lands: on fresh
+	// state the command is refused, and nothing of ours is written.
+	store := &racingStore{Store: mem, t: t, compete: withdrawn{Amount: 8}, races: 1}
+	repo := newRepo(store, nil)
+
+	_, err := repo.Handle(ctx, "account-1", withdraw{Amount: 5})
+	if err != errInsufficientFunds {
+		t.Fatalf("Handle = %v, want errInsufficientFunds from the second decision", err)
+	}
+	if got := types(readStream(t, mem, "account-1")); !reflect.DeepEqual(got, []string{"Opened", "Deposited", "Withdrawn"}) {
+		t.Errorf("stream holds %q, want only the competitor's withdrawal", got)
+	}
+}
+
+func TestRepositoryHandleGivesUp(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     *chronicle.RepositoryOptions
+		attempts int
+	}{
+		{"NilOptions", nil, chronicle.DefaultRetries + 1},
+		{"ZeroMeansDefault", &chronicle.RepositoryOptions{}, chronicle.DefaultRetries + 1},
+		{"Two", &chronicle.RepositoryOptions{Retries: 2}, 3},
+		{"Negative", &chronicle.RepositoryOptions{Retries: -1}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.New(nil)
+			mustAppend(t, mem, "account-1", opened{Owner: "ann"})
+			store := &racingStore{Store: mem, t: t, compete: deposited{Amount: 1}, races: 1000}
+			repo := newRepo(store, tc.opts)
+
+			_, err := repo.Handle(context.Background(), "account-1", deposit{Amount: 50})
+			if !errors.Is(err, chronicle.ErrWrongExpectedRevision) {
+				t.Fatalf("Handle = %v, want ErrWrongExpectedRevision", err)
+			}
+			var wrong *chronicle.WrongExpectedRevisionError
+			if !errors.As(err, &wrong) || wrong.Stream != "account-1" {
+				t.Errorf("errors.As(%v) = %+v", err, wrong)
+			}
+			if got := int(store.appends.Load()); got != tc.attempts {
+				t.Errorf("%d appends, want %d", got, tc.attempts)
+			}
+			for _, e := range readStream(t, mem, "account-1") {
+				if string(e.Data) == `{"amount":50}` {
+					t.Errorf("the command's event was written at %d", e.Revision)
+				}
+			}
+		})
+	}
+}
+
+func TestRepositoryMetadata(t *testing.T) {
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+	ctx := chronicle.WithMetadata(context.Background(), chronicle.Metadata{}.WithCorrelationID("req-1"))
+	ctx = chronicle.WithMetadata(ctx, chronicle.Metadata{"user": "ann"})
+
+	if _, err := repo.Save(ctx, "account-1", chronicle.NoStream, opened{Owner: "ann"}, deposited{Amount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Handle(ctx, "account-1", withdraw{Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	want := chronicle.Metadata{chronicle.MetadataCorrelationID: "req-1", "user": "ann"}
+	events := readStream(t, store, "account-1")
+	if len(events) != 3 {
+		t.Fatalf("%d events, want 3", len(events))
+	}
+	for _, e := range events {
+		if !maps.Equal(e.Metadata, want) {
+			t.Errorf("event %d has metadata %v, want %v", e.Revision, e.Metadata, want)
+		}
+	}
+
+	// Without metadata in the context, events have none.
+	if _, err := repo.Handle(context.Background(), "account-1", withdraw{Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if md := readStream(t, store, "account-1")[3].Metadata; len(md) != 0 {
+		t.Errorf("event without metadata in ctx has %v", md)
+	}
+}
+
+func TestRepositoryHandleOnce(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+	mustAppend(t, store, "account-1", opened{Owner: "ann"})
+	id := uuid.MustParse("0190a3e4-0000-7000-8000-0000000000c1")
+
+	first, err := repo.HandleOnce(ctx, "account-1", deposit{Amount: 5}, id)
+	if err != nil || first.Duplicate || len(first.Events) != 1 {
+		t.Fatalf("first HandleOnce = %+v, %v", first, err)
+	}
+	again, err := repo.HandleOnce(ctx, "account-1", deposit{Amount: 5}, id)
+	if err != nil || !again.Duplicate || again.Events != nil || again.State.Balance != 5 {
+		t.Fatalf("second HandleOnce = %+v, %v; want a duplicate at balance 5", again, err)
+	}
+	events := readStream(t, store, "account-1")
+	if len(events) != 2 || events[1].ID != chronicle.EventID(id, 0) {
+		t.Errorf("stream holds %d events, the last with ID %s; want 2, the last %s", len(events), events[len(events)-1].ID, chronicle.EventID(id, 0))
+	}
+	if _, err := repo.HandleOnce(ctx, "account-1", deposit{Amount: 5}, uuid.Nil); !errors.Is(err, chronicle.ErrInvalidEvent) {
+		t.Errorf("HandleOnce with the nil ID = %v", err)
+	}
+}
+
+func TestRepositoryHandleConcurrently(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, &chronicle.RepositoryOptions{Retries: 1000})
+	mustAppend(t, store, "account-1", opened{Owner: "ann"})
+
+	const writers = 16
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			_, err := repo.Handle(ctx, "account-1", deposit{Amount: i + 1})
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	state, rev, err := repo.Load(ctx, "account-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := writers * (writers + 1) / 2; state.Balance != want || rev != chronicle.Exact(writers) {
+		t.Errorf("after %d concurrent deposits: balance %d at %v, want %d at %d", writers, state.Balance, rev, want, writers)
+	}
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+func TestConnectFourAPI(t *testing.T) {
+	for name, store := range map[string]func(t *testing.T) chronicle.Store{
+		"Memory": func(*testing.T) chronicle.Store { return nil },
+		"SQLite": func(t *testing.T) chronicle.Store { return sqliteStore(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, ts := newTestServer(t, store(t), nil)
+			post(t, ts, "/api/games", `{"playerOne":"ada"}`).want(t, 400, "bad_request")
+			post(t, ts, "/api/games", `{"playerOne":"ada","playerTwo":"ADA"}`).want(t, 422, "same_players")
+			post(t, ts, "/api/games", `{"playerOne":"","playerTwo":"b"}`).want(t, 422, "invalid_player_name")
+			g := post(t, ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "").json(t)
+			id := g["id"].(string)
+			moves := "/api/games/" + id + "/moves"
+			a := post(t, ts, moves, `{"player":"alan","column":"D"}`).want(t, 422, "not_your_turn")
+			if msg := a.json(t)["error"]; msg != "it is ada's turn, not alan's" {
+				t.Errorf("not your turn says %q", msg)
+			}
+			post(t, ts, moves, `{"player":"ada","column":"H"}`).want(t, 422, "invalid_column")
+			post(t, ts, moves, `{"player":"ada"}`).want(t, 400, "bad_request")
+			post(t, ts, "/api/games/not-a-uuid/moves", `{"player":"ada","column":"A"}`).want(t, 404, "game_not_found")
+			post(t, ts, "/api/games/0b8e3c4e-1d2a-4c77-9a52-0c8f0f1d2e3a/moves", `{"player":"ada","column":"A"}`).want(t, 404, "game_not_found")
+			get(t, ts, "/api/games/0b8e3c4e-1d2a-4c77-9a52-0c8f0f1d2e3a").want(t, 404, "game_not_found")
+			// Fill column A: six moves, then a seventh is refused.
+			for i := range 6 {
+				player := []string{"ada", "alan"}[i%2]
+				post(t, ts, moves, `{"player":"`+player+`","column":"a"}`).want(t, 200, "")
+			}
+			post(t, ts, moves, `{"player":"ada","column":"A"}`).want(t, 422, "column_full")
+			// ada wins on the bottom row, A (already hers) to D, with alan
+			// answering on the row above.
+			var last map[string]any
+			for _, m := range []string{"ada:B", "alan:B", "ada:C", "alan:C", "ada:D"} {
+				p, c, _ := strings.Cut(m, ":")
+				last = post(t, ts, moves, `{"player":"`+p+`","column":"`+c+`"}`).want(t, 200, "").json(t)
+			}
+			if last["result"] != "PLAYER_ONE_WON" || last["outcome"] != "ada won" || len(last["win"].([]any)) != 4 {
+				t.Fatalf("after the winning move: result %v outcome %v win %v", last["result"], last["outcome"], last["win"])
+			}
+			steps := last["steps"].([]any)
+			// GameStarted, 11 moves, GameFinished.
+			if len(steps) != 13 || last["revision"] != 12.0 {
+				t.Fatalf("%d steps, revision %v; want 13 and 12", len(steps), last["revision"])
+			}
+			first := steps[1].(map[string]any)["board"].([]any)
+			if bottom := first[5].([]any); bottom[0] != "red" || bottom[1] != "" {
+				t.Errorf("the board after the first move: bottom row %v", bottom)
+			}
+			post(t, ts, moves, `{"player":"alan","column":"G"}`).want(t, 422, "game_over")
+
+			list := get(t, ts, "/api/games").want(t, 200, "").json(t)
+			if gs := list["games"].([]any); len(gs) != 1 || gs[0].(map[string]any)["outcome"] != "ada won" {
+				t.Errorf("games list: %v", list)
+			}
+			if list["readModels"] != (name == "SQLite") {
+				t.Errorf("readModels = %v on %s", list["readModels"], name)
+			}
+			board := get(t, ts, "/api/leaderboard").want(t, 200, "").json(t)["players"].([]any)
+			if len(board) != 2 || board[0].(map[string]any)["name"] != "ada" || board[0].(map[string]any)["wins"] != 1.0 {
+				t.Errorf("leaderboard: %v", board)
+			}
+			page := get(t, ts, "/games").want(t, 200, "").body
+			if !strings.Contains(page, "ada v alan") || !strings.Contains(page, "ada won") {
+				t.Errorf("the games page does not list the game:\n%s", page)
+			}
+			if strings.Contains(page, "keeps no read models") == (name == "SQLite") {
+				t.Errorf("the games page misstates whether %s keeps read models", name)
+			}
+		})
+	}
+}
+
+func TestUIPages(t *testing.T) {
+	_, ts := newTestServer(t, sqliteStore(t), nil)
+	post(t, ts, "/api/streams/order-1", appendBody(`"any"`, "Placed", 3)).want(t, 201, "")
+	dash := get(t, ts, "/").want(t, 200, "").body
+	for _, want := range []string{`id="stream-count">1<`, `id="event-count">3<`, "<svg", "<rect", "connectfour-games"} {
+		if !strings.Contains(dash, want) {
+			t.Errorf("the dashboard lacks %q", want)
+		}
+	}
+	if page := get(t, ts, "/streams?prefix=order").want(t, 200, "").body; !strings.Contains(page, `href="/streams/order-1"`) {
+		t.Errorf("the stream list lacks order-1:\n%s", page)
+	}
+	page := get(t, ts, "/streams/order-1?direction=forwards&limit=2").want(t, 200, "").body
+	if !strings.Contains(page, "#0") || !strings.Contains(page, "#1") || strings.Contains(page, "#2") || !strings.Contains(page, "from=2") {
+		t.Errorf("the first page of order-1 should show revisions 0 and 1 and link to the next:\n%s", page)
+	}
+	if page := get(t, ts, "/streams/order-1").body; !strings.Contains(page, `&#34;n&#34;: 2`) {
+		t.Errorf("the stream page does not pretty-print the newest event's data:\n%s", page)
+	}
+	a := get(t, ts, "/streams/nothing")
+	if a.status != 404 || !strings.Contains(a.body, `stream &#34;nothing&#34; not found`) {
+		t.Errorf("a missing stream: %d\n%s", a.status, a.body)
+	}
+	if a := get(t, ts, "/games/nope"); a.status != 404 || !strings.Contains(a.body, "a game id is a UUID") {
+		t.Errorf("a bad game id: %d\n%s", a.status, a.body)
+	}
+	if a := get(t, ts, "/static/app.js"); a.status != 200 || !strings.Contains(a.body, "EventSource") {
+		t.Errorf("app.js: %d", a.status)
+	}
+	if tail := get(t, ts, "/tail").want(t, 200, "").body; !strings.Contains(tail, `data-source="/api/all/subscribe?from=4"`) {
+		t.Errorf("the live tail should follow from position 4:\n%s", tail)
+	}
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/server/metrics"
+)
+
+// serverMetrics are what /metrics shows.
+type serverMetrics struct {
+	reg             *metrics.Registry
+	appends         *metrics.Counter
+	appendedEvents  *metrics.Counter
+	appendErrors    *metrics.Counter
+	reads           *metrics.Counter
+	readEvents      *metrics.Counter
+	subscriptions   *metrics.Gauge
+	subscriptionLag *metrics.Histogram
+	httpDuration    *metrics.Histogram
+}
+
+func newServerMetrics(s *Server) *serverMetrics {
+	reg := metrics.NewRegistry()
+	m := &serverMetrics{
+		reg:            reg,
+		appends:        reg.Counter("chronicle_appends_total", "Appends that succeeded through the API."),
+		appendedEvents: reg.Counter("chronicle_appended_events_total", "Events written by appends through the API."),
+		appendErrors:   reg.Counter("chronicle_append_errors_total", "Appends refused or failed, by error code.", "code"),
+		reads:          reg.Counter("chronicle_reads_total", "Reads through the API, of a stream or of the global log.", "source"),
+		readEvents:     reg.Counter("chronicle_read_events_total", "Events returned by reads through the API.", "source"),
+		subscriptions:  reg.Gauge("chronicle_subscriptions", "Subscriptions (Server-Sent Events) open now.", "source"),
+		subscriptionLag: reg.Histogram("chronicle_subscription_lag_seconds",
+			"Time from an event's commit to its sending to a subscriber: how far behind subscriptions run.",
+			[]float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300, 3600}, "source"),
+		httpDuration: reg.Histogram("chronicle_http_request_duration_seconds",
+			"Time to answer HTTP requests, by route and status class (subscriptions count their whole life).",
+			nil, "route", "code"),
+	}
+	if s.runner != nil {
+		reg.GaugeFunc("chronicle_projection_lag_positions", "Positions of the global log that a projection has not reflected yet; 0 when no event it handles is left to apply.",
+			[]string{"projection"}, func() []metrics.Sample {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				st, err := s.runner.Status(ctx)
+				if err != nil {
+					return nil
+				}
+				out := make([]metrics.Sample, len(st))
+				for i, p := range st {
+					out[i] = metrics.Sample{LabelValues: []string{p.Name}, Value: float64(p.Lag)}
+				}
+				return out
+			})
+	}
+	return m
+}
+
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "live"})
+}
+
+// ready reports whether the store answers: the server is useless without.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	select {
+	case <-s.closing:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		return
+	default:
+	}
+	if _, err := s.head(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "error": classify(err).Message})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// head returns the position of the newest event, 0 for none.
+func (s *Server) head(ctx context.Context) (uint64, error) {
+	return projection.Head(ctx, s.store)
+}
+
+// Stats is what the dashboard shows of the store.
+type Stats struct {
+	// Streams and Events count what the store holds. Counted is false on
+	// a store that cannot count them, when Events is the head position
+	// (an upper bound) and Streams is unknown.
+	Streams, Events uint64
+	Counted         bool
+	// Head is the position of the newest event.
+	Head uint64
+	// Rate counts the events recorded in each of the last minutes, the
+	// oldest first; the last is the current minute.
+	Rate []uint64
+	// RateTruncated says that more events than were read fell in those
+	// minutes: Rate counts only the newest.
+	RateTruncated bool
+	// Projections are the read models' projections, when the store keeps
+	// read models.
+	Projections []projection.Status
+	// Subscriptions open now.
+	Subscriptions int
+}
+
+// rateMinutes is how many minutes the append rate covers, and rateScan
+// the most events read back to count them.
+const (
+	rateMinutes = 15
+	rateScan    = 200_000
+)
+
+// statsCache keeps the stats for a moment: counting reads the store, and
+// a dashboard left open should not make it do so continually.
+type statsCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	stats Stats
+}
+
+const statsTTL = 2 * time.Second
+
+// Stats returns the dashboard's figures.
+func (s *Server) Stats(ctx context.Context) (Stats, error) {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	if time.Since(s.stats.at) < statsTTL {
+		return s.stats.stats, nil
+	}
+	var st Stats
+	var err error
+	if st.Head, err = s.head(ctx); err != nil {
+		return st, err
+	}
+	if l, ok := s.store.(chronicle.StreamLister); ok {
+		if st.Streams, st.Events, err = l.CountStreams(ctx); err != nil {
+			return st, err
+		}
+		st.Counted = true
+	} else {
+		st.Events = st.Head
+	}
+	now := time.Now()
+	start := now.Truncate(time.Minute).Add(-(rateMinutes - 1) * time.Minute)
+	st.Rate = make([]uint64, rateMinutes)
+	n := 0
+	for e, err := range s.store.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: rateScan}) {
+		if err != nil {
+			return st, err
+		}
+		if e.Recorded.Before(start) {
+			break
+		}
+		if i := int(e.Recorded.Sub(start) / time.Minute); i >= 0 && i < rateMinutes {
+			st.Rate[i]++
+		}
+		if n++; n == rateScan {
+			st.RateTruncated = true
+		}
+	}
+	if s.runner != nil {
+		if st.Projections, err = s.runner.Status(ctx); err != nil {
+			return st, err
+		}
+	}
+	st.Subscriptions = len(s.subscribers)
+	s.stats.at, s.stats.stats = time.Now(), st
+	return st, nil
+}
+
+func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r.URL.Query()); err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	st, err := s.Stats(r.Context())
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	type projJSON struct {
+		Name       string `json:"name"`
+		State      string `json:"state"`
+		Checkpoint uint64 `json:"checkpoint"`
+		Lag        uint64 `json:"lag"`
+		Error      string `json:"error,omitempty"`
+	}
+	projs := []projJSON{}
+	for _, p := range st.Projections {
+		pj := projJSON{Name: p.Name, State: string(p.State), Checkpoint: p.Checkpoint, Lag: p.Lag}
+		if p.Err != nil {
+			pj.Error = p.Err.Error()
+		}
+		projs = append(projs, pj)
+	}
+	body := map[string]any{
+		"events": st.Events, "counted": st.Counted, "head": st.Head,
+		"appendRatePerMinute": st.Rate, "rateTruncated": st.RateTruncated,
+		"projections": projs, "readModels": s.runner != nil, "subscriptions": st.Subscriptions,
+	}
+	if st.Counted {
+		body["streams"] = st.Streams
+	}
+	writeJSON(w, http.StatusOK, body)
+}

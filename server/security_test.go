@@ -1,0 +1,271 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/memory"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// sseClient reads a subscription's messages.
+type sseClient struct {
+	cancel context.CancelFunc
+	lines  *bufio.Scanner
+}
+
+func subscribe(t *testing.T, base, path string, header map[string]string) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("subscribe %s: %s %s", path, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	return &sseClient{cancel: cancel, lines: bufio.NewScanner(resp.Body)}
+}
+
+// next returns the id and data of the next message, within a time limit.
+func (c *sseClient) next(t *testing.T) (id, data string) {
+	t.Helper()
+	timer := time.AfterFunc(10*time.Second, c.cancel)
+	defer timer.Stop()
+	for c.lines.Scan() {
+		line := c.lines.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimPrefix(line, "data: ")
+		case line == "" && data != "":
+			return id, data
+		}
+	}
+	t.Fatalf("the subscription ended or stalled before a message: %v", c.lines.Err())
+	return "", ""
+}
+
+func TestSubscribeAllResumes(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/a", appendBody(`"any"`, "E", 2)).want(t, 201, "")
+	c := subscribe(t, ts.URL, "/api/all/subscribe", nil)
+	for want := 1; want <= 2; want++ {
+		if id, _ := c.next(t); id != fmt.Sprint(want) {
+			t.Fatalf("message id %s, want %d", id, want)
+		}
+	}
+	// Live: an append arrives at once.
+	post(t, ts, "/api/streams/b", appendBody(`"any"`, "Live", 1)).want(t, 201, "")
+	if id, data := c.next(t); id != "3" || !strings.Contains(data, `"type":"Live"`) || !strings.Contains(data, `"stream":"b"`) {
+		t.Fatalf("live message %s %s", id, data)
+	}
+	c.cancel()
+	post(t, ts, "/api/streams/b", appendBody(`"any"`, "Missed", 1)).want(t, 201, "")
+	// A reconnecting EventSource sends the last id it saw.
+	c = subscribe(t, ts.URL, "/api/all/subscribe?from=1", map[string]string{"Last-Event-ID": "3"})
+	if id, data := c.next(t); id != "4" || !strings.Contains(data, `"type":"Missed"`) {
+		t.Fatalf("after resuming from 3: %s %s", id, data)
+	}
+	// from, and filters.
+	c = subscribe(t, ts.URL, "/api/all/subscribe?from=2&prefix=b", nil)
+	if id, _ := c.next(t); id != "3" {
+		t.Fatalf("from 2, prefix b: first id %s, want 3", id)
+	}
+}
+
+func TestSubscribeStream(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/game-1", appendBody(`"any"`, "E", 3)).want(t, 201, "")
+	post(t, ts, "/api/streams/game-10", appendBody(`"any"`, "Other", 1)).want(t, 201, "")
+	c := subscribe(t, ts.URL, "/api/streams/game-1/subscribe?from=1", nil)
+	for want := 1; want <= 2; want++ {
+		if id, _ := c.next(t); id != fmt.Sprint(want) {
+			t.Fatalf("message id %s, want revision %d", id, want)
+		}
+	}
+	post(t, ts, "/api/streams/game-10", appendBody(`"any"`, "Other", 1)).want(t, 201, "")
+	post(t, ts, "/api/streams/game-1", appendBody(`"any"`, "Live", 1)).want(t, 201, "")
+	if id, data := c.next(t); id != "3" || !strings.Contains(data, `"type":"Live"`) {
+		t.Fatalf("live message %s %s: want revision 3 of game-1 only", id, data)
+	}
+	// A stream without events yet: its first event arrives live.
+	c = subscribe(t, ts.URL, "/api/streams/later/subscribe", nil)
+	post(t, ts, "/api/streams/later", appendBody(`"any"`, "First", 1)).want(t, 201, "")
+	if id, _ := c.next(t); id != "0" {
+		t.Fatalf("first event of a new stream: id %s", id)
+	}
+	// Resuming with Last-Event-ID, a revision.
+	c = subscribe(t, ts.URL, "/api/streams/game-1/subscribe", map[string]string{"Last-Event-ID": "2"})
+	if id, _ := c.next(t); id != "3" {
+		t.Fatalf("resumed after revision 2: id %s", id)
+	}
+}
+
+func TestSubscriptionLimit(t *testing.T) {
+	s, ts := newTestServer(t, nil, &Options{MaxSubscribers: 1})
+	subscribe(t, ts.URL, "/api/all/subscribe", nil)
+	get(t, ts, "/api/all/subscribe").want(t, 503, "too_many_subscriptions")
+	s.Close() // shutting down ends the open subscription
+}
+
+func testUsers(t *testing.T) *Users {
+	t.Helper()
+	var lines []string
+	for _, u := range []struct{ name, role, password string }{{"wanda", "writer", "w-pass"}, {"ada", "admin", "a-pass"}} {
+		h, err := bcrypt.GenerateFromPassword([]byte(u.password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, u.name+":"+u.role+":"+string(h))
+	}
+	users, err := ParseUsers(strings.NewReader("# users\n\n" + strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+func basic(user, password string) map[string]string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, password)
+	return map[string]string{"Authorization": r.Header.Get("Authorization")}
+}
+
+func TestAuth(t *testing.T) {
+	_, ts := newTestServer(t, nil, &Options{Users: testUsers(t)})
+	body := appendBody(`"any"`, "E", 1)
+	a := do(t, ts, req{method: "POST", path: "/api/streams/s", body: body}).want(t, 401, "unauthorized")
+	if !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("401 without a Basic challenge: %v", a.header)
+	}
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: body, header: basic("wanda", "nope")}).want(t, 401, "unauthorized")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: body, header: basic("nobody", "w-pass")}).want(t, 401, "unauthorized")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: body, header: basic("wanda", "w-pass")}).want(t, 201, "")
+	// Twice: the second is answered from the cache of verified passwords.
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: appendBody(`"any"`, "E", 1), header: basic("wanda", "w-pass")}).want(t, 201, "")
+	do(t, ts, req{method: "POST", path: "/api/games", body: `{"playerOne":"a","playerTwo":"b"}`}).want(t, 401, "unauthorized")
+	// Reads stay open.
+	get(t, ts, "/api/streams/s").want(t, 200, "")
+	// Administration needs an admin.
+	do(t, ts, req{method: "DELETE", path: "/api/streams/s", header: basic("wanda", "w-pass")}).want(t, 403, "forbidden")
+	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":1,"truncateBefore":0}`, header: basic("wanda", "w-pass")}).want(t, 403, "forbidden")
+	do(t, ts, req{method: "DELETE", path: "/api/streams/s", header: basic("ada", "a-pass")}).want(t, 204, "")
+}
+
+func TestParseUsersRefusesBadLines(t *testing.T) {
+	for input, says := range map[string]string{
+		"":                       "no users",
+		"ada:admin":              "line 1",
+		"ada:boss:$2a$10$abc":    `role "boss"`,
+		"ada:admin:plaintext":    "not a bcrypt hash",
+		"a d a:admin:$2a$10$abc": "user name",
+		"# c\nada:writer:x\n":    "line 2",
+	} {
+		if _, err := ParseUsers(strings.NewReader(input)); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("ParseUsers(%q) = %v, want an error saying %q", input, err, says)
+		}
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	store := memory.New(nil)
+	// A game played before the server became read-only.
+	game, err := connectfour.NewService(store).CreateGame(context.Background(), "ada", "alan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := newTestServer(t, store, &Options{ReadOnly: true})
+	post(t, ts, "/api/streams/s", appendBody(`"any"`, "E", 1)).want(t, 403, "read_only")
+	post(t, ts, "/api/games", `{"playerOne":"a","playerTwo":"b"}`).want(t, 403, "read_only")
+	do(t, ts, req{method: "DELETE", path: "/api/streams/s"}).want(t, 403, "read_only")
+	get(t, ts, "/api/all").want(t, 200, "")
+	if page := get(t, ts, "/").want(t, 200, "").body; !strings.Contains(page, "read-only") {
+		t.Error("the UI does not say the server is read-only")
+	}
+	// The UI offers no writes that would be refused: no new game form,
+	// and a game is watched, not played.
+	if page := get(t, ts, "/games").want(t, 200, "").body; strings.Contains(page, `id="new-game"`) || !strings.Contains(page, `id="read-only"`) {
+		t.Errorf("the read-only games page offers to start a game:\n%s", page)
+	}
+	if page := get(t, ts, "/games/"+game.String()+"?as=ada").want(t, 200, "").body; !strings.Contains(page, `data-as=""`) || strings.Contains(page, `href="?as=ada"`) {
+		t.Errorf("the read-only game page offers to play:\n%s", page)
+	}
+}
+
+func TestLoopbackOnlyRefusesOtherHosts(t *testing.T) {
+	_, ts := newTestServer(t, nil, &Options{LoopbackOnly: true})
+	for _, host := range []string{"localhost:2113", "127.0.0.1", "[::1]:80", "app.localhost"} {
+		do(t, ts, req{path: "/api/all", header: map[string]string{"Host": host}}).want(t, 200, "")
+	}
+	// A name that resolves to loopback for a moment (DNS rebinding) is
+	// still not a loopback name.
+	for _, host := range []string{"evil.example:2113", "10.0.0.1"} {
+		do(t, ts, req{path: "/api/all", header: map[string]string{"Host": host}}).want(t, 421, "not_loopback")
+	}
+}
+
+func TestCrossOriginWritesRefused(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: appendBody(`"any"`, "E", 1),
+		header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}}).want(t, 403, "cross_origin")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: appendBody(`"any"`, "E", 1),
+		header: map[string]string{"Sec-Fetch-Site": "same-origin"}}).want(t, 201, "")
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:2113": true, "localhost:80": true, "[::1]:2113": true, "127.8.0.1:1": true,
+		":2113": false, "0.0.0.0:2113": false, "192.168.1.2:2113": false, "example.com:80": false, "nonsense": false,
+	} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestUIEscapesEventContents appends events whose stream name, type,
+// data and metadata carry markup, and checks every page shows them as
+// text.
+func TestUIEscapesEventContents(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	const evil = `<script>alert(1)</script>`
+	stream := `x-` + evil
+	body := fmt.Sprintf(`{"expectedRevision":"any","events":[{"id":%q,"type":%q,"data":{"html":%q},"metadata":{"k":%q}},{"id":%q,"type":"Text","dataBase64":"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="}]}`,
+		"0190f1c2-7a3b-7c4d-8e5f-0a1b2c3d4e5f", evil, evil, evil, "0190f1c2-7a3b-7c4d-8e5f-0a1b2c3d4e50")
+	post(t, ts, "/api/streams/"+url.PathEscape(stream), body).want(t, 201, "")
+	game := post(t, ts, "/api/games", fmt.Sprintf(`{"playerOne":%q,"playerTwo":"bob"}`, evil)).want(t, 201, "").json(t)
+
+	for _, path := range []string{
+		"/", "/streams", "/streams?prefix=" + url.QueryEscape(evil), "/streams/" + url.PathEscape(stream),
+		"/streams/" + url.PathEscape(stream) + "?direction=forwards",
+		"/tail", "/tail?stream=" + url.QueryEscape(stream), "/games", "/games/" + game["id"].(string),
+		"/games/" + game["id"].(string) + "?as=" + url.QueryEscape(evil),
+		"/streams/" + url.PathEscape(evil+"-missing"), "/nothing/" + url.PathEscape(evil),
+	} {
+		a := get(t, ts, path)
+		if strings.Contains(a.body, "<script>alert") {
+			t.Errorf("%s (status %d) shows the markup unescaped:\n%s", path, a.status, a.body)
+		}
+		if !strings.Contains(a.body, "&lt;script&gt;alert(1)") && a.status == 200 && path != "/" {
+			t.Errorf("%s does not show the contents escaped:\n%s", path, a.body)
+		}
+		if csp := a.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+	}
+}

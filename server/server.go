@@ -1,0 +1,258 @@
+// Package server serves a Chronicle store over HTTP: a JSON API for
+// appending, reading and subscribing (Server-Sent Events), Prometheus
+// metrics, health checks, a web UI to look at the store, and Connect Four
+// played in the browser. The command "chronicle serve" runs it.
+//
+// # Safety
+//
+// Reads are open to whoever can reach the server. Writes (appends, games)
+// and administration need a user with that role when [Options.Users] is
+// set, and are refused altogether in [Options.ReadOnly] mode. Browsers
+// are kept from writing on a page's behalf from another site (cross-origin
+// requests are refused), and with [Options.LoopbackOnly] requests must
+// name a loopback host, which defeats DNS rebinding. The command binds to
+// loopback by default and refuses another address without users.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/projection"
+)
+
+// Defaults for [Options].
+const (
+	DefaultMaxBodyBytes   = chronicle.DefaultMaxEventSize + 4<<20
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxSubscribers = 1000
+)
+
+// Options configures a [Server]. A nil *Options gives the defaults.
+type Options struct {
+	// Logger receives a line per request and per notable event. Nil
+	// discards them.
+	Logger *slog.Logger
+	// Users, when not nil, protects writes and administration: requests
+	// must authenticate (HTTP Basic) as a user with the role needed.
+	Users *Users
+	// ReadOnly refuses every write and administration request.
+	ReadOnly bool
+	// LoopbackOnly refuses requests whose Host header is not a loopback
+	// name or address, so that a web page served from elsewhere cannot
+	// reach the server through DNS rebinding. Set it when listening on
+	// loopback.
+	LoopbackOnly bool
+	// MaxBodyBytes limits a request body. Zero means [DefaultMaxBodyBytes].
+	MaxBodyBytes int64
+	// RequestTimeout limits the time a request other than a subscription
+	// may take. Zero means [DefaultRequestTimeout].
+	RequestTimeout time.Duration
+	// MaxSubscribers limits the subscriptions open at once. Zero means
+	// [DefaultMaxSubscribers].
+	MaxSubscribers int
+	// StoreName describes the store in the UI, such as its path.
+	StoreName string
+	// GRPC, when set, serves the gRPC calls made to the server's address
+	// (HTTP/2 requests with a gRPC content type), so that one port
+	// serves both the UI and a client protocol: "chronicle serve" gives
+	// it the KurrentDB protocol of package kurrentserver. Serve then
+	// speaks plain-text HTTP/2 as well as HTTP/1.1, and stops GRPC
+	// first when it shuts down. The GRPC server does its own
+	// authorization: the Users, ReadOnly and limits above are not
+	// applied to it.
+	GRPC GRPCServer
+	// TLS, when set, makes Serve speak HTTPS (HTTP/1.1 and HTTP/2, chosen
+	// by ALPN), and gRPC over TLS, with this configuration.
+	TLS *tls.Config
+}
+
+// GRPCServer is what [Options.GRPC] needs of a gRPC server; a
+// *grpc.Server has it.
+type GRPCServer interface {
+	http.Handler
+	// Stop ends every call and closes the server's connections.
+	Stop()
+}
+
+// Server serves one store. Create it with [New].
+type Server struct {
+	store   chronicle.Store
+	opts    Options
+	log     *slog.Logger
+	games   *connectfour.Service
+	runner  *projection.Runner // nil when the store keeps no read models
+	handler http.Handler
+	routes  []route
+	m       *serverMetrics
+	stats   statsCache
+	ui      *ui
+
+	// closing is closed when the server shuts down, to end subscriptions,
+	// which would otherwise keep a graceful shutdown waiting.
+	closing     chan struct{}
+	closeOnce   sync.Once
+	subscribers chan struct{} // one token per open subscription
+}
+
+// New returns a server for store. opts may be nil.
+func New(store chronicle.Store, opts *Options) (*Server, error) {
+	s := &Server{store: store, closing: make(chan struct{})}
+	if opts != nil {
+		s.opts = *opts
+	}
+	o := &s.opts
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxSubscribers <= 0 {
+		o.MaxSubscribers = DefaultMaxSubscribers
+	}
+	s.log = o.Logger
+	s.subscribers = make(chan struct{}, o.MaxSubscribers)
+	s.games = connectfour.NewService(store)
+	if _, ok := store.(projection.TxStore); ok {
+		projections := connectfour.Projections()
+		r, err := projection.NewRunner(store, &projection.Options{Logger: s.log}, projections...)
+		if err != nil {
+			return nil, fmt.Errorf("new server: %w", err)
+		}
+		// The runner moves a filtered projection's checkpoint past the
+		// events it does not follow after Options.IdleCheck, so its lag
+		// reads 0 when nothing is left for it.
+		s.runner = r
+	}
+	s.m = newServerMetrics(s)
+	ui, err := newUI(s)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.ui = ui
+	s.routes = s.routeTable()
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	// Anything else gets a JSON or HTML "not found", not the mux's text.
+	mux.Handle("/", s.wrap(route{pattern: "/", handler: s.notFound}))
+	s.handler = s.protect(mux)
+	if g := o.GRPC; g != nil {
+		web := s.handler
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isGRPC(r) {
+				g.ServeHTTP(w, r)
+				return
+			}
+			web.ServeHTTP(w, r)
+		})
+	}
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ReadModels reports whether the server keeps Connect Four's read models
+// up to date with projections: only on stores with transactions.
+func (s *Server) ReadModels() bool { return s.runner != nil }
+
+// RunProjections keeps the read models up to date until ctx ends. It
+// returns at once on a store without read models.
+func (s *Server) RunProjections(ctx context.Context) error {
+	if s.runner == nil {
+		return nil
+	}
+	return s.runner.Run(ctx)
+}
+
+// Serve serves HTTP on ln, and runs the projections, until ctx ends; then
+// it stops taking connections, ends subscriptions and waits up to
+// grace for the requests in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.opts.RequestTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.opts.GRPC != nil {
+		// gRPC clients open plain-text connections with HTTP/2 prior
+		// knowledge. Their streams (subscriptions, batch appends) live
+		// as long as the client wants, so the whole-request read
+		// deadline would cut them: the HTTP routes keep their own
+		// per-request timeout and body limit.
+		hs.Protocols = new(http.Protocols)
+		hs.Protocols.SetHTTP1(true)
+		hs.Protocols.SetHTTP2(true)
+		hs.Protocols.SetUnencryptedHTTP2(true)
+		hs.ReadTimeout = 0
+		// Shutdown would wait for open gRPC streams forever.
+		hs.RegisterOnShutdown(s.opts.GRPC.Stop)
+	}
+	hs.RegisterOnShutdown(s.Close)
+
+	projCtx, stopProjections := context.WithCancel(context.Background())
+	projDone := make(chan error, 1)
+	go func() { projDone <- s.RunProjections(projCtx) }()
+
+	served := make(chan error, 1)
+	if s.opts.TLS != nil {
+		hs.TLSConfig = s.opts.TLS.Clone()
+		go func() { served <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- hs.Serve(ln) }()
+	}
+	var err error
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		s.log.Info("shutting down", "grace", grace.String())
+		shutCtx, cancel := context.WithTimeout(context.Background(), grace)
+		err = hs.Shutdown(shutCtx)
+		cancel()
+		if err != nil {
+			hs.Close()
+		}
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+	}
+	stopProjections()
+	if perr := <-projDone; perr != nil {
+		s.log.Error("projections stopped", "err", perr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close ends the open subscriptions. The store stays open: it is the
+// caller's.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// isGRPC reports whether r is a gRPC call: HTTP/2 with a content type of
+// application/grpc (or application/grpc+proto, ...).
+func isGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}

@@ -1,0 +1,480 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
+)
+
+// newTestServer serves store (a memory store when nil) with opts.
+func newTestServer(t *testing.T, store chronicle.Store, opts *Options) (*Server, *httptest.Server) {
+	t.Helper()
+	if store == nil {
+		store = memory.New(nil)
+	}
+	s, err := New(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		s.Close()
+		ts.Close()
+	})
+	return s, ts
+}
+
+func sqliteStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), &sqlite.Options{Durability: sqlite.Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// answer is a response, read.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (a answer) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(a.body), &m); err != nil {
+		t.Fatalf("answer is not a JSON object: %v\n%s", err, a.body)
+	}
+	return m
+}
+
+// want fails unless the answer has status and, for an error, code.
+func (a answer) want(t *testing.T, status int, code string) answer {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("status %d, want %d\n%s", a.status, status, a.body)
+	}
+	if code != "" {
+		if got := a.json(t)["code"]; got != code {
+			t.Fatalf("code %v, want %q\n%s", got, code, a.body)
+		}
+		if msg, _ := a.json(t)["error"].(string); msg == "" {
+			t.Fatalf("error without a message:\n%s", a.body)
+		}
+	}
+	return a
+}
+
+type req struct {
+	method, path, body string
+	header             map[string]string
+}
+
+func do(t *testing.T, ts *httptest.Server, r req) answer {
+	t.Helper()
+	var body io.Reader
+	if r.body != "" {
+		body = strings.NewReader(r.body)
+	}
+	method := r.method
+	if method == "" {
+		method = "GET"
+	}
+	hr, err := http.NewRequest(method, ts.URL+r.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.body != "" {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+		if k == "Host" {
+			hr.Host = v
+		}
+	}
+	resp, err := ts.Client().Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+func get(t *testing.T, ts *httptest.Server, path string) answer {
+	t.Helper()
+	return do(t, ts, req{path: path})
+}
+
+func post(t *testing.T, ts *httptest.Server, path, body string) answer {
+	t.Helper()
+	return do(t, ts, req{method: "POST", path: path, body: body})
+}
+
+// appendBody returns an append request of n events of type typ.
+func appendBody(expected string, typ string, n int) string {
+	var evs []string
+	for i := range n {
+		evs = append(evs, fmt.Sprintf(`{"id":%q,"type":%q,"data":{"n":%d}}`, uuid.NewString(), typ, i))
+	}
+	return fmt.Sprintf(`{"expectedRevision":%s,"events":[%s]}`, expected, strings.Join(evs, ","))
+}
+
+func TestAppendAndReadStream(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	res := post(t, ts, "/api/streams/order-1", appendBody(`"no-stream"`, "Placed", 5)).want(t, 201, "").json(t)
+	if res["firstRevision"] != 0.0 || res["lastRevision"] != 4.0 || res["lastPosition"] != 5.0 || res["nextExpectedRevision"] != 4.0 {
+		t.Fatalf("append result %v", res)
+	}
+	post(t, ts, "/api/streams/order-1", appendBody(`4`, "Paid", 1)).want(t, 201, "")
+
+	type page struct {
+		Events []struct {
+			Revision uint64
+			Type     string
+			Data     map[string]any
+		}
+		NextFrom *uint64
+	}
+	read := func(path string) page {
+		t.Helper()
+		var p page
+		if err := json.Unmarshal([]byte(get(t, ts, path).want(t, 200, "").body), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	revs := func(p page) (out []uint64) {
+		for _, e := range p.Events {
+			out = append(out, e.Revision)
+		}
+		return out
+	}
+	p := read("/api/streams/order-1?limit=4")
+	if fmt.Sprint(revs(p)) != "[0 1 2 3]" || p.NextFrom == nil || *p.NextFrom != 4 {
+		t.Fatalf("first page: %v next %v", revs(p), p.NextFrom)
+	}
+	p = read("/api/streams/order-1?limit=4&from=4")
+	if fmt.Sprint(revs(p)) != "[4 5]" || p.NextFrom != nil || p.Events[1].Type != "Paid" {
+		t.Fatalf("last page: %v next %v", revs(p), p.NextFrom)
+	}
+	p = read("/api/streams/order-1?direction=backwards&limit=4")
+	if fmt.Sprint(revs(p)) != "[5 4 3 2]" || p.NextFrom == nil || *p.NextFrom != 1 {
+		t.Fatalf("backwards page: %v next %v", revs(p), p.NextFrom)
+	}
+	p = read("/api/streams/order-1?direction=backwards&from=1&limit=4")
+	if fmt.Sprint(revs(p)) != "[1 0]" || p.NextFrom != nil || p.Events[0].Data["n"] != 1.0 {
+		t.Fatalf("backwards last page: %+v", p)
+	}
+	get(t, ts, "/api/streams/nothing-here").want(t, 404, "stream_not_found")
+}
+
+func TestAppendConflict(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "E", 3)).want(t, 201, "")
+	for _, expected := range []string{`"no-stream"`, `1`, `"7"`} {
+		res := post(t, ts, "/api/streams/s", appendBody(expected, "E", 1)).want(t, 409, "wrong_expected_revision").json(t)
+		if res["actualRevision"] != 2.0 || res["stream"] != "s" {
+			t.Errorf("expected %s: conflict %v, want actualRevision 2", expected, res)
+		}
+	}
+	res := post(t, ts, "/api/streams/new", appendBody(`"exists"`, "E", 1)).want(t, 409, "wrong_expected_revision").json(t)
+	if res["actualRevision"] != "no-stream" {
+		t.Errorf("conflict on a new stream: actualRevision %v, want no-stream", res["actualRevision"])
+	}
+	// A retry with the same IDs is acknowledged, not written twice.
+	body := appendBody(`2`, "E", 2)
+	first := post(t, ts, "/api/streams/s", body).want(t, 201, "").json(t)
+	again := post(t, ts, "/api/streams/s", body).want(t, 201, "").json(t)
+	if first["lastPosition"] != again["lastPosition"] {
+		t.Errorf("retry wrote again: %v then %v", first, again)
+	}
+}
+
+func TestAppendValidation(t *testing.T) {
+	_, ts := newTestServer(t, nil, &Options{MaxBodyBytes: 4096})
+	id := uuid.NewString()
+	for _, tt := range []struct {
+		name, path, body, contentType string
+		status                        int
+		code, says                    string
+	}{
+		{"NoBody", "/api/streams/s", "", "", 400, "bad_request", "no body"},
+		{"NotJSON", "/api/streams/s", "{", "", 400, "bad_request", "not valid JSON"},
+		{"TwoValues", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E"}]} {}`, "", 400, "bad_request", "more than one"},
+		{"UnknownField", "/api/streams/s", `{"expectedRevision":"any","event":[]}`, "", 400, "bad_request", `"event"`},
+		{"NoExpected", "/api/streams/s", `{"events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", "expectedRevision is missing"},
+		{"BadExpected", "/api/streams/s", `{"expectedRevision":"soon","events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", `"soon"`},
+		{"NegativeExpected", "/api/streams/s", `{"expectedRevision":-1,"events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", "revision number"},
+		{"NoEvents", "/api/streams/s", `{"expectedRevision":"any","events":[]}`, "", 400, "bad_request", "at least one event"},
+		{"NoID", "/api/streams/s", `{"expectedRevision":"any","events":[{"type":"E"}]}`, "", 400, "bad_request", "events[0] has no id"},
+		{"BadID", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"x","type":"E"}]}`, "", 400, "bad_request", `"x" is not a UUID`},
+		{"NoType", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `"}]}`, "", 400, "bad_request", "no type"},
+		{"WrongType", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":7}]}`, "", 400, "bad_request", "events.type"},
+		{"BothData", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","data":1,"dataBase64":"AA=="}]}`, "", 400, "bad_request", "both data and dataBase64"},
+		{"BadBase64", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","dataBase64":"!"}]}`, "", 400, "bad_request", "not base64"},
+		{"ReservedStream", "/api/streams/$all", appendBody(`"any"`, "E", 1), "", 400, "invalid_stream_name", "$"},
+		{"TooLarge", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","data":"` + strings.Repeat("x", 5000) + `"}]}`, "", 413, "body_too_large", "4096 bytes"},
+		{"NotJSONContent", "/api/streams/s", appendBody(`"any"`, "E", 1), "text/plain", 415, "unsupported_media_type", "Content-Type: application/json"},
+		{"UnknownQuery", "/api/streams/s?force=1", appendBody(`"any"`, "E", 1), "", 400, "bad_request", `"force"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := map[string]string{}
+			if tt.contentType != "" {
+				h["Content-Type"] = tt.contentType
+			}
+			a := do(t, ts, req{method: "POST", path: tt.path, body: tt.body, header: h}).want(t, tt.status, tt.code)
+			if msg := a.json(t)["error"].(string); !strings.Contains(msg, tt.says) {
+				t.Errorf("message %q does not say %q", msg, tt.says)
+			}
+		})
+	}
+	// Nothing of the refused appends was written.
+	get(t, ts, "/api/streams/s").want(t, 404, "stream_not_found")
+}
+
+func TestReadValidation(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	for path, says := range map[string]string{
+		"/api/streams/s?limit=0":           "limit",
+		"/api/streams/s?limit=1001":        "1 to 1000",
+		"/api/streams/s?limit=x":           "limit",
+		"/api/streams/s?from=-1":           "from",
+		"/api/streams/s?direction=up":      "forwards or backwards",
+		"/api/streams/s?limit=1&limit=2":   "once",
+		"/api/streams/s?offset=3":          `"offset"`,
+		"/api/all?from=x":                  "position",
+		"/api/all?colour=red":              `"colour"`,
+		"/api/streams?before=0":            "before",
+		"/api/streams?limit=-2":            "limit",
+		"/api/all/subscribe?from=x":        "from",
+		"/api/streams/s/subscribe?from=-1": "from",
+	} {
+		a := get(t, ts, path).want(t, 400, "bad_request")
+		if msg := a.json(t)["error"].(string); !strings.Contains(msg, says) {
+			t.Errorf("%s: message %q does not say %q", path, msg, says)
+		}
+	}
+	get(t, ts, "/api/nothing").want(t, 404, "not_found")
+	get(t, ts, "/api/streams/"+strings.Repeat("x", 300)).want(t, 400, "invalid_stream_name")
+}
+
+func TestReadAll(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/order-1", appendBody(`"any"`, "Placed", 2)).want(t, 201, "")
+	post(t, ts, "/api/streams/cart-1", appendBody(`"any"`, "Added", 2)).want(t, 201, "")
+	post(t, ts, "/api/streams/order-2", appendBody(`"any"`, "Placed", 1)).want(t, 201, "")
+	positions := func(path string) string {
+		var p struct {
+			Events []struct {
+				Position uint64
+				Stream   string
+			}
+			NextFrom *uint64
+		}
+		json.Unmarshal([]byte(get(t, ts, path).want(t, 200, "").body), &p)
+		var out []string
+		for _, e := range p.Events {
+			out = append(out, fmt.Sprintf("%d:%s", e.Position, e.Stream))
+		}
+		if p.NextFrom != nil {
+			out = append(out, fmt.Sprintf("next=%d", *p.NextFrom))
+		}
+		return strings.Join(out, " ")
+	}
+	for path, want := range map[string]string{
+		"/api/all":                              "1:order-1 2:order-1 3:cart-1 4:cart-1 5:order-2",
+		"/api/all?limit=2":                      "1:order-1 2:order-1 next=3",
+		"/api/all?from=3&limit=2":               "3:cart-1 4:cart-1 next=5",
+		"/api/all?direction=backwards&limit=2":  "5:order-2 4:cart-1 next=3",
+		"/api/all?category=order":               "1:order-1 2:order-1 5:order-2",
+		"/api/all?prefix=cart":                  "3:cart-1 4:cart-1",
+		"/api/all?type=Added&type=Nothing":      "3:cart-1 4:cart-1",
+		"/api/all?direction=backwards&from=end": "5:order-2 4:cart-1 3:cart-1 2:order-1 1:order-1",
+	} {
+		if got := positions(path); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+}
+
+func TestListStreams(t *testing.T) {
+	for name, store := range map[string]chronicle.Store{
+		"Lister": memory.New(nil),
+		// A store that cannot list: the server walks the log instead.
+		"Scan": plainStore{memory.New(nil)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, ts := newTestServer(t, store, nil)
+			for _, s := range []string{"order-1", "cart-1", "order-2", "order-1"} {
+				post(t, ts, "/api/streams/"+s, appendBody(`"any"`, "E", 1)).want(t, 201, "")
+			}
+			streams := func(path string) string {
+				var l struct {
+					Streams []struct {
+						Stream       string
+						LastRevision uint64
+					}
+					NextBefore *uint64
+				}
+				json.Unmarshal([]byte(get(t, ts, path).want(t, 200, "").body), &l)
+				var out []string
+				for _, s := range l.Streams {
+					out = append(out, fmt.Sprintf("%s@%d", s.Stream, s.LastRevision))
+				}
+				if l.NextBefore != nil {
+					out = append(out, fmt.Sprintf("before=%d", *l.NextBefore))
+				}
+				return strings.Join(out, " ")
+			}
+			for path, want := range map[string]string{
+				"/api/streams":                  "order-1@1 order-2@0 cart-1@0",
+				"/api/streams?limit=2":          "order-1@1 order-2@0 before=3",
+				"/api/streams?before=3&limit=2": "cart-1@0",
+				"/api/streams?category=order":   "order-1@1 order-2@0",
+				"/api/streams?prefix=cart":      "cart-1@0",
+			} {
+				if got := streams(path); got != want {
+					t.Errorf("%s: %s, want %s", path, got, want)
+				}
+			}
+		})
+	}
+}
+
+// plainStore hides every ability of a store but chronicle.Store.
+type plainStore struct{ s chronicle.Store }
+
+func (p plainStore) Append(ctx context.Context, stream string, e chronicle.ExpectedRevision, evs ...chronicle.EventData) (chronicle.AppendResult, error) {
+	return p.s.Append(ctx, stream, e, evs...)
+}
+func (p plainStore) ReadStream(ctx context.Context, stream string, o chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return p.s.ReadStream(ctx, stream, o)
+}
+func (p plainStore) ReadAll(ctx context.Context, o chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return p.s.ReadAll(ctx, o)
+}
+func (p plainStore) Subscribe(ctx context.Context, o chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return p.s.Subscribe(ctx, o)
+}
+
+// stuckStore reads nothing until its context ends.
+type stuckStore struct{ plainStore }
+
+func (stuckStore) ReadStream(ctx context.Context, _ string, _ chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		<-ctx.Done()
+		yield(chronicle.RecordedEvent{}, ctx.Err())
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	_, ts := newTestServer(t, stuckStore{plainStore{memory.New(nil)}}, &Options{RequestTimeout: 50 * time.Millisecond})
+	start := time.Now()
+	get(t, ts, "/api/streams/s").want(t, 503, "timeout")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the request took %v, past its 50ms limit", d)
+	}
+}
+
+func TestMetadataAndDelete(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"any"`, "E", 5)).want(t, 201, "")
+	m := do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":2,"truncateBefore":0}`}).want(t, 200, "").json(t)
+	if m["maxCount"] != 2.0 {
+		t.Fatalf("metadata after PUT: %v", m)
+	}
+	if got := get(t, ts, "/api/streams/s/metadata").want(t, 200, "").json(t); got["maxCount"] != 2.0 {
+		t.Fatalf("metadata read back: %v", got)
+	}
+	if p := get(t, ts, "/api/streams/s").want(t, 200, "").json(t); len(p["events"].([]any)) != 2 {
+		t.Fatalf("max count 2 shows %d events", len(p["events"].([]any)))
+	}
+	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"soon","maxCount":0,"truncateBefore":0}`}).want(t, 400, "bad_request")
+	do(t, ts, req{method: "DELETE", path: "/api/streams/s?expectedRevision=1"}).want(t, 409, "wrong_expected_revision")
+	do(t, ts, req{method: "DELETE", path: "/api/streams/s?expectedRevision=4&tombstone=true"}).want(t, 204, "")
+	get(t, ts, "/api/streams/s").want(t, 410, "stream_deleted")
+	post(t, ts, "/api/streams/s", appendBody(`"any"`, "E", 1)).want(t, 410, "stream_deleted")
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	get(t, ts, "/health/live").want(t, 200, "")
+	if r := get(t, ts, "/health/ready").want(t, 200, "").json(t); r["status"] != "ready" {
+		t.Fatalf("ready: %v", r)
+	}
+	post(t, ts, "/api/streams/s", appendBody(`"any"`, "E", 3)).want(t, 201, "")
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "E", 1)).want(t, 409, "")
+	get(t, ts, "/api/streams/s").want(t, 200, "")
+	body := get(t, ts, "/metrics").want(t, 200, "").body
+	for _, want := range []string{
+		"chronicle_appends_total 1\n",
+		"chronicle_appended_events_total 3\n",
+		`chronicle_append_errors_total{code="wrong_expected_revision"} 1`,
+		`chronicle_read_events_total{source="stream"} 3`,
+		`chronicle_http_request_duration_seconds_count{route="POST /api/streams/{stream}",code="2xx"} 1`,
+		`chronicle_http_request_duration_seconds_count{route="POST /api/streams/{stream}",code="4xx"} 1`,
+		"# TYPE chronicle_subscription_lag_seconds histogram",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+func TestProjectionLagMetric(t *testing.T) {
+	s, ts := newTestServer(t, sqliteStore(t), nil)
+	if !s.ReadModels() {
+		t.Fatal("a SQLite store should keep read models")
+	}
+	post(t, ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "")
+	body := get(t, ts, "/metrics").want(t, 200, "").body
+	if !strings.Contains(body, `chronicle_projection_lag_positions{projection="connectfour-games"} 1`) {
+		t.Errorf("before the projections run, the games projection lags one position:\n%s", body)
+	}
+	get(t, ts, "/api/games").want(t, 200, "") // catches the read models up
+	body = get(t, ts, "/metrics").want(t, 200, "").body
+	if !strings.Contains(body, `chronicle_projection_lag_positions{projection="connectfour-games"} 0`) {
+		t.Errorf("after a catch-up, the games projection has no lag:\n%s", body)
+	}
+	// Events of other streams leave the projections nothing to do: once
+	// the read models catch up, their checkpoint moves past them and they
+	// do not lag.
+	post(t, ts, "/api/streams/order-1", appendBody(`"any"`, "OrderPlaced", 3)).want(t, 201, "")
+	get(t, ts, "/api/games").want(t, 200, "")
+	body = get(t, ts, "/metrics").want(t, 200, "").body
+	if !strings.Contains(body, `chronicle_projection_lag_positions{projection="connectfour-games"} 0`) {
+		t.Errorf("after events the projections do not handle, the games projection should not lag:\n%s", body)
+	}
+	stats := get(t, ts, "/api/stats").want(t, 200, "").json(t)
+	for _, p := range stats["projections"].([]any) {
+		if p := p.(map[string]any); p["lag"] != 0.0 || p["checkpoint"] != 4.0 {
+			t.Errorf("the dashboard's projection %v: want lag 0 at checkpoint 4", p)
+		}
+	}
+	// A game event after them is to be applied: the lag counts it.
+	post(t, ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "")
+	body = get(t, ts, "/metrics").want(t, 200, "").body
+	if !strings.Contains(body, `chronicle_projection_lag_positions{projection="connectfour-games"} 1`) {
+		t.Errorf("with a game event to apply, the games projection lags 1 position:\n%s", body)
+	}
+}

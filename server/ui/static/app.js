@@ -1,0 +1,180 @@
+// Chronicle's web UI: a little script for the live parts of the pages.
+// Everything from the server is put in the page with textContent, never
+// as HTML, so event contents cannot inject markup.
+"use strict";
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+// errorOf returns the message of a failed API answer.
+async function errorOf(resp) {
+  try {
+    const body = await resp.json();
+    if (body && body.error) return body.error;
+  } catch (e) { /* not JSON */ }
+  return "the server answered " + resp.status + " " + resp.statusText;
+}
+
+async function postJSON(url, body) {
+  const resp = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!resp.ok) throw new Error(await errorOf(resp));
+  return resp.json();
+}
+
+function prettyData(ev) {
+  if (ev.data !== undefined) return JSON.stringify(ev.data, null, 2);
+  if (ev.dataBase64 !== undefined) return "base64: " + ev.dataBase64;
+  return "";
+}
+
+// shownTime shows an API time ("2006-01-02T15:04:05.000000Z") as the
+// server's pages do ("2006-01-02 15:04:05.000000 UTC"), so that the rows
+// that arrive live look like those the page came with.
+function shownTime(recorded) {
+  return recorded.replace("T", " ").replace(/Z$/, " UTC");
+}
+
+// Live tail: prepend each event that arrives.
+function startTail(table) {
+  const status = document.getElementById("tail-status");
+  const body = table.tBodies[0];
+  const source = new EventSource(table.dataset.source);
+  source.onopen = () => { status.textContent = "Live: new events appear at the top."; };
+  source.onerror = () => { status.textContent = "Connection lost: reconnecting…"; };
+  source.addEventListener("error", (msg) => {
+    if (msg.data) status.textContent = JSON.parse(msg.data).error;
+  });
+  source.onmessage = (msg) => {
+    const ev = JSON.parse(msg.data);
+    const row = el("tr", undefined, "new");
+    row.append(el("td", String(ev.position)));
+    const link = el("a", ev.stream);
+    link.href = "/streams/" + encodeURIComponent(ev.stream);
+    const cell = el("td");
+    cell.append(link);
+    row.append(cell, el("td", String(ev.revision)), el("td", ev.type), el("td", shownTime(ev.recorded)));
+    const data = el("td");
+    data.append(el("pre", prettyData(ev)));
+    row.append(data);
+    body.prepend(row);
+    while (body.rows.length > 500) body.deleteRow(-1);
+  };
+}
+
+// New game form: create it, then open it as player one.
+function startNewGame(form) {
+  const errorBox = document.getElementById("new-game-error");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    errorBox.hidden = true;
+    const one = form.elements.playerOne.value, two = form.elements.playerTwo.value;
+    try {
+      const game = await postJSON("/api/games", { playerOne: one, playerTwo: two });
+      location.href = "/games/" + game.id + "?as=" + encodeURIComponent(game.playerOne);
+    } catch (err) {
+      errorBox.textContent = err.message;
+      errorBox.hidden = false;
+    }
+  });
+}
+
+// Game page: the board, the event log, the replay slider, and the moves
+// of the other window arriving over Server-Sent Events.
+function startGame(root) {
+  let game = JSON.parse(root.dataset.game);
+  const as = root.dataset.as;
+  const board = document.getElementById("board");
+  const banner = document.getElementById("banner");
+  const errorBox = document.getElementById("move-error");
+  const log = document.getElementById("log");
+  const slider = document.getElementById("replay");
+  const label = document.getElementById("step-label");
+
+  function showBoard(cells, win) {
+    const winning = new Set((win || []).map(([c, r]) => c + "," + r));
+    for (const cell of board.querySelectorAll(".cell")) {
+      const [c, r] = cell.dataset.cell.split(",").map(Number);
+      cell.className = "cell " + cells[r][c] + (winning.has(c + "," + r) ? " win" : "");
+    }
+  }
+
+  function showStep(n) {
+    const steps = game.steps;
+    const last = n === steps.length;
+    showBoard(steps[n - 1].board, last ? game.win : []);
+    label.textContent = n + " of " + steps.length + (last ? "" : " (replay)");
+    for (const li of log.children) li.classList.toggle("current", Number(li.dataset.revision) === n - 1);
+  }
+
+  function render() {
+    banner.textContent = game.outcome ? game.outcome : game.next + " to play" + (game.next === as ? " (you)" : "");
+    banner.classList.toggle("over", !!game.outcome);
+    log.replaceChildren(...game.steps.map((st) => {
+      const li = el("li");
+      li.dataset.revision = st.event.revision;
+      li.append(el("span", st.event.type, "type"), " " + st.description);
+      return li;
+    }));
+    const atEnd = Number(slider.value) === Number(slider.max);
+    slider.max = game.steps.length;
+    if (atEnd) slider.value = game.steps.length;
+    showStep(Number(slider.value));
+    for (const b of board.querySelectorAll(".column")) b.disabled = !!game.outcome || !as;
+  }
+
+  async function refresh() {
+    const resp = await fetch("/api/games/" + game.id);
+    if (resp.ok) { game = await resp.json(); render(); }
+  }
+
+  async function play(column) {
+    errorBox.hidden = true;
+    if (!as) {
+      errorBox.textContent = "Choose which player you are first.";
+      errorBox.hidden = false;
+      return;
+    }
+    try {
+      game = await postJSON("/api/games/" + game.id + "/moves", { player: as, column: column });
+      render();
+    } catch (err) {
+      errorBox.textContent = err.message;
+      errorBox.hidden = false;
+    }
+  }
+
+  board.addEventListener("click", (e) => {
+    const t = e.target;
+    if (t.dataset.column) play(t.dataset.column);
+    else if (t.dataset.cell && as && !game.outcome) play("ABCDEFG"[Number(t.dataset.cell.split(",")[0])]);
+  });
+  slider.addEventListener("input", () => showStep(Number(slider.value)));
+
+  // Follow the game's stream from the next revision: each new event
+  // means the other window moved.
+  const source = new EventSource("/api/streams/" + encodeURIComponent(game.stream) + "/subscribe?from=" + (game.revision + 1));
+  // A winning move brings two events at once: refresh once for both.
+  let pending = null;
+  source.onmessage = () => {
+    clearTimeout(pending);
+    pending = setTimeout(refresh, 25);
+  };
+  render();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const tail = document.getElementById("tail");
+  if (tail) startTail(tail);
+  const form = document.getElementById("new-game");
+  if (form) startNewGame(form);
+  const game = document.getElementById("game");
+  if (game) startGame(game);
+});

@@ -1,0 +1,391 @@
+// Package shred keeps personal data in events erasable, although events
+// are never changed: crypto-shredding. Each personal field is encrypted
+// with a key of its own data subject (AES-256-GCM); forgetting a subject
+// deletes its key, and from then on its fields read as [Forgotten] while
+// everything else about the events stays as it was.
+//
+// Mark personal fields in the event type's definition:
+//
+//	type GameStarted struct {
+//		PlayerOne string `json:"player_one" chronicle:"personal"`
+//		PlayerTwo string `json:"player_two" chronicle:"personal"`
+//	}
+//
+// A field marked "personal" is its own subject: a player's name is the
+// player. A field that belongs to a subject named elsewhere in the event
+// says so: `chronicle:"personal,subject=customer_id"`.
+//
+// Wrap the store with [New]: appends encrypt the marked fields, reads
+// decrypt them. Data written without encryption (by older code, or other
+// tools) reads as it is.
+//
+// # What it protects, and what not
+//
+// The store never holds a personal value in the clear, so deleting a key
+// is enough to erase it from the events, from every backup of them, and
+// from every copy that is exported later. What the application derived
+// from the clear values (read models, logs, e-mails sent) is its own to
+// erase: rebuild read models after forgetting. Snapshots are such a
+// derived copy too: a snapshot holds the decoded state, clear values
+// included, and the snapshot store is not wrapped, so keep personal
+// values out of the state of streams that take snapshots (no call drops
+// a stream's snapshots yet). The encrypted field
+// records which subject it belongs to as a SHA-256 hash of the subject,
+// which lets a key be found; someone who guesses a subject can match the
+// hash, so treat it as pseudonymous data. Personal fields are top-level
+// fields of JSON objects.
+package shred
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"reflect"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// Forgotten is what a personal string field reads as once its subject is
+// forgotten. Fields of other JSON types read as null.
+const Forgotten = "[forgotten]"
+
+// Field is one personal field of an event type.
+type Field struct {
+	// Name is the field's JSON name.
+	Name string
+	// Subject is the JSON name of the field that names the field's data
+	// subject; empty when the field is its own subject.
+	Subject string
+}
+
+// Type lists the personal fields of one event type. Make it with [Of].
+type Type struct {
+	Name   string
+	Fields []Field
+	err    error
+}
+
+// Of reads the personal fields of T, stored as events named name, from
+// its struct tags: `chronicle:"personal"` or
+// `chronicle:"personal,subject=json_name"`.
+func Of[T any](name string) Type {
+	t := Type{Name: name}
+	rt := reflect.TypeFor[T]()
+	for rt.Kind() == reflect.Pointer {
+		rt = rt.Elem()
+	}
+	if rt.Kind() != reflect.Struct {
+		t.err = fmt.Errorf("shred: %v (event type %q) is not a struct", rt, name)
+		return t
+	}
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		tag, ok := f.Tag.Lookup("chronicle")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(tag, ",")
+		if parts[0] != "personal" {
+			t.err = fmt.Errorf("shred: %v.%s: unknown chronicle tag %q: want personal or personal,subject=FIELD", rt, f.Name, tag)
+			return t
+		}
+		field := Field{Name: jsonName(f)}
+		for _, p := range parts[1:] {
+			subject, ok := strings.CutPrefix(p, "subject=")
+			if !ok || subject == "" {
+				t.err = fmt.Errorf("shred: %v.%s: unknown option %q in chronicle tag", rt, f.Name, p)
+				return t
+			}
+			field.Subject = subject
+		}
+		t.Fields = append(t.Fields, field)
+	}
+	return t
+}
+
+// jsonName returns the name encoding/json gives a struct field.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+// Schema maps event types to their personal fields.
+type Schema struct {
+	types map[string][]Field
+}
+
+// NewSchema checks the types and returns their schema.
+func NewSchema(types ...Type) (*Schema, error) {
+	s := &Schema{types: map[string][]Field{}}
+	for _, t := range types {
+		if t.err != nil {
+			return nil, t.err
+		}
+		if _, dup := s.types[t.Name]; dup {
+			return nil, fmt.Errorf("shred: event type %q is given twice", t.Name)
+		}
+		s.types[t.Name] = t.Fields
+	}
+	return s, nil
+}
+
+// KeyStore keeps one key per data subject. Subjects reach it as SHA-256
+// hashes, never in the clear.
+type KeyStore interface {
+	// Key returns the subject's 32-byte key. When it has none, it creates
+	// one if create is set, and else returns nil and no error.
+	Key(ctx context.Context, subject string, create bool) ([]byte, error)
+	// Forget deletes the subject's key, for good.
+	Forget(ctx context.Context, subject string) error
+}
+
+// Ref returns how a subject is named to the [KeyStore] and in the
+// encrypted fields: the hex SHA-256 of the subject.
+func Ref(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return hex.EncodeToString(sum[:])
+}
+
+// Store is a [chronicle.Store] that encrypts the personal fields of the
+// events appended to it, and decrypts them when they are read. Its other
+// abilities (deletion, transactions, ...) are those of the store it wraps,
+// which [Store.Unwrap] returns.
+type Store struct {
+	inner  chronicle.Store
+	keys   KeyStore
+	schema *Schema
+}
+
+var _ chronicle.Store = (*Store)(nil)
+
+// New wraps inner so that the fields schema names are encrypted with
+// keys from keys.
+func New(inner chronicle.Store, keys KeyStore, schema *Schema) *Store {
+	return &Store{inner: inner, keys: keys, schema: schema}
+}
+
+// Unwrap returns the store that s wraps, which holds the encrypted events.
+func (s *Store) Unwrap() chronicle.Store { return s.inner }
+
+// Forget forgets subject: its personal fields read as [Forgotten] from
+// now on, in every event, wherever they were copied.
+func (s *Store) Forget(ctx context.Context, subject string) error {
+	if err := s.keys.Forget(ctx, Ref(subject)); err != nil {
+		return fmt.Errorf("forget subject: %w", err)
+	}
+	return nil
+}
+
+// envelope is an encrypted field as stored.
+type envelope struct {
+	Cipher  []byte `json:"$shredded"` // nonce, then ciphertext
+	Subject string `json:"$subject"`  // Ref of the subject
+	String  bool   `json:"$string,omitempty"`
+}
+
+// Append implements [chronicle.Store.Append]: it encrypts, then appends.
+func (s *Store) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	out := make([]chronicle.EventData, len(events))
+	for i, e := range events {
+		fields := s.schema.types[e.Type]
+		if len(fields) > 0 {
+			data, err := s.encrypt(ctx, e.Type, e.Data, fields)
+			if err != nil {
+				return chronicle.AppendResult{}, fmt.Errorf("append to %q: event %d (%s): %w", stream, i, e.Type, err)
+			}
+			e.Data = data
+		}
+		out[i] = e
+	}
+	return s.inner.Append(ctx, stream, expected, out...)
+}
+
+func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fields []Field) ([]byte, error) {
+	o, err := parseObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("personal fields need a JSON object: %w", err)
+	}
+	obj := o.vals
+	for _, f := range fields {
+		raw, ok := obj[f.Name]
+		if !ok || isEnvelope(raw) {
+			continue
+		}
+		subject, err := subjectOf(obj, f)
+		if err != nil {
+			return nil, err
+		}
+		key, err := s.keys.Key(ctx, Ref(subject), true)
+		if err != nil {
+			return nil, fmt.Errorf("key for field %q: %w", f.Name, err)
+		}
+		ct, err := seal(key, raw, aad(eventType, f.Name))
+		if err != nil {
+			return nil, err
+		}
+		env, err := json.Marshal(envelope{Cipher: ct, Subject: Ref(subject), String: bytes.HasPrefix(raw, []byte(`"`))})
+		if err != nil {
+			return nil, err
+		}
+		obj[f.Name] = env
+	}
+	return o.marshal(), nil
+}
+
+// subjectOf returns the subject that field f of obj belongs to.
+func subjectOf(obj map[string]json.RawMessage, f Field) (string, error) {
+	name := f.Name
+	if f.Subject != "" {
+		name = f.Subject
+	}
+	raw, ok := obj[name]
+	if !ok {
+		return "", fmt.Errorf("field %q: the subject field %q is missing", f.Name, name)
+	}
+	var subject string
+	if err := json.Unmarshal(raw, &subject); err != nil {
+		// A number or other value names its subject by its JSON text.
+		subject = string(raw)
+	}
+	return subject, nil
+}
+
+// aad binds a ciphertext to the field it was written for, so that it
+// cannot be moved to another field or event type and still decrypt.
+func aad(eventType, field string) []byte { return []byte(eventType + "\x00" + field) }
+
+func seal(key, plaintext, additional []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(plaintext)+gcm.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, plaintext, additional), nil
+}
+
+func open(key, sealed, additional []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("encrypted field too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], additional)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+func isEnvelope(raw json.RawMessage) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`{"$shredded"`))
+}
+
+// decrypter decrypts the events of one read. With a cache it keeps the
+// keys it has looked up, by ref (nil for a forgotten subject).
+type decrypter struct {
+	s    *Store
+	keys map[string][]byte
+}
+
+func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chronicle.RecordedEvent, error) {
+	fields := d.s.schema.types[e.Type]
+	if len(fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
+		return e, nil
+	}
+	o, err := parseObject(e.Data)
+	if err != nil {
+		return e, fmt.Errorf("decrypt %s@%d in %q: %w", e.Type, e.Revision, e.Stream, err)
+	}
+	obj := o.vals
+	for _, f := range fields {
+		raw, ok := obj[f.Name]
+		if !ok || !isEnvelope(raw) {
+			continue
+		}
+		var env envelope
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, f.Name, err)
+		}
+		key, ok := d.keys[env.Subject]
+		if !ok {
+			var err error
+			if key, err = d.s.keys.Key(ctx, env.Subject, false); err != nil {
+				return e, fmt.Errorf("decrypt %s@%d in %q: %w", e.Type, e.Revision, e.Stream, err)
+			}
+			if d.keys != nil {
+				d.keys[env.Subject] = key
+			}
+		}
+		switch {
+		case key == nil && env.String:
+			obj[f.Name] = json.RawMessage(`"` + Forgotten + `"`)
+		case key == nil:
+			obj[f.Name] = json.RawMessage(`null`)
+		default:
+			plain, err := open(key, env.Cipher, aad(e.Type, f.Name))
+			if err != nil {
+				return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, f.Name, err)
+			}
+			obj[f.Name] = plain
+		}
+	}
+	e.Data = o.marshal()
+	return e, nil
+}
+
+// decrypted wraps a read so that its events come out decrypted. A read
+// that ends keeps the keys it used; a subscription, which may run for
+// days, looks each key up again, so that a subject forgotten meanwhile is
+// forgotten at once.
+func (s *Store) decrypted(ctx context.Context, seq iter.Seq2[chronicle.RecordedEvent, error], cache bool) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		d := &decrypter{s: s}
+		if cache {
+			d.keys = map[string][]byte{}
+		}
+		for e, err := range seq {
+			if err == nil {
+				e, err = d.event(ctx, e)
+			}
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// ReadStream implements [chronicle.Store.ReadStream].
+func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return s.decrypted(ctx, s.inner.ReadStream(ctx, stream, opts), true)
+}
+
+// ReadAll implements [chronicle.Store.ReadAll].
+func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return s.decrypted(ctx, s.inner.ReadAll(ctx, opts), true)
+}
+
+// Subscribe implements [chronicle.Store.Subscribe].
+func (s *Store) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return s.decrypted(ctx, s.inner.Subscribe(ctx, opts), false)
+}

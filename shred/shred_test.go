@@ -1,0 +1,249 @@
+package shred_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/shred"
+	"github.com/chronicle-es/chronicle/sqlite"
+)
+
+type started struct {
+	PlayerOne string `json:"player_one" chronicle:"personal"`
+	PlayerTwo string `json:"player_two" chronicle:"personal"`
+	Board     string `json:"board"`
+}
+
+type shipped struct {
+	CustomerID string `json:"customer_id"`
+	Address    string `json:"address" chronicle:"personal,subject=customer_id"`
+	Floor      int    `json:"floor" chronicle:"personal,subject=customer_id"`
+}
+
+func schema(t *testing.T) *shred.Schema {
+	t.Helper()
+	s, err := shred.NewSchema(shred.Of[started]("Started"), shred.Of[shipped]("Shipped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func jsonEvent(t *testing.T, typ string, v any) chronicle.EventData {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chronicle.EventData{Type: typ, Data: b}
+}
+
+// setup returns a shredding store over each kind of store, with its key
+// store.
+func setups(t *testing.T) map[string]func(t *testing.T) (*shred.Store, *sqlite.Store) {
+	return map[string]func(t *testing.T) (*shred.Store, *sqlite.Store){
+		"memory": func(t *testing.T) (*shred.Store, *sqlite.Store) {
+			return shred.New(memory.New(nil), shred.NewMemoryKeys(), schema(t)), nil
+		},
+		"sqlite": func(t *testing.T) (*shred.Store, *sqlite.Store) {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return shred.New(s, shred.NewSQLKeys(s), schema(t)), s
+		},
+	}
+}
+
+func readOne[T any](t *testing.T, s chronicle.Store, stream string, rev uint64) T {
+	t.Helper()
+	var v T
+	for e, err := range s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{From: rev, Limit: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			t.Fatalf("read back %s: %v", e.Data, err)
+		}
+	}
+	return v
+}
+
+func TestEncryptForget(t *testing.T) {
+	ctx := context.Background()
+	for name, setup := range setups(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _ := setup(t)
+			game := started{PlayerOne: "Alice Liddell", PlayerTwo: "Bob Marley", Board: "empty"}
+			ship := shipped{CustomerID: "c-42", Address: "1 Rabbit Hole", Floor: 3}
+			if _, err := s.Append(ctx, "game-1", chronicle.NoStream, jsonEvent(t, "Started", game), jsonEvent(t, "Shipped", ship),
+				chronicle.EventData{Type: "Started", Data: []byte(`{"player_one":"Plain Old","player_two":"Data"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			// Read back through the wrapper: as written.
+			if got := readOne[started](t, s, "game-1", 0); got != game {
+				t.Fatalf("read %+v, want %+v", got, game)
+			}
+			if got := readOne[shipped](t, s, "game-1", 1); got != ship {
+				t.Fatalf("read %+v, want %+v", got, ship)
+			}
+			// Data that was never encrypted reads as it is.
+			if got := readOne[started](t, s, "game-1", 2); got.PlayerOne != "Plain Old" {
+				t.Fatalf("plain data read as %+v", got)
+			}
+			// The store underneath holds no personal value in the clear.
+			for e, err := range s.Unwrap().ReadAll(ctx, chronicle.ReadAllOptions{Limit: 2}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, secret := range []string{"Alice", "Bob", "Rabbit"} {
+					if bytes.Contains(e.Data, []byte(secret)) {
+						t.Fatalf("the store holds %q in the clear: %s", secret, e.Data)
+					}
+				}
+			}
+
+			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Forget(ctx, "c-42"); err != nil {
+				t.Fatal(err)
+			}
+			want := started{PlayerOne: shred.Forgotten, PlayerTwo: "Bob Marley", Board: "empty"}
+			if got := readOne[started](t, s, "game-1", 0); got != want {
+				t.Fatalf("after forgetting Alice, read %+v, want %+v", got, want)
+			}
+			wantShip := shipped{CustomerID: "c-42", Address: shred.Forgotten, Floor: 0}
+			if got := readOne[shipped](t, s, "game-1", 1); got != wantShip {
+				t.Fatalf("after forgetting c-42, read %+v, want %+v", got, wantShip)
+			}
+			// The global log and subscriptions read the same.
+			n := 0
+			for e, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(e.Data, []byte("Alice")) {
+					t.Fatalf("a forgotten name is read through ReadAll: %s", e.Data)
+				}
+				n++
+			}
+			if n != 3 {
+				t.Fatalf("ReadAll gave %d events, want 3: forgetting must not remove events", n)
+			}
+		})
+	}
+}
+
+// TestNothingOnDisk greps the raw files of the embedded store, and its
+// write-ahead log, after forgetting: neither the personal values nor the
+// forgotten key may be found.
+func TestNothingOnDisk(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	db, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys := shred.NewSQLKeys(db)
+	s := shred.New(db, keys, schema(t))
+	for i := range 20 {
+		if _, err := s.Append(ctx, "game-1", chronicle.Any, jsonEvent(t, "Started",
+			started{PlayerOne: "Zebedee Quixotic", PlayerTwo: "Other Player", Board: strings.Repeat("x", i)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := keys.Key(ctx, shred.Ref("Zebedee Quixotic"), false)
+	if err != nil || len(key) != shred.KeySize {
+		t.Fatalf("key = %x, %v", key, err)
+	}
+	if err := s.Forget(ctx, "Zebedee Quixotic"); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		raw, err := os.ReadFile(path + suffix)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte("Zebedee")) || bytes.Contains(raw, []byte("Quixotic")) {
+			t.Fatalf("%s holds the forgotten name", filepath.Base(path+suffix))
+		}
+		if bytes.Contains(raw, key) {
+			t.Fatalf("%s still holds the forgotten key", filepath.Base(path+suffix))
+		}
+	}
+	if got := readOne[started](t, s, "game-1", 5); got.PlayerOne != shred.Forgotten || got.PlayerTwo != "Other Player" {
+		t.Fatalf("after forgetting, read %+v", got)
+	}
+}
+
+func TestMovedCiphertextDoesNotDecrypt(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
+	s.Append(ctx, "g", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Ann", PlayerTwo: "Ann"}))
+	var stored map[string]json.RawMessage
+	for e := range inner.ReadStream(ctx, "g", chronicle.ReadStreamOptions{}) {
+		json.Unmarshal(e.Data, &stored)
+	}
+	// The same subject's ciphertext, moved to another event type's field.
+	moved, _ := json.Marshal(map[string]json.RawMessage{"customer_id": []byte(`"Ann"`), "address": stored["player_one"]})
+	inner.Append(ctx, "g", chronicle.Any, chronicle.EventData{Type: "Shipped", Data: moved})
+	for _, err := range s.ReadStream(ctx, "g", chronicle.ReadStreamOptions{From: 1}) {
+		if err == nil {
+			t.Fatal("a ciphertext moved to another field decrypted")
+		}
+	}
+}
+
+func TestSchemaErrors(t *testing.T) {
+	type badTag struct {
+		A string `chronicle:"secret"`
+	}
+	type badOption struct {
+		A string `chronicle:"personal,owner=x"`
+	}
+	for _, typ := range []shred.Type{shred.Of[badTag]("A"), shred.Of[badOption]("B"), shred.Of[int]("C")} {
+		if _, err := shred.NewSchema(typ); err == nil {
+			t.Errorf("NewSchema(%s) succeeded", typ.Name)
+		}
+	}
+	if _, err := shred.NewSchema(shred.Of[started]("S"), shred.Of[started]("S")); err == nil {
+		t.Error("NewSchema with a type given twice succeeded")
+	}
+	s := shred.New(memory.New(nil), shred.NewMemoryKeys(), schema(t))
+	_, err := s.Append(context.Background(), "g", chronicle.Any, chronicle.EventData{Type: "Started", Data: []byte(`[1,2]`)})
+	if err == nil {
+		t.Error("appending a personal event that is not a JSON object succeeded")
+	}
+	_, err = s.Append(context.Background(), "g", chronicle.Any, chronicle.EventData{Type: "Shipped", Data: []byte(`{"address":"x"}`)})
+	if err == nil || !strings.Contains(err.Error(), "customer_id") {
+		t.Errorf("appending without the subject field: %v", err)
+	}
+}
+
+func TestFieldOrderIsKept(t *testing.T) {
+	ctx := context.Background()
+	s := shred.New(memory.New(nil), shred.NewMemoryKeys(), schema(t))
+	in := `{"board":"b","player_two":"Y","player_one":"X","extra":{"a":[1,2]}}`
+	if _, err := s.Append(ctx, "g", chronicle.NoStream, chronicle.EventData{Type: "Started", Data: []byte(in)}); err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range s.ReadStream(ctx, "g", chronicle.ReadStreamOptions{}) {
+		if err != nil || string(e.Data) != in {
+			t.Fatalf("read back %s, %v; want %s", e.Data, err, in)
+		}
+	}
+}

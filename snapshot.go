@@ -1,0 +1,160 @@
+package chronicle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/google/uuid"
+)
+
+// Snapshot is the state of a stream after one of its events, saved so that
+// loading the stream need not replay the events before it.
+type Snapshot struct {
+	Stream string
+	// Revision is the revision of the last event the state includes.
+	Revision uint64
+	// Type names the kind of state, so that a snapshot is never decoded
+	// as the state of another aggregate.
+	Type string
+	// Version is the schema version of Data. A repository ignores a
+	// snapshot of another version and replays the stream instead.
+	Version int
+	Data    []byte
+}
+
+// SnapshotStore keeps the newest snapshot of each stream, apart from its
+// events. A [Store] that can keep snapshots implements it, and a
+// [Repository] finds it there by type assertion.
+type SnapshotStore interface {
+	// SaveSnapshot keeps s, unless the store has a snapshot of the same
+	// stream at a later revision, which it keeps instead.
+	SaveSnapshot(ctx context.Context, s Snapshot) error
+	// LoadSnapshot returns the stream's snapshot, and false when it has
+	// none.
+	LoadSnapshot(ctx context.Context, stream string) (Snapshot, bool, error)
+}
+
+// EventFinder is a [Store] that can tell whether a stream holds an event
+// with a given ID without reading the stream.
+// [Repository.HandleOnce] uses it when a snapshot spares it the read.
+type EventFinder interface {
+	HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error)
+}
+
+// Snapshots configures the snapshots of a [Repository].
+type Snapshots[S any] struct {
+	// Every takes a snapshot when a command brings a stream to a multiple
+	// of Every events. Zero takes snapshots only on demand, with
+	// [Repository.SaveSnapshot].
+	Every uint64
+
+	// Version is the schema version of the state's encoding. Bump it when
+	// the state's shape changes: older snapshots are then ignored.
+	Version int
+
+	// Store keeps the snapshots. Nil means the repository's event store,
+	// which must then be a [SnapshotStore].
+	Store SnapshotStore
+
+	// Encode and Decode turn the state into bytes and back. Nil means
+	// encoding/json, which sees only exported fields.
+	Encode func(S) ([]byte, error)
+	Decode func([]byte) (S, error)
+}
+
+// WithSnapshots returns a copy of r that loads streams from their newest
+// snapshot and takes snapshots as cfg says. A snapshot of another type or
+// version, or one that fails to decode, is ignored: the stream is replayed
+// from its start, so a snapshot never yields a state that a replay would
+// not.
+func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C, E], error) {
+	if cfg.Store == nil {
+		ss, ok := r.store.(SnapshotStore)
+		if !ok {
+			return nil, fmt.Errorf("snapshots: the event store (%T) cannot keep snapshots: give a Snapshots.Store", r.store)
+		}
+		cfg.Store = ss
+	}
+	if cfg.Encode == nil {
+		cfg.Encode = func(s S) ([]byte, error) { return json.Marshal(s) }
+	}
+	if cfg.Decode == nil {
+		cfg.Decode = func(b []byte) (S, error) {
+			var s S
+			err := json.Unmarshal(b, &s)
+			return s, err
+		}
+	}
+	out := *r
+	out.snapshots = &cfg
+	out.snapshotType = reflect.TypeFor[S]().String()
+	return &out, nil
+}
+
+// snapshot returns the usable snapshot of stream, if any.
+func (r *Repository[S, C, E]) snapshot(ctx context.Context, stream string) (S, uint64, bool) {
+	var zero S
+	if r.snapshots == nil {
+		return zero, 0, false
+	}
+	snap, ok, err := r.snapshots.Store.LoadSnapshot(ctx, stream)
+	if err != nil || !ok || snap.Type != r.snapshotType || snap.Version != r.snapshots.Version {
+		return zero, 0, false
+	}
+	state, err := r.snapshots.Decode(snap.Data)
+	if err != nil {
+		return zero, 0, false
+	}
+	return state, snap.Revision, true
+}
+
+// SaveSnapshot loads stream and saves a snapshot of its state now.
+func (r *Repository[S, C, E]) SaveSnapshot(ctx context.Context, stream string) error {
+	if r.snapshots == nil {
+		return errors.New("save snapshot: the repository has no snapshots configured: see WithSnapshots")
+	}
+	state, rev, err := r.Load(ctx, stream)
+	if err != nil {
+		return err
+	}
+	last, ok := rev.Revision()
+	if !ok {
+		return fmt.Errorf("save snapshot of %q: %w", stream, &StreamNotFoundError{Stream: stream})
+	}
+	return r.saveSnapshot(ctx, stream, state, last)
+}
+
+func (r *Repository[S, C, E]) saveSnapshot(ctx context.Context, stream string, state S, rev uint64) error {
+	data, err := r.snapshots.Encode(state)
+	if err != nil {
+		return fmt.Errorf("save snapshot of %q: encode: %w", stream, err)
+	}
+	err = r.snapshots.Store.SaveSnapshot(ctx, Snapshot{
+		Stream: stream, Revision: rev, Type: r.snapshotType, Version: r.snapshots.Version, Data: data,
+	})
+	if err != nil {
+		return fmt.Errorf("save snapshot of %q: %w", stream, err)
+	}
+	return nil
+}
+
+// maybeSnapshot takes the snapshot that cfg.Every asks for after a
+// command moved stream from revision before (NoStream or Exact) to after.
+// A snapshot is an optimisation: failing to save one does not fail the
+// command, whose events are already committed.
+func (r *Repository[S, C, E]) maybeSnapshot(ctx context.Context, stream string, before ExpectedRevision, after uint64, state S) {
+	if r.snapshots == nil || r.snapshots.Every == 0 {
+		return
+	}
+	every := r.snapshots.Every
+	count := uint64(0)
+	if rev, ok := before.Revision(); ok {
+		count = rev + 1
+	}
+	if (after+1)/every > count/every {
+		_ = r.saveSnapshot(ctx, stream, state, after)
+	}
+}

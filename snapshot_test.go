@@ -1,0 +1,178 @@
+package chronicle_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+)
+
+func snapshotted(t *testing.T, store chronicle.Store, every uint64, version int) *chronicle.Repository[account, accountCommand, accountEvent] {
+	t.Helper()
+	r, err := chronicle.NewRepository(store, accountCodec(), accountDecider(), nil).
+		WithSnapshots(chronicle.Snapshots[account]{Every: every, Version: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestSnapshotLoadEqualsReplay is a property test: whatever the commands
+// and the snapshot interval, loading through snapshots gives the state and
+// revision that a full replay gives.
+func TestSnapshotLoadEqualsReplay(t *testing.T) {
+	ctx := context.Background()
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		store := memory.New(nil)
+		plain := chronicle.NewRepository(store, accountCodec(), accountDecider(), nil)
+		snap := snapshotted(t, store, 1+rng.Uint64N(7), 1)
+		stream := fmt.Sprintf("account-%d", seed)
+		for i := range 60 {
+			var cmd accountCommand
+			switch rng.IntN(4) {
+			case 0:
+				cmd = open{Owner: "ann"}
+			case 1, 2:
+				cmd = deposit{Amount: rng.IntN(50)}
+			default:
+				cmd = withdraw{Amount: rng.IntN(80)}
+			}
+			// Half the commands go through each repository, so that some
+			// snapshots lag behind the stream.
+			repo := plain
+			if rng.IntN(2) == 0 {
+				repo = snap
+			}
+			_, _ = repo.Handle(ctx, stream, cmd)
+			if rng.IntN(10) == 0 {
+				if err := snap.SaveSnapshot(ctx, stream); err != nil && !errors.Is(err, chronicle.ErrStreamNotFound) {
+					t.Fatal(err)
+				}
+			}
+			want, wantRev, err1 := plain.Load(ctx, stream)
+			got, gotRev, err2 := snap.Load(ctx, stream)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			// Seen counts events folded, which a snapshot rightly saves.
+			want.Seen, got.Seen = 0, 0
+			if got != want || gotRev != wantRev {
+				t.Fatalf("seed %d step %d: with snapshots %+v at %s, replay %+v at %s", seed, i, got, gotRev, want, wantRev)
+			}
+		}
+	}
+}
+
+// countingStore counts the events its stream reads yield.
+type countingStore struct {
+	*memory.Store
+	read int
+}
+
+func (c *countingStore) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		for e, err := range c.Store.ReadStream(ctx, stream, opts) {
+			if err == nil {
+				c.read++
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+func TestSnapshotSparesTheReplay(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: memory.New(nil)}
+	repo := snapshotted(t, store, 10, 1)
+	repo.Handle(ctx, "a", open{Owner: "bo"})
+	for range 24 {
+		if _, err := repo.Handle(ctx, "a", deposit{Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, ok, _ := store.LoadSnapshot(ctx, "a")
+	if !ok || snap.Revision != 19 {
+		t.Fatalf("snapshot at %d (found %v), want 19: every 10 events", snap.Revision, ok)
+	}
+	store.read = 0
+	state, rev, _ := repo.Load(ctx, "a")
+	if store.read != 5 || rev != chronicle.Exact(24) || state.Balance != 24 {
+		t.Fatalf("loaded %+v at %s reading %d events; want balance 24 at revision 24, reading only the 5 events after the snapshot", state, rev, store.read)
+	}
+}
+
+// TestUnusableSnapshotsAreIgnored: a snapshot of another version, of
+// another type, or that does not decode, must never shape the state.
+func TestUnusableSnapshotsAreIgnored(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		snap chronicle.Snapshot
+	}{
+		{"OldVersion", chronicle.Snapshot{Version: 1, Type: "chronicle_test.account", Data: []byte(`{"Open":true,"Balance":999}`)}},
+		{"OtherType", chronicle.Snapshot{Version: 2, Type: "other.State", Data: []byte(`{"Open":true,"Balance":999}`)}},
+		{"Undecodable", chronicle.Snapshot{Version: 2, Type: "chronicle_test.account", Data: []byte(`{"Balance":"lots"`)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memory.New(nil)
+			repo := snapshotted(t, store, 0, 2)
+			repo.Handle(ctx, "a", open{Owner: "bo"})
+			repo.Handle(ctx, "a", deposit{Amount: 5})
+			tt.snap.Stream, tt.snap.Revision = "a", 1
+			if err := store.SaveSnapshot(ctx, tt.snap); err != nil {
+				t.Fatal(err)
+			}
+			state, _, err := repo.Load(ctx, "a")
+			if err != nil || state.Balance != 5 || state.Seen != 2 {
+				t.Fatalf("Load = %+v, %v; want balance 5 from a full replay", state, err)
+			}
+		})
+	}
+	t.Run("Usable", func(t *testing.T) {
+		store := memory.New(nil)
+		repo := snapshotted(t, store, 0, 2)
+		repo.Handle(ctx, "a", open{Owner: "bo"})
+		store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 0, Version: 2, Type: "chronicle_test.account", Data: []byte(`{"Open":true,"Owner":"bo","Balance":7}`)})
+		if state, _, _ := repo.Load(ctx, "a"); state.Balance != 7 {
+			t.Fatalf("a usable snapshot was not used: %+v", state)
+		}
+	})
+}
+
+func TestHandleOnceWithSnapshots(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := snapshotted(t, store, 2, 1)
+	repo.Handle(ctx, "a", open{Owner: "bo"})
+	id := chronicle.EventID(chronicle.EventID([16]byte{1}, 0), 0)
+	if _, err := repo.HandleOnce(ctx, "a", deposit{Amount: 5}, id); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		repo.Handle(ctx, "a", deposit{Amount: 1})
+	}
+	// The first deposit is now behind the snapshot: the repository must
+	// still recognise it.
+	out, err := repo.HandleOnce(ctx, "a", deposit{Amount: 5}, id)
+	if err != nil || !out.Duplicate || out.State.Balance != 9 {
+		t.Fatalf("HandleOnce again = %+v, %v; want a duplicate with balance 9", out, err)
+	}
+}
+
+func TestWithSnapshotsNeedsAStore(t *testing.T) {
+	var plainStore struct{ chronicle.Store }
+	plainStore.Store = memory.New(nil)
+	_, err := chronicle.NewRepository(plainStore, accountCodec(), accountDecider(), nil).
+		WithSnapshots(chronicle.Snapshots[account]{Every: 5})
+	if err == nil {
+		t.Fatal("WithSnapshots over a store that cannot keep snapshots succeeded")
+	}
+}

@@ -1,0 +1,251 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/catchup"
+	"github.com/google/uuid"
+)
+
+const eventColumns = "position, stream, revision, id, type, data, metadata, recorded"
+
+// ReadStream implements [chronicle.Store.ReadStream]. It reads a page of
+// events per query, so that it holds no connection or snapshot between
+// pages and a long read never keeps the WAL from being checkpointed.
+//
+// Retention and deletion hide events at once, before a scavenge removes
+// them: each page query applies the stream's metadata itself (see
+// visibleSQL), so that a read costs one query, not one more to look the
+// metadata up first, and a change of metadata is honoured by the next page.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		if err := chronicle.ValidateStreamName(stream); err != nil {
+			yield(chronicle.RecordedEvent{}, err)
+			return
+		}
+		query := readForwards
+		if opts.Backwards {
+			query = readBackwards
+		}
+		// One clock for every page, so that max age hides the same events
+		// throughout the read.
+		now := time.Now().UnixMicro()
+		from, n := opts.From, 0
+		for {
+			limit := catchup.PageSize
+			if opts.Limit > 0 {
+				limit = min(limit, opts.Limit-n)
+			}
+			page, err := s.query(ctx, query, stream, clamp(from), now, limit)
+			if err == nil && n == 0 && len(page) == 0 {
+				err = s.mustExist(ctx, stream)
+			}
+			if err != nil {
+				yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, err))
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			n += len(page)
+			if len(page) < limit || (opts.Limit > 0 && n >= opts.Limit) {
+				return
+			}
+			last := page[len(page)-1].Revision
+			if opts.Backwards {
+				if last == 0 {
+					return
+				}
+				from = last - 1
+			} else {
+				from = last + 1
+			}
+		}
+	}
+}
+
+// visibleSQL is the first revision of stream ?1 that reads return, given
+// its row in streams_meta: none of a deleted stream (the largest
+// integer), else the later of truncate_before and the max count's cut.
+// It is a subquery that does not depend on the row, which SQLite runs
+// once per query, and a stream without metadata gives 0.
+const visibleSQL = `coalesce((SELECT CASE WHEN deleted != 0 THEN 9223372036854775807
+		ELSE max(truncate_before, CASE WHEN max_count > 0
+			THEN coalesce((SELECT max(revision) FROM events WHERE stream = ?1), -1) + 1 - max_count ELSE 0 END) END
+	FROM streams_meta WHERE stream = ?1), 0)`
+
+// oldestSQL is the oldest recorded time (in microseconds) that reads of
+// stream ?1 return at the time ?3, by its max age; 0 without one.
+const oldestSQL = `coalesce((SELECT CASE WHEN max_age_us > 0 THEN ?3 - max_age_us ELSE 0 END
+	FROM streams_meta WHERE stream = ?1), 0)`
+
+// The page queries of ReadStream: stream ?1 from revision ?2, at the time
+// ?3, at most ?4 events. The bound on revision is one expression, so that
+// SQLite seeks the index straight to it.
+const (
+	readForwards = "SELECT " + eventColumns + " FROM events WHERE stream = ?1 AND revision >= max(?2, " + visibleSQL + ")" +
+		" AND recorded >= " + oldestSQL + " ORDER BY revision LIMIT ?4"
+	readBackwards = "SELECT " + eventColumns + " FROM events WHERE stream = ?1 AND revision <= ?2 AND revision >= " + visibleSQL +
+		" AND recorded >= " + oldestSQL + " ORDER BY revision DESC LIMIT ?4"
+)
+
+// mustExist is called when a read of stream found nothing. It returns a
+// [chronicle.StreamDeletedError] if the stream is tombstoned, a
+// [chronicle.StreamNotFoundError] if it is soft-deleted, or unless it has
+// events, or had events that a scavenge removed; nil otherwise.
+func (s *Store) mustExist(ctx context.Context, stream string) error {
+	var deleted int
+	var exists bool
+	err := s.stmts.queryRow(ctx, `SELECT coalesce((SELECT deleted FROM streams_meta WHERE stream = ?1), 0),
+		EXISTS (SELECT 1 FROM events WHERE stream = ?1) OR EXISTS (SELECT 1 FROM streams_meta WHERE stream = ?1 AND next_revision > 0)`,
+		stream).Scan(&deleted, &exists)
+	switch {
+	case err != nil:
+		return err
+	case deleted == tombstoned:
+		return &chronicle.StreamDeletedError{Stream: stream}
+	case deleted == softDeleted || !exists:
+		return &chronicle.StreamNotFoundError{Stream: stream}
+	}
+	return nil
+}
+
+// ReadAll implements [chronicle.Store.ReadAll].
+func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if !opts.Backwards {
+		return catchup.ReadAhead(ctx, source{s}, opts)
+	}
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		where, args := filterSQL(opts.Filter)
+		query := "SELECT " + eventColumns + " FROM events WHERE position <= ?" + where + " ORDER BY position DESC LIMIT ?"
+		from, n := opts.From, 0
+		for from >= 1 {
+			limit := catchup.PageSize
+			if opts.Limit > 0 {
+				limit = min(limit, opts.Limit-n)
+			}
+			page, err := s.query(ctx, query, append(append([]any{clamp(from)}, args...), limit)...)
+			if err != nil {
+				yield(chronicle.RecordedEvent{}, fmt.Errorf("read all: %w", err))
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			n += len(page)
+			if len(page) < limit || (opts.Limit > 0 && n >= opts.Limit) {
+				return
+			}
+			from = page[len(page)-1].Position - 1
+		}
+	}
+}
+
+// Subscribe implements [chronicle.Store.Subscribe].
+func (s *Store) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return catchup.Subscribe(ctx, liveSource{source{s}}, opts, s.opts.PollInterval)
+}
+
+// source shows the store to package catchup.
+type source struct{ s *Store }
+
+func (src source) Changed() <-chan struct{} { return src.s.changed.Changed() }
+
+func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
+	// Bound the scan by the head read first: events committed after it
+	// have higher positions, so "examined up to head" stays true even
+	// when the filter leaves the page short.
+	var head uint64
+	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
+		return nil, from, fmt.Errorf("read all: head: %w", err)
+	}
+	if head < from {
+		return nil, from, nil
+	}
+	where, args := filterSQL(f)
+	query := "SELECT " + eventColumns + " FROM events WHERE position BETWEEN ? AND ?" + where + " ORDER BY position LIMIT ?"
+	page, err := src.s.query(ctx, query, append(append([]any{clamp(from), clamp(head)}, args...), limit)...)
+	if err != nil {
+		return nil, from, fmt.Errorf("read all: %w", err)
+	}
+	if len(page) == limit {
+		return page, page[len(page)-1].Position + 1, nil
+	}
+	return page, head + 1, nil
+}
+
+// filterSQL returns the conditions, each starting with " AND", that
+// select what f selects, and their arguments.
+func filterSQL(f chronicle.Filter) (string, []any) {
+	var b strings.Builder
+	var args []any
+	if f.StreamPrefix != "" {
+		// substr and length both count characters, so this is a
+		// case-sensitive prefix test, unlike LIKE.
+		b.WriteString(" AND substr(stream, 1, length(?)) = ?")
+		args = append(args, f.StreamPrefix, f.StreamPrefix)
+	}
+	in := func(expr string, values []string) {
+		b.WriteString(" AND " + expr + " IN (?" + strings.Repeat(", ?", len(values)-1) + ")")
+		for _, v := range values {
+			args = append(args, v)
+		}
+	}
+	if len(f.Categories) > 0 {
+		in("CASE WHEN instr(stream, '-') > 0 THEN substr(stream, 1, instr(stream, '-') - 1) ELSE stream END", f.Categories)
+	}
+	if len(f.Types) > 0 {
+		in("type", f.Types)
+	}
+	return b.String(), args
+}
+
+// query runs a query for events and returns them all: callers bound it
+// with LIMIT.
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]chronicle.RecordedEvent, error) {
+	rows, err := s.stmts.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []chronicle.RecordedEvent
+	for rows.Next() {
+		var (
+			e                  chronicle.RecordedEvent
+			pos, rev, recorded int64
+			id, md             []byte
+		)
+		if err := rows.Scan(&pos, &e.Stream, &rev, &id, &e.Type, &e.Data, &md, &recorded); err != nil {
+			return nil, err
+		}
+		e.Position, e.Revision = uint64(pos), uint64(rev)
+		if e.ID, err = uuid.FromBytes(id); err != nil {
+			return nil, fmt.Errorf("event at position %d: ID: %w", pos, err)
+		}
+		if e.Metadata, err = chronicle.UnmarshalMetadata(md); err != nil {
+			return nil, fmt.Errorf("event at position %d: metadata: %w", pos, err)
+		}
+		e.Recorded = time.UnixMicro(recorded).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// clamp converts a revision or position for SQLite, whose integers are
+// signed: [chronicle.End] becomes the largest of them.
+func clamp(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}

@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+var (
+	_ chronicle.Retention = (*Store)(nil)
+	_ chronicle.Deleter   = (*Store)(nil)
+	_ chronicle.Scavenger = (*Store)(nil)
+)
+
+// SetStreamMetadata implements [chronicle.Retention]. It goes through the
+// writer, so that it is ordered with the appends around it.
+func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicle.StreamMetadata) error {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return err
+	}
+	_, err := s.w.do(ctx, stream, "set metadata of", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
+		st, err := b.w.stream(ctx, stream)
+		if err != nil {
+			return chronicle.AppendResult{}, false, err
+		}
+		if st.deleted == tombstoned {
+			return chronicle.AppendResult{}, false, &chronicle.StreamDeletedError{Stream: stream}
+		}
+		// A soft delete hides the events before the revision it recorded:
+		// new metadata must not bring them back.
+		truncate := m.TruncateBefore
+		if st.deleted == softDeleted {
+			truncate = max(truncate, st.meta.TruncateBefore)
+		}
+		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, max_age_us, max_count, truncate_before) VALUES (?, ?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
+				truncate_before = excluded.truncate_before`,
+			stream, m.MaxAge.Microseconds(), clamp(m.MaxCount), clamp(truncate))
+		if err != nil {
+			return chronicle.AppendResult{}, false, fmt.Errorf("set metadata of %q: %w", stream, err)
+		}
+		delete(b.w.streams, stream)
+		return chronicle.AppendResult{}, false, nil
+	})
+	return err
+}
+
+// StreamMetadata implements [chronicle.Retention].
+func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	m, deleted, err := s.streamMeta(ctx, stream)
+	if err == nil && deleted == tombstoned {
+		err = &chronicle.StreamDeletedError{Stream: stream}
+	}
+	return m, err
+}
+
+func (s *Store) streamMeta(ctx context.Context, stream string) (chronicle.StreamMetadata, int, error) {
+	var maxAge, maxCount, truncate int64
+	var deleted int
+	err := s.stmts.queryRow(ctx, "SELECT max_age_us, max_count, truncate_before, deleted FROM streams_meta WHERE stream = ?", stream).
+		Scan(&maxAge, &maxCount, &truncate, &deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chronicle.StreamMetadata{}, notDeleted, nil
+	}
+	if err != nil {
+		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, err)
+	}
+	return chronicle.StreamMetadata{
+		MaxAge:         time.Duration(maxAge) * time.Microsecond,
+		MaxCount:       uint64(maxCount),
+		TruncateBefore: uint64(truncate),
+	}, deleted, nil
+}
+
+// Delete implements [chronicle.Deleter].
+func (s *Store) Delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
+	return s.delete(ctx, stream, expected, softDeleted)
+}
+
+// Tombstone implements [chronicle.Deleter].
+func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
+	return s.delete(ctx, stream, expected, tombstoned)
+}
+
+func (s *Store) delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision, how int) error {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return err
+	}
+	verb := "delete"
+	if how == tombstoned {
+		verb = "tombstone"
+	}
+	_, err := s.w.do(ctx, stream, verb, func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
+		st, err := b.w.stream(ctx, stream)
+		if err != nil {
+			return chronicle.AppendResult{}, false, err
+		}
+		switch {
+		case st.deleted == tombstoned:
+			return chronicle.AppendResult{}, false, &chronicle.StreamDeletedError{Stream: stream}
+		case !expected.Matches(st.state()):
+			return chronicle.AppendResult{}, false, &chronicle.WrongExpectedRevisionError{Op: verb, Stream: stream, Expected: expected, Actual: st.state().Actual()}
+		case !st.exists && how == softDeleted:
+			return chronicle.AppendResult{}, false, &chronicle.StreamNotFoundError{Stream: stream}
+		}
+		// Everything up to the last revision is hidden; revisions go on
+		// from there if the stream is written again.
+		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, truncate_before, deleted) VALUES (?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`,
+			stream, clamp(st.next), how)
+		if err == nil {
+			_, err = b.w.conn.ExecContext(ctx, "DELETE FROM snapshots WHERE stream = ?", stream)
+		}
+		if err != nil {
+			return chronicle.AppendResult{}, false, fmt.Errorf("%s %q: %w", verb, stream, err)
+		}
+		delete(b.w.streams, stream)
+		return chronicle.AppendResult{}, false, nil
+	})
+	return err
+}
+
+// Scavenge implements [chronicle.Scavenger]. It works one stream at a
+// time, each in a transaction that also records how far it got, so that
+// appends wait for no more than one stream's removal, and a scavenge that
+// is stopped resumes after the last stream it finished. Then it gives the
+// freed pages back to the file system.
+func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
+	var p chronicle.ScavengeProgress
+	var after string
+	err := s.read.QueryRowContext(ctx, "SELECT after FROM scavenge_state WHERE id = 1").Scan(&after)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	var streams []string
+	rows, err := s.read.QueryContext(ctx, "SELECT stream FROM streams_meta ORDER BY stream")
+	if err != nil {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return p, fmt.Errorf("scavenge: %w", err)
+		}
+		streams = append(streams, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
+	p.Total = len(streams)
+	for _, stream := range streams {
+		if err := ctx.Err(); err != nil {
+			return p, fmt.Errorf("scavenge: %w", err)
+		}
+		p.Done++
+		if stream <= after {
+			continue
+		}
+		removed, err := s.scavengeStream(ctx, stream)
+		if err != nil {
+			return p, fmt.Errorf("scavenge %q: %w", stream, err)
+		}
+		p.Removed += removed
+		if progress != nil {
+			progress(p)
+		}
+	}
+	err = s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM scavenge_state")
+		return err
+	})
+	if err == nil {
+		// Give the free pages back, then fold the WAL into the file and
+		// truncate it, so that the space really returns.
+		_, err = s.update.ExecContext(ctx, "PRAGMA incremental_vacuum")
+	}
+	if err == nil {
+		err = s.Checkpoint(ctx)
+	}
+	if err != nil {
+		return p, fmt.Errorf("scavenge: reclaim space: %w", err)
+	}
+	if progress != nil {
+		progress(p)
+	}
+	return p, nil
+}
+
+// scavengeStream removes the hidden events of one stream, and records that
+// it is done, in one transaction.
+func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
+	err = s.Update(ctx, func(tx *sql.Tx) error {
+		var maxAge, maxCount, truncate int64
+		var deleted int
+		err := tx.QueryRowContext(ctx, "SELECT max_age_us, max_count, truncate_before, deleted FROM streams_meta WHERE stream = ?", stream).
+			Scan(&maxAge, &maxCount, &truncate, &deleted)
+		if err != nil {
+			return err
+		}
+		var last sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT max(revision) FROM events WHERE stream = ?", stream).Scan(&last); err != nil {
+			return err
+		}
+		if last.Valid {
+			// Everything before cutoff goes, and events older than the
+			// max age.
+			cutoff := truncate
+			if deleted != notDeleted {
+				cutoff = last.Int64 + 1
+			}
+			if maxCount > 0 && last.Int64+1 > maxCount {
+				cutoff = max(cutoff, last.Int64+1-maxCount)
+			}
+			res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream = ? AND revision < ?", stream, cutoff)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			removed += uint64(n)
+			if maxAge > 0 && deleted == notDeleted {
+				res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream = ? AND recorded < ?",
+					stream, time.Now().Add(-time.Duration(maxAge)*time.Microsecond).UnixMicro())
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				removed += uint64(n)
+			}
+			// Should every event be gone, the table alone no longer knows
+			// where the stream's revisions go on: remember it.
+			if _, err := tx.ExecContext(ctx, "UPDATE streams_meta SET next_revision = max(next_revision, ?) WHERE stream = ?",
+				last.Int64+1, stream); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO scavenge_state (id, after) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET after = excluded.after", stream)
+		return err
+	})
+	return removed, err
+}

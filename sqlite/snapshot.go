@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
+)
+
+var (
+	_ chronicle.SnapshotStore = (*Store)(nil)
+	_ chronicle.EventFinder   = (*Store)(nil)
+)
+
+// SaveSnapshot implements [chronicle.SnapshotStore].
+func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
+	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
+		return err
+	}
+	data := snap.Data
+	if data == nil {
+		data = []byte{}
+	}
+	return s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (stream, revision, type, version, data) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type,
+				version = excluded.version, data = excluded.data
+			WHERE excluded.revision >= snapshots.revision`,
+			snap.Stream, clamp(snap.Revision), snap.Type, snap.Version, data)
+		if err != nil {
+			return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
+		}
+		return nil
+	})
+}
+
+// LoadSnapshot implements [chronicle.SnapshotStore].
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	snap := chronicle.Snapshot{Stream: stream}
+	var rev int64
+	err := s.stmts.queryRow(ctx, "SELECT revision, type, version, data FROM snapshots WHERE stream = ?", stream).
+		Scan(&rev, &snap.Type, &snap.Version, &snap.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chronicle.Snapshot{}, false, nil
+	}
+	if err != nil {
+		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, err)
+	}
+	snap.Revision = uint64(rev)
+	return snap, true, nil
+}
+
+// HasEvent implements [chronicle.EventFinder].
+func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
+	var one int
+	err := s.stmts.queryRow(ctx, "SELECT 1 FROM events WHERE id = ? AND stream = ? LIMIT 1", id[:], stream).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("find event %s in %q: %w", id, stream, err)
+	}
+	return true, nil
+}

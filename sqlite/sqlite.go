@@ -1,0 +1,305 @@
+// Package sqlite provides the embedded [chronicle.Store]: one SQLite file,
+// through the pure-Go driver modernc.org/sqlite, so that it needs neither
+// cgo nor a server.
+//
+// # Durability
+//
+// The file is in WAL mode. By default an Append returns only after its
+// commit has been fsynced (synchronous=FULL): an acknowledged event
+// survives a power cut. [Relaxed] durability (synchronous=NORMAL) skips
+// that fsync; a crash of the process still loses nothing, but a power cut
+// may lose the last commits.
+//
+// # Group commit
+//
+// One goroutine writes. Appends that arrive while it commits wait, and are
+// then written together in one transaction with one fsync. Each keeps its
+// own expected-revision check: an append refused for a stale revision, or
+// for bad input, fails alone.
+//
+// # Readers and other processes
+//
+// Reads use their own connections and never wait for the writer, nor the
+// writer for them. Several processes may open the same file, such as a
+// CLI and a server: writers take SQLite's write lock in turn, waiting up
+// to [Options.BusyTimeout]. Subscribers are woken at once by commits of
+// their own process, and take those events from memory rather than from
+// the file; they see other processes' commits within
+// [Options.PollInterval].
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/catchup"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+)
+
+var _ chronicle.Store = (*Store)(nil)
+
+// Durability says when an append is acknowledged.
+type Durability int
+
+const (
+	// Durable acknowledges an append after its commit is fsynced. The default.
+	Durable Durability = iota
+	// Relaxed acknowledges an append after its commit is written to the
+	// WAL, without waiting for the disk: faster, but a power cut may lose
+	// the latest acknowledged appends. The file itself stays consistent.
+	Relaxed
+)
+
+// Defaults for [Options].
+const (
+	DefaultBusyTimeout  = 10 * time.Second
+	DefaultPollInterval = 100 * time.Millisecond
+	DefaultMaxBatch     = 512
+)
+
+// Options configures a [Store]. A nil *Options gives the defaults.
+type Options struct {
+	// Durability says when an append is acknowledged; [Durable] by default.
+	Durability Durability
+
+	// MaxEventSize limits each event's data and metadata, in bytes. Zero
+	// means [chronicle.DefaultMaxEventSize].
+	MaxEventSize int
+
+	// BusyTimeout is how long a write waits for another process that
+	// holds the write lock before it fails. Zero means [DefaultBusyTimeout].
+	BusyTimeout time.Duration
+
+	// PollInterval is how often an idle subscriber checks for events that
+	// other processes committed. Zero means [DefaultPollInterval].
+	PollInterval time.Duration
+
+	// MaxBatch is the most appends committed in one transaction. Zero
+	// means [DefaultMaxBatch].
+	MaxBatch int
+}
+
+func (o *Options) withDefaults() Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.BusyTimeout <= 0 {
+		out.BusyTimeout = DefaultBusyTimeout
+	}
+	if out.PollInterval <= 0 {
+		out.PollInterval = DefaultPollInterval
+	}
+	if out.MaxBatch <= 0 {
+		out.MaxBatch = DefaultMaxBatch
+	}
+	return out
+}
+
+// Store is the embedded event store. It is safe for concurrent use, and
+// must be closed with [Store.Close].
+type Store struct {
+	path string
+	opts Options
+
+	read    *sql.DB    // query-only connections, for reads and subscriptions
+	stmts   *stmtCache // the read pool's prepared statements
+	update  *sql.DB    // one connection for Update, the transactions of read models
+	w       *writer
+	changed catchup.Notifier
+	recent  recent // the events committed last, for subscribers
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// maxIdleReaders is how many idle read connections the store keeps.
+const maxIdleReaders = 64
+
+// schemaVersion is the version of the newest migration; it is kept in
+// the file's user_version.
+const schemaVersion = 4
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open opens the store in the SQLite file at path, creating the file, its
+// directory and its schema when they do not exist yet, and bringing an
+// older schema up to date. opts may be nil.
+func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	if path == "" {
+		return nil, errors.New("open sqlite store: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	s := &Store{path: abs, opts: o}
+	if err := s.open(ctx); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// open connects the store's three pools, checks the file and its schema,
+// and starts the writer. On error it closes whatever it opened.
+func (s *Store) open(ctx context.Context) (err error) {
+	var opened []interface{ Close() error }
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i].Close()
+			}
+		}
+	}()
+	connect := func(extra string, pragmas ...string) (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn(s.path, s.opts.BusyTimeout, pragmas...)+extra)
+		if err == nil {
+			opened = append(opened, db)
+		}
+		return db, err
+	}
+	syncMode := "synchronous(FULL)"
+	if s.opts.Durability == Relaxed {
+		syncMode = "synchronous(NORMAL)"
+	}
+
+	// The writer keeps one connection for its whole life. Incremental
+	// auto-vacuum, which only a new file can take, lets a scavenge give
+	// the space of removed events back to the file system.
+	wdb, err := connect("", "auto_vacuum(INCREMENTAL)", "journal_mode(WAL)", syncMode, "foreign_keys(ON)")
+	if err != nil {
+		return err
+	}
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	opened = append(opened, conn)
+	if err := checkWAL(ctx, conn); err != nil {
+		return err
+	}
+	if err := migrate(ctx, conn); err != nil {
+		return err
+	}
+
+	if s.read, err = connect("", "query_only(1)"); err != nil {
+		return err
+	}
+	// Keep as many idle connections as readers are likely to run at once:
+	// with fewer, a burst of readers closes and reopens connections (and
+	// re-reads the schema, and re-prepares statements) all the time.
+	// Connections idle for a while are closed all the same.
+	s.read.SetMaxIdleConns(maxIdleReaders)
+	s.read.SetConnMaxIdleTime(time.Minute)
+	s.stmts = newStmtCache(s.read)
+
+	// Update's transactions take the write lock at BEGIN, so that two of
+	// them never deadlock upgrading read locks; one connection makes them
+	// queue in Go rather than spin in SQLite's busy handler.
+	// secure_delete overwrites what these transactions delete, such as
+	// the key of a forgotten data subject, instead of leaving it in free
+	// pages of the file.
+	if s.update, err = connect("&_txlock=immediate", syncMode, "foreign_keys(ON)", "secure_delete(ON)"); err != nil {
+		return err
+	}
+	s.update.SetMaxOpenConns(1)
+
+	s.w, err = newWriter(ctx, s, wdb, conn)
+	return err
+}
+
+// dsn returns the driver's name for the file at path with the pragmas set
+// on every new connection.
+func dsn(path string, busy time.Duration, pragmas ...string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	// A file: URI, so that a path holding '?' or '#' is not taken for
+	// parameters.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// checkWAL makes sure the file really is in WAL mode: SQLite answers with
+// the mode it ended up in, which may not be the one asked for.
+func checkWAL(ctx context.Context, conn *sql.Conn) error {
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, not WAL: is the file on a file system without shared memory?", mode)
+	}
+	return nil
+}
+
+// migrate brings the schema to schemaVersion. It holds the write lock
+// throughout, so that processes opening a new file at once migrate it
+// once.
+func migrate(ctx context.Context, conn *sql.Conn) (err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+			return
+		}
+		if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
+			err = fmt.Errorf("migrate: commit: %w", err)
+		}
+	}()
+	var version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
+	}
+	for v := version + 1; v <= schemaVersion; v++ {
+		script, err := migrations.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+		if _, err := conn.ExecContext(ctx, string(script)); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+	}
+	if version != schemaVersion {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+			return fmt.Errorf("migrate: set version: %w", err)
+		}
+	}
+	return nil
+}
+
+// Path returns the absolute path of the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Close waits for appends under way, then closes the file. Appends after
+// Close fail with [chronicle.ErrClosed]. Close may be called more than
+// once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.stmts.close(), s.read.Close())
+	})
+	return s.closeErr
+}

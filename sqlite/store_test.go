@@ -1,0 +1,336 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/chronicle-es/chronicle/storetest"
+)
+
+func TestConformanceRelaxed(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) chronicle.Store { return mustOpen(tb, &sqlite.Options{Durability: sqlite.Relaxed}) })
+}
+
+func appendN(tb testing.TB, s chronicle.Store, stream string, n int) {
+	tb.Helper()
+	for i := range n {
+		if _, err := s.Append(context.Background(), stream, chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(strconv.Itoa(i))}); err != nil {
+			tb.Fatalf("append %d to %s: %v", i, stream, err)
+		}
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, "a", 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), "a", chronicle.Any, chronicle.EventData{Type: "E"}); !errors.Is(err, chronicle.ErrClosed) {
+		t.Fatalf("Append after Close: %v, want ErrClosed", err)
+	}
+	s, err = sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.Append(context.Background(), "a", chronicle.Exact(2), chronicle.EventData{Type: "E"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstRevision != 3 || res.FirstPosition != 4 {
+		t.Fatalf("after reopening, append went to revision %d position %d, want 3 and 4", res.FirstRevision, res.FirstPosition)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = sqlite.Open(context.Background(), path, nil)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v, want an error saying it is newer", err)
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	notDB := []byte(strings.Repeat("this is not a database\n", 200))
+	if err := os.WriteFile(file, notDB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A directory cannot be created below a file.
+	if _, err := sqlite.Open(context.Background(), filepath.Join(file, "sub", "events.db"), nil); err == nil {
+		t.Fatal("Open below a file succeeded")
+	}
+	// A file that is not a database is refused, and left alone.
+	if _, err := sqlite.Open(context.Background(), file, nil); err == nil {
+		t.Fatal("Open of a file that is not a database succeeded")
+	}
+	if b, _ := os.ReadFile(file); string(b) != string(notDB) {
+		t.Fatalf("Open changed a file that is not a database: %.40q...", b)
+	}
+}
+
+func TestPathWithSpecialCharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "my events?#%20.db")
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendN(t, s, "a", 1)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the store's file is not at the path given: %v", err)
+	}
+}
+
+// childEnv names the file that a re-executed test binary appends to.
+const childEnv = "CHRONICLE_SQLITE_TEST_CHILD"
+
+// TestMain lets the test binary act as a second process that writes to
+// the same file.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		os.Exit(child(path))
+	}
+	os.Exit(m.Run())
+}
+
+func child(path string) int {
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	for i := range 200 {
+		if _, err := s.Append(context.Background(), "child", chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(strconv.Itoa(i))}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func TestTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a second process")
+	}
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := mustOpenPath(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+path)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, "parent", 200)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child process: %v\n%s", err, out)
+	}
+
+	// The subscriber learns of the other process's commits by polling.
+	var got []chronicle.RecordedEvent
+	for e, err := range s.Subscribe(ctx, chronicle.SubscribeOptions{}) {
+		if err != nil {
+			t.Fatalf("subscribe after %d events: %v", len(got), err)
+		}
+		if got = append(got, e); len(got) == 400 {
+			break
+		}
+	}
+	want := make([]uint64, 400)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	pos := make([]uint64, len(got))
+	revs := map[string][]uint64{}
+	for i, e := range got {
+		pos[i] = e.Position
+		revs[e.Stream] = append(revs[e.Stream], e.Revision)
+	}
+	if !slices.Equal(pos, want) {
+		t.Fatalf("positions are not gapless 1..400: %v", pos)
+	}
+	for stream, r := range revs {
+		if len(r) != 200 || r[0] != 0 || r[199] != 199 {
+			t.Fatalf("stream %s has revisions %v, want 0..199", stream, r)
+		}
+	}
+}
+
+// TestSubscriberSeesOtherProcessLive follows a second store on the same
+// file, as a server follows a CLI's writes.
+func TestSubscriberSeesOtherProcessLive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	reader := mustOpenPath(t, path)
+	writer := mustOpenPath(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan []uint64)
+	go func() {
+		var pos []uint64
+		for e, err := range reader.Subscribe(ctx, chronicle.SubscribeOptions{}) {
+			if err != nil {
+				break
+			}
+			if pos = append(pos, e.Position); len(pos) == 20 {
+				break
+			}
+		}
+		done <- pos
+	}()
+	for i := range 20 {
+		appendN(t, writer, "w", 1)
+		if i%5 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	pos := <-done
+	if len(pos) != 20 || pos[0] != 1 || pos[19] != 20 {
+		t.Fatalf("subscriber saw positions %v, want 1..20", pos)
+	}
+}
+
+func mustOpenPath(tb testing.TB, path string) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestScavengeReclaimsSpace checks that the file shrinks once a scavenge
+// has removed most of its events.
+func TestScavengeReclaimsSpace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := mustOpenPath(t, path)
+	ctx := context.Background()
+	big := chronicle.EventData{Type: "Big", Data: []byte(`"` + strings.Repeat("x", 4000) + `"`)}
+	for range 50 {
+		batch := slices.Repeat([]chronicle.EventData{big}, 100)
+		if _, err := s.Append(ctx, "doomed", chronicle.Any, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(t, s, "kept", 10)
+	size := func() int64 {
+		var total int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(path + suffix); err == nil {
+				total += fi.Size()
+			}
+		}
+		return total
+	}
+	before := size()
+	if err := s.Tombstone(ctx, "doomed", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	after := size()
+	if after > before/4 {
+		t.Fatalf("after scavenging 5,000 events of 4 KB, the file and WAL hold %d bytes, down from %d: the space was not given back", after, before)
+	}
+	if got := len(mustReadAll(t, s)); got != 10 {
+		t.Fatalf("%d events left, want 10", got)
+	}
+}
+
+func mustReadAll(tb testing.TB, s chronicle.Store) []chronicle.RecordedEvent {
+	tb.Helper()
+	var out []chronicle.RecordedEvent
+	for e, err := range s.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// A file of schema version 3, where truncate_before also kept where an
+// emptied stream's revisions go on, keeps those revisions after the
+// migration, while metadata stops moving the revisions of other streams.
+func TestMigrateNextRevision(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := 1; v <= 3; v++ {
+		script, err := os.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(script)); err != nil {
+			t.Fatalf("migration %d: %v", v, err)
+		}
+	}
+	for _, q := range []string{
+		"PRAGMA user_version = 3",
+		// "live" has revisions 0-4 and truncate-before 10.
+		`WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r WHERE n < 4)
+			INSERT INTO events (stream, revision, id, type, data, recorded) SELECT 'live', n, randomblob(16), 'E', x'7b7d', 0 FROM r`,
+		"INSERT INTO streams_meta (stream, truncate_before) VALUES ('live', 10)",
+		// A scavenge removed every event of "emptied", revisions 0-2.
+		"INSERT INTO streams_meta (stream, max_age_us, truncate_before) VALUES ('emptied', 1, 3)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tt := range []struct {
+		stream string
+		exp    chronicle.ExpectedRevision
+		want   uint64
+	}{{"live", chronicle.Exact(4), 5}, {"emptied", chronicle.Exact(2), 3}} {
+		res, err := s.Append(ctx, tt.stream, tt.exp, chronicle.EventData{Type: "E"})
+		if err != nil || res.FirstRevision != tt.want {
+			t.Errorf("after the migration, an append to %q expecting %s = %+v, %v; want revision %d", tt.stream, tt.exp, res, err, tt.want)
+		}
+	}
+}

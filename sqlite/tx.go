@@ -1,0 +1,70 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Update runs fn in a write transaction on the store's database, and
+// commits if fn returns nil. It is how read models live beside the events:
+// a projection writes its tables and its checkpoint in one transaction.
+//
+// Write only tables of your own: the events table belongs to the store.
+// A transaction holds SQLite's write lock, which appends also need, so
+// keep it short. Updates run one at a time.
+func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.inTx(ctx, s.update, fn)
+}
+
+// View runs fn in a read-only transaction: one consistent snapshot of the
+// database, which never waits for writers.
+func (s *Store) View(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.inTx(ctx, s.read, fn)
+}
+
+func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Checkpoint copies the write-ahead log into the database file and
+// empties it, so that what was deleted from the database (with
+// secure_delete, which Update's transactions use) is gone from the disk
+// too, not only from the file. It waits briefly for readers that hold old
+// snapshots.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		var busy, logFrames, done int
+		err := s.update.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if attempt == 50 {
+			return fmt.Errorf("checkpoint: readers kept old pages in use: try again when they are done")
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+func testReadStream(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	mustAppend(t, s, "other-1", chronicle.NoStream, events("O", 2)...)
+	mustAppend(t, s, "s-1", chronicle.NoStream, events("E", 5)...)
+	mustAppend(t, s, "other-1", chronicle.Any, events("O", 1)...)
+	mustAppend(t, s, "s-1", chronicle.Exact(4), events("E", 5)...)
+
+	tests := []struct {
+		name string
+		opts chronicle.ReadStreamOptions
+		want []uint64
+	}{
+		{"Forwards", chronicle.ReadStreamOptions{}, seq(0, 10, 1)},
+		{"ForwardsFrom", chronicle.ReadStreamOptions{From: 7}, []uint64{7, 8, 9}},
+		{"ForwardsLimit", chronicle.ReadStreamOptions{From: 2, Limit: 3}, []uint64{2, 3, 4}},
+		{"ForwardsPastEnd", chronicle.ReadStreamOptions{From: 10}, nil},
+		{"Backwards", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}, seq(9, 10, -1)},
+		{"BackwardsFrom", chronicle.ReadStreamOptions{Backwards: true, From: 2}, []uint64{2, 1, 0}},
+		{"BackwardsFromZero", chronicle.ReadStreamOptions{Backwards: true}, []uint64{0}},
+		{"BackwardsLimit", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End, Limit: 2}, []uint64{9, 8}},
+		{"BackwardsPastEnd", chronicle.ReadStreamOptions{Backwards: true, From: 50, Limit: 1}, []uint64{9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := readStream(t, s, "s-1", tt.opts)
+			if !slices.Equal(revisions(got), tt.want) {
+				t.Fatalf("revisions = %v, want %v", revisions(got), tt.want)
+			}
+			for _, e := range got {
+				if e.Stream != "s-1" {
+					t.Fatalf("event of stream %q in a read of s-1", e.Stream)
+				}
+			}
+		})
+	}
+	t.Run("PositionsOfInterleavedStream", func(t *testing.T) {
+		got := readStream(t, s, "s-1", chronicle.ReadStreamOptions{})
+		want := append(seq(3, 5, 1), seq(9, 5, 1)...)
+		if !slices.Equal(positions(got), want) {
+			t.Fatalf("positions = %v, want %v", positions(got), want)
+		}
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		wantNotFound(t, s, "missing-1")
+		_, err := collect(s.ReadStream(context.Background(), "missing-1", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
+		wantErr(t, "backwards ReadStream of a missing stream", err, chronicle.ErrStreamNotFound)
+	})
+	t.Run("EarlyBreak", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, "long", chronicle.NoStream, events("E", 2000)...)
+		// A read abandoned early must free what it holds: were it to keep a
+		// connection or a lock, these loops would exhaust or block the store.
+		for i := range 100 {
+			for e, err := range s.ReadStream(context.Background(), "long", chronicle.ReadStreamOptions{From: uint64(i)}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Revision != uint64(i) {
+					t.Fatalf("first revision read = %d, want %d", e.Revision, i)
+				}
+				break
+			}
+			for _, err := range s.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		mustAppend(t, s, "long", chronicle.Exact(1999), event("E", 0))
+		if got := readStream(t, s, "long", chronicle.ReadStreamOptions{From: 1990}); len(got) != 11 {
+			t.Fatalf("read %d events after early breaks, want 11", len(got))
+		}
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		s := newStore(t)
+		mustAppend(t, s, "long", chronicle.NoStream, events("E", 3000)...)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		n := 0
+		var last error
+		for _, err := range s.ReadStream(ctx, "long", chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				last = err
+				break
+			}
+			n++
+			if n == 10 {
+				cancel()
+			}
+		}
+		if !errors.Is(last, context.Canceled) {
+			t.Fatalf("read after cancel ended with %v, want context.Canceled", last)
+		}
+		if n >= 3000 {
+			t.Fatalf("read all %d events after cancel", n)
+		}
+	})
+}
+
+func testReadAll(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	// Positions 1..12: game-1 (1-3), game-2 (4-6), chat-1 (7-9), game-1 (10-12).
+	mustAppend(t, s, "game-1", chronicle.NoStream, event("Started", 0), event("Moved", 1), event("Moved", 2))
+	mustAppend(t, s, "game-2", chronicle.NoStream, event("Started", 0), event("Moved", 1), event("Finished", 2))
+	mustAppend(t, s, "chat-1", chronicle.NoStream, events("Said", 3)...)
+	mustAppend(t, s, "game-1", chronicle.Exact(2), event("Moved", 3), event("Moved", 4), event("Finished", 5))
+
+	tests := []struct {
+		name string
+		opts chronicle.ReadAllOptions
+		want []uint64
+	}{
+		{"Forwards", chronicle.ReadAllOptions{}, seq(1, 12, 1)},
+		{"From", chronicle.ReadAllOptions{From: 10}, []uint64{10, 11, 12}},
+		{"FromOne", chronicle.ReadAllOptions{From: 1, Limit: 2}, []uint64{1, 2}},
+		{"Limit", chronicle.ReadAllOptions{From: 4, Limit: 3}, []uint64{4, 5, 6}},
+		{"PastEnd", chronicle.ReadAllOptions{From: 13}, nil},
+		{"Backwards", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End}, seq(12, 12, -1)},
+		{"BackwardsFrom", chronicle.ReadAllOptions{Backwards: true, From: 3}, []uint64{3, 2, 1}},
+		{"BackwardsLimit", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 2}, []uint64{12, 11}},
+		{"Category", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"chat"}}}, []uint64{7, 8, 9}},
+		{"Categories", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"chat", "game"}}}, seq(1, 12, 1)},
+		{"StreamPrefix", chronicle.ReadAllOptions{Filter: chronicle.Filter{StreamPrefix: "game-2"}}, []uint64{4, 5, 6}},
+		{"Types", chronicle.ReadAllOptions{Filter: chronicle.Filter{Types: []string{"Finished", "Said"}}}, []uint64{6, 7, 8, 9, 12}},
+		{"CategoryAndType", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"game"}, Types: []string{"Started"}}}, []uint64{1, 4}},
+		{"FilterLimit", chronicle.ReadAllOptions{From: 2, Limit: 2, Filter: chronicle.Filter{Types: []string{"Moved"}}}, []uint64{2, 3}},
+		{"FilterBackwards", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Filter: chronicle.Filter{Types: []string{"Started"}}}, []uint64{4, 1}},
+		{"FilterNoMatch", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"gam"}}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := readAll(t, s, tt.opts)
+			if !slices.Equal(positions(got), tt.want) {
+				t.Fatalf("positions = %v, want %v", positions(got), tt.want)
+			}
+		})
+	}
+	t.Run("EventsMatchStreams", func(t *testing.T) {
+		for _, e := range readAll(t, s, chronicle.ReadAllOptions{}) {
+			in := readStream(t, s, e.Stream, chronicle.ReadStreamOptions{From: e.Revision, Limit: 1})
+			if len(in) != 1 || in[0].Position != e.Position || in[0].ID != e.ID || in[0].Type != e.Type ||
+				string(in[0].Data) != string(e.Data) || !in[0].Recorded.Equal(e.Recorded) {
+				t.Fatalf("global log has %s@%d at %d, stream read has %+v", e.Stream, e.Revision, e.Position, in)
+			}
+		}
+	})
+	t.Run("LongFilteredScan", func(t *testing.T) {
+		// Many events the filter rejects between the ones it keeps: a read
+		// must page past them rather than stop early or repeat itself.
+		s := newStore(t)
+		for i := range 3 {
+			mustAppend(t, s, fmt.Sprintf("noise-%d", i), chronicle.NoStream, events("Noise", 1500)...)
+			mustAppend(t, s, "signal-1", chronicle.Any, event("Signal", i))
+		}
+		got := readAll(t, s, chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"signal"}}})
+		if want := []uint64{1501, 3002, 4503}; !slices.Equal(positions(got), want) {
+			t.Fatalf("positions = %v, want %v", positions(got), want)
+		}
+	})
+}

@@ -1,0 +1,448 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// lifecycleStore is a store with every lifecycle ability.
+type lifecycleStore interface {
+	chronicle.Store
+	chronicle.Retention
+	chronicle.Deleter
+	chronicle.Scavenger
+}
+
+func testLifecycle(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	open := func(t *testing.T) lifecycleStore {
+		return openAs[lifecycleStore](t, newStore, "chronicle.Retention, Deleter and Scavenger")
+	}
+	revs := func(t *testing.T, s chronicle.Store, stream string, opts chronicle.ReadStreamOptions) []uint64 {
+		t.Helper()
+		return revisions(readStream(t, s, stream, opts))
+	}
+
+	t.Run("Metadata", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 10)...)
+		if m, err := s.StreamMetadata(ctx, "s"); err != nil || !m.IsZero() {
+			t.Fatalf("metadata of a stream without any = %+v, %v", m, err)
+		}
+		for _, tt := range []struct {
+			name string
+			m    chronicle.StreamMetadata
+			want []uint64
+		}{
+			{"MaxCount", chronicle.StreamMetadata{MaxCount: 3}, []uint64{7, 8, 9}},
+			{"TruncateBefore", chronicle.StreamMetadata{TruncateBefore: 6}, []uint64{6, 7, 8, 9}},
+			{"Both", chronicle.StreamMetadata{MaxCount: 5, TruncateBefore: 8}, []uint64{8, 9}},
+			{"None", chronicle.StreamMetadata{}, seq(0, 10, 1)},
+		} {
+			if err := s.SetStreamMetadata(ctx, "s", tt.m); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.StreamMetadata(ctx, "s"); got != tt.m {
+				t.Fatalf("%s: StreamMetadata = %+v, want %+v", tt.name, got, tt.m)
+			}
+			if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); !slices.Equal(got, tt.want) {
+				t.Fatalf("%s: revisions read = %v, want %v", tt.name, got, tt.want)
+			}
+			back := slices.Clone(tt.want)
+			slices.Reverse(back)
+			if got := revs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}); !slices.Equal(got, back) {
+				t.Fatalf("%s: revisions read backwards = %v, want %v", tt.name, got, back)
+			}
+		}
+		// Hidden events stay in the global log until a scavenge.
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 10 {
+			t.Fatalf("the log holds %d events before a scavenge, want 10", n)
+		}
+	})
+
+	t.Run("MaxAge", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("Old", 3)...)
+		time.Sleep(30 * time.Millisecond)
+		mustAppend(t, s, "s", chronicle.Any, events("New", 2)...)
+		if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: 20 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
+		// The new events may have aged too on a slow machine; the old ones
+		// must be gone.
+		for _, e := range got {
+			if e.Type == "Old" {
+				t.Fatalf("an event older than the max age was read: revision %d", e.Revision)
+			}
+		}
+	})
+
+	t.Run("SoftDelete", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
+		err := s.Delete(ctx, "s", chronicle.Exact(1))
+		wantErr(t, "Delete with a stale revision", err, chronicle.ErrWrongExpectedRevision)
+		var wrong *chronicle.WrongExpectedRevisionError
+		if errors.As(err, &wrong) && wrong.Op != "delete" {
+			t.Errorf("Delete with a stale revision: Op = %q, want \"delete\" so the message names what was refused", wrong.Op)
+		}
+		if err := s.Delete(ctx, "s", chronicle.Exact(2)); err != nil {
+			t.Fatal(err)
+		}
+		wantNotFound(t, s, "s")
+		err = s.Delete(ctx, "s", chronicle.Any)
+		wantErr(t, "Delete of a deleted stream", err, chronicle.ErrStreamNotFound)
+		_, err = s.Append(ctx, "s", chronicle.Exact(2), event("E", 0))
+		wantErr(t, "Append expecting the deleted revision", err, chronicle.ErrWrongExpectedRevision)
+		res := mustAppend(t, s, "s", chronicle.NoStream, event("Again", 0))
+		if res.FirstRevision != 3 {
+			t.Fatalf("after a soft delete, the stream went on at revision %d, want 3", res.FirstRevision)
+		}
+		got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
+		if len(got) != 1 || got[0].Revision != 3 || got[0].Type != "Again" {
+			t.Fatalf("after deleting and appending, the stream reads %v, want only revision 3", revisions(got))
+		}
+		err = s.Delete(ctx, "missing", chronicle.Any)
+		wantErr(t, "Delete of a missing stream", err, chronicle.ErrStreamNotFound)
+	})
+
+	t.Run("Tombstone", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 2)...)
+		if err := s.Tombstone(ctx, "s", chronicle.StreamExists); err != nil {
+			t.Fatal(err)
+		}
+		_, err := collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}))
+		wantErr(t, "ReadStream of a tombstoned stream", err, chronicle.ErrStreamDeleted)
+		for _, exp := range []chronicle.ExpectedRevision{chronicle.Any, chronicle.NoStream, chronicle.Exact(1)} {
+			_, err = s.Append(ctx, "s", exp, event("E", 0))
+			wantErr(t, "Append to a tombstoned stream", err, chronicle.ErrStreamDeleted)
+		}
+		wantErr(t, "Delete of a tombstoned stream", s.Delete(ctx, "s", chronicle.Any), chronicle.ErrStreamDeleted)
+		wantErr(t, "Tombstone again", s.Tombstone(ctx, "s", chronicle.Any), chronicle.ErrStreamDeleted)
+		wantErr(t, "SetStreamMetadata of a tombstoned stream", s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 1}), chronicle.ErrStreamDeleted)
+		var deleted *chronicle.StreamDeletedError
+		if !errors.As(err, &deleted) || deleted.Stream != "s" {
+			t.Fatalf("error %v does not name the stream", err)
+		}
+	})
+
+	t.Run("DeleteDropsSnapshot", func(t *testing.T) {
+		s := open(t)
+		ss, ok := s.(chronicle.SnapshotStore)
+		if !ok {
+			t.Skip("no snapshots")
+		}
+		mustAppend(t, s, "s", chronicle.NoStream, event("E", 0))
+		ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Type: "T", Data: []byte("x")})
+		if err := s.Delete(ctx, "s", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := ss.LoadSnapshot(ctx, "s"); ok {
+			t.Fatal("a deleted stream kept its snapshot, which describes events that are gone")
+		}
+	})
+
+	t.Run("Scavenge", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "keep", chronicle.NoStream, events("E", 3)...)           // 1-3
+		mustAppend(t, s, "capped", chronicle.NoStream, events("E", 5)...)         // 4-8
+		mustAppend(t, s, "deleted", chronicle.NoStream, events("E", 2)...)        // 9-10
+		mustAppend(t, s, "keep", chronicle.Exact(2), events("E", 2)...)           // 11-12
+		mustAppend(t, s, "tomb", chronicle.NoStream, events("E", 2)...)           // 13-14
+		s.SetStreamMetadata(ctx, "capped", chronicle.StreamMetadata{MaxCount: 2}) // keeps 7-8
+		s.Delete(ctx, "deleted", chronicle.Any)
+		s.Tombstone(ctx, "tomb", chronicle.Any)
+		sub := subscribe(t, s, chronicle.SubscribeOptions{})
+		sub.waitFor(t, 14)
+
+		var seen []chronicle.ScavengeProgress
+		p, err := s.Scavenge(ctx, func(p chronicle.ScavengeProgress) { seen = append(seen, p) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Removed != 7 || p.Total != 3 || p.Done != 3 || len(seen) == 0 {
+			t.Fatalf("scavenge reported %+v (%d progress calls), want 7 events removed from 3 streams", p, len(seen))
+		}
+		want := []uint64{1, 2, 3, 7, 8, 11, 12}
+		if got := positions(readAll(t, s, chronicle.ReadAllOptions{})); !slices.Equal(got, want) {
+			t.Fatalf("after a scavenge the log holds positions %v, want %v", got, want)
+		}
+		back := slices.Clone(want)
+		slices.Reverse(back)
+		if got := positions(readAll(t, s, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})); !slices.Equal(got, back) {
+			t.Fatalf("read backwards after a scavenge: %v, want %v", got, back)
+		}
+		// The newest positions were removed: they must not be handed out
+		// again, or a reader that saw them would skip the new events.
+		res := mustAppend(t, s, "keep", chronicle.Exact(4), event("E", 0))
+		if res.FirstPosition != 15 {
+			t.Fatalf("the first append after a scavenge got position %d, want 15", res.FirstPosition)
+		}
+		got := sub.waitFor(t, 15)
+		if len(got) != 15 || got[14].Position != 15 {
+			t.Fatalf("a subscriber running through the scavenge saw %v", positions(got))
+		}
+		// Streams go on at the right revisions.
+		if res := mustAppend(t, s, "deleted", chronicle.NoStream, event("E", 0)); res.FirstRevision != 2 {
+			t.Fatalf("a scavenged soft-deleted stream went on at revision %d, want 2", res.FirstRevision)
+		}
+		if got := revs(t, s, "capped", chronicle.ReadStreamOptions{}); !slices.Equal(got, []uint64{3, 4}) {
+			t.Fatalf("capped stream reads %v after a scavenge, want [3 4]", got)
+		}
+		_, err = s.Append(ctx, "tomb", chronicle.Any, event("E", 0))
+		wantErr(t, "Append to a scavenged tombstone", err, chronicle.ErrStreamDeleted)
+		// A second scavenge has nothing left to do.
+		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 0 {
+			t.Fatalf("second scavenge = %+v, %v; want nothing removed", p, err)
+		}
+	})
+
+	t.Run("ScavengeAllExpired", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
+		time.Sleep(20 * time.Millisecond)
+		s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: 10 * time.Millisecond})
+		if _, err := s.Scavenge(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The stream still exists, empty, and its revisions go on.
+		if got := readStream(t, s, "s", chronicle.ReadStreamOptions{}); len(got) != 0 {
+			t.Fatalf("read %d expired events", len(got))
+		}
+		if res := mustAppend(t, s, "s", chronicle.Exact(2), event("E", 3)); res.FirstRevision != 3 {
+			t.Fatalf("after every event expired, the stream went on at revision %d, want 3", res.FirstRevision)
+		}
+		// A scavenge leaves the metadata as it was set.
+		if m, err := s.StreamMetadata(ctx, "s"); err != nil || m != (chronicle.StreamMetadata{MaxAge: 10 * time.Millisecond}) {
+			t.Fatalf("after a scavenge, StreamMetadata = %+v, %v; want the max age alone", m, err)
+		}
+	})
+
+	t.Run("ScavengeTruncatedPastTheEnd", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 5)...) // 0-4
+		m := chronicle.StreamMetadata{TruncateBefore: 10}
+		s.SetStreamMetadata(ctx, "s", m)
+		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 5 {
+			t.Fatalf("Scavenge = %+v, %v; want 5 events removed", p, err)
+		}
+		if got := readStream(t, s, "s", chronicle.ReadStreamOptions{}); len(got) != 0 {
+			t.Fatalf("read %d truncated events", len(got))
+		}
+		if got, err := s.StreamMetadata(ctx, "s"); err != nil || got != m {
+			t.Fatalf("after a scavenge, StreamMetadata = %+v, %v; want %+v", got, err, m)
+		}
+		if res := mustAppend(t, s, "s", chronicle.Exact(4), events("E", 6)...); res.FirstRevision != 5 {
+			t.Fatalf("after a scavenge of every event, the stream went on at revision %d, want 5", res.FirstRevision)
+		}
+		if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); !slices.Equal(got, []uint64{10}) {
+			t.Fatalf("after a scavenge and an append, the stream reads %v, want [10]", got)
+		}
+	})
+
+	t.Run("ScavengeResumes", func(t *testing.T) {
+		s := open(t)
+		for _, name := range []string{"a", "b", "c"} {
+			mustAppend(t, s, name, chronicle.NoStream, events("E", 3)...)
+			s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1})
+		}
+		stop, cancel := context.WithCancel(ctx)
+		_, err := s.Scavenge(stop, func(chronicle.ScavengeProgress) { cancel() })
+		wantErr(t, "interrupted Scavenge", err, context.Canceled)
+		if _, err := s.Scavenge(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 3 {
+			t.Fatalf("after an interrupted and a resumed scavenge the log holds %d events, want 3", n)
+		}
+	})
+}
+
+// openAs returns a new store as a T, or skips the test when the store is
+// not one; abilities names what T asks for.
+func openAs[T chronicle.Store](t *testing.T, newStore Factory, abilities string) T {
+	t.Helper()
+	s, ok := newStore(t).(T)
+	if !ok {
+		t.Skipf("the store does not implement %s", abilities)
+	}
+	return s
+}
+
+// retentionStore is a store whose streams have metadata.
+type retentionStore interface {
+	chronicle.Store
+	chronicle.Retention
+}
+
+// testRetention pins down the edge cases of stream metadata that
+// [chronicle.Retention] documents. It needs only Retention (and Deleter
+// for the cases about deleted streams), so that stores without a
+// Scavenger, such as a client of a remote server, run it too. None of its
+// cases uses a max age, which some protocols keep in whole seconds.
+func testRetention(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	open := func(t *testing.T) retentionStore {
+		return openAs[retentionStore](t, newStore, "chronicle.Retention")
+	}
+	set := func(t *testing.T, s retentionStore, stream string, m chronicle.StreamMetadata) {
+		t.Helper()
+		if err := s.SetStreamMetadata(ctx, stream, m); err != nil {
+			t.Fatalf("SetStreamMetadata(%q, %+v): %v", stream, m, err)
+		}
+	}
+	wantMeta := func(t *testing.T, s retentionStore, stream string, want chronicle.StreamMetadata) {
+		t.Helper()
+		if got, err := s.StreamMetadata(ctx, stream); err != nil || got != want {
+			t.Fatalf("StreamMetadata(%q) = %+v, %v; want %+v", stream, got, err, want)
+		}
+	}
+	// wantRevs reads stream with opts, which must succeed even when it
+	// returns nothing, and checks the revisions read.
+	wantRevs := func(t *testing.T, s chronicle.Store, stream string, opts chronicle.ReadStreamOptions, want ...uint64) {
+		t.Helper()
+		got := revisions(readStream(t, s, stream, opts))
+		if !slices.Equal(got, want) {
+			t.Fatalf("ReadStream(%q, %+v) read revisions %v, want %v", stream, opts, got, want)
+		}
+	}
+	forwards := chronicle.ReadStreamOptions{}
+	backwards := chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}
+
+	t.Run("TruncateBeforePastTheEnd", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 5)...) // 0-4
+		m := chronicle.StreamMetadata{TruncateBefore: 10}
+		set(t, s, "s", m)
+		wantMeta(t, s, "s", m)
+		// Every event is hidden, but the stream still exists: it reads
+		// empty, not as not found, and its revisions do not move.
+		wantRevs(t, s, "s", forwards)
+		wantRevs(t, s, "s", backwards)
+		_, err := s.Append(ctx, "s", chronicle.NoStream, event("E", 0))
+		wantErr(t, "Append expecting no stream to a stream whose events are all hidden", err, chronicle.ErrWrongExpectedRevision)
+		res := mustAppend(t, s, "s", chronicle.Exact(4), events("F", 7)...)
+		if res.FirstRevision != 5 || res.LastRevision != 11 {
+			t.Fatalf("after truncate-before 10, an append to revisions 0-4 went to %d-%d, want 5-11: metadata does not move revisions",
+				res.FirstRevision, res.LastRevision)
+		}
+		// The events from revision 10 on are visible, as in KurrentDB.
+		wantRevs(t, s, "s", forwards, 10, 11)
+		wantRevs(t, s, "s", backwards, 11, 10)
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{From: 3, Limit: 1}, 10)
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: 9})
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: 10}, 10)
+		wantMeta(t, s, "s", m)
+	})
+
+	t.Run("MetadataBeforeTheStream", func(t *testing.T) {
+		s := open(t)
+		m := chronicle.StreamMetadata{MaxCount: 3, TruncateBefore: 2}
+		set(t, s, "s", m)
+		wantMeta(t, s, "s", m)
+		// Metadata does not make the stream exist.
+		wantNotFound(t, s, "s")
+		_, err := s.Append(ctx, "s", chronicle.StreamExists, event("E", 0))
+		wantErr(t, "Append expecting a stream that has only metadata", err, chronicle.ErrWrongExpectedRevision)
+		if res := mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...); res.FirstRevision != 0 {
+			t.Fatalf("the first append to a stream with metadata went to revision %d, want 0", res.FirstRevision)
+		}
+		wantRevs(t, s, "s", forwards, 2)
+		mustAppend(t, s, "s", chronicle.Exact(2), events("E", 3)...) // 3-5
+		wantRevs(t, s, "s", forwards, 3, 4, 5)
+		wantRevs(t, s, "s", backwards, 5, 4, 3)
+		wantMeta(t, s, "s", m)
+
+		// A stream whose metadata hides the revisions it will have.
+		set(t, s, "t", chronicle.StreamMetadata{TruncateBefore: 5})
+		wantNotFound(t, s, "t")
+		if res := mustAppend(t, s, "t", chronicle.NoStream, events("E", 2)...); res.FirstRevision != 0 {
+			t.Fatalf("the first append to a stream with truncate-before 5 went to revision %d, want 0", res.FirstRevision)
+		}
+		wantRevs(t, s, "t", forwards)
+
+		// Deleting a stream that has only metadata finds nothing to delete.
+		if d, ok := s.(chronicle.Deleter); ok {
+			set(t, s, "u", chronicle.StreamMetadata{TruncateBefore: 3})
+			wantErr(t, "Delete of a stream that has only metadata", d.Delete(ctx, "u", chronicle.Any), chronicle.ErrStreamNotFound)
+		}
+	})
+
+	t.Run("TruncateBeforeAndMaxCount", func(t *testing.T) {
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 10)...) // 0-9
+		// The stricter of the two wins.
+		set(t, s, "s", chronicle.StreamMetadata{MaxCount: 2, TruncateBefore: 3})
+		wantRevs(t, s, "s", forwards, 8, 9)
+		wantRevs(t, s, "s", backwards, 9, 8)
+		set(t, s, "s", chronicle.StreamMetadata{MaxCount: 8, TruncateBefore: 5})
+		wantRevs(t, s, "s", forwards, 5, 6, 7, 8, 9)
+		// Limits count the events read, not the hidden ones skipped.
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{Limit: 2}, 5, 6)
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: 7, Limit: 5}, 7, 6, 5)
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: 4})
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{From: 20})
+		// The max count follows the stream as it grows.
+		mustAppend(t, s, "s", chronicle.Exact(9), events("E", 5)...) // 10-14
+		wantRevs(t, s, "s", forwards, 7, 8, 9, 10, 11, 12, 13, 14)
+		wantRevs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: 8}, 8, 7)
+	})
+
+	t.Run("SoftDeleted", func(t *testing.T) {
+		s := open(t)
+		d, ok := s.(chronicle.Deleter)
+		if !ok {
+			t.Skip("the store does not implement chronicle.Deleter")
+		}
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...) // 0-2
+		set(t, s, "s", chronicle.StreamMetadata{MaxCount: 5})
+		if err := d.Delete(ctx, "s", chronicle.Exact(2)); err != nil {
+			t.Fatal(err)
+		}
+		// The delete shows as a truncate-before past the old events; the
+		// rest of the metadata stays.
+		wantMeta(t, s, "s", chronicle.StreamMetadata{MaxCount: 5, TruncateBefore: 3})
+		// Metadata can be set on a soft-deleted stream, but cannot bring
+		// back what the delete hid, and does not undelete it.
+		set(t, s, "s", chronicle.StreamMetadata{MaxCount: 4})
+		wantMeta(t, s, "s", chronicle.StreamMetadata{MaxCount: 4, TruncateBefore: 3})
+		wantNotFound(t, s, "s")
+		set(t, s, "s", chronicle.StreamMetadata{MaxCount: 4, TruncateBefore: 4})
+		wantMeta(t, s, "s", chronicle.StreamMetadata{MaxCount: 4, TruncateBefore: 4})
+		wantNotFound(t, s, "s")
+		if res := mustAppend(t, s, "s", chronicle.NoStream, events("F", 2)...); res.FirstRevision != 3 {
+			t.Fatalf("a soft-deleted stream went on at revision %d, want 3", res.FirstRevision)
+		}
+		wantRevs(t, s, "s", forwards, 4)
+		wantMeta(t, s, "s", chronicle.StreamMetadata{MaxCount: 4, TruncateBefore: 4})
+	})
+
+	t.Run("Tombstoned", func(t *testing.T) {
+		s := open(t)
+		d, ok := s.(chronicle.Deleter)
+		if !ok {
+			t.Skip("the store does not implement chronicle.Deleter")
+		}
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 2)...)
+		set(t, s, "s", chronicle.StreamMetadata{MaxCount: 5})
+		if err := d.Tombstone(ctx, "s", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.StreamMetadata(ctx, "s")
+		wantErr(t, "StreamMetadata of a tombstoned stream", err, chronicle.ErrStreamDeleted)
+		// Tombstoning a stream that has only metadata makes it deleted.
+		set(t, s, "t", chronicle.StreamMetadata{TruncateBefore: 3})
+		if err := d.Tombstone(ctx, "t", chronicle.NoStream); err != nil {
+			t.Fatalf("Tombstone expecting no stream, of a stream that has only metadata: %v", err)
+		}
+		_, err = s.Append(ctx, "t", chronicle.Any, event("E", 0))
+		wantErr(t, "Append to a tombstoned stream", err, chronicle.ErrStreamDeleted)
+	})
+}

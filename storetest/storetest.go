@@ -1,0 +1,150 @@
+// Package storetest is the conformance suite for [chronicle.Store]
+// implementations. A store proves that it keeps Chronicle's promises by
+// passing it from its own tests, in one line:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t testing.TB) chronicle.Store { return mustOpen(t) })
+//	}
+//
+// The suite covers appends (expected revisions, atomicity, idempotent
+// retries, validation, large batches), reads of streams and of the global
+// log (directions, limits, filters, early exit, cancellation) and
+// subscriptions (catch-up then live, exactly once and in order under
+// concurrent writers), and the optional abilities a store may have, such
+// as [chronicle.SnapshotStore] or [chronicle.StreamLister]; those tests skip when the store lacks the
+// ability. Run it with -race.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// Factory returns a new, empty store for one test. It registers whatever
+// cleanup the store needs with tb.Cleanup.
+type Factory func(tb testing.TB) chronicle.Store
+
+// Run runs the whole conformance suite against stores made by newStore.
+func Run(t *testing.T, newStore Factory) {
+	t.Run("Append", func(t *testing.T) { testAppend(t, newStore) })
+	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, newStore) })
+	t.Run("Validation", func(t *testing.T) { testValidation(t, newStore) })
+	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, newStore) })
+	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, newStore) })
+	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newStore) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
+	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore) })
+	t.Run("EventFinder", func(t *testing.T) { testEventFinder(t, newStore) })
+	t.Run("Retention", func(t *testing.T) { testRetention(t, newStore) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
+	t.Run("StreamLister", func(t *testing.T) { testStreamLister(t, newStore) })
+}
+
+// event returns an event of type typ whose data is a small JSON object.
+func event(typ string, n int) chronicle.EventData {
+	return chronicle.EventData{Type: typ, Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+}
+
+// events returns n events of type typ.
+func events(typ string, n int) []chronicle.EventData {
+	out := make([]chronicle.EventData, n)
+	for i := range out {
+		out[i] = event(typ, i)
+	}
+	return out
+}
+
+func mustAppend(tb testing.TB, s chronicle.Store, stream string, exp chronicle.ExpectedRevision, evs ...chronicle.EventData) chronicle.AppendResult {
+	tb.Helper()
+	res, err := s.Append(context.Background(), stream, exp, evs...)
+	if err != nil {
+		tb.Fatalf("Append(%q, %s, %d events): %v", stream, exp, len(evs), err)
+	}
+	return res
+}
+
+// collect drains seq, stopping at the first error.
+func collect(seq iter.Seq2[chronicle.RecordedEvent, error]) ([]chronicle.RecordedEvent, error) {
+	var out []chronicle.RecordedEvent
+	for e, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func mustRead(tb testing.TB, seq iter.Seq2[chronicle.RecordedEvent, error]) []chronicle.RecordedEvent {
+	tb.Helper()
+	out, err := collect(seq)
+	if err != nil {
+		tb.Fatalf("read: %v (after %d events)", err, len(out))
+	}
+	return out
+}
+
+func readStream(tb testing.TB, s chronicle.Store, stream string, opts chronicle.ReadStreamOptions) []chronicle.RecordedEvent {
+	tb.Helper()
+	return mustRead(tb, s.ReadStream(context.Background(), stream, opts))
+}
+
+func readAll(tb testing.TB, s chronicle.Store, opts chronicle.ReadAllOptions) []chronicle.RecordedEvent {
+	tb.Helper()
+	return mustRead(tb, s.ReadAll(context.Background(), opts))
+}
+
+func revisions(evs []chronicle.RecordedEvent) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Revision
+	}
+	return out
+}
+
+func positions(evs []chronicle.RecordedEvent) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Position
+	}
+	return out
+}
+
+// seq returns from, from+step, ... n values.
+func seq(from uint64, n int, step int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(int(from) + i*step)
+	}
+	return out
+}
+
+// wantErr fails unless err matches target.
+func wantErr(tb testing.TB, what string, err, target error) {
+	tb.Helper()
+	if !errors.Is(err, target) {
+		tb.Fatalf("%s: error = %v, want one matching %v", what, err, target)
+	}
+}
+
+// wantNotFound fails unless stream reads as not found.
+func wantNotFound(tb testing.TB, s chronicle.Store, stream string) {
+	tb.Helper()
+	evs, err := collect(s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{}))
+	if !errors.Is(err, chronicle.ErrStreamNotFound) || len(evs) != 0 {
+		tb.Fatalf("ReadStream(%q) = %d events, error %v; want ErrStreamNotFound", stream, len(evs), err)
+	}
+}
+
+// testContext returns a context that ends with the test, or after d.
+func testContext(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	tb.Cleanup(cancel)
+	return ctx
+}

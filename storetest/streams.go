@@ -1,0 +1,90 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+func testStreamLister(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s := newStore(t)
+	l, ok := s.(chronicle.StreamLister)
+	if !ok {
+		t.Skip("the store does not implement chronicle.StreamLister")
+	}
+	// "order" is in its own category; "order!x" sorts between it and
+	// "order-1" but is in category "order!x".
+	mustAppend(t, s, "order", chronicle.NoStream, events("E", 1)...)
+	mustAppend(t, s, "order!x", chronicle.NoStream, events("E", 1)...)
+	mustAppend(t, s, "order-1", chronicle.NoStream, events("E", 2)...)
+	mustAppend(t, s, "cart-1", chronicle.NoStream, events("E", 1)...)
+	mustAppend(t, s, "order-2", chronicle.NoStream, events("E", 1)...)
+	mustAppend(t, s, "orderly", chronicle.NoStream, events("E", 1)...)
+	mustAppend(t, s, "order-1", chronicle.Exact(1), events("E", 1)...) // order-1 is now the newest
+
+	names := func(t *testing.T, opts chronicle.ListStreamsOptions) []string {
+		t.Helper()
+		infos, err := l.ListStreams(ctx, opts)
+		if err != nil {
+			t.Fatalf("ListStreams(%+v): %v", opts, err)
+		}
+		var out []string
+		for _, in := range infos {
+			out = append(out, in.Stream)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		opts chronicle.ListStreamsOptions
+		want []string
+	}{
+		{"All", chronicle.ListStreamsOptions{}, []string{"order-1", "orderly", "order-2", "cart-1", "order!x", "order"}},
+		{"Prefix", chronicle.ListStreamsOptions{Prefix: "order"}, []string{"order-1", "orderly", "order-2", "order!x", "order"}},
+		{"Category", chronicle.ListStreamsOptions{Category: "order"}, []string{"order-1", "order-2", "order"}},
+		{"Limit", chronicle.ListStreamsOptions{Limit: 2}, []string{"order-1", "orderly"}},
+		{"Before", chronicle.ListStreamsOptions{Before: 8}, []string{"orderly", "order-2", "cart-1", "order!x", "order"}},
+		{"CategoryBefore", chronicle.ListStreamsOptions{Category: "order", Before: 7, Limit: 1}, []string{"order-2"}},
+		{"CategoryAndLongerPrefix", chronicle.ListStreamsOptions{Prefix: "order-", Category: "order"}, []string{"order-1", "order-2"}},
+		{"CategoryAndShorterPrefix", chronicle.ListStreamsOptions{Prefix: "ord", Category: "order"}, []string{"order-1", "order-2", "order"}},
+		{"CategoryAndOtherPrefix", chronicle.ListStreamsOptions{Prefix: "cart", Category: "order"}, nil},
+		{"NoMatch", chronicle.ListStreamsOptions{Prefix: "zzz"}, nil},
+	} {
+		if got := names(t, tt.opts); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: streams = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	infos, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{Limit: 1})
+	if err != nil || len(infos) != 1 {
+		t.Fatalf("ListStreams = %v, %v", infos, err)
+	}
+	if in := infos[0]; in.Stream != "order-1" || in.LastRevision != 2 || in.LastPosition != 8 || in.LastRecorded.IsZero() {
+		t.Errorf("newest stream = %+v, want order-1 at revision 2, position 8, with a recorded time", in)
+	}
+	if ns, ne, err := l.CountStreams(ctx); err != nil || ns != 6 || ne != 8 {
+		t.Errorf("CountStreams = %d streams, %d events, %v; want 6, 8", ns, ne, err)
+	}
+
+	d, ok := s.(chronicle.Deleter)
+	if !ok {
+		return
+	}
+	if err := d.Delete(ctx, "order-2", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Tombstone(ctx, "cart-1", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(t, chronicle.ListStreamsOptions{}), []string{"order-1", "orderly", "order!x", "order"}; !slices.Equal(got, want) {
+		t.Errorf("after deleting order-2 and cart-1: streams = %q, want %q", got, want)
+	}
+	if got, want := names(t, chronicle.ListStreamsOptions{Category: "order"}), []string{"order-1", "order"}; !slices.Equal(got, want) {
+		t.Errorf("after deleting order-2: category order = %q, want %q", got, want)
+	}
+	if ns, _, err := l.CountStreams(ctx); err != nil || ns != 4 {
+		t.Errorf("after deletes: CountStreams = %d streams, %v; want 4", ns, err)
+	}
+}

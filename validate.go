@@ -1,0 +1,100 @@
+package chronicle
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits on names and sizes.
+const (
+	// MaxNameLength is the longest stream name or event type, in bytes.
+	MaxNameLength = 255
+	// DefaultMaxEventSize is the default limit on an event's data and
+	// metadata together, in bytes. Stores let it be configured.
+	DefaultMaxEventSize = 16 << 20
+)
+
+// ValidateStreamName reports whether name can name a stream. A name is
+// valid UTF-8, from 1 to [MaxNameLength] bytes long, free of control
+// and invisible characters (such as a zero-width space, which would make
+// two names look alike), and does not start with '$', which is reserved for streams
+// that Chronicle itself keeps. The error matches [ErrInvalidStreamName].
+func ValidateStreamName(name string) error {
+	if err := validateName(name); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidStreamName, err)
+	}
+	if strings.HasPrefix(name, "$") {
+		return fmt.Errorf("%w: %q starts with '$', which is reserved for system streams", ErrInvalidStreamName, name)
+	}
+	return nil
+}
+
+func validateName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("name is empty")
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("name %.20q... is %d bytes long, over the limit of %d", name, len(name), MaxNameLength)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("name %q is not valid UTF-8", name)
+	}
+	if i := strings.IndexFunc(name, invisible); i >= 0 {
+		return fmt.Errorf("name %q has an invisible or control character (%U) at byte %d", name, []rune(name[i:])[0], i)
+	}
+	return nil
+}
+
+// invisible reports whether r would make a name look like another: a
+// control, format (such as a zero-width space) or line separator character.
+func invisible(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// PrepareAppend checks an append's input and returns the events as they
+// will be stored: a copy in which every zero ID has been replaced by a new
+// UUIDv7. maxEventSize limits the size of each event's data plus the
+// lengths of its metadata keys and values; zero means
+// [DefaultMaxEventSize]. Stores call it before writing anything, so
+// that bad input is refused whole.
+func PrepareAppend(stream string, events []EventData, maxEventSize int) ([]EventData, error) {
+	if err := ValidateStreamName(stream); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("append to %q: %w", stream, ErrNoEvents)
+	}
+	if maxEventSize <= 0 {
+		maxEventSize = DefaultMaxEventSize
+	}
+	out := make([]EventData, len(events))
+	seen := make(map[uuid.UUID]int, len(events))
+	for i, e := range events {
+		if err := validateName(e.Type); err != nil {
+			return nil, fmt.Errorf("append to %q: event %d: %w: type: %s", stream, i, ErrInvalidEvent, err)
+		}
+		size := len(e.Data)
+		for k, v := range e.Metadata {
+			size += len(k) + len(v)
+		}
+		if size > maxEventSize {
+			return nil, fmt.Errorf("append to %q: event %d (%s) has %d bytes of data and metadata: %w (limit %d bytes)",
+				stream, i, e.Type, size, ErrEventTooLarge, maxEventSize)
+		}
+		if e.ID == uuid.Nil {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("append to %q: new event ID: %w", stream, err)
+			}
+			e.ID = id
+		} else if j, dup := seen[e.ID]; dup {
+			return nil, fmt.Errorf("append to %q: %w: events %d and %d share ID %s", stream, ErrInvalidEvent, j, i, e.ID)
+		}
+		seen[e.ID] = i
+		out[i] = e
+	}
+	return out, nil
+}

@@ -1,0 +1,83 @@
+// Package workflow runs processes that span several steps: a workflow
+// reacts to events by issuing commands, whose events trigger its next
+// steps, and so on, surviving restarts.
+//
+// # The guarantee
+//
+// Every step is done once, even when the process dies between doing a
+// step and recording that it was done. Steps are delivered at least once,
+// like events to a projection's Handle (package projection), and a
+// redelivered step changes nothing, because everything a step writes
+// carries IDs derived from the event that triggered it:
+//
+//   - a command on an aggregate goes through [chronicle.Repository.HandleOnce]
+//     with [Step.CommandID]: the second time, the repository finds the
+//     command's events in the stream and does not run it again;
+//   - events the workflow appends itself get IDs from [Step.EventID]; the
+//     store acknowledges a repeated append without writing it twice.
+//
+// A side effect outside the store (an e-mail, an HTTP call) cannot be
+// undone or recognised by the store, so it is at-least-once: give the
+// receiver [Step.CommandID] as an idempotency key, or write the effect to
+// an outbox table in a transactional projection (exactly once) and send
+// from there.
+package workflow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/google/uuid"
+)
+
+// Workflow is a process that reacts to events.
+type Workflow struct {
+	// Name identifies the workflow, its checkpoint, and its steps' IDs:
+	// renaming a workflow makes it run every step again.
+	Name string
+	// Filter selects the events that trigger steps.
+	Filter chronicle.Filter
+	// React does the step that event e triggers, keyed on s (see the
+	// package documentation). An error is retried with backoff; a step that
+	// keeps failing stops the workflow at that event, as a projection stops.
+	React func(ctx context.Context, s Step, e chronicle.RecordedEvent) error
+}
+
+// Step is one reaction of a workflow to one event.
+type Step struct {
+	// Workflow is the name of the workflow.
+	Workflow string
+	// Trigger is the event the step reacts to.
+	Trigger chronicle.RecordedEvent
+}
+
+// CommandID returns the ID of the step's command named key, the same on
+// every delivery of the step. Pass it to [chronicle.Repository.HandleOnce].
+// Distinct keys give distinct IDs, for a step that issues several commands.
+func (s Step) CommandID(key string) uuid.UUID {
+	return uuid.NewSHA1(s.Trigger.ID, []byte(s.Workflow+"/"+key))
+}
+
+// EventID returns the ID of the i-th event that the step appends under
+// key, the same on every delivery.
+func (s Step) EventID(key string, i int) uuid.UUID {
+	return chronicle.EventID(s.CommandID(key), i)
+}
+
+// Projection returns the workflow as a projection, to run with the other
+// projections in a [projection.Runner]: its checkpoint records the steps
+// done.
+func (w Workflow) Projection() projection.Projection {
+	return projection.Projection{
+		Name:   "workflow:" + w.Name,
+		Filter: w.Filter,
+		Handle: func(ctx context.Context, e chronicle.RecordedEvent) error {
+			if err := w.React(ctx, Step{Workflow: w.Name, Trigger: e}, e); err != nil {
+				return fmt.Errorf("workflow %q: step for %s@%d in %q: %w", w.Name, e.Type, e.Revision, e.Stream, err)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,242 @@
+package workflow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/chronicle-es/chronicle/workflow"
+)
+
+// The process under test: an order is placed; the workflow reserves its
+// stock (a command on the stock aggregate, which refuses to reserve
+// twice), and once the stock is reserved, requests a shipment (an event
+// the workflow appends itself).
+
+type stockEvent interface{ isStockEvent() }
+
+// StockReserved is the stock aggregate's only event.
+type StockReserved struct {
+	Order string `json:"order"`
+}
+
+func (StockReserved) isStockEvent() {}
+
+type reserve struct{ order string }
+
+var errAlreadyReserved = errors.New("stock already reserved for this order")
+
+var stock = chronicle.Decider[bool, reserve, stockEvent]{
+	Decide: func(reserved bool, c reserve) ([]stockEvent, error) {
+		if reserved {
+			return nil, errAlreadyReserved
+		}
+		return []stockEvent{StockReserved{Order: c.order}}, nil
+	},
+	Evolve: func(bool, stockEvent) bool { return true },
+}
+
+func orderFlow(store chronicle.Store) workflow.Workflow {
+	codec := chronicle.MustCodec[stockEvent](chronicle.JSON[StockReserved]("StockReserved"))
+	stocks := chronicle.NewRepository(store, codec, stock, nil)
+	return workflow.Workflow{
+		Name:   "fulfil-order",
+		Filter: chronicle.Filter{Types: []string{"OrderPlaced", "StockReserved"}},
+		React: func(ctx context.Context, s workflow.Step, e chronicle.RecordedEvent) error {
+			id := strings.TrimPrefix(strings.TrimPrefix(e.Stream, "order-"), "stock-")
+			switch e.Type {
+			case "OrderPlaced":
+				_, err := stocks.HandleOnce(ctx, "stock-"+id, reserve{order: id}, s.CommandID("reserve"))
+				return err
+			case "StockReserved":
+				_, err := store.Append(ctx, "shipment-"+id, chronicle.Any, chronicle.EventData{
+					ID: s.EventID("ship", 0), Type: "ShipmentRequested", Data: []byte(`{}`),
+				})
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+func placeOrders(tb testing.TB, s chronicle.Store, n int) {
+	tb.Helper()
+	for i := range n {
+		if _, err := s.Append(context.Background(), fmt.Sprintf("order-%d", i), chronicle.NoStream,
+			chronicle.EventData{Type: "OrderPlaced", Data: []byte(`{}`)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// checkOnce fails unless every order has exactly one reservation and one
+// shipment request.
+func checkOnce(tb testing.TB, s chronicle.Store, n int) {
+	tb.Helper()
+	count := map[string]int{}
+	for e, err := range s.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		count[e.Stream]++
+	}
+	for i := range n {
+		for _, stream := range []string{"stock-%d", "shipment-%d"} {
+			name := fmt.Sprintf(stream, i)
+			if count[name] != 1 {
+				tb.Fatalf("%s has %d events, want exactly 1", name, count[name])
+			}
+		}
+	}
+}
+
+func openStore(tb testing.TB, path string) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStepsRedeliveredAfterTheirWork delivers every step twice: the first
+// time, the step does its work and then fails, as a process that dies
+// before its checkpoint would. The second delivery must change nothing.
+func TestStepsRedeliveredAfterTheirWork(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "events.db"))
+	const orders = 20
+	placeOrders(t, s, orders)
+	wf := orderFlow(s)
+	react := wf.React
+	var mu sync.Mutex
+	failed := map[uint64]bool{}
+	wf.React = func(ctx context.Context, st workflow.Step, e chronicle.RecordedEvent) error {
+		if err := react(ctx, st, e); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !failed[e.Position] {
+			failed[e.Position] = true
+			return errors.New("crash after the step's work")
+		}
+		return nil
+	}
+	r, err := projection.NewRunner(s, &projection.Options{Backoff: time.Millisecond}, wf.Projection())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each catch-up handles the steps that the previous one's events
+	// triggered: orders, then reservations.
+	for range 3 {
+		if err := r.CatchUp(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(failed) != 2*orders {
+		t.Fatalf("%d steps ran, want %d", len(failed), 2*orders)
+	}
+	checkOnce(t, s, orders)
+}
+
+const childEnv = "CHRONICLE_WORKFLOW_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		os.Exit(child(path))
+	}
+	os.Exit(m.Run())
+}
+
+// child runs the workflow until every order has its shipment request.
+func child(path string) int {
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	r, err := projection.NewRunner(s, &projection.Options{BatchSize: 4}, orderFlow(s).Projection())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for {
+		if err := r.CatchUp(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		n := 0
+		for _, err := range s.ReadAll(context.Background(), chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"shipment"}}}) {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			n++
+		}
+		if n == childOrders {
+			return 0
+		}
+	}
+}
+
+var childOrders = map[bool]int{false: 1000, true: 200}[raceEnabled]
+
+// TestKilledBetweenSteps kills the process running the workflow with
+// SIGKILL at random moments and restarts it, until the workflow is done;
+// then every step must have happened exactly once.
+func TestKilledBetweenSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills processes")
+	}
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openStore(t, path)
+	placeOrders(t, s, childOrders)
+	rng := rand.New(rand.NewPCG(1, 2))
+	kills := 0
+	for run := 0; ; run++ {
+		if run == 200 {
+			t.Fatal("the workflow did not finish in 200 runs")
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+path)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("workflow process failed: %v\n%s", err, out.String())
+			}
+			t.Logf("finished after %d kills", kills)
+			if kills < 2 {
+				t.Fatalf("only %d kills before the workflow finished: the test proved too little", kills)
+			}
+			checkOnce(t, s, childOrders)
+			return
+		// Later runs live longer, so that the workflow finishes even on a
+		// slow machine or under the race detector.
+		case <-time.After(time.Duration(startDelay+rng.IntN(100)+20*run) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			kills++
+		}
+	}
+}
