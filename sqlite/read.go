@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"iter"
 	"math"
@@ -29,10 +30,6 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			yield(chronicle.RecordedEvent{}, err)
 			return
 		}
-		query := readForwards
-		if opts.Backwards {
-			query = readBackwards
-		}
 		// One clock for every page, so that max age hides the same events
 		// throughout the read.
 		now := time.Now().UnixMicro()
@@ -42,7 +39,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			if opts.Limit > 0 {
 				limit = min(limit, opts.Limit-n)
 			}
-			page, err := s.query(ctx, query, stream, clamp(from), now, limit)
+			page, err := s.group.page(ctx, opts.Backwards, stream, clamp(from), now, limit)
 			if err == nil && n == 0 && len(page) == 0 {
 				err = s.mustExist(ctx, stream)
 			}
@@ -217,6 +214,11 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]chronic
 	if err != nil {
 		return nil, err
 	}
+	return scanEvents(rows)
+}
+
+// scanEvents reads every row of a query for eventColumns, and closes rows.
+func scanEvents(rows *sql.Rows) ([]chronicle.RecordedEvent, error) {
 	defer rows.Close()
 	var out []chronicle.RecordedEvent
 	for rows.Next() {
@@ -224,8 +226,9 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]chronic
 			e                  chronicle.RecordedEvent
 			pos, rev, recorded int64
 			id, md             []byte
+			err                error
 		)
-		if err := rows.Scan(&pos, &e.Stream, &rev, &id, &e.Type, &e.Data, &md, &recorded); err != nil {
+		if err = rows.Scan(&pos, &e.Stream, &rev, &id, &e.Type, &e.Data, &md, &recorded); err != nil {
 			return nil, err
 		}
 		e.Position, e.Revision = uint64(pos), uint64(rev)

@@ -20,7 +20,10 @@
 // # Readers and other processes
 //
 // Reads use their own connections and never wait for the writer, nor the
-// writer for them. Several processes may open the same file, such as a
+// writer for them. Stream reads that arrive together are run together, in
+// one read transaction on one of a few connections kept for them: SQLite
+// drops a connection's page cache at every read transaction that follows
+// a commit, and reads that run together mostly need the same pages. Several processes may open the same file, such as a
 // CLI and a server: writers take SQLite's write lock in turn, waiting up
 // to [Options.BusyTimeout]. Subscribers are woken at once by commits of
 // their own process, and take those events from memory rather than from
@@ -115,6 +118,7 @@ type Store struct {
 
 	read    *sql.DB    // query-only connections, for reads and subscriptions
 	stmts   *stmtCache // the read pool's prepared statements
+	group   *readGroup // the readers of ReadStream's pages
 	update  *sql.DB    // one connection for Update, the transactions of read models
 	w       *writer
 	changed catchup.Notifier
@@ -209,6 +213,10 @@ func (s *Store) open(ctx context.Context) (err error) {
 	s.read.SetMaxIdleConns(maxIdleReaders)
 	s.read.SetConnMaxIdleTime(time.Minute)
 	s.stmts = newStmtCache(s.read)
+	if s.group, err = newReadGroup(ctx, s.read, readGroupSize()); err != nil {
+		return err
+	}
+	opened = append(opened, closer(s.group.close))
 
 	// Update's transactions take the write lock at BEGIN, so that two of
 	// them never deadlock upgrading read locks; one connection makes them
@@ -299,7 +307,7 @@ func (s *Store) Path() string { return s.path }
 // once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.stmts.close(), s.read.Close())
+		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.group.close(), s.stmts.close(), s.read.Close())
 	})
 	return s.closeErr
 }

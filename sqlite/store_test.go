@@ -334,3 +334,46 @@ func TestMigrateNextRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsSeeEarlierAppends: stream reads that run together in one read
+// transaction (see readGroup) still see every append that returned
+// before they were asked for, while other appends commit meanwhile.
+func TestReadsSeeEarlierAppends(t *testing.T) {
+	s := mustOpen(t, &sqlite.Options{Durability: sqlite.Relaxed})
+	ctx := context.Background()
+	const writers, rounds = 32, 40
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			stream := fmt.Sprintf("s-%d", w)
+			for r := range rounds {
+				expected := chronicle.NoStream
+				if r > 0 {
+					expected = chronicle.Exact(uint64(r - 1))
+				}
+				if _, err := s.Append(ctx, stream, expected, chronicle.EventData{Type: "E"}); err != nil {
+					errs <- fmt.Errorf("round %d: %w", r, err)
+					return
+				}
+				var n int
+				for _, err := range s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						errs <- err
+						return
+					}
+					n++
+				}
+				if n != r+1 {
+					errs <- fmt.Errorf("%s: after append %d, a read found %d events, want %d", stream, r, n, r+1)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,220 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// readGroup runs the page queries of ReadStream calls that arrive at about
+// the same time together, in one read transaction on one of a few
+// connections kept for them.
+//
+// In WAL mode SQLite empties a connection's page cache when it starts a
+// read transaction after any commit. With appends committing every
+// millisecond, each stream read on a connection of the pool started cold:
+// it read the top of both B-trees and every leaf again, with a pread
+// each, and that was most of the CPU of C4-PAR. Reads that arrive
+// together mostly need the same pages (the top of the trees, the newest
+// leaves), so a batch reads them once.
+//
+// There is no goroutine of its own: a caller that finds a connection free
+// runs its read itself, with the reads queued at that moment, at no cost
+// when reads do not overlap. A caller that finds every connection busy
+// queues its read and waits, either for its answer or for a connection
+// to run the next batch on. Each batch starts its transaction after it
+// has taken its requests, so a read sees every append that returned
+// before it was asked for.
+type readGroup struct {
+	mu     sync.Mutex
+	free   []*groupConn   // the connections no caller is using
+	queue  []*pageRequest // the reads waiting for a connection
+	closed bool
+
+	all []*groupConn
+}
+
+// pageRequest is one page of a stream read: the query readForwards or
+// readBackwards with its four arguments.
+type pageRequest struct {
+	ctx       context.Context
+	backwards bool
+	stream    string
+	from, now int64
+	limit     int
+	reply     chan pageReply // buffered, for a read that queued
+}
+
+type pageReply struct {
+	page []chronicle.RecordedEvent
+	err  error
+	lead *groupConn // not nil: no answer, but a connection to run the next batch on
+}
+
+// groupConn is a connection of a readGroup, with its statements prepared.
+type groupConn struct {
+	conn                *sql.Conn
+	forwards, backwards *sql.Stmt
+}
+
+// newReadGroup takes n connections from db for the store's lifetime.
+func newReadGroup(ctx context.Context, db *sql.DB, n int) (*readGroup, error) {
+	g := &readGroup{}
+	for range n {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			g.close()
+			return nil, fmt.Errorf("read group: %w", err)
+		}
+		c := &groupConn{conn: conn}
+		g.all = append(g.all, c)
+		for _, p := range []struct {
+			stmt **sql.Stmt
+			sql  string
+		}{{&c.forwards, readForwards}, {&c.backwards, readBackwards}} {
+			if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
+				g.close()
+				return nil, fmt.Errorf("read group: prepare: %w", err)
+			}
+		}
+	}
+	g.free = append(g.free, g.all...)
+	return g, nil
+}
+
+// readGroupSize is the number of connections of a store's readGroup:
+// reading SQLite's pages costs CPU, so more connections than cores would
+// only make the batches smaller.
+func readGroupSize() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// page reads one page of a stream.
+func (g *readGroup) page(ctx context.Context, backwards bool, stream string, from, now int64, limit int) ([]chronicle.RecordedEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	req := &pageRequest{ctx: ctx, backwards: backwards, stream: stream, from: from, now: now, limit: limit}
+	g.mu.Lock()
+	switch {
+	case g.closed:
+		g.mu.Unlock()
+		return nil, chronicle.ErrClosed
+	case len(g.free) == 0:
+		req.reply = make(chan pageReply, 1)
+		g.queue = append(g.queue, req)
+		g.mu.Unlock()
+		// The caller running a batch answers every request it takes, and
+		// soon: a page is bounded, so this waits for it even when ctx ends
+		// meanwhile.
+		r := <-req.reply
+		if r.lead != nil {
+			return g.lead(r.lead, req)
+		}
+		return r.page, r.err
+	}
+	c := g.free[len(g.free)-1]
+	g.free = g.free[:len(g.free)-1]
+	g.mu.Unlock()
+	return g.lead(c, req)
+}
+
+// lead runs req and the requests queued now on c, in one transaction.
+// Then it hands c to the first request that queued meanwhile, which leads
+// the next batch, or gives it back when none did, under the same lock
+// that queues requests, so that no request waits with no one to run it.
+// Each caller leads one batch at most, so none is kept serving others.
+func (g *readGroup) lead(c *groupConn, req *pageRequest) ([]chronicle.RecordedEvent, error) {
+	g.mu.Lock()
+	batch := append([]*pageRequest{req}, g.queue...)
+	clear(g.queue)
+	g.queue = g.queue[:0]
+	g.mu.Unlock()
+
+	var own pageReply
+	c.run(batch, req, &own)
+
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.free = append(g.free, c)
+		g.mu.Unlock()
+		return own.page, own.err
+	}
+	next := g.queue[0]
+	g.queue = g.queue[1:]
+	g.mu.Unlock()
+	next.reply <- pageReply{lead: c}
+	return own.page, own.err
+}
+
+// run answers a batch of requests in one read transaction: own's answer
+// goes to *ownReply, the others' to their reply channels.
+func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageReply) {
+	answer := func(req *pageRequest, r pageReply) {
+		if req == own {
+			*ownReply = r
+			return
+		}
+		req.reply <- r
+	}
+	// The transaction serves the whole batch, so no one caller's context
+	// may end it; a caller that gave up is answered without a query.
+	ctx := context.Background()
+	if _, err := c.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		for _, req := range batch {
+			answer(req, pageReply{err: fmt.Errorf("begin: %w", err)})
+		}
+		return
+	}
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			answer(req, pageReply{err: err})
+			continue
+		}
+		stmt := c.forwards
+		if req.backwards {
+			stmt = c.backwards
+		}
+		var r pageReply
+		rows, err := stmt.QueryContext(ctx, req.stream, req.from, req.now, req.limit)
+		if err == nil {
+			r.page, err = scanEvents(rows)
+		}
+		r.err = err
+		answer(req, r)
+	}
+	// A read-only transaction has nothing to commit; ending it lets the
+	// WAL be checkpointed past it. Should COMMIT fail, ROLLBACK still
+	// ends it, so that the next batch can begin.
+	if _, err := c.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		c.conn.ExecContext(ctx, "ROLLBACK")
+	}
+}
+
+// close waits for the reads under way, then closes the connections.
+// Reads after close fail with [chronicle.ErrClosed].
+func (g *readGroup) close() error {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	var errs []error
+	for _, c := range g.all {
+		// Closing the statements and the connection waits for a read
+		// that is using them.
+		for _, st := range []*sql.Stmt{c.forwards, c.backwards} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		errs = append(errs, c.conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// closer makes a close function an io.Closer.
+type closer func() error
+
+func (c closer) Close() error { return c() }
