@@ -69,6 +69,7 @@ type config struct {
 	name       string
 	keep       bool
 	cpuprofile string
+	relaxed    bool
 	command    string // the command line, for the results
 }
 
@@ -97,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.name, "name", "", "the results' file name, without extension; default: the store's kind, with -quick for --quick")
 	fs.BoolVar(&c.keep, "keep", false, "keep the workloads' SQLite files or PostgreSQL schemas")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.BoolVar(&c.relaxed, "relaxed", false, "sqlite: open the store with relaxed durability (no fsync per commit); the results are labelled so and named <kind>-relaxed, apart from durable figures")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -186,6 +188,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.relaxed {
+		if tgt.kind != "sqlite" {
+			return fmt.Errorf("--relaxed is for sqlite: stores, not %s", tgt.kind)
+		}
+		tgt.relaxed = true
+	}
 	if cfg.cpuprofile != "" {
 		f, err := os.Create(cfg.cpuprofile)
 		if err != nil {
@@ -209,8 +217,12 @@ func (c config) resultName(t target) string {
 	if c.name != "" {
 		return c.name
 	}
-	if c.quick {
-		return t.kind + "-quick"
+	name := t.kind
+	if t.relaxed {
+		name += "-relaxed"
 	}
-	return t.kind
+	if c.quick {
+		name += "-quick"
+	}
+	return name
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chronicle-es/chronicle/internal/dsn"
+	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -21,6 +22,9 @@ type target struct {
 	dsn  string
 	kind string // "memory", "sqlite" or "postgres"
 	path string // sqlite: the file --store names; its siblings are the workloads'
+	// relaxed opens the sqlite store without an fsync per commit
+	// (--relaxed): figures that WORKLOAD.md keeps apart from durable ones.
+	relaxed bool
 }
 
 func parseTarget(s string) (target, error) {
@@ -75,7 +79,13 @@ func (t target) open(ctx context.Context, workload string, keep bool) (*opened, 
 		if err := removeSQLite(file); err != nil {
 			return nil, err
 		}
-		s, err := dsn.Open(ctx, "sqlite:"+file)
+		var s dsn.Store
+		var err error
+		if t.relaxed {
+			s, err = sqlite.Open(ctx, file, &sqlite.Options{Durability: sqlite.Relaxed})
+		} else {
+			s, err = dsn.Open(ctx, "sqlite:"+file)
+		}
 		if err != nil {
 			return nil, err
 		}

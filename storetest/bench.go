@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -38,9 +39,70 @@ func Bench(b *testing.B, newStore Factory) {
 	b.Run("ReadStream/events=10000", func(b *testing.B) {
 		BenchReadStream(b, newStore(b), 10_000)
 	})
+	b.Run("ReadStreamsWhileAppending/readers=64", func(b *testing.B) {
+		BenchReadStreamsWhileAppending(b, newStore(b), 64)
+	})
 	b.Run("Subscribe", func(b *testing.B) {
 		BenchSubscribe(b, newStore(b))
 	})
+}
+
+// BenchReadStreamsWhileAppending measures the reads of C4-PAR: readers
+// goroutines read short streams (10 events each, of 1,000) whole, b.N
+// reads in all, while another goroutine appends to them one event at a
+// time, as the moves of concurrent games do. Besides ns/op (one stream
+// read), it reports reads/s.
+func BenchReadStreamsWhileAppending(b *testing.B, s chronicle.Store, readers int) {
+	const streams, length = 1000, 10
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ev := chronicle.EventData{Type: "Benchmarked", Data: Payload(256)}
+	evs := slices.Repeat([]chronicle.EventData{ev}, length)
+	name := func(i int) string { return fmt.Sprintf("bench-%d", i%streams) }
+	for i := range streams {
+		if _, err := s.Append(ctx, name(i), chronicle.NoStream, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var appender sync.WaitGroup
+	appender.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := s.Append(ctx, name(i*7919), chronicle.Any, ev); err != nil && ctx.Err() == nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	defer appender.Wait()
+	defer cancel()
+	var next sync.Mutex
+	stream := 0
+	// RunParallel starts parallelism times GOMAXPROCS goroutines.
+	b.SetParallelism(max(1, readers/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			next.Lock()
+			stream++
+			i := stream
+			next.Unlock()
+			got := 0
+			for _, err := range s.ReadStream(ctx, name(i), chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				got++
+			}
+			if got < length {
+				b.Errorf("read %d events of %s, want at least %d", got, name(i), length)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reads/s")
 }
 
 // BenchReadStream fills one stream of s with n events of the APPEND
