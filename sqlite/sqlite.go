@@ -12,9 +12,11 @@
 //
 // # Group commit
 //
-// One goroutine writes. Appends that arrive while it commits wait, and are
-// then written together in one transaction with one fsync. Each keeps its
-// own expected-revision check: an append refused for a stale revision, or
+// One append commits at a time. Appends that arrive while one commits
+// wait, and are then written together in one transaction with one fsync,
+// by the caller of the first of them: a lone append is committed on its
+// caller's goroutine, with no hand-off. Each keeps its own
+// expected-revision check: an append refused for a stale revision, or
 // for bad input, fails alone.
 //
 // # Readers and other processes

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/chronicle-es/chronicle/storetest"
+	"github.com/google/uuid"
 )
 
 func TestConformanceRelaxed(t *testing.T) {
@@ -375,5 +377,70 @@ func TestReadsSeeEarlierAppends(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestAppendsWithDeadlines: appends whose contexts end at random points,
+// while many others queue for the writer, either happen and say so, or
+// fail with their context's error and do not happen; and the writer is
+// never left with no one to run it.
+func TestAppendsWithDeadlines(t *testing.T) {
+	s := mustOpen(t, &sqlite.Options{Durability: sqlite.Relaxed})
+	const writers, each = 32, 40
+	type outcome struct {
+		id uuid.UUID
+		ok bool
+	}
+	results := make(chan outcome, writers*each)
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range each {
+				ev := chronicle.EventData{ID: uuid.Must(uuid.NewV7()), Type: "E"}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(1500))*time.Microsecond)
+				_, err := s.Append(ctx, fmt.Sprintf("d-%d", w), chronicle.Any, ev)
+				cancel()
+				switch {
+				case err == nil:
+					results <- outcome{ev.ID, true}
+				case errors.Is(err, context.DeadlineExceeded):
+					results <- outcome{ev.ID, false}
+				default:
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(results)
+	stored := map[uuid.UUID]bool{}
+	for _, e := range mustReadAll(t, s) {
+		stored[e.ID] = true
+	}
+	var happened, refused int
+	for r := range results {
+		if stored[r.id] != r.ok {
+			t.Errorf("append of %s returned ok=%v, but stored=%v", r.id, r.ok, stored[r.id])
+		}
+		if r.ok {
+			happened++
+		} else {
+			refused++
+		}
+	}
+	t.Logf("%d appends happened, %d ended with their deadline", happened, refused)
+	if refused == 0 {
+		t.Log("no deadline ended before its append: the test proved little this time")
+	}
+	// The writer still works.
+	if _, err := s.Append(context.Background(), "d-after", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatalf("append after the deadlines: %v", err)
 	}
 }

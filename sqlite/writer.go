@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -21,7 +23,9 @@ type request struct {
 	// op does the write inside the batch's transaction. It reports
 	// whether it wrote anything; an error that [isRefusal] accepts
 	// refuses this request alone, any other fails the whole batch.
-	op    func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error)
+	op func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error)
+	// reply answers a request that queued; the caller that commits a
+	// batch runs its own request first and needs none.
 	reply chan reply
 }
 
@@ -38,19 +42,31 @@ type batch struct {
 type reply struct {
 	res chronicle.AppendResult
 	err error
+	// lead, instead of an answer: the request was not run, and its caller
+	// is to commit the next batch, starting with it.
+	lead bool
 }
 
 // writer owns the store's only write connection and commits appends in
 // batches: one transaction, one fsync, for every append that arrived
 // while the previous batch was committing.
+//
+// It has no goroutine of its own: the caller of an append that finds the
+// writer idle commits it at once, on its own goroutine, so that a lone
+// append costs no hand-off between goroutines. Appends that arrive
+// meanwhile queue; when the batch has committed, its caller hands the
+// writer to the first of them, whose caller commits the whole queue as
+// the next batch. Each caller commits one batch at most.
 type writer struct {
 	s    *Store
 	db   *sql.DB
 	conn *sql.Conn
 
-	reqs chan *request // unbuffered: a send succeeds only when the loop takes it
-	quit chan struct{} // closed by close
-	done chan struct{} // closed when the loop has ended
+	mu     sync.Mutex
+	idle   sync.Cond  // signalled when busy turns false
+	busy   bool       // a caller is committing a batch, or has been handed the writer
+	queue  []*request // the requests waiting for the next batch
+	closed bool
 
 	lastRevision, streamMeta, insertEvent, eventsAt, findID, head, dataVersion *sql.Stmt
 
@@ -67,13 +83,8 @@ type writer struct {
 const maxCachedStreams = 100_000
 
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
-	w := &writer{
-		s: s, db: db, conn: conn,
-		reqs:    make(chan *request),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
-		streams: make(map[string]streamInfo),
-	}
+	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo)}
+	w.idle.L = &w.mu
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -94,7 +105,6 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		}
 		*p.stmt = stmt
 	}
-	go w.loop()
 	return w, nil
 }
 
@@ -119,70 +129,98 @@ func (s *Store) Append(ctx context.Context, stream string, expected chronicle.Ex
 	})
 }
 
-// do hands op to the writer and waits for its answer.
+// do runs op in the writer's next batch and returns its answer.
 func (w *writer) do(ctx context.Context, stream, verb string, op func(context.Context, *batch) (chronicle.AppendResult, bool, error)) (chronicle.AppendResult, error) {
 	if err := ctx.Err(); err != nil {
 		return chronicle.AppendResult{}, fmt.Errorf("%s %q: %w", verb, stream, err)
 	}
-	req := &request{ctx: ctx, stream: stream, verb: verb, op: op, reply: make(chan reply, 1)}
-	select {
-	case w.reqs <- req:
-	case <-w.quit:
+	req := &request{ctx: ctx, stream: stream, verb: verb, op: op}
+	w.mu.Lock()
+	switch {
+	case w.closed:
+		w.mu.Unlock()
 		return chronicle.AppendResult{}, fmt.Errorf("%s %q: %w", verb, stream, chronicle.ErrClosed)
-	case <-ctx.Done():
-		return chronicle.AppendResult{}, fmt.Errorf("%s %q: %w", verb, stream, ctx.Err())
+	case !w.busy:
+		w.busy = true
+		w.mu.Unlock()
+		return w.lead(req)
 	}
+	req.reply = make(chan reply, 1)
+	w.queue = append(w.queue, req)
+	w.mu.Unlock()
+	var r reply
 	select {
-	case r := <-req.reply:
-		return r.res, r.err
+	case r = <-req.reply:
 	case <-ctx.Done():
-		// The writer has the request and may commit it: say so, rather than
-		// claim that nothing happened.
-		return chronicle.AppendResult{}, fmt.Errorf("%s %q: %w; it may still happen: retry it (with the same event IDs) to find out", verb, stream, ctx.Err())
+		w.mu.Lock()
+		if i := slices.Index(w.queue, req); i >= 0 {
+			// No batch has taken it: it will not happen.
+			w.queue = slices.Delete(w.queue, i, i+1)
+			w.mu.Unlock()
+			return chronicle.AppendResult{}, fmt.Errorf("%s %q: %w", verb, stream, ctx.Err())
+		}
+		w.mu.Unlock()
+		// A batch has taken it, or its caller is to commit the next batch:
+		// wait for the outcome, a commit away, rather than leave the caller
+		// guessing (or the writer with no one to run it).
+		r = <-req.reply
 	}
+	if r.lead {
+		return w.lead(req)
+	}
+	return r.res, r.err
 }
 
-func (w *writer) loop() {
-	defer close(w.done)
-	batch := make([]*request, 0, w.s.opts.MaxBatch)
-	for {
-		select {
-		case req := <-w.reqs:
-			batch = append(batch[:0], req)
-		case <-w.quit:
-			return
-		}
-		// Take every append that is already waiting.
-	more:
-		for len(batch) < w.s.opts.MaxBatch {
-			select {
-			case req := <-w.reqs:
-				batch = append(batch, req)
-			default:
-				break more
-			}
-		}
-		w.commit(batch)
-		clear(batch)
+// lead commits own and the requests queued now (up to MaxBatch in all) as
+// one batch, then hands the writer to the first request queued after
+// them, or marks it idle.
+func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
+	w.mu.Lock()
+	n := min(len(w.queue), w.s.opts.MaxBatch-1)
+	batch := make([]*request, 0, n+1)
+	batch = append(append(batch, own), w.queue[:n]...)
+	w.queue = append(w.queue[:0], w.queue[n:]...)
+	w.mu.Unlock()
+
+	r := w.commit(batch)
+
+	w.mu.Lock()
+	if len(w.queue) == 0 {
+		w.busy = false
+		w.idle.Broadcast()
+		w.mu.Unlock()
+		return r.res, r.err
 	}
+	next := w.queue[0]
+	w.queue = append(w.queue[:0], w.queue[1:]...)
+	w.mu.Unlock()
+	next.reply <- reply{lead: true}
+	return r.res, r.err
 }
 
-// commit does a batch of requests in one transaction and answers each.
-func (w *writer) commit(reqs []*request) {
+// commit does a batch of requests in one transaction. It answers each
+// but the first on its reply channel, and returns the first's answer.
+func (w *writer) commit(reqs []*request) reply {
 	// The transaction belongs to the whole batch, so no single caller's
 	// context may cancel it; callers that gave up are skipped below.
 	ctx := context.Background()
 	replies := make([]reply, len(reqs))
-	fail := func(err error) {
+	answer := func() reply {
+		for i, r := range reqs[1:] {
+			r.reply <- replies[i+1]
+		}
+		return replies[0]
+	}
+	fail := func(err error) reply {
 		// What the batch wrote is gone, and so must be what it cached.
 		clear(w.streams)
-		for _, r := range reqs {
-			r.reply <- reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, err)}
+		for i, r := range reqs {
+			replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, err)}
 		}
+		return answer()
 	}
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		fail(fmt.Errorf("begin: %w", err))
-		return
+		return fail(fmt.Errorf("begin: %w", err))
 	}
 	b := &batch{w: w, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
 	var version int64
@@ -194,8 +232,7 @@ func (w *writer) commit(reqs []*request) {
 	}
 	if err != nil {
 		w.rollback()
-		fail(fmt.Errorf("read head: %w", err))
-		return
+		return fail(fmt.Errorf("read head: %w", err))
 	}
 	if version != w.version || len(w.streams) > maxCachedStreams {
 		clear(w.streams)
@@ -212,16 +249,14 @@ func (w *writer) commit(reqs []*request) {
 			// The database failed, not the append: SQLite may have rolled
 			// back the whole transaction, so nothing in it can be trusted.
 			w.rollback()
-			fail(err)
-			return
+			return fail(err)
 		}
 		replies[i] = reply{res: res, err: err}
 		wrote = wrote || written
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback()
-		fail(fmt.Errorf("commit: %w", err))
-		return
+		return fail(fmt.Errorf("commit: %w", err))
 	}
 	if wrote {
 		w.s.recent.add(b.written)
@@ -229,9 +264,7 @@ func (w *writer) commit(reqs []*request) {
 	}
 	clear(b.written)
 	w.written = b.written[:0]
-	for i, r := range reqs {
-		r.reply <- replies[i]
-	}
+	return answer()
 }
 
 // isRefusal reports whether err refuses an append for its own reasons,
@@ -386,11 +419,16 @@ func (v streamView) Find(id uuid.UUID) (uint64, bool, error) {
 	return uint64(rev), err == nil, err
 }
 
-// close stops the writer after the batch under way, then closes its
-// connection.
+// close waits for the batches under way and those already queued, then
+// closes the writer's connection. Appends after close fail with
+// [chronicle.ErrClosed].
 func (w *writer) close() error {
-	close(w.quit)
-	<-w.done
+	w.mu.Lock()
+	w.closed = true
+	for w.busy {
+		w.idle.Wait()
+	}
+	w.mu.Unlock()
 	var errs []error
 	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.head, w.dataVersion} {
 		errs = append(errs, stmt.Close())
