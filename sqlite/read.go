@@ -39,7 +39,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			if opts.Limit > 0 {
 				limit = min(limit, opts.Limit-n)
 			}
-			page, err := s.group.page(ctx, opts.Backwards, stream, clamp(from), now, limit)
+			// The writer's connection when the writer is idle, else one of
+			// the read group's.
+			var page []chronicle.RecordedEvent
+			ok, err := false, ctx.Err()
+			if err == nil {
+				page, ok, err = s.w.read(opts.Backwards, stream, clamp(from), now, limit)
+			}
+			if err == nil && !ok {
+				page, err = s.group.page(ctx, opts.Backwards, stream, clamp(from), now, limit)
+			}
 			if err == nil && n == 0 && len(page) == 0 {
 				err = s.mustExist(ctx, stream)
 			}

@@ -25,7 +25,10 @@
 // writer for them. Stream reads that arrive together are run together, in
 // one read transaction on one of a few connections kept for them: SQLite
 // drops a connection's page cache at every read transaction that follows
-// a commit, and reads that run together mostly need the same pages. Several processes may open the same file, such as a
+// another connection's commit, and reads that run together mostly need
+// the same pages. A stream read that finds the writer idle runs on the
+// writer's own connection instead, whose cache its own commits leave warm
+// (appends that arrive meanwhile wait for it, as for a batch). Several processes may open the same file, such as a
 // CLI and a server: writers take SQLite's write lock in turn, waiting up
 // to [Options.BusyTimeout]. Subscribers are woken at once by commits of
 // their own process, and take those events from memory rather than from

@@ -69,6 +69,7 @@ type writer struct {
 	closed bool
 
 	lastRevision, streamMeta, insertEvent, eventsAt, findID, head, dataVersion *sql.Stmt
+	readForwards, readBackwards                                                *sql.Stmt // see writer.read
 
 	written []recentEvent // the buffer of batch.written, reused
 
@@ -98,6 +99,8 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		// when a scavenge has removed it.
 		{&w.head, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"},
 		{&w.dataVersion, "PRAGMA data_version"},
+		{&w.readForwards, readForwards},
+		{&w.readBackwards, readBackwards},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -183,19 +186,60 @@ func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
 	w.mu.Unlock()
 
 	r := w.commit(batch)
+	w.release()
+	return r.res, r.err
+}
 
+// release hands the writer to the first queued request, whose caller
+// commits the next batch, or marks it idle when none is queued.
+func (w *writer) release() {
 	w.mu.Lock()
 	if len(w.queue) == 0 {
 		w.busy = false
 		w.idle.Broadcast()
 		w.mu.Unlock()
-		return r.res, r.err
+		return
 	}
 	next := w.queue[0]
 	w.queue = append(w.queue[:0], w.queue[1:]...)
 	w.mu.Unlock()
 	next.reply <- reply{lead: true}
-	return r.res, r.err
+}
+
+// read reads a page of a stream on the writer's connection, if the writer
+// is idle, and reports whether it did. SQLite keeps a connection's page
+// cache across the commits that the connection made itself, so when
+// nobody else writes (one command after another, as in C4-SEQ) the pages
+// of the stream just appended to are still there; a connection of the
+// read pool would read them again. Appends that arrive meanwhile queue
+// as behind a batch.
+func (w *writer) read(backwards bool, stream string, from, now int64, limit int) ([]chronicle.RecordedEvent, bool, error) {
+	w.mu.Lock()
+	if w.busy || w.closed {
+		w.mu.Unlock()
+		return nil, false, nil
+	}
+	w.busy = true
+	w.mu.Unlock()
+	defer w.release()
+	// The read's own transaction, so that its pages are of one snapshot.
+	ctx := context.Background()
+	if _, err := w.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, true, fmt.Errorf("begin: %w", err)
+	}
+	stmt := w.readForwards
+	if backwards {
+		stmt = w.readBackwards
+	}
+	rows, err := stmt.QueryContext(ctx, stream, from, now, limit)
+	var page []chronicle.RecordedEvent
+	if err == nil {
+		page, err = scanEvents(rows)
+	}
+	if _, cerr := w.conn.ExecContext(ctx, "COMMIT"); cerr != nil {
+		w.rollback()
+	}
+	return page, true, err
 }
 
 // commit does a batch of requests in one transaction. It answers each
@@ -430,7 +474,7 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	var errs []error
-	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.head, w.dataVersion} {
+	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.head, w.dataVersion, w.readForwards, w.readBackwards} {
 		errs = append(errs, stmt.Close())
 	}
 	return errors.Join(append(errs, w.conn.Close(), w.db.Close())...)
