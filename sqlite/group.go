@@ -181,7 +181,7 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 		var r pageReply
 		rows, err := stmt.QueryContext(ctx, req.stream, req.from, req.now, req.limit)
 		if err == nil {
-			r.page, err = scanEvents(rows)
+			r.page, err = scanEvents(rows, 0)
 		}
 		r.err = err
 		answer(req, r)

@@ -234,7 +234,7 @@ func (w *writer) read(backwards bool, stream string, from, now int64, limit int)
 	rows, err := stmt.QueryContext(ctx, stream, from, now, limit)
 	var page []chronicle.RecordedEvent
 	if err == nil {
-		page, err = scanEvents(rows)
+		page, err = scanEvents(rows, 0)
 	}
 	if _, cerr := w.conn.ExecContext(ctx, "COMMIT"); cerr != nil {
 		w.rollback()
