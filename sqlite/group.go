@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/chronicle-es/chronicle"
@@ -32,6 +33,7 @@ import (
 // before it was asked for.
 type readGroup struct {
 	mu     sync.Mutex
+	idle   sync.Cond      // signalled when a connection is freed
 	free   []*groupConn   // the connections no caller is using
 	queue  []*pageRequest // the reads waiting for a connection
 	closed bool
@@ -65,6 +67,7 @@ type groupConn struct {
 // newReadGroup takes n connections from db for the store's lifetime.
 func newReadGroup(ctx context.Context, db *sql.DB, n int) (*readGroup, error) {
 	g := &readGroup{}
+	g.idle.L = &g.mu
 	for range n {
 		conn, err := db.Conn(ctx)
 		if err != nil {
@@ -73,6 +76,7 @@ func newReadGroup(ctx context.Context, db *sql.DB, n int) (*readGroup, error) {
 		}
 		c := &groupConn{conn: conn}
 		g.all = append(g.all, c)
+		g.free = append(g.free, c)
 		for _, p := range []struct {
 			stmt **sql.Stmt
 			sql  string
@@ -83,9 +87,12 @@ func newReadGroup(ctx context.Context, db *sql.DB, n int) (*readGroup, error) {
 			}
 		}
 	}
-	g.free = append(g.free, g.all...)
 	return g, nil
 }
+
+// maxGroupBatch bounds the reads of one batch, so that its caller, whose
+// own read is answered first, does not wait long for the others'.
+const maxGroupBatch = 64
 
 // readGroupSize is the number of connections of a store's readGroup:
 // reading SQLite's pages costs CPU, so more connections than cores would
@@ -122,38 +129,59 @@ func (g *readGroup) page(ctx context.Context, backwards bool, stream string, fro
 	return g.lead(c, req)
 }
 
-// lead runs req and the requests queued now on c, in one transaction.
-// Then it hands c to the first request that queued meanwhile, which leads
-// the next batch, or gives it back when none did, under the same lock
-// that queues requests, so that no request waits with no one to run it.
-// Each caller leads one batch at most, so none is kept serving others.
+// lead runs req and the requests queued now (up to maxGroupBatch in all)
+// on c, in one transaction. Then it hands c to the first request still
+// queued, which leads the next batch, or frees it when none is, under the
+// same lock that queues requests, so that no request waits with no one
+// to run it. Each caller leads one batch, so none is kept serving others.
 func (g *readGroup) lead(c *groupConn, req *pageRequest) ([]chronicle.RecordedEvent, error) {
 	g.mu.Lock()
-	batch := append([]*pageRequest{req}, g.queue...)
-	clear(g.queue)
-	g.queue = g.queue[:0]
+	n := min(len(g.queue), maxGroupBatch-1)
+	batch := append([]*pageRequest{req}, g.queue[:n]...)
+	g.queue = slices.Delete(g.queue, 0, n)
 	g.mu.Unlock()
 
 	var own pageReply
-	c.run(batch, req, &own)
-
-	g.mu.Lock()
-	if len(g.queue) == 0 {
-		g.free = append(g.free, c)
-		g.mu.Unlock()
-		return own.page, own.err
-	}
-	next := g.queue[0]
-	g.queue = g.queue[1:]
-	g.mu.Unlock()
-	next.reply <- pageReply{lead: c}
+	answered := 0
+	defer func() {
+		if p := recover(); p != nil {
+			// A bug, recovered above us perhaps: answer the rest of the
+			// batch and pass c on, rather than leave them waiting for good.
+			c.conn.ExecContext(context.Background(), "ROLLBACK")
+			for _, r := range batch[max(answered, 1):] {
+				r.reply <- pageReply{err: fmt.Errorf("read stream: %v", p)}
+			}
+			g.handOn(c)
+			panic(p)
+		}
+	}()
+	c.run(batch, req, &own, &answered)
+	g.handOn(c)
 	return own.page, own.err
 }
 
+// handOn gives c to the first queued request, to lead the next batch, or
+// frees it.
+func (g *readGroup) handOn(c *groupConn) {
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.free = append(g.free, c)
+		g.idle.Broadcast()
+		g.mu.Unlock()
+		return
+	}
+	next := g.queue[0]
+	g.queue = slices.Delete(g.queue, 0, 1)
+	g.mu.Unlock()
+	next.reply <- pageReply{lead: c}
+}
+
 // run answers a batch of requests in one read transaction: own's answer
-// goes to *ownReply, the others' to their reply channels.
-func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageReply) {
+// goes to *ownReply, the others' to their reply channels. *answered
+// counts the requests answered so far.
+func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageReply, answered *int) {
 	answer := func(req *pageRequest, r pageReply) {
+		*answered++
 		if req == own {
 			*ownReply = r
 			return
@@ -194,16 +222,19 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 	}
 }
 
-// close waits for the reads under way, then closes the connections.
-// Reads after close fail with [chronicle.ErrClosed].
+// close waits for the reads under way and those already queued, then
+// closes the statements and connections: a statement prepared on a
+// connection is freed at once, even under a running query, so nothing
+// may be running. Reads after close fail with [chronicle.ErrClosed].
 func (g *readGroup) close() error {
 	g.mu.Lock()
 	g.closed = true
+	for len(g.free) < len(g.all) {
+		g.idle.Wait()
+	}
 	g.mu.Unlock()
 	var errs []error
 	for _, c := range g.all {
-		// Closing the statements and the connection waits for a read
-		// that is using them.
 		for _, st := range []*sql.Stmt{c.forwards, c.backwards} {
 			if st != nil {
 				errs = append(errs, st.Close())

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 )
@@ -122,4 +124,89 @@ func TestRecentMatchesFile(t *testing.T) {
 	if want := []string{"A", "B", "C", "A", "X", "Y"}; !slices.Equal(got, want) {
 		t.Errorf("subscription saw %v, want %v", got, want)
 	}
+}
+
+// TestPanicInBatch: a panic inside a batch, which a server's handler may
+// recover, does not leave the writer taken for good: the other appends of
+// the batch get an error, the write transaction is undone, and later
+// appends and Close work.
+func TestPanicInBatch(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Hold the writer with a slow write, so that the next ones queue.
+	release := make(chan struct{})
+	slow := make(chan error, 1)
+	go func() {
+		_, err := s.w.do(ctx, "slow", "test", func(context.Context, *batch) (chronicle.AppendResult, bool, error) {
+			<-release
+			return chronicle.AppendResult{}, false, nil
+		})
+		slow <- err
+	}()
+	waitQueued := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			s.w.mu.Lock()
+			busy, queued := s.w.busy, len(s.w.queue)
+			s.w.mu.Unlock()
+			if busy && queued == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("busy %v with %d queued, want %d queued", busy, queued, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitQueued(0)
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		s.w.do(ctx, "boom", "test", func(context.Context, *batch) (chronicle.AppendResult, bool, error) {
+			panic("boom")
+		})
+	}()
+	waitQueued(1)
+	other := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "other", chronicle.Any, chronicle.EventData{Type: "E"})
+		other <- err
+	}()
+	waitQueued(2)
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("the slow write: %v", err)
+	}
+	if p := <-panicked; p != "boom" {
+		t.Fatalf("the panicking write's caller recovered %v, want boom", p)
+	}
+	if err := <-other; err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("the append batched with the panic: %v, want an error that names it", err)
+	}
+	for _, e := range readLog(t, s) {
+		t.Errorf("event %s at %d survived the batch that panicked", e.Stream, e.Position)
+	}
+	if _, err := s.Append(ctx, "after", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatalf("append after the panic: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readLog reads the whole log of s.
+func readLog(t *testing.T, s *Store) []chronicle.RecordedEvent {
+	t.Helper()
+	var out []chronicle.RecordedEvent
+	for e, err := range s.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
 }

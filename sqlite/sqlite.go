@@ -21,19 +21,21 @@
 //
 // # Readers and other processes
 //
-// Reads use their own connections and never wait for the writer, nor the
-// writer for them. Stream reads that arrive together are run together, in
-// one read transaction on one of a few connections kept for them: SQLite
-// drops a connection's page cache at every read transaction that follows
-// another connection's commit, and reads that run together mostly need
-// the same pages. A stream read that finds the writer idle runs on the
-// writer's own connection instead, whose cache its own commits leave warm
-// (appends that arrive meanwhile wait for it, as for a batch). Several processes may open the same file, such as a
-// CLI and a server: writers take SQLite's write lock in turn, waiting up
-// to [Options.BusyTimeout]. Subscribers are woken at once by commits of
-// their own process, and take those events from memory rather than from
-// the file; they see other processes' commits within
-// [Options.PollInterval].
+// Reads never wait for appends to commit. Stream reads that arrive
+// together run together, in one read transaction on one of a few
+// connections kept for them: SQLite drops a connection's page cache at
+// every read transaction that follows another connection's commit, and
+// reads that run together mostly need the same pages. A stream read that
+// finds the writer idle runs on the writer's own connection instead,
+// whose cache its own commits leave warm; appends that arrive meanwhile
+// wait for that one read, as for a batch.
+//
+// Several processes may open the same file, such as a CLI and a server:
+// writers take SQLite's write lock in turn, waiting up to
+// [Options.BusyTimeout], or until the contexts of all the appends of the
+// batch have ended. Subscribers are woken at once by commits of their own
+// process, and take those events from memory rather than from the file;
+// they see other processes' commits within [Options.PollInterval].
 package sqlite
 
 import (

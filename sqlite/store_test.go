@@ -444,3 +444,79 @@ func TestAppendsWithDeadlines(t *testing.T) {
 		t.Fatalf("append after the deadlines: %v", err)
 	}
 }
+
+// TestCloseWhileReading: closing the store while stream reads run waits
+// for them, and reads after it fail with ErrClosed; nothing crashes.
+func TestCloseWhileReading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := mustOpenPath(t, path)
+	evs := make([]chronicle.EventData, 600)
+	for i := range evs {
+		evs[i] = chronicle.EventData{Type: "E", Data: []byte(`{"n":1}`)}
+	}
+	if _, err := s.Append(context.Background(), "long", chronicle.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			for {
+				for _, err := range s.ReadStream(context.Background(), "long", chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						if errors.Is(err, chronicle.ErrClosed) {
+							errs <- nil
+						} else {
+							errs <- err
+						}
+						return
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Errorf("a read that Close interrupted: %v, want ErrClosed", err)
+		}
+	}
+}
+
+// TestAppendDeadlineWhileLocked: an append whose context ends while the
+// writer waits for SQLite's write lock, held by another connection,
+// gives up with its context's error at its deadline, not at the end of
+// the busy timeout, and does not happen.
+func TestAppendDeadlineWhileLocked(t *testing.T) {
+	s := mustOpen(t, &sqlite.Options{BusyTimeout: time.Minute})
+	locked, unlock := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(context.Background(), func(*sql.Tx) error {
+			close(locked)
+			<-unlock
+			return nil
+		})
+	}()
+	<-locked
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Append(ctx, "late", chronicle.NoStream, chronicle.EventData{Type: "E"})
+	took := time.Since(start)
+	close(unlock)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("append while the lock was held: %v, want context.DeadlineExceeded", err)
+	}
+	if took > 30*time.Second {
+		t.Fatalf("the append gave up after %v, at the busy timeout rather than its deadline", took)
+	}
+	if evs := mustReadAll(t, s); len(evs) != 0 {
+		t.Fatalf("the append that gave up wrote %d events", len(evs))
+	}
+}

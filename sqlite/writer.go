@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -182,28 +183,49 @@ func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
 	n := min(len(w.queue), w.s.opts.MaxBatch-1)
 	batch := make([]*request, 0, n+1)
 	batch = append(append(batch, own), w.queue[:n]...)
-	w.queue = append(w.queue[:0], w.queue[n:]...)
+	w.queue = slices.Delete(w.queue, 0, n)
 	w.mu.Unlock()
 
+	defer func() {
+		if p := recover(); p != nil {
+			// A bug, recovered above us perhaps. commit answers the others
+			// only at its end, so none is answered yet: answer them, and
+			// undo the transaction and pass the writer on, rather than
+			// leave everyone waiting for good.
+			w.rollback()
+			clear(w.streams)
+			for _, r := range batch[1:] {
+				r.reply <- reply{err: fmt.Errorf("%s %q: %v", r.verb, r.stream, p)}
+			}
+			w.release()
+			panic(p)
+		}
+	}()
 	r := w.commit(batch)
 	w.release()
 	return r.res, r.err
 }
 
-// release hands the writer to the first queued request, whose caller
-// commits the next batch, or marks it idle when none is queued.
+// release hands the writer to the first queued request whose caller has
+// not given up, to commit the next batch, or marks it idle. A request
+// whose context has ended is answered with its error: it did not happen,
+// and its caller should not commit the others' appends.
 func (w *writer) release() {
 	w.mu.Lock()
-	if len(w.queue) == 0 {
-		w.busy = false
-		w.idle.Broadcast()
+	for len(w.queue) > 0 {
+		next := w.queue[0]
+		w.queue = slices.Delete(w.queue, 0, 1)
+		if err := next.ctx.Err(); err != nil {
+			next.reply <- reply{err: fmt.Errorf("%s %q: %w", next.verb, next.stream, err)}
+			continue
+		}
 		w.mu.Unlock()
+		next.reply <- reply{lead: true}
 		return
 	}
-	next := w.queue[0]
-	w.queue = append(w.queue[:0], w.queue[1:]...)
+	w.busy = false
+	w.idle.Broadcast()
 	w.mu.Unlock()
-	next.reply <- reply{lead: true}
 }
 
 // read reads a page of a stream on the writer's connection, if the writer
@@ -221,7 +243,14 @@ func (w *writer) read(backwards bool, stream string, from, now int64, limit int)
 	}
 	w.busy = true
 	w.mu.Unlock()
-	defer w.release()
+	defer func() {
+		if p := recover(); p != nil {
+			w.rollback() // so that the next batch can begin
+			w.release()
+			panic(p)
+		}
+		w.release()
+	}()
 	// The read's own transaction, so that its pages are of one snapshot.
 	ctx := context.Background()
 	if _, err := w.conn.ExecContext(ctx, "BEGIN"); err != nil {
@@ -263,12 +292,25 @@ func (w *writer) commit(reqs []*request) reply {
 		}
 		return answer()
 	}
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	// Waiting for SQLite's write lock, which another process may hold for
+	// up to the busy timeout, is the one wait that may end early: when
+	// every caller of the batch has given up.
+	begin, stop := batchContext(reqs)
+	_, err := w.conn.ExecContext(begin, "BEGIN IMMEDIATE")
+	gaveUp := begin.Err() != nil
+	stop()
+	if err != nil {
+		if gaveUp {
+			for i, r := range reqs {
+				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
+			}
+			return answer()
+		}
 		return fail(fmt.Errorf("begin: %w", err))
 	}
 	b := &batch{w: w, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
 	var version int64
-	err := w.head.QueryRowContext(ctx).Scan(&b.head)
+	err = w.head.QueryRowContext(ctx).Scan(&b.head)
 	if err == nil {
 		// Read under the write lock: nobody can commit between this and
 		// the batch's own commit.
@@ -309,6 +351,28 @@ func (w *writer) commit(reqs []*request) reply {
 	clear(b.written)
 	w.written = b.written[:0]
 	return answer()
+}
+
+// batchContext returns a context that ends when the contexts of all reqs
+// have ended, and a function that releases it.
+func batchContext(reqs []*request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(reqs)))
+	stops := make([]func() bool, len(reqs))
+	for i, r := range reqs {
+		stops[i] = context.AfterFunc(r.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }
 
 // isRefusal reports whether err refuses an append for its own reasons,
