@@ -187,8 +187,9 @@ func TestPanicInBatch(t *testing.T) {
 	if err := <-other; err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("the append batched with the panic: %v, want an error that names it", err)
 	}
-	for _, e := range readLog(t, s) {
-		t.Errorf("event %s at %d survived the batch that panicked", e.Stream, e.Position)
+	var n int
+	if err := s.read.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d events (%v) survived the batch that panicked, want none", n, err)
 	}
 	if _, err := s.Append(ctx, "after", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
 		t.Fatalf("append after the panic: %v", err)
@@ -196,17 +197,4 @@ func TestPanicInBatch(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readLog reads the whole log of s.
-func readLog(t *testing.T, s *Store) []chronicle.RecordedEvent {
-	t.Helper()
-	var out []chronicle.RecordedEvent
-	for e, err := range s.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
 }
