@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/appendcheck"
 	"github.com/google/uuid"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // request is one write waiting for the writer: an append, or a change to
@@ -87,6 +88,12 @@ const maxCachedStreams = 100_000
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
 	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo)}
 	w.idle.L = &w.mu
+	// The connection waits for SQLite's write lock lockWait at a time;
+	// commit waits up to the busy timeout in all (see lockWait).
+	wait := min(lockWait, s.opts.BusyTimeout).Milliseconds()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", max(wait, 1))); err != nil {
+		return nil, fmt.Errorf("set the busy timeout: %w", err)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
@@ -254,6 +261,9 @@ func (w *writer) read(backwards bool, stream string, from, now int64, limit int)
 	// The read's own transaction, so that its pages are of one snapshot.
 	ctx := context.Background()
 	if _, err := w.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		if isBusy(err) {
+			return nil, false, nil // the read group waits the whole busy timeout
+		}
 		return nil, true, fmt.Errorf("begin: %w", err)
 	}
 	stmt := w.readForwards
@@ -267,6 +277,9 @@ func (w *writer) read(backwards bool, stream string, from, now int64, limit int)
 	}
 	if _, cerr := w.conn.ExecContext(ctx, "COMMIT"); cerr != nil {
 		w.rollback()
+	}
+	if isBusy(err) {
+		return nil, false, nil
 	}
 	return page, true, err
 }
@@ -294,18 +307,21 @@ func (w *writer) commit(reqs []*request) reply {
 	}
 	// Waiting for SQLite's write lock, which another process may hold for
 	// up to the busy timeout, is the one wait that may end early: when
-	// every caller of the batch has given up.
-	begin, stop := batchContext(reqs)
-	_, err := w.conn.ExecContext(begin, "BEGIN IMMEDIATE")
-	gaveUp := begin.Err() != nil
-	stop()
-	if err != nil {
-		if gaveUp {
+	// every caller of the batch has given up. SQLite waits lockWait at a
+	// time on this connection; the callers are checked in between.
+	var err error
+	for start := time.Now(); ; {
+		if _, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil || !isBusy(err) || time.Since(start) >= w.s.opts.BusyTimeout {
+			break
+		}
+		if allGaveUp(reqs) {
 			for i, r := range reqs {
 				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
 			}
 			return answer()
 		}
+	}
+	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
 	b := &batch{w: w, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
@@ -353,35 +369,27 @@ func (w *writer) commit(reqs []*request) reply {
 	return answer()
 }
 
-// batchContext returns a context that ends when the contexts of all reqs
-// have ended, and a function that releases it. When one of them can never
-// end, neither can the batch's, and it is context.Background: the driver
-// watches a context that can end with a goroutine and a progress handler
-// per call, and with the context's own setup that cost a lone append
+// lockWait is how long the writer's connection waits for SQLite's write
+// lock before the writer looks at its callers' contexts again. A context
+// given to the driver would do it too, but the driver watches each with a
+// goroutine and a progress handler per call: that cost a lone append
 // 10-30% of its time (BenchmarkStoreRelaxed/Append/writers=1/batch=1).
-func batchContext(reqs []*request) (context.Context, context.CancelFunc) {
+const lockWait = 50 * time.Millisecond
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// allGaveUp reports whether the contexts of all reqs have ended.
+func allGaveUp(reqs []*request) bool {
 	for _, r := range reqs {
-		if r.ctx.Done() == nil {
-			return context.Background(), func() {}
+		if r.ctx.Err() == nil {
+			return false
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var left atomic.Int64
-	left.Store(int64(len(reqs)))
-	stops := make([]func() bool, len(reqs))
-	for i, r := range reqs {
-		stops[i] = context.AfterFunc(r.ctx, func() {
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
-	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
-	}
+	return true
 }
 
 // isRefusal reports whether err refuses an append for its own reasons,
