@@ -122,6 +122,22 @@ func (h *harness) baselines(ctx context.Context) error {
 	return nil
 }
 
+// bracketRaw1 measures the raw one-row insert again, right after C4-SEQ,
+// and returns the mean of that and the run's first measurement, taken
+// seconds before C4-SEQ (C4-SEQ is the first workload). The disk's rate of durable commits moves by
+// up to 2x from one minute to the next on a shared virtual machine, so a
+// figure judged against one measurement minutes away says more about the
+// disk than about the store; both measurements are in the report.
+func (h *harness) bracketRaw1(ctx context.Context) (*Baseline, error) {
+	after, err := rawSQLiteInsert(ctx, h.tgt.dir(), 1, h.cfg.baseFor)
+	if err != nil {
+		return nil, fmt.Errorf("raw SQLite baseline after C4-SEQ: %w", err)
+	}
+	after.Name += ", right after C4-SEQ"
+	h.addBaseline(after)
+	return &Baseline{Name: h.raw1.Name + ", mean of before and after C4-SEQ", Value: (h.raw1.Value + after.Value) / 2, Unit: h.raw1.Unit}, nil
+}
+
 func (h *harness) addBaseline(b *Baseline) {
 	h.rep.Baselines = append(h.rep.Baselines, b)
 	fmt.Fprintf(h.out, "baseline  %-45s %12s %-9s %s\n", b.Name, num(b.Value), b.Unit, b.Latency)
@@ -165,8 +181,14 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 		h.seqMoves[t.kind] = r.movesPerSec()
 		secs := r.elapsed.Seconds()
 		note := fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/secs), r.events)
+		base := h.raw1
+		if primary && t.kind == "sqlite" {
+			if base, err = h.bracketRaw1(ctx); err != nil {
+				return nil, err
+			}
+		}
 		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: float64(r.commands) / secs, Unit: "commands/s",
-			Baseline: h.raw1.Name, BaselineValue: h.raw1.Value, Target: &Target{Bound: 0.60},
+			Baseline: base.Name, BaselineValue: base.Value, Target: &Target{Bound: 0.60},
 			Note: "each CreateGame or MakeMove is one durable append; " + note})
 		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat)})
 	case "c4par":
