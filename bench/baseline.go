@@ -119,6 +119,9 @@ func rawSQLiteInsert(ctx context.Context, dir string, rows int, d time.Duration)
 		}
 		lat = append(lat, time.Since(t0))
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // interrupted: no figure
+	}
 	elapsed := time.Since(start).Seconds()
 	return &Baseline{Name: fmt.Sprintf("raw SQLite insert, %d row/txn", rows), Value: float64(len(lat)*rows) / elapsed, Unit: "rows/s",
 		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; same driver and pragmas as the store's durable mode", num(float64(len(lat))/elapsed))}, nil
@@ -191,6 +194,9 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, d time.Duration)
 			return nil, err
 		}
 		lat = append(lat, time.Since(t0))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // interrupted: no figure
 	}
 	elapsed := time.Since(start).Seconds()
 	return &Baseline{Name: fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows), Value: float64(pos) / elapsed, Unit: "rows/s",

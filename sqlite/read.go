@@ -173,9 +173,9 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 	}
 	// The driver watches a context that can end with a goroutine and a
 	// progress handler per call, which cost ReadAll 2-6% of its time. A
-	// query that reads at most limit rows ends soon anyway, so it gets a
-	// context that cannot end; one with a filter may scan far for its
-	// rows, so it keeps ctx.
+	// query that reads at most limit rows (bounded in rows, if not in
+	// bytes) gets a context that cannot end; one with a filter may scan
+	// far for its rows, so it keeps ctx.
 	qctx := context.WithoutCancel(ctx)
 	// Bound the scan by the head read first: events committed after it
 	// have higher positions, so "examined up to head" stays true even
@@ -193,8 +193,11 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 	}
 	query := "SELECT " + eventColumns + " FROM events WHERE position BETWEEN ? AND ?" + where + " ORDER BY position LIMIT ?"
 	// At most head-from+1 events: positions have no gaps, but for those a
-	// scavenge left.
+	// scavenge left. A filtered page may match few of them: it grows.
 	size := min(uint64(limit), head-from+1)
+	if where != "" {
+		size = 0
+	}
 	page, err := src.s.query(qctx, int(size), query, append(append([]any{clamp(from), clamp(head)}, args...), limit)...)
 	if err != nil {
 		return nil, from, fmt.Errorf("read all: %w", err)

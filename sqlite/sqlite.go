@@ -88,7 +88,8 @@ type Options struct {
 	MaxEventSize int
 
 	// BusyTimeout is how long a write waits for another process that
-	// holds the write lock before it fails. Zero means [DefaultBusyTimeout].
+	// holds the write lock before it fails, give or take the 50 ms that
+	// the writer waits at a time. Zero means [DefaultBusyTimeout].
 	BusyTimeout time.Duration
 
 	// PollInterval is how often an idle subscriber checks for events that

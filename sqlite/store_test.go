@@ -520,3 +520,26 @@ func TestAppendDeadlineWhileLocked(t *testing.T) {
 		t.Fatalf("the append that gave up wrote %d events", len(evs))
 	}
 }
+
+// TestAppendWaitsForTheLock: an append waits for another connection that
+// holds the write lock longer than the writer's 50 ms waits, up to the
+// busy timeout, and then succeeds.
+func TestAppendWaitsForTheLock(t *testing.T) {
+	s := mustOpen(t, nil)
+	locked := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(context.Background(), func(*sql.Tx) error {
+			close(locked)
+			time.Sleep(300 * time.Millisecond)
+			return nil
+		})
+	}()
+	<-locked
+	if _, err := s.Append(context.Background(), "waited", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatalf("append while another connection held the lock for 300 ms: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

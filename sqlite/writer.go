@@ -311,7 +311,7 @@ func (w *writer) commit(reqs []*request) reply {
 	// time on this connection; the callers are checked in between.
 	var err error
 	for start := time.Now(); ; {
-		if _, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil || !isBusy(err) || time.Since(start) >= w.s.opts.BusyTimeout {
+		if _, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil || !isBusy(err) {
 			break
 		}
 		if allGaveUp(reqs) {
@@ -319,6 +319,9 @@ func (w *writer) commit(reqs []*request) reply {
 				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
 			}
 			return answer()
+		}
+		if time.Since(start) >= w.s.opts.BusyTimeout {
+			break
 		}
 	}
 	if err != nil {
