@@ -58,10 +58,30 @@ type pageReply struct {
 	lead *groupConn // not nil: no answer, but a connection to run the next batch on
 }
 
-// groupConn is a connection of a readGroup, with its statements prepared.
+// groupConn is a connection that runs batches of stream pages, with the
+// page queries prepared on it: each of a readGroup's, and the writer's.
 type groupConn struct {
 	conn                *sql.Conn
 	forwards, backwards *sql.Stmt
+}
+
+// newGroupConn prepares the page queries on conn.
+func newGroupConn(ctx context.Context, conn *sql.Conn) (*groupConn, error) {
+	c := &groupConn{conn: conn}
+	var err error
+	if c.forwards, err = conn.PrepareContext(ctx, readForwards); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if c.backwards, err = conn.PrepareContext(ctx, readBackwards); err != nil {
+		c.forwards.Close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return c, nil
+}
+
+// closeStmts closes the page queries, not the connection.
+func (c *groupConn) closeStmts() error {
+	return errors.Join(c.forwards.Close(), c.backwards.Close())
 }
 
 // newReadGroup takes n connections from db for the store's lifetime.
@@ -74,18 +94,14 @@ func newReadGroup(ctx context.Context, db *sql.DB, n int) (*readGroup, error) {
 			g.close()
 			return nil, fmt.Errorf("read group: %w", err)
 		}
-		c := &groupConn{conn: conn}
+		c, err := newGroupConn(ctx, conn)
+		if err != nil {
+			conn.Close()
+			g.close()
+			return nil, fmt.Errorf("read group: %w", err)
+		}
 		g.all = append(g.all, c)
 		g.free = append(g.free, c)
-		for _, p := range []struct {
-			stmt **sql.Stmt
-			sql  string
-		}{{&c.forwards, readForwards}, {&c.backwards, readBackwards}} {
-			if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
-				g.close()
-				return nil, fmt.Errorf("read group: prepare: %w", err)
-			}
-		}
 	}
 	return g, nil
 }
@@ -100,11 +116,10 @@ const maxGroupBatch = 64
 func readGroupSize() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // page reads one page of a stream.
-func (g *readGroup) page(ctx context.Context, backwards bool, stream string, from, now int64, limit int) ([]chronicle.RecordedEvent, error) {
-	if err := ctx.Err(); err != nil {
+func (g *readGroup) page(req *pageRequest) ([]chronicle.RecordedEvent, error) {
+	if err := req.ctx.Err(); err != nil {
 		return nil, err
 	}
-	req := &pageRequest{ctx: ctx, backwards: backwards, stream: stream, from: from, now: now, limit: limit}
 	g.mu.Lock()
 	switch {
 	case g.closed:
@@ -235,12 +250,7 @@ func (g *readGroup) close() error {
 	g.mu.Unlock()
 	var errs []error
 	for _, c := range g.all {
-		for _, st := range []*sql.Stmt{c.forwards, c.backwards} {
-			if st != nil {
-				errs = append(errs, st.Close())
-			}
-		}
-		errs = append(errs, c.conn.Close())
+		errs = append(errs, c.closeStmts(), c.conn.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -41,13 +41,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			}
 			// The writer's connection when the writer is idle, else one of
 			// the read group's.
-			var page []chronicle.RecordedEvent
-			ok, err := false, ctx.Err()
-			if err == nil {
-				page, ok, err = s.w.read(opts.Backwards, stream, clamp(from), now, limit)
-			}
+			req := &pageRequest{ctx: ctx, backwards: opts.Backwards, stream: stream, from: clamp(from), now: now, limit: limit}
+			page, ok, err := s.w.read(req)
 			if err == nil && !ok {
-				page, err = s.group.page(ctx, opts.Backwards, stream, clamp(from), now, limit)
+				page, err = s.group.page(req)
 			}
 			if err == nil && n == 0 && len(page) == 0 {
 				err = s.mustExist(ctx, stream)
@@ -187,17 +184,14 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 	if head < from {
 		return nil, from, nil
 	}
-	where, args := filterSQL(f)
-	if where != "" {
-		qctx = ctx
-	}
-	query := "SELECT " + eventColumns + " FROM events WHERE position BETWEEN ? AND ?" + where + " ORDER BY position LIMIT ?"
 	// At most head-from+1 events: positions have no gaps, but for those a
 	// scavenge left. A filtered page may match few of them: it grows.
 	size := min(uint64(limit), head-from+1)
+	where, args := filterSQL(f)
 	if where != "" {
-		size = 0
+		qctx, size = ctx, 0
 	}
+	query := "SELECT " + eventColumns + " FROM events WHERE position BETWEEN ? AND ?" + where + " ORDER BY position LIMIT ?"
 	page, err := src.s.query(qctx, int(size), query, append(append([]any{clamp(from), clamp(head)}, args...), limit)...)
 	if err != nil {
 		return nil, from, fmt.Errorf("read all: %w", err)

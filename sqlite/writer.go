@@ -71,7 +71,7 @@ type writer struct {
 	closed bool
 
 	lastRevision, streamMeta, insertEvent, eventsAt, findID, head, dataVersion *sql.Stmt
-	readForwards, readBackwards                                                *sql.Stmt // see writer.read
+	reader                                                                     *groupConn // the page queries on conn, for writer.read
 
 	written []recentEvent // the buffer of batch.written, reused
 
@@ -107,14 +107,16 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		// when a scavenge has removed it.
 		{&w.head, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"},
 		{&w.dataVersion, "PRAGMA data_version"},
-		{&w.readForwards, readForwards},
-		{&w.readBackwards, readBackwards},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
 		}
 		*p.stmt = stmt
+	}
+	var err error
+	if w.reader, err = newGroupConn(ctx, conn); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -242,7 +244,7 @@ func (w *writer) release() {
 // of the stream just appended to are still there; a connection of the
 // read pool would read them again. Appends that arrive meanwhile queue
 // as behind a batch.
-func (w *writer) read(backwards bool, stream string, from, now int64, limit int) ([]chronicle.RecordedEvent, bool, error) {
+func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error) {
 	w.mu.Lock()
 	if w.busy || w.closed {
 		w.mu.Unlock()
@@ -258,30 +260,13 @@ func (w *writer) read(backwards bool, stream string, from, now int64, limit int)
 		}
 		w.release()
 	}()
-	// The read's own transaction, so that its pages are of one snapshot.
-	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, "BEGIN"); err != nil {
-		if isBusy(err) {
-			return nil, false, nil // the read group waits the whole busy timeout
-		}
-		return nil, true, fmt.Errorf("begin: %w", err)
+	var r pageReply
+	var answered int
+	w.reader.run([]*pageRequest{req}, req, &r, &answered)
+	if isBusy(r.err) {
+		return nil, false, nil // the read group waits the whole busy timeout
 	}
-	stmt := w.readForwards
-	if backwards {
-		stmt = w.readBackwards
-	}
-	rows, err := stmt.QueryContext(ctx, stream, from, now, limit)
-	var page []chronicle.RecordedEvent
-	if err == nil {
-		page, err = scanEvents(rows, 0)
-	}
-	if _, cerr := w.conn.ExecContext(ctx, "COMMIT"); cerr != nil {
-		w.rollback()
-	}
-	if isBusy(err) {
-		return nil, false, nil
-	}
-	return page, true, err
+	return r.page, true, r.err
 }
 
 // commit does a batch of requests in one transaction. It answers each
@@ -558,8 +543,9 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	var errs []error
-	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.head, w.dataVersion, w.readForwards, w.readBackwards} {
+	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.head, w.dataVersion} {
 		errs = append(errs, stmt.Close())
 	}
+	errs = append(errs, w.reader.closeStmts())
 	return errors.Join(append(errs, w.conn.Close(), w.db.Close())...)
 }

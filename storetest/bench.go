@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,8 +76,7 @@ func BenchReadStreamsWhileAppending(b *testing.B, s chronicle.Store, readers int
 	})
 	defer appender.Wait()
 	defer cancel()
-	var next sync.Mutex
-	stream := 0
+	var next atomic.Int64 // the next stream to read
 	// RunParallel starts parallelism times GOMAXPROCS goroutines.
 	b.SetParallelism(max(1, readers/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
@@ -84,10 +84,7 @@ func BenchReadStreamsWhileAppending(b *testing.B, s chronicle.Store, readers int
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			next.Lock()
-			stream++
-			i := stream
-			next.Unlock()
+			i := int(next.Add(1))
 			got := 0
 			for _, err := range s.ReadStream(ctx, name(i), chronicle.ReadStreamOptions{}) {
 				if err != nil {
