@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -315,10 +317,49 @@ func (r rawSQLite) stream(ctx context.Context, name string) (int, error) {
 	return r.scan(ctx, "SELECT "+rawColumns+" FROM events WHERE stream = ? ORDER BY revision", name)
 }
 
+// scan reads the rows of query as the store does: the driver's own rows,
+// the values kept as the driver made them (see package sqlite's
+// queryEvents), with none of the store's conversions into an event.
 func (r rawSQLite) scan(ctx context.Context, query string, args ...any) (int, error) {
-	// A context that cannot end, as the store's stream reads use (see
-	// rawSQLiteInsert); Ctrl-C is checked between rows.
-	rows, err := r.db.QueryContext(context.WithoutCancel(ctx), query, args...)
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	n := 0
+	err = conn.Raw(func(dc any) error {
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		// A context that cannot end, as the store's reads use (see
+		// rawSQLiteInsert); Ctrl-C is checked between rows.
+		rows, err := dc.(driver.QueryerContext).QueryContext(context.WithoutCancel(ctx), query, named)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		dest := make([]driver.Value, len(rows.Columns()))
+		for {
+			switch err := rows.Next(dest); {
+			case err == io.EOF:
+				return nil
+			case err != nil:
+				return err
+			}
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	})
+	return n, err
+}
+
+// allScan reads the whole log through database/sql's Scan, into the Go
+// types an event has: what a program of raw SQL would write. The store
+// skips Scan; this shows what that is worth.
+func (r rawSQLite) allScan(ctx context.Context) (int, error) {
+	rows, err := r.db.QueryContext(context.WithoutCancel(ctx), "SELECT "+rawColumns+" FROM events ORDER BY position")
 	if err != nil {
 		return 0, err
 	}

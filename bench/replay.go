@@ -91,6 +91,7 @@ type replayRun struct {
 	events          int
 	replay, readAll time.Duration // the best of the passes
 	raw             time.Duration // 0 when the store has no raw SELECT
+	rawScan         time.Duration // 0 unless the raw SELECT can also run through database/sql's Scan
 	rssBefore, peak int64         // 0 when unknown
 }
 
@@ -135,6 +136,19 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 			out.raw = best(out.raw, time.Since(t0))
 			if got != n {
 				return out, fmt.Errorf("raw select read %d rows, want %d", got, n)
+			}
+		}
+		if raw, ok := raw.(interface {
+			allScan(context.Context) (int, error)
+		}); ok {
+			t0 := time.Now()
+			got, err := raw.allScan(ctx)
+			if err != nil {
+				return out, fmt.Errorf("raw select with Scan: %w", err)
+			}
+			out.rawScan = best(out.rawScan, time.Since(t0))
+			if got != n {
+				return out, fmt.Errorf("raw select with Scan read %d rows, want %d", got, n)
 			}
 		}
 

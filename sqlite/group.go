@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
@@ -60,20 +61,33 @@ type pageReply struct {
 
 // groupConn is a connection that runs batches of stream pages, with the
 // page queries prepared on it: each of a readGroup's, and the writer's.
+// A batch reads the driver's rows directly (see [Store.queryEvents]), so
+// the statements are the driver's own, prepared on the driver's
+// connection under conn and used only inside conn.Raw.
 type groupConn struct {
 	conn                *sql.Conn
-	forwards, backwards *sql.Stmt
+	forwards, backwards driver.Stmt
 }
 
 // newGroupConn prepares the page queries on conn.
 func newGroupConn(ctx context.Context, conn *sql.Conn) (*groupConn, error) {
 	c := &groupConn{conn: conn}
-	var err error
-	if c.forwards, err = conn.PrepareContext(ctx, readForwards); err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	if c.backwards, err = conn.PrepareContext(ctx, readBackwards); err != nil {
-		c.forwards.Close()
+	err := conn.Raw(func(dc any) error {
+		p, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("the SQLite driver's connection (%T) cannot prepare statements", dc)
+		}
+		var err error
+		if c.forwards, err = p.PrepareContext(ctx, readForwards); err != nil {
+			return err
+		}
+		if c.backwards, err = p.PrepareContext(ctx, readBackwards); err != nil {
+			c.forwards.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	return c, nil
@@ -81,7 +95,9 @@ func newGroupConn(ctx context.Context, conn *sql.Conn) (*groupConn, error) {
 
 // closeStmts closes the page queries, not the connection.
 func (c *groupConn) closeStmts() error {
-	return errors.Join(c.forwards.Close(), c.backwards.Close())
+	return c.conn.Raw(func(any) error {
+		return errors.Join(c.forwards.Close(), c.backwards.Close())
+	})
 }
 
 // newReadGroup takes n connections from db for the store's lifetime.
@@ -206,35 +222,60 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 	// The transaction serves the whole batch, so no one caller's context
 	// may end it; a caller that gave up is answered without a query.
 	ctx := context.Background()
-	if _, err := c.conn.ExecContext(ctx, "BEGIN"); err != nil {
+	err := c.conn.Raw(func(dc any) error {
+		tx, ok := dc.(driver.ExecerContext)
+		if !ok {
+			return fmt.Errorf("the SQLite driver's connection (%T) cannot run statements directly", dc)
+		}
+		if _, err := tx.ExecContext(ctx, "BEGIN", nil); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
 		for _, req := range batch {
-			answer(req, pageReply{err: fmt.Errorf("begin: %w", err)})
+			if err := req.ctx.Err(); err != nil {
+				answer(req, pageReply{err: err})
+				continue
+			}
+			var r pageReply
+			r.page, r.err = c.query(ctx, req)
+			answer(req, r)
 		}
-		return
-	}
-	for _, req := range batch {
-		if err := req.ctx.Err(); err != nil {
+		// A read-only transaction has nothing to commit; ending it lets
+		// the WAL be checkpointed past it. Should COMMIT fail, ROLLBACK
+		// still ends it, so that the next batch can begin.
+		if _, err := tx.ExecContext(ctx, "COMMIT", nil); err != nil {
+			tx.ExecContext(ctx, "ROLLBACK", nil)
+		}
+		return nil
+	})
+	if err != nil {
+		// The batch did not begin: the requests are all unanswered.
+		for _, req := range batch {
 			answer(req, pageReply{err: err})
-			continue
 		}
-		stmt := c.forwards
-		if req.backwards {
-			stmt = c.backwards
-		}
-		var r pageReply
-		rows, err := stmt.QueryContext(ctx, req.stream, req.from, req.now, req.limit)
-		if err == nil {
-			r.page, err = scanEvents(rows, 0)
-		}
-		r.err = err
-		answer(req, r)
 	}
-	// A read-only transaction has nothing to commit; ending it lets the
-	// WAL be checkpointed past it. Should COMMIT fail, ROLLBACK still
-	// ends it, so that the next batch can begin.
-	if _, err := c.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		c.conn.ExecContext(ctx, "ROLLBACK")
+}
+
+// query reads the page that req asks for.
+func (c *groupConn) query(ctx context.Context, req *pageRequest) ([]chronicle.RecordedEvent, error) {
+	stmt := c.forwards
+	if req.backwards {
+		stmt = c.backwards
 	}
+	q, ok := stmt.(driver.StmtQueryContext)
+	if !ok {
+		return nil, fmt.Errorf("the SQLite driver's statement (%T) takes no context", stmt)
+	}
+	rows, err := q.QueryContext(ctx, []driver.NamedValue{
+		{Ordinal: 1, Value: req.stream},
+		{Ordinal: 2, Value: req.from},
+		{Ordinal: 3, Value: req.now},
+		{Ordinal: 4, Value: int64(req.limit)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	page, err := readRows(rows, 0)
+	return page, errors.Join(err, rows.Close())
 }
 
 // close waits for the reads under way and those already queued, then

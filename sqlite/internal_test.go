@@ -198,3 +198,63 @@ func TestPanicInBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDriverValuesAreFresh holds the driver to what queryEvents and the
+// read group rely on: each row's blobs and texts are new Go values, which
+// later rows, later queries and closing the rows leave alone. Were the
+// driver to reuse a buffer, as database/sql allows, the events read first
+// would show the bytes of those read after them.
+func TestDriverValuesAreFresh(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var want []chronicle.EventData
+	for i := range 20 {
+		// The same lengths, so that a reused buffer would fit each.
+		want = append(want, chronicle.EventData{
+			Type:     string(rune('a' + i)),
+			Data:     []byte(strings.Repeat(string(rune('A'+i)), 300)),
+			Metadata: map[string]string{"k": strings.Repeat(string(rune('a'+i)), 8)},
+		})
+	}
+	if _, err := s.Append(ctx, "s-1", chronicle.NoStream, want[:10]...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "s-2", chronicle.NoStream, want[10:]...); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got []chronicle.RecordedEvent, want []chronicle.EventData) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d events, want %d", what, len(got), len(want))
+		}
+		for i, e := range got {
+			if e.Type != want[i].Type || string(e.Data) != string(want[i].Data) || !reflect.DeepEqual(e.Metadata, want[i].Metadata) {
+				t.Errorf("%s: event %d is %q %q %v, want %q %q %v", what, i, e.Type, e.Data[:4], e.Metadata, want[i].Type, want[i].Data[:4], want[i].Metadata)
+			}
+		}
+	}
+	collect := func(seq func(func(chronicle.RecordedEvent, error) bool)) []chronicle.RecordedEvent {
+		t.Helper()
+		var out []chronicle.RecordedEvent
+		for e, err := range seq {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	all := collect(s.ReadAll(ctx, chronicle.ReadAllOptions{}))
+	one := collect(s.ReadStream(ctx, "s-1", chronicle.ReadStreamOptions{}))
+	back := collect(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End}))
+	two := collect(s.ReadStream(ctx, "s-2", chronicle.ReadStreamOptions{}))
+	check("read all", all, want)
+	check("read stream s-1", one, want[:10])
+	check("read stream s-2", two, want[10:])
+	slices.Reverse(back)
+	check("read all backwards", back, want)
+}

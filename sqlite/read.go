@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"iter"
 	"math"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/catchup"
-	"github.com/google/uuid"
 )
 
 const eventColumns = "position, stream, revision, id, type, data, metadata, recorded"
@@ -135,7 +133,7 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 			if opts.Limit > 0 {
 				limit = min(limit, opts.Limit-n)
 			}
-			page, err := s.query(ctx, int(min(uint64(limit), from)), query, append(append([]any{clamp(from)}, args...), limit)...)
+			page, err := s.queryEvents(ctx, int(min(uint64(limit), from)), query, append(append([]any{clamp(from)}, args...), limit)...)
 			if err != nil {
 				yield(chronicle.RecordedEvent{}, fmt.Errorf("read all: %w", err))
 				return
@@ -192,7 +190,7 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 		qctx, size = ctx, 0
 	}
 	query := "SELECT " + eventColumns + " FROM events WHERE position BETWEEN ? AND ?" + where + " ORDER BY position LIMIT ?"
-	page, err := src.s.query(qctx, int(size), query, append(append([]any{clamp(from), clamp(head)}, args...), limit)...)
+	page, err := src.s.queryEvents(qctx, int(size), query, append(append([]any{clamp(from), clamp(head)}, args...), limit)...)
 	if err != nil {
 		return nil, from, fmt.Errorf("read all: %w", err)
 	}
@@ -226,49 +224,6 @@ func filterSQL(f chronicle.Filter) (string, []any) {
 		in("type", f.Types)
 	}
 	return b.String(), args
-}
-
-// query runs a query for events and returns them all: callers bound it
-// with LIMIT. size is how many events to make room for at once: growing
-// the slice row by row copied each page about twice over, and was 5-10%
-// of REPLAY.
-func (s *Store) query(ctx context.Context, size int, query string, args ...any) ([]chronicle.RecordedEvent, error) {
-	rows, err := s.stmts.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanEvents(rows, size)
-}
-
-// scanEvents reads every row of a query for eventColumns, and closes
-// rows. size is how many rows to make room for at once.
-func scanEvents(rows *sql.Rows, size int) ([]chronicle.RecordedEvent, error) {
-	defer rows.Close()
-	out := make([]chronicle.RecordedEvent, 0, size)
-	for rows.Next() {
-		var (
-			e                  chronicle.RecordedEvent
-			pos, rev, recorded int64
-			id, md             []byte
-			err                error
-		)
-		if err = rows.Scan(&pos, &e.Stream, &rev, &id, &e.Type, &e.Data, &md, &recorded); err != nil {
-			return nil, err
-		}
-		e.Position, e.Revision = uint64(pos), uint64(rev)
-		if e.ID, err = uuid.FromBytes(id); err != nil {
-			return nil, fmt.Errorf("event at position %d: ID: %w", pos, err)
-		}
-		if e.Metadata, err = chronicle.UnmarshalMetadata(md); err != nil {
-			return nil, fmt.Errorf("event at position %d: metadata: %w", pos, err)
-		}
-		e.Recorded = time.UnixMicro(recorded).UTC()
-		out = append(out, e)
-	}
-	if len(out) == 0 {
-		out = nil // a page without events is nil, as it always was
-	}
-	return out, rows.Err()
 }
 
 // clamp converts a revision or position for SQLite, whose integers are

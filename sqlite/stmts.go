@@ -52,19 +52,8 @@ func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// query runs query through its prepared statement.
-func (c *stmtCache) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return c.db.QueryContext(ctx, query, args...)
-	}
-	return st.QueryContext(ctx, args...)
-}
-
-// queryRow is [stmtCache.query] for one row.
+// queryRow runs query, which returns one row, through its prepared
+// statement.
 func (c *stmtCache) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := c.stmt(ctx, query)
 	if err != nil || st == nil {
