@@ -30,45 +30,87 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		}
 		// One clock for every page, so that max age hides the same events
 		// throughout the read.
-		now := time.Now().UnixMicro()
-		from, n := opts.From, 0
-		for {
-			limit := catchup.PageSize
-			if opts.Limit > 0 {
-				limit = min(limit, opts.Limit-n)
-			}
-			// The writer's connection when the writer is idle, else one of
-			// the read group's.
-			req := &pageRequest{ctx: ctx, backwards: opts.Backwards, stream: stream, from: clamp(from), now: now, limit: limit}
-			page, ok, err := s.w.read(req)
-			if err == nil && !ok {
-				page, err = s.group.page(req)
-			}
-			if err == nil && n == 0 && len(page) == 0 {
-				err = s.mustExist(ctx, stream)
-			}
-			if err != nil {
-				yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, err))
+		r := &streamRead{s: s, stream: stream, opts: opts, from: opts.From, now: time.Now().UnixMicro()}
+		// Most streams are one page: it is read on the caller's goroutine.
+		page, more, err := r.next(ctx)
+		if err == nil && len(page) == 0 {
+			err = s.mustExist(ctx, stream)
+		}
+		if err != nil {
+			yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, err))
+			return
+		}
+		for _, e := range page {
+			if !yield(e, nil) {
 				return
 			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			n += len(page)
-			if len(page) < limit || (opts.Limit > 0 && n >= opts.Limit) {
+		}
+		if !more {
+			return
+		}
+		// A long stream: its next page is read while the caller works on
+		// this one, as ReadAll does (loading an aggregate decodes every
+		// event).
+		for e, err := range catchup.Ahead(ctx, r.pages) {
+			if !yield(e, err) || err != nil {
 				return
 			}
-			last := page[len(page)-1].Revision
-			if opts.Backwards {
-				if last == 0 {
-					return
-				}
-				from = last - 1
-			} else {
-				from = last + 1
-			}
+		}
+	}
+}
+
+// streamRead is a ReadStream under way: where its next page starts, and
+// how many events it has read.
+type streamRead struct {
+	s      *Store
+	stream string
+	opts   chronicle.ReadStreamOptions
+	from   uint64
+	now    int64 // the clock of max age
+	n      int
+}
+
+// next reads the next page and reports whether more may follow it.
+func (r *streamRead) next(ctx context.Context) ([]chronicle.RecordedEvent, bool, error) {
+	limit := catchup.PageSize
+	if r.opts.Limit > 0 {
+		limit = min(limit, r.opts.Limit-r.n)
+	}
+	// The writer's connection when the writer is idle, else one of the
+	// read group's.
+	req := &pageRequest{ctx: ctx, backwards: r.opts.Backwards, stream: r.stream, from: clamp(r.from), now: r.now, limit: limit}
+	page, ok, err := r.s.w.read(req)
+	if err == nil && !ok {
+		page, err = r.s.group.page(req)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	r.n += len(page)
+	if len(page) < limit || (r.opts.Limit > 0 && r.n >= r.opts.Limit) {
+		return page, false, nil
+	}
+	last := page[len(page)-1].Revision
+	switch {
+	case !r.opts.Backwards:
+		r.from = last + 1
+	case last == 0:
+		return page, false, nil
+	default:
+		r.from = last - 1
+	}
+	return page, true, nil
+}
+
+// pages reads the pages after the first, for [catchup.Ahead].
+func (r *streamRead) pages(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
+	for {
+		page, more, err := r.next(ctx)
+		if err != nil {
+			return fmt.Errorf("read stream %q: %w", r.stream, err)
+		}
+		if len(page) > 0 && !emit(page) || !more {
+			return nil
 		}
 	}
 }

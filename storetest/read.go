@@ -57,6 +57,52 @@ func testReadStream(t *testing.T, newStore Factory) {
 		_, err := collect(s.ReadStream(context.Background(), "missing-1", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
 		wantErr(t, "backwards ReadStream of a missing stream", err, chronicle.ErrStreamNotFound)
 	})
+	t.Run("LongStream", func(t *testing.T) {
+		// Longer than a few pages of any store, with another stream's
+		// events between its appends: each event once, in order, however
+		// the read is cut into pages and wherever it stops.
+		s := newStore(t)
+		const n = 1300
+		for i := 0; i < n; i += 100 {
+			mustAppend(t, s, "long", chronicle.Any, events("E", 100)...)
+			mustAppend(t, s, "other", chronicle.Any, events("O", 3)...)
+		}
+		for _, tt := range []struct {
+			name string
+			opts chronicle.ReadStreamOptions
+			want []uint64
+		}{
+			{"Forwards", chronicle.ReadStreamOptions{}, seq(0, n, 1)},
+			{"ForwardsFromLimit", chronicle.ReadStreamOptions{From: 100, Limit: 900}, seq(100, 900, 1)},
+			{"Backwards", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}, seq(n-1, n, -1)},
+			{"BackwardsFromLimit", chronicle.ReadStreamOptions{Backwards: true, From: 1200, Limit: 700}, seq(1200, 700, -1)},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				if got := revisions(readStream(t, s, "long", tt.opts)); !slices.Equal(got, tt.want) {
+					t.Fatalf("read %d revisions, from %v, want %d from %v", len(got), got[:min(3, len(got))], len(tt.want), tt.want[:3])
+				}
+			})
+		}
+		t.Run("StopMidway", func(t *testing.T) {
+			for range 20 {
+				read := 0
+				for e, err := range s.ReadStream(context.Background(), "long", chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e.Revision != uint64(read) {
+						t.Fatalf("revision %d read as event %d", e.Revision, read)
+					}
+					if read++; read == 700 {
+						break
+					}
+				}
+			}
+			if got := readStream(t, s, "long", chronicle.ReadStreamOptions{From: n - 5}); len(got) != 5 {
+				t.Fatalf("read %d events after stopping midway, want 5", len(got))
+			}
+		})
+	})
 	t.Run("EarlyBreak", func(t *testing.T) {
 		s := newStore(t)
 		mustAppend(t, s, "long", chronicle.NoStream, events("E", 2000)...)

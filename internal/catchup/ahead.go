@@ -14,6 +14,17 @@ import (
 // events, in the same order, with the same errors, and holds at most
 // three pages: the caller's, one ready, and one being read.
 func ReadAhead(ctx context.Context, src Source, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return Ahead(ctx, func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
+		return readPages(ctx, src, opts, emit)
+	})
+}
+
+// Ahead yields the events of the pages that read passes to emit, in a
+// goroutine of its own, one page ahead of the caller, as [ReadAhead]
+// does for the global log. read stops when emit returns false, and
+// returns its error, which Ahead yields after the events read before it;
+// when ctx ends as read hands over a page, Ahead yields ctx's error.
+func Ahead(ctx context.Context, read func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error) iter.Seq2[chronicle.RecordedEvent, error] {
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
 		// stop ends the reader when the caller stops early.
 		readCtx, stop := context.WithCancel(ctx)
@@ -23,7 +34,7 @@ func ReadAhead(ctx context.Context, src Source, opts chronicle.ReadAllOptions) i
 		var cut bool // the reader stopped at the end of ctx, mid-log
 		go func() {
 			defer close(pages)
-			readErr = readPages(readCtx, src, opts, func(page []chronicle.RecordedEvent) bool {
+			readErr = read(readCtx, func(page []chronicle.RecordedEvent) bool {
 				select {
 				case pages <- page:
 					return true
