@@ -258,3 +258,41 @@ func TestDriverValuesAreFresh(t *testing.T) {
 	slices.Reverse(back)
 	check("read all backwards", back, want)
 }
+
+// TestLeftInTransaction: a connection left inside a transaction, as when
+// a COMMIT and the ROLLBACK after it both fail, costs the next batch on it
+// a rollback, not every batch after it its BEGIN.
+func TestLeftInTransaction(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "s-1", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("Writer", func(t *testing.T) {
+		if _, err := s.w.conn.ExecContext(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			if _, err := s.Append(ctx, "s-1", chronicle.Exact(uint64(i)), chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatalf("append %d after a transaction was left open: %v", i, err)
+			}
+		}
+	})
+	t.Run("ReadGroup", func(t *testing.T) {
+		for _, c := range s.group.all {
+			if _, err := c.conn.ExecContext(ctx, "BEGIN"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 * len(s.group.all) {
+			page, err := s.group.page(&pageRequest{ctx: ctx, stream: "s-1", limit: 10})
+			if err != nil || len(page) != 3 {
+				t.Fatalf("read %d events after a transaction was left open, want 3: %v", len(page), err)
+			}
+		}
+	})
+}

@@ -296,7 +296,12 @@ func (w *writer) commit(reqs []*request) reply {
 	// time on this connection; the callers are checked in between.
 	var err error
 	for start := time.Now(); ; {
-		if _, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err == nil || !isBusy(err) {
+		_, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+		if err != nil && !isBusy(err) && w.rolledBack() {
+			// A transaction was left open (see rolledBack): try again.
+			_, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+		}
+		if err == nil || !isBusy(err) {
 			break
 		}
 		if allGaveUp(reqs) {
@@ -388,8 +393,20 @@ func isRefusal(err error) bool {
 }
 
 func (w *writer) rollback() {
-	// An error here means there was no transaction left to roll back.
+	// An error here means there was no transaction left to roll back, or
+	// that the rollback failed too; the next batch's BEGIN then finds the
+	// transaction still open and rolls it back (see rolledBack).
 	w.conn.ExecContext(context.Background(), "ROLLBACK")
+}
+
+// rolledBack rolls back a transaction left open on the writer's
+// connection and reports whether there was one. It is called when BEGIN
+// fails: should a COMMIT and the ROLLBACK after it both fail, the
+// connection stays inside the transaction, and every later BEGIN on it
+// would fail with it.
+func (w *writer) rolledBack() bool {
+	_, err := w.conn.ExecContext(context.Background(), "ROLLBACK")
+	return err == nil
 }
 
 // append checks and writes one append inside the batch's transaction.
