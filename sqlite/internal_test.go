@@ -296,3 +296,53 @@ func TestLeftInTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestRecentBounds adds batches to recent, small and larger than its
+// bounds, and checks after each that it holds the newest events, a
+// gapless run within both bounds, that it serves each of them and none
+// older, and that a batch larger than the bounds leaves no large buffer
+// behind.
+func TestRecentBounds(t *testing.T) {
+	var r recent
+	pos := uint64(0)
+	batch := func(n, size int) []recentEvent {
+		evs := make([]recentEvent, n)
+		for i := range evs {
+			pos++
+			evs[i] = recentEvent{RecordedEvent: chronicle.RecordedEvent{Position: pos, Type: "E", Data: make([]byte, size)}}
+		}
+		return evs
+	}
+	for i, b := range []struct{ n, size int }{
+		{1, 10}, {7, 10}, {100, 10}, {5000, 1}, {1, 10}, {3000, 10}, {20000, 1}, {1, 10},
+		{10, 3 << 20}, {1, 10}, // large events: the byte bound, not the count, drops them
+	} {
+		for range 3 {
+			r.add(batch(b.n, b.size))
+		}
+		held := r.held()
+		bytes := 0
+		for j, e := range held {
+			bytes += len(e.Data)
+			if e.Position != pos-uint64(len(held)-1-j) {
+				t.Fatalf("batch %d: event %d of %d held is at %d, want the run ending at %d", i, j, len(held), e.Position, pos)
+			}
+		}
+		if len(held) == 0 || len(held) > maxRecentEvents || (bytes > maxRecentBytes && len(held) > 1) || bytes != r.bytes {
+			t.Fatalf("batch %d: holds %d events, %d bytes (counted %d)", i, len(held), bytes, r.bytes)
+		}
+		if cap(r.buf) > 4*maxRecentEvents {
+			t.Fatalf("batch %d: a buffer of %d events kept", i, cap(r.buf))
+		}
+		first := held[0].Position
+		if _, _, ok, _ := r.page(first-1, 10, chronicle.Filter{}); ok && first > 1 {
+			t.Fatalf("batch %d: serves position %d, before the %d held", i, first-1, first)
+		}
+		for _, from := range []uint64{first, pos} {
+			page, next, ok, err := r.page(from, 10, chronicle.Filter{})
+			if !ok || err != nil || len(page) == 0 || page[0].Position != from || next != page[len(page)-1].Position+1 {
+				t.Fatalf("batch %d: page from %d: ok %v, err %v, %d events, next %d", i, from, ok, err, len(page), next)
+			}
+		}
+	}
+}

@@ -22,9 +22,15 @@ import (
 //
 // recent is safe for concurrent use: the writer adds, subscribers read.
 type recent struct {
-	mu     sync.RWMutex
-	events []recentEvent // positions events[0].Position, +1, +2, ...
-	bytes  int           // the data and metadata held
+	mu sync.RWMutex
+	// buf[start:] are the events held, at positions buf[start].Position,
+	// +1, +2, ... The oldest are dropped by moving start, and the rest
+	// moved to the front only when buf is full: shifting them at every
+	// commit copied 4,096 events per append, a sixth of a lone append's
+	// CPU.
+	buf   []recentEvent
+	start int
+	bytes int // the data and metadata held
 }
 
 // recentEvent is a committed event as the file holds it: its metadata is
@@ -48,28 +54,38 @@ func (r *recent) add(evs []recentEvent) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := len(r.events); n > 0 && r.events[n-1].Position+1 != evs[0].Position {
+	if held := r.held(); len(held) > 0 && held[len(held)-1].Position+1 != evs[0].Position {
 		// Another process committed in between: start a new run.
-		clear(r.events)
-		r.events, r.bytes = r.events[:0], 0
+		clear(r.buf)
+		r.buf, r.start, r.bytes = r.buf[:0], 0, 0
+	}
+	if len(r.buf)+len(evs) > cap(r.buf) && r.start > 0 {
+		n := copy(r.buf, r.buf[r.start:])
+		clear(r.buf[n:])
+		r.buf, r.start = r.buf[:n], 0
+	}
+	if r.buf == nil {
+		// Room for twice the bound, so that the events are moved once
+		// per maxRecentEvents events added, at most.
+		r.buf = make([]recentEvent, 0, max(2*maxRecentEvents, len(evs)))
 	}
 	for _, e := range evs {
 		r.bytes += len(e.Data) + len(e.metadata)
 	}
-	r.events = append(r.events, evs...)
-	drop := 0
-	for len(r.events)-drop > maxRecentEvents || (r.bytes > maxRecentBytes && len(r.events)-drop > 1) {
-		r.bytes -= len(r.events[drop].Data) + len(r.events[drop].metadata)
-		drop++
+	r.buf = append(r.buf, evs...)
+	for n := len(r.buf) - r.start; n > maxRecentEvents || (r.bytes > maxRecentBytes && n > 1); n-- {
+		r.bytes -= len(r.buf[r.start].Data) + len(r.buf[r.start].metadata)
+		r.buf[r.start] = recentEvent{} // for the garbage collector
+		r.start++
 	}
-	if drop > 0 {
-		// Shift rather than reslice, so that the backing array does not
-		// grow without end.
-		n := copy(r.events, r.events[drop:])
-		clear(r.events[n:])
-		r.events = r.events[:n]
+	if cap(r.buf) > 4*maxRecentEvents {
+		// A batch larger than the bound grew buf: give the memory back.
+		r.buf, r.start = append(make([]recentEvent, 0, 2*maxRecentEvents), r.held()...), 0
 	}
 }
+
+// held returns the events held; r.mu must be held.
+func (r *recent) held() []recentEvent { return r.buf[r.start:] }
 
 // page returns up to limit events at positions >= from that f selects,
 // and the position to read from next, as [catchup.Source.Page] does. ok
@@ -77,15 +93,16 @@ func (r *recent) add(evs []recentEvent) {
 func (r *recent) page(from uint64, limit int, f chronicle.Filter) (page []chronicle.RecordedEvent, next uint64, ok bool, err error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if len(r.events) == 0 {
+	held := r.held()
+	if len(held) == 0 {
 		return nil, from, false, nil
 	}
-	first := r.events[0].Position
-	if from < first || from > r.events[len(r.events)-1].Position {
+	first := held[0].Position
+	if from < first || from > held[len(held)-1].Position {
 		return nil, from, false, nil
 	}
 	next = from
-	for _, e := range r.events[from-first:] {
+	for _, e := range held[from-first:] {
 		if len(page) == limit {
 			break
 		}
