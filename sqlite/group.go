@@ -222,7 +222,14 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 	// The transaction serves the whole batch, so no one caller's context
 	// may end it; a caller that gave up is answered without a query.
 	ctx := context.Background()
-	err := c.conn.Raw(func(dc any) error {
+	// A panic, a bug recovered above us perhaps, ends the transaction
+	// first, so that the connection can serve the next batch.
+	rollback := func(dc any) {
+		if tx, ok := dc.(driver.ExecerContext); ok {
+			tx.ExecContext(ctx, "ROLLBACK", nil)
+		}
+	}
+	err := raw(c.conn, func(dc any) error {
 		tx, ok := dc.(driver.ExecerContext)
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) cannot run statements directly", dc)
@@ -254,7 +261,7 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 			tx.ExecContext(ctx, "ROLLBACK", nil)
 		}
 		return nil
-	})
+	}, rollback)
 	if err != nil {
 		// The batch did not begin: the requests are all unanswered.
 		for _, req := range batch {
@@ -282,8 +289,7 @@ func (c *groupConn) query(ctx context.Context, req *pageRequest) ([]chronicle.Re
 	if err != nil {
 		return nil, err
 	}
-	page, err := readRows(rows, 0)
-	return page, errors.Join(err, rows.Close())
+	return readRows(ctx, rows, 0)
 }
 
 // close waits for the reads under way and those already queued, then

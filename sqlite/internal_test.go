@@ -2,10 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,5 +347,122 @@ func TestRecentBounds(t *testing.T) {
 				t.Fatalf("batch %d: page from %d: ok %v, err %v, %d events, next %d", i, from, ok, err, len(page), next)
 			}
 		}
+	}
+}
+
+// errAfter is a context whose Err reports nothing for its first n calls,
+// then panics with boom, or else reports context.Canceled: a deterministic
+// way to end or break a read at a given point of it.
+type errAfter struct {
+	context.Context
+	n    *atomic.Int32
+	boom bool
+}
+
+func newErrAfter(n int32, boom bool) errAfter {
+	c := errAfter{Context: context.Background(), n: new(atomic.Int32), boom: boom}
+	c.n.Store(n)
+	return c
+}
+
+func (c errAfter) Done() <-chan struct{} { return make(chan struct{}) } // a context that can end
+
+func (c errAfter) Err() error {
+	if c.n.Add(-1) >= 0 {
+		return nil
+	}
+	if c.boom {
+		panic("boom")
+	}
+	return context.Canceled
+}
+
+// TestPanicInRead: a panic inside a read, which a server's handler may
+// recover, leaves every connection of the store usable, and Close works.
+func TestPanicInRead(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	long := make([]chronicle.EventData, 1200) // three pages: the later ones read ahead
+	for i := range long {
+		long[i] = chronicle.EventData{Type: "E"}
+	}
+	if _, err := s.Append(ctx, "s-1", chronicle.NoStream, long...); err != nil {
+		t.Fatal(err)
+	}
+	works := func(what string) {
+		t.Helper()
+		if _, err := s.Append(ctx, "s-2", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+			t.Fatalf("%s: append: %v", what, err)
+		}
+		for range 2 * len(s.group.all) {
+			page, err := s.group.page(&pageRequest{ctx: ctx, stream: "s-1", limit: 10})
+			if err != nil || len(page) != 10 {
+				t.Fatalf("%s: group read of %d events: %v", what, len(page), err)
+			}
+		}
+		for _, read := range []func(yield func(chronicle.RecordedEvent, error) bool){
+			s.ReadStream(ctx, "s-1", chronicle.ReadStreamOptions{}),
+			s.ReadAll(ctx, chronicle.ReadAllOptions{Filter: chronicle.Filter{Types: []string{"E"}}}),
+		} {
+			n := 0
+			for _, err := range read {
+				if err != nil {
+					t.Fatalf("%s: read: %v", what, err)
+				}
+				n++
+			}
+			if n < 1200 {
+				t.Fatalf("%s: read %d events, want at least 1200", what, n)
+			}
+		}
+	}
+	for n := range int32(8) {
+		for name, read := range map[string]func(context.Context){
+			"ReadStream": func(ctx context.Context) {
+				for range s.ReadStream(ctx, "s-1", chronicle.ReadStreamOptions{}) {
+				}
+			},
+			"group": func(ctx context.Context) { s.group.page(&pageRequest{ctx: ctx, stream: "s-1", limit: 10}) },
+			"ReadAll": func(ctx context.Context) {
+				for range s.ReadAll(ctx, chronicle.ReadAllOptions{Filter: chronicle.Filter{Types: []string{"E"}}}) {
+				}
+			},
+		} {
+			func() {
+				defer func() { recover() }()
+				read(newErrAfter(n, true))
+			}()
+			works(fmt.Sprintf("after a panic in %s at call %d of Err", name, n))
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close after panics: %v", err)
+	}
+}
+
+// TestFilteredPageStops: a filtered page, which may scan far for its
+// events, stops at the next event when its context ends, not at the end
+// of the page. (The driver watches the context only while the query
+// starts.)
+func TestFilteredPageStops(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	evs := make([]chronicle.EventData, 5000)
+	for i := range evs {
+		evs[i] = chronicle.EventData{Type: "Common"}
+	}
+	if _, err := s.Append(context.Background(), "s-1", chronicle.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newErrAfter(100, false)
+	page, _, err := source{s}.Page(ctx, 1, 512, chronicle.Filter{Types: []string{"Common"}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a filtered page canceled after 100 events: %d events, error %v, want context.Canceled", len(page), err)
 	}
 }

@@ -2,8 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -29,7 +29,7 @@ func (s *Store) queryEvents(ctx context.Context, size int, query string, args ..
 	}
 	defer conn.Close()
 	var page []chronicle.RecordedEvent
-	err = conn.Raw(func(dc any) error {
+	err = raw(conn, func(dc any) error {
 		q, ok := dc.(driver.QueryerContext)
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) cannot run queries directly", dc)
@@ -46,17 +46,56 @@ func (s *Store) queryEvents(ctx context.Context, size int, query string, args ..
 		if err != nil {
 			return err
 		}
-		page, err = readRows(rows, size)
-		return errors.Join(err, rows.Close())
-	})
+		page, err = readRows(ctx, rows, size)
+		return err
+	}, nil)
 	return page, err
 }
 
-// readRows reads every row of rows, of the columns eventColumns.
-func readRows(rows driver.Rows, size int) ([]chronicle.RecordedEvent, error) {
+// raw runs f on conn's driver connection, as conn.Raw does, except that a
+// panic in f is raised again after Raw has returned: database/sql closes
+// a connection whose Raw function panics, and the store keeps its
+// connections for its lifetime (a server may recover from a panic and
+// go on). undo, when not nil, runs on the driver connection first, to
+// leave it as f would have had it returned.
+func raw(conn *sql.Conn, f func(dc any) error, undo func(dc any)) error {
+	var panicked any
+	err := conn.Raw(func(dc any) error {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked = p
+				if undo != nil {
+					undo(dc)
+				}
+			}
+		}()
+		return f(dc)
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	return err
+}
+
+// readRows reads every row of rows, of the columns eventColumns, and
+// closes rows, also when a panic passes. The driver watches ctx only
+// while the query starts, so it is checked before each row when it can
+// end: a filtered page may scan far.
+func readRows(ctx context.Context, rows driver.Rows, size int) (_ []chronicle.RecordedEvent, err error) {
+	defer func() {
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	out := make([]chronicle.RecordedEvent, 0, size)
 	dest := make([]driver.Value, 8)
+	done := ctx.Done()
 	for {
+		if done != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		switch err := rows.Next(dest); {
 		case err == io.EOF:
 			if len(out) == 0 {

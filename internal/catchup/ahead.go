@@ -32,8 +32,14 @@ func Ahead(ctx context.Context, read func(ctx context.Context, emit func([]chron
 		// Written by the reader before it closes pages.
 		var readErr error
 		var cut bool // the reader stopped at the end of ctx, mid-log
+		var panicked any
 		go func() {
 			defer close(pages)
+			defer func() {
+				// A panic is the caller's, as it would be without the
+				// goroutine: it is raised again on the caller's goroutine.
+				panicked = recover()
+			}()
 			readErr = read(readCtx, func(page []chronicle.RecordedEvent) bool {
 				select {
 				case pages <- page:
@@ -47,6 +53,9 @@ func Ahead(ctx context.Context, read func(ctx context.Context, emit func([]chron
 		defer func() {
 			stop()
 			for range pages { // wait for the reader to end
+			}
+			if panicked != nil {
+				panic(panicked)
 			}
 		}()
 		for page := range pages {

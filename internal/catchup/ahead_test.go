@@ -128,3 +128,34 @@ func TestReadAheadCancel(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestAheadPanic: a panic of the reader reaches the caller's goroutine,
+// after the pages read before it, whether the caller reads on or has
+// stopped, so that the caller can recover it as it could without the
+// goroutine.
+func TestAheadPanic(t *testing.T) {
+	for _, stopAfter := range []int{0, 1} {
+		var got int
+		recovered := func() (p any) {
+			defer func() { p = recover() }()
+			for _, err := range Ahead(context.Background(), func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
+				emit([]chronicle.RecordedEvent{{Position: 1}, {Position: 2}})
+				panic("boom")
+			}) {
+				if err != nil {
+					t.Fatalf("error %v, want a panic", err)
+				}
+				if got++; got == stopAfter {
+					break
+				}
+			}
+			return nil
+		}()
+		if recovered != "boom" {
+			t.Errorf("stopping after %d: recovered %v, want the reader's panic", stopAfter, recovered)
+		}
+		if stopAfter == 0 && got != 2 {
+			t.Errorf("read %d events before the panic, want 2", got)
+		}
+	}
+}
