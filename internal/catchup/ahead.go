@@ -50,28 +50,38 @@ func Ahead(ctx context.Context, read func(ctx context.Context, emit func([]chron
 				}
 			})
 		}()
+		// inBody tells the deferred function that the caller's loop body
+		// is panicking (or exiting its goroutine): the reader's panic must
+		// not replace that.
+		inBody := false
+		give := func(e chronicle.RecordedEvent, err error) bool {
+			inBody = true
+			more := yield(e, err)
+			inBody = false
+			return more
+		}
 		defer func() {
 			stop()
 			for range pages { // wait for the reader to end
 			}
-			if panicked != nil {
+			if panicked != nil && !inBody {
 				panic(panicked)
 			}
 		}()
 		for page := range pages {
 			for _, e := range page {
-				if !yield(e, nil) {
+				if !give(e, nil) {
 					return
 				}
 			}
 		}
 		switch {
 		case readErr != nil:
-			yield(chronicle.RecordedEvent{}, readErr)
+			give(chronicle.RecordedEvent{}, readErr)
 		case cut:
 			// The caller's context ended while a page was on its way
 			// (stop is called only after this loop).
-			yield(chronicle.RecordedEvent{}, ctx.Err())
+			give(chronicle.RecordedEvent{}, ctx.Err())
 		}
 	}
 }

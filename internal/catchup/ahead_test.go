@@ -159,3 +159,22 @@ func TestAheadPanic(t *testing.T) {
 		}
 	}
 }
+
+// TestAheadBodyPanic: a panic of the caller's loop body is the one that
+// reaches the caller, even when the reader has panicked too (it has by
+// the time Ahead has waited for it to end).
+func TestAheadBodyPanic(t *testing.T) {
+	recovered := func() (p any) {
+		defer func() { p = recover() }()
+		for range Ahead(context.Background(), func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
+			emit([]chronicle.RecordedEvent{{Position: 1}})
+			panic("reader")
+		}) {
+			panic("body")
+		}
+		return nil
+	}()
+	if recovered != "body" {
+		t.Errorf("recovered %v, want the loop body's panic", recovered)
+	}
+}
