@@ -17,6 +17,8 @@ const eventColumns = "position, stream, revision, id, type, data, metadata, reco
 // ReadStream implements [chronicle.Store.ReadStream]. It reads a page of
 // events per query, so that it holds no connection or snapshot between
 // pages and a long read never keeps the WAL from being checkpointed.
+// From the second page on, a goroutine reads each page while the caller
+// works on the one before, so a read holds at most three pages.
 //
 // Retention and deletion hide events at once, before a scavenge removes
 // them: each page query applies the stream's metadata itself (see
