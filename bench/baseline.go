@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/chronicle-es/chronicle/internal/rawread"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/chronicle-es/chronicle/storetest"
 	"github.com/google/uuid"
@@ -318,67 +317,16 @@ func (r rawSQLite) stream(ctx context.Context, name string) (int, error) {
 }
 
 // scan reads the rows of query as the store does: the driver's own rows,
-// the values kept as the driver made them (see package sqlite's
-// queryEvents), with none of the store's conversions into an event.
+// with none of the store's conversions into an event.
 func (r rawSQLite) scan(ctx context.Context, query string, args ...any) (int, error) {
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	n := 0
-	err = conn.Raw(func(dc any) error {
-		named := make([]driver.NamedValue, len(args))
-		for i, a := range args {
-			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-		}
-		// A context that cannot end, as the store's reads use (see
-		// rawSQLiteInsert); Ctrl-C is checked between rows.
-		rows, err := dc.(driver.QueryerContext).QueryContext(context.WithoutCancel(ctx), query, named)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		dest := make([]driver.Value, len(rows.Columns()))
-		for {
-			switch err := rows.Next(dest); {
-			case err == io.EOF:
-				return nil
-			case err != nil:
-				return err
-			}
-			if n++; n%4096 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-		}
-	})
-	return n, err
+	return rawread.Driver(ctx, r.db, query, args...)
 }
 
 // allScan reads the whole log through database/sql's Scan, into the Go
 // types an event has: what a program of raw SQL would write. The store
 // skips Scan; this shows what that is worth.
 func (r rawSQLite) allScan(ctx context.Context) (int, error) {
-	rows, err := r.db.QueryContext(context.WithoutCancel(ctx), "SELECT "+rawColumns+" FROM events ORDER BY position")
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var (
-			pos, rev, recorded int64
-			stream, typ        string
-			id, data, md       []byte
-		)
-		if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &data, &md, &recorded); err != nil {
-			return n, err
-		}
-		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-	}
-	return n, rows.Err()
+	return rawread.Scan(ctx, r.db, "SELECT "+rawColumns+" FROM events ORDER BY position")
 }
 
 func (r rawSQLite) close() { r.db.Close() }

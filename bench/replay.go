@@ -127,40 +127,36 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 	if n > 1_000_000 {
 		passes = 1
 	}
+	// timed runs one whole read, keeps the best of its times in *into,
+	// and checks that it read every event.
+	timed := func(what string, into *time.Duration, read func(context.Context) (int, error)) error {
+		t0 := time.Now()
+		got, err := read(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		*into = best(*into, time.Since(t0))
+		if got != n {
+			return fmt.Errorf("%s: %d events, want %d", what, got, n)
+		}
+		return nil
+	}
+	scan, hasScan := raw.(interface {
+		allScan(context.Context) (int, error)
+	})
 	for pass := range passes {
 		if raw != nil {
-			t0 := time.Now()
-			got, err := raw.all(ctx)
-			if err != nil {
-				return out, fmt.Errorf("raw select: %w", err)
-			}
-			out.raw = best(out.raw, time.Since(t0))
-			if got != n {
-				return out, fmt.Errorf("raw select read %d rows, want %d", got, n)
+			if err := timed("raw select", &out.raw, raw.all); err != nil {
+				return out, err
 			}
 		}
-		if raw, ok := raw.(interface {
-			allScan(context.Context) (int, error)
-		}); ok {
-			t0 := time.Now()
-			got, err := raw.allScan(ctx)
-			if err != nil {
-				return out, fmt.Errorf("raw select with Scan: %w", err)
-			}
-			out.rawScan = best(out.rawScan, time.Since(t0))
-			if got != n {
-				return out, fmt.Errorf("raw select with Scan read %d rows, want %d", got, n)
+		if hasScan {
+			if err := timed("raw select with Scan", &out.rawScan, scan.allScan); err != nil {
+				return out, err
 			}
 		}
-
-		t0 := time.Now()
-		got, err := countEvents(ctx, s)
-		if err != nil {
+		if err := timed("read all", &out.readAll, func(ctx context.Context) (int, error) { return countEvents(ctx, s) }); err != nil {
 			return out, err
-		}
-		out.readAll = best(out.readAll, time.Since(t0))
-		if got != n {
-			return out, fmt.Errorf("read all: %d events, want %d", got, n)
 		}
 
 		measured := pass == 0 && resetPeak()
@@ -168,8 +164,8 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 			out.rssBefore, _, _ = memStatus()
 		}
 		bar := track(h.log, fmt.Sprintf("%s replay %d", t.kind, n), "events", uint64(n))
-		t0 = time.Now()
-		got = 0
+		t0 := time.Now()
+		got := 0
 		for rec, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
 			if err != nil {
 				bar.finish()

@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/rawread"
 	"github.com/chronicle-es/chronicle/storetest"
 )
 
@@ -148,53 +147,10 @@ func BenchmarkBaselineRawSelect(b *testing.B) {
 		b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "events/s")
 	}
 	b.Run("driver", func(b *testing.B) {
-		run(b, func() (int, error) {
-			conn, err := s.read.Conn(ctx)
-			if err != nil {
-				return 0, err
-			}
-			defer conn.Close()
-			got := 0
-			err = conn.Raw(func(dc any) error {
-				rows, err := dc.(driver.QueryerContext).QueryContext(ctx, query, nil)
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				dest := make([]driver.Value, 8)
-				for {
-					if err := rows.Next(dest); err == io.EOF {
-						return nil
-					} else if err != nil {
-						return err
-					}
-					got++
-				}
-			})
-			return got, err
-		})
+		run(b, func() (int, error) { return rawread.Driver(ctx, s.read, query) })
 	})
 	b.Run("Scan", func(b *testing.B) {
-		run(b, func() (int, error) {
-			rows, err := s.read.QueryContext(ctx, query)
-			if err != nil {
-				return 0, err
-			}
-			defer rows.Close()
-			got := 0
-			for rows.Next() {
-				var (
-					pos, rev, recorded int64
-					stream, typ        string
-					id, data, md       []byte
-				)
-				if err := rows.Scan(&pos, &stream, &rev, &id, &typ, &data, &md, &recorded); err != nil {
-					return got, err
-				}
-				got++
-			}
-			return got, rows.Err()
-		})
+		run(b, func() (int, error) { return rawread.Scan(ctx, s.read, query) })
 	})
 }
 

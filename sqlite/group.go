@@ -178,7 +178,7 @@ func (g *readGroup) lead(c *groupConn, req *pageRequest) ([]chronicle.RecordedEv
 		if p := recover(); p != nil {
 			// A bug, recovered above us perhaps: answer the rest of the
 			// batch and pass c on, rather than leave them waiting for good.
-			c.conn.ExecContext(context.Background(), "ROLLBACK")
+			// (run has ended its transaction already: see raw.)
 			for _, r := range batch[max(answered, 1):] {
 				r.reply <- pageReply{err: fmt.Errorf("read stream: %v", p)}
 			}

@@ -252,14 +252,9 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	}
 	w.busy = true
 	w.mu.Unlock()
-	defer func() {
-		if p := recover(); p != nil {
-			w.rollback() // so that the next batch can begin
-			w.release()
-			panic(p)
-		}
-		w.release()
-	}()
+	// A panic passes the writer on as a return does: run has ended its
+	// transaction already (see raw).
+	defer w.release()
 	var r pageReply
 	var answered int
 	w.reader.run([]*pageRequest{req}, req, &r, &answered)
