@@ -36,6 +36,16 @@
 // batch have ended. Subscribers are woken at once by commits of their own
 // process, and take those events from memory rather than from the file;
 // they see other processes' commits within [Options.PollInterval].
+//
+// # Schema versions
+//
+// Open brings the schema of a file written by an earlier version up to
+// date, in one transaction that holds the write lock, and refuses a file
+// written by a later one. Most migrations change a few rows. The one to
+// version 5 copies the events table once (SQLite cannot drop
+// AUTOINCREMENT in place, and it cost every commit a page): the first
+// Open of a large file of an earlier version takes about as long as
+// copying its events, and needs room on disk for a second copy.
 package sqlite
 
 import (
@@ -141,7 +151,7 @@ const maxIdleReaders = 64
 
 // schemaVersion is the version of the newest migration; it is kept in
 // the file's user_version.
-const schemaVersion = 4
+const schemaVersion = 5
 
 //go:embed migrations/*.sql
 var migrations embed.FS

@@ -61,6 +61,148 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// TestReopenAfterScavenge: a scavenge that removed the newest events
+// leaves their positions used, also for the next process to open the
+// file; the file alone (the last event) would say otherwise.
+func TestReopenAfterScavenge(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, "kept", 2)
+	appendN(t, s, "gone", 3) // positions 3-5
+	if err := s.Delete(ctx, "gone", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.Append(ctx, "kept", chronicle.Exact(1), chronicle.EventData{Type: "E"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 6 {
+		t.Fatalf("after a scavenge of positions 3-5 and reopening, an append went to position %d, want 6", res.FirstPosition)
+	}
+}
+
+// oldFile writes a file of schema version, by the migrations up to it,
+// and runs queries on it. The caller closes db before opening the store.
+func oldFile(t *testing.T, version int, queries ...string) (path string, db *sql.DB) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "events.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for v := 1; v <= version; v++ {
+		script, err := os.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(script)); err != nil {
+			t.Fatalf("migration %d: %v", v, err)
+		}
+	}
+	for _, q := range append([]string{fmt.Sprintf("PRAGMA user_version = %d", version)}, queries...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return path, db
+}
+
+// TestMigrateHead: a file of schema version 4, whose events table used
+// AUTOINCREMENT to remember the highest position ever used, keeps its
+// events, and that position, in version 5's table without it.
+func TestMigrateHead(t *testing.T) {
+	ctx := context.Background()
+	path, db := oldFile(t, 4,
+		// Positions 1-5, of which a scavenge then removed 4 and 5:
+		// sqlite_sequence still says 5.
+		`WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r WHERE n < 4)
+			INSERT INTO events (stream, revision, id, type, data, metadata, recorded)
+			SELECT 's' || (n / 3), n % 3, randomblob(16), 'E', '{"n":' || n || '}', CASE WHEN n = 1 THEN '{"k":"v"}' END, 1000 + n FROM r`,
+		"DELETE FROM events WHERE position > 3",
+	)
+	var before []string
+	rows, err := db.Query("SELECT position, stream, revision, hex(id), type, data, coalesce(metadata, 'null'), recorded FROM events ORDER BY position")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var p, rev, rec int64
+		var stream, id, typ, data, md string
+		if err := rows.Scan(&p, &stream, &rev, &id, &typ, &data, &md, &rec); err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, fmt.Sprint(p, stream, rev, strings.ToLower(id), typ, data, md, rec))
+	}
+	if err := rows.Err(); err != nil || len(before) != 3 {
+		t.Fatalf("the version 4 file holds %d events (%v), want 3", len(before), err)
+	}
+	db.Close()
+
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var after []string
+	for e, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := "null"
+		if e.Metadata != nil {
+			md = `{"k":"v"}`
+			if e.Metadata["k"] != "v" || len(e.Metadata) != 1 {
+				t.Fatalf("event %d has metadata %v after the migration", e.Position, e.Metadata)
+			}
+		}
+		id := strings.ReplaceAll(e.ID.String(), "-", "")
+		after = append(after, fmt.Sprint(e.Position, e.Stream, e.Revision, id, e.Type, string(e.Data), md, e.Recorded.UnixMicro()))
+	}
+	if !slices.Equal(after, before) {
+		t.Fatalf("after the migration the log reads\n%v\nwant\n%v", after, before)
+	}
+	res, err := s.Append(ctx, "s0", chronicle.Exact(2), chronicle.EventData{Type: "E"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 6 || res.FirstRevision != 3 {
+		t.Fatalf("after the migration an append went to position %d revision %d, want 6 and 3", res.FirstPosition, res.FirstRevision)
+	}
+	// The guard against two events at one revision is there again.
+	err = s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO events (position, stream, revision, id, type, data, recorded) VALUES (100, 's0', 0, x'00', 'E', x'7b7d', 0)")
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Fatalf("inserting a second event at s0's revision 0: %v, want a UNIQUE constraint failure", err)
+	}
+	var schema string
+	if err := s.View(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRow("SELECT group_concat(sql, ';') FROM sqlite_master WHERE tbl_name = 'events'").Scan(&schema)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(schema, "AUTOINCREMENT") || !strings.Contains(schema, "events_id") {
+		t.Fatalf("events after the migration: %s", schema)
+	}
+}
+
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	s, err := sqlite.Open(context.Background(), path, nil)
@@ -292,33 +434,14 @@ func mustReadAll(tb testing.TB, s chronicle.Store) []chronicle.RecordedEvent {
 // migration, while metadata stops moving the revisions of other streams.
 func TestMigrateNextRevision(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := 1; v <= 3; v++ {
-		script, err := os.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(string(script)); err != nil {
-			t.Fatalf("migration %d: %v", v, err)
-		}
-	}
-	for _, q := range []string{
-		"PRAGMA user_version = 3",
+	path, db := oldFile(t, 3,
 		// "live" has revisions 0-4 and truncate-before 10.
 		`WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r WHERE n < 4)
 			INSERT INTO events (stream, revision, id, type, data, recorded) SELECT 'live', n, randomblob(16), 'E', x'7b7d', 0 FROM r`,
 		"INSERT INTO streams_meta (stream, truncate_before) VALUES ('live', 10)",
 		// A scavenge removed every event of "emptied", revisions 0-2.
 		"INSERT INTO streams_meta (stream, max_age_us, truncate_before) VALUES ('emptied', 1, 3)",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	)
 	db.Close()
 	s, err := sqlite.Open(ctx, path, nil)
 	if err != nil {

@@ -103,9 +103,10 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		{&w.insertEvent, "INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
 		{&w.eventsAt, "SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"},
 		{&w.findID, "SELECT revision FROM events WHERE id = ? AND stream = ? ORDER BY revision LIMIT 1"},
-		// sqlite_sequence remembers the highest position ever used, even
-		// when a scavenge has removed it.
-		{&w.head, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"},
+		// The last event's position, or the highest position ever used
+		// when a scavenge has removed the newest events (see
+		// recordHead): a position is never handed out twice.
+		{&w.head, "SELECT max(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT head FROM log_state WHERE id = 1), 0))"},
 		{&w.dataVersion, "PRAGMA data_version"},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
