@@ -70,15 +70,19 @@ type writer struct {
 	queue  []*request // the requests waiting for the next batch
 	closed bool
 
-	lastRevision, streamMeta, insertEvent, eventsAt, findID, head, dataVersion *sql.Stmt
-	reader                                                                     *groupConn // the page queries on conn, for writer.read
+	lastRevision, streamMeta, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
+	reader                                                                         *groupConn // the page queries on conn, for writer.read
 
 	written []recentEvent // the buffer of batch.written, reused
 
 	// streams caches what the writer knows of the streams it wrote, to
-	// spare two lookups per append. It is valid while no other connection
-	// has committed: dataVersion, SQLite's count of such commits, tells.
+	// spare two lookups per append, and head is the log's last position
+	// used, to spare a query per batch (with known set). They are valid
+	// while no other connection has committed: dataVersion, SQLite's count
+	// of such commits, tells.
 	streams map[string]streamInfo
+	head    uint64
+	known   bool
 	version int64
 }
 
@@ -106,7 +110,7 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		// The last event's position, or the highest position ever used
 		// when a scavenge has removed the newest events (see
 		// recordHead): a position is never handed out twice.
-		{&w.head, "SELECT max(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT head FROM log_state WHERE id = 1), 0))"},
+		{&w.readHead, "SELECT max(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT head FROM log_state WHERE id = 1), 0))"},
 		{&w.dataVersion, "PRAGMA data_version"},
 	} {
 		stmt, err := conn.PrepareContext(ctx, p.sql)
@@ -203,7 +207,7 @@ func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
 			// undo the transaction and pass the writer on, rather than
 			// leave everyone waiting for good.
 			w.rollback()
-			clear(w.streams)
+			w.forget()
 			for _, r := range batch[1:] {
 				r.reply <- reply{err: fmt.Errorf("%s %q: %v", r.verb, r.stream, p)}
 			}
@@ -214,6 +218,13 @@ func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
 	r := w.commit(batch)
 	w.release()
 	return r.res, r.err
+}
+
+// forget drops what the writer remembers of the file: it is read again
+// at the next batch.
+func (w *writer) forget() {
+	clear(w.streams)
+	w.known = false
 }
 
 // release hands the writer to the first queued request whose caller has
@@ -280,7 +291,7 @@ func (w *writer) commit(reqs []*request) reply {
 	}
 	fail := func(err error) reply {
 		// What the batch wrote is gone, and so must be what it cached.
-		clear(w.streams)
+		w.forget()
 		for i, r := range reqs {
 			replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, err)}
 		}
@@ -313,22 +324,24 @@ func (w *writer) commit(reqs []*request) reply {
 	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
-	b := &batch{w: w, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
+	// Read under the write lock: nobody can commit between this and the
+	// batch's own commit.
 	var version int64
-	err = w.head.QueryRowContext(ctx).Scan(&b.head)
-	if err == nil {
-		// Read under the write lock: nobody can commit between this and
-		// the batch's own commit.
-		err = w.dataVersion.QueryRowContext(ctx).Scan(&version)
+	err = w.dataVersion.QueryRowContext(ctx).Scan(&version)
+	if err == nil && (version != w.version || !w.known) {
+		w.forget()
+		if err = w.readHead.QueryRowContext(ctx).Scan(&w.head); err == nil {
+			w.version, w.known = version, true
+		}
 	}
 	if err != nil {
 		w.rollback()
 		return fail(fmt.Errorf("read head: %w", err))
 	}
-	if version != w.version || len(w.streams) > maxCachedStreams {
+	if len(w.streams) > maxCachedStreams {
 		clear(w.streams)
-		w.version = version
 	}
+	b := &batch{w: w, head: w.head, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
 	wrote := false
 	for i, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
@@ -349,6 +362,7 @@ func (w *writer) commit(reqs []*request) reply {
 		w.rollback()
 		return fail(fmt.Errorf("commit: %w", err))
 	}
+	w.head = b.head
 	if wrote {
 		w.s.recent.add(b.written)
 		w.s.changed.Notify()
@@ -556,7 +570,7 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	var errs []error
-	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.head, w.dataVersion} {
+	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.readHead, w.dataVersion} {
 		errs = append(errs, stmt.Close())
 	}
 	errs = append(errs, w.reader.closeStmts())
