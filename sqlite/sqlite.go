@@ -41,17 +41,21 @@
 //
 // Open brings the schema of a file written by an earlier version up to
 // date, in one transaction that holds the write lock, and refuses a file
-// written by a later one. Most migrations change a few rows. The one to
-// version 5 copies the events table once (SQLite cannot drop
-// AUTOINCREMENT in place, and it cost every commit a page): the first
-// Open of a large file of an earlier version takes about as long as
-// copying its events, and needs room on disk for a second copy.
+// written by a later one. No migration copies the events, so it is quick
+// whatever the file's size, and the tables, views and triggers that an
+// application keeps in the file (see [Store.Update]) stay as they were.
+// Stop every process that has the file open before a newer version opens
+// it. A process that opened it before keeps the schema it knew, and its
+// appends fail, saying to restart it, rather than write to a schema it
+// does not know: the writer checks the file's schema version whenever
+// another connection has committed. (Versions before schema version 5
+// did not check; version 5 marks the place where they read the log's
+// head, so that their appends fail too.)
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"net/url"
@@ -148,13 +152,6 @@ type Store struct {
 
 // maxIdleReaders is how many idle read connections the store keeps.
 const maxIdleReaders = 64
-
-// schemaVersion is the version of the newest migration; it is kept in
-// the file's user_version.
-const schemaVersion = 5
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Open opens the store in the SQLite file at path, creating the file, its
 // directory and its schema when they do not exist yet, and bringing an
@@ -273,46 +270,6 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal mode is %q, not WAL: is the file on a file system without shared memory?", mode)
-	}
-	return nil
-}
-
-// migrate brings the schema to schemaVersion. It holds the write lock
-// throughout, so that processes opening a new file at once migrate it
-// once.
-func migrate(ctx context.Context, conn *sql.Conn) (err error) {
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-			return
-		}
-		if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
-			err = fmt.Errorf("migrate: commit: %w", err)
-		}
-	}()
-	var version int
-	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("migrate: read version: %w", err)
-	}
-	if version > schemaVersion {
-		return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
-	}
-	for v := version + 1; v <= schemaVersion; v++ {
-		script, err := migrations.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
-		if err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v, err)
-		}
-		if _, err := conn.ExecContext(ctx, string(script)); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v, err)
-		}
-	}
-	if version != schemaVersion {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-			return fmt.Errorf("migrate: set version: %w", err)
-		}
 	}
 	return nil
 }

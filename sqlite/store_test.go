@@ -135,6 +135,13 @@ func TestMigrateHead(t *testing.T) {
 			INSERT INTO events (stream, revision, id, type, data, metadata, recorded)
 			SELECT 's' || (n / 3), n % 3, randomblob(16), 'E', '{"n":' || n || '}', CASE WHEN n = 1 THEN '{"k":"v"}' END, 1000 + n FROM r`,
 		"DELETE FROM events WHERE position > 3",
+		// An application's own schema on events, which the migration
+		// must leave as it was.
+		"CREATE VIEW app_streams AS SELECT DISTINCT stream FROM events",
+		"CREATE TABLE app_audit (position INTEGER)",
+		"CREATE TRIGGER app_audit AFTER INSERT ON events BEGIN INSERT INTO app_audit VALUES (new.position); END",
+		"CREATE TABLE app_notes (position INTEGER REFERENCES events(position) ON DELETE CASCADE, note TEXT)",
+		"INSERT INTO app_notes VALUES (1, 'first')",
 	)
 	var before []string
 	rows, err := db.Query("SELECT position, stream, revision, hex(id), type, data, coalesce(metadata, 'null'), recorded FROM events ORDER BY position")
@@ -198,9 +205,88 @@ func TestMigrateHead(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(schema, "AUTOINCREMENT") || !strings.Contains(schema, "events_id") {
+	if strings.Contains(schema, "AUTOINCREMENT") || !strings.Contains(schema, "events_id") || !strings.Contains(schema, "app_audit") {
 		t.Fatalf("events after the migration: %s", schema)
 	}
+	if err := s.View(ctx, func(tx *sql.Tx) error {
+		var streams, audited, notes int
+		var check string
+		err := tx.QueryRow(`SELECT (SELECT count(*) FROM app_streams), (SELECT count(*) FROM app_audit WHERE position = 6),
+			(SELECT count(*) FROM app_notes), (SELECT group_concat(integrity_check) FROM pragma_integrity_check)`).Scan(&streams, &audited, &notes, &check)
+		if err == nil && (streams != 1 || audited != 1 || notes != 1 || check != "ok") {
+			err = fmt.Errorf("the application's view reads %d streams (want 1), its trigger saw %d appends at 6 (want 1), its notes hold %d rows (want 1); integrity check: %s",
+				streams, audited, notes, check)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantOldHeadMarked(t, s)
+}
+
+// wantOldHeadMarked fails unless a process running the code of schema
+// version 4, which read its head from sqlite_sequence, would fail to
+// append to s's file rather than number events from a stale head; and
+// unless the store's own appends leave that mark alone, as they do only
+// when no connection still treats events as AUTOINCREMENT.
+func wantOldHeadMarked(t *testing.T, s *sqlite.Store) {
+	t.Helper()
+	if _, err := s.Append(context.Background(), "marked", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.View(context.Background(), func(tx *sql.Tx) error {
+		var head uint64
+		return tx.QueryRow("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").Scan(&head)
+	})
+	if err == nil || !strings.Contains(err.Error(), "restart this process") {
+		t.Fatalf("the head that older code reads: %v, want an error that says to restart", err)
+	}
+}
+
+// TestUpgradedWhileOpen: a process whose file another process has
+// migrated to a newer schema stops appending, and says why, instead of
+// writing to a schema it does not know.
+func TestUpgradedWhileOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendN(t, s, "a", 2)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// What a newer version's migration does last.
+	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(ctx, "a", chronicle.Exact(1), chronicle.EventData{Type: "E"})
+	if err == nil || !strings.Contains(err.Error(), "schema is now version 99") || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Append after another process upgraded the file: %v, want an error saying to restart", err)
+	}
+	if got := len(mustReadAll(t, s)); got != 2 {
+		t.Fatalf("the log holds %d events, want 2", got)
+	}
+}
+
+// TestNewFileSchema: a new file gets version 5's table, without
+// AUTOINCREMENT, as a migrated one does.
+func TestNewFileSchema(t *testing.T) {
+	s := mustOpen(t, nil)
+	var def string
+	if err := s.View(context.Background(), func(tx *sql.Tx) error {
+		return tx.QueryRow("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").Scan(&def)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(def, "AUTOINCREMENT") || !strings.Contains(def, "position INTEGER PRIMARY KEY,") {
+		t.Fatalf("a new file's events table: %s", def)
+	}
+	wantOldHeadMarked(t, s)
 }
 
 func TestNewerSchemaRefused(t *testing.T) {

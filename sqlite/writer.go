@@ -330,6 +330,10 @@ func (w *writer) commit(reqs []*request) reply {
 	err = w.dataVersion.QueryRowContext(ctx).Scan(&version)
 	if err == nil && (version != w.version || !w.known) {
 		w.forget()
+		if err := checkSchema(ctx, w.conn); err != nil {
+			w.rollback()
+			return fail(err)
+		}
 		if err = w.readHead.QueryRowContext(ctx).Scan(&w.head); err == nil {
 			w.version, w.known = version, true
 		}

@@ -9,6 +9,10 @@
 -- remove the newest events, so it now writes the head down itself before
 -- it deletes, and the head is the larger of that and the last position
 -- in events.
+--
+-- After this script, dropAutoincrement (migrate.go) takes AUTOINCREMENT
+-- out of the table's definition in place, and marks the sqlite_sequence
+-- row that processes still running older code read their head from.
 
 -- log_state holds the highest position ever used, once a scavenge has
 -- run. The writer's head is max(head, the last position in events).
@@ -17,22 +21,3 @@ CREATE TABLE log_state (
 	head INTEGER NOT NULL
 );
 INSERT INTO log_state (id, head) SELECT 1, seq FROM sqlite_sequence WHERE name = 'events';
-
--- SQLite cannot drop AUTOINCREMENT from a table: copy the events into a
--- table without it, in position order, and build the indexes again.
-CREATE TABLE events_v5 (
-	position INTEGER PRIMARY KEY,
-	stream   TEXT    NOT NULL,
-	revision INTEGER NOT NULL,
-	id       BLOB    NOT NULL,
-	type     TEXT    NOT NULL,
-	data     BLOB    NOT NULL,
-	metadata BLOB,
-	recorded INTEGER NOT NULL -- microseconds since the Unix epoch, UTC
-);
-INSERT INTO events_v5 (position, stream, revision, id, type, data, metadata, recorded)
-SELECT position, stream, revision, id, type, data, metadata, recorded FROM events ORDER BY position;
-DROP TABLE events;
-ALTER TABLE events_v5 RENAME TO events;
-CREATE UNIQUE INDEX events_stream_revision ON events(stream, revision);
-CREATE INDEX events_id ON events(id);

@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"strings"
+)
+
+// schemaVersion is the version of the newest migration; it is kept in
+// the file's user_version.
+const schemaVersion = 5
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrate brings the schema to schemaVersion. It holds the write lock
+// throughout, so that processes opening a new file at once migrate it
+// once.
+func migrate(ctx context.Context, conn *sql.Conn) (err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+			return
+		}
+		if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
+			err = fmt.Errorf("migrate: commit: %w", err)
+		}
+	}()
+	var version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
+	}
+	for v := version + 1; v <= schemaVersion; v++ {
+		script, err := migrations.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+		if _, err := conn.ExecContext(ctx, string(script)); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+		if v == 5 {
+			if err := dropAutoincrement(ctx, conn); err != nil {
+				return fmt.Errorf("migrate to version 5: %w", err)
+			}
+		}
+	}
+	if version != schemaVersion {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+			return fmt.Errorf("migrate: set version: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkSchema fails if a newer version of Chronicle has migrated the file
+// since this process opened it: the writer checks whenever another
+// connection has committed, and writes nothing to a schema it does not
+// know.
+func checkSchema(ctx context.Context, conn *sql.Conn) error {
+	var version int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version != schemaVersion {
+		return fmt.Errorf("the file's schema is now version %d, this process knows version %d: another process upgraded it; restart this one with the newer Chronicle", version, schemaVersion)
+	}
+	return nil
+}
+
+// oldHeadMark is what sqlite_sequence says of events from version 5 on.
+// Up to version 4 the writer read its head there; a process still
+// running that code, which opened the file before a newer one migrated
+// it, fails to read this as a number, so its appends fail with these
+// words rather than number events from a head nobody updates any more.
+const oldHeadMark = "the file was upgraded to schema version 5 by a newer Chronicle: restart this process with it"
+
+// dropAutoincrement takes AUTOINCREMENT out of the events table's
+// definition, in place: the table's pages are the same with or without
+// it, so no event is copied, and the views, triggers and foreign keys
+// that applications defined on events stay as they were (copying into a
+// new table would drop the triggers, and a foreign key with ON DELETE
+// CASCADE would empty its table). This is the procedure of SQLite's
+// documentation for changes that leave the stored content as it is
+// (https://sqlite.org/lang_altertable.html#otheralter), inside the
+// migration's transaction.
+func dropAutoincrement(ctx context.Context, conn *sql.Conn) error {
+	var cookie int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&cookie); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	var def string
+	if err := conn.QueryRowContext(ctx, "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'").Scan(&def); err != nil {
+		return fmt.Errorf("read the events table's definition: %w", err)
+	}
+	const from, to = "position INTEGER PRIMARY KEY AUTOINCREMENT,", "position INTEGER PRIMARY KEY,"
+	if strings.Count(def, from) != 1 {
+		return fmt.Errorf("the events table's definition is not the one Chronicle made (%q): was the file changed by another program?", def)
+	}
+	for _, q := range []string{
+		"PRAGMA writable_schema = ON",
+		fmt.Sprintf("UPDATE sqlite_schema SET sql = %s WHERE type = 'table' AND name = 'events'", quote(strings.Replace(def, from, to, 1))),
+		// Every connection reads the schema again, this one included.
+		fmt.Sprintf("PRAGMA schema_version = %d", cookie+1),
+		"PRAGMA writable_schema = OFF",
+		"DELETE FROM sqlite_sequence WHERE name = 'events'",
+		"INSERT INTO sqlite_sequence (name, seq) VALUES ('events', " + quote(oldHeadMark) + ")",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// quote makes s an SQL string literal.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
