@@ -116,23 +116,33 @@ const (
 	rateScan    = 200_000
 )
 
-// statsCache keeps the stats for a moment: counting reads the store, and
-// a dashboard left open should not make it do so continually.
+// statsCache keeps the stats for a while: counting reads the store (the
+// embedded store's count reads its whole index of streams, and the rate
+// up to rateScan events), and a dashboard left open should not make it
+// do so continually.
 type statsCache struct {
 	mu    sync.Mutex
 	at    time.Time
+	ttl   time.Duration // how long stats stay
 	stats Stats
 }
 
-const statsTTL = 2 * time.Second
+// The stats stay statsTTL, or statsCost times as long as they took to
+// compute if that is longer: on a large store, a dashboard left open
+// costs the server at most a twentieth of one core.
+const (
+	statsTTL  = 2 * time.Second
+	statsCost = 20
+)
 
 // Stats returns the dashboard's figures.
 func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	s.stats.mu.Lock()
 	defer s.stats.mu.Unlock()
-	if time.Since(s.stats.at) < statsTTL {
+	if time.Since(s.stats.at) < s.stats.ttl {
 		return s.stats.stats, nil
 	}
+	began := time.Now()
 	var st Stats
 	var err error
 	if st.Head, err = s.head(ctx); err != nil {
@@ -171,6 +181,7 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	}
 	st.Subscriptions = len(s.subscribers)
 	s.stats.at, s.stats.stats = time.Now(), st
+	s.stats.ttl = max(statsTTL, statsCost*s.stats.at.Sub(began))
 	return st, nil
 }
 

@@ -478,3 +478,48 @@ func TestProjectionLagMetric(t *testing.T) {
 		t.Errorf("with a game event to apply, the games projection lags 1 position:\n%s", body)
 	}
 }
+
+// slowCounter is a store whose count of streams takes a while, as the
+// embedded store's does when it holds millions of events.
+type slowCounter struct {
+	*memory.Store
+	took   time.Duration
+	counts int
+}
+
+func (s *slowCounter) CountStreams(ctx context.Context) (uint64, uint64, error) {
+	s.counts++
+	time.Sleep(s.took)
+	return s.Store.CountStreams(ctx)
+}
+
+// TestStatsCostBounded: the dashboard's figures stay for at least twenty
+// times as long as they took to compute, so that a dashboard left open
+// on a large store costs the server a small share of a core.
+func TestStatsCostBounded(t *testing.T) {
+	store := &slowCounter{Store: memory.New(nil), took: 150 * time.Millisecond}
+	s, _ := newTestServer(t, store, nil)
+	ctx := context.Background()
+	if _, err := s.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.stats.ttl < statsCost*store.took {
+		t.Fatalf("figures that took at least %v to compute stay %v, want at least %v", store.took, s.stats.ttl, statsCost*store.took)
+	}
+	// Later than the shortest stay, sooner than this one: from the cache.
+	s.stats.at = time.Now().Add(-statsTTL - time.Millisecond)
+	if _, err := s.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if store.counts != 1 {
+		t.Fatalf("the store counted its streams %d times, want 1", store.counts)
+	}
+	// Once the stay is over, they are computed again.
+	s.stats.at = time.Now().Add(-s.stats.ttl)
+	if _, err := s.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if store.counts != 2 {
+		t.Fatalf("the store counted its streams %d times after the stay, want 2", store.counts)
+	}
+}
