@@ -47,6 +47,7 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
 		if v == 5 {
+			// A change that SQL alone cannot make: see dropAutoincrement.
 			if err := dropAutoincrement(ctx, conn); err != nil {
 				return fmt.Errorf("migrate to version 5: %w", err)
 			}
