@@ -88,10 +88,11 @@ const oldHeadMark = "the file was upgraded to schema version 5 by a newer Chroni
 // it, so no event is copied, and the views, triggers and foreign keys
 // that applications defined on events stay as they were (copying into a
 // new table would drop the triggers, and a foreign key with ON DELETE
-// CASCADE would empty its table). This is the procedure of SQLite's
-// documentation for changes that leave the stored content as it is
-// (https://sqlite.org/lang_altertable.html#otheralter), inside the
-// migration's transaction.
+// CASCADE would empty its table). It follows the procedure that SQLite's
+// documentation gives for changes that leave the stored content as it is
+// (https://sqlite.org/lang_altertable.html#otheralter, written there for
+// constraints and default values): AUTOINCREMENT changes no stored row
+// either, and sqlite_sequence, its only trace, is seen to here.
 func dropAutoincrement(ctx context.Context, conn *sql.Conn) error {
 	var cookie int64
 	if err := conn.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&cookie); err != nil {

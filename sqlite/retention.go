@@ -208,9 +208,6 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 			return err
 		}
 		if last.Valid {
-			if err := recordHead(ctx, tx); err != nil {
-				return err
-			}
 			// Everything before cutoff goes, and events older than the
 			// max age.
 			cutoff := truncate
@@ -246,18 +243,4 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		return err
 	})
 	return removed, err
-}
-
-// recordHead writes the log's last position down in log_state, inside a
-// transaction that is about to delete events: should it delete the
-// newest, the writer still numbers the next event after them (a reader
-// that saw them would otherwise skip the new events). Only deletions
-// need it, so appends never write log_state.
-func recordHead(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO log_state (id, head) SELECT 1, coalesce(max(position), 0) FROM events WHERE true
-		ON CONFLICT (id) DO UPDATE SET head = max(head, excluded.head)`)
-	if err != nil {
-		return fmt.Errorf("record the log's head: %w", err)
-	}
-	return nil
 }

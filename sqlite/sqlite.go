@@ -50,7 +50,8 @@
 // does not know: the writer checks the file's schema version whenever
 // another connection has committed. (Versions before schema version 5
 // did not check; version 5 marks the place where they read the log's
-// head, so that their appends fail too.)
+// head, so that their appends fail too, and whatever deletes events, a
+// scavenge of such a version included, leaves the log's head recorded.)
 package sqlite
 
 import (

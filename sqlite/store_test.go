@@ -96,6 +96,36 @@ func TestReopenAfterScavenge(t *testing.T) {
 	}
 }
 
+// TestDeletedElsewhere: events deleted by another program (a process
+// still running older code, whose scavenge knows nothing of log_state,
+// or an application's own SQL) leave their positions used all the same.
+func TestDeletedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendN(t, s, "kept", 3)
+	appendN(t, s, "gone", 2) // positions 4 and 5
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("DELETE FROM events WHERE stream = 'gone'"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Append(ctx, "kept", chronicle.Exact(2), chronicle.EventData{Type: "E"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 6 {
+		t.Fatalf("after another program deleted positions 4 and 5, an append went to position %d, want 6", res.FirstPosition)
+	}
+}
+
 // oldFile writes a file of schema version, by the migrations up to it,
 // and runs queries on it. The caller closes db before opening the store.
 func oldFile(t *testing.T, version int, queries ...string) (path string, db *sql.DB) {

@@ -108,8 +108,8 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		{&w.eventsAt, "SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"},
 		{&w.findID, "SELECT revision FROM events WHERE id = ? AND stream = ? ORDER BY revision LIMIT 1"},
 		// The last event's position, or the highest position ever used
-		// when a scavenge has removed the newest events (see
-		// recordHead): a position is never handed out twice.
+		// when the newest events were deleted (see the trigger
+		// events_keep_head): a position is never handed out twice.
 		{&w.readHead, "SELECT max(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT head FROM log_state WHERE id = 1), 0))"},
 		{&w.dataVersion, "PRAGMA data_version"},
 	} {

@@ -5,10 +5,9 @@
 -- so that a scavenge that removed the newest events never let a position
 -- be handed out twice. It did so at a cost to every append: each INSERT
 -- also updated sqlite_sequence, one more page written to the WAL at
--- every commit (a fifth of a lone append's pages). Only a scavenge can
--- remove the newest events, so it now writes the head down itself before
--- it deletes, and the head is the larger of that and the last position
--- in events.
+-- every commit (a fifth of a lone append's pages). Only a deletion can
+-- lose the head, so a trigger on deletions now writes it down, and the
+-- head is the larger of that and the last position in events.
 --
 -- After this script, dropAutoincrement (migrate.go) takes AUTOINCREMENT
 -- out of the table's definition in place, and marks the sqlite_sequence
@@ -21,3 +20,14 @@ CREATE TABLE log_state (
 	head INTEGER NOT NULL
 );
 INSERT INTO log_state (id, head) SELECT 1, seq FROM sqlite_sequence WHERE name = 'events';
+
+-- Whatever deletes events (a scavenge, an application's own SQL through
+-- Update, a process still running older code) leaves the highest
+-- position it removed in log_state, so that the writer never hands it
+-- out again. Only the deletion of events past the recorded head writes.
+CREATE TRIGGER events_keep_head AFTER DELETE ON events
+WHEN old.position > coalesce((SELECT head FROM log_state WHERE id = 1), 0)
+BEGIN
+	INSERT INTO log_state (id, head) VALUES (1, old.position)
+	ON CONFLICT (id) DO UPDATE SET head = max(head, excluded.head);
+END;
