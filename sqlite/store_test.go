@@ -96,24 +96,32 @@ func TestReopenAfterScavenge(t *testing.T) {
 	}
 }
 
+// storeAndOther opens a store in a new file, and plain connections to
+// the same file, as another program would have.
+func storeAndOther(t *testing.T) (*sqlite.Store, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return s, db
+}
+
 // TestDeletedElsewhere: events deleted by another program (a process
 // still running older code, whose scavenge knows nothing of log_state,
 // or an application's own SQL) leave their positions used all the same.
 func TestDeletedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, db := storeAndOther(t)
 	appendN(t, s, "kept", 3)
 	appendN(t, s, "gone", 2) // positions 4 and 5
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	if _, err := db.Exec("DELETE FROM events WHERE stream = 'gone'"); err != nil {
 		t.Fatal(err)
 	}
@@ -278,23 +286,13 @@ func wantOldHeadMarked(t *testing.T, s *sqlite.Store) {
 // writing to a schema it does not know.
 func TestUpgradedWhileOpen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, db := storeAndOther(t)
 	appendN(t, s, "a", 2)
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// What a newer version's migration does last.
 	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Append(ctx, "a", chronicle.Exact(1), chronicle.EventData{Type: "E"})
+	_, err := s.Append(ctx, "a", chronicle.Exact(1), chronicle.EventData{Type: "E"})
 	if err == nil || !strings.Contains(err.Error(), "schema is now version 99") || !strings.Contains(err.Error(), "restart") {
 		t.Fatalf("Append after another process upgraded the file: %v, want an error saying to restart", err)
 	}
