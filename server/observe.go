@@ -119,30 +119,77 @@ const (
 // statsCache keeps the stats for a while: counting reads the store (the
 // embedded store's count reads its whole index of streams, and the rate
 // up to rateScan events), and a dashboard left open should not make it
-// do so continually.
+// do so continually. One request computes them at a time; the others
+// wait for its result.
 type statsCache struct {
-	mu    sync.Mutex
-	at    time.Time
-	ttl   time.Duration // how long stats stay
-	stats Stats
+	mu      sync.Mutex
+	at      time.Time
+	ttl     time.Duration // how long stats stay
+	stats   Stats
+	err     error         // of the last computation
+	running chan struct{} // closed when the computation under way ends
 }
 
 // The stats stay statsTTL, or statsCost times as long as they took to
-// compute if that is longer: on a large store, a dashboard left open
-// costs the server at most a twentieth of one core.
+// compute if that is longer, but no longer than statsMaxTTL: a dashboard
+// left open costs the server at most a twentieth of one core (while they
+// take under 3 s to compute), and shows figures at most a minute old.
+// Computing them ends after statsLimit, whoever asked for them.
 const (
-	statsTTL  = 2 * time.Second
-	statsCost = 20
+	statsTTL    = 2 * time.Second
+	statsCost   = 20
+	statsMaxTTL = time.Minute
+	statsLimit  = 5 * time.Minute
 )
+
+// statsStay is how long stats that took took to compute stay.
+func statsStay(took time.Duration) time.Duration {
+	return min(max(statsTTL, statsCost*took), statsMaxTTL)
+}
 
 // Stats returns the dashboard's figures.
 func (s *Server) Stats(ctx context.Context) (Stats, error) {
-	s.stats.mu.Lock()
-	defer s.stats.mu.Unlock()
-	if time.Since(s.stats.at) < s.stats.ttl {
-		return s.stats.stats, nil
+	c := &s.stats
+	c.mu.Lock()
+	if time.Since(c.at) < c.ttl {
+		defer c.mu.Unlock()
+		return c.stats, nil
 	}
+	if done := c.running; done != nil {
+		c.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return Stats{}, ctx.Err()
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.stats, c.err
+	}
+	done := make(chan struct{})
+	c.running = done
+	c.mu.Unlock()
+
+	// The computation outlives a request that gives up (a slow count may
+	// take longer than a request may wait), so that its result is kept
+	// and the next request does not start it all over again.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statsLimit)
+	defer cancel()
 	began := time.Now()
+	st, err := s.computeStats(cctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running = nil
+	close(done)
+	if c.err = err; err == nil {
+		c.at, c.stats = time.Now(), st
+		c.ttl = statsStay(c.at.Sub(began))
+	}
+	return st, err
+}
+
+// computeStats reads the dashboard's figures from the store.
+func (s *Server) computeStats(ctx context.Context) (Stats, error) {
 	var st Stats
 	var err error
 	if st.Head, err = s.head(ctx); err != nil {
@@ -180,8 +227,6 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 		}
 	}
 	st.Subscriptions = len(s.subscribers)
-	s.stats.at, s.stats.stats = time.Now(), st
-	s.stats.ttl = max(statsTTL, statsCost*s.stats.at.Sub(began))
 	return st, nil
 }
 

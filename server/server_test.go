@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -10,6 +11,8 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -484,13 +487,64 @@ func TestProjectionLagMetric(t *testing.T) {
 type slowCounter struct {
 	*memory.Store
 	took   time.Duration
-	counts int
+	counts atomic.Int32
 }
 
 func (s *slowCounter) CountStreams(ctx context.Context) (uint64, uint64, error) {
-	s.counts++
+	s.counts.Add(1)
 	time.Sleep(s.took)
 	return s.Store.CountStreams(ctx)
+}
+
+func TestStatsStay(t *testing.T) {
+	for _, tt := range []struct{ took, want time.Duration }{
+		{10 * time.Millisecond, statsTTL},
+		{150 * time.Millisecond, 3 * time.Second},
+		{10 * time.Second, statsMaxTTL},
+	} {
+		if got := statsStay(tt.took); got != tt.want {
+			t.Errorf("figures that took %v to compute stay %v, want %v", tt.took, got, tt.want)
+		}
+	}
+}
+
+// TestStatsOnce: requests that arrive while the figures are computed
+// wait for that computation rather than start their own, and a request
+// that gives up does not stop it: its result is kept for the next.
+func TestStatsOnce(t *testing.T) {
+	store := &slowCounter{Store: memory.New(nil), took: 200 * time.Millisecond}
+	s, _ := newTestServer(t, store, nil)
+	var wg sync.WaitGroup
+	// The first request computes, and gives up meanwhile.
+	first, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	wg.Go(func() {
+		if _, err := s.Stats(first); err != nil {
+			t.Errorf("Stats of the request that computes: %v", err)
+		}
+	})
+	for computing := false; !computing; time.Sleep(time.Millisecond) {
+		s.stats.mu.Lock()
+		computing = s.stats.running != nil
+		s.stats.mu.Unlock()
+	}
+	// A second one waits for it, and gives up too.
+	second, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if _, err := s.Stats(second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stats of a waiting request that gave up: %v, want its deadline's error", err)
+	}
+	for range 4 {
+		wg.Go(func() {
+			if _, err := s.Stats(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := store.counts.Load(); n != 1 {
+		t.Fatalf("the store counted its streams %d times for six requests, want 1", n)
+	}
 }
 
 // TestStatsCostBounded: the dashboard's figures stay for at least twenty
@@ -511,15 +565,15 @@ func TestStatsCostBounded(t *testing.T) {
 	if _, err := s.Stats(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if store.counts != 1 {
-		t.Fatalf("the store counted its streams %d times, want 1", store.counts)
+	if store.counts.Load() != 1 {
+		t.Fatalf("the store counted its streams %d times, want 1", store.counts.Load())
 	}
 	// Once the stay is over, they are computed again.
 	s.stats.at = time.Now().Add(-s.stats.ttl)
 	if _, err := s.Stats(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if store.counts != 2 {
-		t.Fatalf("the store counted its streams %d times after the stay, want 2", store.counts)
+	if store.counts.Load() != 2 {
+		t.Fatalf("the store counted its streams %d times after the stay, want 2", store.counts.Load())
 	}
 }
