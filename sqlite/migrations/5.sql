@@ -24,9 +24,12 @@ INSERT INTO log_state (id, head) SELECT 1, seq FROM sqlite_sequence WHERE name =
 -- Whatever deletes events (a scavenge, an application's own SQL through
 -- Update, a process still running older code) leaves the highest
 -- position it removed in log_state, so that the writer never hands it
--- out again. Only the deletion of events past the recorded head writes.
+-- out again. Only the deletion of the log's newest event writes. The
+-- trigger runs for every deleted event all the same: it made a scavenge
+-- of 199,000 events 35-40% slower (1.3-1.7 s -> 1.8-2.4 s), a price
+-- paid by deletions, which are rare, rather than by every append.
 CREATE TRIGGER events_keep_head AFTER DELETE ON events
-WHEN old.position > coalesce((SELECT head FROM log_state WHERE id = 1), 0)
+WHEN old.position > coalesce((SELECT max(position) FROM events), 0)
 BEGIN
 	INSERT INTO log_state (id, head) VALUES (1, old.position)
 	ON CONFLICT (id) DO UPDATE SET head = max(head, excluded.head);
