@@ -28,12 +28,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		if opts.Backwards {
 			query = s.sql.streamBackward
 		}
-		from, n := opts.From, 0
+		walk := catchup.NewStreamPages(opts)
 		for {
-			limit := catchup.PageSize
-			if opts.Limit > 0 {
-				limit = min(limit, opts.Limit-n)
-			}
+			from, limit := walk.Next()
 			page, deleted, err := s.streamPage(ctx, query, stream, clamp(from), limit)
 			switch {
 			case err != nil:
@@ -42,11 +39,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			case deleted == softDeleted:
 				// It may have been deleted between two pages: what was read
 				// was visible then.
-				if n == 0 {
+				if walk.Read() == 0 {
 					err = &chronicle.StreamNotFoundError{Stream: stream}
 				}
 				page = nil
-			case n == 0 && len(page) == 0:
+			case walk.Read() == 0 && len(page) == 0:
 				err = s.mustExist(ctx, stream)
 			}
 			if err != nil {
@@ -58,18 +55,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 					return
 				}
 			}
-			n += len(page)
-			if len(page) < limit || (opts.Limit > 0 && n >= opts.Limit) {
+			if !walk.Done(page) {
 				return
-			}
-			last := page[len(page)-1].Revision
-			if opts.Backwards {
-				if last == 0 {
-					return
-				}
-				from = last - 1
-			} else {
-				from = last + 1
 			}
 		}
 	}

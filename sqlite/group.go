@@ -234,16 +234,12 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) cannot run statements directly", dc)
 		}
-		if _, err := tx.ExecContext(ctx, "BEGIN", nil); err != nil {
-			// Should a COMMIT and the ROLLBACK after it both have failed,
-			// the connection is still inside that transaction, and every
-			// BEGIN on it would fail: end it and begin again.
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK", nil); rerr != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, "BEGIN", nil); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
+		err := beginHealed(func(q string) error {
+			_, err := tx.ExecContext(ctx, q, nil)
+			return err
+		}, "BEGIN")
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
 		}
 		for _, req := range batch {
 			if err := req.ctx.Err(); err != nil {

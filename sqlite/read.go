@@ -32,7 +32,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		}
 		// One clock for every page, so that max age hides the same events
 		// throughout the read.
-		r := &streamRead{s: s, stream: stream, opts: opts, from: opts.From, now: time.Now().UnixMicro()}
+		r := &streamRead{s: s, stream: stream, backwards: opts.Backwards, walk: catchup.NewStreamPages(opts), now: time.Now().UnixMicro()}
 		// Most streams are one page: it is read on the caller's goroutine.
 		page, more, err := r.next(ctx)
 		if err == nil && len(page) == 0 {
@@ -61,26 +61,21 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 	}
 }
 
-// streamRead is a ReadStream under way: where its next page starts, and
-// how many events it has read.
+// streamRead is a ReadStream under way.
 type streamRead struct {
-	s      *Store
-	stream string
-	opts   chronicle.ReadStreamOptions
-	from   uint64
-	now    int64 // the clock of max age
-	n      int
+	s         *Store
+	stream    string
+	backwards bool
+	walk      *catchup.StreamPages
+	now       int64 // the clock of max age
 }
 
 // next reads the next page and reports whether more may follow it.
 func (r *streamRead) next(ctx context.Context) ([]chronicle.RecordedEvent, bool, error) {
-	limit := catchup.PageSize
-	if r.opts.Limit > 0 {
-		limit = min(limit, r.opts.Limit-r.n)
-	}
+	from, limit := r.walk.Next()
 	// The writer's connection when the writer is idle, else one of the
 	// read group's.
-	req := &pageRequest{ctx: ctx, backwards: r.opts.Backwards, stream: r.stream, from: clamp(r.from), now: r.now, limit: limit}
+	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: clamp(from), now: r.now, limit: limit}
 	page, ok, err := r.s.w.read(req)
 	if err == nil && !ok {
 		page, err = r.s.group.page(req)
@@ -88,20 +83,7 @@ func (r *streamRead) next(ctx context.Context) ([]chronicle.RecordedEvent, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	r.n += len(page)
-	if len(page) < limit || (r.opts.Limit > 0 && r.n >= r.opts.Limit) {
-		return page, false, nil
-	}
-	last := page[len(page)-1].Revision
-	switch {
-	case !r.opts.Backwards:
-		r.from = last + 1
-	case last == 0:
-		return page, false, nil
-	default:
-		r.from = last - 1
-	}
-	return page, true, nil
+	return page, r.walk.Done(page), nil
 }
 
 // pages reads the pages after the first, for [catchup.Ahead].

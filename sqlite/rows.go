@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/rawread"
 	"github.com/google/uuid"
 )
 
@@ -34,13 +35,9 @@ func (s *Store) queryEvents(ctx context.Context, size int, query string, args ..
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) cannot run queries directly", dc)
 		}
-		named := make([]driver.NamedValue, len(args))
-		for i, a := range args {
-			v, err := driver.DefaultParameterConverter.ConvertValue(a)
-			if err != nil {
-				return err
-			}
-			named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		named, err := rawread.Args(args...)
+		if err != nil {
+			return err
 		}
 		rows, err := q.QueryContext(ctx, query, named)
 		if err != nil {

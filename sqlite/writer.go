@@ -303,11 +303,10 @@ func (w *writer) commit(reqs []*request) reply {
 	// time on this connection; the callers are checked in between.
 	var err error
 	for start := time.Now(); ; {
-		_, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE")
-		if err != nil && !isBusy(err) && w.rolledBack() {
-			// A transaction was left open (see rolledBack): try again.
-			_, err = w.conn.ExecContext(ctx, "BEGIN IMMEDIATE")
-		}
+		err = beginHealed(func(q string) error {
+			_, err := w.conn.ExecContext(ctx, q)
+			return err
+		}, "BEGIN IMMEDIATE")
 		if err == nil || !isBusy(err) {
 			break
 		}
@@ -409,18 +408,21 @@ func isRefusal(err error) bool {
 func (w *writer) rollback() {
 	// An error here means there was no transaction left to roll back, or
 	// that the rollback failed too; the next batch's BEGIN then finds the
-	// transaction still open and rolls it back (see rolledBack).
+	// transaction still open and rolls it back (see beginHealed).
 	w.conn.ExecContext(context.Background(), "ROLLBACK")
 }
 
-// rolledBack rolls back a transaction left open on the writer's
-// connection and reports whether there was one. It is called when BEGIN
-// fails: should a COMMIT and the ROLLBACK after it both fail, the
-// connection stays inside the transaction, and every later BEGIN on it
-// would fail with it.
-func (w *writer) rolledBack() bool {
-	_, err := w.conn.ExecContext(context.Background(), "ROLLBACK")
-	return err == nil
+// beginHealed runs begin, a BEGIN statement, through exec. Should a
+// COMMIT and the ROLLBACK after it both have failed, the connection is
+// still inside that transaction, and every BEGIN on it would fail: so
+// when begin fails for another reason than a lock held elsewhere, the
+// transaction left open is rolled back and begin runs again.
+func beginHealed(exec func(query string) error, begin string) error {
+	err := exec(begin)
+	if err == nil || isBusy(err) || exec("ROLLBACK") != nil {
+		return err
+	}
+	return exec(begin)
 }
 
 // append checks and writes one append inside the batch's transaction.

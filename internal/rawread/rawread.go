@@ -1,7 +1,8 @@
 // Package rawread reads the rows of a query for an event store's columns
 // with no store code in the way: the baselines that the SQLite store's
 // reads are measured against, in its Go benchmarks and in the bench
-// harness alike.
+// harness alike. [Args] is also the store's own, for the queries it runs
+// on the driver's connection.
 package rawread
 
 import (
@@ -32,13 +33,9 @@ func Driver(ctx context.Context, db *sql.DB, query string, args ...any) (int, er
 		if !ok {
 			return fmt.Errorf("the driver's connection (%T) cannot run queries directly", dc)
 		}
-		named := make([]driver.NamedValue, len(args))
-		for i, a := range args {
-			v, err := driver.DefaultParameterConverter.ConvertValue(a)
-			if err != nil {
-				return err
-			}
-			named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		named, err := Args(args...)
+		if err != nil {
+			return err
 		}
 		rows, err := q.QueryContext(context.WithoutCancel(ctx), query, named)
 		if err != nil {
@@ -59,6 +56,20 @@ func Driver(ctx context.Context, db *sql.DB, query string, args ...any) (int, er
 		}
 	})
 	return n, err
+}
+
+// Args converts a query's arguments into the driver's values, as
+// database/sql does, for a query run on the driver's connection itself.
+func Args(args ...any) ([]driver.NamedValue, error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		v, err := driver.DefaultParameterConverter.ConvertValue(a)
+		if err != nil {
+			return nil, err
+		}
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return named, nil
 }
 
 // Scan reads every row of query, which selects position, stream,
