@@ -282,6 +282,10 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 				h.addBaseline(&Baseline{Name: fmt.Sprintf("raw SELECT of the log through database/sql's Scan, N=%d", n), Value: float64(n) / r.rawScan.Seconds(), Unit: "events/s",
 					Note: fmt.Sprintf("for comparison: REPLAY's raw SELECT reads the driver's rows, as the store does, and reached %s events/s", num(float64(n)/r.raw.Seconds()))})
 			}
+			if r.rawSplit > 0 {
+				h.addBaseline(&Baseline{Name: fmt.Sprintf("two raw SELECTs at once, each of half the log, N=%d", n), Value: float64(n) / r.rawSplit.Seconds(), Unit: "events/s",
+					Note: "for comparison: the store's ReadAll reads two pages at once on two connections; REPLAY's baseline is the single raw SELECT"})
+			}
 			if primary && r.peak > 0 {
 				add(&Figure{Workload: "REPLAY", Case: fmt.Sprintf("N=%d peak RSS", n), Value: float64(r.peak) / (1 << 20), Unit: "MiB",
 					Note: "the process's high-water mark, reset before the read"})

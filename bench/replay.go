@@ -92,6 +92,7 @@ type replayRun struct {
 	replay, readAll time.Duration // the best of the passes
 	raw             time.Duration // 0 when the store has no raw SELECT
 	rawScan         time.Duration // 0 unless the raw SELECT can also run through database/sql's Scan
+	rawSplit        time.Duration // 0 unless the raw SELECT can also run as two at once
 	rssBefore, peak int64         // 0 when unknown
 }
 
@@ -144,6 +145,9 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 	scan, hasScan := raw.(interface {
 		allScan(context.Context) (int, error)
 	})
+	split, hasSplit := raw.(interface {
+		allSplit(context.Context) (int, error)
+	})
 	for pass := range passes {
 		if raw != nil {
 			if err := timed("raw select", &out.raw, raw.all); err != nil {
@@ -152,6 +156,11 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 		}
 		if hasScan {
 			if err := timed("raw select with Scan", &out.rawScan, scan.allScan); err != nil {
+				return out, err
+			}
+		}
+		if hasSplit {
+			if err := timed("two raw selects at once", &out.rawSplit, split.allSplit); err != nil {
 				return out, err
 			}
 		}

@@ -145,7 +145,12 @@ func (s *Store) mustExist(ctx context.Context, stream string) error {
 	return nil
 }
 
-// ReadAll implements [chronicle.Store.ReadAll].
+// ReadAll implements [chronicle.Store.ReadAll]. A forward read reads its
+// pages in goroutines of its own while the caller works on the events
+// before them. Without a filter or a limit it reads two pages of 512
+// positions at once, on two connections: reading SQLite's rows costs
+// more CPU than decoding the events usually does, and one reader would
+// leave a second core idle. It holds at most five pages.
 func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
 	if !opts.Backwards {
 		return catchup.ReadAhead(ctx, source{s}, opts)
@@ -201,9 +206,9 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 	// Bound the scan by the head read first: events committed after it
 	// have higher positions, so "examined up to head" stays true even
 	// when the filter leaves the page short.
-	var head uint64
-	if err := src.s.stmts.queryRow(qctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
-		return nil, from, fmt.Errorf("read all: head: %w", err)
+	head, err := src.Head(qctx)
+	if err != nil {
+		return nil, from, err
 	}
 	if head < from {
 		return nil, from, nil
@@ -224,6 +229,31 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 		return page, page[len(page)-1].Position + 1, nil
 	}
 	return page, head + 1, nil
+}
+
+// Head implements [catchup.Ranges]: the last position in events. Events
+// that a scavenge removed from the end of the log are not there to read.
+func (src source) Head(ctx context.Context) (uint64, error) {
+	var head uint64
+	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
+		return 0, fmt.Errorf("read all: head: %w", err)
+	}
+	return head, nil
+}
+
+// Range implements [catchup.Ranges]. A range holds at most
+// [catchup.PageSize] positions, so its query gets a context that cannot
+// end, as Page's unfiltered query does: ctx is checked first.
+func (src source) Range(ctx context.Context, from, to uint64) ([]chronicle.RecordedEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	page, err := src.s.queryEvents(context.WithoutCancel(ctx), int(min(to-from+1, catchup.PageSize)),
+		"SELECT "+eventColumns+" FROM events WHERE position BETWEEN ? AND ? ORDER BY position", clamp(from), clamp(to))
+	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
+	return page, nil
 }
 
 // filterSQL returns the conditions, each starting with " AND", that

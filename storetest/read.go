@@ -203,6 +203,43 @@ func testReadAll(t *testing.T, newStore Factory) {
 			}
 		}
 	})
+	t.Run("ManyPages", func(t *testing.T) {
+		// Longer than a store's page (512 events for SQLite, which reads
+		// several pages at once): every event once, in order, from any
+		// starting point, also while appends go on.
+		s := newStore(t)
+		for i := range 5 {
+			mustAppend(t, s, fmt.Sprintf("long-%d", i), chronicle.NoStream, events("E", 601)...)
+		}
+		for _, from := range []uint64{0, 1, 512, 513, 1025, 3004, 3005, 3006} {
+			got := positions(readAll(t, s, chronicle.ReadAllOptions{From: from}))
+			if want := seq(max(from, 1), 3005-int(max(from, 1))+1, 1); !slices.Equal(got, want) {
+				t.Fatalf("from %d: read %d events (%v...), want %d", from, len(got), got[:min(3, len(got))], len(want))
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("more-%d", i%7), chronicle.Any, events("E", 1+i%40)...); err != nil && ctx.Err() == nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for range 5 {
+			got := positions(readAll(t, s, chronicle.ReadAllOptions{}))
+			if len(got) < 3005 || !slices.Equal(got, seq(1, len(got), 1)) {
+				t.Fatalf("while appending, a read gave %d events out of order or with a gap", len(got))
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("LongFilteredScan", func(t *testing.T) {
 		// Many events the filter rejects between the ones it keeps: a read
 		// must page past them rather than stop early or repeat itself.

@@ -98,7 +98,26 @@ func TestReadAheadAsReadAll(t *testing.T) {
 // context's error, and the reader goroutine ends with it.
 func TestReadAheadCancel(t *testing.T) {
 	before := runtime.NumGoroutine()
-	src := &logSource{n: 100 * PageSize}
+	n := readCanceled(t, &logSource{n: 100 * PageSize})
+	if n >= 100*PageSize {
+		t.Fatalf("the read went on to the end (%d events) after its context ended", n)
+	}
+	// The early stop of the table test and this cancel leave no reader
+	// behind.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after the read, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// readCanceled reads src with ReadAhead, cancels the read's context in
+// its second page, and checks that the read ends with the context's
+// error. It returns how many events it read.
+func readCanceled(t *testing.T, src Source) int {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var n int
@@ -115,18 +134,7 @@ func TestReadAheadCancel(t *testing.T) {
 	if !errors.Is(last, context.Canceled) {
 		t.Fatalf("after cancel, the read ended with %v after %d events, want context.Canceled", last, n)
 	}
-	if n >= 100*PageSize {
-		t.Fatalf("the read went on to the end (%d events) after its context ended", n)
-	}
-	// The early stop of the table test and this cancel leave no reader
-	// behind.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines after the read, %d before", runtime.NumGoroutine(), before)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	return n
 }
 
 // TestAheadPanic: a panic of the reader reaches the caller's goroutine,

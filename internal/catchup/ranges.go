@@ -1,0 +1,115 @@
+package catchup
+
+import (
+	"context"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// Ranges is a [Source] that can also read the log by ranges of
+// positions, each on a connection of its own. [ReadAhead] then reads
+// several ranges at once: reading a page of SQLite's log costs more CPU
+// than decoding it does, so one reader leaves a core idle that a second
+// one fills.
+type Ranges interface {
+	Source
+
+	// Head returns the position of the last event committed: every
+	// event at or below it has been committed, or deleted.
+	Head(ctx context.Context) (uint64, error)
+
+	// Range returns the events at positions from to to, both included,
+	// in position order: at most to-from+1, fewer where events were
+	// deleted.
+	Range(ctx context.Context, from, to uint64) ([]chronicle.RecordedEvent, error)
+}
+
+// Readers is how many ranges [ReadAhead] reads at once from a [Ranges].
+// Two is what a machine of two cores gains from: one more reader than
+// the first, while the caller decodes. More would hold more pages and
+// take connections from other work for no gain there.
+const Readers = 2
+
+// rangeResult is what reading one range gave.
+type rangeResult struct {
+	page     []chronicle.RecordedEvent
+	err      error
+	panicked any
+}
+
+// readRanges reads the log from from to its head as pages of PageSize
+// positions, Readers at a time, and hands them to emit in order; then
+// again from past that head, until a head that adds nothing. It waits
+// for every range it started before it returns.
+func readRanges(ctx context.Context, src Ranges, from uint64, emit func([]chronicle.RecordedEvent) bool) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		head, err := src.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if head < from {
+			return nil
+		}
+		if more, err := readUpTo(ctx, src, from, head, emit); !more || err != nil {
+			return err
+		}
+		from = head + 1
+	}
+}
+
+// readUpTo reads the positions from to head, as readRanges does, and
+// reports whether emit took every page.
+func readUpTo(ctx context.Context, src Ranges, from, head uint64, emit func([]chronicle.RecordedEvent) bool) (more bool, err error) {
+	// cancel ends the ranges under way when one fails or emit stops.
+	ctx, cancel := context.WithCancel(ctx)
+	var queue []chan rangeResult // the ranges under way, in position order
+	next := from                 // the first position not yet asked for
+	start := func() {
+		lo := next
+		hi := min(head, lo+PageSize-1)
+		next = hi + 1
+		done := make(chan rangeResult, 1)
+		queue = append(queue, done)
+		go func() {
+			var res rangeResult
+			defer func() {
+				if p := recover(); p != nil {
+					res = rangeResult{panicked: p}
+				}
+				done <- res
+			}()
+			res.page, res.err = src.Range(ctx, lo, hi)
+		}()
+	}
+	defer func() {
+		// Wait for the ranges still under way, so that no read outlives
+		// the iterator.
+		cancel()
+		for _, done := range queue {
+			<-done
+		}
+	}()
+	for next <= head && len(queue) < Readers {
+		start()
+	}
+	for len(queue) > 0 {
+		res := <-queue[0]
+		queue = queue[1:]
+		switch {
+		case res.panicked != nil:
+			panic(res.panicked)
+		case res.err != nil:
+			return false, res.err
+		}
+		if next <= head && ctx.Err() == nil {
+			start()
+		}
+		if len(res.page) > 0 && !emit(res.page) {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,246 @@
+package catchup
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// rangeLog is a log read by ranges: positions 1..head but those in gone
+// (deleted). A range holding failAt fails, one holding panicAt panics.
+// grow, when set, is called at each
+// head read and may move the head on.
+type rangeLog struct {
+	mu              sync.Mutex
+	head            uint64
+	gone            map[uint64]bool
+	failAt, panicAt uint64
+	grow            func(head uint64) uint64
+
+	ranges, inFlight, most atomic.Int64
+	starts                 sync.Map // the first positions of the ranges asked for
+}
+
+func (l *rangeLog) hasStarted(from uint64) bool {
+	_, ok := l.starts.Load(from)
+	return ok
+}
+
+func (l *rangeLog) headNow() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head
+}
+
+func (l *rangeLog) Changed() <-chan struct{} { return nil }
+
+func (l *rangeLog) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
+	panic("a read by ranges called Page")
+}
+
+func (l *rangeLog) Head(ctx context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.grow != nil {
+		l.head = l.grow(l.head)
+	}
+	return l.head, nil
+}
+
+func (l *rangeLog) Range(ctx context.Context, from, to uint64) ([]chronicle.RecordedEvent, error) {
+	l.ranges.Add(1)
+	n := l.inFlight.Add(1)
+	l.starts.Store(from, true)
+	defer l.inFlight.Add(-1)
+	for {
+		m := l.most.Load()
+		if n <= m || l.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if to-from+1 > PageSize {
+		return nil, errors.New("range longer than a page")
+	}
+	// The ranges that start at 1 and PageSize+1 past a multiple of
+	// 2*PageSize wait for each other to start, which they do only when
+	// they are read at once; then the first of the two ends last.
+	partner := uint64(0)
+	switch from % (2 * PageSize) {
+	case 1:
+		partner = to + 1
+	case PageSize + 1:
+		partner = from - PageSize
+	}
+	if partner != 0 && partner <= l.headNow() {
+		for deadline := time.Now().Add(2 * time.Second); !l.hasStarted(partner) && ctx.Err() == nil && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if partner > from {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var page []chronicle.RecordedEvent
+	for p := from; p <= to && p <= l.head; p++ {
+		switch {
+		case p == l.failAt:
+			return nil, errPage
+		case p == l.panicAt:
+			panic("range")
+		case !l.gone[p]:
+			page = append(page, chronicle.RecordedEvent{Position: p})
+		}
+	}
+	return page, nil
+}
+
+// positions returns the positions from..head of l that are not gone.
+func (l *rangeLog) positions(from uint64) []uint64 {
+	var want []uint64
+	for p := max(from, 1); p <= l.head; p++ {
+		if !l.gone[p] {
+			want = append(want, p)
+		}
+	}
+	return want
+}
+
+// TestReadAheadRanges: a source read by ranges yields every event once,
+// in position order, though later ranges finish first; it skips deleted
+// positions, starts where asked, stops where the caller stops, and
+// reports a failing range after the events before it.
+func TestReadAheadRanges(t *testing.T) {
+	n := uint64(5*PageSize + 17)
+	gaps := map[uint64]bool{}
+	for p := uint64(PageSize - 3); p < 2*PageSize+40; p++ {
+		gaps[p] = true // a whole range of nothing, and parts of two more
+	}
+	for _, tt := range []struct {
+		name      string
+		log       *rangeLog
+		from      uint64
+		stopAfter int
+		wantErr   error
+		wantRead  uint64 // events before the error
+	}{
+		{name: "Empty", log: &rangeLog{}},
+		{name: "OneEvent", log: &rangeLog{head: 1}},
+		{name: "Whole", log: &rangeLog{head: n}},
+		{name: "ExactPages", log: &rangeLog{head: 4 * PageSize}},
+		{name: "From", log: &rangeLog{head: n}, from: PageSize + 3},
+		{name: "FromPastHead", log: &rangeLog{head: n}, from: n + 1},
+		{name: "Gaps", log: &rangeLog{head: n, gone: gaps}},
+		{name: "EarlyStop", log: &rangeLog{head: n}, stopAfter: PageSize + 2},
+		{name: "FailingRange", log: &rangeLog{head: n, failAt: 3*PageSize + 5}, wantErr: errPage, wantRead: 3 * PageSize},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, errs := read(ReadAhead(context.Background(), tt.log, chronicle.ReadAllOptions{From: tt.from}), tt.stopAfter)
+			want := tt.log.positions(tt.from)
+			switch {
+			case tt.stopAfter > 0:
+				want = want[:tt.stopAfter]
+			case tt.wantErr != nil:
+				want = want[:tt.wantRead]
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("read %d events (%v...), want %d (%v...)", len(got), got[:min(3, len(got))], len(want), want[:min(3, len(want))])
+			}
+			if len(errs) > 1 || tt.wantErr == nil && len(errs) > 0 || tt.wantErr != nil && (len(errs) == 0 || !errors.Is(errs[0], tt.wantErr)) {
+				t.Errorf("errors %v, want %v", errs, tt.wantErr)
+			}
+			if m := tt.log.most.Load(); m > Readers {
+				t.Errorf("%d ranges read at once, want at most %d", m, Readers)
+			}
+			if m := tt.log.most.Load(); tt.from == 0 && tt.log.head >= 2*PageSize && m < 2 {
+				t.Errorf("ranges were read one at a time (%d ranges, most %d)", tt.log.ranges.Load(), m)
+			}
+			if f := tt.log.inFlight.Load(); f != 0 {
+				t.Errorf("%d ranges still being read after the read returned", f)
+			}
+		})
+	}
+}
+
+// TestReadAheadRangesGrowing: events committed while the read is under
+// way are read too, up to a head that adds nothing.
+func TestReadAheadRangesGrowing(t *testing.T) {
+	heads := 0
+	l := &rangeLog{head: PageSize + 1, grow: func(head uint64) uint64 {
+		if heads++; heads <= 3 {
+			return head + 2*PageSize + 7
+		}
+		return head
+	}}
+	got, errs := read(ReadAhead(context.Background(), l, chronicle.ReadAllOptions{}), 0)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if want := l.positions(1); !slices.Equal(got, want) || len(want) != 7*PageSize+22 {
+		t.Errorf("read %d events, want %d of the grown log", len(got), len(want))
+	}
+}
+
+// TestReadAheadRangesPanic: a panic in a range reaches the caller after
+// the events before it, and no range is left being read.
+func TestReadAheadRangesPanic(t *testing.T) {
+	l := &rangeLog{head: 6 * PageSize, panicAt: 2*PageSize + 1}
+	var got int
+	recovered := func() (p any) {
+		defer func() { p = recover() }()
+		for _, err := range ReadAhead(context.Background(), l, chronicle.ReadAllOptions{}) {
+			if err != nil {
+				t.Fatalf("error %v, want a panic", err)
+			}
+			got++
+		}
+		return nil
+	}()
+	if recovered != "range" {
+		t.Errorf("recovered %v, want the range's panic", recovered)
+	}
+	if got != 2*PageSize {
+		t.Errorf("read %d events before the panic, want %d", got, 2*PageSize)
+	}
+	if f := l.inFlight.Load(); f != 0 {
+		t.Errorf("%d ranges still being read after the panic", f)
+	}
+}
+
+// TestReadAheadRangesCancel: a read whose context ends stops with its
+// error, without reading the rest of the log.
+func TestReadAheadRangesCancel(t *testing.T) {
+	l := &rangeLog{head: 100 * PageSize}
+	readCanceled(t, l)
+	if r := l.ranges.Load(); r > 10 {
+		t.Errorf("%d ranges read after a cancel at the second page", r)
+	}
+	if f := l.inFlight.Load(); f != 0 {
+		t.Errorf("%d ranges still being read after the read returned", f)
+	}
+}
+
+// TestReadAheadRangesNotUsed: a filtered or limited read goes by pages,
+// as the Ranges doc says (rangeLog's Page panics).
+func TestReadAheadRangesNotUsed(t *testing.T) {
+	for _, opts := range []chronicle.ReadAllOptions{{Limit: 3}, {Filter: chronicle.Filter{Types: []string{"x"}}}} {
+		func() {
+			defer func() {
+				if p := recover(); p != "a read by ranges called Page" {
+					t.Errorf("%+v: recovered %v, want Page called", opts, p)
+				}
+			}()
+			for range ReadAhead(context.Background(), &rangeLog{head: 10}, opts) {
+			}
+		}()
+	}
+}
