@@ -65,9 +65,42 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 		}
 		h.rep.Figures = append(h.rep.Figures, primary...)
 	}
+	noteParCeiling(h.rep.Figures, runtime.GOMAXPROCS(0))
 	h.rep.Machine.LoadAfter = loadAvg()
 	h.rep.Seconds = time.Since(start).Seconds()
 	return h.rep, ctx.Err()
+}
+
+// noteParCeiling adds to C4-PAR C=64 the most moves per second that any
+// store reading from SQLite could reach on these cores, from figures of
+// the same run: the memory store's CPU per move (the game, the
+// repository and the decoding, with no I/O: its run keeps every core
+// busy) plus, per move, a raw SELECT of a 10-event stream (LOAD's
+// baseline; a game has ~10 events when it is loaded). It leaves out the
+// commit's CPU, and the raw read's page cache is warm where C4-PAR's is
+// not: the true ceiling is lower.
+func noteParCeiling(figs []*Figure, cores int) {
+	var par, read *Figure
+	for _, f := range figs {
+		switch {
+		case f.Workload == "C4-PAR" && f.Case == "C=64":
+			par = f
+		case f.Workload == "LOAD" && f.Case == "L=10":
+			read = f
+		}
+	}
+	if par == nil || par.Memory == nil || read == nil || read.BaselineValue <= 0 {
+		return
+	}
+	c := float64(cores)
+	perMove := c / *par.Memory + read.BaselineValue/1000 // seconds of CPU
+	ceiling := c / perMove
+	note := fmt.Sprintf("ceiling on %d cores for a store that reads each game from SQLite: %s moves/s (%d cores / (the memory store's %.1f us of CPU per move + a raw SELECT of a 10-event stream, %.1f us))",
+		cores, num(ceiling), cores, 1e6*c / *par.Memory, 1e3*read.BaselineValue)
+	if par.BaselineValue > 0 {
+		note += fmt.Sprintf(", %.2fx C4-SEQ", ceiling/par.BaselineValue)
+	}
+	par.Note += "; " + note
 }
 
 // pairMemory copies the memory store's figures beside the store's.
@@ -97,6 +130,15 @@ func (h *harness) baselines(ctx context.Context) error {
 		return fmt.Errorf("raw SQLite baseline: %w", err)
 	}
 	h.addBaseline(h.raw100)
+	if h.tgt.kind == "sqlite" && h.cfg.runs("c4seq") {
+		// What the store's indexes cost a lone commit, beside C4-SEQ's
+		// and the single writer's.
+		b, err := rawSchemaInsert(ctx, dir, 1, h.cfg.baseFor)
+		if err != nil {
+			return fmt.Errorf("raw SQLite schema baseline: %w", err)
+		}
+		h.addBaseline(b)
+	}
 	if h.tgt.kind == "sqlite" && h.cfg.runs("append") {
 		if h.schema64, err = rawSchemaInsert(ctx, dir, 64, h.cfg.baseFor); err != nil {
 			return fmt.Errorf("raw SQLite schema baseline: %w", err)

@@ -110,3 +110,23 @@ func TestFlags(t *testing.T) {
 		t.Error("mysql: no error")
 	}
 }
+
+// TestParCeiling: the ceiling noted on C4-PAR C=64 is the cores over the
+// memory store's CPU per move plus a raw read of a 10-event stream.
+func TestParCeiling(t *testing.T) {
+	mem := 50_000.0
+	par := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000, Memory: &mem, BaselineValue: 10_000.0 / 3}
+	figs := []*Figure{par, {Workload: "LOAD", Case: "L=10", Value: 0.05, BaselineValue: 0.030}}
+	noteParCeiling(figs, 2)
+	// 2 / (40 us + 30 us) = 28,571 moves/s, 8.57x a C4-SEQ of 3,333.
+	for _, want := range []string{"28,571 moves/s", "40.0 us of CPU per move", "30.0 us", "8.57x C4-SEQ"} {
+		if !strings.Contains(par.Note, want) {
+			t.Errorf("note %q lacks %q", par.Note, want)
+		}
+	}
+	other := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000}
+	noteParCeiling([]*Figure{other}, 2)
+	if other.Note != "" {
+		t.Errorf("a note without the figures it needs: %q", other.Note)
+	}
+}
