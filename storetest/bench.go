@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"iter"
 	"runtime"
 	"slices"
 	"strings"
@@ -45,6 +46,9 @@ func Bench(b *testing.B, newStore Factory) {
 	})
 	b.Run("Subscribe", func(b *testing.B) {
 		BenchSubscribe(b, newStore(b))
+	})
+	b.Run("SubscribeCatchUp/events=100000", func(b *testing.B) {
+		BenchSubscribeCatchUp(b, newStore(b), 100_000)
 	})
 }
 
@@ -116,12 +120,19 @@ func BenchReadStream(b *testing.B, s chronicle.Store, n int) {
 			b.Fatal(err)
 		}
 	}
+	benchReads(b, n, func() iter.Seq2[chronicle.RecordedEvent, error] {
+		return s.ReadStream(ctx, "bench-long", chronicle.ReadStreamOptions{})
+	})
+}
+
+// benchReads times b.N reads, each of n events, and reports events/s.
+func benchReads(b *testing.B, n int, read func() iter.Seq2[chronicle.RecordedEvent, error]) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
 		got := 0
-		for _, err := range s.ReadStream(ctx, "bench-long", chronicle.ReadStreamOptions{}) {
+		for _, err := range read() {
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -235,6 +246,15 @@ func BenchAppend(b *testing.B, s chronicle.Store, writers, batch int) {
 // reading the whole global log, b.N times.
 func BenchReadAll(b *testing.B, s chronicle.Store, n int) {
 	ctx := context.Background()
+	fillLog(b, s, n)
+	benchReads(b, n, func() iter.Seq2[chronicle.RecordedEvent, error] {
+		return s.ReadAll(ctx, chronicle.ReadAllOptions{})
+	})
+}
+
+// fillLog appends n 256-byte events to s, 1,000 to an append, in 1,000
+// streams.
+func fillLog(b *testing.B, s chronicle.Store, n int) {
 	data := Payload(256)
 	const batch = 1000
 	evs := make([]chronicle.EventData, batch)
@@ -242,24 +262,25 @@ func BenchReadAll(b *testing.B, s chronicle.Store, n int) {
 		evs[i] = chronicle.EventData{Type: "Benchmarked", Data: data}
 	}
 	for i := 0; i < n; i += batch {
-		if _, err := s.Append(ctx, fmt.Sprintf("bench-%d", i/batch%1000), chronicle.Any, evs[:min(batch, n-i)]...); err != nil {
+		if _, err := s.Append(context.Background(), fmt.Sprintf("bench-%d", i/batch%1000), chronicle.Any, evs[:min(batch, n-i)]...); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		got := 0
-		for _, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
-			if err != nil {
-				b.Fatal(err)
+}
+
+// BenchSubscribeCatchUp measures a subscription from the start of a log
+// of n events, until it has delivered the last one: a projection
+// rebuilt from scratch. Besides ns/op, it reports events/s.
+func BenchSubscribeCatchUp(b *testing.B, s chronicle.Store, n int) {
+	fillLog(b, s, n)
+	benchReads(b, n, func() iter.Seq2[chronicle.RecordedEvent, error] {
+		// The subscription up to the log's last event.
+		return func(yield func(chronicle.RecordedEvent, error) bool) {
+			for e, err := range s.Subscribe(context.Background(), chronicle.SubscribeOptions{}) {
+				if !yield(e, err) || err != nil || e.Position == uint64(n) {
+					return
+				}
 			}
-			got++
 		}
-		if got != n {
-			b.Fatalf("read %d events, want %d", got, n)
-		}
-	}
-	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "events/s")
+	})
 }

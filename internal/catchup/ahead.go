@@ -21,7 +21,8 @@ import (
 func ReadAhead(ctx context.Context, src Source, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
 	if r, ok := src.(Ranges); ok && opts.Filter.IsZero() && opts.Limit == 0 {
 		return Ahead(ctx, func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
-			return readRanges(ctx, r, max(opts.From, 1), emit)
+			_, _, err := readRanges(ctx, r, max(opts.From, 1), emit)
+			return err
 		})
 	}
 	return Ahead(ctx, func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {

@@ -34,17 +34,23 @@ type Source interface {
 // committed when the read reached it.
 func ReadAll(ctx context.Context, src Source, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
-		err := readPages(ctx, src, opts, func(page []chronicle.RecordedEvent) bool {
-			for _, e := range page {
-				if !yield(e, nil) {
-					return false
-				}
-			}
-			return true
-		})
+		err := readPages(ctx, src, opts, yieldPage(yield))
 		if err != nil {
 			yield(chronicle.RecordedEvent{}, err)
 		}
+	}
+}
+
+// yieldPage returns an emit function that yields a page's events and
+// reports whether yield took them all.
+func yieldPage(yield func(chronicle.RecordedEvent, error) bool) func([]chronicle.RecordedEvent) bool {
+	return func(page []chronicle.RecordedEvent) bool {
+		for _, e := range page {
+			if !yield(e, nil) {
+				return false
+			}
+		}
+		return true
 	}
 }
 
@@ -77,7 +83,9 @@ func readPages(ctx context.Context, src Source, opts chronicle.ReadAllOptions, e
 
 // Subscribe reads the log from opts.From, then waits for more, forever:
 // it pages while there are events, and sleeps until src reports a commit
-// or, when poll is positive, until poll has passed.
+// or, when poll is positive, until poll has passed. A subscription
+// without a filter to a source that implements [Ranges] catches up as
+// [ReadAhead] reads, [Readers] ranges at a time.
 func Subscribe(ctx context.Context, src Source, opts chronicle.SubscribeOptions, poll time.Duration) iter.Seq2[chronicle.RecordedEvent, error] {
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
 		var tick <-chan time.Time
@@ -87,6 +95,19 @@ func Subscribe(ctx context.Context, src Source, opts chronicle.SubscribeOptions,
 			tick = t.C
 		}
 		from := max(opts.From, 1)
+		if r, ok := src.(Ranges); ok && opts.Filter.IsZero() {
+			// Catch up by ranges, several at once, as ReadAll does; the
+			// loop below takes over once a read is short.
+			next, more, err := readRanges(ctx, r, from, yieldPage(yield))
+			if err != nil {
+				yield(chronicle.RecordedEvent{}, err)
+				return
+			}
+			if !more {
+				return
+			}
+			from = next
+		}
 		for {
 			// Take the channel before reading: a commit that lands after the
 			// read closes it, so no wake-up is lost between read and wait.

@@ -37,26 +37,33 @@ type rangeResult struct {
 	panicked any
 }
 
-// readRanges reads the log from from to its head as pages of PageSize
-// positions, Readers at a time, and hands them to emit in order; then
-// again from past that head, until a head that adds nothing. It waits
-// for every range it started before it returns.
-func readRanges(ctx context.Context, src Ranges, from uint64, emit func([]chronicle.RecordedEvent) bool) error {
+// readRanges reads the log from from to its head as ranges of PageSize
+// positions, Readers at a time, and hands their events to emit in
+// order; then on from past that head, until it has read less than a
+// page of positions, as a short page ends readPages: a read under a
+// steady stream of appends ends once it has caught up. It returns the
+// position to read from next and whether emit took every page, and it
+// waits for every range it started before it returns.
+func readRanges(ctx context.Context, src Ranges, from uint64, emit func([]chronicle.RecordedEvent) bool) (next uint64, more bool, err error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return from, false, err
 		}
 		head, err := src.Head(ctx)
 		if err != nil {
-			return err
+			return from, false, err
 		}
 		if head < from {
-			return nil
+			return from, true, nil
 		}
 		if more, err := readUpTo(ctx, src, from, head, emit); !more || err != nil {
-			return err
+			return from, more, err
 		}
+		short := head-from+1 < PageSize
 		from = head + 1
+		if short {
+			return from, true, nil
+		}
 	}
 }
 

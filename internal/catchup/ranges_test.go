@@ -13,8 +13,8 @@ import (
 )
 
 // rangeLog is a log read by ranges: positions 1..head but those in gone
-// (deleted). A range holding failAt fails, one holding panicAt panics.
-// grow, when set, is called at each
+// (deleted), which Page knows nothing of. A range holding failAt fails,
+// one holding panicAt panics. grow, when set, is called at each
 // head read and may move the head on.
 type rangeLog struct {
 	mu              sync.Mutex
@@ -23,8 +23,10 @@ type rangeLog struct {
 	failAt, panicAt uint64
 	grow            func(head uint64) uint64
 
-	ranges, inFlight, most atomic.Int64
-	starts                 sync.Map // the first positions of the ranges asked for
+	pages bool // Page reads, else it panics
+
+	ranges, inFlight, most, pageReads atomic.Int64
+	starts                            sync.Map // the first positions of the ranges asked for
 }
 
 func (l *rangeLog) hasStarted(from uint64) bool {
@@ -41,7 +43,18 @@ func (l *rangeLog) headNow() uint64 {
 func (l *rangeLog) Changed() <-chan struct{} { return nil }
 
 func (l *rangeLog) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
-	panic("a read by ranges called Page")
+	if !l.pages {
+		panic("a read by ranges called Page")
+	}
+	l.pageReads.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var page []chronicle.RecordedEvent
+	next := from
+	for ; next <= l.head && len(page) < limit; next++ {
+		page = append(page, chronicle.RecordedEvent{Position: next})
+	}
+	return page, next, nil
 }
 
 func (l *rangeLog) Head(ctx context.Context) (uint64, error) {
@@ -190,6 +203,38 @@ func TestReadAheadRangesGrowing(t *testing.T) {
 	}
 }
 
+// TestReadAheadRangesSteadyAppends: a read ends once it has caught up
+// with a log that never stops growing, as a read by pages ends at its
+// first short page.
+func TestReadAheadRangesSteadyAppends(t *testing.T) {
+	heads := 0
+	l := &rangeLog{head: 3 * PageSize, grow: func(head uint64) uint64 {
+		if heads++; heads > 100 {
+			return head // the test has failed: let the read end
+		}
+		return head + 5
+	}}
+	got, errs := read(ReadAhead(context.Background(), l, chronicle.ReadAllOptions{}), 0)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if heads > 3 {
+		t.Errorf("the read asked for the head %d times: it did not end when it had caught up", heads)
+	}
+	if !slices.Equal(got, seq(1, len(got))) || len(got) < 3*PageSize {
+		t.Errorf("read %d events, not 1 to n", len(got))
+	}
+}
+
+// seq returns the n positions from from on.
+func seq(from uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = from + uint64(i)
+	}
+	return out
+}
+
 // TestReadAheadRangesPanic: a panic in a range reaches the caller after
 // the events before it, and no range is left being read.
 func TestReadAheadRangesPanic(t *testing.T) {
@@ -242,5 +287,37 @@ func TestReadAheadRangesNotUsed(t *testing.T) {
 			for range ReadAhead(context.Background(), &rangeLog{head: 10}, opts) {
 			}
 		}()
+	}
+}
+
+// TestSubscribeRanges: a subscription catches up by ranges, then follows
+// the log by pages: every event once, in order.
+func TestSubscribeRanges(t *testing.T) {
+	const caughtUp = 3*PageSize + 5
+	l := &rangeLog{head: caughtUp, pages: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []uint64
+	for e, err := range Subscribe(ctx, l, chronicle.SubscribeOptions{}, time.Millisecond) {
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(got), err)
+		}
+		got = append(got, e.Position)
+		// Appends as the subscription reaches the head: the first ten
+		// it still reads by a (short) range, the next ten by pages.
+		if e.Position == caughtUp || e.Position == caughtUp+10 {
+			l.mu.Lock()
+			l.head += 10
+			l.mu.Unlock()
+		}
+		if e.Position == caughtUp+20 {
+			break
+		}
+	}
+	if !slices.Equal(got, seq(1, caughtUp+20)) {
+		t.Errorf("got %d events, not 1 to %d in order", len(got), caughtUp+20)
+	}
+	if l.ranges.Load() < 4 || l.pageReads.Load() == 0 {
+		t.Errorf("%d ranges and %d pages read: want the catch-up by ranges, then pages", l.ranges.Load(), l.pageReads.Load())
 	}
 }
