@@ -116,6 +116,12 @@ func checkpoint(tb testing.TB, s *sqlite.Store, name string) uint64 {
 	tb.Helper()
 	var pos uint64
 	err := s.View(context.Background(), func(tx *sql.Tx) error {
+		// A process killed before its runner had started has not made
+		// the table yet (seen under the race detector on a busy machine).
+		var made bool
+		if err := tx.QueryRow("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'chronicle_checkpoints')").Scan(&made); err != nil || !made {
+			return err
+		}
 		err := tx.QueryRow("SELECT position FROM chronicle_checkpoints WHERE name = ?", name).Scan(&pos)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
