@@ -241,6 +241,15 @@ func (src source) Head(ctx context.Context) (uint64, error) {
 	return head, nil
 }
 
+// After implements [catchup.Ranges].
+func (src source) After(ctx context.Context, after uint64) (uint64, error) {
+	var next uint64
+	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(min(position), 0) FROM events WHERE position > ?", clamp(after)).Scan(&next); err != nil {
+		return 0, fmt.Errorf("read all: %w", err)
+	}
+	return next, nil
+}
+
 // Range implements [catchup.Ranges]. A range holds at most
 // [catchup.PageSize] positions, so its query gets a context that cannot
 // end, as Page's unfiltered query does: ctx is checked first.

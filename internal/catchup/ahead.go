@@ -12,12 +12,14 @@ import (
 // costs CPU (SQLite's pages do) and the caller decodes each event, the
 // two use two cores instead of taking turns on one. It yields the same
 // events, in the same order, with the same errors, and holds at most
-// three pages: the caller's, one ready, and one being read (with
-// [Ranges], at most [Readers] more are being read).
+// three pages: the caller's, one ready, and one being read.
 //
-// A source that implements [Ranges] is read [Readers] pages at a time,
+// A source that implements [Ranges] is read [Readers] ranges at a time
 // when the read selects every event and has no limit (a filter leaves
-// the size of a page's range unknown; a limit would read ranges past it).
+// the size of a page's range unknown; a limit would read ranges past
+// it). It holds two pages more then, and while events are being
+// appended it may end at another place than [ReadAll] would: each ends
+// at the first head it reaches with less than a page left to read.
 func ReadAhead(ctx context.Context, src Source, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
 	if r, ok := src.(Ranges); ok && opts.Filter.IsZero() && opts.Limit == 0 {
 		return Ahead(ctx, func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {

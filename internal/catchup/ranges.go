@@ -2,6 +2,7 @@ package catchup
 
 import (
 	"context"
+	"errors"
 
 	"github.com/chronicle-es/chronicle"
 )
@@ -22,6 +23,11 @@ type Ranges interface {
 	// in position order: at most to-from+1, fewer where events were
 	// deleted.
 	Range(ctx context.Context, from, to uint64) ([]chronicle.RecordedEvent, error)
+
+	// After returns the first position after after that holds an event,
+	// or 0 if none does: a read that finds a range empty skips the rest
+	// of the hole a scavenge left, in one query rather than one a page.
+	After(ctx context.Context, after uint64) (uint64, error)
 }
 
 // Readers is how many ranges [ReadAhead] reads at once from a [Ranges].
@@ -32,10 +38,16 @@ const Readers = 2
 
 // rangeResult is what reading one range gave.
 type rangeResult struct {
+	hi       uint64 // the range's last position
 	page     []chronicle.RecordedEvent
 	err      error
 	panicked any
 }
+
+// errExited is the error of a range whose goroutine exited without
+// returning or panicking (runtime.Goexit, as t.FailNow calls): its
+// events were not read, and the read must not go on without them.
+var errExited = errors.New("a range's read exited its goroutine")
 
 // readRanges reads the log from from to its head as ranges of PageSize
 // positions, Readers at a time, and hands their events to emit in
@@ -81,7 +93,7 @@ func readUpTo(ctx context.Context, src Ranges, from, head uint64, emit func([]ch
 		done := make(chan rangeResult, 1)
 		queue = append(queue, done)
 		go func() {
-			var res rangeResult
+			res := rangeResult{hi: hi, err: errExited}
 			defer func() {
 				if p := recover(); p != nil {
 					res = rangeResult{panicked: p}
@@ -110,6 +122,19 @@ func readUpTo(ctx context.Context, src Ranges, from, head uint64, emit func([]ch
 			panic(res.panicked)
 		case res.err != nil:
 			return false, res.err
+		}
+		if len(res.page) == 0 && next <= head {
+			// A hole: go on from the next event, wherever it is.
+			after, err := src.After(ctx, res.hi)
+			if err != nil {
+				return false, err
+			}
+			switch {
+			case after == 0 || after > head:
+				next = head + 1
+			case after > next:
+				next = after
+			}
 		}
 		if next <= head && ctx.Err() == nil {
 			start()

@@ -3,6 +3,7 @@ package catchup
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,11 @@ type rangeLog struct {
 
 	pages bool // Page reads, else it panics
 
-	ranges, inFlight, most, pageReads atomic.Int64
-	starts                            sync.Map // the first positions of the ranges asked for
+	exitAt uint64 // the range that starts there calls runtime.Goexit
+	pair   bool   // see Range
+
+	ranges, inFlight, most, pageReads, afters atomic.Int64
+	starts                                    sync.Map // the first positions of the ranges asked for
 }
 
 func (l *rangeLog) hasStarted(from uint64) bool {
@@ -66,6 +70,18 @@ func (l *rangeLog) Head(ctx context.Context) (uint64, error) {
 	return l.head, nil
 }
 
+func (l *rangeLog) After(ctx context.Context, after uint64) (uint64, error) {
+	l.afters.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p := after + 1; p <= l.head; p++ {
+		if !l.gone[p] {
+			return p, nil
+		}
+	}
+	return 0, nil
+}
+
 func (l *rangeLog) Range(ctx context.Context, from, to uint64) ([]chronicle.RecordedEvent, error) {
 	l.ranges.Add(1)
 	n := l.inFlight.Add(1)
@@ -80,9 +96,10 @@ func (l *rangeLog) Range(ctx context.Context, from, to uint64) ([]chronicle.Reco
 	if to-from+1 > PageSize {
 		return nil, errors.New("range longer than a page")
 	}
-	// The ranges that start at 1 and PageSize+1 past a multiple of
-	// 2*PageSize wait for each other to start, which they do only when
-	// they are read at once; then the first of the two ends last.
+	// With pair, the ranges that start at 1 and PageSize+1 past a
+	// multiple of 2*PageSize wait for each other to start, which they do
+	// only when they are read at once; then the first of the two ends
+	// last.
 	partner := uint64(0)
 	switch from % (2 * PageSize) {
 	case 1:
@@ -90,7 +107,7 @@ func (l *rangeLog) Range(ctx context.Context, from, to uint64) ([]chronicle.Reco
 	case PageSize + 1:
 		partner = from - PageSize
 	}
-	if partner != 0 && partner <= l.headNow() {
+	if l.pair && partner != 0 && partner <= l.headNow() {
 		for deadline := time.Now().Add(2 * time.Second); !l.hasStarted(partner) && ctx.Err() == nil && time.Now().Before(deadline); {
 			time.Sleep(100 * time.Microsecond)
 		}
@@ -98,8 +115,16 @@ func (l *rangeLog) Range(ctx context.Context, from, to uint64) ([]chronicle.Reco
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
+	// Every range takes a while, longer once the read has ended, so that
+	// a read that does not wait for its ranges returns while one is
+	// still under way.
+	time.Sleep(200 * time.Microsecond)
 	if err := ctx.Err(); err != nil {
+		time.Sleep(5 * time.Millisecond)
 		return nil, err
+	}
+	if from == l.exitAt {
+		runtime.Goexit()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -156,6 +181,7 @@ func TestReadAheadRanges(t *testing.T) {
 		{name: "EarlyStop", log: &rangeLog{head: n}, stopAfter: PageSize + 2},
 		{name: "FailingRange", log: &rangeLog{head: n, failAt: 3*PageSize + 5}, wantErr: errPage, wantRead: 3 * PageSize},
 	} {
+		tt.log.pair = true
 		t.Run(tt.name, func(t *testing.T) {
 			got, errs := read(ReadAhead(context.Background(), tt.log, chronicle.ReadAllOptions{From: tt.from}), tt.stopAfter)
 			want := tt.log.positions(tt.from)
@@ -181,6 +207,37 @@ func TestReadAheadRanges(t *testing.T) {
 				t.Errorf("%d ranges still being read after the read returned", f)
 			}
 		})
+	}
+}
+
+// TestReadAheadRangesHole: a hole of many pages, as a scavenge leaves,
+// costs a query to find its end, not a range per page.
+func TestReadAheadRangesHole(t *testing.T) {
+	gone := map[uint64]bool{}
+	for p := uint64(PageSize + 1); p <= 99*PageSize+3; p++ {
+		gone[p] = true
+	}
+	l := &rangeLog{head: 100 * PageSize, gone: gone}
+	got, errs := read(ReadAhead(context.Background(), l, chronicle.ReadAllOptions{}), 0)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if want := l.positions(1); !slices.Equal(got, want) {
+		t.Errorf("read %d events, want %d", len(got), len(want))
+	}
+	if r := l.ranges.Load(); r > 6 {
+		t.Errorf("%d ranges read for 3 pages of events around a hole of 98", r)
+	}
+}
+
+// TestReadAheadRangesGoexit: a range whose goroutine exits without
+// returning (t.FailNow in a fake) ends the read with an error, rather
+// than the read going on without its events.
+func TestReadAheadRangesGoexit(t *testing.T) {
+	l := &rangeLog{head: 4 * PageSize, exitAt: PageSize + 1}
+	got, errs := read(ReadAhead(context.Background(), l, chronicle.ReadAllOptions{}), 0)
+	if len(got) != PageSize || len(errs) != 1 || !errors.Is(errs[0], errExited) {
+		t.Errorf("read %d events and errors %v, want %d events then %v", len(got), errs, PageSize, errExited)
 	}
 }
 
