@@ -236,7 +236,7 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 func (src source) Head(ctx context.Context) (uint64, error) {
 	var head uint64
 	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
-		return 0, fmt.Errorf("read all: head: %w", err)
+		return 0, fmt.Errorf("read all: head: %w", src.s.closedErr(err))
 	}
 	return head, nil
 }
@@ -245,7 +245,7 @@ func (src source) Head(ctx context.Context) (uint64, error) {
 func (src source) After(ctx context.Context, after uint64) (uint64, error) {
 	var next uint64
 	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(min(position), 0) FROM events WHERE position > ?", clamp(after)).Scan(&next); err != nil {
-		return 0, fmt.Errorf("read all: %w", err)
+		return 0, fmt.Errorf("read all: %w", src.s.closedErr(err))
 	}
 	return next, nil
 }

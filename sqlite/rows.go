@@ -26,7 +26,7 @@ import (
 func (s *Store) queryEvents(ctx context.Context, size int, query string, args ...any) ([]chronicle.RecordedEvent, error) {
 	conn, err := s.read.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, s.closedErr(err)
 	}
 	defer conn.Close()
 	var page []chronicle.RecordedEvent

@@ -65,6 +65,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -149,6 +150,17 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool // set as Close starts, for closedErr
+}
+
+// closedErr returns err, made to match [chronicle.ErrClosed] when the
+// store has been closed: database/sql says only "sql: database is
+// closed", which a caller cannot match.
+func (s *Store) closedErr(err error) error {
+	if err != nil && s.closed.Load() && !errors.Is(err, chronicle.ErrClosed) {
+		return fmt.Errorf("%w: %w", chronicle.ErrClosed, err)
+	}
+	return err
 }
 
 // maxIdleReaders is how many idle read connections the store keeps.
@@ -278,11 +290,12 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 // Path returns the absolute path of the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Close waits for appends under way, then closes the file. Appends after
-// Close fail with [chronicle.ErrClosed]. Close may be called more than
+// Close waits for appends under way, then closes the file. Appends and
+// reads after Close fail with [chronicle.ErrClosed]. Close may be called more than
 // once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.group.close(), s.stmts.close(), s.read.Close())
 	})
 	return s.closeErr

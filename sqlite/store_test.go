@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -684,6 +685,8 @@ func TestAppendsWithDeadlines(t *testing.T) {
 
 // TestCloseWhileReading: closing the store while stream reads run waits
 // for them, and reads after it fail with ErrClosed; nothing crashes.
+// The reads of the log (by ranges, by pages, backwards, a subscription)
+// fail with ErrClosed too.
 func TestCloseWhileReading(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	s := mustOpenPath(t, path)
@@ -694,11 +697,30 @@ func TestCloseWhileReading(t *testing.T) {
 	if _, err := s.Append(context.Background(), "long", chronicle.NoStream, evs...); err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
+	reads := []func() iter.Seq2[chronicle.RecordedEvent, error]{
+		func() iter.Seq2[chronicle.RecordedEvent, error] { return s.ReadAll(ctx, chronicle.ReadAllOptions{}) },
+		func() iter.Seq2[chronicle.RecordedEvent, error] {
+			return s.ReadAll(ctx, chronicle.ReadAllOptions{Filter: chronicle.Filter{Types: []string{"E"}}})
+		},
+		func() iter.Seq2[chronicle.RecordedEvent, error] {
+			return s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})
+		},
+		func() iter.Seq2[chronicle.RecordedEvent, error] {
+			return s.Subscribe(ctx, chronicle.SubscribeOptions{})
+		},
+	}
 	errs := make(chan error, 16)
-	for range 16 {
+	for i := range 16 {
 		go func() {
 			for {
-				for _, err := range s.ReadStream(context.Background(), "long", chronicle.ReadStreamOptions{}) {
+				read := func() iter.Seq2[chronicle.RecordedEvent, error] {
+					return s.ReadStream(ctx, "long", chronicle.ReadStreamOptions{})
+				}
+				if i < len(reads) {
+					read = reads[i]
+				}
+				for _, err := range read() {
 					if err != nil {
 						if errors.Is(err, chronicle.ErrClosed) {
 							errs <- nil
