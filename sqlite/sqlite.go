@@ -30,6 +30,13 @@
 // whose cache its own commits leave warm; appends that arrive meanwhile
 // wait for that one read, as for a batch.
 //
+// A read of the whole log (ReadAll forwards without a filter or a limit,
+// and a subscription without a filter while it catches up) reads two
+// ranges of 512 positions at once, on two connections, while the caller
+// works on the events before them: reading SQLite's rows costs more CPU
+// than most callers spend on an event, and one reader would leave a
+// second core idle.
+//
 // Several processes may open the same file, such as a CLI and a server:
 // writers take SQLite's write lock in turn, waiting up to
 // [Options.BusyTimeout], or until the contexts of all the appends of the
