@@ -84,6 +84,15 @@ func (r *recent) add(evs []recentEvent) {
 	}
 }
 
+// clear forgets every event held, for a scavenge that removed events:
+// the reads they would have served go to the file.
+func (r *recent) clear() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.buf)
+	r.buf, r.start, r.bytes = r.buf[:0], 0, 0
+}
+
 // held returns the events held; r.mu must be held.
 func (r *recent) held() []recentEvent { return r.buf[r.start:] }
 

@@ -242,5 +242,10 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		_, err = tx.ExecContext(ctx, "INSERT INTO scavenge_state (id, after) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET after = excluded.after", stream)
 		return err
 	})
+	if err == nil && removed > 0 {
+		// Subscribers must not take the removed events from memory: a
+		// scavenge is how deleted data leaves the store.
+		s.recent.clear()
+	}
 	return removed, err
 }

@@ -297,8 +297,10 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 // Path returns the absolute path of the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Close waits for appends under way, then closes the file. Appends and
-// reads after Close fail with [chronicle.ErrClosed]. Close may be called more than
+// Close waits for appends under way, then closes the file. Appends, and
+// reads of streams and of the log, after Close fail with
+// [chronicle.ErrClosed]; other calls fail too, with database/sql's
+// error. Close may be called more than
 // once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {

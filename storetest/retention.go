@@ -179,6 +179,10 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		if got := positions(readAll(t, s, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})); !slices.Equal(got, back) {
 			t.Fatalf("read backwards after a scavenge: %v, want %v", got, back)
 		}
+		// A subscription started after the scavenge sees what a read
+		// sees: the removed events are gone from it too (checked below,
+		// with the next event).
+		after := subscribe(t, s, chronicle.SubscribeOptions{})
 		// The newest positions were removed: they must not be handed out
 		// again, or a reader that saw them would skip the new events.
 		res := mustAppend(t, s, "keep", chronicle.Exact(4), event("E", 0))
@@ -188,6 +192,9 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		got := sub.waitFor(t, 15)
 		if len(got) != 15 || got[14].Position != 15 {
 			t.Fatalf("a subscriber running through the scavenge saw %v", positions(got))
+		}
+		if got := positions(after.waitFor(t, len(want)+1)); !slices.Equal(got, append(want, 15)) {
+			t.Fatalf("a subscription started after the scavenge delivers positions %v, want %v", got, append(want, 15))
 		}
 		// Streams go on at the right revisions.
 		if res := mustAppend(t, s, "deleted", chronicle.NoStream, event("E", 0)); res.FirstRevision != 2 {

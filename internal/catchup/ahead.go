@@ -51,8 +51,14 @@ func Ahead(ctx context.Context, read func(ctx context.Context, emit func([]chron
 			defer func() {
 				// A panic is the caller's, as it would be without the
 				// goroutine: it is raised again on the caller's goroutine.
-				panicked = recover()
+				if panicked = recover(); panicked != nil {
+					readErr = nil
+				}
 			}()
+			// A read that exits its goroutine (runtime.Goexit) without
+			// returning leaves this error: the events after its last page
+			// were not read.
+			readErr = errExited
 			readErr = read(readCtx, func(page []chronicle.RecordedEvent) bool {
 				select {
 				case pages <- page:

@@ -8,10 +8,10 @@ import (
 )
 
 // Ranges is a [Source] that can also read the log by ranges of
-// positions, each on a connection of its own. [ReadAhead] then reads
-// several ranges at once: reading a page of SQLite's log costs more CPU
-// than decoding it does, so one reader leaves a core idle that a second
-// one fills.
+// positions, each on a connection of its own. [ReadAhead], and
+// [Subscribe] while it catches up, then read several ranges at once:
+// reading a page of SQLite's log costs more CPU than decoding it does,
+// so one reader leaves a core idle that a second one fills.
 type Ranges interface {
 	Source
 
@@ -44,10 +44,11 @@ type rangeResult struct {
 	panicked any
 }
 
-// errExited is the error of a range whose goroutine exited without
-// returning or panicking (runtime.Goexit, as t.FailNow calls): its
-// events were not read, and the read must not go on without them.
-var errExited = errors.New("a range's read exited its goroutine")
+// errExited is the error of a read, or of a range, whose goroutine
+// exited without returning or panicking (runtime.Goexit, as t.FailNow
+// calls): its events were not read, and the read must not go on as if
+// they had been.
+var errExited = errors.New("a read exited its goroutine without returning")
 
 // readRanges reads the log from from to its head as ranges of PageSize
 // positions, Readers at a time, and hands their events to emit in
@@ -142,6 +143,10 @@ func readUpTo(ctx context.Context, src Ranges, from, head uint64, emit func([]ch
 		if len(res.page) > 0 && !emit(res.page) {
 			return false, nil
 		}
+	}
+	if next <= head {
+		// ctx ended before every range was started.
+		return false, ctx.Err()
 	}
 	return true, nil
 }

@@ -241,6 +241,27 @@ func TestReadAheadRangesGoexit(t *testing.T) {
 	}
 }
 
+// TestAheadGoexit: a read whose goroutine exits without returning ends
+// the iterator with an error after the pages it gave.
+func TestAheadGoexit(t *testing.T) {
+	var got []uint64
+	var errs []error
+	for e, err := range Ahead(context.Background(), func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
+		emit([]chronicle.RecordedEvent{{Position: 1}, {Position: 2}})
+		runtime.Goexit()
+		return nil
+	}) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got = append(got, e.Position)
+	}
+	if !slices.Equal(got, []uint64{1, 2}) || len(errs) != 1 || !errors.Is(errs[0], errExited) {
+		t.Errorf("read %v and errors %v, want [1 2] then %v", got, errs, errExited)
+	}
+}
+
 // TestReadAheadRangesGrowing: events committed while the read is under
 // way are read too, up to a head that adds nothing.
 func TestReadAheadRangesGrowing(t *testing.T) {
