@@ -30,7 +30,7 @@ type Ranges interface {
 	After(ctx context.Context, after uint64) (uint64, error)
 }
 
-// Readers is how many ranges [ReadAhead] reads at once from a [Ranges].
+// Readers is how many ranges of a [Ranges] are read at once.
 // Two is what a machine of two cores gains from: one more reader than
 // the first, while the caller decodes. More would hold more pages and
 // take connections from other work for no gain there.
