@@ -158,9 +158,9 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, 
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	what := "the store's events table and indexes"
+	name, what := fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows), "the store's events table and indexes"
 	if noIndexes {
-		what = "the store's events table without its indexes"
+		name, what = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows), "the store's events table without its indexes"
 		if _, err := db.ExecContext(ctx, "DROP INDEX events_stream_revision; DROP INDEX events_id"); err != nil {
 			return nil, err
 		}
@@ -211,10 +211,6 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, 
 		return nil, err // interrupted: no figure
 	}
 	elapsed := time.Since(start).Seconds()
-	name := fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows)
-	if noIndexes {
-		name = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows)
-	}
 	return &Baseline{Name: name, Value: float64(pos) / elapsed, Unit: "rows/s",
 		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, 1,000 streams, no Chronicle code", num(float64(len(lat))/elapsed), what)}, nil
 }

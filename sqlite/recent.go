@@ -56,8 +56,7 @@ func (r *recent) add(evs []recentEvent) {
 	defer r.mu.Unlock()
 	if held := r.held(); len(held) > 0 && held[len(held)-1].Position+1 != evs[0].Position {
 		// Another process committed in between: start a new run.
-		clear(r.buf)
-		r.buf, r.start, r.bytes = r.buf[:0], 0, 0
+		r.reset()
 	}
 	if len(r.buf)+len(evs) > cap(r.buf) && r.start > 0 {
 		n := copy(r.buf, r.buf[r.start:])
@@ -89,6 +88,11 @@ func (r *recent) add(evs []recentEvent) {
 func (r *recent) clear() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.reset()
+}
+
+// reset empties buf, keeping its memory; r.mu must be held.
+func (r *recent) reset() {
 	clear(r.buf)
 	r.buf, r.start, r.bytes = r.buf[:0], 0, 0
 }
