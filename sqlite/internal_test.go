@@ -466,3 +466,132 @@ func TestFilteredPageStops(t *testing.T) {
 		t.Fatalf("a filtered page canceled after 100 events: %d events, error %v, want context.Canceled", len(page), err)
 	}
 }
+
+// TestStreamCacheBounds: the stream cache keeps within CacheEvents,
+// drops the entries made longest ago unless appended to since, leaves a
+// long stream to the file, and keeps nothing when turned off.
+func TestStreamCacheBounds(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"), &Options{Durability: Relaxed, CacheEvents: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// appendTo appends n events to stream in one append.
+	appendTo := func(stream string, n int) {
+		t.Helper()
+		evs := make([]chronicle.EventData, n)
+		for i := range evs {
+			evs[i] = chronicle.EventData{Type: "E", Data: []byte("{}")}
+		}
+		if _, err := s.Append(ctx, stream, chronicle.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendTo("first", 5)
+	for i := range 24 {
+		appendTo(fmt.Sprint("s", i), 5)
+		if i == 15 {
+			appendTo("first", 1) // a second chance
+		}
+	}
+	if s.cache.events > 100 {
+		t.Errorf("the cache holds %d events, over its bound of 100", s.cache.events)
+	}
+	for _, stream := range []string{"first", "s23", "s22"} {
+		if !s.cache.has(stream) {
+			t.Errorf("%s, appended to last, is not in the cache", stream)
+		}
+	}
+	if s.cache.has("s0") {
+		t.Error("s0, made early and not appended to since, is still in the cache")
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, filepath.Join(t.TempDir(), "long.db"), &Options{Durability: Relaxed}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range maxStreamCached + 1 {
+		if i == maxStreamCached && !s.cache.has("long") {
+			t.Fatalf("a stream of %d events is not in the cache", i)
+		}
+		appendTo("long", 1)
+	}
+	if s.cache.has("long") {
+		t.Errorf("a stream of %d events is in the cache", maxStreamCached+1)
+	}
+	n := 0
+	for _, err := range s.ReadStream(ctx, "long", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != maxStreamCached+1 {
+		t.Errorf("read %d events of the long stream, want %d", n, maxStreamCached+1)
+	}
+
+	off, err := Open(ctx, filepath.Join(t.TempDir(), "off.db"), &Options{Durability: Relaxed, CacheEvents: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	if _, err := off.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if off.cache.has("a") {
+		t.Error("with CacheEvents -1, a stream is in the cache")
+	}
+}
+
+// TestStreamCacheWaitsForCheck: a read of a cached stream that arrives
+// while the writer is busy, and finds the cache not valid, is served
+// only after the writer has asked SQLite again: here, another store on
+// the file commits meanwhile, and the writer then turns idle.
+func TestStreamCacheWaitsForCheck(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	s, err := Open(ctx, path, &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := Open(ctx, path, &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.cache.has("a") {
+		t.Fatal("a is not in the cache")
+	}
+	s.w.mu.Lock()
+	s.w.busy = true // as while a batch commits
+	s.w.mu.Unlock()
+	got := make(chan int)
+	go func() {
+		n := 0
+		for _, err := range s.ReadStream(ctx, "a", chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+		got <- n
+	}()
+	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	// The read waits for its turn now, most likely; if it has not got
+	// that far yet, it finds the writer idle and asks SQLite itself.
+	time.Sleep(20 * time.Millisecond)
+	s.w.release()
+	if n := <-got; n != 2 {
+		t.Fatalf("a read begun after another store's append found %d events, want 2", n)
+	}
+}

@@ -33,10 +33,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		// One clock for every page, so that max age hides the same events
 		// throughout the read.
 		r := &streamRead{s: s, stream: stream, backwards: opts.Backwards, walk: catchup.NewStreamPages(opts), now: time.Now().UnixMicro()}
-		// Most streams are one page: it is read on the caller's goroutine.
-		page, more, err := r.next(ctx)
-		if err == nil && len(page) == 0 {
-			err = s.mustExist(ctx, stream)
+		// A stream this process created may be in memory (see
+		// streamCache). Most others are one page: it is read on the
+		// caller's goroutine.
+		page, cached, err := s.w.cached(ctx, stream, opts)
+		more := false
+		if err == nil && !cached {
+			page, more, err = r.next(ctx)
+			if err == nil && len(page) == 0 {
+				err = s.mustExist(ctx, stream)
+			}
 		}
 		if err != nil {
 			yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, err))

@@ -40,6 +40,21 @@ type recentEvent struct {
 	metadata []byte
 }
 
+// recorded returns the event as a query would: each reader gets its own
+// copy of the data (nil when empty), and the metadata decoded.
+func (e recentEvent) recorded() (chronicle.RecordedEvent, error) {
+	out := e.RecordedEvent
+	out.Data = nil
+	if len(e.Data) > 0 {
+		out.Data = bytes.Clone(e.Data)
+	}
+	var err error
+	if out.Metadata, err = chronicle.UnmarshalMetadata(e.metadata); err != nil {
+		return out, fmt.Errorf("event at position %d: metadata: %w", e.Position, err)
+	}
+	return out, nil
+}
+
 // Bounds of recent: a subscriber further behind than this reads the file.
 const (
 	maxRecentEvents = 4096
@@ -123,15 +138,9 @@ func (r *recent) page(from uint64, limit int, f chronicle.Filter) (page []chroni
 		if !f.Match(e.Stream, e.Type) {
 			continue
 		}
-		// Each reader gets its own copy, as from a query, which gives
-		// nil for empty data.
-		out := e.RecordedEvent
-		out.Data = nil
-		if len(e.Data) > 0 {
-			out.Data = bytes.Clone(e.Data)
-		}
-		if out.Metadata, err = chronicle.UnmarshalMetadata(e.metadata); err != nil {
-			return nil, from, false, fmt.Errorf("event at position %d: metadata: %w", e.Position, err)
+		out, err := e.recorded()
+		if err != nil {
+			return nil, from, false, err
 		}
 		page = append(page, out)
 	}

@@ -43,7 +43,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("set metadata of %q: %w", stream, err)
 		}
-		delete(b.w.streams, stream)
+		b.forgetStream(stream)
 		return chronicle.AppendResult{}, false, nil
 	})
 	return err
@@ -118,7 +118,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("%s %q: %w", verb, stream, err)
 		}
-		delete(b.w.streams, stream)
+		b.forgetStream(stream)
 		return chronicle.AppendResult{}, false, nil
 	})
 	return err

@@ -30,6 +30,25 @@
 // whose cache its own commits leave warm; appends that arrive meanwhile
 // wait for that one read, as for a batch.
 //
+// # Streams in memory
+//
+// The store keeps in memory the events of the streams it created itself,
+// up to [Options.CacheEvents] events and 16 MiB: the aggregates that a
+// service has just written are the ones its next commands load. A read
+// of such a stream costs no query, and returns exactly what the file
+// holds, because only the writer changes these entries and it drops
+// them all whenever SQLite says that another connection has committed
+// (another process, a scavenge, [Store.Update]). Two rules keep a read
+// from missing such a commit. The writer asks at the start of each
+// transaction, and while that transaction holds SQLite's write lock no
+// other connection can commit, so reads meanwhile are served at once.
+// Between two transactions, a read asks itself on the writer's
+// connection when the writer is idle, or waits for the writer's next
+// transaction to ask; when another process holds the write lock, it
+// reads the file instead of waiting. Streams with metadata or a
+// deletion, streams created by another process, and streams longer than
+// 1,024 events are always read from the file.
+//
 // A read of the whole log (ReadAll forwards without a filter or a limit,
 // and a subscription without a filter while it catches up) reads two
 // ranges of 512 positions at once, on two connections, while the caller
@@ -99,6 +118,7 @@ const (
 	DefaultBusyTimeout  = 10 * time.Second
 	DefaultPollInterval = 100 * time.Millisecond
 	DefaultMaxBatch     = 512
+	DefaultCacheEvents  = 16384
 )
 
 // Options configures a [Store]. A nil *Options gives the defaults.
@@ -122,6 +142,13 @@ type Options struct {
 	// MaxBatch is the most appends committed in one transaction. Zero
 	// means [DefaultMaxBatch].
 	MaxBatch int
+
+	// CacheEvents is the most events that the store keeps in memory for
+	// reads of the streams it created (see "Streams in memory" in the
+	// package documentation), besides a bound of 16 MiB of data. Zero
+	// means [DefaultCacheEvents]; a negative value keeps none, and every
+	// read goes to the file.
+	CacheEvents int
 }
 
 func (o *Options) withDefaults() Options {
@@ -138,6 +165,9 @@ func (o *Options) withDefaults() Options {
 	if out.MaxBatch <= 0 {
 		out.MaxBatch = DefaultMaxBatch
 	}
+	if out.CacheEvents == 0 {
+		out.CacheEvents = DefaultCacheEvents
+	}
 	return out
 }
 
@@ -153,7 +183,8 @@ type Store struct {
 	update  *sql.DB    // one connection for Update, the transactions of read models
 	w       *writer
 	changed catchup.Notifier
-	recent  recent // the events committed last, for subscribers
+	recent  recent      // the events committed last, for subscribers
+	cache   streamCache // the streams this process created, for stream reads
 
 	closeOnce sync.Once
 	closeErr  error
@@ -189,6 +220,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	s := &Store{path: abs, opts: o}
+	s.cache.maxEvents = o.CacheEvents
 	if err := s.open(ctx); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}

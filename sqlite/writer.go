@@ -36,9 +36,12 @@ type batch struct {
 	w    *writer
 	head uint64 // the last position used
 	now  int64  // the batch's recorded time, in microseconds
-	// written holds the events the batch wrote, for [recent] once it has
-	// committed.
+	// written holds the events the batch wrote, for [recent] and
+	// [streamCache] once it has committed.
 	written []recentEvent
+	// fresh holds the streams that the batch created with nothing to hide
+	// (see streamCache), made when needed.
+	fresh map[string]bool
 }
 
 type reply struct {
@@ -69,6 +72,11 @@ type writer struct {
 	busy   bool       // a caller is committing a batch, or has been handed the writer
 	queue  []*request // the requests waiting for the next batch
 	closed bool
+	// turn is closed, and replaced, when a read of the stream cache may
+	// go on: the writer turned idle, its transaction checked the file, or
+	// another process holds the write lock (lockedOut). See cached.
+	turn      chan struct{}
+	lockedOut bool
 
 	lastRevision, streamMeta, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
 	reader                                                                         *groupConn // the page queries on conn, for writer.read
@@ -90,7 +98,7 @@ type writer struct {
 const maxCachedStreams = 100_000
 
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
-	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo)}
+	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), turn: make(chan struct{})}
 	w.idle.L = &w.mu
 	// The connection waits for SQLite's write lock lockWait at a time;
 	// commit waits up to the busy timeout in all (see lockWait).
@@ -225,6 +233,20 @@ func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
 func (w *writer) forget() {
 	clear(w.streams)
 	w.known = false
+	w.s.cache.clear()
+}
+
+// signal lets the reads waiting for their turn go on (see cached).
+func (w *writer) signal() {
+	w.mu.Lock()
+	w.signalLocked()
+	w.mu.Unlock()
+}
+
+// signalLocked is signal with w.mu held.
+func (w *writer) signalLocked() {
+	close(w.turn)
+	w.turn = make(chan struct{})
 }
 
 // release hands the writer to the first queued request whose caller has
@@ -246,6 +268,7 @@ func (w *writer) release() {
 	}
 	w.busy = false
 	w.idle.Broadcast()
+	w.signalLocked()
 	w.mu.Unlock()
 }
 
@@ -274,6 +297,76 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 		return nil, false, nil // the read group waits the whole busy timeout
 	}
 	return r.page, true, r.err
+}
+
+// cached returns what ReadStream returns for stream with opts from the
+// stream cache, and reports whether it could. It serves a read only when
+// no other connection can have committed unseen (see streamCache): while
+// a transaction of the writer holds the write lock, having checked the
+// file, or once the writer has checked it after the read began. When the
+// writer is idle, the read asks SQLite itself, on the writer's
+// connection; while a transaction commits or the next one begins, it
+// waits for the next check. When another process holds the write lock,
+// it leaves the read to the file rather than wait for that process.
+func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	since := noCheck
+	for {
+		evs, how, checks := w.s.cache.lookup(stream, since)
+		switch how {
+		case missing:
+			return nil, false, nil
+		case served:
+			out, err := readCached(evs, opts)
+			return out, err == nil, err
+		}
+		if since == noCheck {
+			since = checks
+		}
+		w.mu.Lock()
+		switch {
+		case w.closed, w.lockedOut:
+			w.mu.Unlock()
+			return nil, false, nil
+		case !w.busy:
+			w.busy = true
+			w.mu.Unlock()
+			return w.checkCached(stream, opts)
+		}
+		turn := w.turn
+		w.mu.Unlock()
+		// A check between the lookup and taking turn has closed the turn
+		// before: the lookup after this one finds it, one turn late.
+		select {
+		case <-turn:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// checkCached asks SQLite whether another connection has committed since
+// the writer last looked, and serves the read from the cache if none
+// has; the caller has made the writer busy.
+func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
+	defer w.release()
+	var version int64
+	if err := w.dataVersion.QueryRowContext(context.Background()).Scan(&version); err != nil {
+		return nil, false, nil // the read goes to the file, which will say
+	}
+	if !w.known || version != w.version {
+		w.forget() // the next batch reads the file again
+		return nil, false, nil
+	}
+	w.s.cache.checked(false)
+	evs, how, _ := w.s.cache.lookup(stream, 0)
+	if how != served {
+		return nil, false, nil
+	}
+	out, err := readCached(evs, opts)
+	return out, err == nil, err
 }
 
 // commit does a batch of requests in one transaction. It answers each
@@ -310,6 +403,14 @@ func (w *writer) commit(reqs []*request) reply {
 		if err == nil || !isBusy(err) {
 			break
 		}
+		// Another process holds the write lock, for who knows how long:
+		// reads stop waiting for this transaction (see cached).
+		w.mu.Lock()
+		if !w.lockedOut {
+			w.lockedOut = true
+			w.signalLocked()
+		}
+		w.mu.Unlock()
 		if allGaveUp(reqs) {
 			for i, r := range reqs {
 				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
@@ -320,6 +421,9 @@ func (w *writer) commit(reqs []*request) reply {
 			break
 		}
 	}
+	w.mu.Lock()
+	w.lockedOut = false
+	w.mu.Unlock()
 	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
@@ -341,6 +445,10 @@ func (w *writer) commit(reqs []*request) reply {
 		w.rollback()
 		return fail(fmt.Errorf("read head: %w", err))
 	}
+	// The file is as the writer knows it, and nobody else can commit
+	// until this transaction ends: the stream cache may serve reads.
+	w.s.cache.checked(true)
+	w.signal()
 	if len(w.streams) > maxCachedStreams {
 		clear(w.streams)
 	}
@@ -361,12 +469,16 @@ func (w *writer) commit(reqs []*request) reply {
 		replies[i] = reply{res: res, err: err}
 		wrote = wrote || written
 	}
+	// Once the commit has released the write lock, another process may
+	// commit: from here on, reads of the cache must ask (see cached).
+	w.s.cache.invalidate()
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.rollback()
 		return fail(fmt.Errorf("commit: %w", err))
 	}
 	w.head = b.head
 	if wrote {
+		w.s.cache.add(b.written, b.fresh)
 		w.s.recent.add(b.written)
 		w.s.changed.Notify()
 	}
@@ -406,6 +518,7 @@ func isRefusal(err error) bool {
 }
 
 func (w *writer) rollback() {
+	w.s.cache.invalidate()
 	// An error here means there was no transaction left to roll back, or
 	// that the rollback failed too; the next batch's BEGIN then finds the
 	// transaction still open and rolls it back (see beginHealed).
@@ -443,6 +556,13 @@ func (b *batch) append(ctx context.Context, stream string, expected chronicle.Ex
 		}
 		return chronicle.AppendResult{}, false, err
 	}
+	if st.next == 0 && st.deleted == notDeleted && st.meta.IsZero() {
+		// A new stream with nothing to hide: the stream cache may keep it.
+		if b.fresh == nil {
+			b.fresh = make(map[string]bool)
+		}
+		b.fresh[stream] = true
+	}
 	res := chronicle.AppendResult{FirstPosition: b.head + 1, FirstRevision: st.next}
 	recorded := time.UnixMicro(b.now).UTC()
 	for i, e := range events {
@@ -468,6 +588,14 @@ func (b *batch) append(ctx context.Context, stream string, expected chronicle.Ex
 	st.exists, st.last, st.next, st.deleted = true, res.LastRevision, res.LastRevision+1, notDeleted
 	w.streams[stream] = st
 	return res, true, nil
+}
+
+// forgetStream drops what the writer and the stream cache hold of stream,
+// whose metadata or existence the batch changes.
+func (b *batch) forgetStream(stream string) {
+	delete(b.w.streams, stream)
+	delete(b.fresh, stream)
+	b.w.s.cache.drop(stream)
 }
 
 // Values of streams_meta.deleted.

@@ -1,0 +1,240 @@
+package sqlite
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// streamCache keeps the events of streams that this process's writer
+// created, so that loading an aggregate that was just written (the next
+// command on the same game, order, basket) costs no query: a stream read
+// through the file costs more CPU than most commands spend deciding.
+//
+// An entry holds every event of its stream, revision 0 first, exactly as
+// a read of the file would return them. So only streams that have
+// neither metadata nor a deletion, which would hide some of their events,
+// have entries: the writer makes one when an append creates a stream
+// that had no events, no metadata and no next revision set, extends it
+// with each append it commits, and drops it when the stream's metadata
+// is set or the stream is deleted. Events change in no other way through
+// this store; any change made on another connection (another process, a
+// scavenge, [Store.Update]) makes the writer drop every entry, as it
+// already drops its other knowledge of the file (see writer.forget).
+//
+// Such a change is seen by the writer only when it next asks SQLite
+// (data_version, on its own connection), so an entry may be served only
+// when no other connection can have committed since it was last asked,
+// which is while the writer holds SQLite's write lock (valid: the writer
+// sets it once its transaction has checked, and clears it before it
+// commits); or when the question was asked after the read began (checks
+// counts the answers). In the second case the entry may have grown by
+// the writer's commits since: what it holds then was the file's state
+// at the moment just before another connection's first commit after
+// the question, if any, since the writer's next transaction would have
+// dropped every entry first; that moment lies within the read. See
+// writer.cached for the reader's side.
+type streamCache struct {
+	maxEvents int // Options.CacheEvents; no entries when negative
+
+	mu      sync.Mutex
+	valid   bool
+	checks  uint64
+	streams map[string]*cachedStream
+	// queue holds the streams in the order they were made, for eviction
+	// when the bounds are passed: an entry appended to since it was
+	// queued gets a second chance at the back.
+	queue         []queued
+	seq           uint64 // counts appends, for the second chance
+	events, bytes int
+}
+
+type cachedStream struct {
+	events []recentEvent
+	bytes  int
+	seq    uint64 // the append that last extended it
+}
+
+type queued struct {
+	stream string
+	seq    uint64
+}
+
+// Bounds of the cache, besides Options.CacheEvents. A stream longer than
+// maxStreamCached loses its entry, and is read from the file: a long
+// stream is a bulk read, which the file serves at its best, and its copy
+// would crowd out the others.
+const (
+	maxCachedBytes  = 16 << 20
+	maxStreamCached = 1024
+)
+
+// has reports whether stream has an entry; whether it can be served is
+// for read to say.
+func (c *streamCache) has(stream string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.streams[stream]
+	return ok
+}
+
+// checked records that the writer asked SQLite and found no commit of
+// another connection; valid says whether it still holds the write lock.
+func (c *streamCache) checked(valid bool) {
+	c.mu.Lock()
+	c.valid = valid
+	c.checks++
+	c.mu.Unlock()
+}
+
+// invalidate clears valid: the writer is about to release the write lock.
+func (c *streamCache) invalidate() {
+	c.mu.Lock()
+	c.valid = false
+	c.mu.Unlock()
+}
+
+// clear drops every entry, and clears valid.
+func (c *streamCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.valid = false
+	c.streams, c.queue, c.events, c.bytes = nil, nil, 0, 0
+}
+
+// drop drops stream's entry.
+func (c *streamCache) drop(stream string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.remove(stream)
+}
+
+// remove drops stream's entry; c.mu must be held.
+func (c *streamCache) remove(stream string) {
+	if e, ok := c.streams[stream]; ok {
+		c.events -= len(e.events)
+		c.bytes -= e.bytes
+		delete(c.streams, stream)
+	}
+}
+
+// add records the events of a committed batch, in position order: those
+// of streams with an entry, and of the streams the batch created (fresh).
+// The writer calls it after the commit and before it answers the
+// batch's callers, so that a caller's next read finds its own events.
+func (c *streamCache) add(evs []recentEvent, fresh map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range evs {
+		entry, ok := c.streams[e.Stream]
+		if !ok {
+			if !fresh[e.Stream] || c.maxEvents < 0 {
+				continue
+			}
+			if c.streams == nil {
+				c.streams = make(map[string]*cachedStream)
+			}
+			entry = &cachedStream{}
+			c.streams[e.Stream] = entry
+			c.queue = append(c.queue, queued{e.Stream, c.seq})
+		}
+		if uint64(len(entry.events)) != e.Revision || len(entry.events) == maxStreamCached {
+			// Not the next revision (which the rules above exclude), or
+			// too long: the file serves it.
+			c.remove(e.Stream)
+			continue
+		}
+		size := len(e.Data) + len(e.metadata)
+		entry.events = append(entry.events, e)
+		entry.bytes += size
+		entry.seq = c.seq
+		c.events++
+		c.bytes += size
+	}
+	c.seq++
+	c.evict()
+}
+
+// evict drops the entries made longest ago, but for those appended to
+// since, until the cache is within its bounds; c.mu must be held.
+func (c *streamCache) evict() {
+	for len(c.queue) > 0 && (c.events > c.maxEvents || c.bytes > maxCachedBytes) {
+		q := c.queue[0]
+		c.queue[0] = queued{}
+		c.queue = c.queue[1:]
+		e, ok := c.streams[q.stream]
+		switch {
+		case !ok:
+		case e.seq > q.seq:
+			c.queue = append(c.queue, queued{q.stream, e.seq})
+		default:
+			c.remove(q.stream)
+		}
+	}
+	if len(c.queue) > 2*len(c.streams)+64 {
+		// Dropped entries leave their names behind: keep the live ones.
+		live := c.queue[:0:0]
+		for _, q := range c.queue {
+			if _, ok := c.streams[q.stream]; ok {
+				live = append(live, q)
+			}
+		}
+		c.queue = live
+	}
+}
+
+// cacheRead is the outcome of streamCache.read.
+type cacheRead int
+
+const (
+	served  cacheRead = iota
+	missing           // stream has no entry: read the file
+	unsure            // not now: the file may have changed unseen
+)
+
+// lookup returns stream's events, revision i at index i, when it has
+// an entry that may be served: valid holds, or SQLite was asked since
+// the caller's count of checks was since (see streamCache). It returns
+// the count now, for the caller's next lookup; a first lookup passes
+// noCheck. The slice is the caller's to read without c.mu: an entry only
+// grows, past its length.
+func (c *streamCache) lookup(stream string, since uint64) ([]recentEvent, cacheRead, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.streams[stream]
+	switch {
+	case !ok:
+		return nil, missing, c.checks
+	case !c.valid && (since == noCheck || c.checks == since):
+		return nil, unsure, c.checks
+	}
+	return e.events[:len(e.events):len(e.events)], served, c.checks
+}
+
+// noCheck is the count of checks of a read that has seen none yet.
+const noCheck = ^uint64(0)
+
+// readCached returns what ReadStream returns with opts, from all the
+// events of a stream (see streamCache.lookup).
+func readCached(evs []recentEvent, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, error) {
+	var sel []recentEvent
+	if opts.Backwards {
+		from := min(opts.From, uint64(len(evs)-1))
+		sel = slices.Clone(evs[:from+1])
+		slices.Reverse(sel)
+	} else if opts.From < uint64(len(evs)) {
+		sel = evs[opts.From:]
+	}
+	if opts.Limit > 0 && len(sel) > opts.Limit {
+		sel = sel[:opts.Limit]
+	}
+	out := make([]chronicle.RecordedEvent, len(sel))
+	for i, re := range sel {
+		var err error
+		if out[i], err = re.recorded(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
