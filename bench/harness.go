@@ -262,6 +262,17 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 					f.Target = &Target{Bound: 10}
 				}
 			}
+			if c == 64 && t.kind == "sqlite" && primary {
+				// The stream cache serves C4-PAR's reads; the same games
+				// without it show what it is worth, in the same run.
+				off := t
+				off.noCache = true
+				r, err := h.c4(ctx, off, "c4par-64-nocache", h.cfg.parGames, c)
+				if err != nil {
+					return nil, err
+				}
+				f.Note += fmt.Sprintf("; without the stream cache (sqlite.Options.CacheEvents -1): %s moves/s, p99 %s ms", num(r.movesPerSec()), num(summarise(r.moveLat).P99))
+			}
 			add(f)
 		}
 	case "append":

@@ -25,6 +25,9 @@ type target struct {
 	// relaxed opens the sqlite store without an fsync per commit
 	// (--relaxed): figures that WORKLOAD.md keeps apart from durable ones.
 	relaxed bool
+	// noCache opens the sqlite store without its stream cache, for the
+	// comparison beside C4-PAR C=64.
+	noCache bool
 }
 
 func parseTarget(s string) (target, error) {
@@ -79,13 +82,14 @@ func (t target) open(ctx context.Context, workload string, keep bool) (*opened, 
 		if err := removeSQLite(file); err != nil {
 			return nil, err
 		}
-		var s dsn.Store
-		var err error
+		opts := &sqlite.Options{}
 		if t.relaxed {
-			s, err = sqlite.Open(ctx, file, &sqlite.Options{Durability: sqlite.Relaxed})
-		} else {
-			s, err = dsn.Open(ctx, "sqlite:"+file)
+			opts.Durability = sqlite.Relaxed
 		}
+		if t.noCache {
+			opts.CacheEvents = -1
+		}
+		s, err := sqlite.Open(ctx, file, opts)
 		if err != nil {
 			return nil, err
 		}
