@@ -202,6 +202,22 @@ func (h *harness) addBaseline(b *Baseline) {
 
 // targets reports whether the targets apply: they are set for
 // the embedded store.
+// c4Note says where the sqlite store reads the games from.
+func c4Note(t target) string {
+	if t.kind == "sqlite" && !t.noCache {
+		return "; each move loads its game through the store, which reads the games it created from its stream cache (memory) rather than the file"
+	}
+	return ""
+}
+
+// loadNote says how LOAD opened the store (see harness.load).
+func loadNote(t target) string {
+	if t.kind == "sqlite" {
+		return ", read from the file (the store opened without its stream cache)"
+	}
+	return ""
+}
+
 func (h *harness) targets(t target, primary bool) bool { return primary && t.kind == "sqlite" }
 
 // workload runs one workload on t and returns its figures. primary is
@@ -246,7 +262,7 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 		}
 		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: float64(r.commands) / secs, Unit: "commands/s",
 			Baseline: base.Name, BaselineValue: base.Value, Target: &Target{Bound: 0.60},
-			Note: "each CreateGame or MakeMove is one durable append; " + note})
+			Note: "each CreateGame or MakeMove is one durable append; " + note + c4Note(t)})
 		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat)})
 	case "c4par":
 		for _, c := range h.cfg.conc {
@@ -361,7 +377,7 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 		}
 		for _, r := range runs {
 			f := &Figure{Workload: "LOAD", Case: fmt.Sprintf("L=%d", r.length), Value: ms(r.plain), Unit: "ms", LowerIsBetter: true,
-				Note: fmt.Sprintf("median of %d; replaying every event", r.plainN)}
+				Note: fmt.Sprintf("median of %d; replaying every event%s", r.plainN, loadNote(t))}
 			if r.raw > 0 {
 				f.Baseline, f.BaselineValue = "raw SELECT of the stream, ms", ms(r.raw)
 				if r.length == 100_000 {
