@@ -35,6 +35,14 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(tb testing.TB) chronicle.Store { return openBench(tb, nil) })
 }
 
+// BenchmarkStoreFileReads is BenchmarkStore's C4-PAR reads with the
+// stream cache off, so that every read goes to the file.
+func BenchmarkStoreFileReads(b *testing.B) {
+	b.Run("ReadStreamsWhileAppending/readers=64", func(b *testing.B) {
+		storetest.BenchReadStreamsWhileAppending(b, openBench(b, &Options{CacheEvents: -1}), 64)
+	})
+}
+
 // BenchmarkStoreRelaxed is the same with Relaxed durability: labelled, and
 // never to be compared with durable figures.
 func BenchmarkStoreRelaxed(b *testing.B) {
