@@ -8,28 +8,33 @@ import (
 )
 
 // streamCache keeps the events of streams that this process's writer
-// created, so that loading an aggregate that was just written (the next
-// command on the same game, order, basket) costs no query: a stream read
-// through the file costs more CPU than most commands spend deciding.
+// created or has read whole, so that loading an aggregate that was just
+// written (the next command on the same game, order, basket) costs no
+// query: a stream read through the file costs more CPU than most
+// commands spend deciding.
 //
 // An entry holds every event of its stream, revision 0 first, exactly as
 // a read of the file would return them. So only streams that have
 // neither metadata nor a deletion, which would hide some of their events,
 // have entries: the writer makes one when an append creates a stream
-// that had no events, no metadata and no next revision set, extends it
-// with each append it commits, and drops it when the stream's metadata
-// is set or the stream is deleted. Events change in no other way through
-// this store; any change made on another connection (another process, a
-// scavenge, [Store.Update]) makes the writer drop every entry, as it
-// already drops its other knowledge of the file (see writer.forget).
+// that had no events, no metadata and no next revision set, or when a
+// read on its connection found a whole such stream (writer.refill); it
+// extends the entry with each append it commits, and drops it when the
+// stream's metadata is set or the stream is deleted. Events change in no
+// other way through this store; any change made on another connection
+// (another process, a scavenge, [Store.Update]) makes the writer drop
+// every entry, as it already drops its other knowledge of the file (see
+// writer.forget).
 //
 // Such a change is seen by the writer only when it next asks SQLite
 // (data_version, on its own connection), so an entry may be served only
 // when no other connection can have committed since it was last asked,
 // which is while the writer holds SQLite's write lock (valid: the writer
 // sets it once its transaction has checked, and clears it before it
-// commits); or when the question was asked after the read began (checks
-// counts the answers). In the second case the entry may have grown by
+// commits); or when the question was asked after the read began (each
+// question is numbered before it is asked: started; checks is the number
+// of the latest that found no such commit). In the second case the
+// entry may have grown by
 // the writer's commits since: what it holds then was the file's state
 // at the moment just before another connection's first commit after
 // the question, if any, since the writer's next transaction would have
@@ -40,7 +45,8 @@ type streamCache struct {
 
 	mu      sync.Mutex
 	valid   bool
-	checks  uint64
+	started uint64 // the number of the latest check begun (see asking)
+	checks  uint64 // the number of the latest check that found nothing
 	streams map[string]*cachedStream
 	// queue holds the streams in the order they were made, for eviction
 	// when the bounds are passed: an entry appended to since it was
@@ -62,16 +68,17 @@ type queued struct {
 }
 
 // Bounds of the cache, besides Options.CacheEvents. A stream longer than
-// maxStreamCached loses its entry, and is read from the file: a long
-// stream is a bulk read, which the file serves at its best, and its copy
-// would crowd out the others.
+// maxStreamCached, or with an event larger than maxCachedEvent, loses its
+// entry, and is read from the file: a long stream is a bulk read, which
+// the file serves at its best, and its copy would crowd out the others.
 const (
 	maxCachedBytes  = 16 << 20
 	maxStreamCached = 1024
+	maxCachedEvent  = maxCachedBytes / 16 // data and metadata
 )
 
-// has reports whether stream has an entry; whether it can be served is
-// for read to say.
+// has reports whether stream has an entry; whether it may be served is
+// for lookup to say.
 func (c *streamCache) has(stream string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -79,12 +86,22 @@ func (c *streamCache) has(stream string) bool {
 	return ok
 }
 
-// checked records that the writer asked SQLite and found no commit of
-// another connection; valid says whether it still holds the write lock.
-func (c *streamCache) checked(valid bool) {
+// asking numbers a check that is about to ask SQLite whether another
+// connection has committed: only a check numbered after a read's first
+// lookup was asked after the read began.
+func (c *streamCache) asking() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started++
+	return c.started
+}
+
+// checked records that check n found no commit of another connection;
+// valid says whether the writer still holds the write lock.
+func (c *streamCache) checked(n uint64, valid bool) {
 	c.mu.Lock()
 	c.valid = valid
-	c.checks++
+	c.checks = max(c.checks, n)
 	c.mu.Unlock()
 }
 
@@ -101,6 +118,41 @@ func (c *streamCache) clear() {
 	defer c.mu.Unlock()
 	c.valid = false
 	c.streams, c.queue, c.events, c.bytes = nil, nil, 0, 0
+}
+
+// wants reports whether stream could get an entry: the cache is on, and
+// has none for it.
+func (c *streamCache) wants(stream string) bool {
+	if c.maxEvents < 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.streams[stream]
+	return !ok
+}
+
+// fill gives stream, which has no entry, the entry evs: all its events,
+// revision i at index i (see writer.refill).
+func (c *streamCache) fill(stream string, evs []recentEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.streams[stream]; ok {
+		return
+	}
+	if c.streams == nil {
+		c.streams = make(map[string]*cachedStream)
+	}
+	e := &cachedStream{events: evs, seq: c.seq}
+	for _, re := range evs {
+		e.bytes += len(re.Data) + len(re.metadata)
+	}
+	c.streams[stream] = e
+	c.events += len(evs)
+	c.bytes += e.bytes
+	c.queue = append(c.queue, queued{stream, c.seq})
+	c.seq++
+	c.evict()
 }
 
 // drop drops stream's entry.
@@ -139,13 +191,14 @@ func (c *streamCache) add(evs []recentEvent, fresh map[string]bool) {
 			c.streams[e.Stream] = entry
 			c.queue = append(c.queue, queued{e.Stream, c.seq})
 		}
-		if uint64(len(entry.events)) != e.Revision || len(entry.events) == maxStreamCached {
-			// Not the next revision (which the rules above exclude), or
-			// too long: the file serves it.
+		size := len(e.Data) + len(e.metadata)
+		if uint64(len(entry.events)) != e.Revision || len(entry.events) == maxStreamCached || size > maxCachedEvent {
+			// Not the next revision (which the rules above exclude), too
+			// long, or too large: the file serves it.
 			c.remove(e.Stream)
+			delete(fresh, e.Stream)
 			continue
 		}
-		size := len(e.Data) + len(e.metadata)
 		entry.events = append(entry.events, e)
 		entry.bytes += size
 		entry.seq = c.seq
@@ -184,7 +237,7 @@ func (c *streamCache) evict() {
 	}
 }
 
-// cacheRead is the outcome of streamCache.read.
+// cacheRead is the outcome of streamCache.lookup.
 type cacheRead int
 
 const (
@@ -194,25 +247,25 @@ const (
 )
 
 // lookup returns stream's events, revision i at index i, when it has
-// an entry that may be served: valid holds, or SQLite was asked since
-// the caller's count of checks was since (see streamCache). It returns
-// the count now, for the caller's next lookup; a first lookup passes
-// noCheck. The slice is the caller's to read without c.mu: an entry only
-// grows, past its length.
+// an entry that may be served: valid holds, or a check numbered after
+// since found no other connection's commit (see streamCache). It returns
+// the number of the latest check begun, which is since for the caller's
+// next lookup; a first lookup passes noCheck. The slice is the caller's
+// to read without c.mu: an entry only grows, past its length.
 func (c *streamCache) lookup(stream string, since uint64) ([]recentEvent, cacheRead, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.streams[stream]
 	switch {
 	case !ok:
-		return nil, missing, c.checks
-	case !c.valid && (since == noCheck || c.checks == since):
-		return nil, unsure, c.checks
+		return nil, missing, c.started
+	case !c.valid && (since == noCheck || c.checks <= since):
+		return nil, unsure, c.started
 	}
-	return e.events[:len(e.events):len(e.events)], served, c.checks
+	return e.events[:len(e.events):len(e.events)], served, c.started
 }
 
-// noCheck is the count of checks of a read that has seen none yet.
+// noCheck is the since of a read's first lookup.
 const noCheck = ^uint64(0)
 
 // readCached returns what ReadStream returns with opts, from all the

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -169,11 +170,15 @@ func TestStreamCacheRetention(t *testing.T) {
 	}
 
 	// Metadata set before the stream's first event.
-	if err := s.SetStreamMetadata(ctx, "pre", chronicle.StreamMetadata{MaxCount: 1}); err != nil {
-		t.Fatal(err)
+	for _, m := range []chronicle.StreamMetadata{{MaxCount: 1}, {TruncateBefore: 2}, {MaxAge: time.Microsecond}} {
+		stream := fmt.Sprintf("pre-%+v", m)
+		if err := s.SetStreamMetadata(ctx, stream, m); err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, s, stream, 3)
+		time.Sleep(time.Millisecond) // older than the max age
+		sameAsFile(t, s, file, stream, all)
 	}
-	appendN(t, s, "pre", 3)
-	sameAsFile(t, s, file, "pre", all)
 }
 
 // TestStreamCacheReadYourWrites: a read through this store, started after

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -534,6 +535,15 @@ func TestStreamCacheBounds(t *testing.T) {
 		t.Errorf("read %d events of the long stream, want %d", n, maxStreamCached+1)
 	}
 
+	big := make([]byte, maxCachedEvent+1)
+	big[0], big[len(big)-1] = '"', '"'
+	if _, err := s.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "E", Data: []byte("{}")}, chronicle.EventData{Type: "E", Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	if s.cache.has("big") {
+		t.Errorf("a stream with an event of %d bytes is in the cache", len(big))
+	}
+
 	off, err := Open(ctx, filepath.Join(t.TempDir(), "off.db"), &Options{Durability: Relaxed, CacheEvents: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -553,37 +563,18 @@ func TestStreamCacheBounds(t *testing.T) {
 // the file commits meanwhile, and the writer then turns idle.
 func TestStreamCacheWaitsForCheck(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "w.db")
-	s, err := Open(ctx, path, &Options{Durability: Relaxed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := Open(ctx, path, &Options{Durability: Relaxed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	s, other := twoOnOneFile(t)
 	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
 		t.Fatal(err)
 	}
 	if !s.cache.has("a") {
 		t.Fatal("a is not in the cache")
 	}
+	s.w.cacheWait = time.Minute // the read waits for the writer, however long
 	s.w.mu.Lock()
 	s.w.busy = true // as while a batch commits
 	s.w.mu.Unlock()
-	got := make(chan int)
-	go func() {
-		n := 0
-		for _, err := range s.ReadStream(ctx, "a", chronicle.ReadStreamOptions{}) {
-			if err != nil {
-				t.Error(err)
-			}
-			n++
-		}
-		got <- n
-	}()
+	got := countAsync(t, s, "a")
 	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
 		t.Fatal(err)
 	}
@@ -592,6 +583,200 @@ func TestStreamCacheWaitsForCheck(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	s.w.release()
 	if n := <-got; n != 2 {
-		t.Fatalf("a read begun after another store's append found %d events, want 2", n)
+		t.Fatalf("a read that waited for the writer while another store appended found %d events, want 2: the writer went idle without checking the file", n)
 	}
+}
+
+// TestStreamCacheCheckBeganAfter: a read may be served by a check that
+// another read made only if that check asked SQLite after the read
+// began. Here a read's check has asked, and found nothing, when another
+// store appends and a second read begins; the second read must not take
+// that check for its own.
+func TestStreamCacheCheckBeganAfter(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	s.w.cacheWait = time.Minute
+	asked, proceed := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	s.w.afterAsk = func() {
+		if once.CompareAndSwap(false, true) {
+			close(asked)
+			<-proceed
+		}
+	}
+	first := countAsync(t, s, "a") // finds the writer idle, and asks
+	select {
+	case <-asked:
+	case n := <-first:
+		t.Fatalf("a read with the writer idle found %d events without asking SQLite", n)
+	}
+	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	second := countAsync(t, s, "a")   // begins after the other store's append returned
+	time.Sleep(20 * time.Millisecond) // most likely waiting for its turn by now
+	close(proceed)
+	if n := <-first; n != 1 && n != 2 {
+		t.Errorf("the first read found %d events", n)
+	}
+	if n := <-second; n != 2 {
+		t.Fatalf("a read begun after another store's append returned found %d events, want 2", n)
+	}
+}
+
+// TestStreamCacheOtherHoldsLock: while another connection holds SQLite's
+// write lock, and an append of this store waits for it, a read of a
+// cached stream reads the file rather than wait for the lock.
+func TestStreamCacheOtherHoldsLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	s, err := Open(ctx, path, &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	s.w.cacheWait = time.Minute // only the lock may send the read to the file
+	locked, unlock := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- s.Update(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.Exec("CREATE TABLE IF NOT EXISTS mine (x)"); err != nil {
+				return err
+			}
+			close(locked)
+			<-unlock
+			return nil
+		})
+	}()
+	<-locked
+	appended := make(chan error)
+	go func() {
+		_, err := s.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"})
+		appended <- err
+	}()
+	// The append takes the writer and waits for the lock.
+	for {
+		s.w.mu.Lock()
+		busy := s.w.busy
+		s.w.mu.Unlock()
+		if busy {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := countAsync(t, s, "a")
+	var n int
+	select {
+	case n = <-got:
+	case <-time.After(10 * time.Second):
+		close(unlock)
+		t.Fatalf("the read waited for another connection's lock (got %d events after it was released)", <-got)
+	}
+	close(unlock)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("a read while the append waited for the lock found %d events, want 1", n)
+	}
+}
+
+// TestStreamCacheRefill: a stream that this store did not create gets an
+// entry from a read of the file on the writer's connection that found all
+// its events, and then reads as the file does; a stream with metadata
+// does not.
+func TestStreamCacheRefill(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	evs := []chronicle.EventData{
+		{Type: "A", Data: []byte(`{"a":1}`)},
+		{Type: "B", Data: []byte(`{"b":2}`), Metadata: chronicle.Metadata{"k": "v"}},
+		{Type: "C"},
+	}
+	if _, err := other.Append(ctx, "theirs", chronicle.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SetStreamMetadata(ctx, "aged", chronicle.StreamMetadata{MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(ctx, "aged", chronicle.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+	// This store's writer checks the file at its next append.
+	if _, err := s.Append(ctx, "mine", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(st *Store, stream string) []chronicle.RecordedEvent {
+		t.Helper()
+		var out []chronicle.RecordedEvent
+		for e, err := range st.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	want := read(other, "theirs")
+	for i := range 2 {
+		got := read(s, "theirs")
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %d:\n got %v\nwant %v", i, got, want)
+		}
+		got[0].Data[0], got[1].Metadata["k"] = 'X', "changed" // the reader's own copy
+		if !s.cache.has("theirs") {
+			t.Fatalf("after read %d, the stream is not in the cache", i)
+		}
+	}
+	if read(s, "aged"); s.cache.has("aged") {
+		t.Error("a stream with a max age is in the cache")
+	}
+	// The entry goes when another store appends, and the read sees it.
+	if _, err := other.Append(ctx, "theirs", chronicle.Exact(2), chronicle.EventData{Type: "D"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(s, "theirs"); len(got) != 4 {
+		t.Fatalf("after another store's append, read %d events, want 4", len(got))
+	}
+}
+
+// twoOnOneFile opens two stores, relaxed, on one new file.
+func twoOnOneFile(t *testing.T) (s, other *Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	for _, p := range []**Store{&s, &other} {
+		st, err := Open(context.Background(), path, &Options{Durability: Relaxed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		*p = st
+	}
+	return s, other
+}
+
+// countAsync reads stream in a goroutine, and sends how many events it
+// read on the channel it returns.
+func countAsync(t *testing.T, s *Store, stream string) <-chan int {
+	got := make(chan int, 1)
+	go func() {
+		n := 0
+		for _, err := range s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				t.Error(err)
+			}
+			n++
+		}
+		got <- n
+	}()
+	return got
 }

@@ -30,13 +30,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			yield(chronicle.RecordedEvent{}, err)
 			return
 		}
-		// One clock for every page, so that max age hides the same events
-		// throughout the read.
-		r := &streamRead{s: s, stream: stream, backwards: opts.Backwards, walk: catchup.NewStreamPages(opts), now: time.Now().UnixMicro()}
 		// A stream this process created may be in memory (see
 		// streamCache). Most others are one page: it is read on the
-		// caller's goroutine.
+		// caller's goroutine. One clock serves every page, so that max
+		// age hides the same events throughout the read; it starts after
+		// any wait for the cache, when the read of the file starts.
 		page, cached, err := s.w.cached(ctx, stream, opts)
+		r := &streamRead{s: s, stream: stream, backwards: opts.Backwards, walk: catchup.NewStreamPages(opts), now: time.Now().UnixMicro()}
 		more := false
 		if err == nil && !cached {
 			page, more, err = r.next(ctx)

@@ -21,7 +21,8 @@
 //
 // # Readers and other processes
 //
-// Reads never wait for appends to commit. Stream reads that arrive
+// Reads of the file never wait for appends to commit (a read from
+// memory may wait up to a millisecond: see below). Stream reads that arrive
 // together run together, in one read transaction on one of a few
 // connections kept for them: SQLite drops a connection's page cache at
 // every read transaction that follows another connection's commit, and
@@ -29,25 +30,6 @@
 // finds the writer idle runs on the writer's own connection instead,
 // whose cache its own commits leave warm; appends that arrive meanwhile
 // wait for that one read, as for a batch.
-//
-// # Streams in memory
-//
-// The store keeps in memory the events of the streams it created itself,
-// up to [Options.CacheEvents] events and 16 MiB: the aggregates that a
-// service has just written are the ones its next commands load. A read
-// of such a stream costs no query, and returns exactly what the file
-// holds, because only the writer changes these entries and it drops
-// them all whenever SQLite says that another connection has committed
-// (another process, a scavenge, [Store.Update]). Two rules keep a read
-// from missing such a commit. The writer asks at the start of each
-// transaction, and while that transaction holds SQLite's write lock no
-// other connection can commit, so reads meanwhile are served at once.
-// Between two transactions, a read asks itself on the writer's
-// connection when the writer is idle, or waits for the writer's next
-// transaction to ask; when another process holds the write lock, it
-// reads the file instead of waiting. Streams with metadata or a
-// deletion, streams created by another process, and streams longer than
-// 1,024 events are always read from the file.
 //
 // A read of the whole log (ReadAll forwards without a filter or a limit,
 // and a subscription without a filter while it catches up) reads two
@@ -62,6 +44,34 @@
 // batch have ended. Subscribers are woken at once by commits of their own
 // process, and take those events from memory rather than from the file;
 // they see other processes' commits within [Options.PollInterval].
+//
+// # Streams in memory
+//
+// The store keeps in memory every event of the streams it uses most,
+// up to [Options.CacheEvents] events and 16 MiB of data and metadata:
+// the streams it created, and, once it has appended since it was opened,
+// the streams whose every event a read found while the writer was idle.
+// A read of such a stream costs no query, and returns exactly what a
+// read of the file would: only the writer changes an entry, which it
+// extends with each append it commits, and drops when the stream's
+// metadata is set or the stream is deleted. Streams with metadata or a
+// deletion, and streams longer than 1,024 events, are read from the
+// file.
+//
+// Any commit on another connection drops every entry, since SQLite tells
+// the writer only that another connection committed, not what it
+// changed: another process's, and this store's own [Store.Update],
+// [Store.SaveSnapshot] and [Store.Scavenge] too. Entries come back as
+// streams are appended to and read again.
+//
+// A read must not miss a commit that ended before it began. The writer
+// asks SQLite (data_version) at the start of each transaction, and while
+// that transaction holds the write lock no other connection can commit,
+// so reads meanwhile are served at once. Between two transactions, a
+// read asks itself, on the writer's connection, when the writer is
+// idle; otherwise it waits for the writer's next transaction to ask, for
+// up to a millisecond, and then reads the file. When another connection
+// holds the write lock, it reads the file at once.
 //
 // # Schema versions
 //
@@ -144,10 +154,10 @@ type Options struct {
 	MaxBatch int
 
 	// CacheEvents is the most events that the store keeps in memory for
-	// reads of the streams it created (see "Streams in memory" in the
-	// package documentation), besides a bound of 16 MiB of data. Zero
-	// means [DefaultCacheEvents]; a negative value keeps none, and every
-	// read goes to the file.
+	// reads of streams (see "Streams in memory" in the package
+	// documentation), besides a bound of 16 MiB of their data and
+	// metadata. Zero means [DefaultCacheEvents]; a negative value keeps
+	// none, and every read goes to the file.
 	CacheEvents int
 }
 

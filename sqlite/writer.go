@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -77,6 +78,11 @@ type writer struct {
 	// another process holds the write lock (lockedOut). See cached.
 	turn      chan struct{}
 	lockedOut bool
+	// cacheWait bounds a read's wait for its turn (maxCacheWait; tests
+	// change it), and afterAsk, when set by a test, runs after a read
+	// has asked SQLite in checkCached.
+	cacheWait time.Duration
+	afterAsk  func()
 
 	lastRevision, streamMeta, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
 	reader                                                                         *groupConn // the page queries on conn, for writer.read
@@ -98,7 +104,7 @@ type writer struct {
 const maxCachedStreams = 100_000
 
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
-	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), turn: make(chan struct{})}
+	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), turn: make(chan struct{}), cacheWait: maxCacheWait}
 	w.idle.L = &w.mu
 	// The connection waits for SQLite's write lock lockWait at a time;
 	// commit waits up to the busy timeout in all (see lockWait).
@@ -296,8 +302,51 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	if isBusy(r.err) {
 		return nil, false, nil // the read group waits the whole busy timeout
 	}
+	if r.err == nil {
+		w.refill(req, r.page)
+	}
 	return r.page, true, r.err
 }
+
+// refill gives the stream cache an entry for a stream that has none, from
+// a read of its first page on the writer's connection that found all its
+// events: a stream this store did not create, or whose entry went (after
+// a restart, or another connection's commit). Holding the writer, it
+// runs between two checks of the file, and no append of this store can
+// change the stream meanwhile; should another connection have committed
+// since the last check, the next check drops the entry with the rest.
+// Like the writer's, the entry holds every event of a stream that has no
+// metadata and is not deleted, revision 0 first.
+func (w *writer) refill(req *pageRequest, page []chronicle.RecordedEvent) {
+	n := len(page)
+	if req.backwards || req.from != 0 || n == 0 || n >= req.limit || n > maxStreamCached || !w.known || !w.s.cache.wants(req.stream) {
+		return
+	}
+	st, err := w.stream(context.Background(), req.stream)
+	if err != nil || !st.meta.IsZero() || st.deleted != notDeleted || st.next != uint64(n) {
+		return
+	}
+	evs := make([]recentEvent, n)
+	for i, e := range page {
+		if e.Revision != uint64(i) || len(e.Data) > maxCachedEvent {
+			return
+		}
+		md, err := chronicle.MarshalMetadata(e.Metadata)
+		if err != nil {
+			return
+		}
+		evs[i] = recentEvent{RecordedEvent: e, metadata: md}
+		evs[i].Data = bytes.Clone(e.Data) // the caller's page is its own
+		evs[i].Metadata = nil
+	}
+	w.s.cache.fill(req.stream, evs)
+}
+
+// maxCacheWait bounds how long a read of a cached stream waits for the
+// writer to check the file; then it reads the file. A commit's fsync, or
+// another connection that holds the write lock, would otherwise hold it
+// up: reads should not wait for appends.
+const maxCacheWait = time.Millisecond
 
 // cached returns what ReadStream returns for stream with opts from the
 // stream cache, and reports whether it could. It serves a read only when
@@ -306,15 +355,16 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 // file, or once the writer has checked it after the read began. When the
 // writer is idle, the read asks SQLite itself, on the writer's
 // connection; while a transaction commits or the next one begins, it
-// waits for the next check. When another process holds the write lock,
-// it leaves the read to the file rather than wait for that process.
+// waits for the next check, up to maxCacheWait. When another connection
+// holds the write lock, it leaves the read to the file at once.
 func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
 	since := noCheck
+	var timeout <-chan time.Time
 	for {
-		evs, how, checks := w.s.cache.lookup(stream, since)
+		evs, how, started := w.s.cache.lookup(stream, since)
 		switch how {
 		case missing:
 			return nil, false, nil
@@ -323,7 +373,7 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 			return out, err == nil, err
 		}
 		if since == noCheck {
-			since = checks
+			since = started
 		}
 		w.mu.Lock()
 		switch {
@@ -337,10 +387,17 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 		}
 		turn := w.turn
 		w.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(w.cacheWait)
+			defer t.Stop()
+			timeout = t.C
+		}
 		// A check between the lookup and taking turn has closed the turn
 		// before: the lookup after this one finds it, one turn late.
 		select {
 		case <-turn:
+		case <-timeout:
+			return nil, false, nil
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}
@@ -352,16 +409,20 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 // has; the caller has made the writer busy.
 func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
 	defer w.release()
+	n := w.s.cache.asking()
 	var version int64
 	if err := w.dataVersion.QueryRowContext(context.Background()).Scan(&version); err != nil {
 		return nil, false, nil // the read goes to the file, which will say
+	}
+	if w.afterAsk != nil {
+		w.afterAsk()
 	}
 	if !w.known || version != w.version {
 		w.forget() // the next batch reads the file again
 		return nil, false, nil
 	}
-	w.s.cache.checked(false)
-	evs, how, _ := w.s.cache.lookup(stream, 0)
+	w.s.cache.checked(n, false)
+	evs, how, _ := w.s.cache.lookup(stream, n-1)
 	if how != served {
 		return nil, false, nil
 	}
@@ -429,6 +490,7 @@ func (w *writer) commit(reqs []*request) reply {
 	}
 	// Read under the write lock: nobody can commit between this and the
 	// batch's own commit.
+	check := w.s.cache.asking()
 	var version int64
 	err = w.dataVersion.QueryRowContext(ctx).Scan(&version)
 	if err == nil && (version != w.version || !w.known) {
@@ -447,7 +509,7 @@ func (w *writer) commit(reqs []*request) reply {
 	}
 	// The file is as the writer knows it, and nobody else can commit
 	// until this transaction ends: the stream cache may serve reads.
-	w.s.cache.checked(true)
+	w.s.cache.checked(check, true)
 	w.signal()
 	if len(w.streams) > maxCachedStreams {
 		clear(w.streams)
