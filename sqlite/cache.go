@@ -265,6 +265,14 @@ func (c *streamCache) lookup(stream string, since uint64) ([]recentEvent, cacheR
 	return e.events[:len(e.events):len(e.events)], served, c.started
 }
 
+// servable reports whether an entry may be served to a read whose
+// lookups passed since (see lookup).
+func (c *streamCache) servable(since uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.valid || since != noCheck && c.checks > since
+}
+
 // noCheck is the since of a read's first lookup.
 const noCheck = ^uint64(0)
 

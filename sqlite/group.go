@@ -209,8 +209,12 @@ func (g *readGroup) handOn(c *groupConn) {
 
 // run answers a batch of requests in one read transaction: own's answer
 // goes to *ownReply, the others' to their reply channels. *answered
-// counts the requests answered so far.
-func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageReply, answered *int) {
+// counts the requests answered so far. It reports false when it left the
+// connection inside its transaction (COMMIT and ROLLBACK both failed):
+// the next BEGIN heals it, but until then the connection sees an old
+// snapshot.
+func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageReply, answered *int) (ended bool) {
+	ended = true
 	answer := func(req *pageRequest, r pageReply) {
 		*answered++
 		if req == own {
@@ -254,7 +258,8 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 		// the WAL be checkpointed past it. Should COMMIT fail, ROLLBACK
 		// still ends it, so that the next batch can begin.
 		if _, err := tx.ExecContext(ctx, "COMMIT", nil); err != nil {
-			tx.ExecContext(ctx, "ROLLBACK", nil)
+			_, err = tx.ExecContext(ctx, "ROLLBACK", nil)
+			ended = err == nil
 		}
 		return nil
 	}, rollback)
@@ -264,6 +269,7 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 			answer(req, pageReply{err: err})
 		}
 	}
+	return ended
 }
 
 // query reads the page that req asks for.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -642,19 +643,7 @@ func TestStreamCacheOtherHoldsLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.w.cacheWait = time.Minute // only the lock may send the read to the file
-	locked, unlock := make(chan struct{}), make(chan struct{})
-	done := make(chan error)
-	go func() {
-		done <- s.Update(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.Exec("CREATE TABLE IF NOT EXISTS mine (x)"); err != nil {
-				return err
-			}
-			close(locked)
-			<-unlock
-			return nil
-		})
-	}()
-	<-locked
+	release := holdLock(t, s)
 	appended := make(chan error)
 	go func() {
 		_, err := s.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"})
@@ -675,13 +664,10 @@ func TestStreamCacheOtherHoldsLock(t *testing.T) {
 	select {
 	case n = <-got:
 	case <-time.After(10 * time.Second):
-		close(unlock)
+		release()
 		t.Fatalf("the read waited for another connection's lock (got %d events after it was released)", <-got)
 	}
-	close(unlock)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-appended; err != nil {
 		t.Fatal(err)
 	}
@@ -779,4 +765,121 @@ func countAsync(t *testing.T, s *Store, stream string) <-chan int {
 		got <- n
 	}()
 	return got
+}
+
+// TestStreamCacheStuckSnapshot: should the writer's connection be left
+// inside an old read transaction, a read's check still sees the commits
+// since (it begins a transaction of its own, healed).
+func TestStreamCacheStuckSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.w.conn.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-countAsync(t, s, "a"); n != 2 {
+		t.Fatalf("read %d events, want 2", n)
+	}
+}
+
+// TestStreamCacheGaveUpOnLock: an append that gave up waiting for another
+// connection's lock leaves reads free to wait for the writer's checks.
+func TestStreamCacheGaveUpOnLock(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdLock(t, other)
+	short, cancel := context.WithTimeout(ctx, 120*time.Millisecond)
+	defer cancel()
+	if _, err := s.Append(short, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("an append while another connection held the lock: %v, want its deadline", err)
+	}
+	release()
+	s.w.mu.Lock()
+	lockedOut := s.w.lockedOut
+	s.w.mu.Unlock()
+	if lockedOut {
+		t.Error("the writer still says another connection holds the lock")
+	}
+}
+
+// TestStreamCacheRefillExact: refill gives no entry where one could not
+// read as the file does: metadata stored as {} (which an entry would give
+// back as nil), or an event whose data and metadata pass maxCachedEvent.
+func TestStreamCacheRefillExact(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	if _, err := other.Append(ctx, "empty", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE events SET metadata = '{}' WHERE stream = 'empty'")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	big := chronicle.Metadata{"big": strings.Repeat("x", maxCachedEvent)}
+	if _, err := other.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "E", Data: []byte("{}"), Metadata: big}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "mine", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"empty", "big"} {
+		for i := range 2 {
+			var got []chronicle.RecordedEvent
+			for e, err := range s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, e)
+			}
+			if len(got) != 1 || got[0].Metadata == nil {
+				t.Fatalf("%s, read %d: %+v", stream, i, got)
+			}
+		}
+		if s.cache.has(stream) {
+			t.Errorf("%s is in the cache", stream)
+		}
+	}
+}
+
+// holdLock has st's Update hold SQLite's write lock until release is
+// called; release waits for the Update to end.
+func holdLock(t *testing.T, st *Store) (release func()) {
+	locked, unlock := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- st.Update(context.Background(), func(tx *sql.Tx) error {
+			if _, err := tx.Exec("CREATE TABLE IF NOT EXISTS mine (x)"); err != nil {
+				return err
+			}
+			close(locked)
+			<-unlock
+			return nil
+		})
+	}()
+	<-locked
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(unlock)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
 }

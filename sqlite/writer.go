@@ -298,7 +298,11 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	defer w.release()
 	var r pageReply
 	var answered int
-	w.reader.run([]*pageRequest{req}, req, &r, &answered)
+	if !w.reader.run([]*pageRequest{req}, req, &r, &answered) {
+		// The connection is stuck in an old snapshot until its next
+		// BEGIN: its data_version says nothing of commits since.
+		w.forget()
+	}
 	if isBusy(r.err) {
 		return nil, false, nil // the read group waits the whole busy timeout
 	}
@@ -328,11 +332,11 @@ func (w *writer) refill(req *pageRequest, page []chronicle.RecordedEvent) {
 	}
 	evs := make([]recentEvent, n)
 	for i, e := range page {
-		if e.Revision != uint64(i) || len(e.Data) > maxCachedEvent {
-			return
+		if e.Revision != uint64(i) || e.Metadata != nil && len(e.Metadata) == 0 {
+			return // the second: stored as {}, which read back as nil would differ
 		}
 		md, err := chronicle.MarshalMetadata(e.Metadata)
-		if err != nil {
+		if err != nil || len(e.Data)+len(md) > maxCachedEvent {
 			return
 		}
 		evs[i] = recentEvent{RecordedEvent: e, metadata: md}
@@ -386,14 +390,17 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 			return w.checkCached(stream, opts)
 		}
 		turn := w.turn
+		if w.s.cache.servable(since) {
+			// A check since the lookup closed the turn before this one.
+			w.mu.Unlock()
+			continue
+		}
 		w.mu.Unlock()
 		if timeout == nil {
 			t := time.NewTimer(w.cacheWait)
 			defer t.Stop()
 			timeout = t.C
 		}
-		// A check between the lookup and taking turn has closed the turn
-		// before: the lookup after this one finds it, one turn late.
 		select {
 		case <-turn:
 		case <-timeout:
@@ -410,9 +417,24 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
 	defer w.release()
 	n := w.s.cache.asking()
-	var version int64
-	if err := w.dataVersion.QueryRowContext(context.Background()).Scan(&version); err != nil {
+	// In a transaction of its own, begun healed: a connection left inside
+	// an old one (see beginHealed) would answer from its old snapshot.
+	ctx := context.Background()
+	exec := func(q string) error {
+		_, err := w.conn.ExecContext(ctx, q)
+		return err
+	}
+	if err := beginHealed(exec, "BEGIN"); err != nil {
 		return nil, false, nil // the read goes to the file, which will say
+	}
+	var version int64
+	err := w.dataVersion.QueryRowContext(ctx).Scan(&version)
+	if err == nil {
+		err = exec("COMMIT")
+	}
+	if err != nil {
+		w.rollback()
+		return nil, false, nil
 	}
 	if w.afterAsk != nil {
 		w.afterAsk()
@@ -473,6 +495,9 @@ func (w *writer) commit(reqs []*request) reply {
 		}
 		w.mu.Unlock()
 		if allGaveUp(reqs) {
+			w.mu.Lock()
+			w.lockedOut = false // reads may wait for the writer's next check again
+			w.mu.Unlock()
 			for i, r := range reqs {
 				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
 			}
