@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -882,4 +884,146 @@ func holdLock(t *testing.T, st *Store) (release func()) {
 	}
 	t.Cleanup(release)
 	return release
+}
+
+// TestStreamCacheLinearizable mixes, for a second, appends through this
+// store and another on the same file, the other's raw updates of events
+// (through Update), truncations and snapshots, with reads through this
+// store. Each read must show every append acknowledged before it began
+// and none that had not begun when it ended, the data and the truncation
+// last acknowledged before it began, and revisions without a gap: what
+// the file held at some moment of the read.
+func TestStreamCacheLinearizable(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	type stream struct {
+		name         string
+		acked, begun atomic.Int64 // events appended
+		data, trunc  atomic.Int64 // revision 0's data, TruncateBefore
+		mu           sync.Mutex   // one change of data or truncation at a time
+	}
+	var streams []*stream
+	for i := range 12 {
+		st := &stream{name: fmt.Sprintf("%c%d", "sot"[i%3], i)}
+		by := s
+		if st.name[0] == 'o' {
+			by = other // a stream that this store did not create
+		}
+		if _, err := by.Append(ctx, st.name, chronicle.NoStream, chronicle.EventData{Type: "E", Data: []byte("0")}); err != nil {
+			t.Fatal(err)
+		}
+		st.acked.Store(1)
+		st.begun.Store(1)
+		streams = append(streams, st)
+	}
+	deadline := time.Now().Add(time.Second)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	fail := func(err error) { failed.CompareAndSwap(nil, err) }
+	going := func() bool { return time.Now().Before(deadline) && failed.Load() == nil }
+	wg.Go(func() { // appends, mostly through s
+		rng := rand.New(rand.NewPCG(1, 1))
+		for going() {
+			st := streams[rng.IntN(len(streams))]
+			by := s
+			if rng.IntN(12) == 0 {
+				by = other
+			}
+			st.begun.Add(1)
+			if _, err := by.Append(ctx, st.name, chronicle.Any, chronicle.EventData{Type: "E", Data: []byte("1")}); err != nil {
+				fail(err)
+				return
+			}
+			st.acked.Add(1)
+			time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond)
+		}
+	})
+	wg.Go(func() { // the other store's changes, and this one's snapshots
+		rng := rand.New(rand.NewPCG(2, 2))
+		var version int64
+		for going() {
+			st := streams[rng.IntN(len(streams))]
+			var err error
+			st.mu.Lock()
+			switch rng.IntN(4) {
+			case 0, 1:
+				version++
+				err = other.Update(ctx, func(tx *sql.Tx) error {
+					_, err := tx.Exec("UPDATE events SET data = ? WHERE stream = ? AND revision = 0", []byte(strconv.FormatInt(version, 10)), st.name)
+					return err
+				})
+				if err == nil {
+					st.data.Store(version)
+				}
+			case 2:
+				if st.name[0] == 't' {
+					tr := st.trunc.Load() + 1
+					if err = other.SetStreamMetadata(ctx, st.name, chronicle.StreamMetadata{TruncateBefore: uint64(tr)}); err == nil {
+						st.trunc.Store(tr)
+					}
+				}
+			case 3:
+				err = s.SaveSnapshot(ctx, chronicle.Snapshot{Stream: st.name, Revision: 0, Type: "S"})
+			}
+			st.mu.Unlock()
+			if err != nil {
+				fail(err)
+				return
+			}
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		}
+	})
+	var reads, cached atomic.Int64
+	for r := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(3, uint64(r)))
+			for going() {
+				st := streams[rng.IntN(len(streams))]
+				acked, data, trunc := st.acked.Load(), st.data.Load(), st.trunc.Load()
+				if s.cache.has(st.name) {
+					cached.Add(1)
+				}
+				var evs []chronicle.RecordedEvent
+				for e, err := range s.ReadStream(ctx, st.name, chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						fail(err)
+						return
+					}
+					evs = append(evs, e)
+				}
+				begun := st.begun.Load()
+				reads.Add(1)
+				if len(evs) == 0 {
+					if st.name[0] != 't' {
+						fail(fmt.Errorf("%s: read nothing", st.name))
+					}
+					continue // truncated past its end
+				}
+				first := int64(evs[0].Revision)
+				for i, e := range evs {
+					if int64(e.Revision) != first+int64(i) {
+						fail(fmt.Errorf("%s: revision %d after %d", st.name, e.Revision, first+int64(i)-1))
+					}
+				}
+				switch end := first + int64(len(evs)); {
+				case end < acked || end > begun:
+					fail(fmt.Errorf("%s: read revisions up to %d, with %d appends acknowledged before the read and %d begun by its end", st.name, end-1, acked, begun))
+				case first < trunc:
+					fail(fmt.Errorf("%s: read from revision %d, truncated before %d", st.name, first, trunc))
+				case first == 0 && data > 0:
+					if v, _ := strconv.ParseInt(string(evs[0].Data), 10, 64); v < data {
+						fail(fmt.Errorf("%s: revision 0 holds update %d, update %d was acknowledged before the read", st.name, v, data))
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	if cached.Load() == 0 {
+		t.Fatalf("none of %d reads was of a stream in the cache: the test did not exercise it", reads.Load())
+	}
+	t.Logf("%d reads, %d of streams in the cache", reads.Load(), cached.Load())
 }
