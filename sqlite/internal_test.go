@@ -1027,3 +1027,28 @@ func TestStreamCacheLinearizable(t *testing.T) {
 	}
 	t.Logf("%d reads, %d of streams in the cache", reads.Load(), cached.Load())
 }
+
+// TestStreamCacheReadOnly: a store that only reads, as a server showing
+// what a CLI writes, keeps the streams it reads whole in its cache: its
+// reads check the file themselves, with no append to do it for them.
+func TestStreamCacheReadOnly(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	if _, err := other.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if n := <-countAsync(t, s, "a"); n != 1 {
+			t.Fatalf("read %d: %d events, want 1", i, n)
+		}
+	}
+	if !s.cache.has("a") {
+		t.Fatal("a stream read whole, with the writer idle, is not in the cache")
+	}
+	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-countAsync(t, s, "a"); n != 2 {
+		t.Fatalf("after another store's append, read %d events, want 2", n)
+	}
+}

@@ -49,8 +49,8 @@
 //
 // The store keeps in memory every event of the streams it uses most,
 // up to [Options.CacheEvents] events and 16 MiB of data and metadata:
-// the streams it created, and, once it has appended since it was opened,
-// the streams whose every event a read found while the writer was idle.
+// the streams it created, and the streams whose every event a read found
+// while the writer was idle.
 // A read of such a stream costs no query, and returns exactly what a
 // read of the file would: only the writer changes an entry, which it
 // extends with each append it commits, and drops when the stream's

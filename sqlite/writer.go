@@ -242,6 +242,21 @@ func (w *writer) forget() {
 	w.s.cache.clear()
 }
 
+// reload drops what the writer remembers of the file, and reads the
+// log's head again, after another connection has committed: version is
+// the file's data_version, read in the same transaction.
+func (w *writer) reload(ctx context.Context, version int64) error {
+	w.forget()
+	if err := checkSchema(ctx, w.conn); err != nil {
+		return err
+	}
+	if err := w.readHead.QueryRowContext(ctx).Scan(&w.head); err != nil {
+		return fmt.Errorf("read head: %w", err)
+	}
+	w.version, w.known = version, true
+	return nil
+}
+
 // signal lets the reads waiting for their turn go on (see cached).
 func (w *writer) signal() {
 	w.mu.Lock()
@@ -296,6 +311,12 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	// A panic passes the writer on as a return does: run has ended its
 	// transaction already (see raw).
 	defer w.release()
+	if !w.known && w.refillable(req) {
+		// Since it opened, or since another connection committed, the
+		// writer knows nothing of the file: ask, so that the read may
+		// give the stream an entry.
+		w.check()
+	}
 	var r pageReply
 	var answered int
 	if !w.reader.run([]*pageRequest{req}, req, &r, &answered) {
@@ -312,18 +333,25 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	return r.page, true, r.err
 }
 
+// refillable reports whether a read of the file for req could give its
+// stream an entry in the cache (see refill).
+func (w *writer) refillable(req *pageRequest) bool {
+	return !req.backwards && req.from == 0 && w.s.cache.wants(req.stream)
+}
+
 // refill gives the stream cache an entry for a stream that has none, from
 // a read of its first page on the writer's connection that found all its
 // events: a stream this store did not create, or whose entry went (after
 // a restart, or another connection's commit). Holding the writer, it
-// runs between two checks of the file, and no append of this store can
-// change the stream meanwhile; should another connection have committed
-// since the last check, the next check drops the entry with the rest.
+// runs after a check of the file (read makes one if the writer knows
+// nothing), and no append of this store can change the stream meanwhile;
+// should another connection have committed since that check, the next
+// check drops the entry with the rest.
 // Like the writer's, the entry holds every event of a stream that has no
 // metadata and is not deleted, revision 0 first.
 func (w *writer) refill(req *pageRequest, page []chronicle.RecordedEvent) {
 	n := len(page)
-	if req.backwards || req.from != 0 || n == 0 || n >= req.limit || n > maxStreamCached || !w.known || !w.s.cache.wants(req.stream) {
+	if !w.refillable(req) || n == 0 || n >= req.limit || n > maxStreamCached || !w.known {
 		return
 	}
 	st, err := w.stream(context.Background(), req.stream)
@@ -417,30 +445,13 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
 	defer w.release()
 	n := w.s.cache.asking()
-	// In a transaction of its own, begun healed: a connection left inside
-	// an old one (see beginHealed) would answer from its old snapshot.
-	ctx := context.Background()
-	exec := func(q string) error {
-		_, err := w.conn.ExecContext(ctx, q)
-		return err
-	}
-	if err := beginHealed(exec, "BEGIN"); err != nil {
-		return nil, false, nil // the read goes to the file, which will say
-	}
-	var version int64
-	err := w.dataVersion.QueryRowContext(ctx).Scan(&version)
-	if err == nil {
-		err = exec("COMMIT")
-	}
-	if err != nil {
-		w.rollback()
-		return nil, false, nil
-	}
+	changed, ok := w.check()
 	if w.afterAsk != nil {
 		w.afterAsk()
 	}
-	if !w.known || version != w.version {
-		w.forget() // the next batch reads the file again
+	if !ok || changed {
+		// Every entry went; the read of the file that follows may give
+		// this stream a new one (see refill).
 		return nil, false, nil
 	}
 	w.s.cache.checked(n, false)
@@ -450,6 +461,40 @@ func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([
 	}
 	out, err := readCached(evs, opts)
 	return out, err == nil, err
+}
+
+// check asks SQLite, outside a batch, whether another connection has
+// committed since the writer last looked, and if so reloads what the
+// writer knows (dropping every cache entry), and reports whether it did.
+// It runs in a transaction of its own, begun healed: a connection left
+// inside an old one (see beginHealed) would answer from its old
+// snapshot. ok is false when it could not tell; the writer then knows
+// nothing until its next batch. The caller has made the writer busy.
+func (w *writer) check() (changed, ok bool) {
+	ctx := context.Background()
+	exec := func(q string) error {
+		_, err := w.conn.ExecContext(ctx, q)
+		return err
+	}
+	if err := beginHealed(exec, "BEGIN"); err != nil {
+		w.forget()
+		return false, false
+	}
+	var version int64
+	err := w.dataVersion.QueryRowContext(ctx).Scan(&version)
+	changed = err == nil && (!w.known || version != w.version)
+	if changed {
+		err = w.reload(ctx, version)
+	}
+	if err == nil {
+		err = exec("COMMIT")
+	}
+	if err != nil {
+		w.rollback()
+		w.forget()
+		return false, false
+	}
+	return changed, true
 }
 
 // commit does a batch of requests in one transaction. It answers each
@@ -517,20 +562,15 @@ func (w *writer) commit(reqs []*request) reply {
 	// batch's own commit.
 	check := w.s.cache.asking()
 	var version int64
-	err = w.dataVersion.QueryRowContext(ctx).Scan(&version)
-	if err == nil && (version != w.version || !w.known) {
-		w.forget()
-		if err := checkSchema(ctx, w.conn); err != nil {
+	if err := w.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
+		w.rollback()
+		return fail(fmt.Errorf("read head: %w", err))
+	}
+	if version != w.version || !w.known {
+		if err := w.reload(ctx, version); err != nil {
 			w.rollback()
 			return fail(err)
 		}
-		if err = w.readHead.QueryRowContext(ctx).Scan(&w.head); err == nil {
-			w.version, w.known = version, true
-		}
-	}
-	if err != nil {
-		w.rollback()
-		return fail(fmt.Errorf("read head: %w", err))
 	}
 	// The file is as the writer knows it, and nobody else can commit
 	// until this transaction ends: the stream cache may serve reads.
