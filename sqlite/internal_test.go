@@ -1052,3 +1052,26 @@ func TestStreamCacheReadOnly(t *testing.T) {
 		t.Fatalf("after another store's append, read %d events, want 2", n)
 	}
 }
+
+// TestStreamStatesBoundedReadOnly: a store that only reads, and so runs
+// no batch, still keeps its cache of stream states within its bound.
+func TestStreamStatesBoundedReadOnly(t *testing.T) {
+	ctx := context.Background()
+	s, other := twoOnOneFile(t)
+	s.w.maxStreams = 10
+	for i := range 25 {
+		stream := fmt.Sprint("s", i)
+		if _, err := other.Append(ctx, stream, chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-countAsync(t, s, stream); n != 1 {
+			t.Fatalf("read %d events of %s, want 1", n, stream)
+		}
+		s.w.mu.Lock() // the writer is idle: its fields are still
+		n := len(s.w.streams)
+		s.w.mu.Unlock()
+		if n > 10 {
+			t.Fatalf("after %d streams read, the writer holds the states of %d, over its bound of 10", i+1, n)
+		}
+	}
+}

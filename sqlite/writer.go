@@ -94,17 +94,26 @@ type writer struct {
 	// used, to spare a query per batch (with known set). They are valid
 	// while no other connection has committed: dataVersion, SQLite's count
 	// of such commits, tells.
-	streams map[string]streamInfo
-	head    uint64
-	known   bool
-	version int64
+	streams    map[string]streamInfo
+	maxStreams int // maxCachedStreams; tests change it
+	head       uint64
+	known      bool
+	version    int64
 }
 
 // maxCachedStreams bounds the writer's cache of stream states.
 const maxCachedStreams = 100_000
 
+// boundStreams empties the writer's cache of stream states when it has
+// reached its bound (w.maxStreams): it is only a cache.
+func (w *writer) boundStreams() {
+	if len(w.streams) >= w.maxStreams {
+		clear(w.streams)
+	}
+}
+
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
-	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), turn: make(chan struct{}), cacheWait: maxCacheWait}
+	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), maxStreams: maxCachedStreams, turn: make(chan struct{}), cacheWait: maxCacheWait}
 	w.idle.L = &w.mu
 	// The connection waits for SQLite's write lock lockWait at a time;
 	// commit waits up to the busy timeout in all (see lockWait).
@@ -309,7 +318,8 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	w.busy = true
 	w.mu.Unlock()
 	// A panic passes the writer on as a return does: run has ended its
-	// transaction already (see raw).
+	// transaction already (see raw); one in check may leave its own open,
+	// which the next BEGIN on the connection rolls back (see beginHealed).
 	defer w.release()
 	if !w.known && w.refillable(req) {
 		// Since it opened, or since another connection committed, the
@@ -354,6 +364,7 @@ func (w *writer) refill(req *pageRequest, page []chronicle.RecordedEvent) {
 	if !w.refillable(req) || n == 0 || n >= req.limit || n > maxStreamCached || !w.known {
 		return
 	}
+	w.boundStreams() // a store that only reads runs no batch to bound it
 	st, err := w.stream(context.Background(), req.stream)
 	if err != nil || !st.meta.IsZero() || st.deleted != notDeleted || st.next != uint64(n) {
 		return
@@ -576,9 +587,7 @@ func (w *writer) commit(reqs []*request) reply {
 	// until this transaction ends: the stream cache may serve reads.
 	w.s.cache.checked(check, true)
 	w.signal()
-	if len(w.streams) > maxCachedStreams {
-		clear(w.streams)
-	}
+	w.boundStreams()
 	b := &batch{w: w, head: w.head, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
 	wrote := false
 	for i, r := range reqs {
