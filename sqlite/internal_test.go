@@ -1075,3 +1075,35 @@ func TestStreamStatesBoundedReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamCacheKeptBySnapshots: saving a snapshot leaves the stream
+// cache as it was: the writer saves it, so SQLite sees no other
+// connection's commit. The stream is longer than a page, so that a read
+// of the file would not give it an entry again (see refill).
+func TestStreamCacheKeptBySnapshots(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	evs := make([]chronicle.EventData, 600)
+	for i := range evs {
+		evs[i] = chronicle.EventData{Type: "E"}
+	}
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 599, Type: "S", Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-countAsync(t, s, "a"); n != 600 {
+		t.Fatalf("read %d events, want 600", n)
+	}
+	if !s.cache.has("a") {
+		t.Fatal("after a snapshot and a read, the stream is not in the cache")
+	}
+	if snap, ok, err := s.LoadSnapshot(ctx, "a"); err != nil || !ok || snap.Type != "S" {
+		t.Fatalf("LoadSnapshot: %+v, %v, %v", snap, ok, err)
+	}
+}

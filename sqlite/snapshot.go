@@ -15,7 +15,10 @@ var (
 	_ chronicle.EventFinder   = (*Store)(nil)
 )
 
-// SaveSnapshot implements [chronicle.SnapshotStore].
+// SaveSnapshot implements [chronicle.SnapshotStore]. The writer saves it,
+// in its next batch: a commit on another connection would empty the
+// stream cache (see "Streams in memory" in the package documentation),
+// which serves the loads that snapshots are for.
 func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
 		return err
@@ -24,17 +27,15 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	if data == nil {
 		data = []byte{}
 	}
-	return s.Update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (stream, revision, type, version, data) VALUES (?, ?, ?, ?, ?)
+	_, err := s.w.do(ctx, snap.Stream, "save snapshot of", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
+		_, err := b.w.conn.ExecContext(ctx, `INSERT INTO snapshots (stream, revision, type, version, data) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type,
 				version = excluded.version, data = excluded.data
 			WHERE excluded.revision >= snapshots.revision`,
 			snap.Stream, clamp(snap.Revision), snap.Type, snap.Version, data)
-		if err != nil {
-			return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
-		}
-		return nil
+		return chronicle.AppendResult{}, false, err // the writer says whose
 	})
+	return err
 }
 
 // LoadSnapshot implements [chronicle.SnapshotStore].

@@ -60,9 +60,10 @@
 //
 // Any commit on another connection drops every entry, since SQLite tells
 // the writer only that another connection committed, not what it
-// changed: another process's, and this store's own [Store.Update],
-// [Store.SaveSnapshot] and [Store.Scavenge] too. Entries come back as
-// streams are appended to and read again.
+// changed: another process's, and this store's own [Store.Update] and
+// [Store.Scavenge] too ([Store.SaveSnapshot] goes through the writer, and
+// keeps them). Entries come back as streams are appended to and read
+// again.
 //
 // A read must not miss a commit that ended before it began. The writer
 // asks SQLite (data_version) at the start of each transaction, and while
