@@ -33,12 +33,11 @@ import (
 // sets it once its transaction has checked, and clears it before it
 // commits); or when the question was asked after the read began (each
 // question is numbered before it is asked: started; checks is the number
-// of the latest that found no such commit). In the second case the
-// entry may have grown by
-// the writer's commits since: what it holds then was the file's state
-// at the moment just before another connection's first commit after
-// the question, if any, since the writer's next transaction would have
-// dropped every entry first; that moment lies within the read. See
+// of the latest that found no such commit). In the second case the entry
+// may have grown by the writer's commits since: what it holds then was
+// the file's state at the moment just before another connection's first
+// commit after the question, if any, since the writer's next check would
+// have dropped every entry first; that moment lies within the read. See
 // writer.cached for the reader's side.
 type streamCache struct {
 	maxEvents int // Options.CacheEvents; no entries when negative

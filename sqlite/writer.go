@@ -356,9 +356,9 @@ func (w *writer) refillable(req *pageRequest) bool {
 // runs after a check of the file (read makes one if the writer knows
 // nothing), and no append of this store can change the stream meanwhile;
 // should another connection have committed since that check, the next
-// check drops the entry with the rest.
-// Like the writer's, the entry holds every event of a stream that has no
-// metadata and is not deleted, revision 0 first.
+// check drops the entry with the rest. Like the writer's, the entry holds
+// every event of a stream that has no metadata and is not deleted,
+// revision 0 first.
 func (w *writer) refill(req *pageRequest, page []chronicle.RecordedEvent) {
 	n := len(page)
 	if !w.refillable(req) || n == 0 || n >= req.limit || n > maxStreamCached || !w.known {
