@@ -139,19 +139,26 @@ func (c *streamCache) fill(stream string, evs []recentEvent) {
 	if _, ok := c.streams[stream]; ok {
 		return
 	}
-	if c.streams == nil {
-		c.streams = make(map[string]*cachedStream)
-	}
-	e := &cachedStream{events: evs, seq: c.seq}
+	e := c.insert(stream, &cachedStream{events: evs})
 	for _, re := range evs {
 		e.bytes += len(re.Data) + len(re.metadata)
 	}
-	c.streams[stream] = e
 	c.events += len(evs)
 	c.bytes += e.bytes
-	c.queue = append(c.queue, queued{stream, c.seq})
 	c.seq++
 	c.evict()
+}
+
+// insert gives stream the entry e, queued for eviction; c.mu must be
+// held.
+func (c *streamCache) insert(stream string, e *cachedStream) *cachedStream {
+	if c.streams == nil {
+		c.streams = make(map[string]*cachedStream)
+	}
+	e.seq = c.seq
+	c.streams[stream] = e
+	c.queue = append(c.queue, queued{stream, c.seq})
+	return e
 }
 
 // drop drops stream's entry.
@@ -183,12 +190,7 @@ func (c *streamCache) add(evs []recentEvent, fresh map[string]bool) {
 			if !fresh[e.Stream] || c.maxEvents < 0 {
 				continue
 			}
-			if c.streams == nil {
-				c.streams = make(map[string]*cachedStream)
-			}
-			entry = &cachedStream{}
-			c.streams[e.Stream] = entry
-			c.queue = append(c.queue, queued{e.Stream, c.seq})
+			entry = c.insert(e.Stream, &cachedStream{})
 		}
 		size := len(e.Data) + len(e.metadata)
 		if uint64(len(entry.events)) != e.Revision || len(entry.events) == maxStreamCached || size > maxCachedEvent {

@@ -106,12 +106,8 @@ func TestRecentMatchesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := other.Append(ctx, "x", chronicle.NoStream, chronicle.EventData{Type: "X"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Append(ctx, "y", chronicle.NoStream, chronicle.EventData{Type: "Y"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "x", chronicle.NoStream, "X")
+	appendOne(t, s, "y", chronicle.NoStream, "Y")
 	if _, _, ok, _ := s.recent.page(4, 10, chronicle.Filter{}); ok {
 		t.Error("recent still serves position 4 after a gap")
 	}
@@ -552,9 +548,7 @@ func TestStreamCacheBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer off.Close()
-	if _, err := off.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, off, "a", chronicle.NoStream, "E")
 	if off.cache.has("a") {
 		t.Error("with CacheEvents -1, a stream is in the cache")
 	}
@@ -565,11 +559,8 @@ func TestStreamCacheBounds(t *testing.T) {
 // only after the writer has asked SQLite again: here, another store on
 // the file commits meanwhile, and the writer then turns idle.
 func TestStreamCacheWaitsForCheck(t *testing.T) {
-	ctx := context.Background()
 	s, other := twoOnOneFile(t)
-	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "a", chronicle.NoStream, "E")
 	if !s.cache.has("a") {
 		t.Fatal("a is not in the cache")
 	}
@@ -578,9 +569,7 @@ func TestStreamCacheWaitsForCheck(t *testing.T) {
 	s.w.busy = true // as while a batch commits
 	s.w.mu.Unlock()
 	got := countAsync(t, s, "a")
-	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "a", chronicle.Exact(0), "Elsewhere")
 	// The read waits for its turn now, most likely; if it has not got
 	// that far yet, it finds the writer idle and asks SQLite itself.
 	time.Sleep(20 * time.Millisecond)
@@ -596,11 +585,8 @@ func TestStreamCacheWaitsForCheck(t *testing.T) {
 // store appends and a second read begins; the second read must not take
 // that check for its own.
 func TestStreamCacheCheckBeganAfter(t *testing.T) {
-	ctx := context.Background()
 	s, other := twoOnOneFile(t)
-	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "a", chronicle.NoStream, "E")
 	s.w.cacheWait = time.Minute
 	asked, proceed := make(chan struct{}), make(chan struct{})
 	var once atomic.Bool
@@ -616,9 +602,7 @@ func TestStreamCacheCheckBeganAfter(t *testing.T) {
 	case n := <-first:
 		t.Fatalf("a read with the writer idle found %d events without asking SQLite", n)
 	}
-	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "a", chronicle.Exact(0), "Elsewhere")
 	second := countAsync(t, s, "a")   // begins after the other store's append returned
 	time.Sleep(20 * time.Millisecond) // most likely waiting for its turn by now
 	close(proceed)
@@ -641,9 +625,7 @@ func TestStreamCacheOtherHoldsLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "a", chronicle.NoStream, "E")
 	s.w.cacheWait = time.Minute // only the lock may send the read to the file
 	release := holdLock(t, s)
 	appended := make(chan error)
@@ -700,9 +682,7 @@ func TestStreamCacheRefill(t *testing.T) {
 		t.Fatal(err)
 	}
 	// This store's writer checks the file at its next append.
-	if _, err := s.Append(ctx, "mine", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "mine", chronicle.NoStream, "E")
 	read := func(st *Store, stream string) []chronicle.RecordedEvent {
 		t.Helper()
 		var out []chronicle.RecordedEvent
@@ -775,9 +755,7 @@ func countAsync(t *testing.T, s *Store, stream string) <-chan int {
 func TestStreamCacheStuckSnapshot(t *testing.T) {
 	ctx := context.Background()
 	s, other := twoOnOneFile(t)
-	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "a", chronicle.NoStream, "E")
 	if _, err := s.w.conn.ExecContext(ctx, "BEGIN"); err != nil {
 		t.Fatal(err)
 	}
@@ -785,9 +763,7 @@ func TestStreamCacheStuckSnapshot(t *testing.T) {
 	if err := s.w.conn.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "Elsewhere"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "a", chronicle.Exact(0), "Elsewhere")
 	if n := <-countAsync(t, s, "a"); n != 2 {
 		t.Fatalf("read %d events, want 2", n)
 	}
@@ -798,9 +774,7 @@ func TestStreamCacheStuckSnapshot(t *testing.T) {
 func TestStreamCacheGaveUpOnLock(t *testing.T) {
 	ctx := context.Background()
 	s, other := twoOnOneFile(t)
-	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "a", chronicle.NoStream, "E")
 	release := holdLock(t, other)
 	short, cancel := context.WithTimeout(ctx, 120*time.Millisecond)
 	defer cancel()
@@ -822,9 +796,7 @@ func TestStreamCacheGaveUpOnLock(t *testing.T) {
 func TestStreamCacheRefillExact(t *testing.T) {
 	ctx := context.Background()
 	s, other := twoOnOneFile(t)
-	if _, err := other.Append(ctx, "empty", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "empty", chronicle.NoStream, "E")
 	if err := other.Update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec("UPDATE events SET metadata = '{}' WHERE stream = 'empty'")
 		return err
@@ -835,9 +807,7 @@ func TestStreamCacheRefillExact(t *testing.T) {
 	if _, err := other.Append(ctx, "big", chronicle.NoStream, chronicle.EventData{Type: "E", Data: []byte("{}"), Metadata: big}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, "mine", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, s, "mine", chronicle.NoStream, "E")
 	for _, stream := range []string{"empty", "big"} {
 		for i := range 2 {
 			var got []chronicle.RecordedEvent
@@ -1032,11 +1002,8 @@ func TestStreamCacheLinearizable(t *testing.T) {
 // what a CLI writes, keeps the streams it reads whole in its cache: its
 // reads check the file themselves, with no append to do it for them.
 func TestStreamCacheReadOnly(t *testing.T) {
-	ctx := context.Background()
 	s, other := twoOnOneFile(t)
-	if _, err := other.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "a", chronicle.NoStream, "E")
 	for i := range 3 {
 		if n := <-countAsync(t, s, "a"); n != 1 {
 			t.Fatalf("read %d: %d events, want 1", i, n)
@@ -1045,9 +1012,7 @@ func TestStreamCacheReadOnly(t *testing.T) {
 	if !s.cache.has("a") {
 		t.Fatal("a stream read whole, with the writer idle, is not in the cache")
 	}
-	if _, err := other.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
+	appendOne(t, other, "a", chronicle.Exact(0), "E")
 	if n := <-countAsync(t, s, "a"); n != 2 {
 		t.Fatalf("after another store's append, read %d events, want 2", n)
 	}
@@ -1105,5 +1070,13 @@ func TestStreamCacheKeptBySnapshots(t *testing.T) {
 	}
 	if snap, ok, err := s.LoadSnapshot(ctx, "a"); err != nil || !ok || snap.Type != "S" {
 		t.Fatalf("LoadSnapshot: %+v, %v, %v", snap, ok, err)
+	}
+}
+
+// appendOne appends one event of type typ, with no data, to stream.
+func appendOne(t *testing.T, st *Store, stream string, expected chronicle.ExpectedRevision, typ string) {
+	t.Helper()
+	if _, err := st.Append(context.Background(), stream, expected, chronicle.EventData{Type: typ}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -266,6 +266,32 @@ func (w *writer) reload(ctx context.Context, version int64) error {
 	return nil
 }
 
+// refresh asks SQLite, inside the caller's transaction, whether another
+// connection has committed since the writer last looked, and if so
+// reloads what the writer knows; it reports whether it did.
+func (w *writer) refresh(ctx context.Context) (changed bool, err error) {
+	var version int64
+	if err := w.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
+		return false, fmt.Errorf("read head: %w", err)
+	}
+	if version == w.version && w.known {
+		return false, nil
+	}
+	return true, w.reload(ctx, version)
+}
+
+// setLockedOut records whether another connection holds the write lock,
+// and lets the reads waiting for their turn go on when it does (see
+// cached).
+func (w *writer) setLockedOut(v bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if v && !w.lockedOut {
+		w.signalLocked()
+	}
+	w.lockedOut = v
+}
+
 // signal lets the reads waiting for their turn go on (see cached).
 func (w *writer) signal() {
 	w.mu.Lock()
@@ -321,7 +347,8 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	// transaction already (see raw); one in check may leave its own open,
 	// which the next BEGIN on the connection rolls back (see beginHealed).
 	defer w.release()
-	if !w.known && w.refillable(req) {
+	fill := w.refillable(req)
+	if !w.known && fill {
 		// Since it opened, or since another connection committed, the
 		// writer knows nothing of the file: ask, so that the read may
 		// give the stream an entry.
@@ -337,7 +364,7 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	if isBusy(r.err) {
 		return nil, false, nil // the read group waits the whole busy timeout
 	}
-	if r.err == nil {
+	if r.err == nil && fill {
 		w.refill(req, r.page)
 	}
 	return r.page, true, r.err
@@ -349,7 +376,8 @@ func (w *writer) refillable(req *pageRequest) bool {
 	return !req.backwards && req.from == 0 && w.s.cache.wants(req.stream)
 }
 
-// refill gives the stream cache an entry for a stream that has none, from
+// refill gives the stream cache an entry for a stream that has none
+// (refillable said so before the read), from
 // a read of its first page on the writer's connection that found all its
 // events: a stream this store did not create, or whose entry went (after
 // a restart, or another connection's commit). Holding the writer, it
@@ -361,7 +389,7 @@ func (w *writer) refillable(req *pageRequest) bool {
 // revision 0 first.
 func (w *writer) refill(req *pageRequest, page []chronicle.RecordedEvent) {
 	n := len(page)
-	if !w.refillable(req) || n == 0 || n >= req.limit || n > maxStreamCached || !w.known {
+	if n == 0 || n >= req.limit || n > maxStreamCached || !w.known {
 		return
 	}
 	w.boundStreams() // a store that only reads runs no batch to bound it
@@ -491,12 +519,7 @@ func (w *writer) check() (changed, ok bool) {
 		w.forget()
 		return false, false
 	}
-	var version int64
-	err := w.dataVersion.QueryRowContext(ctx).Scan(&version)
-	changed = err == nil && (!w.known || version != w.version)
-	if changed {
-		err = w.reload(ctx, version)
-	}
+	changed, err := w.refresh(ctx)
 	if err == nil {
 		err = exec("COMMIT")
 	}
@@ -544,16 +567,9 @@ func (w *writer) commit(reqs []*request) reply {
 		}
 		// Another process holds the write lock, for who knows how long:
 		// reads stop waiting for this transaction (see cached).
-		w.mu.Lock()
-		if !w.lockedOut {
-			w.lockedOut = true
-			w.signalLocked()
-		}
-		w.mu.Unlock()
+		w.setLockedOut(true)
 		if allGaveUp(reqs) {
-			w.mu.Lock()
-			w.lockedOut = false // reads may wait for the writer's next check again
-			w.mu.Unlock()
+			w.setLockedOut(false) // reads may wait for the writer's next check again
 			for i, r := range reqs {
 				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
 			}
@@ -563,25 +579,16 @@ func (w *writer) commit(reqs []*request) reply {
 			break
 		}
 	}
-	w.mu.Lock()
-	w.lockedOut = false
-	w.mu.Unlock()
+	w.setLockedOut(false)
 	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
 	// Read under the write lock: nobody can commit between this and the
 	// batch's own commit.
 	check := w.s.cache.asking()
-	var version int64
-	if err := w.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
+	if _, err := w.refresh(ctx); err != nil {
 		w.rollback()
-		return fail(fmt.Errorf("read head: %w", err))
-	}
-	if version != w.version || !w.known {
-		if err := w.reload(ctx, version); err != nil {
-			w.rollback()
-			return fail(err)
-		}
+		return fail(err)
 	}
 	// The file is as the writer knows it, and nobody else can commit
 	// until this transaction ends: the stream cache may serve reads.
