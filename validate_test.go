@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -48,6 +50,39 @@ func TestValidateStreamName(t *testing.T) {
 				t.Fatalf("ValidateStreamName(%q) = %v, want ErrInvalidStreamName", tc.stream, err)
 			}
 		})
+	}
+}
+
+// Every byte, and every rune of the Basic Multilingual Plane, is judged by
+// the rule that the documentation states, whichever path the check takes
+// (printable ASCII names take a shorter one).
+func TestValidateStreamNameEveryCharacter(t *testing.T) {
+	rule := func(name string) bool {
+		if !utf8.ValidString(name) {
+			return false
+		}
+		for _, r := range name {
+			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+				return false
+			}
+		}
+		return true
+	}
+	check := func(name string) {
+		t.Helper()
+		err := chronicle.ValidateStreamName(name)
+		if want := rule(name); (err == nil) != want {
+			t.Fatalf("ValidateStreamName(%q) = %v, want valid %v", name, err, want)
+		}
+	}
+	for b := range 256 {
+		check("game-" + string([]byte{byte(b)}))
+		check(string([]byte{'g', byte(b), 'x'}))
+	}
+	for r := rune(0); r <= 0xffff; r++ {
+		if utf8.ValidRune(r) {
+			check("game-" + string(r))
+		}
 	}
 }
 
@@ -209,5 +244,18 @@ func TestPrepareAppendAssignsUUIDv7(t *testing.T) {
 	// UUIDv7 IDs made in order sort in order.
 	if again[0].ID.String() <= out[2].ID.String() {
 		t.Errorf("IDs do not increase: %s then %s", out[2].ID, again[0].ID)
+	}
+}
+
+// Every read and append validates its stream's name.
+func BenchmarkValidateStreamName(b *testing.B) {
+	for _, name := range []string{"game-0b0e7f5e-6c53-4f2a-9a3c-3b0b7f6f1e2d", "partie-é-日本-0b0e7f5e-6c53-4f2a-9a3c"} {
+		b.Run(name[:6], func(b *testing.B) {
+			for b.Loop() {
+				if err := chronicle.ValidateStreamName(name); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
