@@ -129,18 +129,42 @@ func rawSQLiteInsert(ctx context.Context, dir string, rows int, d time.Duration)
 		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; same driver and pragmas as the store's durable mode", num(float64(len(lat))/elapsed))}, nil
 }
 
+// schemaRows is what a raw insert into the store's schema writes.
+type schemaRows int
+
+const (
+	// appendRows are APPEND's: 256-byte events spread over its 1,000
+	// streams in turn, each at its next revision.
+	appendRows schemaRows = iota
+	// appendRowsNoIndexes are the same, into the events table with its
+	// indexes dropped.
+	appendRowsNoIndexes
+	// gameRows are C4-PAR's: each row is the next event of one of the
+	// games in play (as many as the rows of a transaction), named as the
+	// Connect Four example names them (random UUIDs), with its events'
+	// sizes; a game ends after gameEvents events and a new one takes
+	// its place.
+	gameRows
+)
+
+// gameEvents is the length of a game in gameRows: C4-SEQ's and C4-PAR's
+// games average 22-23 events (GameStarted, then the moves).
+const gameEvents = 23
+
 // rawSchemaInsert is rawSQLiteInsert into the sqlite store's own events
 // table, with its indexes, created by the store itself: rows events to a
-// transaction, spread over the 1,000 streams of APPEND with their next
-// revisions, and fresh UUIDv7 IDs. It is what SQLite costs for the
-// store's schema with no Chronicle code running: the difference from
-// the bare table is the price of the indexes that reading a stream and
-// recognising a retried append need. Without indexes (noIndexes), it is
-// the events table alone: a row per event that carries the event's
-// stream, revision, ID, type and time besides its data, and no index
-// that a read of a stream could use.
-func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, d time.Duration) (*Baseline, error) {
-	file := filepath.Join(dir, fmt.Sprintf("raw-schema-%d.db", rows))
+// transaction, from what, with fresh UUIDv7 IDs. It is what SQLite costs
+// for the store's schema with no Chronicle code running: the difference
+// from the bare table is the price of the indexes that reading a stream
+// and recognising a retried append need. Without indexes, it is the
+// events table alone: a row per event that carries the event's stream,
+// revision, ID, type and time besides its data, and no index that a read
+// of a stream could use. With gameRows, it is the most moves per second
+// that SQLite's single writer can commit for C4-PAR in this schema, each
+// commit holding one move of every game in play: a store also runs the
+// games, on the same cores.
+func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows, d time.Duration) (*Baseline, error) {
+	file := filepath.Join(dir, fmt.Sprintf("raw-schema-%d-%d.db", rows, what))
 	if err := removeSQLite(file); err != nil {
 		return nil, err
 	}
@@ -158,11 +182,40 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, 
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	name, what := fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows), "the store's events table and indexes"
-	if noIndexes {
-		name, what = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows), "the store's events table without its indexes"
+	var (
+		name    = fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows)
+		note    = "the store's events table and indexes, 1,000 streams"
+		streams []string
+		revs    []int64
+		typ     = "Benchmarked"
+		data    = storetest.Payload(256)
+	)
+	switch what {
+	case appendRowsNoIndexes:
+		name, note = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows), "the store's events table without its indexes, 1,000 streams"
 		if _, err := db.ExecContext(ctx, "DROP INDEX events_stream_revision; DROP INDEX events_id"); err != nil {
 			return nil, err
+		}
+		fallthrough
+	case appendRows:
+		streams = make([]string, appendStreams)
+		for i := range streams {
+			streams[i] = fmt.Sprintf("bench-%d", i)
+		}
+	case gameRows:
+		name = fmt.Sprintf("raw SQLite insert into the store's schema, %d games in play, one move each per txn", rows)
+		note = fmt.Sprintf("C4-PAR's events (game-UUIDv4 streams, %d events each, %d-byte data) into the store's events table and indexes", gameEvents, len(moveData))
+		typ, data = "MoveMade", moveData
+		streams = make([]string, rows)
+		for i := range streams {
+			streams[i] = "game-" + uuid.NewString()
+		}
+	}
+	revs = make([]int64, len(streams))
+	if what == gameRows {
+		// Games in play start and end at different times, as C4-PAR's do.
+		for i := range revs {
+			revs[i] = int64(i % gameEvents)
 		}
 	}
 	insert, err := db.PrepareContext(ctx, "INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -170,12 +223,6 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, 
 		return nil, err
 	}
 	defer insert.Close()
-	data := storetest.Payload(256)
-	streams := make([]string, appendStreams)
-	for i := range streams {
-		streams[i] = fmt.Sprintf("bench-%d", i)
-	}
-	revs := make([]int64, appendStreams)
 	var lat []time.Duration
 	pos, next := int64(0), 0
 	start := time.Now()
@@ -195,12 +242,15 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, 
 				return nil, err
 			}
 			pos++
-			if _, err := stmt.ExecContext(sqlCtx, pos, streams[next], revs[next], id[:], "Benchmarked", data, nil, now); err != nil {
+			if _, err := stmt.ExecContext(sqlCtx, pos, streams[next], revs[next], id[:], typ, data, nil, now); err != nil {
 				tx.Rollback()
 				return nil, err
 			}
 			revs[next]++
-			next = (next + 1) % appendStreams
+			if what == gameRows && revs[next] == gameEvents {
+				streams[next], revs[next] = "game-"+uuid.NewString(), 0
+			}
+			next = (next + 1) % len(streams)
 		}
 		if err := tx.Commit(); err != nil {
 			return nil, err
@@ -212,8 +262,12 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, noIndexes bool, 
 	}
 	elapsed := time.Since(start).Seconds()
 	return &Baseline{Name: name, Value: float64(pos) / elapsed, Unit: "rows/s",
-		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, 1,000 streams, no Chronicle code", num(float64(len(lat))/elapsed), what)}, nil
+		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, no Chronicle code", num(float64(len(lat))/elapsed), note)}, nil
 }
+
+// moveData is a MoveMade event's data as the Connect Four example
+// encodes it.
+var moveData = []byte(`{"player":"yellow","column":"G"}`)
 
 // rawPostgresInsert inserts 256-byte rows into a bare table with a
 // bigserial key, rows to a statement and a commit (a multi-row INSERT of

@@ -12,7 +12,7 @@ import (
 
 // tiny is a configuration small enough for go test: every workload and
 // baseline runs, on a few events.
-var tiny = []string{"--quick", "--games", "3", "--par-games", "6", "--concurrency", "2", "--sub-games", "6",
+var tiny = []string{"--quick", "--games", "3", "--par-games", "6", "--concurrency", "2,64", "--sub-games", "6",
 	"--writers", "1,4", "--batches", "1,10", "--append-time", "50ms", "--baseline-time", "50ms",
 	"--replay", "600", "--load", "10,300", "--load-time", "5ms"}
 
@@ -64,6 +64,27 @@ func TestHarness(t *testing.T) {
 				t.Errorf("%d baselines, want fsync and two raw inserts", len(rep.Baselines))
 			}
 			if store != "memory:" {
+				// C4-PAR C=64 is noted beside the most SQLite's writer
+				// commits of its moves, measured in the run.
+				var games *Baseline
+				for _, b := range rep.Baselines {
+					if strings.Contains(b.Name, "64 games in play") {
+						games = b
+					}
+				}
+				if games == nil || games.Value <= 0 {
+					t.Errorf("no raw insert of C4-PAR's moves among %d baselines", len(rep.Baselines))
+				}
+				for _, f := range rep.Figures {
+					if f.Workload == "C4-PAR" && f.Case == "C=64" && !strings.Contains(f.Note, "SQLite's single writer commits at most") {
+						t.Errorf("C4-PAR C=64's note lacks the writer's ceiling: %q", f.Note)
+					}
+					if f.Workload == "C4-SEQ" && f.Unit == "commands/s" && !strings.Contains(f.Note, "the schema's raw commit") {
+						t.Errorf("C4-SEQ's note lacks the schema's ceiling: %q", f.Note)
+					}
+				}
+			}
+			if store != "memory:" {
 				// The workloads' files are removed, and the one --store
 				// names is never created.
 				left, _ := filepath.Glob(filepath.Join(dir, "bench*"))
@@ -111,22 +132,45 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-// TestParCeiling: the ceiling noted on C4-PAR C=64 is the cores over the
-// memory store's CPU per move plus a raw read of a 10-event stream.
+// TestSeqCeiling: C4-SEQ's commands note what the schema's commit and
+// the memory store's time per command allow, one after the other.
+func TestSeqCeiling(t *testing.T) {
+	mem := 20_000.0
+	seq := &Figure{Workload: "C4-SEQ", Unit: "commands/s", Value: 3000, Memory: &mem, BaselineValue: 6000}
+	moves := &Figure{Workload: "C4-SEQ", Unit: "moves/s", Value: 2900, Memory: &mem}
+	noteSeqCeiling([]*Figure{seq, moves}, &Baseline{Value: 5000})
+	// 1 / (200 us + 50 us) = 4,000 commands/s, 0.67x of 6,000.
+	for _, want := range []string{"(200 us)", "(50 us)", "allow 4,000 commands/s, 0.67x the baseline"} {
+		if !strings.Contains(seq.Note, want) {
+			t.Errorf("note %q lacks %q", seq.Note, want)
+		}
+	}
+	if moves.Note != "" {
+		t.Errorf("moves/s noted: %q", moves.Note)
+	}
+}
+
+// TestParCeiling: C4-PAR C=64 notes the raw writer's and the memory
+// store's figures as multiples of C4-SEQ, and says when the first is under
+// the target.
 func TestParCeiling(t *testing.T) {
 	mem := 50_000.0
-	par := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000, Memory: &mem, BaselineValue: 10_000.0 / 3}
-	figs := []*Figure{par, {Workload: "LOAD", Case: "L=10", Value: 0.05, BaselineValue: 0.030}}
-	noteParCeiling(figs, 2)
-	// 2 / (40 us + 30 us) = 28,571 moves/s, 8.57x a C4-SEQ of 3,333.
-	for _, want := range []string{"28,571 moves/s", "40.0 us of CPU per move", "30.0 us", "8.57x C4-SEQ"} {
+	par := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000, Memory: &mem, BaselineValue: 4000, Target: &Target{Bound: 10}}
+	games := &Baseline{Name: "raw games", Value: 30_000}
+	noteParCeiling([]*Figure{par}, games)
+	for _, want := range []string{"at most 30,000 of C4-PAR's moves/s", "(raw games), 7.50x C4-SEQ: under 10x, out of reach", "plays 50,000 moves/s, 12.50x C4-SEQ"} {
 		if !strings.Contains(par.Note, want) {
 			t.Errorf("note %q lacks %q", par.Note, want)
 		}
 	}
+	reachable := &Figure{Workload: "C4-PAR", Case: "C=64", BaselineValue: 2000, Target: &Target{Bound: 10}}
+	noteParCeiling([]*Figure{reachable}, games)
+	if !strings.Contains(reachable.Note, "15.00x C4-SEQ") || strings.Contains(reachable.Note, "out of reach") {
+		t.Errorf("a ceiling over the target: %q", reachable.Note)
+	}
 	other := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000}
-	noteParCeiling([]*Figure{other}, 2)
+	noteParCeiling([]*Figure{other}, games)
 	if other.Note != "" {
-		t.Errorf("a note without the figures it needs: %q", other.Note)
+		t.Errorf("a note without C4-SEQ to compare with: %q", other.Note)
 	}
 }
