@@ -119,9 +119,13 @@ func recorded(r *esdbpb.ReadResp_ReadEvent_RecordedEvent) (chronicle.RecordedEve
 
 // fromStatus turns an RPC error into Chronicle's errors, from the
 // "exception" trailer that servers send with it.
-func fromStatus(ctx context.Context, err error, op, stream string, exp chronicle.ExpectedRevision, trailer metadata.MD) error {
+func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, exp chronicle.ExpectedRevision, trailer metadata.MD) error {
 	if err == nil {
 		return nil
+	}
+	if s.closed.Load() {
+		// gRPC says only that the connection is closing.
+		return fmt.Errorf("kurrent: %s %q: %w: %w", op, stream, chronicle.ErrClosed, err)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// The call ended because the caller's context did.

@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
@@ -60,6 +62,10 @@ type Store struct {
 	// follow each other, so that an append's first position follows
 	// from its last.
 	gapless bool
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool // set as Close starts, for fromStatus
 }
 
 // ErrConnectionString means Dial could not use its connection string.
@@ -109,8 +115,15 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 }
 
 // Close closes the connection. Reads and subscriptions in progress end
-// with an error.
-func (s *Store) Close() error { return s.cc.Close() }
+// with an error, and every call after Close fails with an error matching
+// [chronicle.ErrClosed]. Close may be called more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.closeErr = s.cc.Close()
+	})
+	return s.closeErr
+}
 
 func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	var set clusterSettings

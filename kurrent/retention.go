@@ -29,7 +29,7 @@ func (s *Store) Delete(ctx context.Context, stream string, expected chronicle.Ex
 	}
 	var trailer metadata.MD
 	_, err := s.streams.Delete(ctx, &esdbpb.DeleteReq{Options: o}, grpc.Trailer(&trailer))
-	return fromStatus(ctx, err, "delete", stream, expected, trailer)
+	return s.fromStatus(ctx, err, "delete", stream, expected, trailer)
 }
 
 // Tombstone implements [chronicle.Deleter].
@@ -51,7 +51,7 @@ func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle
 	}
 	var trailer metadata.MD
 	_, err := s.streams.Tombstone(ctx, &esdbpb.TombstoneReq{Options: o}, grpc.Trailer(&trailer))
-	return fromStatus(ctx, err, "tombstone", stream, expected, trailer)
+	return s.fromStatus(ctx, err, "tombstone", stream, expected, trailer)
 }
 
 // SetStreamMetadata implements [chronicle.Retention] by appending a

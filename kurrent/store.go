@@ -52,7 +52,7 @@ func (s *Store) append(ctx context.Context, stream string, expected chronicle.Ex
 	var trailer metadata.MD
 	resp, err := s.appendCall(ctx, msgs, grpc.Trailer(&trailer))
 	if err != nil {
-		return chronicle.AppendResult{}, fromStatus(ctx, err, "append to", stream, expected, trailer)
+		return chronicle.AppendResult{}, s.fromStatus(ctx, err, "append to", stream, expected, trailer)
 	}
 	if w := resp.GetWrongExpectedVersion(); w != nil {
 		actual := chronicle.NoStream
@@ -151,7 +151,7 @@ func (s *Store) read(ctx context.Context, stream string, o *esdbpb.ReadReq_Optio
 	var trailer metadata.MD
 	call, err := s.streams.Read(ctx, &esdbpb.ReadReq{Options: o}, grpc.Trailer(&trailer))
 	if err != nil {
-		yield(chronicle.RecordedEvent{}, fromStatus(ctx, err, "read", stream, chronicle.Any, trailer))
+		yield(chronicle.RecordedEvent{}, s.fromStatus(ctx, err, "read", stream, chronicle.Any, trailer))
 		return
 	}
 	n := 0
@@ -161,7 +161,7 @@ func (s *Store) read(ctx context.Context, stream string, o *esdbpb.ReadReq_Optio
 			return
 		}
 		if err != nil {
-			yield(chronicle.RecordedEvent{}, fromStatus(ctx, err, "read", stream, chronicle.Any, trailer))
+			yield(chronicle.RecordedEvent{}, s.fromStatus(ctx, err, "read", stream, chronicle.Any, trailer))
 			return
 		}
 		if nf := resp.GetStreamNotFound(); nf != nil {

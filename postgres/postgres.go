@@ -127,6 +127,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -204,6 +205,16 @@ type Store struct {
 	listenDone chan struct{}
 
 	closeOnce sync.Once
+	closed    atomic.Bool // set as Close starts, for closedErr
+}
+
+// closedErr returns err, made to match [chronicle.ErrClosed] when the
+// store has been closed: the pool's own errors say only that it is.
+func (s *Store) closedErr(err error) error {
+	if err != nil && s.closed.Load() && !errors.Is(err, chronicle.ErrClosed) {
+		return fmt.Errorf("%w: %w", chronicle.ErrClosed, err)
+	}
+	return err
 }
 
 // schemaVersion is the version of the newest migration.
@@ -427,12 +438,13 @@ func (s *Store) schemaVersion(ctx context.Context, q interface {
 func (s *Store) Schema() string { return s.opts.Schema }
 
 // Close waits for the appends under way, then closes the store's
-// connections. Appends after Close fail with [chronicle.ErrClosed], and
-// running subscriptions end with an error. Close may be called more than
-// once. It returns nil: closing a connection cannot fail in a way that
+// connections. Every call after Close fails with an error matching
+// [chronicle.ErrClosed], and running subscriptions end with one. Close
+// may be called more than once. It returns nil: closing a connection cannot fail in a way that
 // the caller could act on.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.w.close()
 		s.stopListen()
 		<-s.listenDone

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,6 +66,14 @@ func TestReopen(t *testing.T) {
 	}
 	if _, err := s.Append(context.Background(), "a", chronicle.Any, chronicle.EventData{Type: "E"}); !errors.Is(err, chronicle.ErrClosed) {
 		t.Fatalf("Append after Close: %v, want ErrClosed", err)
+	}
+	// The store's own calls, beyond those of the conformance suite.
+	noop := func(*sql.Tx) error { return nil }
+	if err := s.Update(context.Background(), noop); !errors.Is(err, chronicle.ErrClosed) {
+		t.Errorf("Update after Close: %v, want ErrClosed", err)
+	}
+	if err := s.View(context.Background(), noop); !errors.Is(err, chronicle.ErrClosed) {
+		t.Errorf("View after Close: %v, want ErrClosed", err)
 	}
 	s = mustOpen(t, schema, nil)
 	res, err := s.Append(context.Background(), "a", chronicle.Exact(2), chronicle.EventData{Type: "E"})

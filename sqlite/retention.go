@@ -67,7 +67,7 @@ func (s *Store) streamMeta(ctx context.Context, stream string) (chronicle.Stream
 		return chronicle.StreamMetadata{}, notDeleted, nil
 	}
 	if err != nil {
-		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, err)
+		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(err))
 	}
 	return chronicle.StreamMetadata{
 		MaxAge:         time.Duration(maxAge) * time.Microsecond,
@@ -130,6 +130,11 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // is stopped resumes after the last stream it finished. Then it gives the
 // freed pages back to the file system.
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
+	p, err := s.scavenge(ctx, progress)
+	return p, s.closedErr(err)
+}
+
+func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
 	var p chronicle.ScavengeProgress
 	var after string
 	err := s.read.QueryRowContext(ctx, "SELECT after FROM scavenge_state WHERE id = 1").Scan(&after)

@@ -340,11 +340,9 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 // Path returns the absolute path of the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Close waits for appends under way, then closes the file. Appends, and
-// reads of streams and of the log, after Close fail with
-// [chronicle.ErrClosed]; other calls fail too, with database/sql's
-// error. Close may be called more than
-// once.
+// Close waits for appends under way, then closes the file. Every call
+// after Close fails with an error matching [chronicle.ErrClosed]. Close
+// may be called more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)

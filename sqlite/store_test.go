@@ -48,6 +48,17 @@ func TestReopen(t *testing.T) {
 	if _, err := s.Append(context.Background(), "a", chronicle.Any, chronicle.EventData{Type: "E"}); !errors.Is(err, chronicle.ErrClosed) {
 		t.Fatalf("Append after Close: %v, want ErrClosed", err)
 	}
+	// The store's own calls, beyond those of the conformance suite.
+	noop := func(*sql.Tx) error { return nil }
+	if err := s.Update(context.Background(), noop); !errors.Is(err, chronicle.ErrClosed) {
+		t.Errorf("Update after Close: %v, want ErrClosed", err)
+	}
+	if err := s.View(context.Background(), noop); !errors.Is(err, chronicle.ErrClosed) {
+		t.Errorf("View after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Checkpoint(context.Background()); !errors.Is(err, chronicle.ErrClosed) {
+		t.Errorf("Checkpoint after Close: %v, want ErrClosed", err)
+	}
 	s, err = sqlite.Open(context.Background(), path, nil)
 	if err != nil {
 		t.Fatal(err)

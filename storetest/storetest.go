@@ -10,9 +10,10 @@
 // retries, validation, large batches), reads of streams and of the global
 // log (directions, limits, filters, early exit, cancellation) and
 // subscriptions (catch-up then live, exactly once and in order under
-// concurrent writers), and the optional abilities a store may have, such
-// as [chronicle.SnapshotStore] or [chronicle.StreamLister]; those tests skip when the store lacks the
-// ability. Run it with -race.
+// concurrent writers), the optional abilities a store may have, such as
+// [chronicle.SnapshotStore] or [chronicle.StreamLister], and what a store
+// that is an [io.Closer] answers once closed; those tests skip when the
+// store lacks the ability. Run it with -race.
 package storetest
 
 import (
@@ -44,6 +45,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Retention", func(t *testing.T) { testRetention(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("StreamLister", func(t *testing.T) { testStreamLister(t, newStore) })
+	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })
 }
 
 // event returns an event of type typ whose data is a small JSON object.
