@@ -206,7 +206,7 @@ func testReadAll(t *testing.T, newStore Factory) {
 	t.Run("ManyPages", func(t *testing.T) {
 		// Longer than a store's page (512 events for SQLite, which reads
 		// several pages at once): every event once, in order, from any
-		// starting point, also while appends go on.
+		// starting point, either way, also while appends go on.
 		s := newStore(t)
 		for i := range 5 {
 			mustAppend(t, s, fmt.Sprintf("long-%d", i), chronicle.NoStream, events("E", 601)...)
@@ -215,6 +215,13 @@ func testReadAll(t *testing.T, newStore Factory) {
 			got := positions(readAll(t, s, chronicle.ReadAllOptions{From: from}))
 			if want := seq(max(from, 1), 3005-int(max(from, 1))+1, 1); !slices.Equal(got, want) {
 				t.Fatalf("from %d: read %d events (%v...), want %d", from, len(got), got[:min(3, len(got))], len(want))
+			}
+		}
+		for _, from := range []uint64{chronicle.End, 3005, 3004, 2494, 2493, 1025, 513, 512, 1} {
+			got := positions(readAll(t, s, chronicle.ReadAllOptions{Backwards: true, From: from}))
+			top := min(from, 3005)
+			if want := seq(top, int(top), -1); !slices.Equal(got, want) {
+				t.Fatalf("backwards from %d: read %d events (%v...), want %d", from, len(got), got[:min(3, len(got))], len(want))
 			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
