@@ -123,10 +123,6 @@ func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, ex
 	if err == nil {
 		return nil
 	}
-	if s.closed.Load() {
-		// gRPC says only that the connection is closing.
-		return fmt.Errorf("kurrent: %s %q: %w: %w", op, stream, chronicle.ErrClosed, err)
-	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// The call ended because the caller's context did.
 		return ctxErr
@@ -158,6 +154,10 @@ func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, ex
 		return &chronicle.StreamNotFoundError{Stream: stream}
 	case "idempotency-conflict":
 		return fmt.Errorf("%s %q: %w", op, stream, chronicle.ErrIdempotencyConflict)
+	}
+	if c := status.Code(err); s.closed.Load() && (c == codes.Canceled || c == codes.Unavailable) {
+		// gRPC says only that the connection is closing.
+		return fmt.Errorf("kurrent: %s %q: %w: %w", op, stream, chronicle.ErrClosed, err)
 	}
 	return fmt.Errorf("kurrent: %s %q: %w", op, stream, err)
 }

@@ -114,9 +114,12 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the connection. Reads and subscriptions in progress end
-// with an error, and every call after Close fails with an error matching
-// [chronicle.ErrClosed]. Close may be called more than once.
+// Close closes the connection without waiting for the calls under way:
+// they, and every call after Close, fail with an error matching
+// [chronicle.ErrClosed] unless the server had already answered. An
+// append cut short this way may or may not have been written: read the
+// stream, or retry it with the same event IDs, to know. Close may be
+// called more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)

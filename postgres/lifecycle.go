@@ -31,7 +31,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		return &chronicle.StreamDeletedError{Stream: stream}
 	}
 	if err != nil {
-		return fmt.Errorf("set metadata of %q: %w", stream, s.closedErr(err))
+		return fmt.Errorf("set metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.St
 		return chronicle.StreamMetadata{}, nil
 	}
 	if err != nil {
-		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(err))
+		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	m := chronicle.StreamMetadata{
 		MaxAge:         time.Duration(maxAge) * time.Microsecond,
@@ -64,13 +64,13 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.St
 // head lock to check the expected revision, so it is ordered with the
 // appends of every process; it holds the lock for a few round trips.
 func (s *Store) Delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
-	return s.closedErr(s.delete(ctx, stream, expected, softDeleted))
+	return s.closedErr(ctx, s.delete(ctx, stream, expected, softDeleted))
 }
 
 // Tombstone implements [chronicle.Deleter]; it takes the head lock, as
 // Delete does.
 func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
-	return s.closedErr(s.delete(ctx, stream, expected, tombstoned))
+	return s.closedErr(ctx, s.delete(ctx, stream, expected, tombstoned))
 }
 
 func (s *Store) delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision, how int16) (err error) {
@@ -141,7 +141,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // run, rewrites the table under a lock that stops every append).
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
 	p, err := s.scavenge(ctx, progress)
-	return p, s.closedErr(err)
+	return p, s.closedErr(ctx, err)
 }
 
 func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {

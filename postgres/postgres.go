@@ -133,6 +133,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/catchup"
+	"github.com/chronicle-es/chronicle/internal/closing"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -208,13 +209,11 @@ type Store struct {
 	closed    atomic.Bool // set as Close starts, for closedErr
 }
 
-// closedErr returns err, made to match [chronicle.ErrClosed] when the
-// store has been closed: the pool's own errors say only that it is.
-func (s *Store) closedErr(err error) error {
-	if err != nil && s.closed.Load() && !errors.Is(err, chronicle.ErrClosed) {
-		return fmt.Errorf("%w: %w", chronicle.ErrClosed, err)
-	}
-	return err
+// closedErr returns err, made to match [chronicle.ErrClosed] once the
+// store is closing (see [closing.Err]): the pool's own errors say only
+// that it is closed.
+func (s *Store) closedErr(ctx context.Context, err error) error {
+	return closing.Err(ctx, s.closed.Load(), err)
 }
 
 // schemaVersion is the version of the newest migration.

@@ -47,7 +47,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 				err = s.mustExist(ctx, stream)
 			}
 			if err != nil {
-				yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, s.closedErr(err)))
+				yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, s.closedErr(ctx, err)))
 				return
 			}
 			for _, e := range page {
@@ -114,7 +114,7 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 			}
 			page, err := s.query(ctx, query, append([]any{clamp(from), limit}, args...)...)
 			if err != nil {
-				yield(chronicle.RecordedEvent{}, fmt.Errorf("read all: %w", s.closedErr(err)))
+				yield(chronicle.RecordedEvent{}, fmt.Errorf("read all: %w", s.closedErr(ctx, err)))
 				return
 			}
 			for _, e := range page {
@@ -148,7 +148,7 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 	query := strings.Replace(src.s.sql.page, "%s", where, 1)
 	rows, err := src.s.pool.Query(ctx, query, append([]any{clamp(from), limit}, args...)...)
 	if err != nil {
-		return nil, from, fmt.Errorf("read all: %w", src.s.closedErr(err))
+		return nil, from, fmt.Errorf("read all: %w", src.s.closedErr(ctx, err))
 	}
 	var (
 		head int64
@@ -164,7 +164,7 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 		return err
 	})
 	if err != nil {
-		return nil, from, fmt.Errorf("read all: %w", src.s.closedErr(err))
+		return nil, from, fmt.Errorf("read all: %w", src.s.closedErr(ctx, err))
 	}
 	if len(page) == limit {
 		return page, page[len(page)-1].Position + 1, nil

@@ -30,7 +30,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	}
 	_, err := s.pool.Exec(ctx, s.sql.saveSnapshot, snap.Stream, clamp(snap.Revision), snap.Type, int32(snap.Version), data)
 	if err != nil {
-		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, s.closedErr(err))
+		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, s.closedErr(ctx, err))
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 		return chronicle.Snapshot{}, false, nil
 	}
 	if err != nil {
-		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, s.closedErr(err))
+		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	snap.Revision, snap.Version = uint64(rev), int(version)
 	return snap, true, nil
@@ -58,7 +58,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
 	var found bool
 	if err := s.pool.QueryRow(ctx, s.sql.hasEvent, pgtype.UUID{Bytes: id, Valid: true}, stream).Scan(&found); err != nil {
-		return false, fmt.Errorf("find event %s in %q: %w", id, stream, s.closedErr(err))
+		return false, fmt.Errorf("find event %s in %q: %w", id, stream, s.closedErr(ctx, err))
 	}
 	return found, nil
 }

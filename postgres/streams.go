@@ -24,7 +24,7 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list streams: %w", s.closedErr(err))
+		return nil, fmt.Errorf("list streams: %w", s.closedErr(ctx, err))
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chronicle.StreamInfo, error) {
 		var info chronicle.StreamInfo
@@ -35,7 +35,7 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 		return info, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list streams: %w", s.closedErr(err))
+		return nil, fmt.Errorf("list streams: %w", s.closedErr(ctx, err))
 	}
 	return out, nil
 }
@@ -45,7 +45,7 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 func (s *Store) CountStreams(ctx context.Context) (streams, events uint64, err error) {
 	var ns, ne int64
 	if err := s.pool.QueryRow(ctx, s.sql.countStreams).Scan(&ns, &ne); err != nil {
-		return 0, 0, fmt.Errorf("count streams: %w", s.closedErr(err))
+		return 0, 0, fmt.Errorf("count streams: %w", s.closedErr(ctx, err))
 	}
 	return uint64(ns), uint64(ne), nil
 }

@@ -59,7 +59,7 @@ func (s *Store) View(ctx context.Context, fn func(*sql.Tx) error) error {
 func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, fn func(*sql.Tx) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("begin: %w", s.closedErr(err))
+		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
 	}
 	defer func() {
 		if err != nil {
@@ -71,13 +71,13 @@ func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, 
 		args = append(args, updateLockClass, s.opts.Schema)
 	}
 	if _, err := tx.ExecContext(ctx, prologue, args...); err != nil {
-		return fmt.Errorf("begin: %w", s.closedErr(err))
+		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
 	}
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", s.closedErr(err))
+		return fmt.Errorf("commit: %w", s.closedErr(ctx, err))
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			}
 		}
 		if err != nil {
-			yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, err))
+			yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, s.closedErr(ctx, err)))
 			return
 		}
 		for _, e := range page {
@@ -242,7 +242,7 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 func (src source) Head(ctx context.Context) (uint64, error) {
 	var head uint64
 	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
-		return 0, fmt.Errorf("read all: head: %w", src.s.closedErr(err))
+		return 0, fmt.Errorf("read all: head: %w", src.s.closedErr(ctx, err))
 	}
 	return head, nil
 }
@@ -251,7 +251,7 @@ func (src source) Head(ctx context.Context) (uint64, error) {
 func (src source) After(ctx context.Context, after uint64) (uint64, error) {
 	var next uint64
 	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(min(position), 0) FROM events WHERE position > ?", clamp(after)).Scan(&next); err != nil {
-		return 0, fmt.Errorf("read all: %w", src.s.closedErr(err))
+		return 0, fmt.Errorf("read all: %w", src.s.closedErr(ctx, err))
 	}
 	return next, nil
 }

@@ -67,7 +67,7 @@ func (s *Store) streamMeta(ctx context.Context, stream string) (chronicle.Stream
 		return chronicle.StreamMetadata{}, notDeleted, nil
 	}
 	if err != nil {
-		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(err))
+		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	return chronicle.StreamMetadata{
 		MaxAge:         time.Duration(maxAge) * time.Microsecond,
@@ -131,7 +131,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // freed pages back to the file system.
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
 	p, err := s.scavenge(ctx, progress)
-	return p, s.closedErr(err)
+	return p, s.closedErr(ctx, err)
 }
 
 func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {

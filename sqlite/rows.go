@@ -26,7 +26,7 @@ import (
 func (s *Store) queryEvents(ctx context.Context, size int, query string, args ...any) ([]chronicle.RecordedEvent, error) {
 	conn, err := s.read.Conn(ctx)
 	if err != nil {
-		return nil, s.closedErr(err)
+		return nil, s.closedErr(ctx, err)
 	}
 	defer conn.Close()
 	var page []chronicle.RecordedEvent

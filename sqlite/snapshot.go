@@ -48,7 +48,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 		return chronicle.Snapshot{}, false, nil
 	}
 	if err != nil {
-		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, s.closedErr(err))
+		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	snap.Revision = uint64(rev)
 	return snap, true, nil
@@ -62,7 +62,7 @@ func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("find event %s in %q: %w", id, stream, s.closedErr(err))
+		return false, fmt.Errorf("find event %s in %q: %w", id, stream, s.closedErr(ctx, err))
 	}
 	return true, nil
 }

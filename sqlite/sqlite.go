@@ -107,6 +107,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/catchup"
+	"github.com/chronicle-es/chronicle/internal/closing"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 )
 
@@ -202,14 +203,11 @@ type Store struct {
 	closed    atomic.Bool // set as Close starts, for closedErr
 }
 
-// closedErr returns err, made to match [chronicle.ErrClosed] when the
-// store has been closed: database/sql says only "sql: database is
-// closed", which a caller cannot match.
-func (s *Store) closedErr(err error) error {
-	if err != nil && s.closed.Load() && !errors.Is(err, chronicle.ErrClosed) {
-		return fmt.Errorf("%w: %w", chronicle.ErrClosed, err)
-	}
-	return err
+// closedErr returns err, made to match [chronicle.ErrClosed] once the
+// store is closing (see [closing.Err]): database/sql says only "sql:
+// database is closed", which a caller cannot match.
+func (s *Store) closedErr(ctx context.Context, err error) error {
+	return closing.Err(ctx, s.closed.Load(), err)
 }
 
 // maxIdleReaders is how many idle read connections the store keeps.

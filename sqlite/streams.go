@@ -74,7 +74,7 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 	}
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list streams: %w", s.closedErr(err))
+		return nil, fmt.Errorf("list streams: %w", s.closedErr(ctx, err))
 	}
 	defer rows.Close()
 	var out []chronicle.StreamInfo
@@ -82,14 +82,14 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 		var info chronicle.StreamInfo
 		var rev, pos, recorded int64
 		if err := rows.Scan(&info.Stream, &rev, &pos, &recorded); err != nil {
-			return nil, fmt.Errorf("list streams: %w", s.closedErr(err))
+			return nil, fmt.Errorf("list streams: %w", s.closedErr(ctx, err))
 		}
 		info.LastRevision, info.LastPosition = uint64(rev), uint64(pos)
 		info.LastRecorded = time.UnixMicro(recorded).UTC()
 		out = append(out, info)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list streams: %w", s.closedErr(err))
+		return nil, fmt.Errorf("list streams: %w", s.closedErr(ctx, err))
 	}
 	return out, nil
 }
@@ -101,7 +101,7 @@ func (s *Store) CountStreams(ctx context.Context) (streams, events uint64, err e
 		(SELECT COUNT(DISTINCT stream) FROM events WHERE stream NOT IN (SELECT stream FROM streams_meta WHERE deleted != 0)),
 		(SELECT COUNT(*) FROM events)`).Scan(&ns, &ne)
 	if err != nil {
-		return 0, 0, fmt.Errorf("count streams: %w", s.closedErr(err))
+		return 0, 0, fmt.Errorf("count streams: %w", s.closedErr(ctx, err))
 	}
 	return uint64(ns), uint64(ne), nil
 }

@@ -27,7 +27,7 @@ func (s *Store) View(ctx context.Context, fn func(*sql.Tx) error) error {
 func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", s.closedErr(err))
+		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
 	}
 	defer func() {
 		if err != nil {
@@ -38,7 +38,7 @@ func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (e
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", s.closedErr(err))
+		return fmt.Errorf("commit: %w", s.closedErr(ctx, err))
 	}
 	return nil
 }
@@ -53,7 +53,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 		var busy, logFrames, done int
 		err := s.update.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
 		if err != nil {
-			return fmt.Errorf("checkpoint: %w", s.closedErr(err))
+			return fmt.Errorf("checkpoint: %w", s.closedErr(ctx, err))
 		}
 		if busy == 0 {
 			return nil

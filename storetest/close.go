@@ -3,8 +3,11 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -31,17 +34,13 @@ func testClose(t *testing.T, newStore Factory) {
 			t.Errorf("%s after Close: %v, want an error matching ErrClosed", call, err)
 		}
 	}
-	firstErr := func(seq func(yield func(chronicle.RecordedEvent, error) bool)) error {
-		_, err := collect(seq)
-		return err
-	}
 	_, err := s.Append(ctx, "s", chronicle.Any, event("E", 9))
 	check("Append", err)
-	check("ReadStream", firstErr(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{})))
-	check("ReadStream backwards", firstErr(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End})))
-	check("ReadAll", firstErr(s.ReadAll(ctx, chronicle.ReadAllOptions{})))
-	check("ReadAll backwards", firstErr(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})))
-	check("Subscribe", firstErr(s.Subscribe(ctx, chronicle.SubscribeOptions{})))
+	check("ReadStream", firstError(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{})))
+	check("ReadStream backwards", firstError(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End})))
+	check("ReadAll", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{})))
+	check("ReadAll backwards", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})))
+	check("Subscribe", firstError(s.Subscribe(ctx, chronicle.SubscribeOptions{})))
 	if r, ok := s.(chronicle.Retention); ok {
 		check("SetStreamMetadata", r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 1}))
 		_, err := r.StreamMetadata(ctx, "s")
@@ -73,4 +72,71 @@ func testClose(t *testing.T, newStore Factory) {
 	if err := c.Close(); err != nil && !errors.Is(err, chronicle.ErrClosed) {
 		t.Errorf("a second Close: %v, want nil or an error matching ErrClosed", err)
 	}
+	t.Run("WhileCalling", func(t *testing.T) { testCloseWhileCalling(t, newStore) })
+}
+
+// testCloseWhileCalling: calls under way when Close begins end as they
+// would have (with success, or with an answer such as a wrong expected
+// revision or a stream not found), or with an error matching
+// [chronicle.ErrClosed]; never with a driver's error that a caller could
+// not match, and an answer is never labelled as closing.
+func testCloseWhileCalling(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	answers := []error{chronicle.ErrWrongExpectedRevision, chronicle.ErrStreamNotFound}
+	for round := range 10 {
+		s := newStore(t)
+		c := s.(io.Closer)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
+		calls := []func() error{
+			func() error { _, err := s.Append(ctx, "s", chronicle.Any, event("E", 0)); return err },
+			func() error { _, err := s.Append(ctx, "s", chronicle.Exact(1_000_000), event("E", 0)); return err },
+			func() error { return firstError(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{})) },
+			func() error { return firstError(s.ReadStream(ctx, "missing", chronicle.ReadStreamOptions{})) },
+			func() error { return firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{})) },
+			func() error {
+				return firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 5}))
+			},
+		}
+		if r, ok := s.(chronicle.Retention); ok {
+			calls = append(calls, func() error { _, err := r.StreamMetadata(ctx, "s"); return err })
+		}
+		if d, ok := s.(chronicle.Deleter); ok {
+			calls = append(calls, func() error { return d.Delete(ctx, "missing", chronicle.Exact(5)) })
+		}
+		errs := make(chan error, len(calls))
+		for _, call := range calls {
+			go func() {
+				for {
+					err := call()
+					answered := slices.ContainsFunc(answers, func(a error) bool { return errors.Is(err, a) })
+					switch {
+					case errors.Is(err, chronicle.ErrClosed) && answered:
+						errs <- fmt.Errorf("an answer labelled as closing: %w", err)
+						return
+					case errors.Is(err, chronicle.ErrClosed):
+						errs <- nil
+						return
+					case err != nil && !answered:
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		if err := c.Close(); err != nil {
+			t.Fatalf("round %d: Close: %v", round, err)
+		}
+		for range calls {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: a call racing Close: %v, want success, an answer, or an error matching ErrClosed", round, err)
+			}
+		}
+	}
+}
+
+// firstError drains seq and returns its error, if any.
+func firstError(seq func(yield func(chronicle.RecordedEvent, error) bool)) error {
+	_, err := collect(seq)
+	return err
 }
