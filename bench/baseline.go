@@ -153,17 +153,19 @@ const gameEvents = 23
 
 // rawSchemaInsert is rawSQLiteInsert into the sqlite store's own events
 // table, with its indexes, created by the store itself: rows events to a
-// transaction, from what, with fresh UUIDv7 IDs. It is what SQLite costs
+// transaction, from what, with fresh UUIDv7 IDs, total events in all or,
+// when total is 0, for d. It is what SQLite costs
 // for the store's schema with no Chronicle code running: the difference
 // from the bare table is the price of the indexes that reading a stream
 // and recognising a retried append need. Without indexes, it is the
 // events table alone: a row per event that carries the event's stream,
 // revision, ID, type and time besides its data, and no index that a read
 // of a stream could use. With gameRows, it is the most moves per second
-// that SQLite's single writer can commit for C4-PAR in this schema, each
-// commit holding one move of every game in play: a store also runs the
-// games, on the same cores.
-func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows, d time.Duration) (*Baseline, error) {
+// that SQLite's single writer can commit for C4-PAR in this schema
+// through this driver and these pragmas, each commit holding one event
+// of every game in play: a store also runs the games, on the same cores.
+// With one game in play, it is C4-SEQ's commit.
+func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows, total int, d time.Duration) (*Baseline, error) {
 	file := filepath.Join(dir, fmt.Sprintf("raw-schema-%d-%d.db", rows, what))
 	if err := removeSQLite(file); err != nil {
 		return nil, err
@@ -203,7 +205,10 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 			streams[i] = fmt.Sprintf("bench-%d", i)
 		}
 	case gameRows:
-		name = fmt.Sprintf("raw SQLite insert into the store's schema, %d games in play, one move each per txn", rows)
+		name = fmt.Sprintf("raw SQLite insert of Connect Four's events into the store's schema, %d games in play, one event of each per txn", rows)
+		if rows == 1 {
+			name = "raw SQLite insert of Connect Four's events into the store's schema, one game at a time, 1 row/txn"
+		}
 		note = fmt.Sprintf("C4-PAR's events (game-UUIDv4 streams, %d events each, %d-byte data) into the store's events table and indexes", gameEvents, len(moveData))
 		typ, data = "MoveMade", moveData
 		streams = make([]string, rows)
@@ -227,7 +232,7 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 	pos, next := int64(0), 0
 	start := time.Now()
 	sqlCtx := context.WithoutCancel(ctx) // see rawSQLiteInsert
-	for time.Since(start) < d && ctx.Err() == nil {
+	for (total > 0 && pos < int64(total) || total == 0 && time.Since(start) < d) && ctx.Err() == nil {
 		t0 := time.Now()
 		tx, err := db.BeginTx(sqlCtx, nil)
 		if err != nil {
