@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -462,7 +463,7 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 	defer c.mu.Unlock()
 	if c.closed {
 		n.cc.Close()
-		return nil, errors.New("kurrent: the store is closed")
+		return nil, fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
 	}
 	// Calls may still run on the former node: its connection stays open
 	// for them, up to maxRetired of them.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,10 @@ func testClose(t *testing.T, newStore Factory) {
 	check("ReadStream backwards", firstError(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End})))
 	check("ReadAll", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{})))
 	check("ReadAll backwards", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})))
-	check("Subscribe", firstError(s.Subscribe(ctx, chronicle.SubscribeOptions{})))
+	// A subscription of a closed store must end, not wait for events.
+	sub, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	check("Subscribe", firstError(s.Subscribe(sub, chronicle.SubscribeOptions{})))
 	if r, ok := s.(chronicle.Retention); ok {
 		check("SetStreamMetadata", r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 1}))
 		_, err := r.StreamMetadata(ctx, "s")
@@ -103,10 +107,12 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 		if d, ok := s.(chronicle.Deleter); ok {
 			calls = append(calls, func() error { return d.Delete(ctx, "missing", chronicle.Exact(5)) })
 		}
+		var closed atomic.Bool // Close has returned
 		errs := make(chan error, len(calls))
 		for _, call := range calls {
 			go func() {
 				for {
+					after := closed.Load()
 					err := call()
 					answered := slices.ContainsFunc(answers, func(a error) bool { return errors.Is(err, a) })
 					switch {
@@ -119,6 +125,10 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 					case err != nil && !answered:
 						errs <- err
 						return
+					case after:
+						// Made once Close had returned: it had to fail.
+						errs <- fmt.Errorf("a call made after Close returned: %v", err)
+						return
 					}
 				}
 			}()
@@ -127,6 +137,7 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 		if err := c.Close(); err != nil {
 			t.Fatalf("round %d: Close: %v", round, err)
 		}
+		closed.Store(true)
 		for range calls {
 			if err := <-errs; err != nil {
 				t.Errorf("round %d: a call racing Close: %v, want success, an answer, or an error matching ErrClosed", round, err)
