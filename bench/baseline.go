@@ -153,50 +153,83 @@ const gameEvents = 23
 
 // rawSchemaInsert is rawSQLiteInsert into the sqlite store's own events
 // table, with its indexes, created by the store itself: rows events to a
-// transaction, from what, with fresh UUIDv7 IDs, total events in all or,
-// when total is 0, for d. It is what SQLite costs
-// for the store's schema with no Chronicle code running: the difference
-// from the bare table is the price of the indexes that reading a stream
-// and recognising a retried append need. Without indexes, it is the
-// events table alone: a row per event that carries the event's stream,
-// revision, ID, type and time besides its data, and no index that a read
-// of a stream could use. With gameRows, it is the most moves per second
-// that SQLite's single writer can commit for C4-PAR in this schema
-// through this driver and these pragmas, each commit holding one event
-// of every game in play: a store also runs the games, on the same cores.
-// With one game in play, it is C4-SEQ's commit.
+// transaction, from what, with fresh UUIDv7 IDs, for d; or, when total
+// is not 0, total events into a new file, again and again until d has
+// passed, so that the index grows no further than a workload of total
+// events makes it. It is what SQLite costs for the store's schema with
+// no Chronicle code running: the difference from the bare table is the
+// price of the indexes that reading a stream and recognising a retried
+// append need. Without indexes, it is the events table alone: a row per
+// event that carries the event's stream, revision, ID, type and time
+// besides its data, and no index that a read of a stream could use. With
+// gameRows, it is the most events per second that SQLite's single writer
+// commits for C4-PAR in this schema, a row at a time through this driver
+// and these pragmas, each commit holding one event of every game in
+// play: a store also runs the games, on the same cores. With one game in
+// play, it is C4-SEQ's commit.
 func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows, total int, d time.Duration) (*Baseline, error) {
+	name := fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows)
+	note := "the store's events table and indexes, 1,000 streams"
+	switch what {
+	case appendRowsNoIndexes:
+		name, note = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows), "the store's events table without its indexes, 1,000 streams"
+	case gameRows:
+		name = fmt.Sprintf("raw SQLite insert of Connect Four's events into the store's schema, %d games in play, one event of each per txn", rows)
+		if rows == 1 {
+			name = "raw SQLite insert of Connect Four's events into the store's schema, one game at a time, 1 row/txn"
+		}
+		note = fmt.Sprintf("Connect Four's events (game-UUIDv4 streams, %d events each, %d-byte data) into the store's events table and indexes", gameEvents, len(moveData))
+	}
+	if total > 0 {
+		note += fmt.Sprintf(", %s events to a new file", num(float64(total)))
+	}
+	var (
+		lat      []time.Duration
+		inserted int64
+		busy     time.Duration // inserting, files' creation left out
+	)
+	for first := true; first || total > 0 && busy < d; first = false {
+		n, l, took, err := rawSchemaRound(ctx, dir, rows, what, total, d)
+		if err != nil {
+			return nil, err
+		}
+		inserted, busy, lat = inserted+n, busy+took, append(lat, l...)
+	}
+	secs := busy.Seconds()
+	return &Baseline{Name: name, Value: float64(inserted) / secs, Unit: "rows/s",
+		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, no Chronicle code", num(float64(len(lat))/secs), note)}, nil
+}
+
+// rawSchemaRound is one file of rawSchemaInsert: it returns the events it
+// inserted, each commit's latency, and the time the inserts took.
+func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, total int, d time.Duration) (int64, []time.Duration, time.Duration, error) {
 	file := filepath.Join(dir, fmt.Sprintf("raw-schema-%d-%d.db", rows, what))
 	if err := removeSQLite(file); err != nil {
-		return nil, err
+		return 0, nil, 0, err
 	}
 	defer removeSQLite(file)
 	s, err := sqlite.Open(ctx, file, nil)
 	if err != nil {
-		return nil, err
+		return 0, nil, 0, err
 	}
 	if err := s.Close(); err != nil {
-		return nil, err
+		return 0, nil, 0, err
 	}
 	db, err := sql.Open("sqlite", sqliteDSN(file, durablePragmas...))
 	if err != nil {
-		return nil, err
+		return 0, nil, 0, err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	var (
-		name    = fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows)
-		note    = "the store's events table and indexes, 1,000 streams"
 		streams []string
-		revs    []int64
 		typ     = "Benchmarked"
 		data    = storetest.Payload(256)
 	)
 	switch what {
 	case appendRowsNoIndexes:
-		name, note = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows), "the store's events table without its indexes, 1,000 streams"
 		if _, err := db.ExecContext(ctx, "DROP INDEX events_stream_revision; DROP INDEX events_id"); err != nil {
-			return nil, err
+			return 0, nil, 0, err
 		}
 		fallthrough
 	case appendRows:
@@ -205,18 +238,13 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 			streams[i] = fmt.Sprintf("bench-%d", i)
 		}
 	case gameRows:
-		name = fmt.Sprintf("raw SQLite insert of Connect Four's events into the store's schema, %d games in play, one event of each per txn", rows)
-		if rows == 1 {
-			name = "raw SQLite insert of Connect Four's events into the store's schema, one game at a time, 1 row/txn"
-		}
-		note = fmt.Sprintf("C4-PAR's events (game-UUIDv4 streams, %d events each, %d-byte data) into the store's events table and indexes", gameEvents, len(moveData))
 		typ, data = "MoveMade", moveData
 		streams = make([]string, rows)
 		for i := range streams {
 			streams[i] = "game-" + uuid.NewString()
 		}
 	}
-	revs = make([]int64, len(streams))
+	revs := make([]int64, len(streams))
 	if what == gameRows {
 		// Games in play start and end at different times, as C4-PAR's do.
 		for i := range revs {
@@ -225,7 +253,7 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 	}
 	insert, err := db.PrepareContext(ctx, "INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
-		return nil, err
+		return 0, nil, 0, err
 	}
 	defer insert.Close()
 	var lat []time.Duration
@@ -236,7 +264,7 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 		t0 := time.Now()
 		tx, err := db.BeginTx(sqlCtx, nil)
 		if err != nil {
-			return nil, err
+			return 0, nil, 0, err
 		}
 		stmt := tx.StmtContext(sqlCtx, insert)
 		now := time.Now().UnixMicro()
@@ -244,12 +272,12 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 			id, err := uuid.NewV7()
 			if err != nil {
 				tx.Rollback()
-				return nil, err
+				return 0, nil, 0, err
 			}
 			pos++
 			if _, err := stmt.ExecContext(sqlCtx, pos, streams[next], revs[next], id[:], typ, data, nil, now); err != nil {
 				tx.Rollback()
-				return nil, err
+				return 0, nil, 0, err
 			}
 			revs[next]++
 			if what == gameRows && revs[next] == gameEvents {
@@ -258,16 +286,14 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 			next = (next + 1) % len(streams)
 		}
 		if err := tx.Commit(); err != nil {
-			return nil, err
+			return 0, nil, 0, err
 		}
 		lat = append(lat, time.Since(t0))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err // interrupted: no figure
+		return 0, nil, 0, err // interrupted: no figure
 	}
-	elapsed := time.Since(start).Seconds()
-	return &Baseline{Name: name, Value: float64(pos) / elapsed, Unit: "rows/s",
-		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, no Chronicle code", num(float64(len(lat))/elapsed), note)}, nil
+	return pos, lat, time.Since(start), nil
 }
 
 // moveData is a MoveMade event's data as the Connect Four example

@@ -149,6 +149,11 @@ func TestSeqCeiling(t *testing.T) {
 	if moves.Note != "" {
 		t.Errorf("moves/s noted: %q", moves.Note)
 	}
+	faster := &Figure{Workload: "C4-SEQ", Unit: "commands/s", Value: 4500, Memory: &mem, BaselineValue: 6000}
+	noteSeqCeiling([]*Figure{faster}, &Baseline{Name: "raw", Value: 5000})
+	if !strings.Contains(faster.Note, "went faster than this estimate") {
+		t.Errorf("a store faster than the estimate: %q", faster.Note)
+	}
 }
 
 // TestParCeiling: C4-PAR C=64 notes the raw writer's figure, in moves,
@@ -159,8 +164,8 @@ func TestParCeiling(t *testing.T) {
 	par := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000, Memory: &mem, BaselineValue: 4000, Target: &Target{Bound: 10}}
 	games := &Baseline{Name: "raw games", Value: 33_000}
 	noteParCeiling([]*Figure{par}, games, 1.1)
-	// 33,000 events/s at 1.1 events per move: 30,000 moves/s, 7.5x.
-	for _, want := range []string{"at most 33,000 of C4-PAR's events/s", "(raw games), 30,000 moves/s at 1.100 events per move, 7.50x C4-SEQ: under 10x, out of reach", "plays 50,000 moves/s, 12.50x C4-SEQ"} {
+	// 33,000 rows/s at 1.1 appends per move: 30,000 moves/s, 7.5x.
+	for _, want := range []string{"at most 33,000 rows/s of C4-PAR's shape", "(raw games), 30,000 moves/s at C4-PAR's 1.100 appends per move, 7.50x C4-SEQ: under 10x, out of reach", "plays 50,000 moves/s, 12.50x C4-SEQ"} {
 		if !strings.Contains(par.Note, want) {
 			t.Errorf("note %q lacks %q", par.Note, want)
 		}
@@ -169,6 +174,11 @@ func TestParCeiling(t *testing.T) {
 	noteParCeiling([]*Figure{reachable}, games, 1.1)
 	if !strings.Contains(reachable.Note, "15.00x C4-SEQ") || strings.Contains(reachable.Note, "out of reach") {
 		t.Errorf("a ceiling over the target: %q", reachable.Note)
+	}
+	faster := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 31_000, BaselineValue: 4000, Target: &Target{Bound: 10}}
+	noteParCeiling([]*Figure{faster}, games, 1.1)
+	if !strings.Contains(faster.Note, "went faster than this estimate") || strings.Contains(faster.Note, "out of reach") {
+		t.Errorf("a store faster than its ceiling: %q", faster.Note)
 	}
 	other := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000}
 	noteParCeiling([]*Figure{other}, games, 1.1)
