@@ -510,18 +510,13 @@ func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([
 // snapshot. ok is false when it could not tell; the writer then knows
 // nothing until its next batch. The caller has made the writer busy.
 func (w *writer) check() (changed, ok bool) {
-	ctx := context.Background()
-	exec := func(q string) error {
-		_, err := w.conn.ExecContext(ctx, q)
-		return err
-	}
-	if err := beginHealed(exec, "BEGIN"); err != nil {
+	if err := beginHealed(w.exec, "BEGIN"); err != nil {
 		w.forget()
 		return false, false
 	}
-	changed, err := w.refresh(ctx)
+	changed, err := w.refresh(context.Background())
 	if err == nil {
-		err = exec("COMMIT")
+		err = w.exec("COMMIT")
 	}
 	if err != nil {
 		w.rollback()
@@ -558,10 +553,7 @@ func (w *writer) commit(reqs []*request) reply {
 	// time on this connection; the callers are checked in between.
 	var err error
 	for start := time.Now(); ; {
-		err = beginHealed(func(q string) error {
-			_, err := w.conn.ExecContext(ctx, q)
-			return err
-		}, "BEGIN IMMEDIATE")
+		err = beginHealed(w.exec, "BEGIN IMMEDIATE")
 		if err == nil || !isBusy(err) {
 			break
 		}
@@ -615,7 +607,7 @@ func (w *writer) commit(reqs []*request) reply {
 	// Once the commit has released the write lock, another process may
 	// commit: from here on, reads of the cache must ask (see cached).
 	w.s.cache.invalidate()
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := w.exec("COMMIT"); err != nil {
 		w.rollback()
 		return fail(fmt.Errorf("commit: %w", err))
 	}
@@ -665,7 +657,15 @@ func (w *writer) rollback() {
 	// An error here means there was no transaction left to roll back, or
 	// that the rollback failed too; the next batch's BEGIN then finds the
 	// transaction still open and rolls it back (see beginHealed).
-	w.conn.ExecContext(context.Background(), "ROLLBACK")
+	w.exec("ROLLBACK")
+}
+
+// exec runs a statement without arguments, such as BEGIN or COMMIT, on
+// the writer's connection. It belongs to no single caller, so no caller's
+// context may cancel it.
+func (w *writer) exec(query string) error {
+	_, err := w.conn.ExecContext(context.Background(), query)
+	return err
 }
 
 // beginHealed runs begin, a BEGIN statement, through exec. Should a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -147,7 +148,7 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 }
 
 // firstError drains seq and returns its error, if any.
-func firstError(seq func(yield func(chronicle.RecordedEvent, error) bool)) error {
+func firstError(seq iter.Seq2[chronicle.RecordedEvent, error]) error {
 	_, err := collect(seq)
 	return err
 }
