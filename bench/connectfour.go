@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,20 @@ type c4Run struct {
 	moves    int
 	events   int // as the commands reported them
 	elapsed  time.Duration
+	cpu      time.Duration // the process's CPU time, user and system, over elapsed
 	moveLat  []time.Duration
 }
 
 func (r c4Run) movesPerSec() float64 { return float64(r.moves) / r.elapsed.Seconds() }
+
+// cpuNote says how much CPU the run's moves took, and how many of the
+// machine's cores that kept busy: a store that waits leaves them idle.
+func (r c4Run) cpuNote() string {
+	if r.cpu <= 0 || r.moves == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the process used %.0f us of CPU per move, %.2f of %d cores", float64(r.cpu.Microseconds())/float64(r.moves), r.cpu.Seconds()/r.elapsed.Seconds(), runtime.NumCPU())
+}
 
 // gameRand returns the column chooser of game number i: a PRNG seeded
 // with 42 (and the game's number, so that every game is its own but the
@@ -58,7 +69,7 @@ func playGames(ctx context.Context, svc *connectfour.Service, games, conc int, b
 	var total c4Run
 	var firstErr error
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for range min(conc, games) {
 		wg.Go(func() {
 			var mine c4Run
@@ -93,6 +104,9 @@ func playGames(ctx context.Context, svc *connectfour.Service, games, conc int, b
 	}
 	wg.Wait()
 	total.elapsed = time.Since(start)
+	if cpu0 > 0 {
+		total.cpu = cpuTime() - cpu0
+	}
 	return total, firstErr
 }
 

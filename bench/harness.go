@@ -332,7 +332,7 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 		}
 		h.seqMoves[t.kind] = r.movesPerSec()
 		secs := r.elapsed.Seconds()
-		note := fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/secs), r.events)
+		note := fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/secs), r.events) + r.cpuNote()
 		base := h.raw1
 		if primary && t.kind == "sqlite" {
 			if base, err = h.bracketRaw1(ctx); err != nil {
@@ -355,7 +355,7 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 				return nil, err
 			}
 			f := &Figure{Workload: "C4-PAR", Case: fmt.Sprintf("C=%d", c), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat),
-				Note: fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/r.elapsed.Seconds()), r.events)}
+				Note: fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/r.elapsed.Seconds()), r.events) + r.cpuNote()}
 			if seq := h.seqMoves[t.kind]; seq > 0 {
 				f.Baseline, f.BaselineValue = "C4-SEQ moves/s", seq
 				if c == 64 {

@@ -130,8 +130,9 @@ func TestRecentMatchesFile(t *testing.T) {
 }
 
 // TestPanicInBatch: a panic inside a batch, which a server's handler may
-// recover, does not leave the writer taken for good: the other appends of
-// the batch get an error, the write transaction is undone, and later
+// recover, does not leave the writer taken for good: it is raised on the
+// goroutine that leads the batch, the other appends of the batch get an
+// error that names it, the write transaction is undone, and later
 // appends and Close work.
 func TestPanicInBatch(t *testing.T) {
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), &Options{Durability: Relaxed})
@@ -139,56 +140,41 @@ func TestPanicInBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	// Hold the writer with a slow write, so that the next ones queue.
+	// Hold the batch with a slow write, so that the next ones queue, and
+	// join it once the slow write is done.
 	release := make(chan struct{})
-	slow := make(chan error, 1)
+	leader := make(chan any, 1)
 	go func() {
-		_, err := s.w.do(ctx, "slow", "test", func(context.Context, *batch) (chronicle.AppendResult, bool, error) {
+		defer func() { leader <- recover() }()
+		_, err := s.w.do(ctx, "slow", "test", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
 			<-release
-			return chronicle.AppendResult{}, false, nil
+			return appendNew(ctx, b, "slow")
 		})
-		slow <- err
+		t.Errorf("the batch's leader returned (%v) instead of panicking", err)
 	}()
-	waitQueued := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			s.w.mu.Lock()
-			busy, queued := s.w.busy, len(s.w.queue)
-			s.w.mu.Unlock()
-			if busy && queued == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("busy %v with %d queued, want %d queued", busy, queued, n)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitQueued(0)
-	panicked := make(chan any, 1)
+	waitQueued(t, s, 0)
+	boom := make(chan error, 1)
 	go func() {
-		defer func() { panicked <- recover() }()
-		s.w.do(ctx, "boom", "test", func(context.Context, *batch) (chronicle.AppendResult, bool, error) {
+		_, err := s.w.do(ctx, "boom", "test", func(context.Context, *batch) (chronicle.AppendResult, bool, error) {
 			panic("boom")
 		})
+		boom <- err
 	}()
-	waitQueued(1)
+	waitQueued(t, s, 1)
 	other := make(chan error, 1)
 	go func() {
 		_, err := s.Append(ctx, "other", chronicle.Any, chronicle.EventData{Type: "E"})
 		other <- err
 	}()
-	waitQueued(2)
+	waitQueued(t, s, 2)
 	close(release)
-	if err := <-slow; err != nil {
-		t.Fatalf("the slow write: %v", err)
+	if p := <-leader; p != "boom" {
+		t.Fatalf("the batch's leader recovered %v, want boom", p)
 	}
-	if p := <-panicked; p != "boom" {
-		t.Fatalf("the panicking write's caller recovered %v, want boom", p)
-	}
-	if err := <-other; err == nil || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("the append batched with the panic: %v, want an error that names it", err)
+	for name, ch := range map[string]chan error{"the panicking write": boom, "the append batched with the panic": other} {
+		if err := <-ch; err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("%s: %v, want an error that names the panic", name, err)
+		}
 	}
 	var n int
 	if err := s.read.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil || n != 0 {
@@ -200,6 +186,86 @@ func TestPanicInBatch(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLateRequestsJoinBatch: requests that arrive while a batch writes
+// join it, up to MaxBatch in all; the rest wait for the next batch.
+func TestLateRequestsJoinBatch(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "j.db"), &Options{Durability: Relaxed, MaxBatch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	batches := map[string]*batch{}
+	do := func(stream string, wait bool, done chan<- error) {
+		_, err := s.w.do(ctx, stream, "test", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
+			if wait {
+				<-release
+			}
+			mu.Lock()
+			batches[stream] = b
+			mu.Unlock()
+			return appendNew(ctx, b, stream)
+		})
+		done <- err
+	}
+	done := make(chan error, 4)
+	go do("first", true, done)
+	// first's batch is writing (its op waits): the next three arrive.
+	waitQueued(t, s, 0)
+	for i, stream := range []string{"second", "third", "fourth"} {
+		go do(stream, false, done)
+		waitQueued(t, s, i+1)
+	}
+	close(release)
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if batches["second"] != batches["first"] || batches["third"] != batches["first"] {
+		t.Error("the requests that arrived while the batch wrote did not join it")
+	}
+	if batches["fourth"] == batches["first"] {
+		t.Error("a batch grew past MaxBatch")
+	}
+	for stream, want := range map[string]uint64{"first": 1, "second": 2, "third": 3, "fourth": 4} {
+		for e, err := range s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}) {
+			if err != nil || e.Position != want {
+				t.Errorf("%s: position %d (%v), want %d", stream, e.Position, err, want)
+			}
+		}
+	}
+}
+
+// waitQueued waits until s's writer is busy with n requests queued.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.w.mu.Lock()
+		busy, queued := s.w.busy, len(s.w.queue)
+		s.w.mu.Unlock()
+		if busy && queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("busy %v with %d queued, want %d queued", busy, queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// appendNew appends one event to a new stream in b, as Store.Append does.
+func appendNew(ctx context.Context, b *batch, stream string) (chronicle.AppendResult, bool, error) {
+	events, err := chronicle.PrepareAppend(stream, []chronicle.EventData{{Type: "E", Data: []byte("{}")}}, 0)
+	if err != nil {
+		return chronicle.AppendResult{}, false, err
+	}
+	return b.append(ctx, stream, chronicle.NoStream, events, make([][]byte, len(events)))
 }
 
 // TestDriverValuesAreFresh holds the driver to what queryEvents and the

@@ -15,9 +15,12 @@
 // One append commits at a time. Appends that arrive while one commits
 // wait, and are then written together in one transaction with one fsync,
 // by the caller of the first of them: a lone append is committed on its
-// caller's goroutine, with no hand-off. Each keeps its own
-// expected-revision check: an append refused for a stale revision, or
-// for bad input, fails alone.
+// caller's goroutine, with no hand-off. Appends that arrive while a batch
+// is still being written join it, up to [Options.MaxBatch] in all, so
+// that callers answered by one commit, which come back while the next
+// batch is written, share its fsync instead of waiting for the one
+// after. Each keeps its own expected-revision check: an append refused
+// for a stale revision, or for bad input, fails alone.
 //
 // # Readers and other processes
 //

@@ -212,17 +212,12 @@ func (w *writer) do(ctx context.Context, stream, verb string, op func(context.Co
 	return r.res, r.err
 }
 
-// lead commits own and the requests queued now (up to MaxBatch in all) as
-// one batch, then hands the writer to the first request queued after
-// them, or marks it idle.
+// lead commits own and the requests queued now, and those that arrive
+// while it writes them (up to MaxBatch in all), as one batch, then hands
+// the writer to the first request queued after them, or marks it idle.
 func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
-	w.mu.Lock()
-	n := min(len(w.queue), w.s.opts.MaxBatch-1)
-	batch := make([]*request, 0, n+1)
-	batch = append(append(batch, own), w.queue[:n]...)
-	w.queue = slices.Delete(w.queue, 0, n)
-	w.mu.Unlock()
-
+	batch := []*request{own}
+	w.join(&batch)
 	defer func() {
 		if p := recover(); p != nil {
 			// A bug, recovered above us perhaps. commit answers the others
@@ -238,9 +233,24 @@ func (w *writer) lead(own *request) (chronicle.AppendResult, error) {
 			panic(p)
 		}
 	}()
-	r := w.commit(batch)
+	r := w.commit(&batch)
 	w.release()
 	return r.res, r.err
+}
+
+// join moves the requests queued now into batch, up to MaxBatch in all,
+// and reports whether it moved any. Until it takes them, a caller that
+// gives up may still withdraw its request (see do).
+func (w *writer) join(batch *[]*request) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(w.queue), w.s.opts.MaxBatch-len(*batch))
+	if n <= 0 {
+		return false
+	}
+	*batch = append(*batch, w.queue[:n]...)
+	w.queue = slices.Delete(w.queue, 0, n)
+	return true
 }
 
 // forget drops what the writer remembers of the file: it is read again
@@ -526,13 +536,18 @@ func (w *writer) check() (changed, ok bool) {
 	return changed, true
 }
 
-// commit does a batch of requests in one transaction. It answers each
-// but the first on its reply channel, and returns the first's answer.
-func (w *writer) commit(reqs []*request) reply {
+// commit does a batch of requests in one transaction. Requests that
+// arrive while it writes them join the batch (see join), so that the
+// callers its predecessor answered, which come back while it writes,
+// share its commit rather than wait for the next one. It answers each
+// request but the first on its reply channel, and returns the first's
+// answer.
+func (w *writer) commit(all *[]*request) reply {
 	// The transaction belongs to the whole batch, so no single caller's
 	// context may cancel it; callers that gave up are skipped below.
 	ctx := context.Background()
-	replies := make([]reply, len(reqs))
+	reqs := *all
+	replies := make([]reply, len(reqs), cap(reqs))
 	answer := func() reply {
 		for i, r := range reqs[1:] {
 			r.reply <- replies[i+1]
@@ -589,7 +604,15 @@ func (w *writer) commit(reqs []*request) reply {
 	w.boundStreams()
 	b := &batch{w: w, head: w.head, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
 	wrote := false
-	for i, r := range reqs {
+	for i := 0; i < len(reqs) || w.join(all); i++ {
+		if len(reqs) < len(*all) {
+			// Joined late: their events are recorded no earlier than
+			// they were sent.
+			reqs = *all
+			replies = append(replies, make([]reply, len(reqs)-len(replies))...)
+			b.now = max(b.now, time.Now().UTC().Truncate(time.Microsecond).UnixMicro())
+		}
+		r := reqs[i]
 		if err := r.ctx.Err(); err != nil {
 			replies[i].err = fmt.Errorf("%s %q: %w", r.verb, r.stream, err)
 			continue
