@@ -142,17 +142,18 @@ func TestPanicInBatch(t *testing.T) {
 	ctx := context.Background()
 	// Hold the batch with a slow write, so that the next ones queue, and
 	// join it once the slow write is done.
-	release := make(chan struct{})
+	g := newGate()
+	defer g.open() // should the test fail before it opens
 	leader := make(chan any, 1)
 	go func() {
 		defer func() { leader <- recover() }()
 		_, err := s.w.do(ctx, "slow", "test", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
-			<-release
+			g.wait()
 			return appendNew(ctx, b, "slow")
 		})
 		t.Errorf("the batch's leader returned (%v) instead of panicking", err)
 	}()
-	waitQueued(t, s, 0)
+	<-g.reached
 	boom := make(chan error, 1)
 	go func() {
 		_, err := s.w.do(ctx, "boom", "test", func(context.Context, *batch) (chronicle.AppendResult, bool, error) {
@@ -167,7 +168,7 @@ func TestPanicInBatch(t *testing.T) {
 		other <- err
 	}()
 	waitQueued(t, s, 2)
-	close(release)
+	g.open()
 	if p := <-leader; p != "boom" {
 		t.Fatalf("the batch's leader recovered %v, want boom", p)
 	}
@@ -196,14 +197,15 @@ func TestLateRequestsJoinBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	g := newGate()
+	defer g.open() // before Close, which waits for the batch
 	ctx := context.Background()
-	release := make(chan struct{})
 	var mu sync.Mutex
 	batches := map[string]*batch{}
 	do := func(stream string, wait bool, done chan<- error) {
 		_, err := s.w.do(ctx, stream, "test", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
 			if wait {
-				<-release
+				g.wait()
 			}
 			mu.Lock()
 			batches[stream] = b
@@ -215,12 +217,12 @@ func TestLateRequestsJoinBatch(t *testing.T) {
 	done := make(chan error, 4)
 	go do("first", true, done)
 	// first's batch is writing (its op waits): the next three arrive.
-	waitQueued(t, s, 0)
+	<-g.reached
 	for i, stream := range []string{"second", "third", "fourth"} {
 		go do(stream, false, done)
 		waitQueued(t, s, i+1)
 	}
-	close(release)
+	g.open()
 	for range 4 {
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -240,6 +242,23 @@ func TestLateRequestsJoinBatch(t *testing.T) {
 		}
 	}
 }
+
+// gate holds a batch's op: wait tells the test that the op has been
+// reached, and returns once the test opens the gate.
+type gate struct {
+	reached, opened chan struct{}
+	once            sync.Once
+}
+
+func newGate() *gate { return &gate{reached: make(chan struct{}), opened: make(chan struct{})} }
+
+func (g *gate) wait() {
+	close(g.reached)
+	<-g.opened
+}
+
+// open lets the op go on; it may be called more than once.
+func (g *gate) open() { g.once.Do(func() { close(g.opened) }) }
 
 // waitQueued waits until s's writer is busy with n requests queued.
 func waitQueued(t *testing.T, s *Store, n int) {

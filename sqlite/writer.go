@@ -55,14 +55,16 @@ type reply struct {
 
 // writer owns the store's only write connection and commits appends in
 // batches: one transaction, one fsync, for every append that arrived
-// while the previous batch was committing.
+// while the previous batch was committing or while this one is being
+// written, up to MaxBatch.
 //
 // It has no goroutine of its own: the caller of an append that finds the
 // writer idle commits it at once, on its own goroutine, so that a lone
 // append costs no hand-off between goroutines. Appends that arrive
-// meanwhile queue; when the batch has committed, its caller hands the
-// writer to the first of them, whose caller commits the whole queue as
-// the next batch. Each caller commits one batch at most.
+// meanwhile queue, and join the batch until its COMMIT begins; when the
+// batch has committed, its caller hands the writer to the first of those
+// still queued, whose caller commits the queue as the next batch. Each
+// caller commits one batch at most.
 type writer struct {
 	s    *Store
 	db   *sql.DB
