@@ -291,10 +291,24 @@ func readCached(evs []recentEvent, opts chronicle.ReadStreamOptions) ([]chronicl
 	if opts.Limit > 0 && len(sel) > opts.Limit {
 		sel = sel[:opts.Limit]
 	}
+	// The caller gets its own copy of the data, as from the file: one
+	// allocation for the whole read rather than one per event, each
+	// event's share capped so that an append to it cannot reach the next.
+	size := 0
+	for _, re := range sel {
+		size += len(re.Data)
+	}
+	buf := make([]byte, 0, size)
 	out := make([]chronicle.RecordedEvent, len(sel))
 	for i, re := range sel {
+		var data []byte
+		if len(re.Data) > 0 {
+			start := len(buf)
+			buf = append(buf, re.Data...)
+			data = buf[start:len(buf):len(buf)]
+		}
 		var err error
-		if out[i], err = re.recorded(); err != nil {
+		if out[i], err = re.recordedWith(data); err != nil {
 			return nil, err
 		}
 	}

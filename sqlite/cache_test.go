@@ -92,6 +92,13 @@ func TestStreamCacheReads(t *testing.T) {
 		}
 	}
 	sameAsFile(t, s, file, "a", chronicle.ReadStreamOptions{})
+	// The events of one read share a buffer: appending to one event's
+	// data leaves the next event's alone.
+	next := string(evs[1].Data)
+	_ = append(evs[0].Data, "overflow"...)
+	if string(evs[1].Data) != next {
+		t.Errorf("appending to the first event's data changed the second's: %q, want %q", evs[1].Data, next)
+	}
 }
 
 // TestStreamCacheOtherWriters: what another process (or another store in

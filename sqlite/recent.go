@@ -43,11 +43,17 @@ type recentEvent struct {
 // recorded returns the event as a query would: each reader gets its own
 // copy of the data (nil when empty), and the metadata decoded.
 func (e recentEvent) recorded() (chronicle.RecordedEvent, error) {
-	out := e.RecordedEvent
-	out.Data = nil
+	var data []byte
 	if len(e.Data) > 0 {
-		out.Data = bytes.Clone(e.Data)
+		data = bytes.Clone(e.Data)
 	}
+	return e.recordedWith(data)
+}
+
+// recordedWith is recorded with data, the caller's own copy of e.Data.
+func (e recentEvent) recordedWith(data []byte) (chronicle.RecordedEvent, error) {
+	out := e.RecordedEvent
+	out.Data = data
 	var err error
 	if out.Metadata, err = chronicle.UnmarshalMetadata(e.metadata); err != nil {
 		return out, fmt.Errorf("event at position %d: metadata: %w", e.Position, err)
