@@ -105,9 +105,37 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 		if r, ok := s.(chronicle.Retention); ok {
 			calls = append(calls, func() error { _, err := r.StreamMetadata(ctx, "s"); return err })
 		}
+		if r, ok := s.(chronicle.Retention); ok {
+			calls = append(calls, func() error { return r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 100}) })
+		}
 		if d, ok := s.(chronicle.Deleter); ok {
 			calls = append(calls, func() error { return d.Delete(ctx, "missing", chronicle.Exact(5)) })
 		}
+		if sc, ok := s.(chronicle.Scavenger); ok {
+			calls = append(calls, func() error { _, err := sc.Scavenge(ctx, nil); return err })
+		}
+		if ss, ok := s.(chronicle.SnapshotStore); ok {
+			calls = append(calls,
+				func() error {
+					return ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Revision: 2, Type: "State", Version: 1, Data: []byte("{}")})
+				},
+				func() error { _, _, err := ss.LoadSnapshot(ctx, "s"); return err })
+		}
+		if f, ok := s.(chronicle.EventFinder); ok {
+			calls = append(calls, func() error { _, err := f.HasEvent(ctx, "s", uuid.New()); return err })
+		}
+		if l, ok := s.(chronicle.StreamLister); ok {
+			calls = append(calls,
+				func() error { _, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{}); return err },
+				func() error { _, _, err := l.CountStreams(ctx); return err })
+		}
+		// A subscription under way ends with Close, rather than wait for
+		// events that will not come: its deadline is a failure.
+		calls = append(calls, func() error {
+			sub, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return firstError(s.Subscribe(sub, chronicle.SubscribeOptions{}))
+		})
 		var closed atomic.Bool // Close has returned
 		errs := make(chan error, len(calls))
 		for _, call := range calls {
