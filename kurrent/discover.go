@@ -218,6 +218,11 @@ type cluster struct {
 
 	reconnecting sync.Mutex // one reconnection at a time
 
+	// life ends with Close, and with it any reconnection under way,
+	// which may otherwise go on dialing for maxDiscoverAttempts.
+	life context.Context
+	end  context.CancelFunc
+
 	mu      sync.Mutex
 	node    *node
 	retired []*grpc.ClientConn
@@ -231,6 +236,7 @@ func dialCluster(ctx context.Context, set clusterSettings, dopts []grpc.DialOpti
 	if err != nil {
 		return nil, err
 	}
+	c.life, c.end = context.WithCancel(context.Background())
 	c.node = n
 	return c, nil
 }
@@ -249,6 +255,7 @@ func (c *cluster) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.end()
 	errs := []error{c.node.cc.Close()}
 	for _, cc := range c.retired {
 		errs = append(errs, cc.Close())
@@ -446,6 +453,9 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 	if n := c.current(); n != failed {
 		return n, nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.life, cancel)()
 	var n *node
 	var err error
 	if leader != "" {
@@ -456,6 +466,9 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 	if n == nil {
 		var derr error
 		if n, derr = c.discover(ctx); derr != nil {
+			if c.life.Err() != nil {
+				return nil, fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
+			}
 			return nil, errors.Join(err, derr)
 		}
 	}

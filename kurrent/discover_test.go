@@ -32,6 +32,7 @@ type fakeNode struct {
 	leader  string // host:port named in "not-leader" answers
 
 	gossips        atomic.Int32
+	gossipDown     atomic.Bool // Gossip.Read fails while set
 	refused        atomic.Int32
 	requiresLeader atomic.Int32 // calls marked "requires-leader: true"
 }
@@ -54,6 +55,9 @@ func startFake(t *testing.T, f *fakeNode) *fakeNode {
 
 func (f *fakeNode) Read(context.Context, *esdbpb.Empty) (*esdbpb.ClusterInfo, error) {
 	f.gossips.Add(1)
+	if f.gossipDown.Load() {
+		return nil, status.Error(codes.Unavailable, "gossip is down")
+	}
 	return &esdbpb.ClusterInfo{Members: f.members}, nil
 }
 
@@ -252,6 +256,47 @@ func TestNotLeaderReconnects(t *testing.T) {
 	}
 	if stale.refused.Load() != 2 {
 		t.Fatalf("the stale node refused %d calls, want 2", stale.refused.Load())
+	}
+}
+
+// TestCloseEndsReconnect: Close ends a reconnection under way, which
+// would otherwise go on asking the seeds for maxDiscoverAttempts, and the
+// call that was reconnecting fails with an error matching ErrClosed.
+func TestCloseEndsReconnect(t *testing.T) {
+	stale := &fakeNode{leader: deadAddr(t)}
+	startFake(t, stale)
+	stale.members = []*esdbpb.MemberInfo{member(esdbpb.MemberInfo_Leader, true, stale.addr)}
+	s := dial(t, "kurrentdb://"+stale.addr+","+deadAddr(t)+"?tls=false&maxDiscoverAttempts=1000&discoveryInterval=20")
+	stale.gossipDown.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(context.Background(), "c-1", chronicle.Any, chronicle.EventData{Type: "N"})
+		done <- err
+	}()
+	// The append was refused, the named leader is dead, and discovery has
+	// asked the seeds in vain a few times.
+	deadline := time.Now().Add(10 * time.Second)
+	for stale.refused.Load() < 1 || stale.gossips.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("refused %d, gossips %d: the reconnection did not start", stale.refused.Load(), stale.gossips.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, chronicle.ErrClosed) {
+			t.Fatalf("the reconnecting append: %v, want an error matching ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reconnection went on after Close")
+	}
+	asked := stale.gossips.Load()
+	time.Sleep(100 * time.Millisecond)
+	if n := stale.gossips.Load(); n != asked {
+		t.Fatalf("the seeds were asked %d more times after Close", n-asked)
 	}
 }
 

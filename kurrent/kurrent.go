@@ -116,7 +116,8 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 
 // Close closes the connection without waiting for the calls under way:
 // they, and every call after Close, fail with an error matching
-// [chronicle.ErrClosed] unless the server had already answered. An
+// [chronicle.ErrClosed] unless the server had already answered; a
+// reconnection to a cluster's leader under way ends too. An
 // append cut short this way may or may not have been written: read the
 // stream, or retry it with the same event IDs, to know. Close may be
 // called more than once.
