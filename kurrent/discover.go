@@ -453,6 +453,9 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 	if n := c.current(); n != failed {
 		return n, nil
 	}
+	if c.life.Err() != nil {
+		return nil, fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(c.life, cancel)()

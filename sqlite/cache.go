@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"slices"
 	"sync"
 
@@ -274,6 +275,10 @@ func (c *streamCache) servable(since uint64) bool {
 	return c.valid || since != noCheck && c.checks > since
 }
 
+// maxSharedData bounds the data of a read from the cache that shares
+// one allocation (see readCached).
+const maxSharedData = 4 << 10
+
 // noCheck is the since of a read's first lookup.
 const noCheck = ^uint64(0)
 
@@ -291,21 +296,30 @@ func readCached(evs []recentEvent, opts chronicle.ReadStreamOptions) ([]chronicl
 	if opts.Limit > 0 && len(sel) > opts.Limit {
 		sel = sel[:opts.Limit]
 	}
-	// The caller gets its own copy of the data, as from the file: one
-	// allocation for the whole read rather than one per event, each
-	// event's share capped so that an append to it cannot reach the next.
+	// The caller gets its own copy of the data, as from the file. When
+	// the read's data is small, as an aggregate's events mostly are, one
+	// allocation holds it all, each event's share capped so that an
+	// append to it cannot reach the next; a larger read copies each
+	// event apart, so that an event kept keeps no more than its own.
 	size := 0
 	for _, re := range sel {
 		size += len(re.Data)
 	}
-	buf := make([]byte, 0, size)
+	var buf []byte
+	if size <= maxSharedData {
+		buf = make([]byte, 0, size)
+	}
 	out := make([]chronicle.RecordedEvent, len(sel))
 	for i, re := range sel {
 		var data []byte
-		if len(re.Data) > 0 {
+		switch {
+		case len(re.Data) == 0:
+		case buf != nil:
 			start := len(buf)
 			buf = append(buf, re.Data...)
 			data = buf[start:len(buf):len(buf)]
+		default:
+			data = bytes.Clone(re.Data)
 		}
 		var err error
 		if out[i], err = re.recordedWith(data); err != nil {

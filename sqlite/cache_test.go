@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -98,6 +100,45 @@ func TestStreamCacheReads(t *testing.T) {
 	_ = append(evs[0].Data, "overflow"...)
 	if string(evs[1].Data) != next {
 		t.Errorf("appending to the first event's data changed the second's: %q, want %q", evs[1].Data, next)
+	}
+}
+
+// TestStreamCacheReadKeepsLittle: the events of a read from memory share
+// one allocation only when their data is small, so that a caller that
+// keeps one event of a large read does not keep the others' data.
+func TestStreamCacheReadKeepsLittle(t *testing.T) {
+	ctx := context.Background()
+	s, file := twoStores(t)
+	for _, c := range []struct {
+		stream string
+		size   int  // of each event's data: not a size class, so that separate allocations are not adjacent
+		shared bool // whether the read's events may share one allocation
+	}{{"small", 100, true}, {"large", 1000, false}} {
+		evs := make([]chronicle.EventData, 10)
+		for i := range evs {
+			evs[i] = chronicle.EventData{Type: "E", Data: bytes.Repeat([]byte{'a' + byte(i)}, c.size)}
+		}
+		if _, err := s.Append(ctx, c.stream, chronicle.NoStream, evs...); err != nil {
+			t.Fatal(err)
+		}
+		sameAsFile(t, s, file, c.stream, chronicle.ReadStreamOptions{})
+		got, err := readStream(s, c.stream, chronicle.ReadStreamOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		adjacent := 0
+		for i := 1; i < len(got); i++ {
+			prev := got[i-1].Data
+			if uintptr(unsafe.Pointer(unsafe.SliceData(prev)))+uintptr(len(prev)) == uintptr(unsafe.Pointer(unsafe.SliceData(got[i].Data))) {
+				adjacent++
+			}
+		}
+		if !c.shared && adjacent > 0 {
+			t.Errorf("%s: %d events' data share an allocation with the one before, want none", c.stream, adjacent)
+		}
+		if c.shared && adjacent != len(got)-1 {
+			t.Errorf("%s: %d of %d events' data follow the one before in one allocation, want all", c.stream, adjacent, len(got)-1)
+		}
 	}
 }
 
