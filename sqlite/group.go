@@ -50,7 +50,10 @@ type pageRequest struct {
 	stream    string
 	from, now int64
 	limit     int
-	reply     chan pageReply // buffered, for a read that queued
+	// first: the read's first page, which, if it finds nothing, asks in
+	// the same transaction whether the stream exists (see mustExist).
+	first bool
+	reply chan pageReply // buffered, for a read that queued
 }
 
 type pageReply struct {
@@ -65,8 +68,8 @@ type pageReply struct {
 // the statements are the driver's own, prepared on the driver's
 // connection under conn and used only inside conn.Raw.
 type groupConn struct {
-	conn                *sql.Conn
-	forwards, backwards driver.Stmt
+	conn                        *sql.Conn
+	forwards, backwards, exists driver.Stmt
 }
 
 // newGroupConn prepares the page queries on conn.
@@ -85,6 +88,11 @@ func newGroupConn(ctx context.Context, conn *sql.Conn) (*groupConn, error) {
 			c.forwards.Close()
 			return err
 		}
+		if c.exists, err = p.PrepareContext(ctx, existsSQL); err != nil {
+			c.forwards.Close()
+			c.backwards.Close()
+			return err
+		}
 		return nil
 	})
 	if err != nil {
@@ -96,7 +104,7 @@ func newGroupConn(ctx context.Context, conn *sql.Conn) (*groupConn, error) {
 // closeStmts closes the page queries, not the connection.
 func (c *groupConn) closeStmts() error {
 	return c.conn.Raw(func(any) error {
-		return errors.Join(c.forwards.Close(), c.backwards.Close())
+		return errors.Join(c.forwards.Close(), c.backwards.Close(), c.exists.Close())
 	})
 }
 
@@ -272,26 +280,47 @@ func (c *groupConn) run(batch []*pageRequest, own *pageRequest, ownReply *pageRe
 	return ended
 }
 
-// query reads the page that req asks for.
+// query reads the page that req asks for. A first page that finds
+// nothing asks, in the same transaction, whether the stream exists, so
+// that a stream created or deleted meanwhile cannot make the answer one
+// that the file never gave.
 func (c *groupConn) query(ctx context.Context, req *pageRequest) ([]chronicle.RecordedEvent, error) {
 	stmt := c.forwards
 	if req.backwards {
 		stmt = c.backwards
 	}
+	rows, err := queryStmt(ctx, stmt, req.stream, req.from, req.now, int64(req.limit))
+	if err != nil {
+		return nil, err
+	}
+	page, err := readRows(ctx, rows, 0)
+	if err != nil || len(page) > 0 || !req.first {
+		return page, err
+	}
+	if rows, err = queryStmt(ctx, c.exists, req.stream); err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	row := make([]driver.Value, 2)
+	if err := rows.Next(row); err != nil {
+		return nil, fmt.Errorf("does %q exist: %w", req.stream, err)
+	}
+	deleted, _ := row[0].(int64)
+	exists, _ := row[1].(int64)
+	return nil, existence(req.stream, deleted, exists != 0)
+}
+
+// queryStmt runs stmt, a statement of the driver's, with args as ?1, ?2...
+func queryStmt(ctx context.Context, stmt driver.Stmt, args ...any) (driver.Rows, error) {
 	q, ok := stmt.(driver.StmtQueryContext)
 	if !ok {
 		return nil, fmt.Errorf("the SQLite driver's statement (%T) takes no context", stmt)
 	}
-	rows, err := q.QueryContext(ctx, []driver.NamedValue{
-		{Ordinal: 1, Value: req.stream},
-		{Ordinal: 2, Value: req.from},
-		{Ordinal: 3, Value: req.now},
-		{Ordinal: 4, Value: int64(req.limit)},
-	})
-	if err != nil {
-		return nil, err
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
-	return readRows(ctx, rows, 0)
+	return q.QueryContext(ctx, named)
 }
 
 // close waits for the reads under way and those already queued, then

@@ -39,10 +39,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		r := &streamRead{s: s, stream: stream, backwards: opts.Backwards, walk: catchup.NewStreamPages(opts), now: time.Now().UnixMicro()}
 		more := false
 		if err == nil && !cached {
+			// A first page that finds nothing says whether the stream
+			// exists (see groupConn.query).
+			r.first = true
 			page, more, err = r.next(ctx)
-			if err == nil && len(page) == 0 {
-				err = s.mustExist(ctx, stream)
-			}
+			r.first = false
 		}
 		if err != nil {
 			yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, s.closedErr(ctx, err)))
@@ -74,6 +75,7 @@ type streamRead struct {
 	backwards bool
 	walk      *catchup.StreamPages
 	now       int64 // the clock of max age
+	first     bool  // the next page is the read's first
 }
 
 // next reads the next page and reports whether more may follow it.
@@ -81,7 +83,7 @@ func (r *streamRead) next(ctx context.Context) ([]chronicle.RecordedEvent, bool,
 	from, limit := r.walk.Next()
 	// The writer's connection when the writer is idle, else one of the
 	// read group's.
-	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: clamp(from), now: r.now, limit: limit}
+	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: clamp(from), now: r.now, limit: limit, first: r.first}
 	page, ok, err := r.s.w.read(req)
 	if err == nil && !ok {
 		page, err = r.s.group.page(req)
@@ -130,19 +132,19 @@ const (
 		" AND recorded >= " + oldestSQL + " ORDER BY revision DESC LIMIT ?4"
 )
 
-// mustExist is called when a read of stream found nothing. It returns a
-// [chronicle.StreamDeletedError] if the stream is tombstoned, a
-// [chronicle.StreamNotFoundError] if it is soft-deleted, or unless it has
-// events, or had events that a scavenge removed; nil otherwise.
-func (s *Store) mustExist(ctx context.Context, stream string) error {
-	var deleted int
-	var exists bool
-	err := s.stmts.queryRow(ctx, `SELECT coalesce((SELECT deleted FROM streams_meta WHERE stream = ?1), 0),
-		EXISTS (SELECT 1 FROM events WHERE stream = ?1) OR EXISTS (SELECT 1 FROM streams_meta WHERE stream = ?1 AND next_revision > 0)`,
-		stream).Scan(&deleted, &exists)
+// existsSQL tells, for a read of stream ?1 that found nothing, whether
+// the stream is deleted (streams_meta.deleted), and whether it exists: it
+// has events, or had events that a scavenge removed.
+const existsSQL = `SELECT coalesce((SELECT deleted FROM streams_meta WHERE stream = ?1), 0),
+	EXISTS (SELECT 1 FROM events WHERE stream = ?1) OR EXISTS (SELECT 1 FROM streams_meta WHERE stream = ?1 AND next_revision > 0)`
+
+// existence is the answer to a read of stream that found nothing, from
+// existsSQL's row: a [chronicle.StreamDeletedError] if the stream is
+// tombstoned, a [chronicle.StreamNotFoundError] if it is soft-deleted or
+// does not exist; nil otherwise (all its events are hidden, or the read
+// began past its end).
+func existence(stream string, deleted int64, exists bool) error {
 	switch {
-	case err != nil:
-		return err
 	case deleted == tombstoned:
 		return &chronicle.StreamDeletedError{Stream: stream}
 	case deleted == softDeleted || !exists:
