@@ -19,7 +19,7 @@ type queries struct {
 	states, eventsAt, findID, lockHead, insert, notify string
 
 	// The readers'.
-	streamForward, streamBackward, streamExists, page, allBackward string
+	streamForward, streamBackward, page, allBackward string
 
 	// Snapshots, retention and deletion.
 	saveSnapshot, loadSnapshot, hasEvent                   string
@@ -77,13 +77,16 @@ ORDER BY q.i`
 SELECT (SELECT base FROM h)`
 	q.notify = "SELECT pg_notify($1, position::text) FROM " + head
 
-	// A page of a stream, with the stream's deletion state: the stream's
-	// metadata (one row, of zeros when it has none) decides which events
-	// are visible, so retention hides events at once, before a scavenge
-	// removes them. The LEFT JOIN yields the metadata row alone when no
-	// event qualifies. %s is the condition on revision and the order.
-	streamPage := `SELECT v.deleted, e.* FROM (
+	// A page of a stream, with the stream's deletion state and whether it
+	// exists (it has events, or had events that a scavenge removed), in
+	// the page's snapshot: the stream's metadata (one row, of zeros when
+	// it has none) decides which events are visible, so retention hides
+	// events at once, before a scavenge removes them. The LEFT JOIN yields
+	// the metadata row alone when no event qualifies. %s is the condition
+	// on revision and the order.
+	streamPage := `SELECT v.deleted, v.present, e.* FROM (
 	SELECT coalesce(m.deleted, 0) AS deleted,
+		EXISTS (SELECT 1 FROM ` + events + ` WHERE stream = $1) OR coalesce(m.next_revision, 0) > 0 AS present,
 		greatest(coalesce(m.truncate_before, 0), CASE WHEN m.max_count > 0 THEN
 			(SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1) + 1 - m.max_count
 			ELSE 0 END) AS lowest,
@@ -96,8 +99,6 @@ SELECT (SELECT base FROM h)`
 ) e ON true`
 	q.streamForward = strings.Replace(streamPage, "%s", "revision >= $2 ORDER BY revision", 1)
 	q.streamBackward = strings.Replace(streamPage, "%s", "revision <= $2 ORDER BY revision DESC", 1)
-	// A stream whose events a scavenge removed still exists.
-	q.streamExists = "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE stream = $1) OR EXISTS (SELECT 1 FROM " + meta + " WHERE stream = $1 AND next_revision > 0)"
 	// page reads the head and the events up to it in one statement, so in
 	// one snapshot: the events at or below a committed head are all
 	// committed (see the package doc), so "examined up to head" holds even

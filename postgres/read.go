@@ -31,7 +31,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		walk := catchup.NewStreamPages(opts)
 		for {
 			from, limit := walk.Next()
-			page, deleted, err := s.streamPage(ctx, query, stream, clamp(from), limit)
+			page, deleted, present, err := s.streamPage(ctx, query, stream, clamp(from), limit)
 			switch {
 			case err != nil:
 			case deleted == tombstoned:
@@ -43,8 +43,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 					err = &chronicle.StreamNotFoundError{Stream: stream}
 				}
 				page = nil
-			case walk.Read() == 0 && len(page) == 0:
-				err = s.mustExist(ctx, stream)
+			case walk.Read() == 0 && len(page) == 0 && !present:
+				// Asked in the page's own snapshot: a stream created
+				// since cannot make this read one of a stream that
+				// exists without events.
+				err = &chronicle.StreamNotFoundError{Stream: stream}
 			}
 			if err != nil {
 				yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, s.closedErr(ctx, err)))
@@ -62,19 +65,20 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 	}
 }
 
-// streamPage runs one of the stream page queries, and returns the page
-// and the stream's deletion state.
-func (s *Store) streamPage(ctx context.Context, query, stream string, from int64, limit int) ([]chronicle.RecordedEvent, int16, error) {
+// streamPage runs one of the stream page queries, and returns the page,
+// the stream's deletion state, and whether the stream exists.
+func (s *Store) streamPage(ctx context.Context, query, stream string, from int64, limit int) ([]chronicle.RecordedEvent, int16, bool, error) {
 	rows, err := s.pool.Query(ctx, query, stream, from, limit)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	var (
 		deleted int16
+		present bool
 		r       eventRow
 		page    []chronicle.RecordedEvent
 	)
-	_, err = pgx.ForEachRow(rows, append([]any{&deleted}, r.dest()...), func() error {
+	_, err = pgx.ForEachRow(rows, append([]any{&deleted, &present}, r.dest()...), func() error {
 		if !r.pos.Valid {
 			return nil // the metadata alone: no event qualified
 		}
@@ -82,20 +86,7 @@ func (s *Store) streamPage(ctx context.Context, query, stream string, from int64
 		page = append(page, e)
 		return err
 	})
-	return page, deleted, err
-}
-
-// mustExist returns a [chronicle.StreamNotFoundError] unless stream has
-// events, or had events that a scavenge removed.
-func (s *Store) mustExist(ctx context.Context, stream string) error {
-	var exists bool
-	if err := s.pool.QueryRow(ctx, s.sql.streamExists, stream).Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		return &chronicle.StreamNotFoundError{Stream: stream}
-	}
-	return nil
+	return page, deleted, present, err
 }
 
 // ReadAll implements [chronicle.Store.ReadAll].

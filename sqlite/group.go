@@ -51,7 +51,7 @@ type pageRequest struct {
 	from, now int64
 	limit     int
 	// first: the read's first page, which, if it finds nothing, asks in
-	// the same transaction whether the stream exists (see mustExist).
+	// the same transaction whether the stream exists (see query).
 	first bool
 	reply chan pageReply // buffered, for a read that queued
 }
@@ -305,8 +305,11 @@ func (c *groupConn) query(ctx context.Context, req *pageRequest) ([]chronicle.Re
 	if err := rows.Next(row); err != nil {
 		return nil, fmt.Errorf("does %q exist: %w", req.stream, err)
 	}
-	deleted, _ := row[0].(int64)
-	exists, _ := row[1].(int64)
+	deleted, ok1 := row[0].(int64)
+	exists, ok2 := row[1].(int64)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("does %q exist: the driver gave %T and %T, want integers", req.stream, row[0], row[1])
+	}
 	return nil, existence(req.stream, deleted, exists != 0)
 }
 

@@ -57,6 +57,33 @@ func testReadStream(t *testing.T, newStore Factory) {
 		_, err := collect(s.ReadStream(context.Background(), "missing-1", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
 		wantErr(t, "backwards ReadStream of a missing stream", err, chronicle.ErrStreamNotFound)
 	})
+	t.Run("WhileCreated", func(t *testing.T) {
+		// A read racing the append that creates its stream finds the
+		// stream missing or finds its events: never a stream that
+		// exists with no events, which it never was.
+		ctx := context.Background()
+		for i := range 200 {
+			stream := fmt.Sprintf("created-%d", i)
+			appended := make(chan error, 1)
+			go func() {
+				_, err := s.Append(ctx, stream, chronicle.NoStream, event("E", i))
+				appended <- err
+			}()
+			for range 4 {
+				evs, err := collect(s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}))
+				switch {
+				case err != nil && !errors.Is(err, chronicle.ErrStreamNotFound):
+					t.Fatalf("%s: %v", stream, err)
+				case err == nil && len(evs) != 1:
+					t.Fatalf("%s: %d events and no error, want its one event or ErrStreamNotFound", stream, len(evs))
+				}
+			}
+			if err := <-appended; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
 	t.Run("LongStream", func(t *testing.T) {
 		// Longer than a few pages of any store, with another stream's
 		// events between its appends: each event once, in order, however
