@@ -79,20 +79,23 @@ SELECT (SELECT base FROM h)`
 
 	// A page of a stream, with the stream's deletion state and whether it
 	// exists (it has events, or had events that a scavenge removed), in
-	// the page's snapshot: the stream's metadata (one row, of zeros when
+	// the page's snapshot. Its last revision is one backward seek of the
+	// stream's index, which tells both whether it has events and where a
+	// max count cuts (an EXISTS was planned as a scan of the whole table
+	// on a connection's first runs of the statement): the stream's metadata (one row, of zeros when
 	// it has none) decides which events are visible, so retention hides
 	// events at once, before a scavenge removes them. The LEFT JOIN yields
 	// the metadata row alone when no event qualifies. %s is the condition
 	// on revision and the order.
 	streamPage := `SELECT v.deleted, v.present, e.* FROM (
 	SELECT coalesce(m.deleted, 0) AS deleted,
-		EXISTS (SELECT 1 FROM ` + events + ` WHERE stream = $1) OR coalesce(m.next_revision, 0) > 0 AS present,
-		greatest(coalesce(m.truncate_before, 0), CASE WHEN m.max_count > 0 THEN
-			(SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1) + 1 - m.max_count
+		l.last IS NOT NULL OR coalesce(m.next_revision, 0) > 0 AS present,
+		greatest(coalesce(m.truncate_before, 0), CASE WHEN m.max_count > 0 THEN l.last + 1 - m.max_count
 			ELSE 0 END) AS lowest,
 		CASE WHEN m.max_age_us > 0 THEN clock_timestamp() - m.max_age_us * interval '1 microsecond'
 			ELSE '-infinity'::timestamptz END AS oldest
-	FROM (SELECT 1) one LEFT JOIN ` + meta + ` m ON m.stream = $1
+	FROM (SELECT (SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1) AS last) l
+		LEFT JOIN ` + meta + ` m ON m.stream = $1
 ) v LEFT JOIN LATERAL (
 	SELECT ` + eventColumns + ` FROM ` + events + `
 	WHERE v.deleted = 0 AND stream = $1 AND revision >= v.lowest AND recorded >= v.oldest AND %s LIMIT $3
