@@ -79,14 +79,14 @@ SELECT (SELECT base FROM h)`
 
 	// A page of a stream, with the stream's deletion state and whether it
 	// exists (it has events, or had events that a scavenge removed), in
-	// the page's snapshot. Its last revision is one backward seek of the
-	// stream's index, which tells both whether it has events and where a
-	// max count cuts (an EXISTS was planned as a scan of the whole table
-	// on a connection's first runs of the statement): the stream's metadata (one row, of zeros when
-	// it has none) decides which events are visible, so retention hides
-	// events at once, before a scavenge removes them. The LEFT JOIN yields
-	// the metadata row alone when no event qualifies. %s is the condition
-	// on revision and the order.
+	// the page's own snapshot. The stream's metadata (one row, of zeros
+	// when it has none) decides which events are visible, so retention
+	// hides events at once, before a scavenge removes them. The stream's
+	// last revision, one backward seek of its index, says both whether it
+	// has events and where a max count cuts (an EXISTS instead was
+	// planned as a scan of the whole table on a connection's first runs
+	// of the statement). The LEFT JOIN yields the metadata row alone when
+	// no event qualifies. %s is the condition on revision and the order.
 	streamPage := `SELECT v.deleted, v.present, e.* FROM (
 	SELECT coalesce(m.deleted, 0) AS deleted,
 		l.last IS NOT NULL OR coalesce(m.next_revision, 0) > 0 AS present,
