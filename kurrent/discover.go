@@ -454,7 +454,7 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 		return n, nil
 	}
 	if c.life.Err() != nil {
-		return nil, fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
+		return nil, errReconnectClosed
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -470,7 +470,7 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 		var derr error
 		if n, derr = c.discover(ctx); derr != nil {
 			if c.life.Err() != nil {
-				return nil, fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
+				return nil, errReconnectClosed
 			}
 			return nil, errors.Join(err, derr)
 		}
@@ -479,7 +479,7 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 	defer c.mu.Unlock()
 	if c.closed {
 		n.cc.Close()
-		return nil, fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
+		return nil, errReconnectClosed
 	}
 	// Calls may still run on the former node: its connection stays open
 	// for them, up to maxRetired of them.
@@ -491,6 +491,9 @@ func (c *cluster) reconnect(ctx context.Context, failed *node, leader string) (*
 	c.node = n
 	return n, nil
 }
+
+// errReconnectClosed ends a reconnection that finds the store closed.
+var errReconnectClosed = fmt.Errorf("kurrent: reconnect: %w", chronicle.ErrClosed)
 
 // retry reconnects after nl, with leader preference only: with another
 // preference the client stays on the node it chose.

@@ -39,11 +39,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		r := &streamRead{s: s, stream: stream, backwards: opts.Backwards, walk: catchup.NewStreamPages(opts), now: time.Now().UnixMicro()}
 		more := false
 		if err == nil && !cached {
-			// A first page that finds nothing says whether the stream
-			// exists (see groupConn.query).
-			r.first = true
 			page, more, err = r.next(ctx)
-			r.first = false
 		}
 		if err != nil {
 			yield(chronicle.RecordedEvent{}, fmt.Errorf("read stream %q: %w", stream, s.closedErr(ctx, err)))
@@ -75,7 +71,6 @@ type streamRead struct {
 	backwards bool
 	walk      *catchup.StreamPages
 	now       int64 // the clock of max age
-	first     bool  // the next page is the read's first
 }
 
 // next reads the next page and reports whether more may follow it.
@@ -83,7 +78,9 @@ func (r *streamRead) next(ctx context.Context) ([]chronicle.RecordedEvent, bool,
 	from, limit := r.walk.Next()
 	// The writer's connection when the writer is idle, else one of the
 	// read group's.
-	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: clamp(from), now: r.now, limit: limit, first: r.first}
+	// The first page, if it finds nothing, says whether the stream
+	// exists (see groupConn.query): a page follows only a full one.
+	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: clamp(from), now: r.now, limit: limit, first: r.walk.Read() == 0}
 	page, ok, err := r.s.w.read(req)
 	if err == nil && !ok {
 		page, err = r.s.group.page(req)

@@ -549,7 +549,7 @@ func (w *writer) commit(all *[]*request) reply {
 	// context may cancel it; callers that gave up are skipped below.
 	ctx := context.Background()
 	reqs := *all
-	replies := make([]reply, len(reqs), cap(reqs))
+	replies := make([]reply, len(reqs))
 	answer := func() reply {
 		for i, r := range reqs[1:] {
 			r.reply <- replies[i+1]
@@ -604,7 +604,7 @@ func (w *writer) commit(all *[]*request) reply {
 	w.s.cache.checked(check, true)
 	w.signal()
 	w.boundStreams()
-	b := &batch{w: w, head: w.head, now: time.Now().UTC().Truncate(time.Microsecond).UnixMicro(), written: w.written[:0]}
+	b := &batch{w: w, head: w.head, now: time.Now().UnixMicro(), written: w.written[:0]}
 	wrote := false
 	for i := 0; i < len(reqs) || w.join(all); i++ {
 		if len(reqs) < len(*all) {
@@ -612,7 +612,7 @@ func (w *writer) commit(all *[]*request) reply {
 			// they were sent.
 			reqs = *all
 			replies = append(replies, make([]reply, len(reqs)-len(replies))...)
-			b.now = max(b.now, time.Now().UTC().Truncate(time.Microsecond).UnixMicro())
+			b.now = max(b.now, time.Now().UnixMicro())
 		}
 		r := reqs[i]
 		if err := r.ctx.Err(); err != nil {

@@ -42,37 +42,15 @@ func testClose(t *testing.T, newStore Factory) {
 	check("ReadStream backwards", firstError(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End})))
 	check("ReadAll", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{})))
 	check("ReadAll backwards", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})))
-	// A subscription of a closed store must end, not wait for events.
-	sub, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	check("Subscribe", firstError(s.Subscribe(sub, chronicle.SubscribeOptions{})))
 	if r, ok := s.(chronicle.Retention); ok {
 		check("SetStreamMetadata", r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 1}))
-		_, err := r.StreamMetadata(ctx, "s")
-		check("StreamMetadata", err)
 	}
 	if d, ok := s.(chronicle.Deleter); ok {
 		check("Delete", d.Delete(ctx, "s", chronicle.Any))
 		check("Tombstone", d.Tombstone(ctx, "s", chronicle.Any))
 	}
-	if sc, ok := s.(chronicle.Scavenger); ok {
-		_, err := sc.Scavenge(ctx, nil)
-		check("Scavenge", err)
-	}
-	if ss, ok := s.(chronicle.SnapshotStore); ok {
-		check("SaveSnapshot", ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Revision: 2, Type: "State", Version: 1, Data: []byte("{}")}))
-		_, _, err := ss.LoadSnapshot(ctx, "s")
-		check("LoadSnapshot", err)
-	}
-	if f, ok := s.(chronicle.EventFinder); ok {
-		_, err := f.HasEvent(ctx, "s", uuid.New())
-		check("HasEvent", err)
-	}
-	if l, ok := s.(chronicle.StreamLister); ok {
-		_, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{})
-		check("ListStreams", err)
-		_, _, err = l.CountStreams(ctx)
-		check("CountStreams", err)
+	for _, c := range abilityCalls(ctx, s) {
+		check(c.name, c.call())
 	}
 	if err := c.Close(); err != nil && !errors.Is(err, chronicle.ErrClosed) {
 		t.Errorf("a second Close: %v, want nil or an error matching ErrClosed", err)
@@ -103,39 +81,14 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 			},
 		}
 		if r, ok := s.(chronicle.Retention); ok {
-			calls = append(calls, func() error { _, err := r.StreamMetadata(ctx, "s"); return err })
-		}
-		if r, ok := s.(chronicle.Retention); ok {
 			calls = append(calls, func() error { return r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 100}) })
 		}
 		if d, ok := s.(chronicle.Deleter); ok {
 			calls = append(calls, func() error { return d.Delete(ctx, "missing", chronicle.Exact(5)) })
 		}
-		if sc, ok := s.(chronicle.Scavenger); ok {
-			calls = append(calls, func() error { _, err := sc.Scavenge(ctx, nil); return err })
+		for _, c := range abilityCalls(ctx, s) {
+			calls = append(calls, c.call)
 		}
-		if ss, ok := s.(chronicle.SnapshotStore); ok {
-			calls = append(calls,
-				func() error {
-					return ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Revision: 2, Type: "State", Version: 1, Data: []byte("{}")})
-				},
-				func() error { _, _, err := ss.LoadSnapshot(ctx, "s"); return err })
-		}
-		if f, ok := s.(chronicle.EventFinder); ok {
-			calls = append(calls, func() error { _, err := f.HasEvent(ctx, "s", uuid.New()); return err })
-		}
-		if l, ok := s.(chronicle.StreamLister); ok {
-			calls = append(calls,
-				func() error { _, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{}); return err },
-				func() error { _, _, err := l.CountStreams(ctx); return err })
-		}
-		// A subscription under way ends with Close, rather than wait for
-		// events that will not come: its deadline is a failure.
-		calls = append(calls, func() error {
-			sub, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			return firstError(s.Subscribe(sub, chronicle.SubscribeOptions{}))
-		})
 		var closed atomic.Bool // Close has returned
 		errs := make(chan error, len(calls))
 		for _, call := range calls {
@@ -173,6 +126,47 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 			}
 		}
 	}
+}
+
+// namedCall is a call of a store, named for messages.
+type namedCall struct {
+	name string
+	call func() error
+}
+
+// abilityCalls are calls of stream "s" that both Close tests make: a
+// subscription, and a call of each ability of s that neither writes
+// events nor changes what reads return. A subscription must end with
+// Close, rather than wait for events that will not come: its deadline
+// is a failure.
+func abilityCalls(ctx context.Context, s chronicle.Store) []namedCall {
+	calls := []namedCall{{"Subscribe", func() error {
+		sub, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return firstError(s.Subscribe(sub, chronicle.SubscribeOptions{}))
+	}}}
+	if r, ok := s.(chronicle.Retention); ok {
+		calls = append(calls, namedCall{"StreamMetadata", func() error { _, err := r.StreamMetadata(ctx, "s"); return err }})
+	}
+	if sc, ok := s.(chronicle.Scavenger); ok {
+		calls = append(calls, namedCall{"Scavenge", func() error { _, err := sc.Scavenge(ctx, nil); return err }})
+	}
+	if ss, ok := s.(chronicle.SnapshotStore); ok {
+		calls = append(calls,
+			namedCall{"SaveSnapshot", func() error {
+				return ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Revision: 2, Type: "State", Version: 1, Data: []byte("{}")})
+			}},
+			namedCall{"LoadSnapshot", func() error { _, _, err := ss.LoadSnapshot(ctx, "s"); return err }})
+	}
+	if f, ok := s.(chronicle.EventFinder); ok {
+		calls = append(calls, namedCall{"HasEvent", func() error { _, err := f.HasEvent(ctx, "s", uuid.New()); return err }})
+	}
+	if l, ok := s.(chronicle.StreamLister); ok {
+		calls = append(calls,
+			namedCall{"ListStreams", func() error { _, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{}); return err }},
+			namedCall{"CountStreams", func() error { _, _, err := l.CountStreams(ctx); return err }})
+	}
+	return calls
 }
 
 // firstError drains seq and returns its error, if any.
