@@ -169,7 +169,7 @@ const gameEvents = 23
 // play, it is C4-SEQ's commit.
 func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows, total int, d time.Duration) (*Baseline, error) {
 	name := fmt.Sprintf("raw SQLite insert into the store's schema, %d row/txn", rows)
-	note := "the store's events table and indexes, 1,000 streams"
+	note := "the store's events and streams tables and their indexes, 1,000 streams"
 	switch what {
 	case appendRowsNoIndexes:
 		name, note = fmt.Sprintf("raw SQLite insert into the store's events table without indexes, %d row/txn", rows), "the store's events table without its indexes, 1,000 streams"
@@ -178,7 +178,7 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 		if rows == 1 {
 			name = "raw SQLite insert of Connect Four's events into the store's schema, one game at a time, 1 row/txn"
 		}
-		note = fmt.Sprintf("Connect Four's events (game-UUIDv4 streams, %d events each, %d-byte data) into the store's events table and indexes", gameEvents, len(moveData))
+		note = fmt.Sprintf("Connect Four's events (game-UUIDv4 streams, %d events each, %d-byte data) into the store's events and streams tables and their indexes", gameEvents, len(moveData))
 	}
 	if total > 0 {
 		note += fmt.Sprintf(", %s events to a new file", num(float64(total)))
@@ -244,6 +244,23 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 			streams[i] = "game-" + uuid.NewString()
 		}
 	}
+	// Each stream gets its number, as the store numbers them: appendRows'
+	// here, gameRows' as each game starts.
+	insertStream, err := db.PrepareContext(ctx, "INSERT INTO streams (name) VALUES (?)")
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer insertStream.Close()
+	ids := make([]int64, len(streams))
+	for i, name := range streams {
+		res, err := insertStream.ExecContext(ctx, name)
+		if err == nil {
+			ids[i], err = res.LastInsertId()
+		}
+		if err != nil {
+			return 0, nil, 0, err
+		}
+	}
 	revs := make([]int64, len(streams))
 	if what == gameRows {
 		// Games in play start and end at different times, as C4-PAR's do.
@@ -251,7 +268,7 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 			revs[i] = int64(i % gameEvents)
 		}
 	}
-	insert, err := db.PrepareContext(ctx, "INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+	insert, err := db.PrepareContext(ctx, "INSERT INTO events (position, stream, stream_id, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return 0, nil, 0, err
 	}
@@ -275,13 +292,21 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 				return 0, nil, 0, err
 			}
 			pos++
-			if _, err := stmt.ExecContext(sqlCtx, pos, streams[next], revs[next], id[:], typ, data, nil, now); err != nil {
+			if _, err := stmt.ExecContext(sqlCtx, pos, streams[next], ids[next], revs[next], id[:], typ, data, nil, now); err != nil {
 				tx.Rollback()
 				return 0, nil, 0, err
 			}
 			revs[next]++
 			if what == gameRows && revs[next] == gameEvents {
 				streams[next], revs[next] = "game-"+uuid.NewString(), 0
+				res, err := tx.StmtContext(sqlCtx, insertStream).ExecContext(sqlCtx, streams[next])
+				if err == nil {
+					ids[next], err = res.LastInsertId()
+				}
+				if err != nil {
+					tx.Rollback()
+					return 0, nil, 0, err
+				}
 			}
 			next = (next + 1) % len(streams)
 		}
@@ -410,7 +435,7 @@ func (r rawSQLite) all(ctx context.Context) (int, error) {
 }
 
 func (r rawSQLite) stream(ctx context.Context, name string) (int, error) {
-	return r.scan(ctx, "SELECT "+rawColumns+" FROM events WHERE stream = ? ORDER BY revision", name)
+	return r.scan(ctx, "SELECT "+rawColumns+" FROM events WHERE stream_id = (SELECT id FROM streams WHERE name = ?) ORDER BY revision", name)
 }
 
 // scan reads the rows of query as the store does: the driver's own rows,

@@ -1165,3 +1165,37 @@ func appendOne(t *testing.T, st *Store, stream string, expected chronicle.Expect
 		t.Fatal(err)
 	}
 }
+
+// TestStreamQueriesSeek: every query of one stream, or of the streams
+// whose names match, seeks the index of streams, rather than scanning the
+// events table, whatever SQLite's planner makes of a file without
+// statistics. A plan that scans returns the same rows, only slower, so
+// no other test would see it.
+func TestStreamQueriesSeek(t *testing.T) {
+	s := openBench(t, &Options{Durability: Relaxed})
+	for name, query := range map[string]string{
+		"readForwards": readForwards, "readBackwards": readBackwards, "existsSQL": existsSQL,
+		"listStreamsByName": listStreamsByName, "lastRevisionSQL": lastRevisionSQL, "eventsAtSQL": eventsAtSQL,
+	} {
+		rows, err := s.read.Query("EXPLAIN QUERY PLAN "+query, "s", 1, 2, 3, "s")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(plan, "\n")
+		if !strings.Contains(text, "INDEX events_stream_revision (stream_id=?") || strings.Contains(text, "SCAN e") {
+			t.Errorf("%s does not seek events by stream:\n%s", name, text)
+		}
+	}
+}

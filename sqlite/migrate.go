@@ -10,7 +10,7 @@ import (
 
 // schemaVersion is the version of the newest migration; it is kept in
 // the file's user_version.
-const schemaVersion = 5
+const schemaVersion = 6
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -46,11 +46,15 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 		if _, err := conn.ExecContext(ctx, string(script)); err != nil {
 			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
-		if v == 5 {
-			// A change that SQL alone cannot make: see dropAutoincrement.
-			if err := dropAutoincrement(ctx, conn); err != nil {
-				return fmt.Errorf("migrate to version 5: %w", err)
-			}
+		// Changes that SQL alone cannot make: see editEvents.
+		switch v {
+		case 5:
+			err = dropAutoincrement(ctx, conn)
+		case 6:
+			err = editEvents(ctx, conn, "stream_id INTEGER", "stream_id INTEGER NOT NULL")
+		}
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
 	}
 	if version != schemaVersion {
@@ -84,16 +88,33 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 const oldHeadMark = "the file was upgraded to schema version 5 by a newer Chronicle: restart this process with it"
 
 // dropAutoincrement takes AUTOINCREMENT out of the events table's
-// definition, in place: the table's pages are the same with or without
-// it, so no event is copied, and the views, triggers and foreign keys
+// definition (see editEvents), and marks the sqlite_sequence row that
+// processes still running older code read their head from.
+func dropAutoincrement(ctx context.Context, conn *sql.Conn) error {
+	if err := editEvents(ctx, conn, "position INTEGER PRIMARY KEY AUTOINCREMENT,", "position INTEGER PRIMARY KEY,"); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		"DELETE FROM sqlite_sequence WHERE name = 'events'",
+		"INSERT INTO sqlite_sequence (name, seq) VALUES ('events', " + quote(oldHeadMark) + ")",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// editEvents replaces from, which must occur once, with to in the events
+// table's definition, in place: the change must leave every stored row
+// valid as it is (taking AUTOINCREMENT out, or a NOT NULL that every row
+// meets), so no event is copied, and the views, triggers and foreign keys
 // that applications defined on events stay as they were (copying into a
 // new table would drop the triggers, and a foreign key with ON DELETE
 // CASCADE would empty its table). It follows the procedure that SQLite's
 // documentation gives for changes that leave the stored content as it is
-// (https://sqlite.org/lang_altertable.html#otheralter, written there for
-// constraints and default values): AUTOINCREMENT changes no stored row
-// either, and sqlite_sequence, its only trace, is seen to here.
-func dropAutoincrement(ctx context.Context, conn *sql.Conn) error {
+// (https://sqlite.org/lang_altertable.html#otheralter).
+func editEvents(ctx context.Context, conn *sql.Conn, from, to string) error {
 	var cookie int64
 	if err := conn.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&cookie); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -102,7 +123,6 @@ func dropAutoincrement(ctx context.Context, conn *sql.Conn) error {
 	if err := conn.QueryRowContext(ctx, "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'").Scan(&def); err != nil {
 		return fmt.Errorf("read the events table's definition: %w", err)
 	}
-	const from, to = "position INTEGER PRIMARY KEY AUTOINCREMENT,", "position INTEGER PRIMARY KEY,"
 	if strings.Count(def, from) != 1 {
 		return fmt.Errorf("the events table's definition is not the one Chronicle made (%q): was the file changed by another program?", def)
 	}
@@ -112,8 +132,6 @@ func dropAutoincrement(ctx context.Context, conn *sql.Conn) error {
 		// Every connection reads the schema again, this one included.
 		fmt.Sprintf("PRAGMA schema_version = %d", cookie+1),
 		"PRAGMA writable_schema = OFF",
-		"DELETE FROM sqlite_sequence WHERE name = 'events'",
-		"INSERT INTO sqlite_sequence (name, seq) VALUES ('events', " + quote(oldHeadMark) + ")",
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)

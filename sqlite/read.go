@@ -104,6 +104,12 @@ func (r *streamRead) pages(ctx context.Context, emit func([]chronicle.RecordedEv
 	}
 }
 
+// streamIDSQL is the number of stream ?1 (see migration 6), NULL when
+// it never had an event: a subquery that SQLite runs once per query, so
+// that a condition "stream_id = " + streamIDSQL seeks the index of
+// streams.
+const streamIDSQL = "(SELECT id FROM streams WHERE name = ?1)"
+
 // visibleSQL is the first revision of stream ?1 that reads return, given
 // its row in streams_meta: none of a deleted stream (the largest
 // integer), else the later of truncate_before and the max count's cut.
@@ -111,7 +117,7 @@ func (r *streamRead) pages(ctx context.Context, emit func([]chronicle.RecordedEv
 // once per query, and a stream without metadata gives 0.
 const visibleSQL = `coalesce((SELECT CASE WHEN deleted != 0 THEN 9223372036854775807
 		ELSE max(truncate_before, CASE WHEN max_count > 0
-			THEN coalesce((SELECT max(revision) FROM events WHERE stream = ?1), -1) + 1 - max_count ELSE 0 END) END
+			THEN coalesce((SELECT max(revision) FROM events WHERE stream_id = ` + streamIDSQL + `), -1) + 1 - max_count ELSE 0 END) END
 	FROM streams_meta WHERE stream = ?1), 0)`
 
 // oldestSQL is the oldest recorded time (in microseconds) that reads of
@@ -123,9 +129,9 @@ const oldestSQL = `coalesce((SELECT CASE WHEN max_age_us > 0 THEN ?3 - max_age_u
 // ?3, at most ?4 events. The bound on revision is one expression, so that
 // SQLite seeks the index straight to it.
 const (
-	readForwards = "SELECT " + eventColumns + " FROM events WHERE stream = ?1 AND revision >= max(?2, " + visibleSQL + ")" +
+	readForwards = "SELECT " + eventColumns + " FROM events WHERE stream_id = " + streamIDSQL + " AND revision >= max(?2, " + visibleSQL + ")" +
 		" AND recorded >= " + oldestSQL + " ORDER BY revision LIMIT ?4"
-	readBackwards = "SELECT " + eventColumns + " FROM events WHERE stream = ?1 AND revision <= ?2 AND revision >= " + visibleSQL +
+	readBackwards = "SELECT " + eventColumns + " FROM events WHERE stream_id = " + streamIDSQL + " AND revision <= ?2 AND revision >= " + visibleSQL +
 		" AND recorded >= " + oldestSQL + " ORDER BY revision DESC LIMIT ?4"
 )
 
@@ -133,7 +139,7 @@ const (
 // the stream is deleted (streams_meta.deleted), and whether it exists: it
 // has events, or had events that a scavenge removed.
 const existsSQL = `SELECT coalesce((SELECT deleted FROM streams_meta WHERE stream = ?1), 0),
-	EXISTS (SELECT 1 FROM events WHERE stream = ?1) OR EXISTS (SELECT 1 FROM streams_meta WHERE stream = ?1 AND next_revision > 0)`
+	EXISTS (SELECT 1 FROM events WHERE stream_id = ` + streamIDSQL + `) OR EXISTS (SELECT 1 FROM streams_meta WHERE stream = ?1 AND next_revision > 0)`
 
 // existence is the answer to a read of stream that found nothing, from
 // existsSQL's row: a [chronicle.StreamDeletedError] if the stream is

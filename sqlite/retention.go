@@ -209,7 +209,7 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 			return err
 		}
 		var last sql.NullInt64
-		if err := tx.QueryRowContext(ctx, "SELECT max(revision) FROM events WHERE stream = ?", stream).Scan(&last); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT max(revision) FROM events WHERE stream_id = "+streamIDSQL, stream).Scan(&last); err != nil {
 			return err
 		}
 		if last.Valid {
@@ -222,14 +222,14 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 			if maxCount > 0 && last.Int64+1 > maxCount {
 				cutoff = max(cutoff, last.Int64+1-maxCount)
 			}
-			res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream = ? AND revision < ?", stream, cutoff)
+			res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream_id = "+streamIDSQL+" AND revision < ?2", stream, cutoff)
 			if err != nil {
 				return err
 			}
 			n, _ := res.RowsAffected()
 			removed += uint64(n)
 			if maxAge > 0 && deleted == notDeleted {
-				res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream = ? AND recorded < ?",
+				res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream_id = "+streamIDSQL+" AND recorded < ?2",
 					stream, time.Now().Add(-time.Duration(maxAge)*time.Microsecond).UnixMicro())
 				if err != nil {
 					return err

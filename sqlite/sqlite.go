@@ -81,9 +81,13 @@
 //
 // Open brings the schema of a file written by an earlier version up to
 // date, in one transaction that holds the write lock, and refuses a file
-// written by a later one. No migration copies the events, so it is quick
-// whatever the file's size, and the tables, views and triggers that an
-// application keeps in the file (see [Store.Update]) stay as they were.
+// written by a later one. No migration copies the events table, so the
+// tables, views and triggers that an application keeps in the file (see
+// [Store.Update]) stay as they were. Most are quick whatever the file's
+// size; schema version 6, which numbers the streams, writes each event's
+// row once more and rebuilds the index of streams (4.4 s for a file of
+// 1,000,000 events of 200 bytes over 10,000 streams, on a 2-core
+// machine).
 // Stop every process that has the file open before a newer version opens
 // it. A process that opened it before keeps the schema it knew, and its
 // appends fail, saying to restart it, rather than write to a schema it

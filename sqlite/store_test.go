@@ -243,11 +243,21 @@ func TestMigrateHead(t *testing.T) {
 	}
 	// The guard against two events at one revision is there again.
 	err = s.Update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec("INSERT INTO events (position, stream, revision, id, type, data, recorded) VALUES (100, 's0', 0, x'00', 'E', x'7b7d', 0)")
+		_, err := tx.Exec(`INSERT INTO events (position, stream, stream_id, revision, id, type, data, recorded)
+			VALUES (100, 's0', (SELECT id FROM streams WHERE name = 's0'), 0, x'00', 'E', x'7b7d', 0)`)
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
 		t.Fatalf("inserting a second event at s0's revision 0: %v, want a UNIQUE constraint failure", err)
+	}
+	// An event without its stream's number, which no read of the stream
+	// would find, is refused.
+	err = s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("INSERT INTO events (position, stream, revision, id, type, data, recorded) VALUES (100, 's0', 9, x'00', 'E', x'7b7d', 0)")
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "NOT NULL") {
+		t.Fatalf("inserting an event without stream_id: %v, want a NOT NULL constraint failure", err)
 	}
 	var schema string
 	if err := s.View(ctx, func(tx *sql.Tx) error {
@@ -272,6 +282,60 @@ func TestMigrateHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantOldHeadMarked(t, s)
+}
+
+// TestMigrateStreamNumbers: a file of schema version 5, whose index of
+// streams was by name, gets its streams numbered in the order of their
+// first events, and reads, lists and appends go on as before.
+func TestMigrateStreamNumbers(t *testing.T) {
+	ctx := context.Background()
+	path, db := oldFile(t, 5,
+		`INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES
+			(1, 'b', 0, randomblob(16), 'E', '{}', NULL, 1), (2, 'a', 0, randomblob(16), 'E', '{}', NULL, 2),
+			(3, 'b', 1, randomblob(16), 'E', '{}', NULL, 3), (4, 'c-1', 0, randomblob(16), 'E', '{}', NULL, 4),
+			(5, 'a', 1, randomblob(16), 'E', '{}', NULL, 5)`,
+	)
+	db.Close()
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var numbered string
+	var mismatched int
+	if err := s.View(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow("SELECT group_concat(id || name, ' ') FROM (SELECT id, name FROM streams ORDER BY id)").Scan(&numbered)
+		if err == nil {
+			err = tx.QueryRow("SELECT count(*) FROM events e WHERE e.stream_id IS NOT (SELECT id FROM streams WHERE name = e.stream)").Scan(&mismatched)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if numbered != "1b 2a 3c-1" || mismatched != 0 {
+		t.Fatalf("after the migration the streams are %q (want %q), and %d events have another stream's number", numbered, "1b 2a 3c-1", mismatched)
+	}
+	got, err := readStream(s, "a", chronicle.ReadStreamOptions{})
+	if err != nil || len(got) != 2 || got[0].Position != 2 || got[1].Position != 5 {
+		t.Fatalf("stream a after the migration: %v, %v; want positions 2 and 5", got, err)
+	}
+	res, err := s.Append(ctx, "a", chronicle.Exact(1), chronicle.EventData{Type: "E"})
+	if err != nil || res.FirstRevision != 2 || res.FirstPosition != 6 {
+		t.Fatalf("appending to a: %+v, %v; want revision 2 at position 6", res, err)
+	}
+	if _, err := s.Append(ctx, "b", chronicle.Exact(0), chronicle.EventData{Type: "E"}); !errors.Is(err, chronicle.ErrWrongExpectedRevision) {
+		t.Fatalf("appending to b at a stale revision: %v, want ErrWrongExpectedRevision", err)
+	}
+	if _, err := s.Append(ctx, "c-2", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListStreams(ctx, chronicle.ListStreamsOptions{Category: "c"})
+	if err != nil || len(list) != 2 || list[0].Stream != "c-2" || list[1].Stream != "c-1" {
+		t.Fatalf("category c: %v, %v; want c-2 and c-1", list, err)
+	}
+	if streams, events, err := s.CountStreams(ctx); err != nil || streams != 4 || events != 7 {
+		t.Fatalf("CountStreams: %d streams, %d events, %v; want 4 and 7", streams, events, err)
+	}
 }
 
 // wantOldHeadMarked fails unless a process running the code of schema
@@ -313,8 +377,9 @@ func TestUpgradedWhileOpen(t *testing.T) {
 	}
 }
 
-// TestNewFileSchema: a new file gets version 5's table, without
-// AUTOINCREMENT, as a migrated one does.
+// TestNewFileSchema: a new file gets the events table that a migrated one
+// has: without AUTOINCREMENT (version 5), with its stream's number in
+// every row (version 6).
 func TestNewFileSchema(t *testing.T) {
 	s := mustOpen(t, nil)
 	var def string
@@ -323,7 +388,7 @@ func TestNewFileSchema(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(def, "AUTOINCREMENT") || !strings.Contains(def, "position INTEGER PRIMARY KEY,") {
+	if strings.Contains(def, "AUTOINCREMENT") || !strings.Contains(def, "position INTEGER PRIMARY KEY,") || !strings.Contains(def, "stream_id INTEGER NOT NULL") {
 		t.Fatalf("a new file's events table: %s", def)
 	}
 	wantOldHeadMarked(t, s)

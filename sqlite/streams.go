@@ -14,7 +14,7 @@ var _ chronicle.StreamLister = (*Store)(nil)
 // The queries of ListStreams. A row is a stream's last event, the one at
 // its highest revision, unless the stream is deleted.
 const (
-	lastOfLiveStream = `e.revision = (SELECT MAX(revision) FROM events WHERE stream = e.stream)
+	lastOfLiveStream = `e.revision = (SELECT MAX(revision) FROM events WHERE stream_id = e.stream_id)
 	AND e.stream NOT IN (SELECT stream FROM streams_meta WHERE deleted != 0)`
 
 	// ?1 the position before which the last event must be (-1: any), ?2
@@ -27,14 +27,15 @@ const (
 	// The same, and ?3 prefix, ?4 category, ?5 the prefix of the names
 	// to visit.
 	listStreamsByName = `WITH RECURSIVE names(stream) AS (
-			SELECT (SELECT stream FROM events WHERE stream >= ?5 ORDER BY stream LIMIT 1)
+			SELECT (SELECT name FROM streams WHERE name >= ?5 ORDER BY name LIMIT 1)
 			UNION ALL
-			SELECT (SELECT stream FROM events WHERE stream > names.stream ORDER BY stream LIMIT 1)
+			SELECT (SELECT name FROM streams WHERE name > names.stream ORDER BY name LIMIT 1)
 			FROM names
 			WHERE substr(names.stream, 1, length(?5)) = ?5
 		)
 		SELECT e.stream, e.revision, e.position, e.recorded FROM names
-		JOIN events e ON e.stream = names.stream
+		CROSS JOIN streams s ON s.name = names.stream
+		CROSS JOIN events e ON e.stream_id = s.id
 		WHERE (?1 < 0 OR e.position < ?1) AND ` + lastOfLiveStream + `
 		  AND substr(e.stream, 1, length(?3)) = ?3
 		  AND (?4 = '' OR e.stream = ?4 OR substr(e.stream, 1, length(?4) + 1) = ?4 || '-')
@@ -42,17 +43,17 @@ const (
 		LIMIT ?2`
 )
 
-// ListStreams implements [chronicle.StreamLister]. There is no table of
-// streams (see migration 1), so it finds them in the events:
+// ListStreams implements [chronicle.StreamLister]. A stream's state is
+// its events (see migrations 1 and 6), so it finds them there:
 //
 //   - Without a prefix or category, it walks the log back from the end
 //     and keeps each stream's last event (one seek in the index of
 //     streams per event walked), so its cost grows with the events
 //     written since the streams it lists, not with the store.
 //   - With a prefix or category, it visits the names of the matching
-//     streams in the index of streams, skipping from one name to the
-//     next (one seek each), then sorts them by their last event: its
-//     cost grows with the number of matching streams.
+//     streams in the streams table's index of names, skipping from one
+//     name to the next (one seek each), then sorts them by their last
+//     event: its cost grows with the number of matching streams.
 func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptions) ([]chronicle.StreamInfo, error) {
 	before := int64(-1) // no bound
 	if opts.Before > 0 {
@@ -98,7 +99,8 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 func (s *Store) CountStreams(ctx context.Context) (streams, events uint64, err error) {
 	var ns, ne int64
 	err = s.read.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(DISTINCT stream) FROM events WHERE stream NOT IN (SELECT stream FROM streams_meta WHERE deleted != 0)),
+		(SELECT COUNT(DISTINCT stream_id) FROM events
+			WHERE stream_id NOT IN (SELECT s.id FROM streams s JOIN streams_meta m ON m.stream = s.name WHERE m.deleted != 0)),
 		(SELECT COUNT(*) FROM events)`).Scan(&ns, &ne)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count streams: %w", s.closedErr(ctx, err))

@@ -86,8 +86,8 @@ type writer struct {
 	cacheWait time.Duration
 	afterAsk  func()
 
-	lastRevision, streamMeta, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
-	reader                                                                         *groupConn // the page queries on conn, for writer.read
+	lastRevision, streamMeta, insertStream, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
+	reader                                                                                       *groupConn // the page queries on conn, for writer.read
 
 	written []recentEvent // the buffer of batch.written, reused
 
@@ -102,6 +102,18 @@ type writer struct {
 	known      bool
 	version    int64
 }
+
+// The writer's queries of one stream ?1, which must seek the index of
+// streams (TestStreamQueriesSeek).
+const (
+	// lastRevisionSQL is the stream's number and last revision. No row:
+	// the stream never had an event; a NULL revision: its events were
+	// deleted.
+	lastRevisionSQL = "SELECT id, (SELECT max(revision) FROM events WHERE stream_id = streams.id) FROM streams WHERE name = ?1"
+	// eventsAtSQL is the IDs and positions of ?3 events from revision ?2,
+	// for the append rules.
+	eventsAtSQL = "SELECT id, position FROM events WHERE stream_id = " + streamIDSQL + " AND revision >= ?2 ORDER BY revision LIMIT ?3"
+)
 
 // maxCachedStreams bounds the writer's cache of stream states.
 const maxCachedStreams = 100_000
@@ -127,10 +139,11 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&w.lastRevision, "SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1"},
+		{&w.lastRevision, lastRevisionSQL},
+		{&w.insertStream, "INSERT INTO streams (name) VALUES (?)"},
 		{&w.streamMeta, "SELECT max_age_us, max_count, truncate_before, deleted, next_revision FROM streams_meta WHERE stream = ?"},
-		{&w.insertEvent, "INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
-		{&w.eventsAt, "SELECT id, position FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?"},
+		{&w.insertEvent, "INSERT INTO events (position, stream, stream_id, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		{&w.eventsAt, eventsAtSQL},
 		{&w.findID, "SELECT revision FROM events WHERE id = ? AND stream = ? ORDER BY revision LIMIT 1"},
 		// The last event's position, or the highest position ever used
 		// when the newest events were deleted (see the trigger
@@ -731,11 +744,21 @@ func (b *batch) append(ctx context.Context, stream string, expected chronicle.Ex
 		}
 		b.fresh[stream] = true
 	}
+	if st.id == 0 {
+		// The stream's first event: it gets its number.
+		res, err := w.insertStream.ExecContext(ctx, stream)
+		if err == nil {
+			st.id, err = res.LastInsertId()
+		}
+		if err != nil {
+			return chronicle.AppendResult{}, false, fmt.Errorf("append to %q: number the stream: %w", stream, err)
+		}
+	}
 	res := chronicle.AppendResult{FirstPosition: b.head + 1, FirstRevision: st.next}
 	recorded := time.UnixMicro(b.now).UTC()
 	for i, e := range events {
 		pos, rev := res.FirstPosition+uint64(i), res.FirstRevision+uint64(i)
-		_, err := w.insertEvent.ExecContext(ctx, int64(pos), stream, int64(rev), e.ID[:], e.Type, e.Data, metadata[i], b.now)
+		_, err := w.insertEvent.ExecContext(ctx, int64(pos), stream, st.id, int64(rev), e.ID[:], e.Type, e.Data, metadata[i], b.now)
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("append to %q: insert event %d: %w", stream, i, err)
 		}
@@ -775,6 +798,7 @@ const (
 
 // streamInfo is what the writer knows of a stream at the start of a write.
 type streamInfo struct {
+	id      int64  // its number in the streams table; 0 before its first event
 	exists  bool   // it has events, and is not deleted
 	last    uint64 // its last revision, when exists
 	next    uint64 // the revision of the next event appended to it
@@ -795,11 +819,9 @@ func (w *writer) stream(ctx context.Context, stream string) (streamInfo, error) 
 		return st, nil
 	}
 	var st streamInfo
-	var last int64
-	hasEvents := true
-	switch err := w.lastRevision.QueryRowContext(ctx, stream).Scan(&last); {
+	var last sql.NullInt64
+	switch err := w.lastRevision.QueryRowContext(ctx, stream).Scan(&st.id, &last); {
 	case errors.Is(err, sql.ErrNoRows):
-		hasEvents = false
 	case err != nil:
 		return st, fmt.Errorf("read stream %q: %w", stream, err)
 	}
@@ -810,8 +832,8 @@ func (w *writer) stream(ctx context.Context, stream string) (streamInfo, error) 
 		return st, fmt.Errorf("read metadata of %q: %w", stream, err)
 	}
 	st.meta = chronicle.StreamMetadata{MaxAge: time.Duration(maxAge) * time.Microsecond, MaxCount: uint64(maxCount), TruncateBefore: uint64(truncate)}
-	if hasEvents {
-		st.next = uint64(last) + 1
+	if last.Valid {
+		st.next = uint64(last.Int64) + 1
 	}
 	st.next = max(st.next, uint64(next))
 	st.exists = st.next > 0 && st.deleted == notDeleted
@@ -872,7 +894,7 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	var errs []error
-	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertEvent, w.eventsAt, w.findID, w.readHead, w.dataVersion} {
+	for _, stmt := range []*sql.Stmt{w.lastRevision, w.streamMeta, w.insertStream, w.insertEvent, w.eventsAt, w.findID, w.readHead, w.dataVersion} {
 		errs = append(errs, stmt.Close())
 	}
 	errs = append(errs, w.reader.closeStmts())
