@@ -159,7 +159,9 @@ const gameEvents = 23
 // events makes it. It is what SQLite costs for the store's schema with
 // no Chronicle code running: the difference from the bare table is the
 // price of the indexes that reading a stream and recognising a retried
-// append need. Without indexes, it is the events table alone: a row per
+// append need, and of numbering each stream when its first event comes
+// (gameRows pays that once a game; appendRows' streams are numbered
+// before the clock starts). Without indexes, it is the events table alone: a row per
 // event that carries the event's stream, revision, ID, type and time
 // besides its data, and no index that a read of a stream could use. With
 // gameRows, it is the most events per second that SQLite's single writer
@@ -246,20 +248,28 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 	}
 	// Each stream gets its number, as the store numbers them: appendRows'
 	// here, gameRows' as each game starts.
-	insertStream, err := db.PrepareContext(ctx, "INSERT INTO streams (name) VALUES (?)")
+	insertStream, err := db.PrepareContext(ctx, "INSERT INTO stream_ids (name) VALUES (?)")
 	if err != nil {
 		return 0, nil, 0, err
 	}
 	defer insertStream.Close()
 	ids := make([]int64, len(streams))
+	setup, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, nil, 0, err
+	}
 	for i, name := range streams {
-		res, err := insertStream.ExecContext(ctx, name)
+		res, err := setup.StmtContext(ctx, insertStream).ExecContext(ctx, name)
 		if err == nil {
 			ids[i], err = res.LastInsertId()
 		}
 		if err != nil {
+			setup.Rollback()
 			return 0, nil, 0, err
 		}
+	}
+	if err := setup.Commit(); err != nil {
+		return 0, nil, 0, err
 	}
 	revs := make([]int64, len(streams))
 	if what == gameRows {
@@ -435,7 +445,7 @@ func (r rawSQLite) all(ctx context.Context) (int, error) {
 }
 
 func (r rawSQLite) stream(ctx context.Context, name string) (int, error) {
-	return r.scan(ctx, "SELECT "+rawColumns+" FROM events WHERE stream_id = (SELECT id FROM streams WHERE name = ?) ORDER BY revision", name)
+	return r.scan(ctx, "SELECT "+rawColumns+" FROM events WHERE stream_id = (SELECT id FROM stream_ids WHERE name = ?) ORDER BY revision", name)
 }
 
 // scan reads the rows of query as the store does: the driver's own rows,

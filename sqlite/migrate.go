@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -39,30 +40,110 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 		return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
 	}
 	for v := version + 1; v <= schemaVersion; v++ {
-		script, err := migrations.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
-		if err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v, err)
-		}
-		if _, err := conn.ExecContext(ctx, string(script)); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v, err)
-		}
-		// Changes that SQL alone cannot make: see editEvents.
-		switch v {
-		case 5:
-			err = dropAutoincrement(ctx, conn)
-		case 6:
-			err = editEvents(ctx, conn, "stream_id INTEGER", "stream_id INTEGER NOT NULL")
-		}
-		if err != nil {
+		if err := migrateTo(ctx, conn, v); err != nil {
 			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
 	}
 	if version != schemaVersion {
+		if err := checkOwnSchema(ctx, conn); err != nil {
+			return fmt.Errorf("migrate to version %d: the application's own tables, views or triggers fail with it, so the file is left at version %d: %w", schemaVersion, version, err)
+		}
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 			return fmt.Errorf("migrate: set version: %w", err)
 		}
 	}
 	return nil
+}
+
+// migrateTo runs migration v, and the changes that SQL alone cannot make.
+func migrateTo(ctx context.Context, conn *sql.Conn, v int) error {
+	script, err := migrations.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
+	if err != nil {
+		return err
+	}
+	if v == 6 {
+		return numberStreams(ctx, conn, string(script))
+	}
+	if _, err := conn.ExecContext(ctx, string(script)); err != nil {
+		return err
+	}
+	if v == 5 {
+		return dropAutoincrement(ctx, conn)
+	}
+	return nil
+}
+
+// numberStreams runs migration 6, script, which rewrites every event to
+// give it its stream's number: the triggers on events, the application's
+// among them, are set aside meanwhile, so that none fires for a change
+// that is not the application's (an "events are immutable" trigger would
+// refuse it, an audit trigger would record it).
+func numberStreams(ctx context.Context, conn *sql.Conn, script string) error {
+	var taken int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'stream_ids'").Scan(&taken); err != nil {
+		return err
+	}
+	if taken > 0 {
+		return errors.New("the file has a table, view, index or trigger named stream_ids, a name that the store now needs: rename it")
+	}
+	type trigger struct{ name, sql string }
+	var triggers []trigger
+	rows, err := conn.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'events'")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var t trigger
+		if err := rows.Scan(&t.name, &t.sql); err != nil {
+			rows.Close()
+			return err
+		}
+		triggers = append(triggers, t)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, t := range triggers {
+		if _, err := conn.ExecContext(ctx, "DROP TRIGGER "+quoteName(t.name)); err != nil {
+			return fmt.Errorf("set trigger %s aside: %w", t.name, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, script); err != nil {
+		return err
+	}
+	for _, t := range triggers {
+		if _, err := conn.ExecContext(ctx, t.sql); err != nil {
+			return fmt.Errorf("restore trigger %s: %w", t.name, err)
+		}
+	}
+	return editEvents(ctx, conn, "stream_id INTEGER", "stream_id INTEGER NOT NULL")
+}
+
+// checkOwnSchema fails if the tables, views and triggers that an
+// application keeps in the file no longer work with the store's schema,
+// as a migration has left it: a foreign key whose parent key lost its
+// unique index, or a trigger on events that copies its rows by position
+// (SELECT *) into a table with a column fewer, fails only when it is
+// used, which would be by the application's next write, a scavenge, or
+// the store's next append.
+func checkOwnSchema(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		// A row is a broken reference in the application's data, which no
+		// migration made: not the migration's to refuse.
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	// Preparing an INSERT compiles the triggers it would fire.
+	stmt, err := conn.PrepareContext(ctx, insertEventSQL)
+	if err != nil {
+		return err
+	}
+	return stmt.Close()
 }
 
 // checkSchema fails if a newer version of Chronicle has migrated the file
@@ -138,6 +219,11 @@ func editEvents(ctx context.Context, conn *sql.Conn, from, to string) error {
 		}
 	}
 	return nil
+}
+
+// quoteName makes name an SQL identifier.
+func quoteName(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
 // quote makes s an SQL string literal.

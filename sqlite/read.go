@@ -108,7 +108,7 @@ func (r *streamRead) pages(ctx context.Context, emit func([]chronicle.RecordedEv
 // it never had an event: a subquery that SQLite runs once per query, so
 // that a condition "stream_id = " + streamIDSQL seeks the index of
 // streams.
-const streamIDSQL = "(SELECT id FROM streams WHERE name = ?1)"
+const streamIDSQL = "(SELECT id FROM stream_ids WHERE name = ?1)"
 
 // visibleSQL is the first revision of stream ?1 that reads return, given
 // its row in streams_meta: none of a deleted stream (the largest

@@ -238,9 +238,15 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 				removed += uint64(n)
 			}
 			// Should every event be gone, the table alone no longer knows
-			// where the stream's revisions go on: remember it.
+			// where the stream's revisions go on: remember it, and let the
+			// stream's name go from stream_ids, whose number its next
+			// event renews.
 			if _, err := tx.ExecContext(ctx, "UPDATE streams_meta SET next_revision = max(next_revision, ?) WHERE stream = ?",
 				last.Int64+1, stream); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM stream_ids WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE stream_id = stream_ids.id)",
+				stream); err != nil {
 				return err
 			}
 		}

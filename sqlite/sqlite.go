@@ -88,6 +88,9 @@
 // row once more and rebuilds the index of streams (4.4 s for a file of
 // 1,000,000 events of 200 bytes over 10,000 streams, on a 2-core
 // machine).
+// A migration that would break them (a foreign key to a unique index it
+// drops, a trigger that copies events by SELECT * into a table with a
+// column fewer) fails, and leaves the file as it was.
 // Stop every process that has the file open before a newer version opens
 // it. A process that opened it before keeps the schema it knew, and its
 // appends fail, saying to restart it, rather than write to a schema it

@@ -244,7 +244,7 @@ func TestMigrateHead(t *testing.T) {
 	// The guard against two events at one revision is there again.
 	err = s.Update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO events (position, stream, stream_id, revision, id, type, data, recorded)
-			VALUES (100, 's0', (SELECT id FROM streams WHERE name = 's0'), 0, x'00', 'E', x'7b7d', 0)`)
+			VALUES (100, 's0', (SELECT id FROM stream_ids WHERE name = 's0'), 0, x'00', 'E', x'7b7d', 0)`)
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "UNIQUE") {
@@ -304,9 +304,9 @@ func TestMigrateStreamNumbers(t *testing.T) {
 	var numbered string
 	var mismatched int
 	if err := s.View(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRow("SELECT group_concat(id || name, ' ') FROM (SELECT id, name FROM streams ORDER BY id)").Scan(&numbered)
+		err := tx.QueryRow("SELECT group_concat(id || name, ' ') FROM (SELECT id, name FROM stream_ids ORDER BY id)").Scan(&numbered)
 		if err == nil {
-			err = tx.QueryRow("SELECT count(*) FROM events e WHERE e.stream_id IS NOT (SELECT id FROM streams WHERE name = e.stream)").Scan(&mismatched)
+			err = tx.QueryRow("SELECT count(*) FROM events e WHERE e.stream_id IS NOT (SELECT id FROM stream_ids WHERE name = e.stream)").Scan(&mismatched)
 		}
 		return err
 	}); err != nil {
@@ -335,6 +335,169 @@ func TestMigrateStreamNumbers(t *testing.T) {
 	}
 	if streams, events, err := s.CountStreams(ctx); err != nil || streams != 4 || events != 7 {
 		t.Fatalf("CountStreams: %d streams, %d events, %v; want 4 and 7", streams, events, err)
+	}
+}
+
+// TestMigrateStreamNumbersAppSchema: migration 6 leaves the application's
+// triggers on events as they were, fires none of them, and refuses, with
+// the file left at version 5, an application schema that it would break.
+func TestMigrateStreamNumbersAppSchema(t *testing.T) {
+	const events = `INSERT INTO events (position, stream, revision, id, type, data, metadata, recorded) VALUES
+		(1, 'a', 0, randomblob(16), 'E', '{}', NULL, 1), (2, 'b', 0, randomblob(16), 'E', '{}', NULL, 2)`
+	t.Run("triggers", func(t *testing.T) {
+		ctx := context.Background()
+		path, db := oldFile(t, 5, events,
+			"CREATE TRIGGER app_immutable BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END",
+			"CREATE TABLE app_changes (position INTEGER)",
+			"CREATE TRIGGER app_changes AFTER UPDATE ON events BEGIN INSERT INTO app_changes VALUES (new.position); END")
+		db.Close()
+		s := mustOpenPath(t, path)
+		if _, err := s.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"}); err != nil {
+			t.Fatal(err)
+		}
+		var changes int
+		if err := s.View(ctx, func(tx *sql.Tx) error {
+			return tx.QueryRow("SELECT count(*) FROM app_changes").Scan(&changes)
+		}); err != nil || changes != 0 {
+			t.Fatalf("the application's audit trigger recorded %d changes during the migration (%v), want 0", changes, err)
+		}
+		err := s.Update(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec("UPDATE events SET type = 'F' WHERE position = 1")
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "events are immutable") {
+			t.Fatalf("an UPDATE of events after the migration: %v, want the application's trigger to refuse it", err)
+		}
+	})
+	for name, own := range map[string][]string{
+		"a table named stream_ids": {"CREATE TABLE stream_ids (name TEXT PRIMARY KEY, title TEXT)"},
+		"a foreign key to (stream, revision)": {
+			"CREATE TABLE app_ref (stream TEXT, revision INTEGER, FOREIGN KEY (stream, revision) REFERENCES events (stream, revision))",
+			"INSERT INTO app_ref VALUES ('a', 0)",
+		},
+		"a trigger that copies events by SELECT *": {
+			"CREATE TABLE app_archive AS SELECT * FROM events WHERE 0",
+			"CREATE TRIGGER app_archive AFTER INSERT ON events BEGIN INSERT INTO app_archive SELECT * FROM events WHERE position = new.position; END",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path, db := oldFile(t, 5, append([]string{events}, own...)...)
+			db.Close()
+			s, err := sqlite.Open(context.Background(), path, nil)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open migrated the file, want an error")
+			}
+			if !strings.Contains(err.Error(), "version 6") {
+				t.Errorf("Open: %v, want an error that names the migration", err)
+			}
+			db, err = sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var version, n int
+			if err := db.QueryRow("SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM events)").Scan(&version, &n); err != nil {
+				t.Fatal(err)
+			}
+			if version != 5 || n != 2 {
+				t.Fatalf("after the refused migration the file is at version %d with %d events, want 5 and 2", version, n)
+			}
+		})
+	}
+}
+
+// TestStreamNumberAfterScavenge: a scavenge that removes a stream's last
+// event removes its number, and the stream's next event gives it a new
+// one, its revisions going on where they were.
+func TestStreamNumberAfterScavenge(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, nil)
+	appendN(t, s, "gone", 3)
+	appendN(t, s, "kept", 1)
+	if err := s.Delete(ctx, "gone", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	names := func() string {
+		var got string
+		if err := s.View(ctx, func(tx *sql.Tx) error {
+			return tx.QueryRow("SELECT coalesce(group_concat(name, ' '), '') FROM (SELECT name FROM stream_ids ORDER BY id)").Scan(&got)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := names(); got != "kept" {
+		t.Fatalf("after the scavenge stream_ids holds %q, want %q", got, "kept")
+	}
+	res, err := s.Append(ctx, "gone", chronicle.Any, chronicle.EventData{Type: "E"})
+	if err != nil || res.FirstRevision != 3 {
+		t.Fatalf("appending to the scavenged stream: %+v, %v; want revision 3", res, err)
+	}
+	if got := names(); got != "kept gone" {
+		t.Fatalf("stream_ids holds %q, want %q", got, "kept gone")
+	}
+	if got, err := readStream(s, "gone", chronicle.ReadStreamOptions{}); err != nil || len(got) != 1 || got[0].Revision != 3 {
+		t.Fatalf("reading the stream back: %v, %v", got, err)
+	}
+}
+
+// TestStreamNumberRolledBack: a batch that numbered a new stream and then
+// failed leaves no number behind, in the file or in the writer.
+func TestStreamNumberRolledBack(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, nil)
+	if err := s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("CREATE TRIGGER app_refuse BEFORE INSERT ON events WHEN new.type = 'Refused' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, "first", 1)
+	if _, err := s.Append(ctx, "x", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "Refused"}); err == nil {
+		t.Fatal("the application's trigger did not refuse the append")
+	}
+	appendN(t, s, "y", 1) // takes the number x had in the failed batch
+	appendN(t, s, "x", 1)
+	for _, stream := range []string{"first", "y", "x"} {
+		if got, err := readStream(s, stream, chronicle.ReadStreamOptions{}); err != nil || len(got) != 1 || got[0].Stream != stream {
+			t.Fatalf("%s: %v, %v; want its one event", stream, got, err)
+		}
+	}
+}
+
+// TestStreamNumberTwoProcesses: two stores on one file, each creating a
+// stream that the other has looked at, number each stream once.
+func TestStreamNumberTwoProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	a, b := mustOpenPath(t, path), mustOpenPath(t, path)
+	// a looks at x and finds no stream: its writer remembers that.
+	if _, err := a.Append(ctx, "x", chronicle.Exact(3), chronicle.EventData{Type: "E"}); !errors.Is(err, chronicle.ErrWrongExpectedRevision) {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "x", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Append(ctx, "x", chronicle.Exact(0), chronicle.EventData{Type: "E"})
+	if err != nil || res.FirstRevision != 1 {
+		t.Fatalf("a appending after b created x: %+v, %v; want revision 1", res, err)
+	}
+	var numbers, mismatched int
+	if err := a.View(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRow("SELECT count(*) FROM stream_ids").Scan(&numbers)
+		if err == nil {
+			err = tx.QueryRow("SELECT count(*) FROM events e WHERE e.stream_id IS NOT (SELECT id FROM stream_ids WHERE name = e.stream)").Scan(&mismatched)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if numbers != 1 || mismatched != 0 {
+		t.Fatalf("stream_ids holds %d numbers (want 1), %d events have another stream's number", numbers, mismatched)
 	}
 }
 

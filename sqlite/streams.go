@@ -27,14 +27,14 @@ const (
 	// The same, and ?3 prefix, ?4 category, ?5 the prefix of the names
 	// to visit.
 	listStreamsByName = `WITH RECURSIVE names(stream) AS (
-			SELECT (SELECT name FROM streams WHERE name >= ?5 ORDER BY name LIMIT 1)
+			SELECT (SELECT name FROM stream_ids WHERE name >= ?5 ORDER BY name LIMIT 1)
 			UNION ALL
-			SELECT (SELECT name FROM streams WHERE name > names.stream ORDER BY name LIMIT 1)
+			SELECT (SELECT name FROM stream_ids WHERE name > names.stream ORDER BY name LIMIT 1)
 			FROM names
 			WHERE substr(names.stream, 1, length(?5)) = ?5
 		)
 		SELECT e.stream, e.revision, e.position, e.recorded FROM names
-		CROSS JOIN streams s ON s.name = names.stream
+		CROSS JOIN stream_ids s ON s.name = names.stream
 		CROSS JOIN events e ON e.stream_id = s.id
 		WHERE (?1 < 0 OR e.position < ?1) AND ` + lastOfLiveStream + `
 		  AND substr(e.stream, 1, length(?3)) = ?3
@@ -100,7 +100,7 @@ func (s *Store) CountStreams(ctx context.Context) (streams, events uint64, err e
 	var ns, ne int64
 	err = s.read.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(DISTINCT stream_id) FROM events
-			WHERE stream_id NOT IN (SELECT s.id FROM streams s JOIN streams_meta m ON m.stream = s.name WHERE m.deleted != 0)),
+			WHERE stream_id NOT IN (SELECT s.id FROM stream_ids s JOIN streams_meta m ON m.stream = s.name WHERE m.deleted != 0)),
 		(SELECT COUNT(*) FROM events)`).Scan(&ns, &ne)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count streams: %w", s.closedErr(ctx, err))

@@ -11,9 +11,12 @@ import (
 // commits if fn returns nil. It is how read models live beside the events:
 // a projection writes its tables and its checkpoint in one transaction.
 //
-// Write only tables of your own: the events table belongs to the store.
-// A transaction holds SQLite's write lock, which appends also need, so
-// keep it short. Updates run one at a time.
+// Write only tables of your own: events, stream_ids, snapshots,
+// streams_meta, scavenge_state and log_state belong to the store, as do
+// the names of its indexes and triggers. A trigger of yours on events
+// should name the columns it copies rather than SELECT *: a newer schema
+// may add one. A transaction holds SQLite's write lock, which appends
+// also need, so keep it short. Updates run one at a time.
 func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 	return s.inTx(ctx, s.update, fn)
 }

@@ -109,11 +109,14 @@ const (
 	// lastRevisionSQL is the stream's number and last revision. No row:
 	// the stream never had an event; a NULL revision: its events were
 	// deleted.
-	lastRevisionSQL = "SELECT id, (SELECT max(revision) FROM events WHERE stream_id = streams.id) FROM streams WHERE name = ?1"
+	lastRevisionSQL = "SELECT id, (SELECT max(revision) FROM events WHERE stream_id = stream_ids.id) FROM stream_ids WHERE name = ?1"
 	// eventsAtSQL is the IDs and positions of ?3 events from revision ?2,
 	// for the append rules.
 	eventsAtSQL = "SELECT id, position FROM events WHERE stream_id = " + streamIDSQL + " AND revision >= ?2 ORDER BY revision LIMIT ?3"
 )
+
+// insertEventSQL writes one event.
+const insertEventSQL = "INSERT INTO events (position, stream, stream_id, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // maxCachedStreams bounds the writer's cache of stream states.
 const maxCachedStreams = 100_000
@@ -140,9 +143,9 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 		sql  string
 	}{
 		{&w.lastRevision, lastRevisionSQL},
-		{&w.insertStream, "INSERT INTO streams (name) VALUES (?)"},
+		{&w.insertStream, "INSERT INTO stream_ids (name) VALUES (?)"},
 		{&w.streamMeta, "SELECT max_age_us, max_count, truncate_before, deleted, next_revision FROM streams_meta WHERE stream = ?"},
-		{&w.insertEvent, "INSERT INTO events (position, stream, stream_id, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		{&w.insertEvent, insertEventSQL},
 		{&w.eventsAt, eventsAtSQL},
 		{&w.findID, "SELECT revision FROM events WHERE id = ? AND stream = ? ORDER BY revision LIMIT 1"},
 		// The last event's position, or the highest position ever used
@@ -798,7 +801,7 @@ const (
 
 // streamInfo is what the writer knows of a stream at the start of a write.
 type streamInfo struct {
-	id      int64  // its number in the streams table; 0 before its first event
+	id      int64  // its number in stream_ids; 0 before its first event
 	exists  bool   // it has events, and is not deleted
 	last    uint64 // its last revision, when exists
 	next    uint64 // the revision of the next event appended to it
