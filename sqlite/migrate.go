@@ -39,13 +39,19 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 	if version > schemaVersion {
 		return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
 	}
+	var broken map[string]bool // the application's schema, before
+	if version != schemaVersion {
+		if broken, err = brokenOwnSchema(ctx, conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
 	for v := version + 1; v <= schemaVersion; v++ {
 		if err := migrateTo(ctx, conn, v); err != nil {
 			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
 	}
 	if version != schemaVersion {
-		if err := checkOwnSchema(ctx, conn); err != nil {
+		if err := checkOwnSchema(ctx, conn, broken); err != nil {
 			return fmt.Errorf("migrate to version %d: the application's own tables, views or triggers fail with it, so the file is left at version %d: %w", schemaVersion, version, err)
 		}
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
@@ -80,7 +86,7 @@ func migrateTo(ctx context.Context, conn *sql.Conn, v int) error {
 // refuse it, an audit trigger would record it).
 func numberStreams(ctx context.Context, conn *sql.Conn, script string) error {
 	var taken int
-	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'stream_ids'").Scan(&taken); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'stream_ids' COLLATE NOCASE").Scan(&taken); err != nil {
 		return err
 	}
 	if taken > 0 {
@@ -88,7 +94,7 @@ func numberStreams(ctx context.Context, conn *sql.Conn, script string) error {
 	}
 	type trigger struct{ name, sql string }
 	var triggers []trigger
-	rows, err := conn.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'events'")
+	rows, err := conn.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'events' COLLATE NOCASE ORDER BY rowid")
 	if err != nil {
 		return err
 	}
@@ -120,30 +126,89 @@ func numberStreams(ctx context.Context, conn *sql.Conn, script string) error {
 }
 
 // checkOwnSchema fails if the tables, views and triggers that an
-// application keeps in the file no longer work with the store's schema,
-// as a migration has left it: a foreign key whose parent key lost its
-// unique index, or a trigger on events that copies its rows by position
-// (SELECT *) into a table with a column fewer, fails only when it is
-// used, which would be by the application's next write, a scavenge, or
-// the store's next append.
-func checkOwnSchema(ctx context.Context, conn *sql.Conn) error {
-	rows, err := conn.QueryContext(ctx, "PRAGMA foreign_key_check")
+// application keeps in the file work no longer with the store's schema,
+// as the migrations have left it, though they did before (broken, from
+// brokenOwnSchema, holds what failed before). A foreign key whose parent
+// key lost its unique index, a view that lists fewer columns than its
+// SELECT * now returns, a trigger on events that copies its rows by
+// SELECT * into a table with a column fewer: each fails only when it is
+// used, which would be by the application's next write or read, a
+// scavenge, or the store's next append.
+func checkOwnSchema(ctx context.Context, conn *sql.Conn, broken map[string]bool) error {
+	checks, err := ownSchemaChecks(ctx, conn)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		// A row is a broken reference in the application's data, which no
-		// migration made: not the migration's to refuse.
+	for _, q := range checks {
+		if err := runCheck(ctx, conn, q); err != nil && !broken[q] {
+			return err
+		}
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return err
-	}
-	// Preparing an INSERT compiles the triggers it would fire.
+	// The writer's INSERT, which triggers on events must accept too, names
+	// the columns of the newest schema: it has no "before".
 	stmt, err := conn.PrepareContext(ctx, insertEventSQL)
 	if err != nil {
 		return err
 	}
 	return stmt.Close()
+}
+
+// brokenOwnSchema returns the checks of ownSchemaChecks that fail: those
+// that an application's schema failed before a migration are not the
+// migration's to refuse.
+func brokenOwnSchema(ctx context.Context, conn *sql.Conn) (map[string]bool, error) {
+	checks, err := ownSchemaChecks(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	broken := make(map[string]bool)
+	for _, q := range checks {
+		if runCheck(ctx, conn, q) != nil {
+			broken[q] = true
+		}
+	}
+	return broken, nil
+}
+
+// ownSchemaChecks are statements that fail if the schema's tables, views
+// or triggers do not fit together: the foreign keys of each table, a
+// SELECT of each view, and a deletion of events (preparing it compiles
+// the triggers it would fire; it deletes nothing).
+func ownSchemaChecks(ctx context.Context, conn *sql.Conn) ([]string, error) {
+	checks := []string{"DELETE FROM events WHERE position = -1"}
+	rows, err := conn.QueryContext(ctx, "SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var typ, name string
+		if err := rows.Scan(&typ, &name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if typ == "table" {
+			checks = append(checks, "PRAGMA foreign_key_check("+quoteName(name)+")")
+		} else {
+			checks = append(checks, "SELECT * FROM "+quoteName(name)+" LIMIT 0")
+		}
+	}
+	return checks, errors.Join(rows.Err(), rows.Close())
+}
+
+// runCheck runs a statement of ownSchemaChecks. Rows of
+// foreign_key_check are broken references in the application's data,
+// which no migration makes: only an error fails the check.
+func runCheck(ctx context.Context, conn *sql.Conn, query string) error {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("%s: %w", query, err)
+	}
+	for rows.Next() {
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("%s: %w", query, err)
+	}
+	return nil
 }
 
 // checkSchema fails if a newer version of Chronicle has migrated the file

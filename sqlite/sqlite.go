@@ -90,7 +90,9 @@
 // machine).
 // A migration that would break them (a foreign key to a unique index it
 // drops, a trigger that copies events by SELECT * into a table with a
-// column fewer) fails, and leaves the file as it was.
+// column fewer, a view that names the columns of SELECT * FROM events)
+// fails, and leaves the file as it was; what was broken before it does
+// not stop it.
 // Stop every process that has the file open before a newer version opens
 // it. A process that opened it before keeps the schema it knew, and its
 // appends fail, saying to restart it, rather than write to a schema it

@@ -347,9 +347,14 @@ func TestMigrateStreamNumbersAppSchema(t *testing.T) {
 	t.Run("triggers", func(t *testing.T) {
 		ctx := context.Background()
 		path, db := oldFile(t, 5, events,
-			"CREATE TRIGGER app_immutable BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END",
+			// SQLite keeps the table's name as the trigger spelled it.
+			"CREATE TRIGGER app_immutable BEFORE UPDATE ON Events BEGIN SELECT RAISE(ABORT, 'events are immutable'); END",
 			"CREATE TABLE app_changes (position INTEGER)",
-			"CREATE TRIGGER app_changes AFTER UPDATE ON events BEGIN INSERT INTO app_changes VALUES (new.position); END")
+			"CREATE TRIGGER app_changes AFTER UPDATE ON events BEGIN INSERT INTO app_changes VALUES (new.position); END",
+			// A fault of the application's own, which the migration did
+			// not make and does not refuse.
+			"CREATE TABLE app_parent (name TEXT)",
+			"CREATE TABLE app_child (parent TEXT REFERENCES app_parent (name))")
 		db.Close()
 		s := mustOpenPath(t, path)
 		if _, err := s.Append(ctx, "a", chronicle.Exact(0), chronicle.EventData{Type: "E"}); err != nil {
@@ -369,27 +374,38 @@ func TestMigrateStreamNumbersAppSchema(t *testing.T) {
 			t.Fatalf("an UPDATE of events after the migration: %v, want the application's trigger to refuse it", err)
 		}
 	})
-	for name, own := range map[string][]string{
-		"a table named stream_ids": {"CREATE TABLE stream_ids (name TEXT PRIMARY KEY, title TEXT)"},
-		"a foreign key to (stream, revision)": {
+	for name, tt := range map[string]struct {
+		own  []string
+		want string // in the error
+	}{
+		"a table named stream_ids": {[]string{"CREATE TABLE stream_ids (name TEXT PRIMARY KEY, title TEXT)"}, "rename it"},
+		"a table named Stream_IDs": {[]string{"CREATE TABLE Stream_IDs (name TEXT PRIMARY KEY)"}, "rename it"},
+		"a foreign key to (stream, revision)": {[]string{
 			"CREATE TABLE app_ref (stream TEXT, revision INTEGER, FOREIGN KEY (stream, revision) REFERENCES events (stream, revision))",
 			"INSERT INTO app_ref VALUES ('a', 0)",
-		},
-		"a trigger that copies events by SELECT *": {
+		}, "foreign key mismatch"},
+		"a trigger that copies events by SELECT *": {[]string{
 			"CREATE TABLE app_archive AS SELECT * FROM events WHERE 0",
 			"CREATE TRIGGER app_archive AFTER INSERT ON events BEGIN INSERT INTO app_archive SELECT * FROM events WHERE position = new.position; END",
-		},
+		}, "app_archive"},
+		"a trigger on deletions that copies events by SELECT *": {[]string{
+			"CREATE TABLE app_deleted AS SELECT * FROM events WHERE 0",
+			"CREATE TRIGGER app_deleted BEFORE DELETE ON events BEGIN INSERT INTO app_deleted SELECT * FROM events WHERE position = old.position; END",
+		}, "app_deleted"},
+		"a view that lists the columns of SELECT *": {[]string{
+			"CREATE VIEW app_view (p, s, r, i, t, d, m, rec) AS SELECT * FROM events",
+		}, "app_view"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			path, db := oldFile(t, 5, append([]string{events}, own...)...)
+			path, db := oldFile(t, 5, append([]string{events}, tt.own...)...)
 			db.Close()
 			s, err := sqlite.Open(context.Background(), path, nil)
 			if err == nil {
 				s.Close()
 				t.Fatal("Open migrated the file, want an error")
 			}
-			if !strings.Contains(err.Error(), "version 6") {
-				t.Errorf("Open: %v, want an error that names the migration", err)
+			if !strings.Contains(err.Error(), "version 6") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open: %v, want an error that names the migration and says %q", err, tt.want)
 			}
 			db, err = sql.Open("sqlite", path)
 			if err != nil {

@@ -13,9 +13,9 @@ import (
 //
 // Write only tables of your own: events, stream_ids, snapshots,
 // streams_meta, scavenge_state and log_state belong to the store, as do
-// the names of its indexes and triggers. A trigger of yours on events
-// should name the columns it copies rather than SELECT *: a newer schema
-// may add one. A transaction holds SQLite's write lock, which appends
+// the names of its indexes and triggers. A trigger or view of yours on
+// events should name the columns it copies rather than SELECT *: a newer
+// schema may add one. A transaction holds SQLite's write lock, which appends
 // also need, so keep it short. Updates run one at a time.
 func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 	return s.inTx(ctx, s.update, fn)
