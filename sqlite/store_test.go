@@ -395,6 +395,10 @@ func TestMigrateStreamNumbersAppSchema(t *testing.T) {
 		"a view that lists the columns of SELECT *": {[]string{
 			"CREATE VIEW app_view (p, s, r, i, t, d, m, rec) AS SELECT * FROM events",
 		}, "app_view"},
+		// Only names that start with "sqlite_" are SQLite's own.
+		"a view named SQLiteView that lists the columns of SELECT *": {[]string{
+			"CREATE VIEW SQLiteView (p, s, r, i, t, d, m, rec) AS SELECT * FROM events",
+		}, "SQLiteView"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path, db := oldFile(t, 5, append([]string{events}, tt.own...)...)
