@@ -259,11 +259,7 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 		return 0, nil, 0, err
 	}
 	for i, name := range streams {
-		res, err := setup.StmtContext(ctx, insertStream).ExecContext(ctx, name)
-		if err == nil {
-			ids[i], err = res.LastInsertId()
-		}
-		if err != nil {
+		if ids[i], err = numberStream(ctx, setup, insertStream, name); err != nil {
 			setup.Rollback()
 			return 0, nil, 0, err
 		}
@@ -309,11 +305,7 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 			revs[next]++
 			if what == gameRows && revs[next] == gameEvents {
 				streams[next], revs[next] = "game-"+uuid.NewString(), 0
-				res, err := tx.StmtContext(sqlCtx, insertStream).ExecContext(sqlCtx, streams[next])
-				if err == nil {
-					ids[next], err = res.LastInsertId()
-				}
-				if err != nil {
+				if ids[next], err = numberStream(sqlCtx, tx, insertStream, streams[next]); err != nil {
 					tx.Rollback()
 					return 0, nil, 0, err
 				}
@@ -329,6 +321,16 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 		return 0, nil, 0, err // interrupted: no figure
 	}
 	return pos, lat, time.Since(start), nil
+}
+
+// numberStream gives stream its number in stream_ids, inside tx, with
+// insert, as the store does when a stream gets its first event.
+func numberStream(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, stream string) (int64, error) {
+	res, err := tx.StmtContext(ctx, insert).ExecContext(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // moveData is a MoveMade event's data as the Connect Four example
