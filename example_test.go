@@ -190,6 +190,44 @@ func ExampleRepository() {
 	// 1 Added {"n":4}
 }
 
+// A command that starts a stream under a new name need not read it
+// first. HandleNew decides on the initial state and appends expecting no
+// stream; only when the stream exists after all does it load it and
+// decide again, as Handle would.
+func ExampleRepository_HandleNew() {
+	type Open struct{ Owner string }
+	type Opened struct {
+		Owner string `json:"owner"`
+	}
+	errOpen := errors.New("the account is already open")
+
+	// An account's state is its owner, "" until it is opened.
+	accounts := chronicle.Decider[string, Open, Opened]{
+		Decide: func(owner string, cmd Open) ([]Opened, error) {
+			if owner != "" {
+				return nil, errOpen
+			}
+			return []Opened{{Owner: cmd.Owner}}, nil
+		},
+		Evolve: func(_ string, e Opened) string { return e.Owner },
+	}
+	codec := chronicle.MustCodec[Opened](chronicle.JSON[Opened]("Opened"))
+
+	ctx := context.Background()
+	repo := chronicle.NewRepository(memory.New(nil), codec, accounts, nil)
+
+	out, err := repo.HandleNew(ctx, "account-1", Open{Owner: "ann"})
+	fmt.Printf("opened for %s at revision %v, err %v\n", out.State, out.Revision, err)
+
+	// The stream exists: the append expecting none is refused, and the
+	// decider, on the state loaded, refuses the command.
+	_, err = repo.HandleNew(ctx, "account-1", Open{Owner: "bob"})
+	fmt.Println(err)
+	// Output:
+	// opened for ann at revision 0, err <nil>
+	// the account is already open
+}
+
 // Two writers decide from the same revision; the second append is
 // refused, and errors.As tells where the stream really is.
 func ExampleWrongExpectedRevisionError() {

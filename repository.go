@@ -158,6 +158,34 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 	return r.handle(ctx, stream, cmd, id)
 }
 
+// HandleNew is Handle for a command that most likely starts a new stream,
+// such as one named by an ID just generated. It decides on the initial
+// state and saves the events expecting [NoStream], without reading the
+// stream first: a read, and the wait for it, fewer per new stream. If the
+// stream exists after all, or the decider refuses the command or decides
+// nothing on the initial state, it goes on as Handle does, loading the
+// stream and deciding on what it holds, so that the outcome is the one
+// Handle gives. The decider must be pure, as deciders are: its first
+// answer may be thrown away.
+func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
+	state := r.decider.InitialState()
+	events, err := r.decider.Decide(state, cmd)
+	if err != nil || len(events) == 0 {
+		// The stream's own state may decide otherwise; only a read tells.
+		return r.handle(ctx, stream, cmd, uuid.Nil)
+	}
+	res, err := r.save(ctx, stream, NoStream, uuid.Nil, events)
+	if errors.Is(err, ErrWrongExpectedRevision) {
+		return r.handle(ctx, stream, cmd, uuid.Nil)
+	}
+	if err != nil {
+		return Outcome[S, E]{State: state, Revision: NoStream}, err
+	}
+	state = r.decider.Fold(state, events...)
+	r.maybeSnapshot(ctx, stream, NoStream, res.LastRevision, state)
+	return Outcome[S, E]{State: state, Events: events, Revision: Exact(res.LastRevision)}, nil
+}
+
 func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
 	first := uuid.Nil
 	if id != uuid.Nil {

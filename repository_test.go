@@ -3,6 +3,8 @@ package chronicle_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"iter"
 	"maps"
 	"reflect"
 	"sync/atomic"
@@ -424,5 +426,141 @@ func TestRepositoryHandleConcurrently(t *testing.T) {
 	}
 	if want := writers * (writers + 1) / 2; state.Balance != want || rev != chronicle.Exact(writers) {
 		t.Errorf("after %d concurrent deposits: balance %d at %v, want %d at %d", writers, state.Balance, rev, want, writers)
+	}
+}
+
+// callCountingStore counts the calls to read a stream and to append that
+// reach its store.
+type callCountingStore struct {
+	chronicle.Store
+	reads, appends atomic.Int32
+}
+
+func (s *callCountingStore) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	s.reads.Add(1)
+	return s.Store.ReadStream(ctx, stream, opts)
+}
+
+func (s *callCountingStore) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	s.appends.Add(1)
+	return s.Store.Append(ctx, stream, expected, events...)
+}
+
+func TestRepositoryHandleNew(t *testing.T) {
+	// ignoreClosed is the account's decider, except that it ignores
+	// deposits to an account that is not open instead of refusing them:
+	// a decider that decides nothing on the initial state.
+	ignoreClosed := accountDecider()
+	decide := ignoreClosed.Decide
+	ignoreClosed.Decide = func(a account, cmd accountCommand) ([]accountEvent, error) {
+		if _, ok := cmd.(deposit); ok && !a.Open {
+			return nil, nil
+		}
+		return decide(a, cmd)
+	}
+
+	for name, tc := range map[string]struct {
+		before  []accountEvent // in the stream before the command
+		decider chronicle.Decider[account, accountCommand, accountEvent]
+		cmd     accountCommand
+		reads   int32 // of the stream by HandleNew
+		appends int32 // by HandleNew
+		err     error
+		want    []string // the stream's event types after it
+	}{
+		"NewStream": {cmd: open{Owner: "ann"}, reads: 0, appends: 1, want: []string{"Opened"}},
+		// The guess is refused: on the account as it is, opening again
+		// changes nothing.
+		"Exists": {before: []accountEvent{opened{Owner: "ann"}}, cmd: open{Owner: "bob"}, reads: 1, appends: 1, want: []string{"Opened"}},
+		// Refused on the initial state, decided on the stream's.
+		"RefusedWhenNew": {before: []accountEvent{opened{Owner: "ann"}, deposited{Amount: 9}}, cmd: withdraw{Amount: 4}, reads: 1, appends: 1,
+			want: []string{"Opened", "Deposited", "Withdrawn"}},
+		"NothingWhenNew": {before: []accountEvent{opened{Owner: "ann"}}, decider: ignoreClosed, cmd: deposit{Amount: 5}, reads: 1, appends: 1,
+			want: []string{"Opened", "Deposited"}},
+		"RefusedBoth": {cmd: withdraw{Amount: 1}, reads: 1, appends: 0, err: errNotOpen},
+		"NothingBoth": {decider: ignoreClosed, cmd: deposit{Amount: 1}, reads: 1, appends: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			decider := tc.decider
+			if decider.Decide == nil {
+				decider = accountDecider()
+			}
+			// Handle, on a store of its own, says what HandleNew must do.
+			var outcomes []chronicle.Outcome[account, accountEvent]
+			var errs []error
+			var stores []*callCountingStore
+			for _, handleNew := range []bool{false, true} {
+				mem := memory.New(nil)
+				if len(tc.before) > 0 {
+					mustAppend(t, mem, "account-1", tc.before...)
+				}
+				store := &callCountingStore{Store: mem}
+				repo := chronicle.NewRepository(store, accountCodec(), decider, nil)
+				handle := repo.Handle
+				if handleNew {
+					handle = repo.HandleNew
+				}
+				out, err := handle(ctx, "account-1", tc.cmd)
+				outcomes, errs, stores = append(outcomes, out), append(errs, err), append(stores, store)
+				if got := types(readStream(t, mem, "account-1")); !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("handleNew %v: the stream holds %q, want %q", handleNew, got, tc.want)
+				}
+			}
+			if errs[1] != tc.err {
+				t.Errorf("HandleNew = %v, want %v itself", errs[1], tc.err)
+			}
+			if !reflect.DeepEqual(outcomes[0], outcomes[1]) || errs[0] != errs[1] {
+				t.Errorf("HandleNew = %+v, %v; Handle = %+v, %v", outcomes[1], errs[1], outcomes[0], errs[0])
+			}
+			if got := stores[1].reads.Load(); got != tc.reads {
+				t.Errorf("HandleNew read the stream %d times, want %d", got, tc.reads)
+			}
+			if got := stores[1].appends.Load(); got != tc.appends {
+				t.Errorf("HandleNew appended %d times, want %d", got, tc.appends)
+			}
+		})
+	}
+}
+
+// Of many HandleNew that race to start one stream, one starts it and the
+// others find it started, as they would with Handle.
+func TestRepositoryHandleNewConcurrently(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+
+	const writers = 16
+	type result struct {
+		out chronicle.Outcome[account, accountEvent]
+		err error
+	}
+	results := make(chan result, writers)
+	for i := range writers {
+		go func() {
+			out, err := repo.HandleNew(ctx, "account-1", open{Owner: fmt.Sprint("owner-", i)})
+			results <- result{out, err}
+		}()
+	}
+	started := ""
+	for range writers {
+		r := <-results
+		if r.err != nil {
+			t.Error(r.err)
+			continue
+		}
+		if r.out.Revision != chronicle.Exact(0) || !r.out.State.Open {
+			t.Errorf("outcome %+v, want an open account at revision 0", r.out)
+		}
+		if len(r.out.Events) > 0 {
+			if started != "" {
+				t.Errorf("both %s and %s started the account", started, r.out.State.Owner)
+			}
+			started = r.out.State.Owner
+		}
+	}
+	events := readStream(t, store, "account-1")
+	if started == "" || len(events) != 1 || string(events[0].Data) != fmt.Sprintf(`{"owner":%q}`, started) {
+		t.Errorf("the stream holds %d events, the started account is %q", len(events), started)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -108,4 +109,35 @@ func BenchmarkMove(b *testing.B) {
 			game++
 		}
 	})
+}
+
+// BenchmarkStartGame starts Connect Four games through the game's
+// repository, 64 at a time as in C4-PAR, with Handle, which reads the new
+// stream first, and with HandleNew, which does not: the cost of
+// CreateGame.
+func BenchmarkStartGame(b *testing.B) {
+	for _, how := range []string{"Handle", "HandleNew"} {
+		b.Run(how, func(b *testing.B) {
+			benchStores(b, func(b *testing.B, s chronicle.Store) {
+				ctx := context.Background()
+				repo := chronicle.NewRepository(s, connectfour.NewCodec(), connectfour.NewDecider(), nil)
+				handle := repo.Handle
+				if how == "HandleNew" {
+					handle = repo.HandleNew
+				}
+				start := connectfour.StartGame{PlayerOne: "red", PlayerTwo: "yellow"}
+				b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := handle(ctx, connectfour.StreamName(uuid.New()), start); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		})
+	}
 }

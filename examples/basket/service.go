@@ -35,7 +35,7 @@ func NewService(store chronicle.Store) *Service {
 // [ErrInvalidProduct] or [ErrInvalidQuantity], and creates nothing.
 func (s *Service) Create(ctx context.Context, product string, quantity int) (uuid.UUID, error) {
 	id := uuid.New()
-	_, err := s.baskets.Handle(ctx, StreamName(id), CreateBasket{Product: product, Quantity: quantity})
+	_, err := s.baskets.HandleNew(ctx, StreamName(id), CreateBasket{Product: product, Quantity: quantity})
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("create basket: %w", err)
 	}

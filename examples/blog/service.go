@@ -29,7 +29,7 @@ func (s *Service) CreatePost(ctx context.Context, title, content string) (uuid.U
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("create post: %w", err)
 	}
-	if _, err := s.posts.Handle(ctx, StreamName(id), CreatePost{Title: title, Content: content}); err != nil {
+	if _, err := s.posts.HandleNew(ctx, StreamName(id), CreatePost{Title: title, Content: content}); err != nil {
 		return uuid.Nil, fmt.Errorf("create post: %w", err)
 	}
 	return id, nil

@@ -104,9 +104,11 @@ func (s *Service) Forget(ctx context.Context, player string) error {
 func (s *Service) CreateGame(ctx context.Context, playerOne, playerTwo string) (uuid.UUID, error) {
 	// A random (version 4) id, as the tutorial uses: its first few
 	// characters are enough to tell games apart on the command line.
+	// The game is new, so there is nothing to load: HandleNew appends
+	// expecting no stream.
 	id := uuid.New()
 	cmd := StartGame{PlayerOne: playerOne, PlayerTwo: playerTwo}
-	if _, err := s.games.Handle(ctx, StreamName(id), cmd); err != nil {
+	if _, err := s.games.HandleNew(ctx, StreamName(id), cmd); err != nil {
 		return uuid.Nil, fmt.Errorf("create game: %w", err)
 	}
 	return id, nil
