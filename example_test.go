@@ -192,8 +192,9 @@ func ExampleRepository() {
 
 // A command that starts a stream under a new name need not read it
 // first. HandleNew decides on the initial state and appends expecting no
-// stream; only when the stream exists after all does it load it and
-// decide again, as Handle would.
+// stream; when that does not simply succeed (the stream exists, or the
+// decider refuses the command on the initial state), it loads the stream
+// and decides again, as Handle would.
 func ExampleRepository_HandleNew() {
 	type Open struct{ Owner string }
 	type Opened struct {

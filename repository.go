@@ -140,7 +140,7 @@ type Outcome[S, E any] struct {
 // [ErrWrongExpectedRevision]. An error from the decider is returned as it
 // is, so that callers can match the domain's errors.
 func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
-	return r.handle(ctx, stream, cmd, uuid.Nil)
+	return r.handle(ctx, stream, cmd, uuid.Nil, 0)
 }
 
 // HandleOnce is Handle for a command that may be delivered more than
@@ -155,44 +155,54 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 	if id == uuid.Nil {
 		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
 	}
-	return r.handle(ctx, stream, cmd, id)
+	return r.handle(ctx, stream, cmd, id, 0)
 }
 
 // HandleNew is Handle for a command that most likely starts a new stream,
 // such as one named by an ID just generated. It decides on the initial
 // state and saves the events expecting [NoStream], without reading the
-// stream first: a read, and the wait for it, fewer per new stream. If the
-// stream exists after all, or the decider refuses the command or decides
-// nothing on the initial state, it goes on as Handle does, loading the
-// stream and deciding on what it holds, so that the outcome is the one
-// Handle gives. The decider must be pure, as deciders are: its first
-// answer may be thrown away.
+// stream first: a read, and the wait for it, fewer per new stream.
+// Whenever that guess does not simply succeed (the stream exists, the
+// decider refuses the command or decides nothing on the initial state,
+// or the store refuses the events or fails), it goes on as Handle does,
+// loading the stream and deciding on what it holds, so that the outcome
+// and the error are Handle's. A guess refused because the stream exists
+// counts as the first of Handle's attempts, unless the repository makes
+// no retries: the stream is then still loaded and decided on once. The
+// decider must be pure, as deciders are: its first answer may be thrown
+// away.
 func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
 	state := r.decider.InitialState()
 	events, err := r.decider.Decide(state, cmd)
 	if err != nil || len(events) == 0 {
 		// The stream's own state may decide otherwise; only a read tells.
-		return r.handle(ctx, stream, cmd, uuid.Nil)
+		return r.handle(ctx, stream, cmd, uuid.Nil, 0)
 	}
 	res, err := r.save(ctx, stream, NoStream, uuid.Nil, events)
-	if errors.Is(err, ErrWrongExpectedRevision) {
-		return r.handle(ctx, stream, cmd, uuid.Nil)
-	}
 	if err != nil {
-		return Outcome[S, E]{State: state, Revision: NoStream}, err
+		// Handle's way tells an existing stream from a refusal of these
+		// events or a failure, and gives its outcome for each. A conflict
+		// was its first attempt; the loop makes one more all the same.
+		first := 0
+		if errors.Is(err, ErrWrongExpectedRevision) {
+			first = 1
+		}
+		return r.handle(ctx, stream, cmd, uuid.Nil, first)
 	}
 	state = r.decider.Fold(state, events...)
 	r.maybeSnapshot(ctx, stream, NoStream, res.LastRevision, state)
 	return Outcome[S, E]{State: state, Events: events, Revision: Exact(res.LastRevision)}, nil
 }
 
-func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
-	first := uuid.Nil
+// handle runs cmd against stream as Handle and HandleOnce do, from
+// attempt number first: attempts made already count against the retries.
+func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID, first int) (Outcome[S, E], error) {
+	seek := uuid.Nil
 	if id != uuid.Nil {
-		first = EventID(id, 0)
+		seek = EventID(id, 0)
 	}
-	for attempt := 0; ; attempt++ {
-		state, rev, done, err := r.load(ctx, stream, first)
+	for attempt := first; ; attempt++ {
+		state, rev, done, err := r.load(ctx, stream, seek)
 		if err != nil {
 			return Outcome[S, E]{}, err
 		}

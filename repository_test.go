@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -446,78 +447,200 @@ func (s *callCountingStore) Append(ctx context.Context, stream string, expected 
 	return s.Store.Append(ctx, stream, expected, events...)
 }
 
+// TestRepositoryHandleNew runs each command with Handle and with
+// HandleNew on two stores in the same state, and checks that HandleNew's
+// outcome, error, stream and snapshot are Handle's.
 func TestRepositoryHandleNew(t *testing.T) {
-	// ignoreClosed is the account's decider, except that it ignores
-	// deposits to an account that is not open instead of refusing them:
-	// a decider that decides nothing on the initial state.
-	ignoreClosed := accountDecider()
-	decide := ignoreClosed.Decide
+	// The deciders start from a state that is not Go's zero value, so
+	// that an outcome built from the zero value shows.
+	base := accountDecider()
+	base.Initial = func() account { return account{Owner: "nobody"} }
+	// lenient opens the account for a walk-in customer on a deposit to
+	// an account that is not open: two events on the initial state.
+	lenient := base
+	lenient.Decide = func(a account, cmd accountCommand) ([]accountEvent, error) {
+		if d, ok := cmd.(deposit); ok && !a.Open {
+			//lint:ignore S1016 a command and an event that happen to share fields
+			return []accountEvent{opened{Owner: "walk-in"}, deposited{Amount: d.Amount}}, nil
+		}
+		return base.Decide(a, cmd)
+	}
+	// ignoreClosed ignores deposits to an account that is not open
+	// instead of refusing them: nothing decided on the initial state.
+	ignoreClosed := base
 	ignoreClosed.Decide = func(a account, cmd accountCommand) ([]accountEvent, error) {
 		if _, ok := cmd.(deposit); ok && !a.Open {
 			return nil, nil
 		}
-		return decide(a, cmd)
+		return base.Decide(a, cmd)
+	}
+	long := string(make([]byte, 200)) // too large for the stores below
+	deleteIt := func(t *testing.T, s *memory.Store) {
+		if err := s.Delete(context.Background(), "account-1", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tombstone := func(t *testing.T, s *memory.Store) {
+		if err := s.Tombstone(context.Background(), "account-1", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
 	}
 
+	const any = -1 // no expectation
 	for name, tc := range map[string]struct {
-		before  []accountEvent // in the stream before the command
-		decider chronicle.Decider[account, accountCommand, accountEvent]
-		cmd     accountCommand
-		reads   int32 // of the stream by HandleNew
-		appends int32 // by HandleNew
-		err     error
-		want    []string // the stream's event types after it
+		before    []accountEvent // in the stream before the command
+		then      func(t *testing.T, s *memory.Store)
+		decider   chronicle.Decider[account, accountCommand, accountEvent]
+		snapshots bool
+		cancelled bool
+		cmd       accountCommand
+		reads     int32 // of the stream by HandleNew
+		appends   int32 // by HandleNew
 	}{
-		"NewStream": {cmd: open{Owner: "ann"}, reads: 0, appends: 1, want: []string{"Opened"}},
+		"NewStream":          {decider: base, cmd: open{Owner: "ann"}, reads: 0, appends: 1},
+		"NewStreamTwoEvents": {decider: lenient, cmd: deposit{Amount: 5}, reads: 0, appends: 1},
+		"NewStreamSnapshot":  {decider: lenient, snapshots: true, cmd: deposit{Amount: 5}, reads: 0, appends: 1},
 		// The guess is refused: on the account as it is, opening again
 		// changes nothing.
-		"Exists": {before: []accountEvent{opened{Owner: "ann"}}, cmd: open{Owner: "bob"}, reads: 1, appends: 1, want: []string{"Opened"}},
+		"Exists": {before: []accountEvent{opened{Owner: "ann"}}, decider: base, cmd: open{Owner: "bob"}, reads: 1, appends: 1},
 		// Refused on the initial state, decided on the stream's.
-		"RefusedWhenNew": {before: []accountEvent{opened{Owner: "ann"}, deposited{Amount: 9}}, cmd: withdraw{Amount: 4}, reads: 1, appends: 1,
-			want: []string{"Opened", "Deposited", "Withdrawn"}},
-		"NothingWhenNew": {before: []accountEvent{opened{Owner: "ann"}}, decider: ignoreClosed, cmd: deposit{Amount: 5}, reads: 1, appends: 1,
-			want: []string{"Opened", "Deposited"}},
-		"RefusedBoth": {cmd: withdraw{Amount: 1}, reads: 1, appends: 0, err: errNotOpen},
-		"NothingBoth": {decider: ignoreClosed, cmd: deposit{Amount: 1}, reads: 1, appends: 0},
+		"RefusedWhenNew": {before: []accountEvent{opened{Owner: "ann"}, deposited{Amount: 9}}, decider: base, cmd: withdraw{Amount: 4}, reads: 1, appends: 1},
+		"NothingWhenNew": {before: []accountEvent{opened{Owner: "ann"}}, decider: ignoreClosed, cmd: deposit{Amount: 5}, reads: 1, appends: 1},
+		"RefusedBoth":    {decider: base, cmd: withdraw{Amount: 1}, reads: 1, appends: 0},
+		"NothingBoth":    {decider: ignoreClosed, cmd: deposit{Amount: 1}, reads: 1, appends: 0},
+		// A soft-deleted stream goes on after its old revisions.
+		"SoftDeleted": {before: []accountEvent{opened{Owner: "ann"}, deposited{Amount: 1}}, then: deleteIt, decider: lenient, snapshots: true,
+			cmd: deposit{Amount: 5}, reads: any, appends: any},
+		"Tombstoned":     {before: []accountEvent{opened{Owner: "ann"}}, then: tombstone, decider: base, cmd: open{Owner: "bob"}, reads: any, appends: any},
+		"TombstonedNew":  {then: tombstone, decider: base, cmd: open{Owner: "bob"}, reads: any, appends: any},
+		"TooLarge":       {decider: base, cmd: open{Owner: long}, reads: any, appends: any},
+		"TooLargeExists": {before: []accountEvent{opened{Owner: "ann"}}, decider: base, cmd: open{Owner: long}, reads: any, appends: any},
+		"Cancelled":      {before: []accountEvent{opened{Owner: "ann"}}, decider: lenient, cancelled: true, cmd: deposit{Amount: 5}, reads: any, appends: any},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			decider := tc.decider
-			if decider.Decide == nil {
-				decider = accountDecider()
+			type result struct {
+				out     chronicle.Outcome[account, accountEvent]
+				err     string
+				is      []bool // errors.Is of each sentinel below
+				events  []string
+				snap    string
+				reads   int32
+				appends int32
 			}
-			// Handle, on a store of its own, says what HandleNew must do.
-			var outcomes []chronicle.Outcome[account, accountEvent]
-			var errs []error
-			var stores []*callCountingStore
+			sentinels := []error{chronicle.ErrWrongExpectedRevision, chronicle.ErrStreamDeleted, chronicle.ErrEventTooLarge, context.Canceled, errNotOpen}
+			var results []result
 			for _, handleNew := range []bool{false, true} {
-				mem := memory.New(nil)
+				mem := memory.New(&memory.Options{MaxEventSize: 128})
 				if len(tc.before) > 0 {
 					mustAppend(t, mem, "account-1", tc.before...)
 				}
+				if tc.then != nil {
+					tc.then(t, mem)
+				}
 				store := &callCountingStore{Store: mem}
-				repo := chronicle.NewRepository(store, accountCodec(), decider, nil)
+				repo := chronicle.NewRepository(store, accountCodec(), tc.decider, nil)
+				if tc.snapshots {
+					var err error
+					if repo, err = repo.WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: mem}); err != nil {
+						t.Fatal(err)
+					}
+				}
 				handle := repo.Handle
 				if handleNew {
 					handle = repo.HandleNew
 				}
+				ctx, cancel := context.WithCancel(context.Background())
+				if tc.cancelled {
+					cancel()
+				}
 				out, err := handle(ctx, "account-1", tc.cmd)
-				outcomes, errs, stores = append(outcomes, out), append(errs, err), append(stores, store)
-				if got := types(readStream(t, mem, "account-1")); !reflect.DeepEqual(got, tc.want) {
-					t.Errorf("handleNew %v: the stream holds %q, want %q", handleNew, got, tc.want)
+				cancel()
+				r := result{out: out, reads: store.reads.Load(), appends: store.appends.Load()}
+				if err != nil {
+					r.err = err.Error()
+				}
+				for _, target := range sentinels {
+					r.is = append(r.is, errors.Is(err, target))
+				}
+				for e, err := range mem.ReadStream(context.Background(), "account-1", chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						r.events = append(r.events, err.Error())
+						break
+					}
+					r.events = append(r.events, fmt.Sprint(e.Revision, e.Type, string(e.Data)))
+				}
+				if snap, ok, err := mem.LoadSnapshot(context.Background(), "account-1"); err != nil {
+					t.Fatal(err)
+				} else if ok {
+					r.snap = fmt.Sprint(snap.Revision, string(snap.Data))
+				}
+				results = append(results, r)
+			}
+			handle, handleNew := results[0], results[1]
+			if !reflect.DeepEqual(handleNew.out, handle.out) || handleNew.err != handle.err || !reflect.DeepEqual(handleNew.is, handle.is) {
+				t.Errorf("HandleNew = %+v, %q (errors.Is %v)\nHandle    = %+v, %q (errors.Is %v)", handleNew.out, handleNew.err, handleNew.is, handle.out, handle.err, handle.is)
+			}
+			if !reflect.DeepEqual(handleNew.events, handle.events) || handleNew.snap != handle.snap {
+				t.Errorf("after HandleNew the stream holds %q, snapshot %q; after Handle %q, %q", handleNew.events, handleNew.snap, handle.events, handle.snap)
+			}
+			if tc.snapshots && handle.snap == "" {
+				t.Error("no snapshot was saved")
+			}
+			if tc.reads != any && handleNew.reads != tc.reads {
+				t.Errorf("HandleNew read the stream %d times, want %d", handleNew.reads, tc.reads)
+			}
+			if tc.appends != any && handleNew.appends != tc.appends {
+				t.Errorf("HandleNew appended %d times, want %d", handleNew.appends, tc.appends)
+			}
+		})
+	}
+}
+
+// A guess that finds the stream changed by others counts as one of
+// Handle's attempts; without retries, an existing stream is still loaded
+// once.
+func TestRepositoryHandleNewRetries(t *testing.T) {
+	decider := accountDecider()
+	decider.Decide = func(a account, cmd accountCommand) ([]accountEvent, error) {
+		if d, ok := cmd.(deposit); ok && !a.Open {
+			//lint:ignore S1016 a command and an event that happen to share fields
+			return []accountEvent{opened{Owner: "walk-in"}, deposited{Amount: d.Amount}}, nil
+		}
+		return accountDecider().Decide(a, cmd)
+	}
+	for _, tc := range []struct {
+		name              string
+		opts              *chronicle.RepositoryOptions
+		handle, handleNew int32 // appends
+	}{
+		{name: "Default", handle: chronicle.DefaultRetries + 1, handleNew: chronicle.DefaultRetries + 1},
+		{name: "None", opts: &chronicle.RepositoryOptions{Retries: -1}, handle: 1, handleNew: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errs []string
+			for i, want := range []int32{tc.handle, tc.handleNew} {
+				mem := memory.New(nil)
+				mustAppend(t, mem, "account-1", opened{Owner: "ann"})
+				store := &racingStore{Store: mem, t: t, compete: deposited{Amount: 1}, races: 1000}
+				repo := chronicle.NewRepository(store, accountCodec(), decider, tc.opts)
+				handle := repo.Handle
+				if i == 1 {
+					handle = repo.HandleNew
+				}
+				_, err := handle(context.Background(), "account-1", deposit{Amount: 50})
+				if !errors.Is(err, chronicle.ErrWrongExpectedRevision) {
+					t.Fatalf("err = %v, want ErrWrongExpectedRevision", err)
+				}
+				errs = append(errs, err.Error())
+				if got := store.appends.Load(); got != want {
+					t.Errorf("handleNew %v: %d appends, want %d", i == 1, got, want)
 				}
 			}
-			if errs[1] != tc.err {
-				t.Errorf("HandleNew = %v, want %v itself", errs[1], tc.err)
-			}
-			if !reflect.DeepEqual(outcomes[0], outcomes[1]) || errs[0] != errs[1] {
-				t.Errorf("HandleNew = %+v, %v; Handle = %+v, %v", outcomes[1], errs[1], outcomes[0], errs[0])
-			}
-			if got := stores[1].reads.Load(); got != tc.reads {
-				t.Errorf("HandleNew read the stream %d times, want %d", got, tc.reads)
-			}
-			if got := stores[1].appends.Load(); got != tc.appends {
-				t.Errorf("HandleNew appended %d times, want %d", got, tc.appends)
+			// The error counts the conflicts, the guess's among them.
+			for i, n := range []int32{tc.handle, tc.handleNew} {
+				if want := fmt.Sprintf("%d times in a row", n); !strings.Contains(errs[i], want) {
+					t.Errorf("handleNew %v: error %q does not say %q", i == 1, errs[i], want)
+				}
 			}
 		})
 	}
