@@ -19,10 +19,7 @@ const DefaultRetries = 3
 type RepositoryOptions struct {
 	// Retries is how many times Handle reloads the stream and decides
 	// again when another writer appended first. Zero means
-	// [DefaultRetries]; a negative value means no retry. The first
-	// refusal of an append to a stream that read as empty does not count:
-	// its metadata may hide all its events, and the refusal says where it
-	// stands.
+	// [DefaultRetries]; a negative value means no retry.
 	Retries int
 }
 
@@ -141,12 +138,9 @@ type Outcome[S, E any] struct {
 // appended in between, it loads and decides again, up to the configured
 // number of retries; after that the error matches
 // [ErrWrongExpectedRevision]. An error from the decider is returned as it
-// is, so that callers can match the domain's errors. A stream whose
-// metadata hides all its events (they aged out, or were truncated; see
-// [StreamMetadata]) reads as empty: the command is decided on the initial
-// state, and its events follow the hidden ones.
+// is, so that callers can match the domain's errors.
 func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
-	return r.handle(ctx, stream, cmd, uuid.Nil, 0, NoStream)
+	return r.handle(ctx, stream, cmd, uuid.Nil, 0)
 }
 
 // HandleOnce is Handle for a command that may be delivered more than
@@ -161,7 +155,7 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 	if id == uuid.Nil {
 		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
 	}
-	return r.handle(ctx, stream, cmd, id, 0, NoStream)
+	return r.handle(ctx, stream, cmd, id, 0)
 }
 
 // HandleNew is Handle for a command that most likely starts a new stream,
@@ -182,20 +176,18 @@ func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd 
 	events, err := r.decider.Decide(state, cmd)
 	if err != nil || len(events) == 0 {
 		// The stream's own state may decide otherwise; only a read tells.
-		return r.handle(ctx, stream, cmd, uuid.Nil, 0, NoStream)
+		return r.handle(ctx, stream, cmd, uuid.Nil, 0)
 	}
 	res, err := r.save(ctx, stream, NoStream, uuid.Nil, events)
 	if err != nil {
 		// Handle's way tells an existing stream from a refusal of these
 		// events or a failure, and gives its outcome for each. A conflict
-		// was its first attempt (the loop makes one more all the same),
-		// and says where the stream stands should it show no events.
-		first, hidden := 0, NoStream
-		var wrong *WrongExpectedRevisionError
-		if errors.As(err, &wrong) {
-			first, hidden = 1, wrong.Actual
+		// was its first attempt; the loop makes one more all the same.
+		first := 0
+		if errors.Is(err, ErrWrongExpectedRevision) {
+			first = 1
 		}
-		return r.handle(ctx, stream, cmd, uuid.Nil, first, hidden)
+		return r.handle(ctx, stream, cmd, uuid.Nil, first)
 	}
 	state = r.decider.Fold(state, events...)
 	r.maybeSnapshot(ctx, stream, NoStream, res.LastRevision, state)
@@ -204,16 +196,11 @@ func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd 
 
 // handle runs cmd against stream as Handle and HandleOnce do, from
 // attempt number first: attempts made already count against the retries.
-// hidden is where the stream stands should a read find no events in it,
-// as a refused append said; NoStream if none has.
-func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID, first int, hidden ExpectedRevision) (Outcome[S, E], error) {
+func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID, first int) (Outcome[S, E], error) {
 	seek := uuid.Nil
 	if id != uuid.Nil {
 		seek = EventID(id, 0)
 	}
-	// When a stream's metadata hides all its events (they aged out, or
-	// were truncated), a read finds none, yet an append must expect the
-	// last of them: only a refused append tells where it stands.
 	for attempt := first; ; attempt++ {
 		state, rev, done, err := r.load(ctx, stream, seek)
 		if err != nil {
@@ -221,10 +208,6 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		}
 		if done {
 			return Outcome[S, E]{State: state, Revision: rev, Duplicate: true}, nil
-		}
-		none := rev == NoStream
-		if none {
-			rev = hidden
 		}
 		events, err := r.decider.Decide(state, cmd)
 		if err != nil {
@@ -235,17 +218,6 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		}
 		res, err := r.save(ctx, stream, rev, id, events)
 		if errors.Is(err, ErrWrongExpectedRevision) {
-			var wrong *WrongExpectedRevisionError
-			if none && errors.As(err, &wrong) && wrong.Actual != NoStream {
-				// The stream has events that no read showed: hidden ones,
-				// or another writer's since. The next load tells which;
-				// learning where the stream stands the first time is no
-				// conflict with another writer.
-				if hidden == NoStream {
-					attempt--
-				}
-				hidden = wrong.Actual
-			}
 			if attempt < r.retries {
 				continue
 			}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/memory"
@@ -686,50 +685,5 @@ func TestRepositoryHandleNewConcurrently(t *testing.T) {
 	events := readStream(t, store, "account-1")
 	if started == "" || len(events) != 1 || string(events[0].Data) != fmt.Sprintf(`{"owner":%q}`, started) {
 		t.Errorf("the stream holds %d events, the started account is %q", len(events), started)
-	}
-}
-
-// A stream whose metadata hides all its events reads as empty, but its
-// revisions go on: Handle learns where it stands from the refused append
-// and decides on the initial state, as a reader sees the stream.
-func TestRepositoryHandleHiddenStream(t *testing.T) {
-	ctx := context.Background()
-	for _, md := range []chronicle.StreamMetadata{{TruncateBefore: 2}, {MaxAge: time.Millisecond}} {
-		for _, retries := range []int{0, -1} {
-			for _, how := range []string{"Handle", "HandleNew", "HandleOnce"} {
-				t.Run(fmt.Sprintf("%+v/retries=%d/%s", md, retries, how), func(t *testing.T) {
-					mem := memory.New(nil)
-					mustAppend(t, mem, "account-1", opened{Owner: "ann"}, deposited{Amount: 3})
-					if err := mem.SetStreamMetadata(ctx, "account-1", md); err != nil {
-						t.Fatal(err)
-					}
-					time.Sleep(5 * time.Millisecond) // past MaxAge
-					if events := readStream(t, mem, "account-1"); len(events) != 0 {
-						t.Fatalf("the stream shows %d events, want none", len(events))
-					}
-					repo := newRepo(mem, &chronicle.RepositoryOptions{Retries: retries})
-					var out chronicle.Outcome[account, accountEvent]
-					var err error
-					switch how {
-					case "Handle":
-						out, err = repo.Handle(ctx, "account-1", open{Owner: "bob"})
-					case "HandleNew":
-						out, err = repo.HandleNew(ctx, "account-1", open{Owner: "bob"})
-					case "HandleOnce":
-						out, err = repo.HandleOnce(ctx, "account-1", open{Owner: "bob"}, uuid.MustParse("0190a3e4-0000-7000-8000-0000000000c2"))
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					if out.Revision != chronicle.Exact(2) || out.State != (account{Open: true, Owner: "bob", Seen: 1}) {
-						t.Errorf("outcome %+v, want bob's account, new, at revision 2", out)
-					}
-					events := readStream(t, mem, "account-1")
-					if len(events) != 1 || events[0].Revision != 2 || events[0].Type != "Opened" {
-						t.Errorf("the stream shows %+v, want one Opened at revision 2", events)
-					}
-				})
-			}
-		}
 	}
 }
