@@ -19,7 +19,10 @@ const DefaultRetries = 3
 type RepositoryOptions struct {
 	// Retries is how many times Handle reloads the stream and decides
 	// again when another writer appended first. Zero means
-	// [DefaultRetries]; a negative value means no retry.
+	// [DefaultRetries]; a negative value means no retry. An append that
+	// expected no events and was refused by events that the next read
+	// still does not show is no such conflict, once per command: the
+	// stream's metadata hides all its events (see Handle).
 	Retries int
 }
 
@@ -48,6 +51,9 @@ func NewRepository[S, C, E any](store Store, codec *Codec[E], decider Decider[S,
 // Load rebuilds the state of stream from its events. It returns the
 // revision to expect when saving what is decided from that state:
 // [NoStream] for a stream without events, whose state is the initial one.
+// A stream whose metadata hides all its events loads so too, although
+// the store expects the last of them: Save's refusal then says where
+// they end (see [WrongExpectedRevisionError]), and Handle uses it.
 func (r *Repository[S, C, E]) Load(ctx context.Context, stream string) (S, ExpectedRevision, error) {
 	state, rev, _, err := r.load(ctx, stream, uuid.Nil)
 	return state, rev, err
@@ -139,8 +145,14 @@ type Outcome[S, E any] struct {
 // number of retries; after that the error matches
 // [ErrWrongExpectedRevision]. An error from the decider is returned as it
 // is, so that callers can match the domain's errors.
+//
+// A stream whose metadata hides all its events (they aged out, or were
+// truncated; see [StreamMetadata]) reads as empty, and unless a snapshot
+// of it is loaded, the command is decided on the initial state, as a
+// reader sees the stream; its events follow the hidden ones, where the
+// store's refusal of an append expecting none says they end.
 func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
-	return r.handle(ctx, stream, cmd, uuid.Nil, 0)
+	return r.handle(ctx, stream, cmd, uuid.Nil, nil)
 }
 
 // HandleOnce is Handle for a command that may be delivered more than
@@ -155,7 +167,7 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 	if id == uuid.Nil {
 		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
 	}
-	return r.handle(ctx, stream, cmd, id, 0)
+	return r.handle(ctx, stream, cmd, id, nil)
 }
 
 // HandleNew is Handle for a command that most likely starts a new stream,
@@ -176,38 +188,79 @@ func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd 
 	events, err := r.decider.Decide(state, cmd)
 	if err != nil || len(events) == 0 {
 		// The stream's own state may decide otherwise; only a read tells.
-		return r.handle(ctx, stream, cmd, uuid.Nil, 0)
+		return r.handle(ctx, stream, cmd, uuid.Nil, nil)
 	}
 	res, err := r.save(ctx, stream, NoStream, uuid.Nil, events)
 	if err != nil {
 		// Handle's way tells an existing stream from a refusal of these
-		// events or a failure, and gives its outcome for each. A conflict
-		// was its first attempt; the loop makes one more all the same.
-		first := 0
-		if errors.Is(err, ErrWrongExpectedRevision) {
-			first = 1
+		// events or a failure, and gives its outcome for each.
+		var guess *WrongExpectedRevisionError
+		if !errors.Is(err, ErrWrongExpectedRevision) || !errors.As(err, &guess) {
+			guess = nil
 		}
-		return r.handle(ctx, stream, cmd, uuid.Nil, first)
+		return r.handle(ctx, stream, cmd, uuid.Nil, guess)
 	}
 	state = r.decider.Fold(state, events...)
 	r.maybeSnapshot(ctx, stream, NoStream, res.LastRevision, state)
 	return Outcome[S, E]{State: state, Events: events, Revision: Exact(res.LastRevision)}, nil
 }
 
-// handle runs cmd against stream as Handle and HandleOnce do, from
-// attempt number first: attempts made already count against the retries.
-func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID, first int) (Outcome[S, E], error) {
+// handle runs cmd against stream as Handle, HandleOnce and HandleNew do.
+// guess is the refusal of HandleNew's append that guessed the stream was
+// new, if a conflict refused it.
+//
+// A stream whose metadata hides all its events (they aged out, or were
+// truncated) reads as empty, yet an append must expect the revision of
+// the last of them, and only the refusal of an append that expected
+// fewer tells it (hidden). Such a refusal is a conflict with another
+// writer only if the next read shows the events that caused it; the first
+// one that it does not show is no conflict, so that the retries stay for
+// other writers.
+func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID, guess *WrongExpectedRevisionError) (Outcome[S, E], error) {
 	seek := uuid.Nil
 	if id != uuid.Nil {
 		seek = EventID(id, 0)
 	}
-	for attempt := first; ; attempt++ {
+	conflicts := 0 // appends refused because another writer came first
+	// decided is whether an append decided on a loaded state was refused:
+	// HandleNew's guess was not, and the loaded state gets its decision
+	// even without retries.
+	decided := false
+	hidden, learned := NoStream, false
+	var unsure error // a refusal of an append that found events no read showed
+	if guess != nil {
+		unsure, hidden = guess, exactOrNone(guess.Actual)
+	}
+	for {
 		state, rev, done, err := r.load(ctx, stream, seek)
 		if err != nil {
 			return Outcome[S, E]{}, err
 		}
 		if done {
 			return Outcome[S, E]{State: state, Revision: rev, Duplicate: true}, nil
+		}
+		none := rev == NoStream
+		if unsure != nil {
+			if none && hidden != NoStream && !learned {
+				learned = true // it only said where the hidden events end
+			} else if conflicts++; conflicts > r.retries && decided {
+				return Outcome[S, E]{State: state, Revision: rev}, r.gaveUp(stream, conflicts, unsure)
+			}
+			if none && hidden != NoStream && seek != uuid.Nil {
+				// Had the command been handled, its events might be among
+				// the hidden ones, which the load could not look through.
+				found, err := r.hasEvent(ctx, stream, seek, unsure)
+				if err != nil {
+					return Outcome[S, E]{State: state, Revision: NoStream}, err
+				}
+				if found {
+					return Outcome[S, E]{State: state, Revision: hidden, Duplicate: true}, nil
+				}
+			}
+			unsure = nil
+		}
+		if none {
+			rev = hidden
 		}
 		events, err := r.decider.Decide(state, cmd)
 		if err != nil {
@@ -218,10 +271,18 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		}
 		res, err := r.save(ctx, stream, rev, id, events)
 		if errors.Is(err, ErrWrongExpectedRevision) {
-			if attempt < r.retries {
+			decided = true
+			var wrong *WrongExpectedRevisionError
+			if none && errors.As(err, &wrong) {
+				// The next read tells whether the events that refused it
+				// are hidden or another writer's.
+				unsure, hidden = err, exactOrNone(wrong.Actual)
 				continue
 			}
-			err = fmt.Errorf("handle %q: other writers changed the stream first, %d times in a row: %w", stream, attempt+1, err)
+			if conflicts++; conflicts > r.retries {
+				return Outcome[S, E]{State: state, Revision: rev}, r.gaveUp(stream, conflicts, err)
+			}
+			continue
 		}
 		if err != nil {
 			return Outcome[S, E]{State: state, Revision: rev}, err
@@ -230,6 +291,37 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		r.maybeSnapshot(ctx, stream, rev, res.LastRevision, state)
 		return Outcome[S, E]{State: state, Events: events, Revision: Exact(res.LastRevision)}, nil
 	}
+}
+
+// gaveUp is Handle's error once other writers have changed the stream
+// first conflicts times in a row; err is the last refusal.
+func (r *Repository[S, C, E]) gaveUp(stream string, conflicts int, err error) error {
+	return fmt.Errorf("handle %q: other writers changed the stream first, %d times in a row: %w", stream, conflicts, err)
+}
+
+// hasEvent reports whether stream holds an event with ID id, hidden or
+// not. A store that cannot tell gets refusal, the conflict that revealed
+// the hidden events, back: appending without knowing could handle a
+// command twice.
+func (r *Repository[S, C, E]) hasEvent(ctx context.Context, stream string, id uuid.UUID, refusal error) (bool, error) {
+	finder, ok := r.store.(EventFinder)
+	if !ok {
+		return false, fmt.Errorf("handle %q: its events are hidden, and the store cannot tell whether the command was handled among them: %w", stream, refusal)
+	}
+	found, err := finder.HasEvent(ctx, stream, id)
+	if err != nil {
+		return false, fmt.Errorf("load %q: %w", stream, err)
+	}
+	return found, nil
+}
+
+// exactOrNone returns rev if it is an exact revision, and NoStream
+// otherwise: where a refusal says a stream stands, when it can be trusted.
+func exactOrNone(rev ExpectedRevision) ExpectedRevision {
+	if _, ok := rev.Revision(); ok {
+		return rev
+	}
+	return NoStream
 }
 
 type metadataKey struct{}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/memory"
@@ -685,5 +686,215 @@ func TestRepositoryHandleNewConcurrently(t *testing.T) {
 	events := readStream(t, store, "account-1")
 	if started == "" || len(events) != 1 || string(events[0].Data) != fmt.Sprintf(`{"owner":%q}`, started) {
 		t.Errorf("the stream holds %d events, the started account is %q", len(events), started)
+	}
+}
+
+// A stream whose metadata hides all its events reads as empty, but its
+// revisions go on: Handle learns where it stands from the refused append
+// and decides on the initial state, as a reader sees the stream.
+func TestRepositoryHandleHiddenStream(t *testing.T) {
+	ctx := context.Background()
+	// MaxAge leaves the new event 100 ms to be read back in.
+	for _, md := range []chronicle.StreamMetadata{{TruncateBefore: 2}, {MaxAge: 100 * time.Millisecond}} {
+		for _, retries := range []int{0, -1} {
+			for _, how := range []string{"Handle", "HandleNew", "HandleOnce"} {
+				t.Run(fmt.Sprintf("%+v/retries=%d/%s", md, retries, how), func(t *testing.T) {
+					t.Parallel()
+					mem := memory.New(nil)
+					mustAppend(t, mem, "account-1", opened{Owner: "ann"}, deposited{Amount: 3})
+					if err := mem.SetStreamMetadata(ctx, "account-1", md); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(md.MaxAge + 20*time.Millisecond)
+					if events := readStream(t, mem, "account-1"); len(events) != 0 {
+						t.Fatalf("the stream shows %d events, want none", len(events))
+					}
+					store := &hookStore{Store: mem}
+					repo := newRepo(store, &chronicle.RepositoryOptions{Retries: retries})
+					out, err := handleBy(ctx, repo, how, open{Owner: "bob"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if out.Revision != chronicle.Exact(2) || out.State != (account{Open: true, Owner: "bob", Seen: 1}) {
+						t.Errorf("outcome %+v, want bob's account, new, at revision 2", out)
+					}
+					events := readStream(t, mem, "account-1")
+					if len(events) != 1 || events[0].Revision != 2 || events[0].Type != "Opened" {
+						t.Errorf("the stream shows %+v, want one Opened at revision 2", events)
+					}
+					if want := []string{"no stream: refused at 1", "1: ok"}; !reflect.DeepEqual(store.appends, want) {
+						t.Errorf("appends %q, want %q", store.appends, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+// handleBy runs cmd on account-1 by Handle, HandleNew or HandleOnce.
+func handleBy(ctx context.Context, repo *accountRepo, how string, cmd accountCommand) (chronicle.Outcome[account, accountEvent], error) {
+	switch how {
+	case "HandleNew":
+		return repo.HandleNew(ctx, "account-1", cmd)
+	case "HandleOnce":
+		return repo.HandleOnce(ctx, "account-1", cmd, uuid.MustParse("0190a3e4-0000-7000-8000-0000000000c2"))
+	}
+	return repo.Handle(ctx, "account-1", cmd)
+}
+
+// hookStore records each append's expected revision and result, runs
+// before, if set, ahead of the n-th append (from 1), and lets after
+// change its error. It finds events as its memory store does.
+type hookStore struct {
+	*memory.Store
+	before  func(n int)
+	after   func(err error) error
+	appends []string
+}
+
+func (s *hookStore) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	if s.before != nil {
+		s.before(len(s.appends) + 1)
+	}
+	res, err := s.Store.Append(ctx, stream, expected, events...)
+	var wrong *chronicle.WrongExpectedRevisionError
+	switch {
+	case errors.As(err, &wrong):
+		s.appends = append(s.appends, fmt.Sprintf("%v: refused at %v", expected, wrong.Actual))
+	case err != nil:
+		s.appends = append(s.appends, fmt.Sprintf("%v: %v", expected, err))
+	default:
+		s.appends = append(s.appends, fmt.Sprintf("%v: ok", expected))
+	}
+	if s.after != nil {
+		err = s.after(err)
+	}
+	return res, err
+}
+
+// What goes on around a hidden stream while a command runs: each case
+// failed, or appended where it should not, in a first version (from its
+// review).
+func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
+	ctx := context.Background()
+	id := uuid.MustParse("0190a3e4-0000-7000-8000-0000000000c2")
+	hiddenAccount := func(t *testing.T) *memory.Store {
+		mem := memory.New(nil)
+		mustAppend(t, mem, "account-1", opened{Owner: "ann"}, deposited{Amount: 3})
+		if err := mem.SetStreamMetadata(ctx, "account-1", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
+			t.Fatal(err)
+		}
+		return mem
+	}
+
+	t.Run("DeletedMeanwhile", func(t *testing.T) {
+		// Soft-deleted after the first refusal: the stream starts again,
+		// as it does when Handle finds it deleted.
+		mem := hiddenAccount(t)
+		store := &hookStore{Store: mem, before: func(n int) {
+			if n == 2 {
+				if err := mem.Delete(ctx, "account-1", chronicle.Any); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}}
+		out, err := newRepo(store, nil).Handle(ctx, "account-1", open{Owner: "bob"})
+		if err != nil || out.Revision != chronicle.Exact(2) || out.State.Owner != "bob" {
+			t.Errorf("Handle = %+v, %v; want bob's account at revision 2", out, err)
+		}
+		if want := []string{"no stream: refused at 1", "1: refused at no stream", "no stream: ok"}; !reflect.DeepEqual(store.appends, want) {
+			t.Errorf("appends %q, want %q", store.appends, want)
+		}
+	})
+
+	t.Run("UntrustedRefusal", func(t *testing.T) {
+		// A refusal that does not say where the stream stands is not
+		// taken for an exact revision (Any, its zero value, would append
+		// unchecked), and another writer opened the account meanwhile.
+		mem := hiddenAccount(t)
+		store := &hookStore{Store: mem,
+			before: func(n int) {
+				if n == 2 {
+					mustAppend(t, mem, "account-1", opened{Owner: "carol"})
+				}
+			},
+			after: func(err error) error {
+				var wrong *chronicle.WrongExpectedRevisionError
+				if errors.As(err, &wrong) {
+					return &chronicle.WrongExpectedRevisionError{Stream: wrong.Stream, Expected: wrong.Expected}
+				}
+				return err
+			}}
+		out, err := newRepo(store, nil).Handle(ctx, "account-1", open{Owner: "bob"})
+		if err != nil || out.Events != nil || out.State.Owner != "carol" {
+			t.Errorf("Handle = %+v, %v; want carol's account, and nothing more", out, err)
+		}
+		if got := types(readStream(t, mem, "account-1")); !reflect.DeepEqual(got, []string{"Opened"}) {
+			t.Errorf("the stream shows %q, want carol's Opened alone", got)
+		}
+	})
+
+	t.Run("HandleOnceRedelivered", func(t *testing.T) {
+		// The command's events are there, hidden: its redelivery is a
+		// duplicate, not a second run.
+		mem := memory.New(nil)
+		mustAppend(t, mem, "account-1", opened{Owner: "ann"})
+		repo := newRepo(mem, nil)
+		if _, err := repo.HandleOnce(ctx, "account-1", deposit{Amount: 5}, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.SetStreamMetadata(ctx, "account-1", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := repo.HandleOnce(ctx, "account-1", open{Owner: "bob"}, id)
+		if err != nil || !out.Duplicate || out.Revision != chronicle.Exact(1) {
+			t.Errorf("HandleOnce = %+v, %v; want a duplicate at revision 1", out, err)
+		}
+		n := 0
+		for e, err := range mem.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.ID == chronicle.EventID(id, 0) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("the command's event is stored %d times", n)
+		}
+	})
+
+	t.Run("HandleOnceCannotTell", func(t *testing.T) {
+		// A store that cannot look for an event among hidden ones: no
+		// append that could run the command twice.
+		store := &callCountingStore{Store: hiddenAccount(t)} // not an EventFinder
+		_, err := newRepo(store, nil).HandleOnce(ctx, "account-1", open{Owner: "bob"}, id)
+		if !errors.Is(err, chronicle.ErrWrongExpectedRevision) || !strings.Contains(err.Error(), "cannot tell") {
+			t.Errorf("HandleOnce = %v, want the refusal, saying it cannot tell", err)
+		}
+		if got := store.appends.Load(); got != 1 {
+			t.Errorf("%d appends, want the one that found the hidden events", got)
+		}
+	})
+
+	for _, how := range []string{"Handle", "HandleNew"} {
+		t.Run("AlwaysHidden/"+how, func(t *testing.T) {
+			// Other writers' events are hidden too: the refusals they
+			// cause count, and the command gives up as after any others.
+			mem := memory.New(nil)
+			mustAppend(t, mem, "account-1", opened{Owner: "ann"})
+			if err := mem.SetStreamMetadata(ctx, "account-1", chronicle.StreamMetadata{TruncateBefore: 1000}); err != nil {
+				t.Fatal(err)
+			}
+			store := &racingStore{Store: mem, t: t, compete: deposited{Amount: 1}, races: 1000}
+			_, err := handleBy(ctx, newRepo(store, nil), how, open{Owner: "bob"})
+			if !errors.Is(err, chronicle.ErrWrongExpectedRevision) {
+				t.Errorf("err = %v, want ErrWrongExpectedRevision", err)
+			}
+			// The first refusal only said where the hidden events end.
+			if got := store.appends.Load(); got != chronicle.DefaultRetries+2 {
+				t.Errorf("%d appends, want %d", got, chronicle.DefaultRetries+2)
+			}
+		})
 	}
 }
