@@ -19,10 +19,10 @@ const DefaultRetries = 3
 type RepositoryOptions struct {
 	// Retries is how many times Handle reloads the stream and decides
 	// again when another writer appended first. Zero means
-	// [DefaultRetries]; a negative value means no retry. An append that
-	// expected no events and was refused by events that the next read
-	// still does not show is no such conflict, once per command: the
-	// stream's metadata hides all its events (see Handle).
+	// [DefaultRetries]; a negative value means no retry. The refusal of
+	// an append after a load that read no events, by events that the
+	// next load does not read either, is no such conflict, once per
+	// command: the stream's metadata hides them (see Handle).
 	Retries int
 }
 
@@ -55,41 +55,67 @@ func NewRepository[S, C, E any](store Store, codec *Codec[E], decider Decider[S,
 // the store expects the last of them: Save's refusal then says where
 // they end (see [WrongExpectedRevisionError]), and Handle uses it.
 func (r *Repository[S, C, E]) Load(ctx context.Context, stream string) (S, ExpectedRevision, error) {
-	state, rev, _, err := r.load(ctx, stream, uuid.Nil)
+	state, rev, _, _, err := r.load(ctx, stream, uuid.Nil)
 	return state, rev, err
 }
 
 // load is Load that also reports whether the stream holds an event with
-// ID seek.
-func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid.UUID) (S, ExpectedRevision, bool, error) {
-	state, rev, from, found := r.decider.InitialState(), NoStream, uint64(0), false
+// ID seek, and whether the stream exists but the load read none of its
+// events (unread): its metadata hides them all, or all after its
+// snapshot, or it has none after its snapshot.
+func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid.UUID) (state S, rev ExpectedRevision, found, unread bool, err error) {
+	state, rev, from := r.decider.InitialState(), NoStream, uint64(0)
 	finder, canFind := r.store.(EventFinder)
+	// asked is whether found covers the whole stream, hidden events too.
+	asked := false
+	ask := func() error {
+		if asked || seek == uuid.Nil || !canFind {
+			return nil
+		}
+		asked = true
+		var err error
+		if found, err = finder.HasEvent(ctx, stream, seek); err != nil {
+			return fmt.Errorf("load %q: %w", stream, err)
+		}
+		return nil
+	}
 	if snap, at, ok := r.snapshot(ctx, stream); ok && (seek == uuid.Nil || canFind) {
 		state, rev, from = snap, Exact(at), at+1
-		if seek != uuid.Nil {
-			var err error
-			if found, err = finder.HasEvent(ctx, stream, seek); err != nil {
-				return state, rev, false, fmt.Errorf("load %q: %w", stream, err)
-			}
+		if err := ask(); err != nil {
+			return state, rev, false, false, err
 		}
 	}
+	read := false
 	for rec, err := range r.store.ReadStream(ctx, stream, ReadStreamOptions{From: from}) {
 		if errors.Is(err, ErrStreamNotFound) {
 			// Without events, a snapshot describes a stream that is gone.
-			return r.decider.InitialState(), NoStream, false, nil
+			return r.decider.InitialState(), NoStream, false, false, nil
 		}
 		if err != nil {
-			return state, rev, false, fmt.Errorf("load %q: %w", stream, err)
+			return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
 		}
+		if !read && rec.Revision > from {
+			// The events before it are hidden, or gone: a command's
+			// events may be among them.
+			if err := ask(); err != nil {
+				return state, rev, false, false, err
+			}
+		}
+		read = true
 		e, err := r.codec.Decode(rec)
 		if err != nil {
-			return state, rev, false, fmt.Errorf("load %q: %w", stream, err)
+			return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
 		}
 		state = r.decider.Evolve(state, e)
 		rev = Exact(rec.Revision)
 		found = found || seek != uuid.Nil && rec.ID == seek
 	}
-	return state, rev, found, nil
+	if !read {
+		if err := ask(); err != nil {
+			return state, rev, false, false, err
+		}
+	}
+	return state, rev, found, !read, nil
 }
 
 // Save appends events to stream if it is still at expected. The events
@@ -147,10 +173,10 @@ type Outcome[S, E any] struct {
 // is, so that callers can match the domain's errors.
 //
 // A stream whose metadata hides all its events (they aged out, or were
-// truncated; see [StreamMetadata]) reads as empty, and unless a snapshot
-// of it is loaded, the command is decided on the initial state, as a
-// reader sees the stream; its events follow the hidden ones, where the
-// store's refusal of an append expecting none says they end.
+// truncated; see [StreamMetadata]) reads as empty: the command is decided
+// on the initial state, as a reader sees the stream, or on its snapshot
+// if one is loaded, and its events follow the hidden ones, where the
+// store's refusal of an append that expected fewer says they end.
 func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
 	return r.handle(ctx, stream, cmd, uuid.Nil, nil)
 }
@@ -162,7 +188,10 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) 
 // command has been handled before and is not decided again; the outcome
 // then has Duplicate set and no events. Derive id from what caused the
 // command, for example with [EventID] of the triggering event's ID, so
-// that every delivery carries the same one.
+// that every delivery carries the same one. Among events that the
+// stream's metadata hides, it finds them only on a store that is an
+// [EventFinder], as Chronicle's stores are; a Duplicate found there
+// has the revision that a read of the stream shows.
 func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
 	if id == uuid.Nil {
 		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
@@ -210,12 +239,12 @@ func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd 
 // new, if a conflict refused it.
 //
 // A stream whose metadata hides all its events (they aged out, or were
-// truncated) reads as empty, yet an append must expect the revision of
-// the last of them, and only the refusal of an append that expected
-// fewer tells it (hidden). Such a refusal is a conflict with another
-// writer only if the next read shows the events that caused it; the first
-// one that it does not show is no conflict, so that the retries stay for
-// other writers.
+// truncated), or all those after its snapshot, shows the load none of
+// them, yet an append must expect the revision of the last, and only the
+// refusal of an append that expected less tells it (hidden). Such a
+// refusal is a conflict with another writer only if the next load reads
+// the events that caused it; the first one that it does not is no
+// conflict, so that the retries stay for other writers.
 func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, id uuid.UUID, guess *WrongExpectedRevisionError) (Outcome[S, E], error) {
 	seek := uuid.Nil
 	if id != uuid.Nil {
@@ -227,40 +256,31 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 	// even without retries.
 	decided := false
 	hidden, learned := NoStream, false
-	var unsure error // a refusal of an append that found events no read showed
+	// unsure is a refusal of an append after no events read, not yet
+	// counted or not; refused is what that append was decided on.
+	var unsure error
+	var refused Outcome[S, E]
 	if guess != nil {
 		unsure, hidden = guess, exactOrNone(guess.Actual)
 	}
 	for {
-		state, rev, done, err := r.load(ctx, stream, seek)
+		state, rev, done, unread, err := r.load(ctx, stream, seek)
 		if err != nil {
 			return Outcome[S, E]{}, err
+		}
+		if unread && hidden != NoStream {
+			rev = hidden
 		}
 		if done {
 			return Outcome[S, E]{State: state, Revision: rev, Duplicate: true}, nil
 		}
-		none := rev == NoStream
 		if unsure != nil {
-			if none && hidden != NoStream && !learned {
+			if unread && hidden != NoStream && !learned {
 				learned = true // it only said where the hidden events end
 			} else if conflicts++; conflicts > r.retries && decided {
-				return Outcome[S, E]{State: state, Revision: rev}, r.gaveUp(stream, conflicts, unsure)
-			}
-			if none && hidden != NoStream && seek != uuid.Nil {
-				// Had the command been handled, its events might be among
-				// the hidden ones, which the load could not look through.
-				found, err := r.hasEvent(ctx, stream, seek, unsure)
-				if err != nil {
-					return Outcome[S, E]{State: state, Revision: NoStream}, err
-				}
-				if found {
-					return Outcome[S, E]{State: state, Revision: hidden, Duplicate: true}, nil
-				}
+				return refused, r.gaveUp(stream, conflicts, unsure)
 			}
 			unsure = nil
-		}
-		if none {
-			rev = hidden
 		}
 		events, err := r.decider.Decide(state, cmd)
 		if err != nil {
@@ -273,10 +293,11 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		if errors.Is(err, ErrWrongExpectedRevision) {
 			decided = true
 			var wrong *WrongExpectedRevisionError
-			if none && errors.As(err, &wrong) {
-				// The next read tells whether the events that refused it
+			if unread && errors.As(err, &wrong) {
+				// The next load tells whether the events that refused it
 				// are hidden or another writer's.
 				unsure, hidden = err, exactOrNone(wrong.Actual)
+				refused = Outcome[S, E]{State: state, Revision: rev}
 				continue
 			}
 			if conflicts++; conflicts > r.retries {
@@ -296,23 +317,10 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 // gaveUp is Handle's error once other writers have changed the stream
 // first conflicts times in a row; err is the last refusal.
 func (r *Repository[S, C, E]) gaveUp(stream string, conflicts int, err error) error {
+	if conflicts == 1 {
+		return fmt.Errorf("handle %q: another writer changed the stream first: %w", stream, err)
+	}
 	return fmt.Errorf("handle %q: other writers changed the stream first, %d times in a row: %w", stream, conflicts, err)
-}
-
-// hasEvent reports whether stream holds an event with ID id, hidden or
-// not. A store that cannot tell gets refusal, the conflict that revealed
-// the hidden events, back: appending without knowing could handle a
-// command twice.
-func (r *Repository[S, C, E]) hasEvent(ctx context.Context, stream string, id uuid.UUID, refusal error) (bool, error) {
-	finder, ok := r.store.(EventFinder)
-	if !ok {
-		return false, fmt.Errorf("handle %q: its events are hidden, and the store cannot tell whether the command was handled among them: %w", stream, refusal)
-	}
-	found, err := finder.HasEvent(ctx, stream, id)
-	if err != nil {
-		return false, fmt.Errorf("load %q: %w", stream, err)
-	}
-	return found, nil
 }
 
 // exactOrNone returns rev if it is an exact revision, and NoStream

@@ -38,8 +38,9 @@ type SnapshotStore interface {
 }
 
 // EventFinder is a [Store] that can tell whether a stream holds an event
-// with a given ID without reading the stream.
-// [Repository.HandleOnce] uses it when a snapshot spares it the read.
+// with a given ID without reading the stream, among its hidden events too.
+// [Repository.HandleOnce] uses it when a snapshot spares it the read, and
+// when the stream's metadata hides events that a read cannot show.
 type EventFinder interface {
 	HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error)
 }
