@@ -89,7 +89,11 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid
 	for rec, err := range r.store.ReadStream(ctx, stream, ReadStreamOptions{From: from}) {
 		if errors.Is(err, ErrStreamNotFound) {
 			// Without events, a snapshot describes a stream that is gone.
-			return r.decider.InitialState(), NoStream, false, false, nil
+			// A soft delete may have hidden the command's events.
+			if err := ask(); err != nil {
+				return r.decider.InitialState(), NoStream, false, false, err
+			}
+			return r.decider.InitialState(), NoStream, found, false, nil
 		}
 		if err != nil {
 			return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
@@ -188,10 +192,12 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) 
 // command has been handled before and is not decided again; the outcome
 // then has Duplicate set and no events. Derive id from what caused the
 // command, for example with [EventID] of the triggering event's ID, so
-// that every delivery carries the same one. Among events that the
-// stream's metadata hides, it finds them only on a store that is an
-// [EventFinder], as Chronicle's stores are; a Duplicate found there
-// has the revision that a read of the stream shows.
+// that every delivery carries the same one. Events that the stream's
+// metadata or a soft delete hides count too, until a scavenge removes
+// them, but only on a store that is an [EventFinder], as Chronicle's
+// stores are: a command handled before its stream was deleted is not
+// handled again. A Duplicate's revision is the one that a read of the
+// stream shows.
 func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
 	if id == uuid.Nil {
 		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
@@ -207,9 +213,9 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 // decider refuses the command or decides nothing on the initial state,
 // or the store refuses the events or fails), it goes on as Handle does,
 // loading the stream and deciding on what it holds, so that the outcome
-// and the error are Handle's. A guess refused because the stream exists
-// counts as the first of Handle's attempts, unless the repository makes
-// no retries: the stream is then still loaded and decided on once. The
+// and the error are Handle's. A guess refused by events that a read
+// shows counts as the first of Handle's attempts, unless the repository
+// makes no retries: the stream is then still loaded and decided on once. The
 // decider must be pure, as deciders are: its first answer may be thrown
 // away.
 func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
@@ -268,14 +274,17 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		if err != nil {
 			return Outcome[S, E]{}, err
 		}
-		if unread && hidden != NoStream {
-			rev = hidden
-		}
 		if done {
 			return Outcome[S, E]{State: state, Revision: rev, Duplicate: true}, nil
 		}
+		// A refusal's revision is the stream's only past what the load
+		// read: a snapshot taken since may be newer.
+		useHidden := unread && after(hidden, rev)
+		if useHidden {
+			rev = hidden
+		}
 		if unsure != nil {
-			if unread && hidden != NoStream && !learned {
+			if useHidden && !learned {
 				learned = true // it only said where the hidden events end
 			} else if conflicts++; conflicts > r.retries && decided {
 				return refused, r.gaveUp(stream, conflicts, unsure)
@@ -321,6 +330,16 @@ func (r *Repository[S, C, E]) gaveUp(stream string, conflicts int, err error) er
 		return fmt.Errorf("handle %q: another writer changed the stream first: %w", stream, err)
 	}
 	return fmt.Errorf("handle %q: other writers changed the stream first, %d times in a row: %w", stream, conflicts, err)
+}
+
+// after reports whether a is an exact revision past b.
+func after(a, b ExpectedRevision) bool {
+	ra, ok := a.Revision()
+	if !ok {
+		return false
+	}
+	rb, ok := b.Revision()
+	return !ok || ra > rb
 }
 
 // exactOrNone returns rev if it is an exact revision, and NoStream

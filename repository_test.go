@@ -946,6 +946,78 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 		}
 	})
 
+	for _, retries := range []int{1, -1} {
+		t.Run(fmt.Sprint("SnapshotsMeanwhile/retries=", retries), func(t *testing.T) {
+			// Another writer's events, each with its snapshot, before our
+			// append and after its refusal: the refusal's revision is
+			// older than the snapshot the reload finds, and a conflict.
+			mem := memory.New(nil)
+			other, err := newRepo(mem, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Handle(ctx, "account-1", open{Owner: "ann"}); err != nil {
+				t.Fatal(err)
+			}
+			deposit1 := func() {
+				if _, err := other.Handle(ctx, "account-1", deposit{Amount: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store := &hookStore{Store: mem, before: func(n int) {
+				if n == 1 {
+					deposit1()
+				}
+			}}
+			store.after = func(err error) error {
+				if len(store.appends) == 1 {
+					deposit1()
+				}
+				return err
+			}
+			repo, err := newRepo(store, &chronicle.RepositoryOptions{Retries: retries}).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: mem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := repo.Handle(ctx, "account-1", deposit{Amount: 10})
+			want := []string{"0: refused at 1", "2: ok"}
+			if retries < 0 {
+				want = want[:1]
+				if !errors.Is(err, chronicle.ErrWrongExpectedRevision) || out.Revision != chronicle.Exact(0) || out.State.Balance != 0 {
+					t.Errorf("Handle = %+v, %v; want a conflict, and the state at revision 0 it was decided on", out, err)
+				}
+			} else if err != nil || out.Revision != chronicle.Exact(3) || out.State.Balance != 12 {
+				t.Errorf("Handle = %+v, %v; want balance 12 at revision 3", out, err)
+			}
+			if !reflect.DeepEqual(store.appends, want) {
+				t.Errorf("appends %q, want %q", store.appends, want)
+			}
+		})
+	}
+
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprint("HandleOnceAfterDelete/restarted=", restart), func(t *testing.T) {
+			// A command handled before its stream was soft-deleted is not
+			// handled again, whether the stream was written since or not.
+			mem := memory.New(nil)
+			repo := newRepo(mem, nil)
+			if _, err := repo.HandleOnce(ctx, "account-1", open{Owner: "bob"}, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := mem.Delete(ctx, "account-1", chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+			if restart {
+				mustAppend(t, mem, "account-1", deposited{Amount: 1})
+			}
+			store := &callCountingStore{Store: mem}
+			out, err := newRepo(findingStore{store, mem}, nil).HandleOnce(ctx, "account-1", open{Owner: "bob"}, id)
+			if err != nil || !out.Duplicate || store.appends.Load() != 0 {
+				t.Errorf("HandleOnce = %+v, %v after %d appends; want a duplicate, and none", out, err, store.appends.Load())
+			}
+		})
+	}
+
 	for _, how := range []string{"Handle", "HandleNew"} {
 		t.Run("AlwaysHidden/"+how, func(t *testing.T) {
 			// Other writers' events are hidden too: the refusals they
@@ -956,9 +1028,14 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 				t.Fatal(err)
 			}
 			store := &racingStore{Store: mem, t: t, compete: deposited{Amount: 1}, races: 1000}
-			_, err := handleBy(ctx, newRepo(store, nil), how, open{Owner: "bob"})
+			out, err := handleBy(ctx, newRepo(store, nil), how, open{Owner: "bob"})
 			if !errors.Is(err, chronicle.ErrWrongExpectedRevision) {
 				t.Errorf("err = %v, want ErrWrongExpectedRevision", err)
+			}
+			// What the last refused append was decided on: the initial
+			// state, after the hidden events.
+			if _, exact := out.Revision.Revision(); !exact || out.State != (account{}) {
+				t.Errorf("outcome %+v, want the initial state at an exact revision", out)
 			}
 			// The first refusal only said where the hidden events end.
 			if got := store.appends.Load(); got != chronicle.DefaultRetries+2 {

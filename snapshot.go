@@ -38,9 +38,10 @@ type SnapshotStore interface {
 }
 
 // EventFinder is a [Store] that can tell whether a stream holds an event
-// with a given ID without reading the stream, among its hidden events too.
+// with a given ID without reading the stream, among the events that its
+// metadata or a soft delete hides too, until a scavenge removes them.
 // [Repository.HandleOnce] uses it when a snapshot spares it the read, and
-// when the stream's metadata hides events that a read cannot show.
+// when the stream may hold events that a read cannot show.
 type EventFinder interface {
 	HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error)
 }
@@ -70,7 +71,8 @@ type Snapshots[S any] struct {
 // snapshot and takes snapshots as cfg says. A snapshot of another type or
 // version, or one that fails to decode, is ignored: the stream is replayed
 // from its start, so a snapshot never yields a state that a replay would
-// not.
+// not, unless the stream's metadata has since hidden events that the
+// snapshot folded in (then the snapshot keeps them, as it is meant to).
 func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C, E], error) {
 	if cfg.Store == nil {
 		ss, ok := r.store.(SnapshotStore)
