@@ -21,8 +21,9 @@ type RepositoryOptions struct {
 	// again when another writer appended first. Zero means
 	// [DefaultRetries]; a negative value means no retry. The refusal of
 	// an append after a load that read no events, by events that the
-	// next load does not read either, is no such conflict, once per
-	// command: the stream's metadata hides them (see Handle).
+	// next load neither reads nor finds in a newer snapshot, is no such
+	// conflict, once per command: the stream's metadata hides them (see
+	// Handle).
 	Retries int
 }
 
@@ -194,9 +195,9 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) 
 // command, for example with [EventID] of the triggering event's ID, so
 // that every delivery carries the same one. Events that the stream's
 // metadata or a soft delete hides count too, until a scavenge removes
-// them, but only on a store that is an [EventFinder], as Chronicle's
-// stores are: a command handled before its stream was deleted is not
-// handled again. A Duplicate's revision is the one that a read of the
+// them, but only on a store that is an [EventFinder] (the memory, SQLite
+// and PostgreSQL stores): a command handled before its stream was
+// deleted is not handled again. A Duplicate's revision is the one that a read of the
 // stream shows.
 func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
 	if id == uuid.Nil {
@@ -213,9 +214,10 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 // decider refuses the command or decides nothing on the initial state,
 // or the store refuses the events or fails), it goes on as Handle does,
 // loading the stream and deciding on what it holds, so that the outcome
-// and the error are Handle's. A guess refused by events that a read
-// shows counts as the first of Handle's attempts, unless the repository
-// makes no retries: the stream is then still loaded and decided on once. The
+// and the error are Handle's. A guess refused by events that the next
+// load reads, or finds in a snapshot, counts as the first of Handle's
+// attempts, unless the repository makes no retries: the stream is then
+// still loaded and decided on once. The
 // decider must be pure, as deciders are: its first answer may be thrown
 // away.
 func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {

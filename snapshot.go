@@ -41,7 +41,9 @@ type SnapshotStore interface {
 // with a given ID without reading the stream, among the events that its
 // metadata or a soft delete hides too, until a scavenge removes them.
 // [Repository.HandleOnce] uses it when a snapshot spares it the read, and
-// when the stream may hold events that a read cannot show.
+// when the stream may hold events that a read cannot show. The memory,
+// SQLite and PostgreSQL stores are EventFinders; the kurrent store, a
+// client of the KurrentDB protocol, is not.
 type EventFinder interface {
 	HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error)
 }
@@ -72,7 +74,7 @@ type Snapshots[S any] struct {
 // version, or one that fails to decode, is ignored: the stream is replayed
 // from its start, so a snapshot never yields a state that a replay would
 // not, unless the stream's metadata has since hidden events that the
-// snapshot folded in (then the snapshot keeps them, as it is meant to).
+// snapshot folded in: the snapshot still holds what they did.
 func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C, E], error) {
 	if cfg.Store == nil {
 		ss, ok := r.store.(SnapshotStore)

@@ -49,7 +49,7 @@ LEFT JOIN ` + meta + ` m ON m.stream = q.stream
 LEFT JOIN LATERAL (SELECT revision AS last FROM ` + events + ` WHERE stream = q.stream ORDER BY revision DESC LIMIT 1) r ON true
 LEFT JOIN LATERAL (SELECT revision FROM ` + events + ` WHERE stream = q.stream AND id = q.id ORDER BY revision LIMIT 1) f ON true
 ORDER BY q.i`
-	q.eventsAt = "SELECT id, position FROM " + events + " WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
+	q.eventsAt = "SELECT id, position, revision FROM " + events + " WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
 	q.findID = "SELECT revision FROM " + events + " WHERE id = $1 AND stream = $2 ORDER BY revision LIMIT 1"
 	q.lockHead = "SELECT position FROM " + head + " FOR UPDATE"
 	// Taking the head lock, numbering and inserting the batch, in one

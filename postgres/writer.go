@@ -580,9 +580,14 @@ func (v streamView) At(from uint64, n int) ([]appendcheck.Recorded, error) {
 	}
 	var out []appendcheck.Recorded
 	var id pgtype.UUID
-	var pos int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &pos}, func() error {
-		out = append(out, appendcheck.Recorded{ID: id.Bytes, Position: uint64(pos)})
+	var pos, rev int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &pos, &rev}, func() error {
+		// Past a revision that a scavenge emptied, the events are not
+		// the ones asked for (the revisions only grow, so none after
+		// matches either).
+		if uint64(rev) == from+uint64(len(out)) {
+			out = append(out, appendcheck.Recorded{ID: id.Bytes, Position: uint64(pos)})
+		}
 		return nil
 	})
 	return out, err

@@ -110,9 +110,9 @@ const (
 	// the stream never had an event; a NULL revision: its events were
 	// deleted.
 	lastRevisionSQL = "SELECT id, (SELECT max(revision) FROM events WHERE stream_id = stream_ids.id) FROM stream_ids WHERE name = ?1"
-	// eventsAtSQL is the IDs and positions of ?3 events from revision ?2,
-	// for the append rules.
-	eventsAtSQL = "SELECT id, position FROM events WHERE stream_id = " + streamIDSQL + " AND revision >= ?2 ORDER BY revision LIMIT ?3"
+	// eventsAtSQL is the IDs, positions and revisions of up to ?3 events
+	// from revision ?2, for the append rules.
+	eventsAtSQL = "SELECT id, position, revision FROM events WHERE stream_id = " + streamIDSQL + " AND revision >= ?2 ORDER BY revision LIMIT ?3"
 )
 
 // insertEventSQL writes one event.
@@ -864,9 +864,14 @@ func (v streamView) At(from uint64, n int) ([]appendcheck.Recorded, error) {
 	var out []appendcheck.Recorded
 	for rows.Next() {
 		var id []byte
-		var pos int64
-		if err := rows.Scan(&id, &pos); err != nil {
+		var pos, rev int64
+		if err := rows.Scan(&id, &pos, &rev); err != nil {
 			return nil, err
+		}
+		if uint64(rev) != from+uint64(len(out)) {
+			// A scavenge removed the events there: the stream holds
+			// nothing at that revision.
+			break
 		}
 		u, err := uuid.FromBytes(id)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
 )
 
 // lifecycleStore is a store with every lifecycle ability.
@@ -198,9 +199,15 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			t.Fatalf("a subscription started after the scavenge delivers positions %v, want %v", got, append(want, 15))
 		}
 		// Streams go on at the right revisions.
-		if res := mustAppend(t, s, "deleted", chronicle.NoStream, event("E", 0)); res.FirstRevision != 2 {
+		restart := event("E", 0)
+		restart.ID = uuid.MustParse("0190a3e4-0000-7000-8000-00000000d001")
+		if res := mustAppend(t, s, "deleted", chronicle.NoStream, restart); res.FirstRevision != 2 {
 			t.Fatalf("a scavenged soft-deleted stream went on at revision %d, want 2", res.FirstRevision)
 		}
+		// The same append again is no retry of one at revision 0, which
+		// the scavenge emptied: the stream is at revision 2.
+		res2, err := s.Append(ctx, "deleted", chronicle.NoStream, restart)
+		wantErr(t, fmt.Sprintf("the restarting append repeated (%+v)", res2), err, chronicle.ErrWrongExpectedRevision)
 		if got := revs(t, s, "capped", chronicle.ReadStreamOptions{}); !slices.Equal(got, []uint64{3, 4}) {
 			t.Fatalf("capped stream reads %v after a scavenge, want [3 4]", got)
 		}
