@@ -60,7 +60,11 @@ type Snapshots[S any] struct {
 	Version int
 
 	// Store keeps the snapshots. Nil means the repository's event store,
-	// which must then be a [SnapshotStore].
+	// which must then be a [SnapshotStore]. Deleting a stream removes
+	// the snapshots that its event store keeps, not those of another
+	// Store: a stream deleted and then written again would load from its
+	// old snapshot. Keep the snapshots of streams that may be deleted in
+	// the event store.
 	Store SnapshotStore
 
 	// Encode and Decode turn the state into bytes and back. Nil means
