@@ -197,8 +197,8 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) 
 // metadata or a soft delete hides count too, until a scavenge removes
 // them, but only on a store that is an [EventFinder] (the memory, SQLite
 // and PostgreSQL stores): a command handled before its stream was
-// deleted is not handled again. A Duplicate's revision is the one that a read of the
-// stream shows.
+// deleted is not handled again. A Duplicate's revision is the one that a
+// read of the stream shows.
 func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd C, id uuid.UUID) (Outcome[S, E], error) {
 	if id == uuid.Nil {
 		return Outcome[S, E]{}, fmt.Errorf("handle %q: %w: the command ID is the nil UUID", stream, ErrInvalidEvent)
@@ -217,9 +217,8 @@ func (r *Repository[S, C, E]) HandleOnce(ctx context.Context, stream string, cmd
 // and the error are Handle's. A guess refused by events that the next
 // load reads, or finds in a snapshot, counts as the first of Handle's
 // attempts, unless the repository makes no retries: the stream is then
-// still loaded and decided on once. The
-// decider must be pure, as deciders are: its first answer may be thrown
-// away.
+// still loaded and decided on once. The decider must be pure, as
+// deciders are: its first answer may be thrown away.
 func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd C) (Outcome[S, E], error) {
 	state := r.decider.InitialState()
 	events, err := r.decider.Decide(state, cmd)
@@ -232,9 +231,7 @@ func (r *Repository[S, C, E]) HandleNew(ctx context.Context, stream string, cmd 
 		// Handle's way tells an existing stream from a refusal of these
 		// events or a failure, and gives its outcome for each.
 		var guess *WrongExpectedRevisionError
-		if !errors.Is(err, ErrWrongExpectedRevision) || !errors.As(err, &guess) {
-			guess = nil
-		}
+		errors.As(err, &guess)
 		return r.handle(ctx, stream, cmd, uuid.Nil, guess)
 	}
 	state = r.decider.Fold(state, events...)
@@ -289,7 +286,7 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 			if useHidden && !learned {
 				learned = true // it only said where the hidden events end
 			} else if conflicts++; conflicts > r.retries && decided {
-				return refused, r.gaveUp(stream, conflicts, unsure)
+				return refused, gaveUp(stream, conflicts, unsure)
 			}
 			unsure = nil
 		}
@@ -312,7 +309,7 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 				continue
 			}
 			if conflicts++; conflicts > r.retries {
-				return Outcome[S, E]{State: state, Revision: rev}, r.gaveUp(stream, conflicts, err)
+				return Outcome[S, E]{State: state, Revision: rev}, gaveUp(stream, conflicts, err)
 			}
 			continue
 		}
@@ -327,7 +324,7 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 
 // gaveUp is Handle's error once other writers have changed the stream
 // first conflicts times in a row; err is the last refusal.
-func (r *Repository[S, C, E]) gaveUp(stream string, conflicts int, err error) error {
+func gaveUp(stream string, conflicts int, err error) error {
 	if conflicts == 1 {
 		return fmt.Errorf("handle %q: another writer changed the stream first: %w", stream, err)
 	}

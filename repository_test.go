@@ -894,10 +894,7 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 		// A snapshot at revision 0, a deposit after it, hidden: the
 		// command is decided on the snapshot and follows the deposit.
 		mem := memory.New(nil)
-		repo, err := newRepo(mem, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		repo := snapshotted(t, mem, 1, 0)
 		if _, err := repo.Handle(ctx, "account-1", open{Owner: "ann"}); err != nil {
 			t.Fatal(err)
 		}
@@ -906,7 +903,7 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 			t.Fatal(err)
 		}
 		store := &hookStore{Store: mem}
-		repo, err = newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: mem})
+		repo, err := newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: mem})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -952,10 +949,7 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 			// append and after its refusal: the refusal's revision is
 			// older than the snapshot the reload finds, and a conflict.
 			mem := memory.New(nil)
-			other, err := newRepo(mem, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			other := snapshotted(t, mem, 1, 0)
 			if _, err := other.Handle(ctx, "account-1", open{Owner: "ann"}); err != nil {
 				t.Fatal(err)
 			}

@@ -122,7 +122,7 @@ func (v streamView) At(from uint64, n int) ([]appendcheck.Recorded, error) {
 		if removed(e) {
 			break
 		}
-		out = append(out, appendcheck.Recorded{ID: e.ID, Position: e.Position})
+		out = append(out, appendcheck.Recorded{ID: e.ID, Position: e.Position, Revision: rev})
 	}
 	return out, nil
 }

@@ -582,12 +582,7 @@ func (v streamView) At(from uint64, n int) ([]appendcheck.Recorded, error) {
 	var id pgtype.UUID
 	var pos, rev int64
 	_, err = pgx.ForEachRow(rows, []any{&id, &pos, &rev}, func() error {
-		// Past a revision that a scavenge emptied, the events are not
-		// the ones asked for (the revisions only grow, so none after
-		// matches either).
-		if uint64(rev) == from+uint64(len(out)) {
-			out = append(out, appendcheck.Recorded{ID: id.Bytes, Position: uint64(pos)})
-		}
+		out = append(out, appendcheck.Recorded{ID: id.Bytes, Position: uint64(pos), Revision: uint64(rev)})
 		return nil
 	})
 	return out, err

@@ -260,11 +260,7 @@ func TestMigrateHead(t *testing.T) {
 		t.Fatalf("inserting an event without stream_id: %v, want a NOT NULL constraint failure", err)
 	}
 	var schema string
-	if err := s.View(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRow("SELECT group_concat(sql, ';') FROM sqlite_master WHERE tbl_name = 'events'").Scan(&schema)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	queryValue(t, s, "SELECT group_concat(sql, ';') FROM sqlite_master WHERE tbl_name = 'events'", &schema)
 	if strings.Contains(schema, "AUTOINCREMENT") || !strings.Contains(schema, "events_id") || !strings.Contains(schema, "app_audit") {
 		t.Fatalf("events after the migration: %s", schema)
 	}
@@ -302,11 +298,7 @@ func TestMigrateStreamNumbers(t *testing.T) {
 	}
 	defer s.Close()
 	var numbered string
-	if err := s.View(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRow("SELECT group_concat(id || name, ' ') FROM (SELECT id, name FROM stream_ids ORDER BY id)").Scan(&numbered)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	queryValue(t, s, "SELECT group_concat(id || name, ' ') FROM (SELECT id, name FROM stream_ids ORDER BY id)", &numbered)
 	mismatched := mismatchedNumbers(t, s)
 	if numbered != "1b 2a 3c-1" || mismatched != 0 {
 		t.Fatalf("after the migration the streams are %q (want %q), and %d events have another stream's number", numbered, "1b 2a 3c-1", mismatched)
@@ -357,10 +349,8 @@ func TestMigrateStreamNumbersAppSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 		var changes int
-		if err := s.View(ctx, func(tx *sql.Tx) error {
-			return tx.QueryRow("SELECT count(*) FROM app_changes").Scan(&changes)
-		}); err != nil || changes != 0 {
-			t.Fatalf("the application's audit trigger recorded %d changes during the migration (%v), want 0", changes, err)
+		if queryValue(t, s, "SELECT count(*) FROM app_changes", &changes); changes != 0 {
+			t.Fatalf("the application's audit trigger recorded %d changes during the migration, want 0", changes)
 		}
 		err := s.Update(ctx, func(tx *sql.Tx) error {
 			_, err := tx.Exec("UPDATE events SET type = 'F' WHERE position = 1")
@@ -439,11 +429,7 @@ func TestStreamNumberAfterScavenge(t *testing.T) {
 	}
 	names := func() string {
 		var got string
-		if err := s.View(ctx, func(tx *sql.Tx) error {
-			return tx.QueryRow("SELECT coalesce(group_concat(name, ' '), '') FROM (SELECT name FROM stream_ids ORDER BY id)").Scan(&got)
-		}); err != nil {
-			t.Fatal(err)
-		}
+		queryValue(t, s, "SELECT coalesce(group_concat(name, ' '), '') FROM (SELECT name FROM stream_ids ORDER BY id)", &got)
 		return got
 	}
 	if got := names(); got != "kept" {
@@ -503,11 +489,7 @@ func TestStreamNumberTwoProcesses(t *testing.T) {
 		t.Fatalf("a appending after b created x: %+v, %v; want revision 1", res, err)
 	}
 	var numbers int
-	if err := a.View(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRow("SELECT count(*) FROM stream_ids").Scan(&numbers)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	queryValue(t, a, "SELECT count(*) FROM stream_ids", &numbers)
 	mismatched := mismatchedNumbers(t, a)
 	if numbers != 1 || mismatched != 0 {
 		t.Fatalf("stream_ids holds %d numbers (want 1), %d events have another stream's number", numbers, mismatched)
@@ -519,12 +501,19 @@ func TestStreamNumberTwoProcesses(t *testing.T) {
 func mismatchedNumbers(t *testing.T, s *sqlite.Store) int {
 	t.Helper()
 	var n int
+	queryValue(t, s, "SELECT count(*) FROM events e WHERE e.stream_id IS NOT (SELECT id FROM stream_ids WHERE name = e.stream)", &n)
+	return n
+}
+
+// queryValue scans the one value that query, run in a View of s, gives
+// into dest.
+func queryValue(t *testing.T, s *sqlite.Store, query string, dest any) {
+	t.Helper()
 	if err := s.View(context.Background(), func(tx *sql.Tx) error {
-		return tx.QueryRow("SELECT count(*) FROM events e WHERE e.stream_id IS NOT (SELECT id FROM stream_ids WHERE name = e.stream)").Scan(&n)
+		return tx.QueryRow(query).Scan(dest)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return n
 }
 
 // wantOldHeadMarked fails unless a process running the code of schema

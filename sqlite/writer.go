@@ -868,16 +868,11 @@ func (v streamView) At(from uint64, n int) ([]appendcheck.Recorded, error) {
 		if err := rows.Scan(&id, &pos, &rev); err != nil {
 			return nil, err
 		}
-		if uint64(rev) != from+uint64(len(out)) {
-			// A scavenge removed the events there: the stream holds
-			// nothing at that revision.
-			break
-		}
 		u, err := uuid.FromBytes(id)
 		if err != nil {
 			return nil, fmt.Errorf("stored event ID at position %d: %w", pos, err)
 		}
-		out = append(out, appendcheck.Recorded{ID: u, Position: uint64(pos)})
+		out = append(out, appendcheck.Recorded{ID: u, Position: uint64(pos), Revision: uint64(rev)})
 	}
 	return out, rows.Err()
 }

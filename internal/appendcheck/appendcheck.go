@@ -15,12 +15,14 @@ import (
 type Recorded struct {
 	ID       uuid.UUID
 	Position uint64
+	Revision uint64
 }
 
 // Stream gives the rules a view of one stream, as of the append.
 type Stream interface {
-	// At returns the events at revisions from, from+1, ..., at most n of
-	// them; fewer when the stream ends first.
+	// At returns the stream's events from revision from on, in order, at
+	// most n of them. A revision that a scavenge emptied may be skipped:
+	// the rules stop at the first gap.
 	At(from uint64, n int) ([]Recorded, error)
 	// Find returns the revision of the stream's event with the given ID.
 	Find(id uuid.UUID) (rev uint64, ok bool, err error)
@@ -74,6 +76,14 @@ func compare(name string, start uint64, events []chronicle.EventData, s Stream, 
 	recs, err := s.At(start, len(events))
 	if err != nil {
 		return nil, err
+	}
+	for i, r := range recs {
+		if r.Revision != start+uint64(i) {
+			// A scavenge emptied that revision: the stream holds no event
+			// there, and the later ones are not the ones asked for.
+			recs = recs[:i]
+			break
+		}
 	}
 	if !strict && (len(recs) == 0 || recs[0].ID != events[0].ID) {
 		return nil, nil
