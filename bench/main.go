@@ -11,6 +11,7 @@
 //	go run ./bench --quick                       # the same in under a minute
 //	go run ./bench --store postgres://localhost/bench
 //	go run ./bench --run append --cpuprofile cpu.out
+//	go run ./bench --run c4par --concurrency 64 --trace trace.out
 //
 // The run writes a Markdown table, a JSON file and an SVG chart to
 // bench/results/ (--out), named after the store's kind, and the chart as
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +71,7 @@ type config struct {
 	name       string
 	keep       bool
 	cpuprofile string
+	trace      string
 	relaxed    bool
 	command    string // the command line, for the results
 }
@@ -98,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.name, "name", "", "the results' file name, without extension; default: the store's kind, with -quick for --quick")
 	fs.BoolVar(&c.keep, "keep", false, "keep the workloads' SQLite files or PostgreSQL schemas")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file, for go tool trace (tens of MB a second: pick the workload with --run)")
 	fs.BoolVar(&c.relaxed, "relaxed", false, "sqlite: open the store with relaxed durability (no fsync per commit); the results are labelled so and named <kind>-relaxed, apart from durable figures")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -204,6 +208,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.trace != "" {
+		f, err := os.Create(cfg.trace)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	h := newHarness(cfg, tgt, stdout, stderr)
 	rep, err := h.run(ctx)

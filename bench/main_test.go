@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -130,6 +131,24 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := parseTarget("mysql://x"); err == nil {
 		t.Error("mysql: no error")
+	}
+}
+
+// TestTrace: --trace writes the run's execution trace, which go tool
+// trace reads; its header names the format.
+func TestTrace(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "trace.out")
+	args := []string{"--store", "memory:", "--run", "c4seq", "--games", "2", "--baseline-time", "10ms", "--out", dir, "--trace", file}
+	if err := run(context.Background(), args, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("go 1.")) || !bytes.Contains(b[:16], []byte(" trace")) {
+		t.Errorf("%s does not start as a Go execution trace: %q", file, b[:min(len(b), 16)])
 	}
 }
 
