@@ -199,26 +199,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		tgt.relaxed = true
 	}
 	if cfg.cpuprofile != "" {
-		f, err := os.Create(cfg.cpuprofile)
+		done, err := record(cfg.cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer done()
 	}
 	if cfg.trace != "" {
-		f, err := os.Create(cfg.trace)
+		done, err := record(cfg.trace, trace.Start, trace.Stop)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+		defer done()
 	}
 	h := newHarness(cfg, tgt, stdout, stderr)
 	rep, err := h.run(ctx)
@@ -240,4 +232,22 @@ func (c config) resultName(t target) string {
 		name += "-quick"
 	}
 	return name
+}
+
+// record creates file and starts writing to it what start records (a
+// CPU profile, an execution trace); the function it returns stops that
+// and closes the file.
+func record(file string, start func(io.Writer) error, stop func()) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }
