@@ -134,7 +134,8 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // Scavenge implements [chronicle.Scavenger]. It works one stream at a
 // time, each in a transaction that also records how far it got, so that
 // a scavenge that is stopped resumes after the last stream it finished.
-// It takes no head lock: appends go on meanwhile. At the end it runs
+// It takes the head lock only for a stream whose last event goes (see
+// scavengeStream); appends go on meanwhile otherwise. At the end it runs
 // VACUUM on the events table, so that PostgreSQL can use the space of
 // the removed rows again (VACUUM gives the operating system back only
 // the pages at the end of the table; VACUUM FULL, which this does not
@@ -195,6 +196,21 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 // rather than have its new events taken for deleted ones.
 func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Once a live stream's last event is gone, the unique constraint
+		// on (stream, revision) no longer refuses an append checked
+		// against an older state (a writer's remembered revision, or
+		// states read before the head lock): it would be written at the
+		// removed revision. So the scavenge that removes it moves
+		// meta_version, as a delete does, and such an append is checked
+		// again under the lock. The head lock comes first, before the
+		// metadata row's, as in a delete and in an append that undeletes:
+		// whether the last event goes is read before that row is locked,
+		// and if the row has changed meanwhile, the last event stays,
+		// for the next scavenge.
+		var tail bool
+		if err := tx.QueryRow(ctx, s.sql.scavengeTail, stream).Scan(&tail); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		var maxAge, maxCount, truncate int64
 		var deleted int16
 		if err := tx.QueryRow(ctx, s.sql.scavengeMeta, stream).Scan(&maxAge, &maxCount, &truncate, &deleted); err != nil {
@@ -217,13 +233,18 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 			if maxCount > 0 && last+1 > maxCount {
 				cutoff = max(cutoff, last+1-maxCount)
 			}
+			end := last + 1 // the events below end may go
+			if deleted == notDeleted && !tail {
+				end = last
+			}
+			cutoff = min(cutoff, end)
 			ct, err := tx.Exec(ctx, s.sql.scavengeBelow, stream, cutoff)
 			if err != nil {
 				return err
 			}
 			removed += uint64(ct.RowsAffected())
 			if maxAge > 0 && deleted == notDeleted {
-				ct, err := tx.Exec(ctx, s.sql.scavengeAge, stream, maxAge)
+				ct, err := tx.Exec(ctx, s.sql.scavengeAge, stream, maxAge, end)
 				if err != nil {
 					return err
 				}

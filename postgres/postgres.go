@@ -94,10 +94,11 @@
 // a row of streams_meta, and a scavenge ([chronicle.Scavenger]) removes
 // the hidden events later, leaving holes in the positions but never
 // handing them out again. An append reads a stream's deletion state with
-// its revision, before the head lock; a delete takes the head lock and
-// moves a counter in the head row (meta_version), and an append whose
-// counter moved between its check and its insert writes nothing and is
-// checked again under the lock, as for a stale revision.
+// its revision, before the head lock; a delete, and a scavenge that
+// removes a live stream's last event, take the head lock and move a
+// counter in the head row (meta_version), and an append whose counter
+// moved between its check and its insert writes nothing and is checked
+// again under the lock, as for a stale revision.
 //
 // # Schema
 //
@@ -325,7 +326,13 @@ func channelName(schema string) string {
 	for i := 0; i < len(schema); i++ {
 		h = (h ^ uint64(schema[i])) * 1099511628211
 	}
-	return fmt.Sprintf("%s%.36s~%016x", prefix, schema, h)
+	// Keep at most 36 bytes of the name (not runes, which %.36s counts),
+	// cut at a rune boundary, so that the channel fits in 63 bytes.
+	keep := schema[:36]
+	for !utf8.ValidString(keep) {
+		keep = keep[:len(keep)-1]
+	}
+	return fmt.Sprintf("%s%s~%016x", prefix, keep, h)
 }
 
 // migrate brings the schema to schemaVersion. A schema already up to date
@@ -449,6 +456,9 @@ func (s *Store) Close() error {
 		<-s.listenDone
 		s.db.Close()
 		s.pool.Close()
+		// Wake the subscribers that wait for events: their next read
+		// fails with ErrClosed, rather than at their next poll.
+		s.changed.Notify()
 	})
 	return nil
 }

@@ -26,7 +26,7 @@ type queries struct {
 	setMeta, getMeta, bumpMeta, deleteState, markDeleted   string
 	dropSnapshot, scavengeStreams, scavengeAfter           string
 	scavengeMeta, scavengeLast, scavengeBelow, scavengeAge string
-	scavengeNext, scavengeMark, scavengeDone               string
+	scavengeNext, scavengeMark, scavengeDone, scavengeTail string
 
 	// Listing streams.
 	listStreams, listRecentStreams, countStreams string
@@ -100,8 +100,8 @@ SELECT (SELECT base FROM h)`
 	SELECT ` + eventColumns + ` FROM ` + events + `
 	WHERE v.deleted = 0 AND stream = $1 AND revision >= v.lowest AND recorded >= v.oldest AND %s LIMIT $3
 ) e ON true`
-	q.streamForward = strings.Replace(streamPage, "%s", "revision >= $2 ORDER BY revision", 1)
-	q.streamBackward = strings.Replace(streamPage, "%s", "revision <= $2 ORDER BY revision DESC", 1)
+	q.streamForward = fill(streamPage, "revision >= $2 ORDER BY revision")
+	q.streamBackward = fill(streamPage, "revision <= $2 ORDER BY revision DESC")
 	// page reads the head and the events up to it in one statement, so in
 	// one snapshot: the events at or below a committed head are all
 	// committed (see the package doc), so "examined up to head" holds even
@@ -143,7 +143,16 @@ ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, d
 	q.scavengeMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1 FOR UPDATE"
 	q.scavengeLast = "SELECT revision FROM " + events + " WHERE stream = $1 ORDER BY revision DESC LIMIT 1"
 	q.scavengeBelow = "DELETE FROM " + events + " WHERE stream = $1 AND revision < $2"
-	q.scavengeAge = "DELETE FROM " + events + " WHERE stream = $1 AND recorded < clock_timestamp() - $2::float8 * interval '1 microsecond'"
+	q.scavengeAge = "DELETE FROM " + events + " WHERE stream = $1 AND recorded < clock_timestamp() - $2::float8 * interval '1 microsecond' AND revision < $3"
+	// scavengeTail moves meta_version, and so takes the head lock, when
+	// the scavenge of a live stream will remove its last event (see
+	// scavengeStream); it returns no row when it will not.
+	q.scavengeTail = `UPDATE ` + head + ` SET meta_version = meta_version + 1
+WHERE EXISTS (SELECT 1 FROM ` + meta + ` m, LATERAL (SELECT revision, recorded FROM ` + events + `
+		WHERE stream = m.stream ORDER BY revision DESC LIMIT 1) l
+	WHERE m.stream = $1 AND m.deleted = 0 AND (m.truncate_before > l.revision
+		OR m.max_age_us > 0 AND l.recorded < clock_timestamp() - m.max_age_us * interval '1 microsecond'))
+RETURNING true`
 	q.scavengeNext = "UPDATE " + meta + " SET next_revision = greatest(next_revision, $2) WHERE stream = $1"
 	q.scavengeMark = "INSERT INTO " + scavenge + " (after) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET after = excluded.after"
 	q.scavengeDone = "DELETE FROM " + scavenge
@@ -181,6 +190,14 @@ LIMIT $2`
 // tables.
 func (q queries) table(name string) string {
 	return pgx.Identifier{q.schema, name}.Sanitize()
+}
+
+// fill replaces the %s of a statement template with cond. It replaces
+// the last %s: the schema's name, quoted into the table names before it,
+// may hold "%s" too.
+func fill(template, cond string) string {
+	i := strings.LastIndex(template, "%s")
+	return template[:i] + cond + template[i+2:]
 }
 
 // filterSQL returns the conditions, each starting with " AND", that select

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"math"
-	"strings"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/catchup"
@@ -96,7 +95,7 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 	}
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
 		where, args := filterSQL(opts.Filter, 3)
-		query := strings.Replace(s.sql.allBackward, "%s", where, 1)
+		query := fill(s.sql.allBackward, where)
 		from, n := opts.From, 0
 		for from >= 1 {
 			limit := catchup.PageSize
@@ -136,7 +135,7 @@ func (src source) Changed() <-chan struct{} { return src.s.changed.Changed() }
 
 func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
 	where, args := filterSQL(f, 3)
-	query := strings.Replace(src.s.sql.page, "%s", where, 1)
+	query := fill(src.s.sql.page, where)
 	rows, err := src.s.pool.Query(ctx, query, append([]any{clamp(from), limit}, args...)...)
 	if err != nil {
 		return nil, from, fmt.Errorf("read all: %w", src.s.closedErr(ctx, err))

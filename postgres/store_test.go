@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/postgres"
+	"github.com/chronicle-es/chronicle/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -361,4 +363,93 @@ func TestKnownStateGoesStale(t *testing.T) {
 	if _, err := a.Append(ctx, "x", chronicle.Exact(3), ev); !errors.Is(err, chronicle.ErrStreamDeleted) {
 		t.Fatalf("append to a stream tombstoned since: %v, want stream deleted", err)
 	}
+}
+
+// TestStaleAppendAfterScavengeOfTail: a remembers stream s at revision
+// 0; b appends revision 1, then retention and a scavenge remove both
+// events. An append that expects revision 0 must be refused, from a's
+// remembered state as from a read, not written at revision 1 again: the
+// unique constraint no longer holds a row there to refuse it.
+func TestStaleAppendAfterScavengeOfTail(t *testing.T) {
+	for name, meta := range map[string]chronicle.StreamMetadata{
+		"TruncateBefore": {TruncateBefore: 10},
+		"MaxAge":         {MaxAge: time.Millisecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			schema := newSchema(t)
+			a, b := mustOpen(t, schema, nil), mustOpen(t, schema, nil)
+			ev := chronicle.EventData{Type: "E"}
+			if _, err := a.Append(ctx, "s", chronicle.NoStream, ev); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Append(ctx, "s", chronicle.Exact(0), ev); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetStreamMetadata(ctx, "s", meta); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // past MaxAge
+			if p, err := b.Scavenge(ctx, nil); err != nil || p.Removed != 2 {
+				t.Fatalf("scavenge: %+v, %v; want 2 events removed", p, err)
+			}
+			for _, s := range []*postgres.Store{a, b} {
+				res, err := s.Append(ctx, "s", chronicle.Exact(0), ev)
+				var wrong *chronicle.WrongExpectedRevisionError
+				if !errors.As(err, &wrong) || wrong.Actual != chronicle.Exact(1) {
+					t.Fatalf("append expecting revision 0 of a stream at revision 1: %+v, %v", res, err)
+				}
+			}
+			if res, err := a.Append(ctx, "s", chronicle.Exact(1), ev); err != nil || res.FirstRevision != 2 {
+				t.Fatalf("append expecting revision 1: %+v, %v; want revision 2", res, err)
+			}
+		})
+	}
+}
+
+// TestSchemaNameLongNonASCII: a schema name that PostgreSQL accepts, 54
+// bytes of which 48 are two-byte runes, takes appends: the channel of
+// its notifications, which keeps a part of the name, must fit in
+// PostgreSQL's 63 bytes.
+func TestSchemaNameLongNonASCII(t *testing.T) {
+	base := newSchema(t)
+	name := strings.Repeat("é", 24) + base[len(base)-6:]
+	t.Cleanup(func() { dropSchema(t, testURL(t), name) })
+	appendN(t, mustOpen(t, name, nil), "s", 1)
+}
+
+// TestSchemaNameWithPercentS: the statements are templates whose "%s"
+// takes a condition; a "%s" in the schema's name, which the templates
+// hold already, must not take it instead.
+func TestSchemaNameWithPercentS(t *testing.T) {
+	ctx := context.Background()
+	base := newSchema(t)
+	name := "pct%s_" + base[len(base)-6:]
+	t.Cleanup(func() { dropSchema(t, testURL(t), name) })
+	s := mustOpen(t, name, nil)
+	appendN(t, s, "s", 2)
+	reads := map[string]iter.Seq2[chronicle.RecordedEvent, error]{
+		"ReadStream":        s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}),
+		"ReadAll":           s.ReadAll(ctx, chronicle.ReadAllOptions{}),
+		"ReadAll backwards": s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End}),
+		"ReadAll filtered":  s.ReadAll(ctx, chronicle.ReadAllOptions{Filter: chronicle.Filter{StreamPrefix: "s"}}),
+	}
+	for name, read := range reads {
+		n := 0
+		for _, err := range read {
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			n++
+		}
+		if n != 2 {
+			t.Errorf("%s: %d events, want 2", name, n)
+		}
+	}
+}
+
+// TestCloseEndsSubscriptions: an idle subscriber ends at Close, not at
+// its next poll.
+func TestCloseEndsSubscriptions(t *testing.T) {
+	storetest.CloseEndsSubscriptions(t, mustOpen(t, newSchema(t), &postgres.Options{PollInterval: time.Hour}))
 }

@@ -351,12 +351,15 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 func (s *Store) Path() string { return s.path }
 
 // Close waits for appends under way, then closes the file. Every call
-// after Close fails with an error matching [chronicle.ErrClosed]. Close
-// may be called more than once.
+// after Close fails with an error matching [chronicle.ErrClosed], and
+// running subscriptions end with one. Close may be called more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.group.close(), s.stmts.close(), s.read.Close())
+		// Subscribers waiting for events read again, and end with
+		// ErrClosed, rather than at their next poll.
+		s.changed.Notify()
 	})
 	return s.closeErr
 }

@@ -1056,3 +1056,9 @@ func TestAppendWaitsForTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseEndsSubscriptions: an idle subscriber ends at Close, not at
+// its next look for other processes' events.
+func TestCloseEndsSubscriptions(t *testing.T) {
+	storetest.CloseEndsSubscriptions(t, mustOpen(t, &sqlite.Options{PollInterval: time.Hour}))
+}

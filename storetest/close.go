@@ -174,3 +174,40 @@ func firstError(seq iter.Seq2[chronicle.RecordedEvent, error]) error {
 	_, err := collect(seq)
 	return err
 }
+
+// CloseEndsSubscriptions checks that closing s ends a subscription that
+// has caught up and waits for events, at once, with an error matching
+// [chronicle.ErrClosed], as a subscriber that is reading does. Give it a
+// store, an [io.Closer], whose subscribers look for other processes'
+// events rarely (every hour, say), so that only Close can wake them.
+func CloseEndsSubscriptions(t *testing.T, s chronicle.Store) {
+	t.Helper()
+	mustAppend(t, s, "s", chronicle.NoStream, event("E", 0))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	caughtUp := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() {
+		for _, err := range s.Subscribe(ctx, chronicle.SubscribeOptions{}) {
+			if err != nil {
+				ended <- err
+				return
+			}
+			close(caughtUp)
+		}
+		ended <- errors.New("the subscription ended without an error")
+	}()
+	<-caughtUp
+	time.Sleep(50 * time.Millisecond) // it waits for the next event
+	if err := s.(io.Closer).Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, chronicle.ErrClosed) {
+			t.Errorf("the subscription ended with %v, want an error matching ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the subscription still waits for events 5s after Close")
+	}
+}
