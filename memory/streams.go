@@ -18,19 +18,13 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 	s.mu.RLock()
 	var out []chronicle.StreamInfo
 	for name, positions := range s.streams {
-		if len(positions) == 0 || s.meta[name].deleted != notDeleted {
-			continue
-		}
-		if !strings.HasPrefix(name, opts.Prefix) || (opts.Category != "" && chronicle.Category(name) != opts.Category) {
+		e, ok := s.lastEvent(name, positions)
+		if !ok || !strings.HasPrefix(name, opts.Prefix) || (opts.Category != "" && chronicle.Category(name) != opts.Category) {
 			continue
 		}
 		last := positions[len(positions)-1]
 		if opts.Before > 0 && last >= opts.Before {
 			continue
-		}
-		e := s.log[last-1]
-		if removed(e) {
-			continue // scavenged: the stream has no events left
 		}
 		out = append(out, chronicle.StreamInfo{Stream: name, LastRevision: uint64(len(positions) - 1), LastPosition: last, LastRecorded: e.Recorded})
 	}
@@ -40,6 +34,17 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 		out = out[:opts.Limit]
 	}
 	return out, nil
+}
+
+// lastEvent returns the last event of the stream name, whose events are
+// at positions, and false when the stream has none: it never had any, it
+// is deleted, or a scavenge removed them. The caller holds s.mu.
+func (s *Store) lastEvent(name string, positions []uint64) (chronicle.RecordedEvent, bool) {
+	if len(positions) == 0 || s.meta[name].deleted != notDeleted {
+		return chronicle.RecordedEvent{}, false
+	}
+	e := s.log[positions[len(positions)-1]-1]
+	return e, !removed(e)
 }
 
 func compareDesc(a, b uint64) int {
@@ -60,7 +65,7 @@ func (s *Store) CountStreams(ctx context.Context) (streams, events uint64, err e
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for name, positions := range s.streams {
-		if len(positions) > 0 && s.meta[name].deleted == notDeleted {
+		if _, ok := s.lastEvent(name, positions); ok {
 			streams++
 		}
 	}

@@ -44,7 +44,10 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("EventFinder", func(t *testing.T) { testEventFinder(t, newStore) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
-	t.Run("StreamLister", func(t *testing.T) { testStreamLister(t, newStore) })
+	t.Run("StreamLister", func(t *testing.T) {
+		testStreamLister(t, newStore)
+		t.Run("Scavenged", func(t *testing.T) { testStreamListerScavenged(t, newStore) })
+	})
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })
 }
 

@@ -88,3 +88,32 @@ func testStreamLister(t *testing.T, newStore Factory) {
 		t.Errorf("after deletes: CountStreams = %d streams, %v; want 4", ns, err)
 	}
 }
+
+// testStreamListerScavenged: a stream whose events a scavenge removed,
+// every one of them, has no events: ListStreams leaves it out and
+// CountStreams does not count it, though it is not deleted.
+func testStreamListerScavenged(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s := newStore(t)
+	l, ok := s.(chronicle.StreamLister)
+	r, hasRetention := s.(chronicle.Retention)
+	sc, canScavenge := s.(chronicle.Scavenger)
+	if !ok || !hasRetention || !canScavenge {
+		t.Skip("the store does not implement chronicle.StreamLister, Retention and Scavenger")
+	}
+	mustAppend(t, s, "kept", chronicle.NoStream, events("E", 1)...)
+	mustAppend(t, s, "emptied", chronicle.NoStream, events("E", 2)...)
+	if err := r.SetStreamMetadata(ctx, "emptied", chronicle.StreamMetadata{TruncateBefore: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{})
+	if err != nil || len(infos) != 1 || infos[0].Stream != "kept" {
+		t.Errorf("ListStreams after the scavenge = %+v, %v; want kept alone", infos, err)
+	}
+	if ns, ne, err := l.CountStreams(ctx); err != nil || ns != 1 || ne != 1 {
+		t.Errorf("CountStreams after the scavenge = %d streams, %d events, %v; want 1, 1", ns, ne, err)
+	}
+}
