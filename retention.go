@@ -52,6 +52,9 @@ func (e *StreamDeletedError) Is(target error) bool { return target == ErrStreamD
 //     direction.
 type StreamMetadata struct {
 	// MaxAge hides events recorded longer ago than this. Zero: no limit.
+	// A store may keep it at a coarser precision, rounded up, never
+	// down: microseconds in the SQLite and PostgreSQL stores, seconds in
+	// KurrentDB.
 	MaxAge time.Duration
 	// MaxCount hides all but the newest MaxCount events. Zero: no limit.
 	MaxCount uint64

@@ -25,7 +25,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		return err
 	}
 	var one int
-	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, m.MaxAge.Microseconds(), clamp(m.MaxCount), clamp(m.TruncateBefore)).Scan(&one)
+	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, micros(m.MaxAge), clamp(m.MaxCount), clamp(m.TruncateBefore)).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The upsert left the row alone: the stream is tombstoned.
 		return &chronicle.StreamDeletedError{Stream: stream}
@@ -260,4 +260,15 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		return err
 	})
 	return removed, err
+}
+
+// micros is d in whole microseconds, as the table keeps a max age,
+// rounded up: rounded down, an age under a microsecond would read as 0,
+// no limit at all.
+func micros(d time.Duration) int64 {
+	us := d.Microseconds()
+	if d%time.Microsecond > 0 {
+		us++
+	}
+	return us
 }

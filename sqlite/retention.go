@@ -39,7 +39,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, max_age_us, max_count, truncate_before) VALUES (?, ?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
 				truncate_before = excluded.truncate_before`,
-			stream, m.MaxAge.Microseconds(), clamp(m.MaxCount), clamp(truncate))
+			stream, micros(m.MaxAge), clamp(m.MaxCount), clamp(truncate))
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("set metadata of %q: %w", stream, err)
 		}
@@ -259,4 +259,15 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		s.recent.clear()
 	}
 	return removed, err
+}
+
+// micros is d in whole microseconds, as the table keeps a max age,
+// rounded up: rounded down, an age under a microsecond would read as 0,
+// no limit at all.
+func micros(d time.Duration) int64 {
+	us := d.Microseconds()
+	if d%time.Microsecond > 0 {
+		us++
+	}
+	return us
 }

@@ -67,6 +67,20 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("MaxAgeRoundsUp", func(t *testing.T) {
+		// A store may keep MaxAge at a coarser precision than a
+		// nanosecond, but never shorter than asked: cut down, a max age
+		// under the precision would read as zero, no limit at all.
+		s := open(t)
+		for _, age := range []time.Duration{500 * time.Nanosecond, 1500 * time.Nanosecond} {
+			if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: age}); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := s.StreamMetadata(ctx, "s"); err != nil || m.MaxAge < age {
+				t.Errorf("MaxAge %v is kept as %v (%v), shorter than asked", age, m.MaxAge, err)
+			}
+		}
+	})
 	t.Run("MaxAge", func(t *testing.T) {
 		s := open(t)
 		mustAppend(t, s, "s", chronicle.NoStream, events("Old", 3)...)
