@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -23,6 +24,12 @@ var (
 func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
 		return err
+	}
+	if snap.Version < math.MinInt32 || snap.Version > math.MaxInt32 {
+		// The column is an integer of 32 bits: cut down, the version
+		// would read as another one, whose code would decode the data.
+		return fmt.Errorf("save snapshot of %q: version %d is outside the range this store keeps (%d to %d)",
+			snap.Stream, snap.Version, math.MinInt32, math.MaxInt32)
 	}
 	data := snap.Data
 	if data == nil {

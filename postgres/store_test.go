@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -452,4 +453,26 @@ func TestSchemaNameWithPercentS(t *testing.T) {
 // its next poll.
 func TestCloseEndsSubscriptions(t *testing.T) {
 	storetest.CloseEndsSubscriptions(t, mustOpen(t, newSchema(t), &postgres.Options{PollInterval: time.Hour}))
+}
+
+// TestSnapshotVersionOutOfRange: the snapshots' version column holds 32
+// bits; a version beyond them is refused rather than kept as another.
+func TestSnapshotVersionOutOfRange(t *testing.T) {
+	s := mustOpenNew(t)
+	ctx := context.Background()
+	appendN(t, s, "s", 1)
+	for _, v := range []int{math.MaxInt32 + 1, math.MinInt32 - 1} {
+		if err := s.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Type: "T", Version: v}); err == nil {
+			t.Errorf("SaveSnapshot with version %d: no error", v)
+		}
+	}
+	if _, ok, err := s.LoadSnapshot(ctx, "s"); err != nil || ok {
+		t.Fatalf("LoadSnapshot after refused saves: found %v, %v", ok, err)
+	}
+	if err := s.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Type: "T", Version: math.MaxInt32}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, ok, err := s.LoadSnapshot(ctx, "s"); err != nil || !ok || snap.Version != math.MaxInt32 {
+		t.Fatalf("LoadSnapshot = %+v, %v, %v; want version %d", snap, ok, err, math.MaxInt32)
+	}
 }
