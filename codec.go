@@ -19,6 +19,7 @@ type EventType struct {
 
 	version   int              // the current schema version; 1 when never changed
 	upcasters map[int]Upcaster // by the version they read
+	twice     []int            // versions that more than one upcaster reads, for NewCodec to report
 }
 
 // Name returns the event type name that the Go type is stored under.
@@ -80,11 +81,10 @@ func Versioned(v int, upcasters ...Upcaster) TypeOption {
 	return func(t *EventType) {
 		t.version = v
 		t.upcasters = make(map[int]Upcaster, len(upcasters))
+		t.twice = nil
 		for _, u := range upcasters {
 			if _, dup := t.upcasters[u.From]; dup {
-				// Recorded as a version that no chain can use, for NewCodec
-				// to report.
-				t.upcasters[-u.From] = u
+				t.twice = append(t.twice, u.From)
 				continue
 			}
 			t.upcasters[u.From] = u
@@ -97,10 +97,11 @@ func (t EventType) checkVersions() error {
 	if t.version < 1 {
 		return fmt.Errorf("event type %q: version %d: versions start at 1", t.name, t.version)
 	}
-	for from, u := range t.upcasters {
+	if len(t.twice) > 0 {
+		return fmt.Errorf("event type %q: two upcasters read version %d", t.name, t.twice[0])
+	}
+	for _, u := range t.upcasters {
 		switch {
-		case from < 0:
-			return fmt.Errorf("event type %q: two upcasters read version %d", t.name, -from)
 		case u.Fn == nil:
 			return fmt.Errorf("event type %q: the upcaster from version %d has no function", t.name, u.From)
 		case u.To <= u.From:

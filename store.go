@@ -76,8 +76,9 @@ type ReadAllOptions struct {
 	// Backwards reads from From down to the first position.
 	Backwards bool
 	// From is the first position to read, inclusive. Positions start at
-	// 1, so 0 and 1 both read from the start. A backwards read from past
-	// the end, such as [End], starts at the last event.
+	// 1, so 0 and 1 both read from the start of a forward read. A
+	// backwards read from 0 reads nothing; one from past the end, such
+	// as [End], starts at the last event.
 	From uint64
 	// Limit is the most events to read; 0 means no limit.
 	Limit int

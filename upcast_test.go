@@ -111,6 +111,9 @@ func TestUpcasterChainIsChecked(t *testing.T) {
 		{"BeyondCurrent", chronicle.Versioned(2, chronicle.Upcaster{From: 1, To: 5, Fn: noop}), "outside versions 1 to 2"},
 		{"NoFunction", chronicle.Versioned(2, chronicle.Upcaster{From: 1, To: 2}), "no function"},
 		{"ZeroVersion", chronicle.Versioned(0), "versions start at 1"},
+		// From -2 once stood for a second upcaster from 2.
+		{"NegativeFrom", chronicle.Versioned(3, chronicle.Upcaster{From: -2, To: 3, Fn: noop},
+			chronicle.Upcaster{From: 1, To: 3, Fn: noop}, chronicle.Upcaster{From: 2, To: 3, Fn: noop}), "from version -2 to 3, outside versions 1 to 3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := chronicle.NewCodec[move](chronicle.JSON[movedV3]("Moved", tt.opt))

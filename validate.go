@@ -19,10 +19,10 @@ const (
 )
 
 // ValidateStreamName reports whether name can name a stream. A name is
-// valid UTF-8, from 1 to [MaxNameLength] bytes long, free of control
-// and invisible characters (such as a zero-width space, which would make
-// two names look alike), and does not start with '$', which is reserved for streams
-// that Chronicle itself keeps. The error matches [ErrInvalidStreamName].
+// valid UTF-8, from 1 to [MaxNameLength] bytes long, free of control,
+// format (such as a zero-width space, which would make two names look
+// alike) and line or paragraph separator characters, and does not start
+// with '$', which is reserved for streams that Chronicle itself keeps. The error matches [ErrInvalidStreamName].
 func ValidateStreamName(name string) error {
 	if err := validateName(name); err != nil {
 		return fmt.Errorf("%w: %s", ErrInvalidStreamName, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -248,6 +249,17 @@ func testIdempotency(t *testing.T, newStore Factory) {
 		// the stream has nothing: this is a conflict, not a retry.
 		_, err := s.Append(context.Background(), "s", chronicle.Exact(0), evs...)
 		wantErr(t, "Append of old IDs at a new place", err, chronicle.ErrWrongExpectedRevision)
+	})
+	t.Run("LastRevisionIsNotARetry", func(t *testing.T) {
+		// Expecting the largest revision (End, mistaken for "the end of
+		// the stream"), the events would go after it, where no stream
+		// reaches: a conflict, and never a retry of the first events,
+		// where the revision after it wraps to.
+		s := newStore(t)
+		evs := batch(1)
+		mustAppend(t, s, "s", chronicle.NoStream, evs...)
+		_, err := s.Append(context.Background(), "s", chronicle.Exact(math.MaxUint64), evs...)
+		wantErr(t, "Append expecting revision 2^64-1", err, chronicle.ErrWrongExpectedRevision)
 	})
 }
 

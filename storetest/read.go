@@ -203,6 +203,8 @@ func testReadAll(t *testing.T, newStore Factory) {
 		{"PastEnd", chronicle.ReadAllOptions{From: 13}, nil},
 		{"Backwards", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End}, seq(12, 12, -1)},
 		{"BackwardsFrom", chronicle.ReadAllOptions{Backwards: true, From: 3}, []uint64{3, 2, 1}},
+		{"BackwardsFromOne", chronicle.ReadAllOptions{Backwards: true, From: 1}, []uint64{1}},
+		{"BackwardsFromZero", chronicle.ReadAllOptions{Backwards: true}, nil},
 		{"BackwardsLimit", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 2}, []uint64{12, 11}},
 		{"Category", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"chat"}}}, []uint64{7, 8, 9}},
 		{"Categories", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"chat", "game"}}}, seq(1, 12, 1)},

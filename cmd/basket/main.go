@@ -105,6 +105,12 @@ func commands() []command {
 			name: "create", args: []string{"PRODUCT"}, flags: "[--quantity N]", setup: quantity,
 			summary: "create a basket holding N (default 1) of PRODUCT, and print its id",
 			run: func(ctx context.Context, a *app, o *options, args []string) error {
+				// The service creates an empty basket for an empty product
+				// and a zero quantity; the command line creates a basket
+				// for its PRODUCT only.
+				if err := basket.ValidateProduct(args[0]); err != nil {
+					return fmt.Errorf("create basket: %w", err)
+				}
 				id, err := a.svc.Create(ctx, args[0], o.quantity)
 				if err != nil {
 					return err

@@ -177,6 +177,10 @@ func TestBasketErrors(t *testing.T) {
 			`basket: add "clocks" to basket ` + id + ": invalid quantity: 0: add at least 1\n"},
 		{"NegativeQuantity", []string{"add", id, "clocks", "--quantity", "-3"}, 2,
 			`basket: add "clocks" to basket ` + id + ": invalid quantity: -3: add at least 1\n"},
+		// The service makes an empty basket of these; the command line
+		// makes a basket of its PRODUCT only.
+		{"EmptyProduct/Create", []string{"create", "", "--quantity", "0"}, 2,
+			"basket: create basket: invalid product name: the name is empty\n"},
 		{"NegativeQuantity/Create", []string{"create", "clocks", "--quantity=-3"}, 2,
 			"basket: create basket: invalid quantity: -3: add at least 1\n"},
 		{"QuantityNotANumber", []string{"add", id, "clocks", "--quantity", "lots"}, 2,

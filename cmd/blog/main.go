@@ -354,6 +354,7 @@ func exitCode(err error) int {
 	case errors.As(err, &ue),
 		errors.Is(err, blog.ErrInvalidID),
 		errors.Is(err, blog.ErrInvalidTitle),
+		errors.Is(err, blog.ErrInvalidContent),
 		errors.Is(err, blog.ErrNoTransactions):
 		return exitUsage
 	case errors.Is(err, blog.ErrPostNotFound):

@@ -62,12 +62,14 @@ func ParseID(s string) (uuid.UUID, error) {
 }
 
 // parseStream returns the post id of a stream, and false for a stream
-// of the category that is not a post's, such as "post-office".
+// of the category that is not a post's, such as "post-office", or one
+// that spells a post's UUID otherwise than [StreamName] does (without
+// dashes, in braces, in upper case), which uuid.Parse reads too.
 func parseStream(stream string) (uuid.UUID, bool) {
 	rest, ok := strings.CutPrefix(stream, Category+"-")
 	if !ok {
 		return uuid.Nil, false
 	}
 	id, err := uuid.Parse(rest)
-	return id, err == nil
+	return id, err == nil && id.String() == rest
 }

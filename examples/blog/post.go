@@ -29,6 +29,10 @@ var (
 	// ErrInvalidTitle refuses a title that is blank, too long, or holds
 	// control characters such as a line break.
 	ErrInvalidTitle = errors.New("invalid title")
+	// ErrInvalidContent refuses content that is not valid UTF-8, which
+	// the event's JSON would change, or that holds a NUL character,
+	// which the read model cannot keep in PostgreSQL.
+	ErrInvalidContent = errors.New("invalid content")
 	// ErrInvalidID means that a string is not a post id.
 	ErrInvalidID = errors.New("invalid post id")
 )
@@ -59,8 +63,9 @@ func NewDecider() chronicle.Decider[Post, Command, Event] {
 }
 
 // Decide returns the events that cmd causes on post p, or why it is
-// refused: [ErrInvalidTitle], [ErrPostExists], [ErrPostNotFound] or
-// [ErrAlreadyPublished]. A refused command decides no event.
+// refused: [ErrInvalidTitle], [ErrInvalidContent], [ErrPostExists],
+// [ErrPostNotFound] or [ErrAlreadyPublished]. A refused command decides
+// no event.
 func Decide(p Post, cmd Command) ([]Event, error) {
 	switch cmd := cmd.(type) {
 	case CreatePost:
@@ -69,6 +74,12 @@ func Decide(p Post, cmd Command) ([]Event, error) {
 		}
 		if err := ValidateTitle(cmd.Title); err != nil {
 			return nil, err
+		}
+		switch {
+		case !utf8.ValidString(cmd.Content):
+			return nil, fmt.Errorf("%w: it is not valid UTF-8", ErrInvalidContent)
+		case strings.IndexByte(cmd.Content, 0) >= 0:
+			return nil, fmt.Errorf("%w: it holds a NUL character", ErrInvalidContent)
 		}
 		return []Event{PostWasCreated(cmd)}, nil
 	case PublishPost:

@@ -40,6 +40,19 @@ func TestCreatePost(t *testing.T) {
 				ThenError(blog.ErrInvalidTitle)
 		})
 	}
+	// The event's JSON would change content that is not UTF-8, and the
+	// read model cannot keep a NUL in PostgreSQL, where the post would
+	// stop the projection for good.
+	for name, content := range map[string]string{
+		"NotUTF8": "caf\xe9",
+		"NUL":     "a\x00b",
+	} {
+		t.Run("ErrInvalidContent/"+name, func(t *testing.T) {
+			scenario(t).
+				When(blog.CreatePost{Title: "Hello", Content: content}).
+				ThenError(blog.ErrInvalidContent)
+		})
+	}
 	t.Run("LongestTitle", func(t *testing.T) {
 		title := strings.Repeat("é", blog.MaxTitleLength)
 		scenario(t).

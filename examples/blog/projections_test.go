@@ -3,6 +3,7 @@ package blog_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +29,11 @@ func TestPostsProjection(t *testing.T) {
 		// Not a post's stream, though of the category: left alone.
 		GivenJSON("post-office", blog.TypePostWasCreated, blog.PostWasCreated{Title: "Stamps"}).
 		// Not a post's event type.
-		GivenJSON(blog.StreamName(post3), "PostWasLiked", map[string]int{"likes": 3})
+		GivenJSON(blog.StreamName(post3), "PostWasLiked", map[string]int{"likes": 3}).
+		// Post two's id spelled otherwise than its stream's name: another
+		// stream, whose publication is not post two's.
+		GivenJSON(blog.Category+"-"+strings.ReplaceAll(post2.String(), "-", ""), blog.TypePostWasPublished, blog.PostWasPublished{}).
+		GivenJSON(blog.Category+"-{"+post2.String()+"}", blog.TypePostWasPublished, blog.PostWasPublished{})
 
 	fx.ThenRows(`SELECT id, title, content, published, published_at IS NOT NULL FROM posts ORDER BY id`, [][]any{
 		{post1.String(), "One", "first", 1, 1},

@@ -6,6 +6,7 @@ package appendcheck
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -52,6 +53,10 @@ func Check(name string, expected chronicle.ExpectedRevision, st chronicle.Stream
 	wrong := &chronicle.WrongExpectedRevisionError{Stream: name, Expected: expected, Actual: st.Actual()}
 	var start uint64
 	switch rev, exact := expected.Revision(); {
+	case exact && rev == math.MaxUint64:
+		// No stream holds an event after that one: rev+1 would wrap to
+		// revision 0 and take the stream's first events for a retry.
+		return nil, wrong
 	case exact:
 		start = rev + 1
 	case expected.IsNoStream():
