@@ -413,3 +413,23 @@ func (tl *timeline) lines() []string {
 	defer tl.mu.Unlock()
 	return slices.Clone(tl.l)
 }
+
+// TestSetupFailureIsNotKept: a first call whose context had ended (a
+// health check's Status past its deadline) fails to set the runner up,
+// and the calls after it set it up and run.
+func TestSetupFailureIsNotKept(t *testing.T) {
+	s := openSQLite(t)
+	want := fill(t, s, "a", 3, 10)
+	r := mustRunner(t, s, nil, counts("setup_counts", chronicle.Filter{}))
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := r.Status(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Status with an ended context = %v, want context.Canceled", err)
+	}
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatalf("CatchUp after a Status whose context had ended = %v", err)
+	}
+	if got := readCounts(t, s, "setup_counts"); !maps.Equal(got, want) {
+		t.Fatalf("read model = %v, want %v", got, want)
+	}
+}

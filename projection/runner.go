@@ -69,8 +69,8 @@ type Runner struct {
 	opts        Options
 	checkpoints Checkpoints
 
-	setupOnce sync.Once
-	setupErr  error
+	setupMu   sync.Mutex
+	setupDone bool
 
 	mu     sync.Mutex
 	status map[string]*Status
@@ -157,28 +157,31 @@ func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) 
 }
 
 // setup creates the checkpoint table and runs each projection's Setup,
-// once per Runner.
+// once per Runner. A failure is not kept: it may be no more than the end
+// of the caller's ctx (a Status with a deadline), and the next call tries
+// again.
 func (r *Runner) setup(ctx context.Context) error {
-	r.setupOnce.Do(func() {
-		if r.tx == nil {
-			return
+	r.setupMu.Lock()
+	defer r.setupMu.Unlock()
+	if r.setupDone || r.tx == nil {
+		return nil
+	}
+	err := r.tx.Update(ctx, func(tx *sql.Tx) error {
+		if err := createCheckpointTable(ctx, tx); err != nil {
+			return err
 		}
-		r.setupErr = r.tx.Update(ctx, func(tx *sql.Tx) error {
-			if err := createCheckpointTable(ctx, tx); err != nil {
-				return err
+		for _, p := range r.projections {
+			if p.Setup == nil {
+				continue
 			}
-			for _, p := range r.projections {
-				if p.Setup == nil {
-					continue
-				}
-				if err := p.Setup(ctx, tx); err != nil {
-					return fmt.Errorf("set up projection %q: %w", p.Name, err)
-				}
+			if err := p.Setup(ctx, tx); err != nil {
+				return fmt.Errorf("set up projection %q: %w", p.Name, err)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
-	return r.setupErr
+	r.setupDone = err == nil
+	return err
 }
 
 // Run keeps every projection up to date until ctx ends: each catches up
