@@ -433,3 +433,54 @@ func TestSetupFailureIsNotKept(t *testing.T) {
 		t.Fatalf("read model = %v, want %v", got, want)
 	}
 }
+
+// TestCatchUpCutShortReturnsContextError: a CatchUp whose context ends
+// before its projections have caught up says so, so that its caller does
+// not read a read model that is behind as current.
+func TestCatchUpCutShortReturnsContextError(t *testing.T) {
+	s := memory.New(nil)
+	fill(t, s, "a", 3, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := projection.Projection{Name: "p", Handle: cancelAfter(10, cancel)}
+	r := mustRunner(t, s, &projection.Options{BatchSize: 10}, p)
+	err := r.CatchUp(ctx)
+	st, serr := r.Status(context.Background())
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	if st[0].Lag == 0 {
+		t.Fatalf("the projection caught up (%+v) although its context ended at the 10th of 100 events", st[0])
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("CatchUp cut short at checkpoint %d of %d = %v, want context.Canceled", st[0].Checkpoint, st[0].Head, err)
+	}
+}
+
+// cancelAfter returns a Handle that calls cancel once it has handled n
+// events: a deadline that passes in the middle of the log.
+func cancelAfter(n int, cancel context.CancelFunc) func(context.Context, chronicle.RecordedEvent) error {
+	handled := 0
+	return func(context.Context, chronicle.RecordedEvent) error {
+		if handled++; handled == n {
+			cancel()
+		}
+		return nil
+	}
+}
+
+// TestRunEndedDuringSetupReturnsNil: Run returns nil when its context
+// ends, even while it sets up the read models.
+func TestRunEndedDuringSetupReturnsNil(t *testing.T) {
+	s := openSQLite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := counts("setup_ended", chronicle.Filter{})
+	p.Setup = func(ctx context.Context, _ *sql.Tx) error {
+		cancel()
+		return ctx.Err()
+	}
+	if err := mustRunner(t, s, nil, p).Run(ctx); err != nil {
+		t.Fatalf("Run whose context ended during setup = %v, want nil", err)
+	}
+}

@@ -190,41 +190,47 @@ func (r *Runner) setup(ctx context.Context) error {
 // returns when all have ended: nil when ctx ended them, else the errors
 // that stopped them, each an [*Error].
 func (r *Runner) Run(ctx context.Context) error {
+	if err := r.setup(ctx); err != nil {
+		return unlessEnded(ctx, err)
+	}
 	return r.each(ctx, func(ctx context.Context, p *Projection) error {
-		return r.follow(ctx, p, 0, nil)
+		return unlessEnded(ctx, r.follow(ctx, p, 0, nil))
 	})
+}
+
+// unlessEnded returns err, or nil when err is the end of ctx: for Run,
+// the end of its ctx is how it is meant to stop.
+func unlessEnded(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
 }
 
 // CatchUp brings every projection up to the last event committed when it
 // is called, then returns. It suits programs that run briefly, such as a
-// CLI that updates its read models before it queries them.
+// CLI that updates its read models before it queries them. When ctx ends
+// before they are all up to date, it returns ctx's error: read models
+// that are behind are not to be read as current.
 func (r *Runner) CatchUp(ctx context.Context) error {
 	head, err := Head(ctx, r.store)
 	if err != nil {
 		return err
 	}
-	if head == 0 {
-		return r.setup(ctx)
+	if err := r.setup(ctx); err != nil || head == 0 {
+		return err
 	}
 	return r.each(ctx, func(ctx context.Context, p *Projection) error {
 		return r.follow(ctx, p, head, nil)
 	})
 }
 
+// each runs fn for every projection at once, and returns their errors.
 func (r *Runner) each(ctx context.Context, fn func(context.Context, *Projection) error) error {
-	if err := r.setup(ctx); err != nil {
-		return err
-	}
 	errs := make([]error, len(r.projections))
 	var wg sync.WaitGroup
 	for i, p := range r.projections {
-		wg.Go(func() {
-			err := fn(ctx, p)
-			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				err = nil
-			}
-			errs[i] = err
-		})
+		wg.Go(func() { errs[i] = fn(ctx, p) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
