@@ -21,15 +21,66 @@ type item struct {
 // follow applies events to p from its checkpoint on. With until > 0 it
 // stops after position until (catch-up); with 0 it follows the log until
 // ctx ends. progress, if not nil, is told the checkpoint after each batch.
+//
+// A read that fails (of the log or of the checkpoint, as on a broken
+// connection) is tried again from the checkpoint, with the backoff and
+// the Retries of a failing event, counted afresh once the projection got
+// further. When the reads still fail, or the store is closed, which no
+// retry mends, p stops with that error.
 func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
+	if r.state(p.Name) != Building {
+		r.setState(p.Name, Running, nil)
+		defer func() {
+			if r.state(p.Name) == Running {
+				r.setState(p.Name, Idle, nil)
+			}
+		}()
+	}
+	wait, failures := r.opts.Backoff, 0
 	for {
 		err := r.followFrom(ctx, p, until, progress)
-		if !errors.Is(err, errMoved) {
+		if errors.Is(err, errMoved) {
+			// Another runner moved the checkpoint: go on from where it got.
+			continue
+		}
+		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		// Another runner moved the checkpoint: go on from where it got.
+		var read *readError
+		closed := errors.Is(err, chronicle.ErrClosed)
+		if !closed && !errors.As(err, &read) {
+			// An *Error, which stopped p already, or the failed move that
+			// ends a catch-up, which its caller sees.
+			return err
+		}
+		if read != nil && read.progressed {
+			wait, failures = r.opts.Backoff, 0
+		}
+		if closed || failures >= r.opts.Retries {
+			r.setState(p.Name, Stopped, err)
+			r.opts.Logger.Error("projection stopped", "projection", p.Name, "err", err)
+			return err
+		}
+		failures++
+		r.opts.Logger.Warn("projection retrying", "projection", p.Name, "attempt", failures, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, r.opts.MaxBackoff)
 	}
 }
+
+// readError is a read that failed, and progressed says whether the
+// projection got further before it failed.
+type readError struct {
+	err        error
+	progressed bool
+}
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 // errMoved means the stored checkpoint is not where this runner left it:
 // another process is running the projection too. The batch is dropped,
@@ -40,18 +91,10 @@ var errMoved = errors.New("checkpoint moved by another runner")
 func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
 	cp, err := r.checkpoints.Load(ctx, p.Name)
 	if err != nil {
-		return err
+		return &readError{err: err}
 	}
 	if until > 0 && cp >= until {
 		return nil
-	}
-	if r.state(p.Name) != Building {
-		r.setState(p.Name, Running, nil)
-		defer func() {
-			if r.state(p.Name) == Running {
-				r.setState(p.Name, Idle, nil)
-			}
-		}()
 	}
 
 	// A reader goroutine keeps up to a batch of events ready, so that the
@@ -98,6 +141,7 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 		idleC = idle.C
 	}
 
+	start := cp
 	batch := make([]chronicle.RecordedEvent, 0, r.opts.BatchSize)
 	for {
 		var it item
@@ -159,7 +203,8 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 			}
 		}
 		if readErr != nil {
-			return fmt.Errorf("projection %q: read events after position %d: %w", p.Name, cp, readErr)
+			err := fmt.Errorf("projection %q: read events after position %d: %w", p.Name, cp, readErr)
+			return &readError{err: err, progressed: cp > start}
 		}
 		if idle != nil {
 			idle.Reset(r.opts.IdleCheck)
@@ -204,7 +249,9 @@ func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, even
 	wait := r.opts.Backoff
 	for attempt := 0; ; attempt++ {
 		err := r.commit(ctx, p, after, events)
-		if err == nil || ctx.Err() != nil || errors.Is(err, errMoved) {
+		// A closed store fails every try, and through no fault of the
+		// event: follow stops p at once, naming no event.
+		if err == nil || ctx.Err() != nil || errors.Is(err, errMoved) || errors.Is(err, chronicle.ErrClosed) {
 			return err
 		}
 		e := events[0]

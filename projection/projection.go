@@ -21,7 +21,10 @@
 //
 // An event that fails is retried with backoff. When it still fails, the
 // runner stops that projection and reports an [*Error] naming the event;
-// the other projections keep running. Nothing is skipped.
+// the other projections keep running. Nothing is skipped. A read of the
+// log that fails, as on a broken connection, is retried the same way,
+// from the checkpoint; when it still fails, or when the store is closed,
+// the projection stops with that error.
 package projection
 
 import (

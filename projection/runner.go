@@ -28,8 +28,9 @@ type Options struct {
 	// fast and live events are not held back. Zero means [DefaultBatchSize].
 	BatchSize int
 
-	// Retries is how many times a failing event is tried again before its
-	// projection stops. Zero means [DefaultRetries]; negative, none.
+	// Retries is how many times a failing event, or a failed read of the
+	// log, is tried again before its projection stops. Zero means
+	// [DefaultRetries]; negative, none.
 	Retries int
 
 	// Backoff is the wait before the first retry; it doubles each time, up
@@ -83,7 +84,7 @@ type State string
 const (
 	Idle     State = "idle"     // not running
 	Running  State = "running"  // following the log
-	Stopped  State = "stopped"  // stopped by an event that kept failing
+	Stopped  State = "stopped"  // stopped by an event or a read that kept failing, or a closed store
 	Building State = "building" // being rebuilt
 )
 
@@ -100,7 +101,9 @@ type Status struct {
 	// finds after [Options.IdleCheck] that none is left for it.
 	Head, Lag uint64
 	State     State
-	// Err is why the projection stopped, an [*Error].
+	// Err is why the projection stopped: an [*Error] for an event that
+	// kept failing, else the error of the read of the log that kept
+	// failing, or of the closed store.
 	Err error
 }
 
@@ -186,9 +189,11 @@ func (r *Runner) setup(ctx context.Context) error {
 
 // Run keeps every projection up to date until ctx ends: each catches up
 // from its checkpoint, then follows new events as they commit. A
-// projection stopped by a failing event does not stop the others. Run
-// returns when all have ended: nil when ctx ended them, else the errors
-// that stopped them, each an [*Error].
+// projection stopped by a failing event does not stop the others, nor
+// does one stopped by reads of the log that kept failing (each read is
+// tried again as a failing event is). Run returns when all have ended:
+// nil when ctx ended them, else the errors that stopped them (an [*Error]
+// for an event that kept failing).
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.setup(ctx); err != nil {
 		return unlessEnded(ctx, err)
