@@ -79,6 +79,21 @@ func saveCheckpointTx(ctx context.Context, tx *sql.Tx, name string, position uin
 	return nil
 }
 
+// newCheckpointTx gives the named projection checkpoint 0 when it has
+// none, and reports whether it had none.
+func newCheckpointTx(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
+	res, err := tx.ExecContext(ctx, "INSERT INTO "+checkpointTable+" (name, position) VALUES ($1, 0)"+
+		" ON CONFLICT (name) DO NOTHING", name)
+	if err != nil {
+		return false, fmt.Errorf("save checkpoint of %q: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("save checkpoint of %q: %w", name, err)
+	}
+	return n == 1, nil
+}
+
 // sqlCheckpoints keeps checkpoints in a [DB].
 type sqlCheckpoints struct{ store DB }
 

@@ -39,7 +39,11 @@ import (
 // the store's database) or Handle (at-least-once, anywhere), not both.
 type Projection struct {
 	// Name identifies the projection and its checkpoint. Renaming a
-	// projection rebuilds it.
+	// projection rebuilds it: under its new name it has no checkpoint, so
+	// it starts from the first event, and the runner that first meets the
+	// name calls Reset before (in its setup, with the checkpoint at 0). A
+	// Handle projection's ResetHandled is not called: its Handle, which is
+	// idempotent, gets every event again over its read model as it is.
 	Name string
 
 	// Filter selects the events the projection sees.
@@ -55,7 +59,9 @@ type Projection struct {
 	Apply func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error
 
 	// Reset empties the read model before a rebuild, inside the
-	// transaction that sets the checkpoint back to the start.
+	// transaction that sets the checkpoint back to the start. It also
+	// runs when the projection has no checkpoint yet (it is new, or was
+	// renamed), so it must empty this projection's read model alone.
 	Reset func(ctx context.Context, tx *sql.Tx) error
 
 	// Handle applies one event to a read model outside the store's

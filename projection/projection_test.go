@@ -484,3 +484,33 @@ func TestRunEndedDuringSetupReturnsNil(t *testing.T) {
 		t.Fatalf("Run whose context ended during setup = %v, want nil", err)
 	}
 }
+
+// TestRenamingRebuilds: a projection renamed over the same read model
+// starts it again from the first event, emptied by its Reset, rather than
+// count every event twice; and only once, when its new name has no
+// checkpoint yet.
+func TestRenamingRebuilds(t *testing.T) {
+	s := openSQLite(t)
+	want := fill(t, s, "game", 3, 30)
+	v1 := counts("renamed", games)
+	if err := mustRunner(t, s, nil, v1).CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v2 := v1
+	v2.Name = "renamed_v2" // the same read model, under a new name
+	if err := mustRunner(t, s, nil, v2).CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCounts(t, s, "renamed"); !maps.Equal(got, want) {
+		t.Fatalf("after renaming, read model = %v, want %v", got, want)
+	}
+	for k, n := range fill(t, s, "game", 3, 10) {
+		want[k] += n
+	}
+	if err := mustRunner(t, s, nil, v2).CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readCounts(t, s, "renamed"); !maps.Equal(got, want) {
+		t.Fatalf("after a restart under the new name, read model = %v, want %v", got, want)
+	}
+}

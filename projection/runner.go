@@ -159,10 +159,10 @@ func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) 
 	return r, nil
 }
 
-// setup creates the checkpoint table and runs each projection's Setup,
-// once per Runner. A failure is not kept: it may be no more than the end
-// of the caller's ctx (a Status with a deadline), and the next call tries
-// again.
+// setup creates the checkpoint table, runs each projection's Setup and
+// resets a projection that has no checkpoint (resetNew), once per Runner.
+// A failure is not kept: it may be no more than the end of the caller's
+// ctx (a Status with a deadline), and the next call tries again.
 func (r *Runner) setup(ctx context.Context) error {
 	r.setupMu.Lock()
 	defer r.setupMu.Unlock()
@@ -174,17 +174,40 @@ func (r *Runner) setup(ctx context.Context) error {
 			return err
 		}
 		for _, p := range r.projections {
-			if p.Setup == nil {
-				continue
+			if p.Setup != nil {
+				if err := p.Setup(ctx, tx); err != nil {
+					return fmt.Errorf("set up projection %q: %w", p.Name, err)
+				}
 			}
-			if err := p.Setup(ctx, tx); err != nil {
-				return fmt.Errorf("set up projection %q: %w", p.Name, err)
+			if err := resetNew(ctx, tx, p); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 	r.setupDone = err == nil
 	return err
+}
+
+// resetNew empties the read model of an Apply projection that has no
+// checkpoint, and gives it checkpoint 0. Without a checkpoint it starts
+// from the first event, and when it was renamed, its read model still
+// holds what its old name applied: every event would count twice. (A new
+// projection's Reset empties empty tables.) Of two runners that start at
+// once, only the first finds no checkpoint: their Updates run one at a
+// time, and the insert of the checkpoint would conflict anyway.
+func resetNew(ctx context.Context, tx *sql.Tx, p *Projection) error {
+	if !p.transactional() || p.Reset == nil {
+		return nil
+	}
+	isNew, err := newCheckpointTx(ctx, tx, p.Name)
+	if err != nil || !isNew {
+		return err
+	}
+	if err := p.Reset(ctx, tx); err != nil {
+		return fmt.Errorf("reset projection %q, which has no checkpoint: %w", p.Name, err)
+	}
+	return nil
 }
 
 // Run keeps every projection up to date until ctx ends: each catches up
