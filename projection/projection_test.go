@@ -514,3 +514,36 @@ func TestRenamingRebuilds(t *testing.T) {
 		t.Fatalf("after a restart under the new name, read model = %v, want %v", got, want)
 	}
 }
+
+// TestRebuildCutShortIsNotBuilding: a rebuild whose context ends, or whose
+// reset fails, leaves its projection idle, not "building" for good, so
+// that a Run after it shows it running.
+func TestRebuildCutShortIsNotBuilding(t *testing.T) {
+	s := memory.New(nil)
+	fill(t, s, "a", 3, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := projection.Projection{
+		Name:   "p",
+		Handle: cancelAfter(5, cancel),
+		ResetHandled: func(context.Context) error {
+			if ctx.Err() != nil {
+				return errors.New("reset failed")
+			}
+			return nil
+		},
+	}
+	r := mustRunner(t, s, &projection.Options{BatchSize: 5}, p)
+	for _, what := range []string{"cut short", "whose reset failed"} {
+		if err := r.Rebuild(ctx, "p", nil); err == nil {
+			t.Fatalf("Rebuild %s = nil", what)
+		}
+		st, err := r.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].State != projection.Idle || st[0].Err != nil {
+			t.Fatalf("after a rebuild %s, status = %+v, want idle", what, st[0])
+		}
+	}
+}

@@ -290,6 +290,13 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progres
 		return err
 	}
 	r.setState(name, Building, nil)
+	defer func() {
+		// Done, failed or cut short, it is no longer being rebuilt; an
+		// event that kept failing leaves it Stopped.
+		if r.state(name) == Building {
+			r.setState(name, Idle, nil)
+		}
+	}()
 	if err := r.reset(ctx, p); err != nil {
 		return fmt.Errorf("rebuild %q: %w", name, err)
 	}
@@ -307,7 +314,6 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progres
 			return err
 		}
 	}
-	r.setState(name, Idle, nil)
 	return nil
 }
 
