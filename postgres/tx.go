@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -77,6 +78,11 @@ func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, 
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+			// database/sql rolled the transaction back when ctx ended:
+			// that is what the caller must see, not a transaction "done".
+			err = ctx.Err()
+		}
 		return fmt.Errorf("commit: %w", s.closedErr(ctx, err))
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/chronicle-es/chronicle/postgres"
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/chronicle-es/chronicle/shred"
+	"github.com/chronicle-es/chronicle/storetest"
 )
 
 var (
@@ -200,3 +201,5 @@ func TestUpdateWaitsForContext(t *testing.T) {
 		t.Fatalf("Update with a cancelled context while another runs: %v, want context.Canceled", err)
 	}
 }
+
+func TestUpdateEndedMidway(t *testing.T) { storetest.UpdateEndedMidway(t, mustOpenNew(t)) }

@@ -1062,3 +1062,5 @@ func TestAppendWaitsForTheLock(t *testing.T) {
 func TestCloseEndsSubscriptions(t *testing.T) {
 	storetest.CloseEndsSubscriptions(t, mustOpen(t, &sqlite.Options{PollInterval: time.Hour}))
 }
+
+func TestUpdateEndedMidway(t *testing.T) { storetest.UpdateEndedMidway(t, mustOpen(t, nil)) }

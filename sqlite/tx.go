@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -41,6 +42,11 @@ func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (e
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+			// database/sql rolled the transaction back when ctx ended:
+			// that is what the caller must see, not a transaction "done".
+			err = ctx.Err()
+		}
 		return fmt.Errorf("commit: %w", s.closedErr(ctx, err))
 	}
 	return nil
