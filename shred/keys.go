@@ -1,6 +1,7 @@
 package shred
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -32,15 +33,18 @@ func NewMemoryKeys() *MemoryKeys { return &MemoryKeys{keys: map[string][]byte{}}
 func (m *MemoryKeys) Key(_ context.Context, subject string, create bool) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// A copy: Forget clears the stored key, which must not change a key
+	// that an append is sealing a field with at the same time (it would
+	// seal it with zeros).
 	if key, ok := m.keys[subject]; ok || !create {
-		return key, nil
+		return bytes.Clone(key), nil
 	}
 	key, err := newKey()
 	if err != nil {
 		return nil, err
 	}
 	m.keys[subject] = key
-	return key, nil
+	return bytes.Clone(key), nil
 }
 
 // Forget implements [KeyStore].

@@ -145,7 +145,9 @@ func NewSchema(types ...Type) (*Schema, error) {
 // hashes, never in the clear.
 type KeyStore interface {
 	// Key returns the subject's 32-byte key. When it has none, it creates
-	// one if create is set, and else returns nil and no error.
+	// one if create is set, and else returns nil and no error. The caller
+	// may keep the slice: the key store must not change it later, in
+	// Forget or elsewhere.
 	Key(ctx context.Context, subject string, create bool) ([]byte, error)
 	// Forget deletes the subject's key, for good.
 	Forget(ctx context.Context, subject string) error

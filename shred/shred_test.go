@@ -247,3 +247,23 @@ func TestFieldOrderIsKept(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryKeysKeyIsACopy checks that Forget does not clear a key that
+// an append got before and is still using, which would seal its fields
+// with the all-zero key.
+func TestMemoryKeysKeyIsACopy(t *testing.T) {
+	ctx := context.Background()
+	keys := shred.NewMemoryKeys()
+	ref := shred.Ref("Alice")
+	key, err := keys.Key(ctx, ref, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(key)
+	if err := keys.Forget(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(key, want) {
+		t.Fatalf("Forget changed a key returned before it: %x, was %x", key, want)
+	}
+}
