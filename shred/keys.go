@@ -67,25 +67,32 @@ type TxDB interface {
 // SQLKeys keeps keys in a table, chronicle_subject_keys, of a database
 // that SQLite and PostgreSQL both understand.
 type SQLKeys struct {
-	db   TxDB
-	once sync.Once
-	err  error
+	db    TxDB
+	mu    sync.Mutex
+	ready bool // the table exists
 }
 
 // NewSQLKeys returns a key store in db, which it creates its table in on
 // first use.
 func NewSQLKeys(db TxDB) *SQLKeys { return &SQLKeys{db: db} }
 
+// setup creates the table once. A failure is not kept (a sync.Once
+// would keep it): the first call's ctx may have been cancelled, or the
+// database down for a moment, and the next call tries again.
 func (k *SQLKeys) setup(ctx context.Context) error {
-	k.once.Do(func() {
-		k.err = k.db.Update(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS chronicle_subject_keys (
-				subject TEXT PRIMARY KEY,
-				key     BYTEA NOT NULL)`)
-			return err
-		})
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ready {
+		return nil
+	}
+	err := k.db.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS chronicle_subject_keys (
+			subject TEXT PRIMARY KEY,
+			key     BYTEA NOT NULL)`)
+		return err
 	})
-	return k.err
+	k.ready = err == nil
+	return err
 }
 
 // Key implements [KeyStore].

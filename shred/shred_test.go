@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,5 +266,25 @@ func TestMemoryKeysKeyIsACopy(t *testing.T) {
 	}
 	if !bytes.Equal(key, want) {
 		t.Fatalf("Forget changed a key returned before it: %x, was %x", key, want)
+	}
+}
+
+// TestSQLKeysSetupTriesAgain checks that a first use of the key store that
+// fails (here with a cancelled context, as a request that timed out)
+// does not leave it failing for good.
+func TestSQLKeysSetupTriesAgain(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys := shred.NewSQLKeys(db)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := keys.Key(cancelled, shred.Ref("x"), true); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Key with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := keys.Key(context.Background(), shred.Ref("x"), true); err != nil {
+		t.Fatalf("Key after a cancelled call: %v", err)
 	}
 }
