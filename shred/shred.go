@@ -29,11 +29,32 @@
 // derived copy too: a snapshot holds the decoded state, clear values
 // included, and the snapshot store is not wrapped, so keep personal
 // values out of the state of streams that take snapshots (no call drops
-// a stream's snapshots yet). The encrypted field
-// records which subject it belongs to as a SHA-256 hash of the subject,
-// which lets a key be found; someone who guesses a subject can match the
-// hash, so treat it as pseudonymous data. Personal fields are top-level
-// fields of JSON objects.
+// a stream's snapshots yet). Personal fields are top-level fields of
+// JSON objects.
+//
+// # The encrypted field
+//
+// An encrypted field is stored as a JSON object in place of its value:
+//
+//	{"$shredded":"<nonce and ciphertext, base64>","$subject":"<Ref of the subject>","$key":"<key ID>","$string":true}
+//
+// $subject, a SHA-256 hash of the subject, lets the key be found;
+// someone who guesses a subject can match the hash, so treat it as
+// pseudonymous data. $key names the key the field was encrypted with by
+// a hash of it, which reveals nothing of the key: a subject that is
+// forgotten and then named again in a new event gets a new key, and the
+// fields encrypted with its old key read as [Forgotten], as they did
+// before, while a field whose key is there but does not open it (it was
+// damaged, or moved to another field) is an error. $string is set when
+// the value was a JSON string, which then reads as [Forgotten] (other
+// values read as null).
+//
+// Fields written before $key existed have none, and there the two cases
+// cannot be told apart: a wrong key and a damaged ciphertext both fail
+// authentication. Such a field reads as forgotten when its subject's key
+// fails to open it, since the one failure that normal use leads to is a
+// subject forgotten and keyed again; a field too short to be a
+// ciphertext at all is still an error.
 package shred
 
 import (
@@ -192,9 +213,22 @@ func (s *Store) Forget(ctx context.Context, subject string) error {
 
 // envelope is an encrypted field as stored.
 type envelope struct {
-	Cipher  []byte `json:"$shredded"` // nonce, then ciphertext
-	Subject string `json:"$subject"`  // Ref of the subject
+	Cipher  []byte `json:"$shredded"`      // nonce, then ciphertext
+	Subject string `json:"$subject"`       // Ref of the subject
+	KeyID   string `json:"$key,omitempty"` // keyID of the key; empty in fields written before it
 	String  bool   `json:"$string,omitempty"`
+}
+
+// keyID names a key in the fields encrypted with it, so that a read can
+// tell a field whose key was forgotten and replaced by a new one (same
+// subject) from a field that is damaged. It is a hash of the key with a
+// label of its own, so that it gives nothing away that could help find
+// the key, and cannot match a hash of the key made for another use.
+func keyID(key []byte) string {
+	h := sha256.New()
+	h.Write([]byte("chronicle shred key ID\x00"))
+	h.Write(key)
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // Append implements [chronicle.Store.Append]: it encrypts, then appends.
@@ -237,7 +271,7 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fiel
 		if err != nil {
 			return nil, err
 		}
-		env, err := json.Marshal(envelope{Cipher: ct, Subject: Ref(subject), String: bytes.HasPrefix(raw, []byte(`"`))})
+		env, err := json.Marshal(envelope{Cipher: ct, Subject: Ref(subject), KeyID: keyID(key), String: bytes.HasPrefix(raw, []byte(`"`))})
 		if err != nil {
 			return nil, err
 		}
@@ -280,15 +314,24 @@ func seal(key, plaintext, additional []byte) ([]byte, error) {
 	return gcm.Seal(nonce, nonce, plaintext, additional), nil
 }
 
+// errNotAuthentic is open's error for a ciphertext that fails
+// authentication: the key is not the one it was sealed with, or the
+// ciphertext, or its field, is not the one sealed.
+var errNotAuthentic = errors.New("message authentication failed")
+
 func open(key, sealed, additional []byte) ([]byte, error) {
 	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
-	if len(sealed) < gcm.NonceSize() {
+	if len(sealed) < gcm.NonceSize()+gcm.Overhead() {
 		return nil, errors.New("encrypted field too short")
 	}
-	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], additional)
+	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], additional)
+	if err != nil {
+		return nil, errNotAuthentic
+	}
+	return plain, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -325,35 +368,52 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 		if !ok || !isEnvelope(raw) {
 			continue
 		}
-		var env envelope
-		if err := json.Unmarshal(raw, &env); err != nil {
+		if obj[f.Name], err = d.field(ctx, e.Type, f.Name, raw); err != nil {
 			return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, f.Name, err)
-		}
-		key, ok := d.keys[env.Subject]
-		if !ok {
-			var err error
-			if key, err = d.s.keys.Key(ctx, env.Subject, false); err != nil {
-				return e, fmt.Errorf("decrypt %s@%d in %q: %w", e.Type, e.Revision, e.Stream, err)
-			}
-			if d.keys != nil {
-				d.keys[env.Subject] = key
-			}
-		}
-		switch {
-		case key == nil && env.String:
-			obj[f.Name] = json.RawMessage(`"` + Forgotten + `"`)
-		case key == nil:
-			obj[f.Name] = json.RawMessage(`null`)
-		default:
-			plain, err := open(key, env.Cipher, aad(e.Type, f.Name))
-			if err != nil {
-				return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, f.Name, err)
-			}
-			obj[f.Name] = plain
 		}
 	}
 	e.Data = o.marshal()
 	return e, nil
+}
+
+// field returns the value of field name, stored encrypted as raw, of an
+// event of type eventType.
+func (d *decrypter) field(ctx context.Context, eventType, name string, raw json.RawMessage) (json.RawMessage, error) {
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, err
+	}
+	key, ok := d.keys[env.Subject]
+	if !ok {
+		var err error
+		if key, err = d.s.keys.Key(ctx, env.Subject, false); err != nil {
+			return nil, err
+		}
+		if d.keys != nil {
+			d.keys[env.Subject] = key
+		}
+	}
+	// A key that is not the field's belongs to a subject forgotten and
+	// named again since: the field's key is gone all the same.
+	if key == nil || env.KeyID != "" && env.KeyID != keyID(key) {
+		return forgotten(env), nil
+	}
+	plain, err := open(key, env.Cipher, aad(eventType, name))
+	if errors.Is(err, errNotAuthentic) && env.KeyID == "" {
+		// Written before $key: a key replaced after a Forget, the one
+		// failure that normal use leads to, cannot be told from a
+		// damaged field (see the package documentation).
+		return forgotten(env), nil
+	}
+	return plain, err
+}
+
+// forgotten returns what a field whose key is gone reads as.
+func forgotten(env envelope) json.RawMessage {
+	if env.String {
+		return json.RawMessage(`"` + Forgotten + `"`)
+	}
+	return json.RawMessage(`null`)
 }
 
 // decrypted wraps a read so that its events come out decrypted. A read

@@ -190,15 +190,114 @@ func TestNothingOnDisk(t *testing.T) {
 	}
 }
 
+// storedFields returns the fields of the first event of stream as inner
+// holds them, encrypted.
+func storedFields(t *testing.T, inner chronicle.Store, stream string) map[string]json.RawMessage {
+	t.Helper()
+	var stored map[string]json.RawMessage
+	for e, err := range inner.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{Limit: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(e.Data, &stored); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return stored
+}
+
+// TestForgottenSubjectNamedAgain checks that the events of a subject
+// that was forgotten, and then named again in a new event (a customer
+// who comes back, another player of the same name), which gives it a new
+// key, still read, with their fields forgotten: they failed to decrypt.
+func TestForgottenSubjectNamedAgain(t *testing.T) {
+	ctx := context.Background()
+	for name, setup := range setups(t) {
+		t.Run(name, func(t *testing.T) {
+			s, _ := setup(t)
+			if _, err := s.Append(ctx, "game-1", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Alice", PlayerTwo: "Bob", Board: "old"})); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Forget(ctx, "Alice"); err != nil {
+				t.Fatal(err)
+			}
+			again := started{PlayerOne: "Alice", PlayerTwo: "Carol", Board: "new"}
+			if _, err := s.Append(ctx, "game-2", chronicle.NoStream, jsonEvent(t, "Started", again)); err != nil {
+				t.Fatal(err)
+			}
+			want := started{PlayerOne: shred.Forgotten, PlayerTwo: "Bob", Board: "old"}
+			if got := readOne[started](t, s, "game-1", 0); got != want {
+				t.Fatalf("the old game reads %+v, want %+v", got, want)
+			}
+			if got := readOne[started](t, s, "game-2", 0); got != again {
+				t.Fatalf("the new game reads %+v, want %+v", got, again)
+			}
+		})
+	}
+}
+
+// TestFieldWithoutKeyID checks fields written before the envelope named
+// its key ($key): one that its subject's key, replaced after a Forget,
+// does not open reads as forgotten, since that cannot be told from a
+// damaged field; one too short to be a ciphertext is still an error.
+func TestFieldWithoutKeyID(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
+	if _, err := s.Append(ctx, "new", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Alice", PlayerTwo: "Bob"})); err != nil {
+		t.Fatal(err)
+	}
+	// withoutKeyID returns an envelope as it was written before $key.
+	withoutKeyID := func(raw json.RawMessage, change func(env map[string]any)) json.RawMessage {
+		var env map[string]any
+		if err := json.Unmarshal(raw, &env); err != nil || env["$key"] == nil {
+			t.Fatalf("stored field %s, %v: want an envelope with $key", raw, err)
+		}
+		delete(env, "$key")
+		if change != nil {
+			change(env)
+		}
+		b, _ := json.Marshal(env)
+		return b
+	}
+	stored := storedFields(t, inner, "new")
+	old, _ := json.Marshal(map[string]json.RawMessage{
+		"player_one": withoutKeyID(stored["player_one"], nil),
+		"player_two": withoutKeyID(stored["player_two"], nil),
+	})
+	short, _ := json.Marshal(map[string]json.RawMessage{
+		"player_two": withoutKeyID(stored["player_two"], func(env map[string]any) { env["$shredded"] = "AAECAw==" }),
+	})
+	if _, err := inner.Append(ctx, "old", chronicle.NoStream,
+		chronicle.EventData{Type: "Started", Data: old}, chronicle.EventData{Type: "Started", Data: short}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[started](t, s, "old", 0), (started{PlayerOne: "Alice", PlayerTwo: "Bob"}); got != want {
+		t.Fatalf("read %+v, want %+v", got, want)
+	}
+
+	if err := s.Forget(ctx, "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "again", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Alice", PlayerTwo: "Carol"})); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[started](t, s, "old", 0), (started{PlayerOne: shred.Forgotten, PlayerTwo: "Bob"}); got != want {
+		t.Fatalf("after forgetting Alice and naming her again, read %+v, want %+v", got, want)
+	}
+	for _, err := range s.ReadStream(ctx, "old", chronicle.ReadStreamOptions{From: 1}) {
+		if err == nil || !strings.Contains(err.Error(), "too short") {
+			t.Fatalf("a field too short to be a ciphertext: %v, want an error", err)
+		}
+	}
+}
+
 func TestMovedCiphertextDoesNotDecrypt(t *testing.T) {
 	ctx := context.Background()
 	inner := memory.New(nil)
 	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
 	s.Append(ctx, "g", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Ann", PlayerTwo: "Ann"}))
-	var stored map[string]json.RawMessage
-	for e := range inner.ReadStream(ctx, "g", chronicle.ReadStreamOptions{}) {
-		json.Unmarshal(e.Data, &stored)
-	}
+	stored := storedFields(t, inner, "g")
 	// The same subject's ciphertext, moved to another event type's field.
 	moved, _ := json.Marshal(map[string]json.RawMessage{"customer_id": []byte(`"Ann"`), "address": stored["player_one"]})
 	inner.Append(ctx, "g", chronicle.Any, chronicle.EventData{Type: "Shipped", Data: moved})
