@@ -81,7 +81,9 @@ const Forgotten = "[forgotten]"
 
 // Field is one personal field of an event type.
 type Field struct {
-	// Name is the field's JSON name.
+	// Name is the field's JSON name. The keys of an event that equal it
+	// but for case are the field too, since encoding/json decodes them
+	// into it: each is encrypted.
 	Name string
 	// Subject is the JSON name of the field that names the field's data
 	// subject; empty when the field is its own subject.
@@ -254,18 +256,19 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fiel
 		return nil, fmt.Errorf("personal fields need a JSON object: %w", err)
 	}
 	obj := o.vals
-	for _, f := range fields {
-		raw, ok := obj[f.Name]
+	for _, name := range o.keys {
+		raw := obj[name]
+		f, ok := fieldOf(fields, name)
 		if !ok || isEnvelope(raw) {
 			continue
 		}
-		subject, err := subjectOf(obj, f)
+		subject, err := subjectOf(o, f, name)
 		if err != nil {
 			return nil, err
 		}
 		key, err := s.keys.Key(ctx, Ref(subject), true)
 		if err != nil {
-			return nil, fmt.Errorf("key for field %q: %w", f.Name, err)
+			return nil, fmt.Errorf("key for field %q: %w", name, err)
 		}
 		ct, err := seal(key, raw, aad(eventType, f.Name))
 		if err != nil {
@@ -275,20 +278,40 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fiel
 		if err != nil {
 			return nil, err
 		}
-		obj[f.Name] = env
+		obj[name] = env
 	}
 	return o.marshal(), nil
 }
 
-// subjectOf returns the subject that field f of obj belongs to.
-func subjectOf(obj map[string]json.RawMessage, f Field) (string, error) {
-	name := f.Name
-	if f.Subject != "" {
-		name = f.Subject
+// fieldOf returns the personal field that a key of an event's JSON
+// object decodes into. encoding/json matches keys to struct fields
+// ignoring case, preferring an exact match, so a key that differs from
+// a personal field's name only in case ends up in that field all the
+// same, and must not be stored in the clear.
+func fieldOf(fields []Field, key string) (Field, bool) {
+	for _, f := range fields {
+		if f.Name == key {
+			return f, true
+		}
 	}
-	raw, ok := obj[name]
-	if !ok {
-		return "", fmt.Errorf("field %q: the subject field %q is missing", f.Name, name)
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, key) {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// subjectOf returns the subject that the value of o's key name, of
+// personal field f, belongs to: its own value, or that of f's subject
+// field.
+func subjectOf(o *object, f Field, name string) (string, error) {
+	raw := o.vals[name]
+	if f.Subject != "" {
+		var ok bool
+		if raw, ok = o.lookup(f.Subject); !ok {
+			return "", fmt.Errorf("field %q: the subject field %q is missing", name, f.Subject)
+		}
 	}
 	var subject string
 	if err := json.Unmarshal(raw, &subject); err != nil {
@@ -363,13 +386,14 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 		return e, fmt.Errorf("decrypt %s@%d in %q: %w", e.Type, e.Revision, e.Stream, err)
 	}
 	obj := o.vals
-	for _, f := range fields {
-		raw, ok := obj[f.Name]
+	for _, name := range o.keys {
+		raw := obj[name]
+		f, ok := fieldOf(fields, name)
 		if !ok || !isEnvelope(raw) {
 			continue
 		}
-		if obj[f.Name], err = d.field(ctx, e.Type, f.Name, raw); err != nil {
-			return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, f.Name, err)
+		if obj[name], err = d.field(ctx, e.Type, f.Name, raw); err != nil {
+			return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, name, err)
 		}
 	}
 	e.Data = o.marshal()

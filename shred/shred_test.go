@@ -78,6 +78,22 @@ func readOne[T any](t *testing.T, s chronicle.Store, stream string, rev uint64) 
 	return v
 }
 
+// noneInTheClear fails t if an event of store, the store underneath a
+// shredding store, holds one of secrets.
+func noneInTheClear(t *testing.T, store chronicle.Store, secrets ...string) {
+	t.Helper()
+	for e, err := range store.ReadAll(context.Background(), chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range secrets {
+			if bytes.Contains(e.Data, []byte(secret)) {
+				t.Fatalf("the store holds %q in the clear: %s", secret, e.Data)
+			}
+		}
+	}
+}
+
 func TestEncryptForget(t *testing.T) {
 	ctx := context.Background()
 	for name, setup := range setups(t) {
@@ -101,16 +117,7 @@ func TestEncryptForget(t *testing.T) {
 				t.Fatalf("plain data read as %+v", got)
 			}
 			// The store underneath holds no personal value in the clear.
-			for e, err := range s.Unwrap().ReadAll(ctx, chronicle.ReadAllOptions{Limit: 2}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, secret := range []string{"Alice", "Bob", "Rabbit"} {
-					if bytes.Contains(e.Data, []byte(secret)) {
-						t.Fatalf("the store holds %q in the clear: %s", secret, e.Data)
-					}
-				}
-			}
+			noneInTheClear(t, s.Unwrap(), "Alice", "Bob", "Rabbit")
 
 			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
 				t.Fatal(err)
@@ -187,6 +194,45 @@ func TestNothingOnDisk(t *testing.T) {
 	}
 	if got := readOne[started](t, s, "game-1", 5); got.PlayerOne != shred.Forgotten || got.PlayerTwo != "Other Player" {
 		t.Fatalf("after forgetting, read %+v", got)
+	}
+}
+
+// TestPersonalFieldInOtherCase checks that keys that differ from a
+// personal field's name only in case, which encoding/json decodes into
+// the field, are encrypted too: each under its own subject, and a subject
+// field matched the same way.
+func TestPersonalFieldInOtherCase(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
+	if _, err := s.Append(ctx, "g", chronicle.NoStream,
+		chronicle.EventData{Type: "Started", Data: []byte(`{"Player_One":"Alice","PLAYER_TWO":"Bob"}`)},
+		// Both decode into PlayerOne (the last wins), each a subject.
+		chronicle.EventData{Type: "Started", Data: []byte(`{"player_one":"Alice","Player_One":"Bob"}`)},
+		chronicle.EventData{Type: "Shipped", Data: []byte(`{"Customer_ID":"c-42","Address":"1 Rabbit Hole"}`)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[started](t, s, "g", 0), (started{PlayerOne: "Alice", PlayerTwo: "Bob"}); got != want {
+		t.Fatalf("read %+v, want %+v", got, want)
+	}
+	noneInTheClear(t, inner, "Alice", "Bob", "Rabbit")
+	if err := s.Forget(ctx, "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, "c-42"); err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range s.ReadStream(ctx, "g", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(e.Data, []byte("Alice")) || bytes.Contains(e.Data, []byte("Rabbit")) {
+			t.Fatalf("read %s after forgetting Alice and c-42", e.Data)
+		}
+	}
+	if got := readOne[started](t, s, "g", 1); got.PlayerOne != "Bob" {
+		t.Fatalf("read %+v, want Bob's name, which was not forgotten", got)
 	}
 }
 
