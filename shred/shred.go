@@ -256,29 +256,41 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fiel
 		return nil, fmt.Errorf("personal fields need a JSON object: %w", err)
 	}
 	obj := o.vals
+	// Every subject is read before any field is sealed: a subject field
+	// can be personal itself, and sealed first it would leave the text
+	// of its envelope as the subject of the fields that name it, a
+	// subject that nobody can forget.
+	type sealing struct {
+		name, subject string
+		field         Field
+	}
+	var todo []sealing
 	for _, name := range o.keys {
-		raw := obj[name]
 		f, ok := fieldOf(fields, name)
-		if !ok || isEnvelope(raw) {
+		if !ok || isEnvelope(obj[name]) {
 			continue
 		}
 		subject, err := subjectOf(o, f, name)
 		if err != nil {
 			return nil, err
 		}
-		key, err := s.keys.Key(ctx, Ref(subject), true)
+		todo = append(todo, sealing{name, subject, f})
+	}
+	for _, w := range todo {
+		raw := obj[w.name]
+		key, err := s.keys.Key(ctx, Ref(w.subject), true)
 		if err != nil {
-			return nil, fmt.Errorf("key for field %q: %w", name, err)
+			return nil, fmt.Errorf("key for field %q: %w", w.name, err)
 		}
-		ct, err := seal(key, raw, aad(eventType, f.Name))
+		ct, err := seal(key, raw, aad(eventType, w.field.Name))
 		if err != nil {
 			return nil, err
 		}
-		env, err := json.Marshal(envelope{Cipher: ct, Subject: Ref(subject), KeyID: keyID(key), String: bytes.HasPrefix(raw, []byte(`"`))})
+		env, err := json.Marshal(envelope{Cipher: ct, Subject: Ref(w.subject), KeyID: keyID(key), String: bytes.HasPrefix(raw, []byte(`"`))})
 		if err != nil {
 			return nil, err
 		}
-		obj[name] = env
+		obj[w.name] = env
 	}
 	return o.marshal(), nil
 }
@@ -311,6 +323,11 @@ func subjectOf(o *object, f Field, name string) (string, error) {
 		var ok bool
 		if raw, ok = o.lookup(f.Subject); !ok {
 			return "", fmt.Errorf("field %q: the subject field %q is missing", name, f.Subject)
+		}
+		// Already encrypted (the event was read from the store
+		// underneath, say): its subject cannot be read any more.
+		if isEnvelope(raw) {
+			return "", fmt.Errorf("field %q: the subject field %q is encrypted already, so the field's subject is unknown: give the subject in the clear, or the field encrypted too", name, f.Subject)
 		}
 	}
 	var subject string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,6 +234,50 @@ func TestPersonalFieldInOtherCase(t *testing.T) {
 	}
 	if got := readOne[started](t, s, "g", 1); got.PlayerOne != "Bob" {
 		t.Fatalf("read %+v, want Bob's name, which was not forgotten", got)
+	}
+}
+
+// registered has a subject field that is personal itself: the customer's
+// ID is its own subject, and the address belongs to the customer.
+type registered struct {
+	Address    string `json:"address" chronicle:"personal,subject=customer_id"`
+	CustomerID string `json:"customer_id" chronicle:"personal"`
+}
+
+// TestPersonalSubjectField checks that forgetting a customer whose ID is
+// personal too forgets the fields that name it as their subject, in
+// either order: once the ID was encrypted first, they were encrypted
+// under its envelope's text as their subject, which nobody can forget.
+// A field whose subject field comes encrypted already is refused.
+func TestPersonalSubjectField(t *testing.T) {
+	ctx := context.Background()
+	schema, err := shred.NewSchema(shred.Of[registered]("Registered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema)
+	if _, err := s.Append(ctx, "customer-1", chronicle.NoStream,
+		chronicle.EventData{Type: "Registered", Data: []byte(`{"customer_id":"c-42","address":"1 Rabbit Hole"}`)},
+		chronicle.EventData{Type: "Registered", Data: []byte(`{"address":"2 Rabbit Hole","customer_id":"c-42"}`)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, "c-42"); err != nil {
+		t.Fatal(err)
+	}
+	want := registered{CustomerID: shred.Forgotten, Address: shred.Forgotten}
+	for rev := range uint64(2) {
+		if got := readOne[registered](t, s, "customer-1", rev); got != want {
+			t.Fatalf("event %d reads %+v after forgetting c-42, want %+v", rev, got, want)
+		}
+	}
+
+	id := storedFields(t, inner, "customer-1")["customer_id"]
+	data := fmt.Appendf(nil, `{"customer_id":%s,"address":"3 Rabbit Hole"}`, id)
+	_, err = s.Append(ctx, "customer-1", chronicle.Any, chronicle.EventData{Type: "Registered", Data: data})
+	if err == nil || !strings.Contains(err.Error(), "encrypted already") {
+		t.Fatalf("appending a field whose subject field is encrypted: %v, want an error", err)
 	}
 }
 
