@@ -30,7 +30,9 @@
 // included, and the snapshot store is not wrapped, so keep personal
 // values out of the state of streams that take snapshots (no call drops
 // a stream's snapshots yet). Personal fields are top-level fields of
-// JSON objects.
+// JSON objects: fields of the event type, or of a struct it embeds (see
+// [Of]); a field that holds personal values deeper in is personal as a
+// whole.
 //
 // # The encrypted field
 //
@@ -70,6 +72,7 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/chronicle-es/chronicle"
@@ -99,7 +102,11 @@ type Type struct {
 
 // Of reads the personal fields of T, stored as events named name, from
 // its struct tags: `chronicle:"personal"` or
-// `chronicle:"personal,subject=json_name"`.
+// `chronicle:"personal,subject=json_name"`. The fields of a struct that T
+// embeds without a JSON name are T's own, as encoding/json writes them.
+// A tag on a field deeper in (inside a struct, pointer, slice or map
+// field) is an error that [NewSchema] returns: such a field would stay
+// in the clear, so mark the field that holds it personal instead.
 func Of[T any](name string) Type {
 	t := Type{Name: name}
 	rt := reflect.TypeFor[T]()
@@ -110,29 +117,98 @@ func Of[T any](name string) Type {
 		t.err = fmt.Errorf("shred: %v (event type %q) is not a struct", rt, name)
 		return t
 	}
+	t.Fields, t.err = fieldsOf(rt, nil)
+	return t
+}
+
+// fieldsOf returns the personal fields of struct type rt, with those of
+// the structs it embeds, which encoding/json puts at the top level of the
+// object too. outer lists the structs that embed rt, so that a type that
+// embeds itself (type T struct{ *T }) is read once, not forever.
+func fieldsOf(rt reflect.Type, outer []reflect.Type) ([]Field, error) {
+	if slices.Contains(outer, rt) {
+		return nil, nil
+	}
+	outer = append(outer, rt)
+	var fields []Field
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag, ok := f.Tag.Lookup("chronicle")
+		if embedded := promoted(f); embedded != nil {
+			if ok {
+				return nil, fmt.Errorf("shred: %v.%s: an embedded struct cannot be marked personal, since encoding/json writes its fields in the event's object: mark its fields personal, or give it a JSON name", rt, f.Name)
+			}
+			more, err := fieldsOf(embedded, outer)
+			if err != nil {
+				return nil, err
+			}
+			fields = append(fields, more...)
+			continue
+		}
 		if !ok {
+			// Only top-level fields are encrypted: a tag deeper in
+			// would leave its value in the clear without a word.
+			if inner := taggedInside(f.Type, map[reflect.Type]bool{}); inner != "" {
+				return nil, fmt.Errorf("shred: %v.%s: %s has a chronicle tag, but personal fields must be top-level fields of the event (or of a struct it embeds): mark %s personal instead, which encrypts it whole", rt, f.Name, inner, f.Name)
+			}
 			continue
 		}
 		parts := strings.Split(tag, ",")
 		if parts[0] != "personal" {
-			t.err = fmt.Errorf("shred: %v.%s: unknown chronicle tag %q: want personal or personal,subject=FIELD", rt, f.Name, tag)
-			return t
+			return nil, fmt.Errorf("shred: %v.%s: unknown chronicle tag %q: want personal or personal,subject=FIELD", rt, f.Name, tag)
 		}
 		field := Field{Name: jsonName(f)}
 		for _, p := range parts[1:] {
 			subject, ok := strings.CutPrefix(p, "subject=")
 			if !ok || subject == "" {
-				t.err = fmt.Errorf("shred: %v.%s: unknown option %q in chronicle tag", rt, f.Name, p)
-				return t
+				return nil, fmt.Errorf("shred: %v.%s: unknown option %q in chronicle tag", rt, f.Name, p)
 			}
 			field.Subject = subject
 		}
-		t.Fields = append(t.Fields, field)
+		fields = append(fields, field)
+	}
+	return fields, nil
+}
+
+// promoted returns the struct whose fields encoding/json writes in place
+// of field f: that of an embedded struct, or pointer to one, without a
+// JSON name. It returns nil for other fields.
+func promoted(f reflect.StructField) reflect.Type {
+	if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); !f.Anonymous || name != "" {
+		return nil // "-" too: encoding/json skips the field
+	}
+	t := f.Type
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
 	}
 	return t
+}
+
+// taggedInside returns the name of a field with a chronicle tag inside
+// values of type rt (a struct, or a pointer, slice, array or map of
+// them), as Type.Field, or "". seen holds the structs looked at, so that
+// a recursive type is looked at once.
+func taggedInside(rt reflect.Type, seen map[reflect.Type]bool) string {
+	for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice || rt.Kind() == reflect.Array || rt.Kind() == reflect.Map {
+		rt = rt.Elem()
+	}
+	if rt.Kind() != reflect.Struct || seen[rt] {
+		return ""
+	}
+	seen[rt] = true
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if _, ok := f.Tag.Lookup("chronicle"); ok {
+			return rt.String() + "." + f.Name
+		}
+		if inner := taggedInside(f.Type, seen); inner != "" {
+			return inner
+		}
+	}
+	return ""
 }
 
 // jsonName returns the name encoding/json gives a struct field.

@@ -425,6 +425,116 @@ func TestSchemaErrors(t *testing.T) {
 	}
 }
 
+// Person is embedded in events: encoding/json writes its fields at the
+// top level of theirs.
+type Person struct {
+	Name string `json:"name" chronicle:"personal"`
+}
+
+type joined struct {
+	Person
+	Team string `json:"team"`
+}
+
+type left struct {
+	*Person
+	Reason string `json:"reason" chronicle:"personal,subject=name"`
+	Via    *route `json:"via"`
+}
+
+// route holds no personal field, but itself.
+type route struct {
+	Stop string `json:"stop"`
+	Next *route `json:"next"`
+}
+
+// recursive embeds itself, which encoding/json allows.
+type recursive struct {
+	*recursive
+	Secret string `json:"secret" chronicle:"personal"`
+}
+
+// TestEmbeddedPersonalFields checks that the personal fields of an
+// embedded struct, which encoding/json writes at the top level, are
+// encrypted: they were stored in the clear. Types that hold themselves
+// are read once.
+func TestEmbeddedPersonalFields(t *testing.T) {
+	ctx := context.Background()
+	schema, err := shred.NewSchema(shred.Of[joined]("Joined"), shred.Of[left]("Left"), shred.Of[recursive]("Recursive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema)
+	if _, err := s.Append(ctx, "team-1", chronicle.NoStream,
+		jsonEvent(t, "Joined", joined{Person: Person{Name: "Alice Liddell"}, Team: "red"}),
+		jsonEvent(t, "Left", left{Person: &Person{Name: "Alice Liddell"}, Reason: "Rabbit"}),
+		jsonEvent(t, "Recursive", recursive{recursive: &recursive{Secret: "hidden by the outer one"}, Secret: "Cheshire"}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	noneInTheClear(t, inner, "Alice", "Rabbit", "Cheshire")
+	if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[joined](t, s, "team-1", 0), (joined{Person: Person{Name: shred.Forgotten}, Team: "red"}); got != want {
+		t.Fatalf("after forgetting Alice, read %+v, want %+v", got, want)
+	}
+	if got := readOne[left](t, s, "team-1", 1); got.Name != shred.Forgotten || got.Reason != shred.Forgotten {
+		t.Fatalf("after forgetting Alice, read %+v and %q", got.Person, got.Reason)
+	}
+}
+
+// TestSchemaRefusesTagsItWouldIgnore checks that NewSchema refuses a
+// chronicle tag that encryption would not act on, which left the value
+// in the clear, with an error that names the field and what to do.
+func TestSchemaRefusesTagsItWouldIgnore(t *testing.T) {
+	type address struct {
+		Street string `json:"street" chronicle:"personal"`
+	}
+	type inStruct struct {
+		To address `json:"to"`
+	}
+	type inPointer struct {
+		To *address `json:"to"`
+	}
+	type inSlice struct {
+		Stops []address `json:"stops"`
+	}
+	type inMap struct {
+		ByName map[string]*address `json:"by_name"`
+	}
+	type inEmbedded struct {
+		joined
+		To []address `json:"to"`
+	}
+	type taggedEmbedded struct {
+		Person `chronicle:"personal"`
+	}
+	type namedEmbedded struct { // encoding/json writes {"person":{"name":…}}
+		Person `json:"person"`
+	}
+	for _, tc := range []struct {
+		typ  shred.Type
+		want []string
+	}{
+		{shred.Of[inStruct]("InStruct"), []string{"inStruct.To", "address.Street", "mark To personal"}},
+		{shred.Of[inPointer]("InPointer"), []string{"inPointer.To", "address.Street", "mark To personal"}},
+		{shred.Of[inSlice]("InSlice"), []string{"inSlice.Stops", "address.Street", "mark Stops personal"}},
+		{shred.Of[inMap]("InMap"), []string{"inMap.ByName", "address.Street", "mark ByName personal"}},
+		{shred.Of[inEmbedded]("InEmbedded"), []string{"inEmbedded.To", "address.Street"}},
+		{shred.Of[taggedEmbedded]("TaggedEmbedded"), []string{"taggedEmbedded.Person", "embedded", "mark its fields personal"}},
+		{shred.Of[namedEmbedded]("NamedEmbedded"), []string{"namedEmbedded.Person", "Person.Name", "mark Person personal"}},
+	} {
+		_, err := shred.NewSchema(tc.typ)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("NewSchema(%s): %v, want an error that says %q", tc.typ.Name, err, w)
+			}
+		}
+	}
+}
+
 func TestFieldOrderIsKept(t *testing.T) {
 	ctx := context.Background()
 	s := shred.New(memory.New(nil), shred.NewMemoryKeys(), schema(t))
