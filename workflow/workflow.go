@@ -26,6 +26,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/projection"
@@ -55,10 +56,19 @@ type Step struct {
 
 // CommandID returns the ID of the step's command named key, the same on
 // every delivery of the step. Pass it to [chronicle.Repository.HandleOnce].
-// Distinct keys give distinct IDs, for a step that issues several commands.
+// Distinct keys give distinct IDs, for a step that issues several commands,
+// and so do distinct workflows, whatever '/' their names and keys hold.
+// The ID is a name-based UUID (SHA-1) of the workflow's name and key
+// under the trigger's ID; the name's '\' and '/' are escaped, so that the
+// IDs of a workflow whose name has neither are those it always had.
 func (s Step) CommandID(key string) uuid.UUID {
-	return uuid.NewSHA1(s.Trigger.ID, []byte(s.Workflow+"/"+key))
+	// The first '/' that is not escaped ends the name: workflow "a/b"
+	// with key "c" is not workflow "a" with key "b/c".
+	name := nameEscaper.Replace(s.Workflow)
+	return uuid.NewSHA1(s.Trigger.ID, []byte(name+"/"+key))
 }
+
+var nameEscaper = strings.NewReplacer(`\`, `\\`, `/`, `\/`)
 
 // EventID returns the ID of the i-th event that the step appends under
 // key, the same on every delivery.

@@ -18,6 +18,7 @@ import (
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/chronicle-es/chronicle/workflow"
+	"github.com/google/uuid"
 )
 
 // The process under test: an order is placed; the workflow reserves its
@@ -238,5 +239,30 @@ func TestKilledBetweenSteps(t *testing.T) {
 			<-exited
 			kills++
 		}
+	}
+}
+
+// TestCommandIDsOfWorkflowsDiffer checks that two workflows whose names
+// and keys join to the same text get distinct command IDs: the second
+// one's command was taken for a duplicate of the first's, and skipped.
+func TestCommandIDsOfWorkflowsDiffer(t *testing.T) {
+	trigger := chronicle.RecordedEvent{ID: uuid.MustParse("0190f0c2-0000-7000-8000-000000000001")}
+	for _, pair := range [][2][2]string{ // {workflow, key} twice
+		{{"billing", "invoice/send"}, {"billing/invoice", "send"}},
+		{{`billing\`, "send"}, {"billing", `\send`}},
+		{{`billing\`, "/send"}, {`billing\/`, "send"}},
+		{{"a/b", "c"}, {`a\`, "b/c"}}, // with '\' escaped too
+	} {
+		a := workflow.Step{Workflow: pair[0][0], Trigger: trigger}.CommandID(pair[0][1])
+		b := workflow.Step{Workflow: pair[1][0], Trigger: trigger}.CommandID(pair[1][1])
+		if a == b {
+			t.Errorf("workflow %q with key %q and workflow %q with key %q share command ID %s", pair[0][0], pair[0][1], pair[1][0], pair[1][1], a)
+		}
+	}
+	// A name without '/' or '\' keeps the IDs it had, so that steps
+	// delivered again across an upgrade are still recognised.
+	step := workflow.Step{Workflow: "billing", Trigger: trigger}
+	if got, want := step.CommandID("invoice/send"), uuid.NewSHA1(trigger.ID, []byte("billing/invoice/send")); got != want {
+		t.Errorf("CommandID = %s, want %s as before", got, want)
 	}
 }
