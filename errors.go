@@ -23,7 +23,8 @@ var (
 	ErrInvalidStreamName = errors.New("chronicle: invalid stream name")
 
 	// ErrInvalidEvent means an event cannot be appended as it is: it has
-	// no type, or two events of one append share an ID.
+	// no type, or metadata that is not valid UTF-8, or two events of one
+	// append share an ID.
 	ErrInvalidEvent = errors.New("chronicle: invalid event")
 
 	// ErrEventTooLarge means an event's data and metadata together exceed

@@ -61,7 +61,8 @@ type RecordedEvent struct {
 // causation IDs use the names that KurrentDB clients use.
 //
 // Values are strings, rather than arbitrary JSON, so that metadata reads
-// back exactly as it was written.
+// back exactly as it was written. Keys and values are valid UTF-8: an
+// append refuses others (see [PrepareAppend]).
 type Metadata map[string]string
 
 // Metadata keys with a meaning to Chronicle.

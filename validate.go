@@ -75,8 +75,9 @@ func invisible(r rune) bool {
 // will be stored: a copy in which every zero ID has been replaced by a new
 // UUIDv7. maxEventSize limits the size of each event's data plus the
 // lengths of its metadata keys and values; zero means
-// [DefaultMaxEventSize]. Stores call it before writing anything, so
-// that bad input is refused whole.
+// [DefaultMaxEventSize]. Metadata keys and values that are not valid
+// UTF-8 are refused with an error matching [ErrInvalidEvent]. Stores call
+// it before writing anything, so that bad input is refused whole.
 func PrepareAppend(stream string, events []EventData, maxEventSize int) ([]EventData, error) {
 	if err := ValidateStreamName(stream); err != nil {
 		return nil, err
@@ -96,6 +97,12 @@ func PrepareAppend(stream string, events []EventData, maxEventSize int) ([]Event
 		size := len(e.Data)
 		for k, v := range e.Metadata {
 			size += len(k) + len(v)
+			// Metadata is a JSON object wherever it goes (a store's
+			// column, an archive), whose strings are UTF-8: other bytes
+			// would come back as U+FFFD on some stores and not others.
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return nil, fmt.Errorf("append to %q: event %d (%s): %w: metadata %q is not valid UTF-8", stream, i, e.Type, ErrInvalidEvent, k)
+			}
 		}
 		if size > maxEventSize {
 			return nil, fmt.Errorf("append to %q: event %d (%s) has %d bytes of data and metadata: %w (limit %d bytes)",

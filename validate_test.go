@@ -139,6 +139,8 @@ func TestPrepareAppendRefuses(t *testing.T) {
 		{"TooLargeDefault", "s", []chronicle.EventData{{Type: "T", Data: make([]byte, chronicle.DefaultMaxEventSize+1)}}, 0, chronicle.ErrEventTooLarge},
 		{"TooLargeNegativeMeansDefault", "s", []chronicle.EventData{{Type: "T", Data: make([]byte, chronicle.DefaultMaxEventSize+1)}}, -1, chronicle.ErrEventTooLarge},
 		{"DuplicateIDs", "s", []chronicle.EventData{{ID: id, Type: "A"}, {Type: "B"}, {ID: id, Type: "C"}}, 0, chronicle.ErrInvalidEvent},
+		{"BadUTF8MetadataValue", "s", []chronicle.EventData{ok, {Type: "T", Metadata: chronicle.Metadata{"token": "\xff\xfe raw"}}}, 0, chronicle.ErrInvalidEvent},
+		{"BadUTF8MetadataKey", "s", []chronicle.EventData{{Type: "T", Metadata: chronicle.Metadata{"k\xc3": "v"}}}, 0, chronicle.ErrInvalidEvent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := chronicle.PrepareAppend(tc.stream, tc.events, tc.max)
@@ -162,6 +164,7 @@ func TestPrepareAppendMessages(t *testing.T) {
 		{"EmptyType", []chronicle.EventData{{Type: "A"}, {}}, []string{`"s"`, "event 1", "type"}},
 		{"TooLarge", []chronicle.EventData{{Type: "Big", Data: make([]byte, 20)}}, []string{"Big", "20 bytes", "limit 10"}},
 		{"DuplicateIDs", []chronicle.EventData{{ID: id, Type: "A"}, {ID: id, Type: "B"}}, []string{"events 0 and 1", id.String()}},
+		{"BadUTF8Metadata", []chronicle.EventData{{Type: "A"}, {Type: "B", Metadata: chronicle.Metadata{"token": "\xff"}}}, []string{"event 1", `"token"`, "UTF-8"}},
 	} {
 		_, err := chronicle.PrepareAppend("s", tc.events, 10)
 		for _, w := range tc.want {

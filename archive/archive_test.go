@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"iter"
 	"maps"
 	"os"
@@ -502,4 +503,29 @@ func TestGoldenFormat(t *testing.T) {
 	s := newMemory(t)
 	mustImport(t, s, want, nil)
 	sameEvents(t, readAll(t, s), log)
+}
+
+// TestExportRefusesMetadataNotUTF8 checks that an event whose metadata is
+// not valid UTF-8, which a store may hold from before appends refused it,
+// stops the export with an error: encoding/json wrote U+FFFD in place of
+// the other bytes, and the archive restored other metadata.
+func TestExportRefusesMetadataNotUTF8(t *testing.T) {
+	ev := func(rev uint64, meta chronicle.Metadata) chronicle.RecordedEvent {
+		return chronicle.RecordedEvent{Stream: "s", Revision: rev, Position: rev + 1, ID: uuid.New(), Type: "T", Data: []byte(`{}`), Metadata: meta}
+	}
+	for name, meta := range map[string]chronicle.Metadata{
+		"Value": {"token": "\xff\xfe raw bytes"},
+		"Key":   {"k\xc3": "v"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := fixedStore{log: []chronicle.RecordedEvent{ev(0, nil), ev(1, meta)}}
+			res, err := archive.Export(context.Background(), store, io.Discard, nil)
+			if !errors.Is(err, chronicle.ErrInvalidEvent) || !strings.Contains(err.Error(), "UTF-8") {
+				t.Fatalf("Export: %v, want an error matching ErrInvalidEvent that says UTF-8", err)
+			}
+			if res.Events != 1 {
+				t.Fatalf("Export wrote %d events, want the 1 before the refused one", res.Events)
+			}
+		})
+	}
 }

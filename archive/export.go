@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/chronicle-es/chronicle"
 )
@@ -59,7 +60,11 @@ type ExportResult struct {
 // that does not exist (or is soft-deleted) one matching
 // [chronicle.ErrStreamNotFound]. Other errors, such as a failing write or
 // a cancelled ctx, can come after some lines were written: the result
-// says how many, and the output should then be thrown away.
+// says how many, and the output should then be thrown away. So can an
+// event whose metadata is not valid UTF-8, which an archive, being JSON,
+// cannot hold unchanged: stores refuse to append such metadata, but may
+// hold some written before they did; the error matches
+// [chronicle.ErrInvalidEvent].
 func Export(ctx context.Context, store chronicle.Store, w io.Writer, opts *ExportOptions) (ExportResult, error) {
 	var o ExportOptions
 	if opts != nil {
@@ -119,6 +124,15 @@ func (e *exporter) events(seq func(func(chronicle.RecordedEvent, error) bool)) e
 		}
 		if !e.opts.Filter.Match(ev.Stream, ev.Type) {
 			continue
+		}
+		// JSON strings are UTF-8: encoding/json would write U+FFFD for
+		// other bytes, and the archive would restore other metadata.
+		// Appends refuse such metadata, but a store may hold some from
+		// before they did.
+		for k, v := range ev.Metadata {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return fmt.Errorf("event %d of %q: %w: metadata %q is not valid UTF-8, which an archive cannot hold as it is", ev.Revision, ev.Stream, chronicle.ErrInvalidEvent, k)
+			}
 		}
 		// Encode ends each value with '\n', which makes it a line.
 		if err := e.enc.Encode(newLine(ev)); err != nil {

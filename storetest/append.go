@@ -289,6 +289,8 @@ func testValidation(t *testing.T, newStore Factory) {
 		{"TooLarge", "s", []chronicle.EventData{{Type: "E", Data: make([]byte, chronicle.DefaultMaxEventSize+1)}}, chronicle.ErrEventTooLarge},
 		{"TooLargeWithMetadata", "s", []chronicle.EventData{{Type: "E", Data: make([]byte, chronicle.DefaultMaxEventSize-2),
 			Metadata: chronicle.Metadata{"k": "vv"}}}, chronicle.ErrEventTooLarge},
+		{"BadUTF8MetadataValue", "s", []chronicle.EventData{{Type: "E", Metadata: chronicle.Metadata{"k": "a\xffb"}}}, chronicle.ErrInvalidEvent},
+		{"BadUTF8MetadataKey", "s", []chronicle.EventData{{Type: "E", Metadata: chronicle.Metadata{"a\xffb": "v"}}}, chronicle.ErrInvalidEvent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
