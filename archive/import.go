@@ -25,10 +25,15 @@ const (
 	// interrupted import loses little work.
 	DefaultBatchSize = 100
 	// DefaultMaxLineSize is the longest line accepted, in bytes: room for
-	// an event of [chronicle.DefaultMaxEventSize] in base64 (a third
-	// larger) with its metadata escaped, and a stop for a file that is
-	// not an archive at all, such as a binary without newlines.
-	DefaultMaxLineSize = 64 << 20
+	// the line of any event of [chronicle.DefaultMaxEventSize], and a
+	// stop for a file that is not an archive at all, such as a binary
+	// without newlines. A line takes up to eight times its event's size:
+	// data in base64 takes a third more, but a control character in
+	// metadata takes six bytes (\u0001), and each metadata entry six more
+	// (its quotes, colon and comma), which keys of three control
+	// characters bring to eight bytes per byte; the few shorter keys, and
+	// the other fields, take less than the 64 KiB added.
+	DefaultMaxLineSize = 8*chronicle.DefaultMaxEventSize + 64<<10
 )
 
 // maxBatchBytes ends a batch early when its events are large, so that one
