@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -347,10 +348,19 @@ func (d durationFlag) String() string {
 	return time.Duration(d).String()
 }
 
+// maxAgeDays is the most days a durationFlag takes: 106751, some 292
+// years, the longest time.Duration.
+const maxAgeDays = uint64(math.MaxInt64 / int64(24*time.Hour))
+
 func (d *durationFlag) Set(v string) error {
 	var dur time.Duration
 	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.ParseUint(days, 10, 32)
+		n, err := strconv.ParseUint(days, 10, 64)
+		// A time.Duration counts nanoseconds in an int64: more days
+		// than fit would wrap around to a shorter age, or a negative one.
+		if errors.Is(err, strconv.ErrRange) || err == nil && n > maxAgeDays {
+			return fmt.Errorf("a max age can be at most %dd", maxAgeDays)
+		}
 		if err != nil {
 			return fmt.Errorf("want a duration such as 30d, 36h or 90m")
 		}

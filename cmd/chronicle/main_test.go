@@ -170,6 +170,16 @@ func TestUsageErrors(t *testing.T) {
 			"chronicle meta: invalid value \"a week\" for flag -max-age: want a duration such as 30d, 36h or 90m\nRun 'chronicle meta --help' for its usage.\n"},
 		"NegativeMaxAge": {[]string{"meta", "s", "--max-age=-3h"},
 			"chronicle meta: invalid value \"-3h\" for flag -max-age: a max age cannot be negative\nRun 'chronicle meta --help' for its usage.\n"},
+		// Days past the longest time.Duration used to wrap around: to a
+		// shorter age (300000d), or to a negative one (200000d).
+		"MaxAgeTooLong": {[]string{"meta", "s", "--max-age", "300000d"},
+			"chronicle meta: invalid value \"300000d\" for flag -max-age: a max age can be at most 106751d\nRun 'chronicle meta --help' for its usage.\n"},
+		"MaxAgeWrapsNegative": {[]string{"meta", "s", "--max-age", "200000d"},
+			"chronicle meta: invalid value \"200000d\" for flag -max-age: a max age can be at most 106751d\nRun 'chronicle meta --help' for its usage.\n"},
+		"MaxAgeOneDayTooLong": {[]string{"meta", "s", "--max-age", "106752d"},
+			"chronicle meta: invalid value \"106752d\" for flag -max-age: a max age can be at most 106751d\nRun 'chronicle meta --help' for its usage.\n"},
+		"MaxAgePastUint64": {[]string{"meta", "s", "--max-age", "99999999999999999999d"},
+			"chronicle meta: invalid value \"99999999999999999999d\" for flag -max-age: a max age can be at most 106751d\nRun 'chronicle meta --help' for its usage.\n"},
 		"BadMaxCount": {[]string{"meta", "s", "--max-count", "-1"},
 			"chronicle meta: invalid value \"-1\" for flag -max-count: parse error\nRun 'chronicle meta --help' for its usage.\n"},
 		"BadExpected": {[]string{"delete", "s", "--expected", "latest"},
@@ -246,6 +256,7 @@ func testMeta(t *testing.T, store, errOut string) {
   max count:        3
   truncate before:  2
 `, errOut)
+	cli(t, "", "meta", "game-1", "--max-age", "106751d", store).has(t, exitOK, "max age:          106751d")
 	cli(t, "", "meta", "game-1", "--max-age", "90m", store).has(t, exitOK, "max age:          1h30m0s")
 	// Reads honour it at once.
 	cli(t, "", "read", "game-1", store).is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE     DATA
