@@ -1,6 +1,9 @@
 package server
 
 import (
+	"html"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -109,5 +112,34 @@ func TestUIPages(t *testing.T) {
 	}
 	if tail := get(t, ts, "/tail").want(t, 200, "").body; !strings.Contains(tail, `data-source="/api/all/subscribe?from=4"`) {
 		t.Errorf("the live tail should follow from position 4:\n%s", tail)
+	}
+}
+
+// TestStreamPageLinksToItsLiveTail follows the stream page's "Watch it
+// live" link to the live tail, which must be the tail of the same stream
+// whatever its name holds: the link escaped the name twice.
+func TestStreamPageLinksToItsLiveTail(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	link := regexp.MustCompile(`href="(/tail\?[^"]*)"`)
+	tailOf := regexp.MustCompile(`Live tail of <span class="stream-name">([^<]*)</span>`)
+	for _, stream := range []string{"order-1", "order 1", "a/b", "a&b", "a+b", "100%", "café-1"} {
+		post(t, ts, "/api/streams/"+url.PathEscape(stream), appendBody(`"any"`, "E", 1)).want(t, 201, "")
+		m := link.FindStringSubmatch(get(t, ts, "/streams/"+url.PathEscape(stream)).want(t, 200, "").body)
+		if m == nil {
+			t.Fatalf("stream %q: its page has no link to the live tail", stream)
+		}
+		href := html.UnescapeString(m[1])
+		u, err := url.Parse(href)
+		if err != nil {
+			t.Fatalf("stream %q: the live tail link %s: %v", stream, href, err)
+		}
+		if got := u.Query().Get("stream"); got != stream {
+			t.Errorf("stream %q: the live tail link %s follows stream %q", stream, href, got)
+			continue
+		}
+		title := tailOf.FindStringSubmatch(get(t, ts, href).want(t, 200, "").body)
+		if title == nil || html.UnescapeString(title[1]) != stream {
+			t.Errorf("stream %q: the page at %s is not its live tail: %q", stream, href, title)
+		}
 	}
 }

@@ -43,9 +43,8 @@ func newUI(s *Server) (*ui, error) {
 			b, _ := json.MarshalIndent(m, "", "  ")
 			return string(b)
 		},
-		"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") },
-		"streamURL":  func(stream string) string { return "/streams/" + url.PathEscape(stream) },
-		"pathEscape": url.PathEscape,
+		"time":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") },
+		"streamURL": func(stream string) string { return "/streams/" + url.PathEscape(stream) },
 	}
 	u := &ui{s: s, pages: map[string]*template.Template{}}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(uiFiles, "ui/templates/layout.html")
