@@ -3,10 +3,13 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chronicle-es/chronicle/memory"
 )
 
 type openAPIDoc struct {
@@ -65,6 +68,86 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if len(served) < 15 {
 		t.Errorf("only %d API routes found: %v", len(served), served)
+	}
+}
+
+// TestOpenAPIListsEveryStatusServed drives the handlers into the
+// refusals they give and checks that the document lists each one's status
+// for its operation: those that come from a route's access (401, 403) or
+// body (413, 415), on every route that has one, and those of particular
+// operations. The statuses that any operation can answer are left out,
+// as the document leaves them out (docs/server.md names them): 421
+// (LoopbackOnly), 500, and 503 (a timeout, a closed store).
+func TestOpenAPIListsEveryStatusServed(t *testing.T) {
+	var doc openAPIDoc
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	s, open := newTestServer(t, nil, nil)
+	_, authed := newTestServer(t, nil, &Options{Users: testUsers(t)})
+	_, readOnly := newTestServer(t, nil, &Options{ReadOnly: true})
+	_, small := newTestServer(t, nil, &Options{MaxBodyBytes: 1024})
+	_, plain := newTestServer(t, plainStore{memory.New(nil)}, nil)
+	post(t, open, "/api/streams/gone", appendBody(`"any"`, "E", 1)).want(t, 201, "")
+	do(t, open, req{method: "DELETE", path: "/api/streams/gone?tombstone=true"}).want(t, 204, "")
+
+	check := func(name, op string, ts *httptest.Server, r req, want int) {
+		t.Helper()
+		// The refusals come before the stream or the game is looked at.
+		r.path = strings.NewReplacer("{stream}", "s", "{id}", "0b8e3c4e-1d2a-4c77-9a52-0c8f0f1d2e3a").Replace(r.path)
+		a := do(t, ts, r)
+		if a.status != want {
+			t.Errorf("%s: %s answers %d, want %d\n%s", name, op, a.status, want, a.body)
+			return
+		}
+		method, path, _ := strings.Cut(op, " ")
+		var o struct {
+			Responses map[string]json.RawMessage `json:"responses"`
+		}
+		if err := json.Unmarshal(doc.Paths[path][strings.ToLower(method)], &o); err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		if _, ok := o.Responses[fmt.Sprint(a.status)]; !ok {
+			t.Errorf("%s: %s answers %d (%s), which the OpenAPI document does not list", name, op, a.status, a.json(t)["code"])
+		}
+	}
+	bodies := 0
+	for _, rt := range s.routes {
+		if !rt.api() {
+			continue
+		}
+		op := rt.method + " " + rt.pattern
+		body := ""
+		if rt.method == "POST" || rt.method == "PUT" {
+			body = `{"playerOne":"` + strings.Repeat("x", 2000) + `"}`
+			check("a body over the limit", op, small, req{method: rt.method, path: rt.pattern, body: body}, 413)
+			check("a body that is not JSON", op, open, req{method: rt.method, path: rt.pattern, body: "a=b",
+				header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415)
+			bodies++
+		}
+		if rt.access != public {
+			check("no user", op, authed, req{method: rt.method, path: rt.pattern, body: body}, 401)
+			check("read-only", op, readOnly, req{method: rt.method, path: rt.pattern, body: body}, 403)
+		}
+	}
+	if bodies != 4 {
+		t.Errorf("%d routes take a body, want 4", bodies)
+	}
+	for _, c := range []struct {
+		name, op string
+		ts       *httptest.Server
+		r        req
+		want     int
+	}{
+		{"a tombstoned stream", "GET /api/streams/{stream}", open, req{path: "/api/streams/gone"}, 410},
+		{"a stream that does not exist", "DELETE /api/streams/{stream}", open, req{method: "DELETE", path: "/api/streams/nope"}, 404},
+		{"a tombstoned stream", "DELETE /api/streams/{stream}", open, req{method: "DELETE", path: "/api/streams/gone"}, 410},
+		{"a store that cannot delete", "DELETE /api/streams/{stream}", plain, req{method: "DELETE", path: "/api/streams/{stream}"}, 501},
+		{"a tombstoned stream", "GET /api/streams/{stream}/metadata", open, req{path: "/api/streams/gone/metadata"}, 410},
+		{"a store without metadata", "GET /api/streams/{stream}/metadata", plain, req{path: "/api/streams/{stream}/metadata"}, 501},
+		{"a store without metadata", "PUT /api/streams/{stream}/metadata", plain, req{method: "PUT", path: "/api/streams/{stream}/metadata", body: `{"maxCount":3}`}, 501},
+	} {
+		check(c.name, c.op, c.ts, c.r, c.want)
 	}
 }
 
