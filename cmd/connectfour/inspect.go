@@ -202,6 +202,11 @@ func (a *app) replay(ctx context.Context, args []string) int {
 	}
 	defer done()
 	steps, err := svc.Replay(ctx, id)
+	if err == nil && len(steps) == 0 {
+		// Replay finds no game without events; should a store still
+		// read one as empty, there is nothing to replay either.
+		err = cf.ErrGameNotFound
+	}
 	if err != nil {
 		return a.fail(a.notFound(id, err))
 	}

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/sqlite"
 )
 
 // tieGame fills the board without four in a row at any move.
@@ -149,6 +151,30 @@ func TestCommandLine(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			runIn(t, "", env, tt.args...).must(t, tt.code, tt.want)
 		})
+	}
+}
+
+// TestHiddenGameIsNotFound reads a game whose stream's metadata hides
+// every event, as "chronicle meta --truncate-before 10" sets: there is no
+// game to show, replay or list the events of (replay panicked on it).
+func TestHiddenGameIsNotFound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c4.db")
+	db := []string{"--store", "sqlite:" + path}
+	r := runIn(t, lines([]string{"alice", "bob"}, "DD"), nil, db...)
+	r.must(t, exitUnfinished, "is saved after 2 moves")
+	id := gameID.FindStringSubmatch(r.out)[1]
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.SetStreamMetadata(ctx, "game-"+id, chronicle.StreamMetadata{TruncateBefore: 10})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"replay", id}, {"replay", "--at", "1", id}, {"history", id}, {"show", id}} {
+		runIn(t, "", nil, append(args, db...)...).must(t, exitError, "there is no game "+id)
 	}
 }
 

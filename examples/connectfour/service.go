@@ -151,8 +151,9 @@ func (s *Service) GetGame(ctx context.Context, id uuid.UUID) (Game, error) {
 }
 
 // History returns the recorded events of game id, oldest first: the
-// game's story, for showing or replaying it. A game that does not exist
-// gives an error matching [ErrGameNotFound].
+// game's story, for showing or replaying it. A game that does not exist,
+// or whose events the stream's retention metadata all hides, gives an
+// error matching [ErrGameNotFound].
 func (s *Service) History(ctx context.Context, id uuid.UUID) ([]chronicle.RecordedEvent, error) {
 	var events []chronicle.RecordedEvent
 	for rec, err := range s.store.ReadStream(ctx, StreamName(id), chronicle.ReadStreamOptions{}) {
@@ -164,11 +165,19 @@ func (s *Service) History(ctx context.Context, id uuid.UUID) ([]chronicle.Record
 		}
 		events = append(events, rec)
 	}
+	if len(events) == 0 {
+		// The stream's metadata hides every event (max age, truncate
+		// before): the store reads it as empty, not as missing, but
+		// there is no game to show, as GetGame says too.
+		return nil, fmt.Errorf("history of game %s: %w", id, ErrGameNotFound)
+	}
 	return events, nil
 }
 
 // Replay returns the states game id went through: the state after each
-// of its events, in order, each with the event that led to it.
+// of its events, in order, each with the event that led to it. A game
+// that [Service.History] does not find gives its error, so the steps
+// are never empty.
 func (s *Service) Replay(ctx context.Context, id uuid.UUID) ([]Step, error) {
 	history, err := s.History(ctx, id)
 	if err != nil {

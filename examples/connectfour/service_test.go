@@ -49,6 +49,7 @@ func TestService(t *testing.T) {
 			t.Run("ConcurrentMoves", func(t *testing.T) { testConcurrentMoves(t, s.open(t)) })
 			t.Run("ListGames", func(t *testing.T) { testListGames(t, s.open(t)) })
 			t.Run("NotFound", func(t *testing.T) { testNotFound(t, s.open(t)) })
+			t.Run("HiddenGame", func(t *testing.T) { testHiddenGame(t, s.open(t)) })
 			t.Run("Forget", func(t *testing.T) { testForget(t, s.open(t)) })
 		})
 	}
@@ -327,6 +328,28 @@ func testNotFound(t *testing.T, store chronicle.Store) {
 	}
 	if games, err := svc.ListGames(context.Background()); err != nil || len(games) != 0 {
 		t.Fatalf("ListGames on an empty store = %v, %v", games, err)
+	}
+}
+
+// testHiddenGame reads a game whose stream's metadata hides every event,
+// as "chronicle meta --truncate-before" can: it is not found, by History
+// and Replay as by GetGame, rather than a game without events.
+func testHiddenGame(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	svc := cf.NewService(store)
+	id := mustCreate(t, svc, "alice", "bob")
+	mustPlay(t, svc, id, "DD")
+	if err := store.(chronicle.Retention).SetStreamMetadata(ctx, cf.StreamName(id), chronicle.StreamMetadata{TruncateBefore: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := svc.GetGame(ctx, id); !errors.Is(err, cf.ErrGameNotFound) {
+		t.Errorf("GetGame = %+v, %v; want ErrGameNotFound", g, err)
+	}
+	if events, err := svc.History(ctx, id); !errors.Is(err, cf.ErrGameNotFound) {
+		t.Errorf("History = %d events, %v; want ErrGameNotFound", len(events), err)
+	}
+	if steps, err := svc.Replay(ctx, id); !errors.Is(err, cf.ErrGameNotFound) {
+		t.Errorf("Replay = %d steps, %v; want ErrGameNotFound", len(steps), err)
 	}
 }
 
