@@ -119,7 +119,13 @@ func (a *app) forget(ctx context.Context, args []string) int {
 		return a.fail(err)
 	}
 	defer store.Close()
-	if err := a.service(store).Forget(ctx, player); err != nil {
+	err = a.service(store).Forget(ctx, player)
+	if errors.Is(err, cf.ErrNamesNotForgettable) {
+		err = fmt.Errorf(`cannot forget %s: names in %s are stored in the clear, because that store has no database to keep the keys that make them forgettable. `+
+			`To erase the name there, delete the streams of the games that hold it ('connectfour list' shows them); `+
+			`to play with names that can be forgotten, use --store sqlite:PATH or --store postgres://URL`, printable(player), a.storeDSN)
+	}
+	if err != nil {
 		return a.fail(err)
 	}
 	fmt.Fprintf(a.out, "Forgot %s: the name is erased from every game in %s.\n", printable(player), a.storeDSN)

@@ -34,6 +34,7 @@ import (
 	"github.com/chronicle-es/chronicle"
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/internal/dsn"
+	"github.com/chronicle-es/chronicle/projection"
 )
 
 // Exit codes, so that scripts can tell what happened.
@@ -124,7 +125,11 @@ Type q (or press Ctrl-D) at any prompt to stop; the game is saved, and
 			help: `Names are personal data, stored encrypted with a key for each player.
 Forgetting deletes the player's key: the games stay and still replay, but the
 name reads as [forgotten] everywhere, in the history and in the read models,
-which are rebuilt. It cannot be undone.`},
+which are rebuilt. It cannot be undone.
+
+The keys live in the store's database (sqlite:, postgres://). A kurrentdb://
+store has none for them: there, names are stored in the clear, as in the
+tutorial, and cannot be forgotten.`},
 		{name: "show", args: "ID", summary: "draw a game's board", nargs: 1, run: (*app).show},
 		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", nargs: 1, run: (*app).history,
 			help: "The events are the game: everything else is computed from them."},
@@ -349,8 +354,16 @@ func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
 
 // service returns the game service over store. Player names are personal
 // data: they are stored encrypted, so that "connectfour forget" can erase
-// them.
+// them, when the store can keep their keys. A store without a database of
+// its own (KurrentDB, or a chronicle serve reached through kurrentdb://)
+// would leave them in this process's memory only, and every name would be
+// lost when it exits: there, names are stored in the clear, as the
+// tutorial stores them. The memory store loses its events at exit too, so
+// keys in memory suit it.
 func (a *app) service(store chronicle.Store) *cf.Service {
+	if _, ok := store.(projection.DB); !ok && !a.inMemory() {
+		return cf.NewService(store)
+	}
 	return cf.NewService(store, cf.WithForgettableNames())
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/kurrentserver"
+	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/sqlite"
 )
 
@@ -152,6 +155,36 @@ func TestCommandLine(t *testing.T) {
 			runIn(t, "", env, tt.args...).must(t, tt.code, tt.want)
 		})
 	}
+}
+
+// TestKurrentKeepsPlayersNames plays through --store kurrentdb://, as the
+// tutorial does: the names must outlive the program that wrote them. They
+// were encrypted with keys that only that process held, and read as
+// [forgotten] from the next command on. There, names are in the clear,
+// and forget says why it cannot erase them.
+func TestKurrentKeepsPlayersNames(t *testing.T) {
+	// A KurrentDB server, as "chronicle serve" speaks its protocol.
+	srv := kurrentserver.New(memory.New(nil), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	kdb := []string{"--store", "kurrentdb://" + ln.Addr().String() + "?tls=false"}
+	r := runIn(t, lines([]string{"alice", "bob"}, "D"), nil, kdb...)
+	r.must(t, exitUnfinished, "is saved after 1 moves")
+	id := gameID.FindStringSubmatch(r.out)[1]
+	for _, args := range [][]string{{"show", id}, {"list"}, {"stats"}, {"history", id}} {
+		r := runIn(t, "", nil, append(args, kdb...)...)
+		r.must(t, exitOK, "alice", "bob")
+		if strings.Contains(r.out, "[forgotten]") {
+			t.Fatalf("%v: the players' names are lost once the program that played ended:\n%s", args, r.out)
+		}
+	}
+	runIn(t, "", nil, append([]string{"forget", "alice"}, kdb...)...).must(t, exitError,
+		"cannot forget alice: names in "+kdb[1]+" are stored in the clear", "--store sqlite:PATH")
+	runIn(t, "", nil, append([]string{"show", id}, kdb...)...).must(t, exitOK, "alice")
 }
 
 // TestHiddenGameIsNotFound reads a game whose stream's metadata hides

@@ -36,8 +36,11 @@ type options struct{ forgettable bool }
 // WithForgettableNames stores the players' names, the personal data of
 // the game's events, encrypted with a key for each player (package shred),
 // so that [Service.Forget] can erase a player's name from every game. The
-// keys live in the store's own database when it has one, and else in
-// memory. Events written this way are no longer readable by the Python
+// keys live in the store's own database when it has one (a
+// [projection.DB]), and else in memory: there they end with the process,
+// and the names it wrote read as "[forgotten]" in any other, so keep names
+// in the clear on a lasting store without a database, such as the kurrent
+// client's. Events written this way are no longer readable by the Python
 // tutorial's code, which knows nothing of the encryption; events it wrote
 // are read as they are.
 func WithForgettableNames() Option { return func(o *options) { o.forgettable = true } }
