@@ -1,13 +1,20 @@
 package server
 
 import (
+	"context"
 	"html"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/shred"
+	"github.com/google/uuid"
 )
 
 func TestConnectFourAPI(t *testing.T) {
@@ -86,6 +93,106 @@ func TestConnectFourAPI(t *testing.T) {
 			get(t, ts, "/api/games/"+hidden["id"].(string)).want(t, 404, "game_not_found")
 			if a := get(t, ts, "/games/"+hidden["id"].(string)); a.status != 404 {
 				t.Errorf("the page of a hidden game: %d\n%s", a.status, a.body)
+			}
+		})
+	}
+}
+
+// TestConnectFourEncryptedNames serves a store where "connectfour" played:
+// its players' names are encrypted, with their keys in the store's
+// database. The server shows them, and its projections apply them (it
+// answered 500 for such a game, and the projections retried it for ever,
+// so that the games list failed for every game). The games it starts
+// store their names in the clear, as the tutorial and EventStoreDB store
+// them, so that a service without the keys, as over kurrentdb://, reads
+// them (they were stored encrypted, which such a service cannot read).
+func TestConnectFourEncryptedNames(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) chronicle.Store{
+		"SQLite":     func(t *testing.T) chronicle.Store { return sqliteStore(t) },
+		"PostgreSQL": func(t *testing.T) chronicle.Store { return pgtest.Open(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			s, ts := newTestServer(t, store, nil)
+			ctx := context.Background()
+			cli := connectfour.NewService(store, connectfour.WithForgettableNames())
+			played, err := cli.CreateGame(ctx, "alice", "bob")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cli.MakeMove(ctx, played, "alice", "D"); err != nil {
+				t.Fatal(err)
+			}
+			g := get(t, ts, "/api/games/"+played.String()).want(t, 200, "").json(t)
+			if g["playerOne"] != "alice" || g["playerTwo"] != "bob" {
+				t.Errorf("the CLI's game is between %v and %v, want alice and bob", g["playerOne"], g["playerTwo"])
+			}
+			started := post(t, ts, "/api/games", `{"playerOne":"carol","playerTwo":"dave"}`).want(t, 201, "").json(t)
+			id := uuid.MustParse(started["id"].(string))
+			post(t, ts, "/api/games/"+id.String()+"/moves", `{"player":"carol","column":"A"}`).want(t, 200, "")
+
+			// The server's events are stored as the tutorial stores them.
+			var stored []string
+			for e, err := range store.ReadStream(ctx, connectfour.StreamName(id), chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored = append(stored, string(e.Data))
+			}
+			if want := []string{`{"player_one":"carol","player_two":"dave"}`, `{"player":"carol","column":"A"}`}; !slices.Equal(stored, want) {
+				t.Errorf("the server stored its game as\n%q\nwant\n%q", stored, want)
+			}
+			// A service without the keys reads them, as over kurrentdb://
+			// (a store without a database), and reads the CLI's game too,
+			// its names as what they are to it: encrypted.
+			plain := connectfour.NewService(struct{ chronicle.Store }{store})
+			if g, err := plain.GetGame(ctx, id); err != nil || g.PlayerOne != "carol" || g.PlayerTwo != "dave" || g.Moves != 1 {
+				t.Errorf("a service without keys reads the server's game as %+v, %v", g, err)
+			}
+			games, err := plain.ListGames(ctx)
+			if err != nil || len(games) != 2 {
+				t.Fatalf("a service without keys lists %+v, %v", games, err)
+			}
+			if g := games[1].Game; games[1].ID != played || g.PlayerOne != shred.Encrypted || g.PlayerTwo != shred.Encrypted {
+				t.Errorf("a service without keys lists the CLI's game as %+v", games[1])
+			}
+			// The CLI's service reads the server's game too.
+			if g, err := cli.GetGame(ctx, id); err != nil || g.PlayerOne != "carol" {
+				t.Errorf("the CLI reads the server's game as %+v, %v", g, err)
+			}
+
+			// The server's projections, not the service's own catch-up,
+			// bring the read models up to date first.
+			pctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- s.RunProjections(pctx) }()
+			defer func() { cancel(); <-done }()
+			waitForProjections(t, s)
+			st, err := s.runner.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range st {
+				if p.State == projection.Stopped || p.Err != nil {
+					t.Errorf("projection %s: %s, %v", p.Name, p.State, p.Err)
+				}
+			}
+			list := get(t, ts, "/api/games").want(t, 200, "").body
+			board := get(t, ts, "/api/leaderboard").want(t, 200, "").body
+			for _, name := range []string{"alice", "bob", "carol", "dave"} {
+				if !strings.Contains(list, `"`+name+`"`) || !strings.Contains(board, `"`+name+`"`) {
+					t.Errorf("%s is missing from the games list or the leaderboard:\n%s\n%s", name, list, board)
+				}
+			}
+
+			// Forgetting erases the names the CLI encrypted; the server
+			// shows them as forgotten.
+			if err := cli.Forget(ctx, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			g = get(t, ts, "/api/games/"+played.String()).want(t, 200, "").json(t)
+			if g["playerOne"] != shred.Forgotten || g["playerTwo"] != "bob" {
+				t.Errorf("after forgetting alice, the CLI's game is between %v and %v", g["playerOne"], g["playerTwo"])
 			}
 		})
 	}

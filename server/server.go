@@ -126,10 +126,16 @@ func New(store chronicle.Store, opts *Options) (*Server, error) {
 	}
 	s.log = o.Logger
 	s.subscribers = make(chan struct{}, o.MaxSubscribers)
-	s.games = connectfour.NewService(store)
-	if _, ok := store.(projection.TxStore); ok {
-		projections := connectfour.Projections()
-		r, err := projection.NewRunner(store, &projection.Options{Logger: s.log}, projections...)
+	// Names are stored in the clear, as the tutorial's code and
+	// EventStoreDB store them, so that every game started here reads
+	// over the KurrentDB protocol too; the names that "connectfour"
+	// stored encrypted in the same database read decrypted, with their
+	// keys beside the events, so that its games show here too.
+	s.games = connectfour.NewService(store, connectfour.WithClearNames())
+	if db, ok := store.(projection.TxStore); ok {
+		// The projections read the games through the service's store,
+		// which decrypts the names, and write to the database below it.
+		r, err := projection.NewRunner(s.games.Store(), &projection.Options{Logger: s.log, DB: db}, connectfour.Projections()...)
 		if err != nil {
 			return nil, fmt.Errorf("new server: %w", err)
 		}

@@ -17,7 +17,10 @@
 //
 // Wrap the store with [New]: appends encrypt the marked fields, reads
 // decrypt them. Data written without encryption (by older code, or other
-// tools) reads as it is.
+// tools) reads as it is. A writer whose events other programs read
+// without this package, beside a writer that keeps its personal data
+// forgettable, wraps the store with [NewDecrypting]: it appends in the
+// clear, and reads the other's encrypted fields decrypted.
 //
 // # What it protects, and what not
 //
@@ -81,6 +84,12 @@ import (
 // Forgotten is what a personal string field reads as once its subject is
 // forgotten. Fields of other JSON types read as null.
 const Forgotten = "[forgotten]"
+
+// Encrypted is what a personal string field written encrypted reads as
+// through a store without keys ([NewDecrypting] given none): its value is
+// there, but that store cannot read it, nor tell whether its subject was
+// forgotten. Fields of other JSON types read as null.
+const Encrypted = "[encrypted]"
 
 // Field is one personal field of an event type.
 type Field struct {
@@ -265,8 +274,9 @@ func Ref(subject string) string {
 // which [Store.Unwrap] returns.
 type Store struct {
 	inner  chronicle.Store
-	keys   KeyStore
+	keys   KeyStore // nil: encrypted fields read as [Encrypted]
 	schema *Schema
+	clear  bool // appends are stored as they are given
 }
 
 var _ chronicle.Store = (*Store)(nil)
@@ -277,12 +287,26 @@ func New(inner chronicle.Store, keys KeyStore, schema *Schema) *Store {
 	return &Store{inner: inner, keys: keys, schema: schema}
 }
 
+// NewDecrypting wraps inner so that the events appended to it are stored
+// as they are given, their personal fields in the clear, while the
+// fields schema names that were stored encrypted (by a store of [New]
+// over the same events) are decrypted when read, with keys from keys, as
+// New's store decrypts them. With keys nil it has none, and such fields
+// read as [Encrypted]. Its Forget needs keys, and erases only the fields
+// stored encrypted.
+func NewDecrypting(inner chronicle.Store, keys KeyStore, schema *Schema) *Store {
+	return &Store{inner: inner, keys: keys, schema: schema, clear: true}
+}
+
 // Unwrap returns the store that s wraps, which holds the encrypted events.
 func (s *Store) Unwrap() chronicle.Store { return s.inner }
 
 // Forget forgets subject: its personal fields read as [Forgotten] from
 // now on, in every event, wherever they were copied.
 func (s *Store) Forget(ctx context.Context, subject string) error {
+	if s.keys == nil {
+		return errors.New("forget subject: this store has no keys")
+	}
 	if err := s.keys.Forget(ctx, Ref(subject)); err != nil {
 		return fmt.Errorf("forget subject: %w", err)
 	}
@@ -309,8 +333,12 @@ func keyID(key []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// Append implements [chronicle.Store.Append]: it encrypts, then appends.
+// Append implements [chronicle.Store.Append]: it encrypts, then appends;
+// a store of [NewDecrypting] appends the events as they are.
 func (s *Store) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	if s.clear {
+		return s.inner.Append(ctx, stream, expected, events...)
+	}
 	out := make([]chronicle.EventData, len(events))
 	for i, e := range events {
 		fields := s.schema.types[e.Type]
@@ -499,6 +527,14 @@ func (d *decrypter) field(ctx context.Context, eventType, name string, raw json.
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, err
+	}
+	if d.s.keys == nil {
+		// A store without keys cannot tell whether the subject was
+		// forgotten: the field reads as encrypted, not as forgotten.
+		if env.String {
+			return json.RawMessage(`"` + Encrypted + `"`), nil
+		}
+		return json.RawMessage(`null`), nil
 	}
 	key, ok := d.keys[env.Subject]
 	if !ok {

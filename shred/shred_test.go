@@ -588,3 +588,62 @@ func TestSQLKeysSetupTriesAgain(t *testing.T) {
 		t.Fatalf("Key after a cancelled call: %v", err)
 	}
 }
+
+// TestDecrypting appends in the clear beside a store that encrypts: with
+// the keys, it reads both as they were given, and a forgotten subject as
+// forgotten; without keys, the encrypted fields read as encrypted, not as
+// forgotten, which they may not be.
+func TestDecrypting(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	keys := shred.NewMemoryKeys()
+	secure := shred.New(inner, keys, schema(t))
+	if _, err := secure.Append(ctx, "game-1", chronicle.NoStream, jsonEvent(t, "Started", started{"alice", "bob", "empty"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secure.Append(ctx, "order-1", chronicle.NoStream, jsonEvent(t, "Shipped", shipped{"c1", "1 Main St", 3})); err != nil {
+		t.Fatal(err)
+	}
+	clear := shred.NewDecrypting(inner, keys, schema(t))
+	if _, err := clear.Append(ctx, "game-2", chronicle.NoStream, jsonEvent(t, "Started", started{"carol", "dave", "empty"})); err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range inner.ReadStream(ctx, "game-2", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"player_one":"carol","player_two":"dave","board":"empty"}`; string(e.Data) != want {
+			t.Errorf("stored %s, want %s", e.Data, want)
+		}
+	}
+	if got := readOne[started](t, clear, "game-1", 0); got != (started{"alice", "bob", "empty"}) {
+		t.Errorf("with keys, the encrypted game reads %+v", got)
+	}
+	if got := readOne[started](t, clear, "game-2", 0); got != (started{"carol", "dave", "empty"}) {
+		t.Errorf("with keys, the clear game reads %+v", got)
+	}
+
+	noKeys := shred.NewDecrypting(inner, nil, schema(t))
+	if got := readOne[started](t, noKeys, "game-1", 0); got != (started{shred.Encrypted, shred.Encrypted, "empty"}) {
+		t.Errorf("without keys, the encrypted game reads %+v", got)
+	}
+	if got := readOne[shipped](t, noKeys, "order-1", 0); got != (shipped{"c1", shred.Encrypted, 0}) {
+		t.Errorf("without keys, the encrypted order reads %+v", got)
+	}
+	if got := readOne[started](t, noKeys, "game-2", 0); got != (started{"carol", "dave", "empty"}) {
+		t.Errorf("without keys, the clear game reads %+v", got)
+	}
+	if err := noKeys.Forget(ctx, "alice"); err == nil {
+		t.Error("a store without keys forgot a subject")
+	}
+
+	if err := clear.Forget(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOne[started](t, clear, "game-1", 0); got != (started{shred.Forgotten, "bob", "empty"}) {
+		t.Errorf("after forgetting alice, the encrypted game reads %+v", got)
+	}
+	if got := readOne[started](t, clear, "game-2", 0); got != (started{"carol", "dave", "empty"}) {
+		t.Errorf("after forgetting alice, the clear game reads %+v", got)
+	}
+}

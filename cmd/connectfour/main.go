@@ -129,7 +129,9 @@ which are rebuilt. It cannot be undone.
 
 The keys live in the store's database (sqlite:, postgres://). A kurrentdb://
 store has none for them: there, names are stored in the clear, as in the
-tutorial, and cannot be forgotten.`},
+tutorial, and cannot be forgotten, and names stored encrypted read as
+[encrypted]. The games a chronicle serve starts keep their names in the
+clear, in any store: forgetting leaves them.`},
 		{name: "show", args: "ID", summary: "draw a game's board", nargs: 1, run: (*app).show},
 		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", nargs: 1, run: (*app).history,
 			help: "The events are the game: everything else is computed from them."},
@@ -358,7 +360,8 @@ func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
 // its own (KurrentDB, or a chronicle serve reached through kurrentdb://)
 // would leave them in this process's memory only, and every name would be
 // lost when it exits: there, names are stored in the clear, as the
-// tutorial stores them. The memory store loses its events at exit too, so
+// tutorial stores them, and names stored encrypted in the store below
+// read as "[encrypted]". The memory store loses its events at exit too, so
 // keys in memory suit it.
 func (a *app) service(store chronicle.Store) *cf.Service {
 	if _, ok := store.(projection.DB); !ok && !a.inMemory() {

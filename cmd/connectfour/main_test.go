@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
+	cf "github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
@@ -157,21 +158,27 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// TestKurrentKeepsPlayersNames plays through --store kurrentdb://, as the
-// tutorial does: the names must outlive the program that wrote them. They
-// were encrypted with keys that only that process held, and read as
-// [forgotten] from the next command on. There, names are in the clear,
-// and forget says why it cannot erase them.
-func TestKurrentKeepsPlayersNames(t *testing.T) {
-	// A KurrentDB server, as "chronicle serve" speaks its protocol.
-	srv := kurrentserver.New(memory.New(nil), nil)
+// serveKurrent serves store over the KurrentDB protocol, as "chronicle
+// serve" speaks it, and returns the flags that make the program use it.
+func serveKurrent(t *testing.T, store chronicle.Store) []string {
+	t.Helper()
+	srv := kurrentserver.New(store, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
-	kdb := []string{"--store", "kurrentdb://" + ln.Addr().String() + "?tls=false"}
+	return []string{"--store", "kurrentdb://" + ln.Addr().String() + "?tls=false"}
+}
+
+// TestKurrentKeepsPlayersNames plays through --store kurrentdb://, as the
+// tutorial does: the names must outlive the program that wrote them. They
+// were encrypted with keys that only that process held, and read as
+// [forgotten] from the next command on. There, names are in the clear,
+// and forget says why it cannot erase them.
+func TestKurrentKeepsPlayersNames(t *testing.T) {
+	kdb := serveKurrent(t, memory.New(nil))
 	r := runIn(t, lines([]string{"alice", "bob"}, "D"), nil, kdb...)
 	r.must(t, exitUnfinished, "is saved after 1 moves")
 	id := gameID.FindStringSubmatch(r.out)[1]
@@ -185,6 +192,41 @@ func TestKurrentKeepsPlayersNames(t *testing.T) {
 	runIn(t, "", nil, append([]string{"forget", "alice"}, kdb...)...).must(t, exitError,
 		"cannot forget alice: names in "+kdb[1]+" are stored in the clear", "--store sqlite:PATH")
 	runIn(t, "", nil, append([]string{"show", id}, kdb...)...).must(t, exitOK, "alice")
+}
+
+// TestKurrentReadsEncryptedNames reads, over kurrentdb://, the file of a
+// "chronicle serve" where the CLI also played directly, with names
+// encrypted: it has no keys for them, so they read as encrypted (not as
+// forgotten, which they are not), while the games the server started,
+// whose names it stores in the clear, read as they are. Every command
+// failed on such a game ("cannot unmarshal object"), list and stats for
+// every game.
+func TestKurrentReadsEncryptedNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c4.db")
+	r := runIn(t, lines([]string{"alice", "bob"}, "D"), nil, "--store", "sqlite:"+path)
+	r.must(t, exitUnfinished, "is saved after 1 moves")
+	encrypted := gameID.FindStringSubmatch(r.out)[1]
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// A game started as the server starts them.
+	if _, err := cf.NewService(st, cf.WithClearNames()).CreateGame(ctx, "carol", "dave"); err != nil {
+		t.Fatal(err)
+	}
+	kdb := serveKurrent(t, st)
+	for _, args := range [][]string{{"list"}, {"stats"}} {
+		runIn(t, "", nil, append(args, kdb...)...).must(t, exitOK, "carol", "dave", "[encrypted]")
+	}
+	for _, args := range [][]string{{"show", encrypted}, {"history", encrypted}} {
+		r := runIn(t, "", nil, append(args, kdb...)...)
+		r.must(t, exitOK, "[encrypted]")
+		if strings.Contains(r.out, "alice") || strings.Contains(r.out, "[forgotten]") {
+			t.Errorf("%v reads:\n%s", args, r.out)
+		}
+	}
 }
 
 // TestHiddenGameIsNotFound reads a game whose stream's metadata hides

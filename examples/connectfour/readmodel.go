@@ -23,7 +23,10 @@ const (
 )
 
 // Projections returns the read models' projections, for a
-// [projection.Runner] over a store with transactions.
+// [projection.Runner] over a store with transactions. Where names may be
+// stored encrypted ([WithForgettableNames]), run them over
+// [Service.Store], with the store's database as the runner's
+// [projection.Options] DB: they cannot decode the encrypted events.
 func Projections() []projection.Projection {
 	codec := NewCodec()
 	filter := chronicle.Filter{Categories: []string{Category}, Types: codec.TypeNames()}

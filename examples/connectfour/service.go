@@ -19,8 +19,9 @@ import (
 // [chronicle.Store] through a [chronicle.Repository], so every move is
 // saved with optimistic concurrency. It is safe for concurrent use.
 type Service struct {
-	// store is what the service reads and writes through: the store it
-	// was given, or a store that encrypts names over it.
+	// store is what the service reads and writes through: a store over
+	// the one it was given that decrypts the names it reads and, made
+	// WithForgettableNames, encrypts the names it appends.
 	store  chronicle.Store
 	secure *shred.Store // nil unless names are forgettable
 	codec  *chronicle.Codec[Event]
@@ -28,10 +29,20 @@ type Service struct {
 	read   *readModels // nil when the store cannot keep read models
 }
 
-// Option configures a [Service].
+// Option configures a [Service]. Of [WithForgettableNames] and
+// [WithClearNames], the last given wins.
 type Option func(*options)
 
-type options struct{ forgettable bool }
+type options struct{ names names }
+
+// names is how a service stores the players' names.
+type names int
+
+const (
+	clearNames       names = iota // in the clear; encrypted ones read as [shred.Encrypted]
+	clearNamesKeyed               // in the clear; encrypted ones decrypted with the database's keys
+	forgettableNames              // encrypted
+)
 
 // WithForgettableNames stores the players' names, the personal data of
 // the game's events, encrypted with a key for each player (package shred),
@@ -41,25 +52,51 @@ type options struct{ forgettable bool }
 // and the names it wrote read as "[forgotten]" in any other, so keep names
 // in the clear on a lasting store without a database, such as the kurrent
 // client's. Events written this way are no longer readable by the Python
-// tutorial's code, which knows nothing of the encryption; events it wrote
-// are read as they are.
-func WithForgettableNames() Option { return func(o *options) { o.forgettable = true } }
+// tutorial's code, which knows nothing of the encryption, nor by a
+// service without the keys, where the names read as "[encrypted]"; events
+// it wrote are read as they are.
+func WithForgettableNames() Option { return func(o *options) { o.names = forgettableNames } }
 
-// NewService returns a service that keeps its games in store.
+// WithClearNames stores the players' names in the clear, as a service
+// without options does and as the tutorial's code and EventStoreDB store
+// them, so that every reader of the store reads the games it starts; and
+// it reads the names that a service made [WithForgettableNames] stored
+// encrypted in the same store, decrypted with their keys from the store's
+// database (a [projection.DB]), so that that service's games show too,
+// their names as "[forgotten]" once forgotten. It suits a server that
+// shares its store with both kinds of client, as "chronicle serve" does.
+// It cannot forget names ([Service.Forget] gives
+// [ErrNamesNotForgettable]): the other service forgets those it
+// encrypted, and the names stored in the clear stay. On a store without a
+// database it is the same as no option.
+func WithClearNames() Option { return func(o *options) { o.names = clearNamesKeyed } }
+
+// NewService returns a service that keeps its games in store. Without an
+// option the names are stored in the clear, and names that a service
+// made [WithForgettableNames] stored encrypted read as "[encrypted]"
+// ([shred.Encrypted]): this service has no keys for them. In a database
+// where such a service wrote, give [WithClearNames] instead: the read
+// models, which every service of the database shares, would keep
+// "[encrypted]" for those names.
 func NewService(store chronicle.Store, opts ...Option) *Service {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Service{store: store, codec: NewCodec()}
+	s := &Service{codec: NewCodec()}
 	db, _ := store.(projection.DB)
-	if o.forgettable {
+	switch {
+	case o.names == forgettableNames:
 		var keys shred.KeyStore = shred.NewMemoryKeys()
 		if db != nil {
 			keys = shred.NewSQLKeys(db)
 		}
 		s.secure = shred.New(store, keys, personalData())
 		s.store = s.secure
+	case o.names == clearNamesKeyed && db != nil:
+		s.store = shred.NewDecrypting(store, shred.NewSQLKeys(db), personalData())
+	default:
+		s.store = shred.NewDecrypting(store, nil, personalData())
 	}
 	s.games = chronicle.NewRepository(s.store, s.codec, NewDecider(), nil)
 	if db != nil {
@@ -67,6 +104,16 @@ func NewService(store chronicle.Store, opts ...Option) *Service {
 	}
 	return s
 }
+
+// Store returns the store the service reads and writes the games' events
+// through: a store over the one given to [NewService] that reads the
+// names decrypted (or as "[encrypted]" where it has no keys) and appends
+// them as its options say. Read the games through it, as a
+// [projection.Runner] of [Projections] must to decode the events that a
+// service made [WithForgettableNames] wrote; such a runner writes to the
+// database of the store given, which it takes as its
+// [projection.Options] DB.
+func (s *Service) Store() chronicle.Store { return s.store }
 
 // personalData lists the personal fields of the game's events, from their
 // struct tags.
@@ -83,8 +130,10 @@ func personalData() *shred.Schema {
 // names in the clear.
 var ErrNamesNotForgettable = errors.New("this service stores names in the clear: only a service made WithForgettableNames can forget them")
 
-// Forget erases player's name from every game: their events stay, and
-// the games still replay, but the name reads as "[forgotten]" from now on.
+// Forget erases player's name from every game that a service made
+// [WithForgettableNames] stored: their events stay, and the games still
+// replay, but the name reads as "[forgotten]" from now on. Names stored in
+// the clear, by other services, stay.
 // The read models are rebuilt, so that they forget it too.
 func (s *Service) Forget(ctx context.Context, player string) error {
 	if s.secure == nil {
