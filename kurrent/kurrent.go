@@ -46,9 +46,12 @@ var (
 type Options struct {
 	// MaxEventSize limits each event's data and metadata, in bytes,
 	// checked before sending. Zero means [chronicle.DefaultMaxEventSize].
+	// Calls send and receive gRPC messages of up to this size, or
+	// chronicle.DefaultMaxEventSize if larger, plus 1 MiB.
 	MaxEventSize int
 	// DialOptions are added to the gRPC dial options, after those that
-	// the connection string implies.
+	// the connection string and MaxEventSize imply, so that they
+	// override them.
 	DialOptions []grpc.DialOption
 }
 
@@ -92,10 +95,12 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{}
+	var extra []grpc.DialOption
 	if opts != nil {
-		s.maxEventSize = opts.MaxEventSize
-		dopts = append(dopts, opts.DialOptions...)
+		s.maxEventSize, extra = opts.MaxEventSize, opts.DialOptions
 	}
+	dopts = append(dopts, messageLimits(s.maxEventSize))
+	dopts = append(dopts, extra...)
 	var n *node
 	if set.clustered() {
 		c, err := dialCluster(ctx, set, dopts)
@@ -127,6 +132,23 @@ func (s *Store) Close() error {
 		s.closeErr = s.cc.Close()
 	})
 	return s.closeErr
+}
+
+// messageOverhead is the room a message needs, beyond the data and
+// metadata of the event it carries, for its ID, type, stream name and
+// positions.
+const messageOverhead = 1 << 20
+
+// messageLimits lets calls send and receive a message that carries one
+// event as large as the stores take. gRPC's default limit on a message
+// received, 4 MiB, is well below chronicle.DefaultMaxEventSize: an
+// event between the two, appended by another program, could never be
+// read, and a subscription could never get past it. Another program's
+// events may be as large as the default even when maxEventSize is
+// smaller.
+func messageLimits(maxEventSize int) grpc.DialOption {
+	n := max(maxEventSize, chronicle.DefaultMaxEventSize) + messageOverhead
+	return grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(n), grpc.MaxCallSendMsgSize(n))
 }
 
 func parse(conn string) (clusterSettings, []grpc.DialOption, error) {

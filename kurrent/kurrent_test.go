@@ -1,6 +1,7 @@
 package kurrent_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -78,6 +79,47 @@ func TestConformanceThroughTheHTTPServer(t *testing.T) {
 		})
 		return dial(tb, "kurrentdb://"+l.Addr().String()+"?tls=false")
 	})
+}
+
+// An event of 5 MiB, over gRPC's default limit on a message received
+// (4 MiB) but well within what stores take, goes through the client to
+// the server (whose limit refused it), and back in a read and a
+// subscription (where the client's limit refused it).
+func TestEventOverGRPCsDefaultMessageLimit(t *testing.T) {
+	addr, backing := serve(t, nil)
+	s := dial(t, "kurrentdb://"+addr+"?tls=false")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	data := bytes.Repeat([]byte("x"), 5<<20)
+	if _, err := s.Append(ctx, "big-1", chronicle.NoStream, chronicle.EventData{Type: "Big", Data: data}); err != nil {
+		t.Fatalf("append of a 5 MiB event: %v", err)
+	}
+	for e, err := range backing.ReadStream(ctx, "big-1", chronicle.ReadStreamOptions{}) {
+		if err != nil || !bytes.Equal(e.Data, data) {
+			t.Fatalf("the server's store holds %d bytes, %v", len(e.Data), err)
+		}
+	}
+	n := 0
+	for e, err := range s.ReadStream(ctx, "big-1", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatalf("read of a 5 MiB event: %v", err)
+		}
+		if n++; !bytes.Equal(e.Data, data) {
+			t.Fatalf("read %d bytes", len(e.Data))
+		}
+	}
+	if n != 1 {
+		t.Fatalf("read %d events, want 1", n)
+	}
+	for e, err := range s.Subscribe(ctx, chronicle.SubscribeOptions{}) {
+		if err != nil {
+			t.Fatalf("subscription to a 5 MiB event: %v", err)
+		}
+		if !bytes.Equal(e.Data, data) {
+			t.Fatalf("the subscription got %d bytes", len(e.Data))
+		}
+		break
+	}
 }
 
 func TestDeleteAndMetadata(t *testing.T) {

@@ -60,7 +60,11 @@ type Options struct {
 	// request's :authority), which is right for a single node.
 	Advertise string
 
-	// GRPCOptions are added to the options of the *grpc.Server.
+	// GRPCOptions are added to the options of the *grpc.Server, after
+	// the server's own, so that they override them: a store that takes
+	// events larger than [chronicle.DefaultMaxEventSize] needs a
+	// grpc.MaxRecvMsgSize here of their size plus 1 MiB (the server's
+	// own is chronicle.DefaultMaxEventSize plus 1 MiB).
 	GRPCOptions []grpc.ServerOption
 }
 
@@ -101,6 +105,11 @@ type Credentials struct {
 // to authenticate rather than that it may not.
 var ErrUnauthenticated = errors.New("a user name and password are needed")
 
+// messageOverhead is the room a message needs, beyond the data and
+// metadata of the event it carries, for its ID, type, stream name and
+// positions.
+const messageOverhead = 1 << 20
+
 // Server serves the KurrentDB client protocol over one store.
 type Server struct {
 	store chronicle.Store
@@ -124,6 +133,10 @@ func New(store chronicle.Store, opts *Options) *Server {
 			MinTime:             time.Second,
 			PermitWithoutStream: true,
 		}),
+		// gRPC refuses a message over 4 MiB by default, with
+		// ResourceExhausted, well below the events that stores take.
+		// (What the server sends has no limit by default.)
+		grpc.MaxRecvMsgSize(chronicle.DefaultMaxEventSize + messageOverhead),
 		grpc.UnaryInterceptor(s.unaryAuth),
 		grpc.StreamInterceptor(s.streamAuth),
 	}

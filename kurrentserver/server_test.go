@@ -68,18 +68,20 @@ func proposed(typ, data string) *esdbpb.AppendReq {
 	}}}
 }
 
-// appendRaw sends an append with the given options and events.
+// appendRaw sends an append with the given options and events. A server
+// that refuses the call may end the stream before the client's sends:
+// they then fail with io.EOF, and the refusal is the status that
+// CloseAndRecv returns.
 func appendRaw(t *testing.T, c esdbpb.StreamsClient, opts *esdbpb.AppendReq_Options, events ...*esdbpb.AppendReq) (*esdbpb.AppendResp, error) {
 	t.Helper()
 	s, err := c.Append(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Send(&esdbpb.AppendReq{Content: &esdbpb.AppendReq_Options_{Options: opts}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		if err := s.Send(e); err != nil {
+	for _, m := range append([]*esdbpb.AppendReq{{Content: &esdbpb.AppendReq_Options_{Options: opts}}}, events...) {
+		if err := s.Send(m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,6 +181,22 @@ func TestAppendExpectedStates(t *testing.T) {
 	}
 	if _, err := appendRaw(t, c, optsAny("a-1"), proposed("", `{}`)); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("append without type: %v, want InvalidArgument", err)
+	}
+}
+
+// The server takes an event over gRPC's default limit on a message
+// received (4 MiB) and within what stores take; Options.GRPCOptions can
+// still set another limit.
+func TestAppendOverGRPCsDefaultMessageLimit(t *testing.T) {
+	big := proposed("Big", strings.Repeat("x", 5<<20))
+	c := esdbpb.NewStreamsClient(conn(t, memory.New(nil), nil))
+	if _, err := appendRaw(t, c, optsAny("big-1"), big); err != nil {
+		t.Fatalf("append of a 5 MiB event: %v", err)
+	}
+	small := &kurrentserver.Options{GRPCOptions: []grpc.ServerOption{grpc.MaxRecvMsgSize(1 << 20)}}
+	c = esdbpb.NewStreamsClient(conn(t, memory.New(nil), small))
+	if _, err := appendRaw(t, c, optsAny("big-1"), big); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("append of a 5 MiB event with a limit of 1 MiB in GRPCOptions: %v, want ResourceExhausted", err)
 	}
 }
 
