@@ -363,6 +363,11 @@ func TestClusterConnectionStrings(t *testing.T) {
 		"kurrentdb://h1?discoveryInterval=soon",
 		"kurrentdb://h1?gossipTimeout=0",
 		"kurrentdb://h1?gossipTimeout=99999999999999999999",
+		"kurrentdb://h1?keepAliveInterval=-2",
+		"kurrentdb://h1?keepAliveInterval=0",
+		"kurrentdb://h1?keepAliveInterval=10s",
+		"kurrentdb://h1?keepAliveTimeout=0",
+		"kurrentdb://h1?keepAliveTimeout=99999999999999999",
 	} {
 		if _, err := kurrent.Dial(ctx, conn, nil); !errors.Is(err, kurrent.ErrConnectionString) {
 			t.Errorf("Dial(%q): %v, want ErrConnectionString", conn, err)

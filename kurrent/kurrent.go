@@ -23,16 +23,20 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 var (
@@ -78,6 +82,13 @@ var ErrConnectionString = errors.New("kurrent: bad connection string")
 // the official clients take, "kurrentdb://[user:password@]host:port[?tls=false]"
 // (or "esdb://..."), or by a bare "host:port" (plain text). TLS is on
 // unless tls=false; tlsVerifyCert=false skips checking the certificate.
+// The client pings the server when a connection has been quiet for
+// keepAliveInterval milliseconds (10000 by default; gRPC pings no more
+// often), and a call fails with codes.Unavailable when a ping gets no
+// answer within keepAliveTimeout milliseconds (10000), so that a call or
+// a subscription whose server vanished from the network ends rather
+// than waits for ever; -1 turns the pings off, or waits for their
+// answer for ever.
 //
 // With one host, Dial connects to it. With several hosts
 // ("kurrentdb://h1:2113,h2:2113,h3:2113"), or with the "kurrentdb+discover://"
@@ -155,7 +166,8 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	var set clusterSettings
 	if !strings.Contains(conn, "://") {
 		set.seeds = []string{conn}
-		return set, []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+		ka, _ := keepaliveOf(nil) // the defaults
+		return set, []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithKeepaliveParams(ka)}, nil
 	}
 	// The hosts are taken out before url.Parse, which takes one host only.
 	scheme, rest, _ := strings.Cut(conn, "://")
@@ -191,7 +203,14 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	if err := parseClusterOptions(q, &set); err != nil {
 		return set, nil, err
 	}
+	ka, err := keepaliveOf(q)
+	if err != nil {
+		return set, nil, err
+	}
 	var dopts []grpc.DialOption
+	if ka.Time != forever {
+		dopts = append(dopts, grpc.WithKeepaliveParams(ka))
+	}
 	secure := !strings.EqualFold(q.Get("tls"), "false")
 	if secure {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -226,3 +245,36 @@ func (b basicAuth) GetRequestMetadata(context.Context, ...string) (map[string]st
 // RequireTransportSecurity is false only for tls=false, where the user
 // asked for plain text (as on a loopback or a private network).
 func (b basicAuth) RequireTransportSecurity() bool { return b.secure }
+
+// forever, as an interval between keepalive pings, sends none; as their
+// timeout, waits for their answer for ever.
+const forever = time.Duration(math.MaxInt64)
+
+// keepaliveOf reads keepAliveInterval and keepAliveTimeout, in
+// milliseconds, as the official clients do: 10000 each by default, and
+// -1 for forever. Without pings, a call whose server vanished from the
+// network without closing the connection (its host lost, a NAT entry
+// expired: no FIN, no RST) would wait for ever, a subscription above
+// all; with them, it fails once a ping goes unanswered for the timeout.
+// gRPC pings no more often than every 10 s, whatever the interval.
+func keepaliveOf(q url.Values) (keepalive.ClientParameters, error) {
+	ka := keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
+	for _, o := range []struct {
+		key, name string
+		d         *time.Duration
+	}{{"keepaliveinterval", "keepAliveInterval", &ka.Time}, {"keepalivetimeout", "keepAliveTimeout", &ka.Timeout}} {
+		v := q.Get(o.key)
+		if v == "" {
+			continue
+		}
+		switch n, err := strconv.ParseInt(v, 10, 64); {
+		case err == nil && n == -1:
+			*o.d = forever
+		case err == nil && n > 0 && n <= math.MaxInt64/int64(time.Millisecond):
+			*o.d = time.Duration(n) * time.Millisecond
+		default:
+			return ka, fmt.Errorf("%w: %s=%q, want a whole number of milliseconds of at least 1, or -1 for none", ErrConnectionString, o.name, v)
+		}
+	}
+	return ka, nil
+}
