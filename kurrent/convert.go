@@ -117,6 +117,16 @@ func recorded(r *esdbpb.ReadResp_ReadEvent_RecordedEvent) (chronicle.RecordedEve
 	return e, nil
 }
 
+// badInput holds the exceptions by which a server refuses bad input, and
+// the error each stands for: KurrentDB's own for an append over its size
+// limit, and the names that Chronicle's server (package kurrentserver)
+// gives the others, for which KurrentDB has none.
+var badInput = map[string]error{
+	"maximum-append-size-exceeded": chronicle.ErrEventTooLarge,
+	"invalid-stream-name":          chronicle.ErrInvalidStreamName,
+	"invalid-event":                chronicle.ErrInvalidEvent,
+}
+
 // fromStatus turns an RPC error into Chronicle's errors, from the
 // "exception" trailer that servers send with it.
 func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, exp chronicle.ExpectedRevision, trailer metadata.MD) error {
@@ -154,6 +164,11 @@ func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, ex
 		return &chronicle.StreamNotFoundError{Stream: stream}
 	case "idempotency-conflict":
 		return fmt.Errorf("%s %q: %w", op, stream, chronicle.ErrIdempotencyConflict)
+	}
+	if bad, ok := badInput[get("exception")]; ok {
+		// The server's message says what was wrong: which event, its
+		// size and the limit.
+		return fmt.Errorf("kurrent: %s %q: %w; the server said: %s", op, stream, bad, status.Convert(err).Message())
 	}
 	if c := status.Code(err); s.closed.Load() && (c == codes.Canceled || c == codes.Unavailable) {
 		// gRPC says only that the connection is closing.

@@ -42,3 +42,20 @@ func TestFromStatusWhileClosing(t *testing.T) {
 		t.Errorf("Canceled on an open store: %v, labelled as closing", err)
 	}
 }
+
+// The exceptions by which a server refuses bad input turn back into
+// Chronicle's errors for it.
+func TestFromStatusBadInput(t *testing.T) {
+	s := &Store{}
+	refused := status.Error(codes.InvalidArgument, "refused")
+	for exception, want := range map[string]error{
+		"maximum-append-size-exceeded": chronicle.ErrEventTooLarge,
+		"invalid-stream-name":          chronicle.ErrInvalidStreamName,
+		"invalid-event":                chronicle.ErrInvalidEvent,
+	} {
+		err := s.fromStatus(context.Background(), refused, "append to", "s", chronicle.Any, metadata.Pairs("exception", exception))
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want an error matching %v", exception, err, want)
+		}
+	}
+}

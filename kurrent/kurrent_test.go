@@ -21,6 +21,13 @@ import (
 func serve(tb testing.TB, opts *kurrentserver.Options) (string, *memory.Store) {
 	tb.Helper()
 	store := memory.New(nil)
+	return serveStore(tb, store, opts), store
+}
+
+// serveStore starts Chronicle's protocol server over store on a loopback
+// port and returns its address.
+func serveStore(tb testing.TB, store chronicle.Store, opts *kurrentserver.Options) string {
+	tb.Helper()
 	srv := kurrentserver.New(store, opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,7 +35,7 @@ func serve(tb testing.TB, opts *kurrentserver.Options) (string, *memory.Store) {
 	}
 	go srv.Serve(l)
 	tb.Cleanup(srv.Stop)
-	return l.Addr().String(), store
+	return l.Addr().String()
 }
 
 func dial(tb testing.TB, conn string) *kurrent.Store {
@@ -119,6 +126,18 @@ func TestEventOverGRPCsDefaultMessageLimit(t *testing.T) {
 			t.Fatalf("the subscription got %d bytes", len(e.Data))
 		}
 		break
+	}
+}
+
+// An event that the server's store refuses as too large, its limit
+// being lower than the client's, is refused with an error that matches
+// ErrEventTooLarge, as with any store.
+func TestEventTooLargeForTheServersStore(t *testing.T) {
+	addr := serveStore(t, memory.New(&memory.Options{MaxEventSize: 1000}), nil)
+	s := dial(t, "kurrentdb://"+addr+"?tls=false")
+	_, err := s.Append(context.Background(), "s-1", chronicle.Any, chronicle.EventData{Type: "E", Data: make([]byte, 2000)})
+	if !errors.Is(err, chronicle.ErrEventTooLarge) {
+		t.Fatalf("append refused by the server's store as too large: %v; want an error matching ErrEventTooLarge", err)
 	}
 }
 

@@ -213,6 +213,7 @@ func rpcError(ctx context.Context, err error, stream string) error {
 		_ = grpc.SetTrailer(ctx, metadata.Pairs(kv...))
 	}
 	var wrong *chronicle.WrongExpectedRevisionError
+	exception := badInputException(err)
 	switch {
 	case errors.As(err, &wrong):
 		kv := []string{"exception", "wrong-expected-version", "stream-name", stream,
@@ -228,13 +229,10 @@ func rpcError(ctx context.Context, err error, stream string) error {
 	case errors.Is(err, chronicle.ErrStreamNotFound):
 		trailer("exception", "stream-not-found", "stream-name", stream)
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, chronicle.ErrIdempotencyConflict):
-		// Not a KurrentDB error: Chronicle's client (package kurrent)
-		// reads it back; other clients see an invalid argument.
-		trailer("exception", "idempotency-conflict", "stream-name", stream)
+	case exception != "":
+		trailer("exception", exception, "stream-name", stream)
 		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, chronicle.ErrInvalidStreamName), errors.Is(err, chronicle.ErrEventTooLarge),
-		errors.Is(err, chronicle.ErrInvalidEvent), errors.Is(err, chronicle.ErrNoEvents):
+	case errors.Is(err, chronicle.ErrNoEvents):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
@@ -244,6 +242,34 @@ func rpcError(ctx context.Context, err error, stream string) error {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// badInputExceptions name, in the "exception" trailer, the store's
+// refusals of bad input, which package kurrent turns back into their
+// errors. An event too large has KurrentDB's own exception for an append
+// over its size limit, which the official clients turn into their error
+// for it (KurrentDB also sends its limit, as "maximum-append-size",
+// which Chronicle's error does not carry in a form to send). KurrentDB's
+// protocol names no exception for the others, so they have Chronicle's
+// own names, and other clients see a plain InvalidArgument.
+var badInputExceptions = []struct {
+	err       error
+	exception string
+}{
+	{chronicle.ErrEventTooLarge, "maximum-append-size-exceeded"},
+	{chronicle.ErrInvalidStreamName, "invalid-stream-name"},
+	{chronicle.ErrInvalidEvent, "invalid-event"},
+	{chronicle.ErrIdempotencyConflict, "idempotency-conflict"},
+}
+
+// badInputException is the exception of err in badInputExceptions, or "".
+func badInputException(err error) string {
+	for _, b := range badInputExceptions {
+		if errors.Is(err, b.err) {
+			return b.exception
+		}
+	}
+	return ""
 }
 
 // splitHostPort splits a host:port into what Gossip reports.

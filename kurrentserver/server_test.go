@@ -74,7 +74,22 @@ func proposed(typ, data string) *esdbpb.AppendReq {
 // CloseAndRecv returns.
 func appendRaw(t *testing.T, c esdbpb.StreamsClient, opts *esdbpb.AppendReq_Options, events ...*esdbpb.AppendReq) (*esdbpb.AppendResp, error) {
 	t.Helper()
-	s, err := c.Append(ctxT(t))
+	return appendCall(t, c, nil, opts, events)
+}
+
+// appendTrailer sends an append as appendRaw does, and returns the status
+// and trailer of its refusal.
+func appendTrailer(t *testing.T, c esdbpb.StreamsClient, opts *esdbpb.AppendReq_Options, events ...*esdbpb.AppendReq) (codes.Code, metadata.MD) {
+	t.Helper()
+	return trailerError(t, func(opt grpc.CallOption) error {
+		_, err := appendCall(t, c, []grpc.CallOption{opt}, opts, events)
+		return err
+	})
+}
+
+func appendCall(t *testing.T, c esdbpb.StreamsClient, callOpts []grpc.CallOption, opts *esdbpb.AppendReq_Options, events []*esdbpb.AppendReq) (*esdbpb.AppendResp, error) {
+	t.Helper()
+	s, err := c.Append(ctxT(t), callOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +194,25 @@ func TestAppendExpectedStates(t *testing.T) {
 	if _, err := appendRaw(t, c, optsAny("$system"), proposed("A", `{}`)); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("append to $system: %v, want InvalidArgument", err)
 	}
-	if _, err := appendRaw(t, c, optsAny("a-1"), proposed("", `{}`)); status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("append without type: %v, want InvalidArgument", err)
+	// The store's refusals of bad input name themselves in the
+	// "exception" trailer, KurrentDB's for an event too large, so that
+	// clients can tell them apart.
+	small := esdbpb.NewStreamsClient(conn(t, memory.New(&memory.Options{MaxEventSize: 10}), nil))
+	for _, tc := range []struct {
+		name      string
+		c         esdbpb.StreamsClient
+		stream    string
+		event     *esdbpb.AppendReq
+		exception string
+	}{
+		{"an event without type", c, "a-1", proposed("", `{}`), "invalid-event"},
+		{"an event too large", small, "a-1", proposed("A", `{"too":"large"}`), "maximum-append-size-exceeded"},
+		{"an empty stream name", c, "", proposed("A", `{}`), "invalid-stream-name"},
+	} {
+		code, md := appendTrailer(t, tc.c, optsAny(tc.stream), tc.event)
+		if code != codes.InvalidArgument || first(md, "exception") != tc.exception || first(md, "stream-name") != tc.stream {
+			t.Errorf("append of %s: %v, %v; want InvalidArgument and the exception %s", tc.name, code, md, tc.exception)
+		}
 	}
 }
 
@@ -481,16 +513,7 @@ func TestDeleteAndTombstone(t *testing.T) {
 	if code != codes.FailedPrecondition || first(md, "exception") != "stream-deleted" || first(md, "stream-name") != "d-1" {
 		t.Fatalf("read of a tombstoned stream: %v %v", code, md)
 	}
-	code, md = trailerError(t, func(opt grpc.CallOption) error {
-		s, err := c.Append(ctx, opt)
-		if err != nil {
-			return err
-		}
-		s.Send(&esdbpb.AppendReq{Content: &esdbpb.AppendReq_Options_{Options: optsAny("d-1")}})
-		s.Send(proposed("A", `{}`))
-		_, err = s.CloseAndRecv()
-		return err
-	})
+	code, md = appendTrailer(t, c, optsAny("d-1"), proposed("A", `{}`))
 	if code != codes.FailedPrecondition || first(md, "exception") != "stream-deleted" {
 		t.Fatalf("append to a tombstoned stream: %v %v", code, md)
 	}
