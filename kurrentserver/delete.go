@@ -3,6 +3,7 @@ package kurrentserver
 import (
 	"context"
 	"errors"
+	"math"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
@@ -53,7 +54,8 @@ func (st *streams) Tombstone(ctx context.Context, req *esdbpb.TombstoneReq) (*es
 }
 
 // streamState tells whether stream has events, and its last revision,
-// from its last visible event.
+// as an append sees them: from its last visible event, or from the store's
+// append check when metadata hides them all.
 func (s *Server) streamState(ctx context.Context, stream string) (chronicle.StreamState, error) {
 	if target, ok := metastreamOf(stream); ok {
 		m, err := s.metadata(ctx, target)
@@ -71,5 +73,34 @@ func (s *Server) streamState(ctx context.Context, stream string) (chronicle.Stre
 		}
 		return chronicle.StreamState{Exists: true, LastRevision: e.Revision}, nil
 	}
-	return chronicle.StreamState{}, nil
+	// No event and no error: the stream has events, and its metadata
+	// hides them all. An append still counts them.
+	return s.hiddenState(ctx, stream)
+}
+
+// unreachedRevision is a revision that no stream reaches, and that no
+// protocol reads as a special case: KurrentDB reads a revision as a
+// signed 64-bit number, where -1 (math.MaxUint64) means no stream.
+const unreachedRevision = math.MaxInt64
+
+// hiddenState tells the state of a stream whose events are all hidden,
+// which no read shows, as an append sees it (StreamMetadata: hidden
+// events still count). It asks the store's own append check, by an append
+// that expects a revision no stream reaches: the store refuses it,
+// writes nothing, and says where the stream is. That is one call on any
+// store, and counts what an append counts, revisions a scavenge emptied
+// included, where StreamLister.ListStreams leaves such a stream out and
+// ReadAll no longer holds its events.
+func (s *Server) hiddenState(ctx context.Context, stream string) (chronicle.StreamState, error) {
+	_, err := s.store.Append(ctx, stream, chronicle.Exact(unreachedRevision), chronicle.EventData{Type: "$revision-check"})
+	var wrong *chronicle.WrongExpectedRevisionError
+	switch {
+	case errors.As(err, &wrong):
+		rev, exists := wrong.Actual.Revision()
+		return chronicle.StreamState{Exists: exists, LastRevision: rev}, nil
+	case err == nil:
+		return chronicle.StreamState{}, status.Errorf(codes.Internal,
+			"the store wrote an event to %q though the append expected revision %d, which no stream reaches", stream, unreachedRevision)
+	}
+	return chronicle.StreamState{}, err
 }

@@ -180,6 +180,53 @@ func TestSubscribeToStream(t *testing.T) {
 	}
 }
 
+// serveEvents serves a memory store in which stream holds n events, and
+// returns the store, a context for the test and a client.
+func serveEvents(t *testing.T, stream string, n int) (*memory.Store, context.Context, esdbpb.StreamsClient) {
+	t.Helper()
+	store := memory.New(nil)
+	ctx := ctxT(t)
+	for range n {
+		if _, err := store.Append(ctx, stream, chronicle.Any, chronicle.EventData{Type: "N"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store, ctx, esdbpb.NewStreamsClient(conn(t, store, nil))
+}
+
+// A stream whose metadata hides every event still has its last
+// revision, against which an append is checked: an append without
+// events, which clients send to check an expected revision, and a
+// subscription from the end see it too, after a scavenge as well.
+func TestHiddenEventsStillCount(t *testing.T) {
+	store, ctx, c := serveEvents(t, "h-1", 3)
+	if err := store.SetStreamMetadata(ctx, "h-1", chronicle.StreamMetadata{TruncateBefore: 10}); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"hidden", "scavenged"} {
+		resp, err := appendRaw(t, c, optsRev("h-1", 2))
+		if err != nil || resp.GetSuccess() == nil || resp.GetSuccess().GetCurrentRevision() != 2 {
+			t.Errorf("%s: empty append expecting revision 2: %v, %v; want success at 2", when, resp, err)
+		}
+		resp, err = appendRaw(t, c, optsNoStream("h-1"))
+		if err != nil || resp.GetWrongExpectedVersion().GetCurrentRevision() != 2 {
+			t.Errorf("%s: empty append expecting no stream: %v, %v; want wrong expected version, at 2", when, resp, err)
+		}
+		s := subscribe(t, ctx, c, streamOpts("h-1", true, nil, 0))
+		s.next() // confirmation
+		if up := s.next().GetCaughtUp(); up == nil || up.StreamRevision == nil || *up.StreamRevision != 2 {
+			t.Errorf("%s: subscription from the end: %v, want caught up at revision 2", when, up)
+		}
+		if _, err := store.Scavenge(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A real append sees the same.
+	if _, err := store.Append(ctx, "h-1", chronicle.Exact(2), chronicle.EventData{Type: "N"}); err != nil {
+		t.Errorf("the store refused an append expecting revision 2: %v", err)
+	}
+}
+
 func TestSubscribeToAllFiltered(t *testing.T) {
 	store := memory.New(nil)
 	ctx := ctxT(t)
