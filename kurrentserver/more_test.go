@@ -338,6 +338,42 @@ func TestStreamMetadata(t *testing.T) {
 	}
 }
 
+// A metadata stream holds one event, at revision 0, and reads as any
+// stream with one event would: a read forwards from revision 1, the
+// next page of a client that pages through it, finds nothing, where it
+// found the event again (and such a client never ended).
+func TestReadMetastreamFromARevision(t *testing.T) {
+	store := memory.New(nil)
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	if err := store.SetStreamMetadata(ctxT(t), "m-1", chronicle.StreamMetadata{MaxCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opts *esdbpb.ReadReq_Options
+		revs []uint64
+	}{
+		{"forwards from the start", streamOpts("$$m-1", false, nil, 1), []uint64{0}},
+		{"forwards from 0", streamOpts("$$m-1", false, ptr[uint64](0), 1), []uint64{0}},
+		{"forwards from 1", streamOpts("$$m-1", false, ptr[uint64](1), 1), nil},
+		{"backwards from the end", streamOpts("$$m-1", true, nil, 1), []uint64{0}},
+		{"backwards from 5", streamOpts("$$m-1", true, ptr[uint64](5), 1), []uint64{0}},
+	} {
+		if revs := eventRevisions(readRaw(t, c, tc.opts)); !equal(revs, tc.revs) {
+			t.Errorf("$$m-1 %s: revisions %v, want %v", tc.name, revs, tc.revs)
+		}
+	}
+	o := streamOpts("$$m-1", false, nil, 1)
+	o.GetStream().RevisionOption = &esdbpb.ReadReq_Options_StreamOptions_End{End: &esdbpb.Empty{}}
+	if resps := readRaw(t, c, o); len(resps) != 0 {
+		t.Errorf("$$m-1 forwards from the end: %v, want nothing", resps)
+	}
+	// Without metadata, the metadata stream is not found, from anywhere.
+	if resps := readRaw(t, c, streamOpts("$$none-1", false, ptr[uint64](1), 1)); len(resps) != 1 || resps[0].GetStreamNotFound() == nil {
+		t.Errorf("$$none-1 forwards from 1: %v, want stream not found", resps)
+	}
+}
+
 func TestServerFeaturesAndGossip(t *testing.T) {
 	cc := conn(t, memory.New(nil), nil)
 	ctx := ctxT(t)

@@ -70,7 +70,10 @@ func (r *reader) readStream(o *esdbpb.ReadReq_Options_StreamOptions, backwards b
 	ctx := r.srv.Context()
 	stream := string(o.GetStreamIdentifier().GetStreamName())
 	if target, ok := metastreamOf(stream); ok {
-		return r.readMetastream(stream, target)
+		// Its one event is at revision 0: a read forwards from a later
+		// revision, or from the end, starts past it.
+		pastEnd := !backwards && (o.GetRevision() > 0 || o.GetEnd() != nil)
+		return r.readMetastream(stream, target, pastEnd)
 	}
 	if strings.HasPrefix(stream, "$") {
 		// Chronicle has no system streams: $all is read with AllOptions.
@@ -112,7 +115,9 @@ func (r *reader) readStream(o *esdbpb.ReadReq_Options_StreamOptions, backwards b
 
 // readMetastream shows a stream's metadata as the one event of its
 // metadata stream, or the metadata stream as not found when none is set.
-func (r *reader) readMetastream(name, target string) error {
+// A read that starts pastEnd finds nothing, as past the end of any
+// stream, but still tells a missing metadata stream apart.
+func (r *reader) readMetastream(name, target string, pastEnd bool) error {
 	ctx := r.srv.Context()
 	m, err := r.st.s.metadata(ctx, target)
 	if status.Code(err) == codes.Unimplemented || err == nil && m.IsZero() {
@@ -120,6 +125,9 @@ func (r *reader) readMetastream(name, target string) error {
 	}
 	if err != nil {
 		return rpcError(ctx, err, target)
+	}
+	if pastEnd {
+		return nil
 	}
 	data := metadataJSON(m)
 	return r.send(chronicle.RecordedEvent{
