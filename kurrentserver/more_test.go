@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"testing"
@@ -224,6 +225,22 @@ func TestHiddenEventsStillCount(t *testing.T) {
 	// A real append sees the same.
 	if _, err := store.Append(ctx, "h-1", chronicle.Exact(2), chronicle.EventData{Type: "N"}); err != nil {
 		t.Errorf("the store refused an append expecting revision 2: %v", err)
+	}
+}
+
+// A subscription from past the end waits for later events; one from the
+// largest revision or position must not wrap around to the start and
+// replay the whole stream or log.
+func TestSubscribeFromTheLargestPosition(t *testing.T) {
+	_, ctx, c := serveEvents(t, "s-1", 3)
+	largest := ptr(uint64(math.MaxUint64))
+	for _, o := range []*esdbpb.ReadReq_Options{allOpts(false, largest, 0), streamOpts("s-1", false, largest, 0)} {
+		s := subscribe(t, ctx, c, o)
+		s.next() // confirmation
+		r := s.next()
+		if up := r.GetCaughtUp(); up == nil || up.GetStreamRevision() < 0 {
+			t.Errorf("subscription from the largest revision or position of %v: %v first, want caught up (at no negative revision)", o.GetStreamOption(), r)
+		}
 	}
 }
 

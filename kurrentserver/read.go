@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -226,7 +227,7 @@ func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error 
 	var next uint64 // the first revision still to send
 	switch rev := o.GetRevisionOption().(type) {
 	case *esdbpb.ReadReq_Options_StreamOptions_Revision:
-		next = rev.Revision + 1
+		next = after(rev.Revision)
 	case *esdbpb.ReadReq_Options_StreamOptions_End:
 		state, err := r.st.s.streamState(ctx, stream)
 		if err != nil {
@@ -253,7 +254,9 @@ func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error 
 		next, last = e.Revision+1, max(last, e.Position)
 	}
 	caught := &esdbpb.ReadResp_CaughtUp{Timestamp: timestamppb.Now()}
-	if next > 0 {
+	if next > 0 && next-1 <= math.MaxInt64 {
+		// A revision beyond int64, asked for and never reached, has no
+		// place in the field.
 		rev := int64(next - 1)
 		caught.StreamRevision = &rev
 	}
@@ -289,7 +292,7 @@ func (r *reader) subscribeAll(o *esdbpb.ReadReq_Options_AllOptions, f *filter) e
 	var from uint64 // the first position to look at
 	switch a := o.GetAllOption().(type) {
 	case *esdbpb.ReadReq_Options_AllOptions_Position:
-		from = a.Position.GetCommitPosition() + 1
+		from = after(a.Position.GetCommitPosition())
 	case *esdbpb.ReadReq_Options_AllOptions_End:
 		from = head + 1
 	}
@@ -340,6 +343,16 @@ func (r *reader) subscribeAll(o *esdbpb.ReadReq_Options_AllOptions, f *filter) e
 		return err
 	}
 	return look(r.st.s.store.Subscribe(ctx, chronicle.SubscribeOptions{From: cursor + 1}))
+}
+
+// after is where a subscription from revision or position n starts:
+// n+1, or n itself when n is the largest, which no stream or log reaches.
+// n+1 would wrap to 0 there, and replay everything instead of nothing.
+func after(n uint64) uint64 {
+	if n == math.MaxUint64 {
+		return n
+	}
+	return n + 1
 }
 
 func (r *reader) checkpoint(pos uint64) error {
