@@ -191,10 +191,28 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 }
 
 // scavengeStream removes the hidden events of one stream, and records that
-// it is done, in one transaction. It locks the stream's metadata row, so
-// that an append that brings a soft-deleted stream back waits for it,
-// rather than have its new events taken for deleted ones.
+// it is done, in two transactions (see scavengeStreamTx). Each locks the
+// stream's metadata row, so that an append that brings a soft-deleted
+// stream back waits for it, rather than have its new events taken for
+// deleted ones. A scavenge stopped between the two resumes at the stream.
 func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
+	// First everything but the last event, without the head lock, which
+	// every append needs: a stream's hidden events may be millions. Then,
+	// in a transaction of its own, the last event if it goes, under the
+	// head lock, which is then held for one row.
+	removed, err = s.scavengeStreamTx(ctx, stream, false)
+	if err != nil {
+		return removed, err
+	}
+	n, err := s.scavengeStreamTx(ctx, stream, true)
+	return removed + n, err
+}
+
+// scavengeStreamTx is one pass of scavengeStream: with tailToo, it may
+// remove the last event (taking the head lock to do so) and records
+// that the stream is done; without, it leaves the last event of a live
+// stream and records nothing.
+func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo bool) (removed uint64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Once a live stream's last event is gone, the unique constraint
 		// on (stream, revision) no longer refuses an append checked
@@ -208,8 +226,10 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		// and if the row has changed meanwhile, the last event stays,
 		// for the next scavenge.
 		var tail bool
-		if err := tx.QueryRow(ctx, s.sql.scavengeTail, stream).Scan(&tail); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
+		if tailToo {
+			if err := tx.QueryRow(ctx, s.sql.scavengeTail, stream).Scan(&tail); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
 		}
 		var maxAge, maxCount, truncate int64
 		var deleted int16
@@ -255,6 +275,9 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 			if _, err := tx.Exec(ctx, s.sql.scavengeNext, stream, last+1); err != nil {
 				return err
 			}
+		}
+		if !tailToo {
+			return nil
 		}
 		_, err := tx.Exec(ctx, s.sql.scavengeMark, stream)
 		return err
