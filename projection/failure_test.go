@@ -261,3 +261,44 @@ func TestClosedStoreBlamesNoEvent(t *testing.T) {
 		t.Fatalf("read model = %v, want it empty", got)
 	}
 }
+
+// closedOnCancel is a store whose subscriptions, when their ctx ends,
+// fail with an error of their own rather than ctx's, as one whose
+// connection is closed under it may.
+type closedOnCancel struct{ chronicle.Store }
+
+func (s closedOnCancel) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		for e, err := range s.Store.Subscribe(ctx, opts) {
+			if err != nil && ctx.Err() != nil {
+				err = errors.New("read all: connection closed")
+			}
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TestRunEndedWhileReading: a read that breaks as Run's ctx ends, with
+// whatever error, ends Run with nil, as its godoc says of ctx's end.
+func TestRunEndedWhileReading(t *testing.T) {
+	s := closedOnCancel{memory.New(nil)}
+	fill(t, s, "a", 1, 3)
+	applied := make(chan struct{}, 3)
+	p := projection.Projection{Name: "p", Handle: func(context.Context, chronicle.RecordedEvent) error {
+		applied <- struct{}{}
+		return nil
+	}}
+	r := mustRunner(t, s, &projection.Options{Logger: slog.New(slog.DiscardHandler)}, p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for range 3 {
+		<-applied
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run whose ctx ended while it read: %v, want nil", err)
+	}
+}

@@ -43,10 +43,18 @@ func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progre
 			// Another runner moved the checkpoint: go on from where it got.
 			continue
 		}
-		if err == nil || ctx.Err() != nil {
+		var read *readError
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil && errors.As(err, &read):
+			// A read broken as ctx ended, by its ending as a rule, whatever
+			// the error says (a connection closed under it, say): for Run,
+			// that is how it is meant to stop.
+			return ctx.Err()
+		case ctx.Err() != nil:
 			return err
 		}
-		var read *readError
 		closed := errors.Is(err, chronicle.ErrClosed)
 		if !closed && !errors.As(err, &read) {
 			// An *Error, which stopped p already, or the failed move that
