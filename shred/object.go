@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 )
 
 // object is a JSON object that keeps the order of its fields, so that
@@ -48,18 +46,6 @@ func parseObject(data []byte) (*object, error) {
 		return nil, errors.New("data after the JSON object")
 	}
 	return o, nil
-}
-
-// lookup returns the value that encoding/json decodes into the struct
-// field of JSON name name: that of the last key equal to name but for
-// case.
-func (o *object) lookup(name string) (json.RawMessage, bool) {
-	for _, k := range slices.Backward(o.keys) {
-		if strings.EqualFold(k, name) {
-			return o.vals[k], true
-		}
-	}
-	return nil, false
 }
 
 func (o *object) marshal() []byte {

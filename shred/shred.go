@@ -15,6 +15,17 @@
 // player. A field that belongs to a subject named elsewhere in the event
 // says so: `chronicle:"personal,subject=customer_id"`.
 //
+// A key of an event's JSON object is a personal field only under the
+// field's exact JSON name, and a subject is read only from the key of
+// its field's exact JSON name. encoding/json decodes a key that differs
+// from a field's name only in case into the field too: rather than store
+// such a key in the clear, or guess which key names the subject, an
+// append refuses it with an error matching [chronicle.ErrInvalidEvent]
+// that says how to write it, unless it is exactly the JSON name of
+// another field of the type, which it then is, and is left as it is. As
+// encoding/json does, a field hides the fields of the same JSON name of
+// the structs it embeds (see [Of]).
+//
 // Wrap the store with [New]: appends encrypt the marked fields, reads
 // decrypt them. Data written without encryption (by older code, or other
 // tools) reads as it is. A writer whose events other programs read
@@ -60,6 +71,12 @@
 // fails to open it, since the one failure that normal use leads to is a
 // subject forgotten and keyed again; a field too short to be a
 // ciphertext at all is still an error.
+//
+// Reads decrypt the encrypted fields under the exact names of personal
+// fields, and leave other keys as they are, but for one case: a field
+// that an append encrypted under a key that differs from a personal
+// field's name only in case, before appends refused such keys, reads
+// decrypted too, as the field of that name.
 package shred
 
 import (
@@ -93,12 +110,16 @@ const Encrypted = "[encrypted]"
 
 // Field is one personal field of an event type.
 type Field struct {
-	// Name is the field's JSON name. The keys of an event that equal it
-	// but for case are the field too, since encoding/json decodes them
-	// into it: each is encrypted.
+	// Name is the field's JSON name. A key of an event is the field
+	// under exactly this name only. encoding/json decodes a key that
+	// differs from it only in case into the field too, so an append
+	// refuses such a key, unless it is exactly the JSON name of another
+	// field of the type, which it then is.
 	Name string
 	// Subject is the JSON name of the field that names the field's data
-	// subject; empty when the field is its own subject.
+	// subject; empty when the field is its own subject. The subject is
+	// read from the key of exactly this name; an append refuses a key
+	// that differs from it only in case, as it does for Name.
 	Subject string
 }
 
@@ -106,16 +127,26 @@ type Field struct {
 type Type struct {
 	Name   string
 	Fields []Field
+	other  []string // JSON names of the type's fields that are not personal
 	err    error
 }
 
 // Of reads the personal fields of T, stored as events named name, from
 // its struct tags: `chronicle:"personal"` or
 // `chronicle:"personal,subject=json_name"`. The fields of a struct that T
-// embeds without a JSON name are T's own, as encoding/json writes them.
+// embeds without a JSON name are T's own, as encoding/json writes them,
+// and as there a field hides those of the same JSON name that are
+// embedded deeper: it alone is personal or not, as its own tag says.
 // A tag on a field deeper in (inside a struct, pointer, slice or map
 // field) is an error that [NewSchema] returns: such a field would stay
-// in the clear, so mark the field that holds it personal instead.
+// in the clear, so mark the field that holds it personal instead. So is
+// a tag on a field that encoding/json leaves out (unexported, or tagged
+// json:"-").
+//
+// A key of an event is a personal field only under the field's exact
+// JSON name, and a subject is read only from its exact JSON name: an
+// append refuses a key that differs from either only in case (see
+// [Field]).
 func Of[T any](name string) Type {
 	t := Type{Name: name}
 	rt := reflect.TypeFor[T]()
@@ -126,57 +157,135 @@ func Of[T any](name string) Type {
 		t.err = fmt.Errorf("shred: %v (event type %q) is not a struct", rt, name)
 		return t
 	}
-	t.Fields, t.err = fieldsOf(rt, nil)
+	var found []jsonField
+	if t.err = fieldsOf(rt, nil, &found); t.err != nil {
+		return t
+	}
+	// encoding/json writes, of the fields of one JSON name, the one
+	// embedded least deep; of several as deep, the one whose name comes
+	// from its json tag, and none if that leaves more than one.
+	var names []string
+	byName := map[string][]jsonField{}
+	for _, f := range found {
+		if byName[f.Name] == nil {
+			names = append(names, f.Name)
+		}
+		byName[f.Name] = append(byName[f.Name], f)
+	}
+	for _, n := range names {
+		f, ok := dominant(byName[n])
+		switch {
+		case !ok:
+		case f.personal:
+			t.Fields = append(t.Fields, f.Field)
+		default:
+			t.other = append(t.other, n)
+		}
+	}
 	return t
 }
 
-// fieldsOf returns the personal fields of struct type rt, with those of
-// the structs it embeds, which encoding/json puts at the top level of the
-// object too. outer lists the structs that embed rt, so that a type that
-// embeds itself (type T struct{ *T }) is read once, not forever.
-func fieldsOf(rt reflect.Type, outer []reflect.Type) ([]Field, error) {
+// jsonField is a field that encoding/json writes at the top level of an
+// event's object, unless another of the same name hides it.
+type jsonField struct {
+	Field         // Subject set when personal
+	depth    int  // how many embedded structs deep
+	tagged   bool // its JSON name comes from a json tag
+	personal bool
+}
+
+// dominant returns the field of fields, all of one JSON name, that
+// encoding/json writes, if any.
+func dominant(fields []jsonField) (jsonField, bool) {
+	depth := slices.MinFunc(fields, func(a, b jsonField) int { return a.depth - b.depth }).depth
+	var top, tagged []jsonField
+	for _, f := range fields {
+		if f.depth == depth {
+			top = append(top, f)
+			if f.tagged {
+				tagged = append(tagged, f)
+			}
+		}
+	}
+	switch {
+	case len(top) == 1:
+		return top[0], true
+	case len(tagged) == 1:
+		return tagged[0], true
+	}
+	return jsonField{}, false
+}
+
+// fieldsOf adds to found the fields of struct type rt that encoding/json
+// writes, with those of the structs it embeds, which it puts at the top
+// level of the object too. outer lists the structs that embed rt, so
+// that a type that embeds itself (type T struct{ *T }) is read once, not
+// forever.
+func fieldsOf(rt reflect.Type, outer []reflect.Type, found *[]jsonField) error {
 	if slices.Contains(outer, rt) {
-		return nil, nil
+		return nil
 	}
 	outer = append(outer, rt)
-	var fields []Field
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag, ok := f.Tag.Lookup("chronicle")
-		if embedded := promoted(f); embedded != nil {
+		if skipped(f) {
 			if ok {
-				return nil, fmt.Errorf("shred: %v.%s: an embedded struct cannot be marked personal, since encoding/json writes its fields in the event's object: mark its fields personal, or give it a JSON name", rt, f.Name)
+				return fmt.Errorf("shred: %v.%s: encoding/json leaves the field out, unexported or tagged json:\"-\", so its chronicle tag would do nothing: remove the tag, or have the field written", rt, f.Name)
 			}
-			more, err := fieldsOf(embedded, outer)
-			if err != nil {
-				return nil, err
-			}
-			fields = append(fields, more...)
 			continue
 		}
+		if embedded := promoted(f); embedded != nil {
+			if ok {
+				return fmt.Errorf("shred: %v.%s: an embedded struct cannot be marked personal, since encoding/json writes its fields in the event's object: mark its fields personal, or give it a JSON name", rt, f.Name)
+			}
+			if err := fieldsOf(embedded, outer, found); err != nil {
+				return err
+			}
+			continue
+		}
+		jf := jsonField{Field: Field{Name: jsonName(f)}, depth: len(outer) - 1, tagged: jsonTagged(f)}
 		if !ok {
 			// Only top-level fields are encrypted: a tag deeper in
 			// would leave its value in the clear without a word.
 			if inner := taggedInside(f.Type, map[reflect.Type]bool{}); inner != "" {
-				return nil, fmt.Errorf("shred: %v.%s: %s has a chronicle tag, but personal fields must be top-level fields of the event (or of a struct it embeds): mark %s personal instead, which encrypts it whole", rt, f.Name, inner, f.Name)
+				return fmt.Errorf("shred: %v.%s: %s has a chronicle tag, but personal fields must be top-level fields of the event (or of a struct it embeds): mark %s personal instead, which encrypts it whole", rt, f.Name, inner, f.Name)
 			}
+			*found = append(*found, jf)
 			continue
 		}
 		parts := strings.Split(tag, ",")
 		if parts[0] != "personal" {
-			return nil, fmt.Errorf("shred: %v.%s: unknown chronicle tag %q: want personal or personal,subject=FIELD", rt, f.Name, tag)
+			return fmt.Errorf("shred: %v.%s: unknown chronicle tag %q: want personal or personal,subject=FIELD", rt, f.Name, tag)
 		}
-		field := Field{Name: jsonName(f)}
+		jf.personal = true
 		for _, p := range parts[1:] {
 			subject, ok := strings.CutPrefix(p, "subject=")
 			if !ok || subject == "" {
-				return nil, fmt.Errorf("shred: %v.%s: unknown option %q in chronicle tag", rt, f.Name, p)
+				return fmt.Errorf("shred: %v.%s: unknown option %q in chronicle tag", rt, f.Name, p)
 			}
-			field.Subject = subject
+			jf.Subject = subject
 		}
-		fields = append(fields, field)
+		*found = append(*found, jf)
 	}
-	return fields, nil
+	return nil
+}
+
+// skipped reports whether encoding/json leaves field f out: an
+// unexported field, but for an embedded struct (whose exported fields
+// it writes), or one tagged json:"-".
+func skipped(f reflect.StructField) bool {
+	if f.Tag.Get("json") == "-" {
+		return true
+	}
+	if f.Anonymous {
+		t := f.Type
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		return !f.IsExported() && t.Kind() != reflect.Struct
+	}
+	return !f.IsExported()
 }
 
 // promoted returns the struct whose fields encoding/json writes in place
@@ -222,21 +331,33 @@ func taggedInside(rt reflect.Type, seen map[reflect.Type]bool) string {
 
 // jsonName returns the name encoding/json gives a struct field.
 func jsonName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	if name == "" {
-		return f.Name
+	if jsonTagged(f) {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		return name
 	}
-	return name
+	return f.Name
+}
+
+// jsonTagged reports whether field f's JSON name comes from its json tag.
+func jsonTagged(f reflect.StructField) bool {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name != ""
 }
 
 // Schema maps event types to their personal fields.
 type Schema struct {
-	types map[string][]Field
+	types map[string]eventType
+}
+
+// eventType is what a Schema knows of an event type.
+type eventType struct {
+	fields []Field
+	other  map[string]bool // JSON names of the type's fields that are not personal
 }
 
 // NewSchema checks the types and returns their schema.
 func NewSchema(types ...Type) (*Schema, error) {
-	s := &Schema{types: map[string][]Field{}}
+	s := &Schema{types: map[string]eventType{}}
 	for _, t := range types {
 		if t.err != nil {
 			return nil, t.err
@@ -244,7 +365,11 @@ func NewSchema(types ...Type) (*Schema, error) {
 		if _, dup := s.types[t.Name]; dup {
 			return nil, fmt.Errorf("shred: event type %q is given twice", t.Name)
 		}
-		s.types[t.Name] = t.Fields
+		et := eventType{fields: t.Fields, other: map[string]bool{}}
+		for _, n := range t.other {
+			et.other[n] = true
+		}
+		s.types[t.Name] = et
 	}
 	return s, nil
 }
@@ -341,9 +466,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected chronicle.Ex
 	}
 	out := make([]chronicle.EventData, len(events))
 	for i, e := range events {
-		fields := s.schema.types[e.Type]
-		if len(fields) > 0 {
-			data, err := s.encrypt(ctx, e.Type, e.Data, fields)
+		if t := s.schema.types[e.Type]; len(t.fields) > 0 {
+			data, err := s.encrypt(ctx, e.Type, e.Data, t)
 			if err != nil {
 				return chronicle.AppendResult{}, fmt.Errorf("append to %q: event %d (%s): %w", stream, i, e.Type, err)
 			}
@@ -354,10 +478,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected chronicle.Ex
 	return s.inner.Append(ctx, stream, expected, out...)
 }
 
-func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fields []Field) ([]byte, error) {
+func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, t eventType) ([]byte, error) {
 	o, err := parseObject(data)
 	if err != nil {
-		return nil, fmt.Errorf("personal fields need a JSON object: %w", err)
+		return nil, fmt.Errorf("%w: personal fields need a JSON object: %w", chronicle.ErrInvalidEvent, err)
 	}
 	obj := o.vals
 	// Every subject is read before any field is sealed: a subject field
@@ -365,26 +489,29 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fiel
 	// of its envelope as the subject of the fields that name it, a
 	// subject that nobody can forget.
 	type sealing struct {
-		name, subject string
-		field         Field
+		field   Field
+		subject string
 	}
 	var todo []sealing
-	for _, name := range o.keys {
-		f, ok := fieldOf(fields, name)
-		if !ok || isEnvelope(obj[name]) {
-			continue
-		}
-		subject, err := subjectOf(o, f, name)
+	for _, key := range o.keys {
+		f, ok, err := t.field(key)
 		if err != nil {
 			return nil, err
 		}
-		todo = append(todo, sealing{name, subject, f})
+		if ok && !isEnvelope(obj[key]) {
+			todo = append(todo, sealing{field: f})
+		}
+	}
+	for i, w := range todo {
+		if todo[i].subject, err = subjectOf(o, w.field); err != nil {
+			return nil, err
+		}
 	}
 	for _, w := range todo {
-		raw := obj[w.name]
+		raw := obj[w.field.Name]
 		key, err := s.keys.Key(ctx, Ref(w.subject), true)
 		if err != nil {
-			return nil, fmt.Errorf("key for field %q: %w", w.name, err)
+			return nil, fmt.Errorf("key for field %q: %w", w.field.Name, err)
 		}
 		ct, err := seal(key, raw, aad(eventType, w.field.Name))
 		if err != nil {
@@ -394,23 +521,52 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, fiel
 		if err != nil {
 			return nil, err
 		}
-		obj[w.name] = env
+		obj[w.field.Name] = env
 	}
 	return o.marshal(), nil
 }
 
-// fieldOf returns the personal field that a key of an event's JSON
-// object decodes into. encoding/json matches keys to struct fields
-// ignoring case, preferring an exact match, so a key that differs from
-// a personal field's name only in case ends up in that field all the
-// same, and must not be stored in the clear.
-func fieldOf(fields []Field, key string) (Field, bool) {
-	for _, f := range fields {
+// field returns the personal field that key, a key of an event's JSON
+// object, is: the one of exactly that JSON name. encoding/json decodes a
+// key that differs from a field's JSON name only in case into the field
+// all the same, unless another field has exactly that name: rather than
+// follow it further, and store a personal value in the clear, or read a
+// subject from a key the field does not name, an append refuses such a
+// key, with an error that says how to write it.
+func (t eventType) field(key string) (Field, bool, error) {
+	for _, f := range t.fields {
+		if f.Name == key {
+			return f, true, nil
+		}
+	}
+	if t.other[key] {
+		return Field{}, false, nil
+	}
+	for _, f := range t.fields {
+		if strings.EqualFold(key, f.Name) {
+			return Field{}, false, fmt.Errorf("%w: key %q differs only in case from %q, the JSON name of a personal field, which is encrypted under its exact name only: write it as %q", chronicle.ErrInvalidEvent, key, f.Name, f.Name)
+		}
+		if key != f.Subject && strings.EqualFold(key, f.Subject) {
+			return Field{}, false, fmt.Errorf("%w: key %q differs only in case from %q, the JSON name of the subject field of personal field %q, whose subject is read under its exact name only: write it as %q", chronicle.ErrInvalidEvent, key, f.Subject, f.Name, f.Subject)
+		}
+	}
+	return Field{}, false, nil
+}
+
+// sealedAs returns the personal field whose name an envelope found under
+// key was sealed with: the field of exactly that name, or else, for
+// envelopes that an append wrote under a key that differs from a field's
+// name only in case, before such keys were refused, the first field
+// whose name equals key but for case. An envelope says that it is one,
+// and its ciphertext opens only as the field it was sealed for, so
+// decrypting one found under such a key cannot give another's value.
+func (t eventType) sealedAs(key string) (Field, bool) {
+	for _, f := range t.fields {
 		if f.Name == key {
 			return f, true
 		}
 	}
-	for _, f := range fields {
+	for _, f := range t.fields {
 		if strings.EqualFold(f.Name, key) {
 			return f, true
 		}
@@ -418,20 +574,20 @@ func fieldOf(fields []Field, key string) (Field, bool) {
 	return Field{}, false
 }
 
-// subjectOf returns the subject that the value of o's key name, of
-// personal field f, belongs to: its own value, or that of f's subject
-// field.
-func subjectOf(o *object, f Field, name string) (string, error) {
-	raw := o.vals[name]
+// subjectOf returns the subject that the value of o's personal field f
+// belongs to: its own value, or that of f's subject field, under
+// exactly its name.
+func subjectOf(o *object, f Field) (string, error) {
+	raw := o.vals[f.Name]
 	if f.Subject != "" {
 		var ok bool
-		if raw, ok = o.lookup(f.Subject); !ok {
-			return "", fmt.Errorf("field %q: the subject field %q is missing", name, f.Subject)
+		if raw, ok = o.vals[f.Subject]; !ok {
+			return "", fmt.Errorf("%w: field %q: the subject field %q is missing", chronicle.ErrInvalidEvent, f.Name, f.Subject)
 		}
 		// Already encrypted (the event was read from the store
 		// underneath, say): its subject cannot be read any more.
 		if isEnvelope(raw) {
-			return "", fmt.Errorf("field %q: the subject field %q is encrypted already, so the field's subject is unknown: give the subject in the clear, or the field encrypted too", name, f.Subject)
+			return "", fmt.Errorf("%w: field %q: the subject field %q is encrypted already, so the field's subject is unknown: give the subject in the clear, or the field encrypted too", chronicle.ErrInvalidEvent, f.Name, f.Subject)
 		}
 	}
 	var subject string
@@ -498,8 +654,8 @@ type decrypter struct {
 }
 
 func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chronicle.RecordedEvent, error) {
-	fields := d.s.schema.types[e.Type]
-	if len(fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
+	t := d.s.schema.types[e.Type]
+	if len(t.fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
 		return e, nil
 	}
 	o, err := parseObject(e.Data)
@@ -509,8 +665,11 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 	obj := o.vals
 	for _, name := range o.keys {
 		raw := obj[name]
-		f, ok := fieldOf(fields, name)
-		if !ok || !isEnvelope(raw) {
+		if !isEnvelope(raw) {
+			continue
+		}
+		f, ok := t.sealedAs(name)
+		if !ok {
 			continue
 		}
 		if obj[name], err = d.field(ctx, e.Type, f.Name, raw); err != nil {

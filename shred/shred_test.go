@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -198,42 +199,215 @@ func TestNothingOnDisk(t *testing.T) {
 	}
 }
 
-// TestPersonalFieldInOtherCase checks that keys that differ from a
-// personal field's name only in case, which encoding/json decodes into
-// the field, are encrypted too: each under its own subject, and a subject
-// field matched the same way.
-func TestPersonalFieldInOtherCase(t *testing.T) {
+// newStore returns a shredding store of types over a memory store, and
+// the memory store.
+func newStore(t *testing.T, types ...shred.Type) (*shred.Store, chronicle.Store) {
+	t.Helper()
+	schema, err := shred.NewSchema(types...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := memory.New(nil)
+	return shred.New(inner, shred.NewMemoryKeys(), schema), inner
+}
+
+// TestKeyInOtherCaseIsRefused checks that an append refuses a key that
+// differs only in case from a personal field's JSON name, or a subject
+// field's, which encoding/json decodes into that field: such a key was
+// stored in the clear, and then, when encrypted, sealed under a subject
+// guessed among the keys. The error says which key, and how to write it,
+// and nothing of the append is stored.
+func TestKeyInOtherCaseIsRefused(t *testing.T) {
 	ctx := context.Background()
 	inner := memory.New(nil)
 	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
-	if _, err := s.Append(ctx, "g", chronicle.NoStream,
-		chronicle.EventData{Type: "Started", Data: []byte(`{"Player_One":"Alice","PLAYER_TWO":"Bob"}`)},
-		// Both decode into PlayerOne (the last wins), each a subject.
-		chronicle.EventData{Type: "Started", Data: []byte(`{"player_one":"Alice","Player_One":"Bob"}`)},
-		chronicle.EventData{Type: "Shipped", Data: []byte(`{"Customer_ID":"c-42","Address":"1 Rabbit Hole"}`)},
-	); err != nil {
+	for _, tc := range []struct {
+		typ, data, key, name string
+	}{
+		{"Started", `{"Player_One":"Alice","player_two":"Bob"}`, "Player_One", "player_one"},
+		{"Started", `{"player_one":"Alice","PLAYER_TWO":"Bob"}`, "PLAYER_TWO", "player_two"},
+		{"Shipped", `{"customer_id":"c-42","Address":"1 Rabbit Hole"}`, "Address", "address"},
+		{"Shipped", `{"Customer_ID":"c-42","address":"1 Rabbit Hole"}`, "Customer_ID", "customer_id"},
+		// The subject field under its exact name too: the key in
+		// another case would be the subject for encoding/json.
+		{"Shipped", `{"customer_id":"c-42","address":"1 Rabbit Hole","CUSTOMER_ID":"c-7"}`, "CUSTOMER_ID", "customer_id"},
+	} {
+		_, err := s.Append(ctx, "g", chronicle.Any,
+			chronicle.EventData{Type: "Started", Data: []byte(`{"player_one":"Carol","player_two":"Dave"}`)},
+			chronicle.EventData{Type: tc.typ, Data: []byte(tc.data)})
+		if !errors.Is(err, chronicle.ErrInvalidEvent) {
+			t.Errorf("appending %s: %v, want an error matching ErrInvalidEvent", tc.data, err)
+			continue
+		}
+		for _, want := range []string{fmt.Sprintf("%q", tc.key), fmt.Sprintf("write it as %q", tc.name)} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("appending %s: %v, want an error that says %s", tc.data, err, want)
+			}
+		}
+	}
+	for e, err := range inner.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		t.Fatalf("a refused append stored %s (%v)", e.Data, err)
+	}
+}
+
+// TestEnvelopeInOtherCaseIsRead checks that a personal field that an
+// append encrypted under a key that differs from its name only in case,
+// before such keys were refused, still reads decrypted, and forgotten
+// once its subject is.
+func TestEnvelopeInOtherCaseIsRead(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
+	if _, err := s.Append(ctx, "g", chronicle.NoStream, chronicle.EventData{Type: "Started", Data: []byte(`{"player_one":"Alice","player_two":"Bob"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := readOne[started](t, s, "g", 0), (started{PlayerOne: "Alice", PlayerTwo: "Bob"}); got != want {
+	// What such an append stored: the envelope sealed for player_one
+	// under the key it was given.
+	stored := storedFields(t, inner, "g")
+	data := fmt.Appendf(nil, `{"Player_One":%s,"player_two":%s}`, stored["player_one"], stored["player_two"])
+	if _, err := inner.Append(ctx, "old", chronicle.NoStream, chronicle.EventData{Type: "Started", Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[started](t, s, "old", 0), (started{PlayerOne: "Alice", PlayerTwo: "Bob"}); got != want {
 		t.Fatalf("read %+v, want %+v", got, want)
 	}
-	noneInTheClear(t, inner, "Alice", "Bob", "Rabbit")
 	if err := s.Forget(ctx, "Alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Forget(ctx, "c-42"); err != nil {
+	if got, want := readOne[started](t, s, "old", 0), (started{PlayerOne: shred.Forgotten, PlayerTwo: "Bob"}); got != want {
+		t.Fatalf("after forgetting Alice, read %+v, want %+v", got, want)
+	}
+}
+
+// delivery names its customer in customer_id, and Customer_ID is another
+// field, which encoding/json decodes the key of exactly that name into.
+type delivery struct {
+	CustomerID string `json:"customer_id"`
+	OrderedBy  string `json:"Customer_ID"`
+	Address    string `json:"address" chronicle:"personal,subject=customer_id"`
+}
+
+// TestSubjectUnderItsExactName checks that a field's subject is read from
+// the key of exactly its subject field's name, and that a key that is
+// exactly another field's is that field's: the subject was the value of
+// the last key equal to it but for case, so the address was sealed under
+// the ordering customer, and forgetting the customer left it readable.
+func TestSubjectUnderItsExactName(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, shred.Of[delivery]("Delivered"))
+	if _, err := s.Append(ctx, "d", chronicle.NoStream, jsonEvent(t, "Delivered", delivery{CustomerID: "c-1", OrderedBy: "c-2", Address: "1 Rabbit Hole"})); err != nil {
 		t.Fatal(err)
 	}
-	for e, err := range s.ReadStream(ctx, "g", chronicle.ReadStreamOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(e.Data, []byte("Alice")) || bytes.Contains(e.Data, []byte("Rabbit")) {
-			t.Fatalf("read %s after forgetting Alice and c-42", e.Data)
+	if err := s.Forget(ctx, "c-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[delivery](t, s, "d", 0), (delivery{CustomerID: "c-1", OrderedBy: "c-2", Address: "1 Rabbit Hole"}); got != want {
+		t.Fatalf("after forgetting c-2, read %+v, want %+v", got, want)
+	}
+	if err := s.Forget(ctx, "c-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[delivery](t, s, "d", 0), (delivery{CustomerID: "c-1", OrderedBy: "c-2", Address: shred.Forgotten}); got != want {
+		t.Fatalf("after forgetting c-1, the customer, read %+v, want %+v", got, want)
+	}
+}
+
+// profile has a personal field and one that is not, whose JSON names
+// differ only in case: encoding/json decodes each key into the field of
+// exactly its name.
+type profile struct {
+	Name string `json:"name" chronicle:"personal"`
+	NAME string `json:"NAME"` // a public display code
+}
+
+// TestNonPersonalFieldInOtherCase checks that a key that is exactly the
+// name of a field that is not personal is left in the clear, although it
+// differs from a personal field's name only in case: it was encrypted,
+// and read as forgotten once its value was forgotten as a subject.
+func TestNonPersonalFieldInOtherCase(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newStore(t, shred.Of[profile]("Profile"))
+	if _, err := s.Append(ctx, "p", chronicle.NoStream, jsonEvent(t, "Profile", profile{Name: "Alice", NAME: "public-code"})); err != nil {
+		t.Fatal(err)
+	}
+	noneInTheClear(t, inner, "Alice")
+	if got := string(storedFields(t, inner, "p")["NAME"]); got != `"public-code"` {
+		t.Errorf("NAME is stored as %s, want it in the clear", got)
+	}
+	if err := s.Forget(ctx, "public-code"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readOne[profile](t, s, "p", 0), (profile{Name: shred.Forgotten, NAME: "public-code"}); got != want {
+		t.Fatalf("read %+v, want %+v", got, want)
+	}
+	// A key that is neither is refused still.
+	_, err := s.Append(ctx, "p", chronicle.Any, chronicle.EventData{Type: "Profile", Data: []byte(`{"Name":"Bob"}`)})
+	if !errors.Is(err, chronicle.ErrInvalidEvent) {
+		t.Fatalf("appending {\"Name\":\"Bob\"}: %v, want ErrInvalidEvent", err)
+	}
+}
+
+// renamed writes its own name, in the clear: a field of the same JSON
+// name in the struct that embeds Person hides Person.Name, as
+// encoding/json writes and reads it.
+type renamed struct {
+	Person
+	Name string `json:"name"`
+}
+
+// unexportedName does not hide Person.Name: encoding/json skips its
+// unexported name, and neither does a field it leaves out.
+type unexportedName struct {
+	Person
+	name    string
+	Skipped string `json:"-"`
+}
+
+// handle hides a non-personal field embedded deeper with a personal one.
+type handle struct {
+	displayed
+	Name string `json:"name" chronicle:"personal"`
+}
+
+type displayed struct {
+	Name string `json:"name"`
+}
+
+// TestHiddenEmbeddedField checks that a field of an embedded struct that
+// a field of the same JSON name hides, as encoding/json does, is not
+// taken for the event's field: a hidden personal field made the field
+// that hid it encrypted, and read as forgotten.
+func TestHiddenEmbeddedField(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		typ    shred.Type
+		fields []shred.Field
+	}{
+		{shred.Of[renamed]("Renamed"), nil},
+		{shred.Of[unexportedName]("UnexportedName"), []shred.Field{{Name: "name"}}},
+		{shred.Of[handle]("Handle"), []shred.Field{{Name: "name"}}},
+	} {
+		if !slices.Equal(tc.typ.Fields, tc.fields) {
+			t.Errorf("%s has the personal fields %+v, want %+v", tc.typ.Name, tc.typ.Fields, tc.fields)
 		}
 	}
-	if got := readOne[started](t, s, "g", 1); got.PlayerOne != "Bob" {
-		t.Fatalf("read %+v, want Bob's name, which was not forgotten", got)
+
+	s, inner := newStore(t, shred.Of[renamed]("Renamed"), shred.Of[unexportedName]("UnexportedName"))
+	if _, err := s.Append(ctx, "r", chronicle.NoStream,
+		jsonEvent(t, "Renamed", renamed{Person: Person{Name: "never written"}, Name: "public-code"}),
+		jsonEvent(t, "UnexportedName", unexportedName{Person: Person{Name: "Alice"}, name: "x", Skipped: "y"}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	noneInTheClear(t, inner, "Alice")
+	if err := s.Forget(ctx, "public-code"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOne[renamed](t, s, "r", 0); got.Name != "public-code" {
+		t.Fatalf("after forgetting public-code, the field that hides a personal one reads %q", got.Name)
 	}
 }
 
@@ -514,6 +688,13 @@ func TestSchemaRefusesTagsItWouldIgnore(t *testing.T) {
 	type namedEmbedded struct { // encoding/json writes {"person":{"name":…}}
 		Person `json:"person"`
 	}
+	type unexported struct {
+		//lint:ignore U1000 only Of reads it
+		name string `chronicle:"personal"`
+	}
+	type leftOut struct {
+		Name string `json:"-" chronicle:"personal"`
+	}
 	for _, tc := range []struct {
 		typ  shred.Type
 		want []string
@@ -525,6 +706,8 @@ func TestSchemaRefusesTagsItWouldIgnore(t *testing.T) {
 		{shred.Of[inEmbedded]("InEmbedded"), []string{"inEmbedded.To", "address.Street"}},
 		{shred.Of[taggedEmbedded]("TaggedEmbedded"), []string{"taggedEmbedded.Person", "embedded", "mark its fields personal"}},
 		{shred.Of[namedEmbedded]("NamedEmbedded"), []string{"namedEmbedded.Person", "Person.Name", "mark Person personal"}},
+		{shred.Of[unexported]("Unexported"), []string{"unexported.name", "leaves the field out"}},
+		{shred.Of[leftOut]("LeftOut"), []string{"leftOut.Name", "leaves the field out"}},
 	} {
 		_, err := shred.NewSchema(tc.typ)
 		for _, w := range tc.want {
