@@ -16,8 +16,10 @@
 //
 //   - [EventData] is what you append; [RecordedEvent] is what you read.
 //   - [Store] appends, reads streams, reads the global log and subscribes
-//     to it. Package memory has an in-memory store; package sqlite the
-//     embedded default; package storetest the suite they both pass.
+//     to it. Package memory has an in-memory store, package sqlite the
+//     embedded default and package postgres a PostgreSQL store; package
+//     storetest is the conformance suite that every store passes, the
+//     kurrent client included.
 //   - [ExpectedRevision] is the optimistic concurrency check of an append:
 //     [Any], [NoStream], [StreamExists] or [Exact].
 //   - [Decider] is an aggregate as three functions (initial state, decide,

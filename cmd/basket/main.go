@@ -377,8 +377,10 @@ Commands:
 	fmt.Fprint(w, `
 Flags, before or after the command's arguments:
   --store STORE   where the events are: PATH or sqlite:PATH (the embedded
-                  store), memory: (gone when the command ends), or
-                  postgres://URL; by default `+defaultStore()+`
+                  store), memory: (gone when the command ends),
+                  postgres://URL, or kurrentdb://HOST:PORT?tls=false (a
+                  KurrentDB server or a chronicle serve); by default
+                  `+defaultStore()+`
   -h, --help      show help
 
 Exit status: 0 done, 1 failed, 2 bad usage or input, 3 unknown basket,
