@@ -94,6 +94,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/chronicle-es/chronicle"
 )
@@ -338,10 +339,21 @@ func jsonName(f reflect.StructField) string {
 	return f.Name
 }
 
-// jsonTagged reports whether field f's JSON name comes from its json tag.
+// jsonTagged reports whether field f's JSON name comes from its json tag:
+// encoding/json ignores a name in the tag that holds other characters
+// than letters, digits and the punctuation it allows, and writes the
+// field under its Go name, where a personal field must be looked for.
 func jsonTagged(f reflect.StructField) bool {
 	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	return name != ""
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && !strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Schema maps event types to their personal fields.

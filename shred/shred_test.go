@@ -830,3 +830,25 @@ func TestDecrypting(t *testing.T) {
 		t.Errorf("after forgetting alice, the clear game reads %+v", got)
 	}
 }
+
+// oddTag's json tag names the field with a quote, which encoding/json
+// does not take: it writes the field under its Go name, Name.
+type oddTag struct {
+	//lint:ignore SA5008 the quote is the point: encoding/json ignores the name
+	Name string `json:"o'name" chronicle:"personal"`
+}
+
+// TestPersonalFieldUnderItsGoName checks that a personal field whose json
+// tag encoding/json ignores is encrypted under the name encoding/json
+// writes it with, its Go name.
+func TestPersonalFieldUnderItsGoName(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newStore(t, shred.Of[oddTag]("Odd"))
+	if _, err := s.Append(ctx, "o", chronicle.NoStream, jsonEvent(t, "Odd", oddTag{Name: "Alice"})); err != nil {
+		t.Fatal(err)
+	}
+	noneInTheClear(t, inner, "Alice")
+	if got := readOne[oddTag](t, s, "o", 0); got.Name != "Alice" {
+		t.Fatalf("read %+v, want Alice", got)
+	}
+}
