@@ -76,6 +76,9 @@ func classify(err error) *Error {
 	case errors.Is(err, connectfour.ErrGameNotFound), errors.Is(err, connectfour.ErrNotStarted):
 		// A game that has not started has no events: it does not exist.
 		return &Error{Status: http.StatusNotFound, Code: "game_not_found", Message: "there is no such game"}
+	case errors.Is(err, connectfour.ErrNamesEncrypted):
+		return &Error{Status: http.StatusConflict, Code: "names_encrypted",
+			Message: "this game's players' names are stored encrypted, with their keys in the database where it was started, which this server's store does not reach: play it where that database is served"}
 	case errors.Is(err, connectfour.ErrConcurrentMove):
 		return &Error{Status: http.StatusConflict, Code: "concurrent_move", Message: ruleMessage(err)}
 	case errors.As(err, &rule):

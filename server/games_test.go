@@ -198,6 +198,50 @@ func TestConnectFourEncryptedNames(t *testing.T) {
 	}
 }
 
+// TestConnectFourMoveInCLIGameStaysForgettable continues in the web UI a
+// game that "connectfour" started with its names encrypted, then forgets
+// a player with "connectfour forget": the server's move named her in the
+// clear, so that the stored event and the game's page kept her name. A
+// server whose store does not reach the keys refuses such a move, with a
+// 409 that says why, rather than recording "[encrypted]" as the player.
+func TestConnectFourMoveInCLIGameStaysForgettable(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) chronicle.Store{
+		"SQLite":     func(t *testing.T) chronicle.Store { return sqliteStore(t) },
+		"PostgreSQL": func(t *testing.T) chronicle.Store { return pgtest.Open(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := open(t)
+			_, ts := newTestServer(t, store, nil)
+			ctx := context.Background()
+			cli := connectfour.NewService(store, connectfour.WithForgettableNames())
+			id, err := cli.CreateGame(ctx, "alice", "bob")
+			if err != nil {
+				t.Fatal(err)
+			}
+			post(t, ts, "/api/games/"+id.String()+"/moves", `{"player":"alice","column":"D"}`).want(t, 200, "")
+			for e, err := range store.ReadStream(ctx, connectfour.StreamName(id), chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(string(e.Data), "alice") {
+					t.Errorf("the CLI's game holds %s@%d in the clear: %s", e.Type, e.Revision, e.Data)
+				}
+			}
+			if err := cli.Forget(ctx, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			if body := get(t, ts, "/api/games/"+id.String()).want(t, 200, "").body; strings.Contains(body, "alice") || !strings.Contains(body, shred.Forgotten) {
+				t.Errorf("after forgetting alice, the game's page still names her:\n%s", body)
+			}
+
+			// A server over the same events without their database has
+			// no keys.
+			_, blind := newTestServer(t, struct{ chronicle.Store }{store}, nil)
+			post(t, blind, "/api/games/"+id.String()+"/moves", `{"player":"[encrypted]","column":"E"}`).want(t, 409, "names_encrypted")
+		})
+	}
+}
+
 func TestUIPages(t *testing.T) {
 	_, ts := newTestServer(t, sqliteStore(t), nil)
 	post(t, ts, "/api/streams/order-1", appendBody(`"any"`, "Placed", 3)).want(t, 201, "")

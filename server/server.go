@@ -130,7 +130,9 @@ func New(store chronicle.Store, opts *Options) (*Server, error) {
 	// EventStoreDB store them, so that every game started here reads
 	// over the KurrentDB protocol too; the names that "connectfour"
 	// stored encrypted in the same database read decrypted, with their
-	// keys beside the events, so that its games show here too.
+	// keys beside the events, so that its games show here too, and the
+	// moves made here in its games are encrypted as their names are, so
+	// that "connectfour forget" erases them too.
 	s.games = connectfour.NewService(store, connectfour.WithClearNames())
 	if db, ok := store.(projection.TxStore); ok {
 		// The projections read the games through the service's store,

@@ -116,7 +116,11 @@ Type q (or press Ctrl-D) at any prompt to stop; the game is saved, and
 
   printf 'alice\nbob\nD\nD\n' | connectfour play`},
 		{name: "resume", args: "ID", summary: "continue an unfinished game", nargs: 1, run: (*app).resume,
-			help: "Continues the game where it was left. ID is a game id, or its first characters."},
+			help: `Continues the game where it was left. ID is a game id, or its first characters.
+The moves store the players' names as the game's start stored them: encrypted
+in a game started on sqlite: or postgres://, whose keys are in that database,
+and in the clear otherwise. Over kurrentdb:// there are no keys: a game whose
+names are encrypted cannot be resumed there; resume it on its database.`},
 		{name: "list", summary: "list the games, the latest first", run: (*app).list,
 			help: "On the embedded store, reads the games table that a projection keeps up to date."},
 		{name: "stats", summary: "show the leaderboard: games, wins, losses and ties of each player", run: (*app).stats,
@@ -130,8 +134,11 @@ which are rebuilt. It cannot be undone.
 The keys live in the store's database (sqlite:, postgres://). A kurrentdb://
 store has none for them: there, names are stored in the clear, as in the
 tutorial, and cannot be forgotten, and names stored encrypted read as
-[encrypted]. The games a chronicle serve starts keep their names in the
-clear, in any store: forgetting leaves them.`},
+[encrypted] (such a game cannot be resumed there). A game's moves store the
+names as its start did, whoever makes them: the moves made in a chronicle
+serve's web UI in a game started with this program are encrypted, and
+forgetting erases them; the games a chronicle serve starts keep their names
+in the clear, in any store, in every move: forgetting leaves them.`},
 		{name: "show", args: "ID", summary: "draw a game's board", nargs: 1, run: (*app).show},
 		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", nargs: 1, run: (*app).history,
 			help: "The events are the game: everything else is computed from them."},
@@ -361,8 +368,9 @@ func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
 // would leave them in this process's memory only, and every name would be
 // lost when it exits: there, names are stored in the clear, as the
 // tutorial stores them, and names stored encrypted in the store below
-// read as "[encrypted]". The memory store loses its events at exit too, so
-// keys in memory suit it.
+// read as "[encrypted]", in games it cannot move in
+// ([cf.ErrNamesEncrypted]). The memory store loses its events at exit
+// too, so keys in memory suit it.
 func (a *app) service(store chronicle.Store) *cf.Service {
 	if _, ok := store.(projection.DB); !ok && !a.inMemory() {
 		return cf.NewService(store)

@@ -200,7 +200,9 @@ func TestKurrentKeepsPlayersNames(t *testing.T) {
 // forgotten, which they are not), while the games the server started,
 // whose names it stores in the clear, read as they are. Every command
 // failed on such a game ("cannot unmarshal object"), list and stats for
-// every game.
+// every game. Resuming the CLI's game there is refused, with where to
+// play it instead: it went on, and stored "[encrypted]" as the player of
+// its moves, in the clear, for good.
 func TestKurrentReadsEncryptedNames(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c4.db")
 	r := runIn(t, lines([]string{"alice", "bob"}, "D"), nil, "--store", "sqlite:"+path)
@@ -213,7 +215,8 @@ func TestKurrentReadsEncryptedNames(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	// A game started as the server starts them.
-	if _, err := cf.NewService(st, cf.WithClearNames()).CreateGame(ctx, "carol", "dave"); err != nil {
+	served, err := cf.NewService(st, cf.WithClearNames()).CreateGame(ctx, "carol", "dave")
+	if err != nil {
 		t.Fatal(err)
 	}
 	kdb := serveKurrent(t, st)
@@ -227,6 +230,15 @@ func TestKurrentReadsEncryptedNames(t *testing.T) {
 			t.Errorf("%v reads:\n%s", args, r.out)
 		}
 	}
+	r = runIn(t, "E\n", nil, append([]string{"resume", encrypted}, kdb...)...)
+	r.must(t, exitError, "names are stored encrypted", "connectfour resume "+encrypted+" --store sqlite:FILE")
+	if strings.Contains(r.out, "Column") {
+		t.Errorf("resume asked for a move in a game it cannot play:\n%s", r.out)
+	}
+	if r := runIn(t, "", nil, append([]string{"history", encrypted}, kdb...)...); strings.Count(r.out, "MoveMade") != 1 {
+		t.Errorf("the refused resume added a move:\n%s", r.out)
+	}
+	runIn(t, "A\n", nil, append([]string{"resume", served.String()}, kdb...)...).must(t, exitUnfinished, "is saved after 1 moves")
 }
 
 // TestHiddenGameIsNotFound reads a game whose stream's metadata hides

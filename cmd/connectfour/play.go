@@ -193,10 +193,25 @@ func (a *app) resume(ctx context.Context, args []string) int {
 		fmt.Fprint(a.out, a.drawGame(g))
 		return a.fail(fmt.Errorf("game %s is over (%s after %d moves): there is nothing to resume", id, g.Outcome(), g.Moves))
 	}
+	if err := svc.CanMove(ctx, id); err != nil {
+		return a.fail(a.cannotMove(id, err))
+	}
 	a.printStore()
 	s := &session{app: a, svc: svc, id: id, game: g, input: newPrompter(ctx, a.console)}
 	fmt.Fprintf(a.out, "Resuming game %s: %s against %s, after %d moves.\n", id, s.player(g.PlayerOne), s.player(g.PlayerTwo), g.Moves)
 	return s.loop(ctx)
+}
+
+// cannotMove explains an error of a move in game id that matches
+// [cf.ErrNamesEncrypted]: why this store cannot play the game, and where
+// to play it instead. It returns other errors as they are.
+func (a *app) cannotMove(id uuid.UUID, err error) error {
+	if !errors.Is(err, cf.ErrNamesEncrypted) {
+		return err
+	}
+	return fmt.Errorf("game %s cannot be played on %s: its players' names are stored encrypted, with their keys in the database where it was started (sqlite: or postgres://), which this store does not reach, so a move made here could not say who made it.\n"+
+		"Play it on that database, with: connectfour resume %s --store sqlite:FILE (or postgres://...), or in the web UI of a chronicle serve of that database",
+		id, dsn.Describe(a.storeDSN), id)
 }
 
 // printStore says, once per game session, where the events go.
@@ -253,7 +268,7 @@ func (s *session) loop(ctx context.Context) int {
 				return s.fail(err)
 			}
 		case err != nil:
-			return s.fail(err)
+			return s.fail(s.cannotMove(s.id, err))
 		default:
 			s.game = g
 		}

@@ -1,11 +1,14 @@
 package connectfour
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -20,9 +23,9 @@ import (
 // saved with optimistic concurrency. It is safe for concurrent use.
 type Service struct {
 	// store is what the service reads and writes through: a store over
-	// the one it was given that decrypts the names it reads and, made
-	// WithForgettableNames, encrypts the names it appends.
-	store  chronicle.Store
+	// the one it was given that decrypts the names it reads and appends
+	// a game's names as the game's first event stored them.
+	store  *gameStore
 	secure *shred.Store // nil unless names are forgettable
 	codec  *chronicle.Codec[Event]
 	games  *chronicle.Repository[Game, Command, Event]
@@ -44,39 +47,46 @@ const (
 	forgettableNames              // encrypted
 )
 
-// WithForgettableNames stores the players' names, the personal data of
-// the game's events, encrypted with a key for each player (package shred),
-// so that [Service.Forget] can erase a player's name from every game. The
-// keys live in the store's own database when it has one (a
-// [projection.DB]), and else in memory: there they end with the process,
-// and the names it wrote read as "[forgotten]" in any other, so keep names
-// in the clear on a lasting store without a database, such as the kurrent
-// client's. Events written this way are no longer readable by the Python
-// tutorial's code, which knows nothing of the encryption, nor by a
-// service without the keys, where the names read as "[encrypted]"; events
-// it wrote are read as they are.
+// WithForgettableNames stores the players' names, the personal data of the
+// game's events, encrypted with a key for each player (package shred), so
+// that [Service.Forget] can erase a player's name from every game such a
+// service started. The keys live in the store's own database when it has
+// one (a [projection.DB]), and else in memory: there they end with the
+// process, and the names it wrote read as "[forgotten]" in any other, so
+// keep names in the clear on a lasting store without a database, such as
+// the kurrent client's. Events written this way are no longer readable by
+// the Python tutorial's code, which knows nothing of the encryption, nor
+// by a service without the keys, where the names read as "[encrypted]",
+// and which cannot move in such a game ([ErrNamesEncrypted]); events it
+// wrote are read as they are. The moves made in a game that another
+// service started with the names in the clear are stored in the clear too,
+// as that game's first event stored them: forgetting leaves them.
 func WithForgettableNames() Option { return func(o *options) { o.names = forgettableNames } }
 
-// WithClearNames stores the players' names in the clear, as a service
-// without options does and as the tutorial's code and EventStoreDB store
-// them, so that every reader of the store reads the games it starts; and
-// it reads the names that a service made [WithForgettableNames] stored
-// encrypted in the same store, decrypted with their keys from the store's
-// database (a [projection.DB]), so that that service's games show too,
-// their names as "[forgotten]" once forgotten. It suits a server that
-// shares its store with both kinds of client, as "chronicle serve" does.
-// It cannot forget names ([Service.Forget] gives
-// [ErrNamesNotForgettable]): the other service forgets those it
-// encrypted, and the names stored in the clear stay. On a store without a
-// database it is the same as no option.
+// WithClearNames stores the players' names of the games it starts in the
+// clear, as a service without options does and as the tutorial's code and
+// EventStoreDB store them, so that every reader of the store reads those
+// games. It reads decrypted the names that a service made
+// [WithForgettableNames] stored encrypted in the same store, with their
+// keys from the store's database (a [projection.DB]), so that its games
+// show too, their names as "[forgotten]" once forgotten; and it stores the
+// moves made in those games encrypted with the same keys, as their first
+// event stored the names, so that forgetting a player erases them from the
+// whole game. It suits a server that shares its store with both kinds of
+// client, as "chronicle serve" does. It cannot forget names
+// ([Service.Forget] gives [ErrNamesNotForgettable]): the other service
+// forgets those that are encrypted, and the names stored in the clear
+// stay. On a store without a database it is the same as no option.
 func WithClearNames() Option { return func(o *options) { o.names = clearNamesKeyed } }
 
 // NewService returns a service that keeps its games in store. Without an
-// option the names are stored in the clear, and names that a service
-// made [WithForgettableNames] stored encrypted read as "[encrypted]"
-// ([shred.Encrypted]): this service has no keys for them. In a database
-// where such a service wrote, give [WithClearNames] instead: the read
-// models, which every service of the database shares, would keep
+// option the names are stored in the clear, and names that a service made
+// [WithForgettableNames] stored encrypted read as "[encrypted]"
+// ([shred.Encrypted]): this service has no keys for them, and refuses to
+// move in such a game ([ErrNamesEncrypted]). Whatever the options, the
+// moves made in a game store the names as its first event stored them. In
+// a database where such a service wrote, give [WithClearNames] instead:
+// the read models, which every service of the database shares, would keep
 // "[encrypted]" for those names.
 func NewService(store chronicle.Store, opts ...Option) *Service {
 	var o options
@@ -85,18 +95,21 @@ func NewService(store chronicle.Store, opts ...Option) *Service {
 	}
 	s := &Service{codec: NewCodec()}
 	db, _ := store.(projection.DB)
+	var keys shred.KeyStore // nil: encrypted names read as [shred.Encrypted]
 	switch {
+	case o.names == forgettableNames && db != nil, o.names == clearNamesKeyed && db != nil:
+		keys = shred.NewSQLKeys(db)
 	case o.names == forgettableNames:
-		var keys shred.KeyStore = shred.NewMemoryKeys()
-		if db != nil {
-			keys = shred.NewSQLKeys(db)
-		}
-		s.secure = shred.New(store, keys, personalData())
-		s.store = s.secure
-	case o.names == clearNamesKeyed && db != nil:
-		s.store = shred.NewDecrypting(store, shred.NewSQLKeys(db), personalData())
-	default:
-		s.store = shred.NewDecrypting(store, nil, personalData())
+		keys = shred.NewMemoryKeys()
+	}
+	seen := &firstEvents{Store: store}
+	s.store = &gameStore{Store: shred.NewDecrypting(seen, keys, personalData()), seen: seen}
+	if keys != nil {
+		s.store.sealed = shred.New(seen, keys, personalData())
+	}
+	if o.names == forgettableNames {
+		s.secure = s.store.sealed
+		s.store.ownSealed = true
 	}
 	s.games = chronicle.NewRepository(s.store, s.codec, NewDecider(), nil)
 	if db != nil {
@@ -106,14 +119,143 @@ func NewService(store chronicle.Store, opts ...Option) *Service {
 }
 
 // Store returns the store the service reads and writes the games' events
-// through: a store over the one given to [NewService] that reads the
-// names decrypted (or as "[encrypted]" where it has no keys) and appends
-// them as its options say. Read the games through it, as a
-// [projection.Runner] of [Projections] must to decode the events that a
-// service made [WithForgettableNames] wrote; such a runner writes to the
-// database of the store given, which it takes as its
+// through: a store over the one given to [NewService] that reads the names
+// decrypted (or as "[encrypted]" where it has no keys) and appends them as
+// [Service.MakeMove] does: a new game's as its options say, the next
+// events of a game as its first event stored them. Read the games through
+// it, as a [projection.Runner] of [Projections] must to decode the events
+// that a service made [WithForgettableNames] wrote; such a runner writes
+// to the database of the store given, which it takes as its
 // [projection.Options] DB.
 func (s *Service) Store() chronicle.Store { return s.store }
+
+// ErrNamesEncrypted means a move was asked of a service without keys (as
+// over kurrentdb://, where there is no database to keep them) in a game
+// whose players' names are stored encrypted: it reads them as
+// "[encrypted]", and would store that as the player's name, in the
+// clear, for good. Such a game is played where its keys are: on the
+// database it was started in, with a service that reads from it.
+var ErrNamesEncrypted = errors.New("the players' names in this game are stored encrypted, and this service has no keys to read them: play it on the database where it was started, which keeps the keys")
+
+// gameStore is the store a [Service] reads and writes through. It reads
+// the names decrypted with the service's keys, or as [shred.Encrypted]
+// where it has none, and it appends the names of a game's new events as
+// the game's first event stored them, whatever the service's options:
+// encrypted where they were (a game that a service made
+// WithForgettableNames started), so that forgetting a player erases
+// every event that names them, and in the clear where they were, so that
+// every reader of the game reads its moves too. A service without keys
+// refuses to append to a game whose names are encrypted
+// ([ErrNamesEncrypted]). A new game stores its names as the service's
+// options say.
+type gameStore struct {
+	*shred.Store              // over seen: decrypts, and appends in the clear
+	sealed       *shred.Store // over seen: appends encrypted; nil without keys
+	ownSealed    bool         // new games store their names encrypted
+	seen         *firstEvents // the store given to NewService
+}
+
+// Append implements [chronicle.Store.Append].
+func (g *gameStore) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	if !slices.ContainsFunc(events, namesPlayers) {
+		return g.Store.Append(ctx, stream, expected, events...)
+	}
+	sealed, err := g.namesSealed(ctx, stream, expected)
+	switch {
+	case err != nil:
+		return chronicle.AppendResult{}, err
+	case !sealed:
+		return g.Store.Append(ctx, stream, expected, events...)
+	case g.sealed == nil:
+		return chronicle.AppendResult{}, ErrNamesEncrypted
+	}
+	return g.sealed.Append(ctx, stream, expected, events...)
+}
+
+// namesSealed reports whether the names of the events appended to stream
+// at expected are to be encrypted. A game is loaded before every move,
+// and the load noted how its first event stored the names: only an
+// append without one, as through [Service.Store], reads that event.
+func (g *gameStore) namesSealed(ctx context.Context, stream string, expected chronicle.ExpectedRevision) (bool, error) {
+	if expected.IsNoStream() {
+		return g.ownSealed, nil
+	}
+	if sealed, ok := g.seen.noted(stream); ok {
+		return sealed, nil
+	}
+	for rec, err := range g.seen.ReadStream(ctx, stream, chronicle.ReadStreamOptions{Limit: 1}) {
+		if errors.Is(err, chronicle.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return false, fmt.Errorf("append to %q: read how its names are stored: %w", stream, err)
+		}
+		return sealedNames(rec.Data), nil
+	}
+	return g.ownSealed, nil
+}
+
+// namesPlayers reports whether e holds players' names.
+func namesPlayers(e chronicle.EventData) bool {
+	return e.Type == TypeGameStarted || e.Type == TypeMoveMade
+}
+
+// sealedNames reports whether the data of an event stored its players'
+// names encrypted: in package shred's form of an encrypted field, an
+// object whose first key is "$shredded". A name in the clear cannot hold
+// that text, whose quotes JSON escapes in a string.
+func sealedNames(data []byte) bool { return bytes.Contains(data, []byte(`"$shredded"`)) }
+
+// maxNoted is how many games' first events a [firstEvents] remembers.
+// Past it, it forgets one for each new one: an append to a game forgotten
+// between its load and the append reads its first event again.
+const maxNoted = 4096
+
+// firstEvents is the store given to [NewService], under the decryption:
+// it notes, of every stream whose first event it reads, whether that
+// event stored the names encrypted, so that a move, which loads the game
+// first, knows how to store its names without another read.
+type firstEvents struct {
+	chronicle.Store
+	mu     sync.Mutex
+	sealed map[string]bool // by stream
+}
+
+// ReadStream implements [chronicle.Store.ReadStream].
+func (f *firstEvents) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		for rec, err := range f.Store.ReadStream(ctx, stream, opts) {
+			if err == nil && rec.Revision == 0 {
+				f.note(stream, sealedNames(rec.Data))
+			}
+			if !yield(rec, err) {
+				return
+			}
+		}
+	}
+}
+
+func (f *firstEvents) note(stream string, sealed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sealed == nil {
+		f.sealed = make(map[string]bool)
+	}
+	if _, ok := f.sealed[stream]; !ok && len(f.sealed) >= maxNoted {
+		for old := range f.sealed {
+			delete(f.sealed, old)
+			break
+		}
+	}
+	f.sealed[stream] = sealed
+}
+
+func (f *firstEvents) noted(stream string) (sealed, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sealed, ok = f.sealed[stream]
+	return sealed, ok
+}
 
 // personalData lists the personal fields of the game's events, from their
 // struct tags.
@@ -131,9 +273,10 @@ func personalData() *shred.Schema {
 var ErrNamesNotForgettable = errors.New("this service stores names in the clear: only a service made WithForgettableNames can forget them")
 
 // Forget erases player's name from every game that a service made
-// [WithForgettableNames] stored: their events stay, and the games still
+// [WithForgettableNames] started, from all of its events, the moves that
+// other services made in it too: the events stay, and the games still
 // replay, but the name reads as "[forgotten]" from now on. Names stored in
-// the clear, by other services, stay.
+// the clear, in the games that other services started, stay.
 // The read models are rebuilt, so that they forget it too.
 func (s *Service) Forget(ctx context.Context, player string) error {
 	if s.secure == nil {
@@ -186,6 +329,22 @@ func (s *Service) MakeMove(ctx context.Context, id uuid.UUID, player string, col
 		return out.State, fmt.Errorf("move in game %s: %w", id, err)
 	}
 	return out.State, nil
+}
+
+// CanMove returns an error matching [ErrNamesEncrypted] when this service
+// cannot record moves in game id, whose names are stored encrypted with
+// keys it does not have, and nil otherwise: the rules are
+// [Service.MakeMove]'s to apply. After [Service.GetGame] of the game it
+// reads nothing more.
+func (s *Service) CanMove(ctx context.Context, id uuid.UUID) error {
+	sealed, err := s.store.namesSealed(ctx, StreamName(id), chronicle.StreamExists)
+	if err == nil && sealed && s.store.sealed == nil {
+		err = ErrNamesEncrypted
+	}
+	if err != nil {
+		return fmt.Errorf("move in game %s: %w", id, err)
+	}
+	return nil
 }
 
 // GetGame returns the state of game id, rebuilt from its events: the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,8 @@ import (
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/projection"
+	"github.com/chronicle-es/chronicle/shred"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
 )
@@ -428,5 +431,117 @@ func testForget(t *testing.T, store chronicle.Store) {
 		if strings.Contains(string(e.Data), "Wilhelmina") {
 			t.Fatalf("event at %d holds the name in the clear: %s", e.Position, e.Data)
 		}
+	}
+}
+
+// reads counts the streams read from the store it wraps, which keeps
+// its database, so that the services over it keep their keys there.
+type reads struct {
+	projection.TxStore
+	n atomic.Int64
+}
+
+func (r *reads) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	r.n.Add(1)
+	return r.TxStore.ReadStream(ctx, stream, opts)
+}
+
+// TestMovesStoreNamesAsTheGameStarted plays each kind of game with each
+// kind of service in one database: the moves store the players' names as
+// the game's first event stored them, whoever makes them. A move that
+// the server (WithClearNames) made in a game of the CLI's
+// (WithForgettableNames) was stored in the clear, so that forgetting the
+// player left her name in that game; a service without keys, as the CLI
+// over kurrentdb://, moved in such a game as "[encrypted]", for good.
+func TestMovesStoreNamesAsTheGameStarted(t *testing.T) {
+	for _, s := range stores {
+		if s.name == "memory" {
+			continue // no database for the keys, which a CLI keeps in memory there
+		}
+		t.Run(s.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := &reads{TxStore: s.open(t).(projection.TxStore)}
+			cli := cf.NewService(store, cf.WithForgettableNames())
+			server := cf.NewService(store, cf.WithClearNames())
+			noKeys := cf.NewService(struct{ chronicle.Store }{store})
+			stored := func(id uuid.UUID) []string {
+				t.Helper()
+				var data []string
+				for e, err := range store.TxStore.ReadStream(ctx, cf.StreamName(id), chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					data = append(data, string(e.Data))
+				}
+				return data
+			}
+
+			// The CLI's game, its names encrypted: the server's move is
+			// encrypted too, after the one read of its load.
+			sealed := mustCreate(t, cli, "alice", "bob")
+			store.n.Store(0)
+			if _, err := server.MakeMove(ctx, sealed, "alice", "D"); err != nil {
+				t.Fatal(err)
+			}
+			if n := store.n.Load(); n != 1 {
+				t.Errorf("a move read %d streams, want 1: the game's load tells how its names are stored", n)
+			}
+			mustPlay(t, cli, sealed, "E")
+			for i, data := range stored(sealed) {
+				if strings.Contains(data, "alice") || strings.Contains(data, "bob") {
+					t.Errorf("event %d of the CLI's game holds a name in the clear: %s", i, data)
+				}
+			}
+			// A service without keys reads it, and refuses to move in it.
+			g, err := noKeys.GetGame(ctx, sealed)
+			if err != nil || g.NextPlayer() != shred.Encrypted {
+				t.Fatalf("a service without keys reads the CLI's game as %+v, %v", g, err)
+			}
+			if err := noKeys.CanMove(ctx, sealed); !errors.Is(err, cf.ErrNamesEncrypted) {
+				t.Errorf("CanMove without keys in the CLI's game: %v, want ErrNamesEncrypted", err)
+			}
+			if _, err := noKeys.MakeMove(ctx, sealed, g.NextPlayer(), "D"); !errors.Is(err, cf.ErrNamesEncrypted) {
+				t.Errorf("a move without keys in the CLI's game: %v, want ErrNamesEncrypted", err)
+			}
+			if n := len(stored(sealed)); n != 3 {
+				t.Errorf("the CLI's game has %d events after the refused move, want 3", n)
+			}
+			// Forgetting alice erases her from every event of her game.
+			if err := cli.Forget(ctx, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			steps, err := server.Replay(ctx, sealed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mv, ok := steps[1].Event.(cf.MoveMade); !ok || mv.Player != shred.Forgotten {
+				t.Errorf("after forgetting alice, the server's move in her game reads as %+v", steps[1].Event)
+			}
+
+			// The server's game, its names in the clear: every move is
+			// in the clear, the CLI's too, and a service without keys
+			// plays it.
+			plain := mustCreate(t, server, "carol", "dave")
+			mustPlay(t, cli, plain, "A")
+			if err := noKeys.CanMove(ctx, plain); err != nil {
+				t.Errorf("CanMove without keys in the server's game: %v", err)
+			}
+			mustPlay(t, noKeys, plain, "B")
+			want := []string{`{"player_one":"carol","player_two":"dave"}`, `{"player":"carol","column":"A"}`, `{"player":"dave","column":"B"}`}
+			if got := stored(plain); !slices.Equal(got, want) {
+				t.Errorf("the server's game is stored as\n%q\nwant\n%q", got, want)
+			}
+
+			// An append through the store of a service that has not
+			// loaded the game reads its first event to tell.
+			other := mustCreate(t, cli, "erin", "frank")
+			move := chronicle.EventData{Type: cf.TypeMoveMade, Data: []byte(`{"player":"erin","column":"C"}`)}
+			if _, err := cf.NewService(store, cf.WithClearNames()).Store().Append(ctx, cf.StreamName(other), chronicle.StreamExists, move); err != nil {
+				t.Fatal(err)
+			}
+			if got := stored(other); len(got) != 2 || strings.Contains(got[1], "erin") {
+				t.Errorf("an append through the server's store to the CLI's game stored %q", got)
+			}
+		})
 	}
 }
