@@ -170,7 +170,7 @@ func (a *app) show(ctx context.Context, args []string) int {
 	fmt.Fprintf(a.out, "Game %s: %s (%s) against %s (%s)\n", id,
 		g.PlayerOne, a.symbol(cf.Red), g.PlayerTwo, a.symbol(cf.Yellow))
 	fmt.Fprint(a.out, a.drawGame(g))
-	fmt.Fprintf(a.out, "After %d moves, %s.\n", g.Moves, status(g))
+	fmt.Fprintf(a.out, "After %s, %s.\n", moves(g.Moves), status(g))
 	return exitOK
 }
 
@@ -227,8 +227,8 @@ func (a *app) replay(ctx context.Context, args []string) int {
 			delay = 700 * time.Millisecond
 		}
 	}
-	fmt.Fprintf(a.out, "Replaying game %s: %s (%s) against %s (%s), %d moves.\n", id,
-		final.PlayerOne, a.symbol(cf.Red), final.PlayerTwo, a.symbol(cf.Yellow), final.Moves)
+	fmt.Fprintf(a.out, "Replaying game %s: %s (%s) against %s (%s), %s.\n", id,
+		final.PlayerOne, a.symbol(cf.Red), final.PlayerTwo, a.symbol(cf.Yellow), moves(final.Moves))
 	for i, s := range steps {
 		m, ok := s.Event.(cf.MoveMade)
 		if !ok {
@@ -251,7 +251,7 @@ func (a *app) replay(ctx context.Context, args []string) int {
 // replayAt draws the board as it was after move a.at.
 func (a *app) replayAt(id uuid.UUID, steps []cf.Step, final cf.Game) int {
 	if a.at > final.Moves {
-		fmt.Fprintf(a.err, "connectfour replay: --at %d: game %s has only %d moves\n", a.at, id, final.Moves)
+		fmt.Fprintf(a.err, "connectfour replay: --at %d: game %s has only %s\n", a.at, id, moves(final.Moves))
 		return exitUsage
 	}
 	var g cf.Game

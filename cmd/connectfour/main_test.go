@@ -111,7 +111,7 @@ func TestPlayInProcess(t *testing.T) {
 	})
 	t.Run("QuitDuringGame", func(t *testing.T) {
 		r := runIn(t, "alice\nbob\nD\nquit\n", nil, mem...)
-		r.must(t, exitUnfinished, "stopped after 1 moves")
+		r.must(t, exitUnfinished, "stopped after 1 move")
 	})
 	t.Run("Colour", func(t *testing.T) {
 		in := lines([]string{"alice", "bob"}, "ABABABA")
@@ -180,7 +180,7 @@ func serveKurrent(t *testing.T, store chronicle.Store) []string {
 func TestKurrentKeepsPlayersNames(t *testing.T) {
 	kdb := serveKurrent(t, memory.New(nil))
 	r := runIn(t, lines([]string{"alice", "bob"}, "D"), nil, kdb...)
-	r.must(t, exitUnfinished, "is saved after 1 moves")
+	r.must(t, exitUnfinished, "is saved after 1 move")
 	id := gameID.FindStringSubmatch(r.out)[1]
 	for _, args := range [][]string{{"show", id}, {"list"}, {"stats"}, {"history", id}} {
 		r := runIn(t, "", nil, append(args, kdb...)...)
@@ -206,7 +206,7 @@ func TestKurrentKeepsPlayersNames(t *testing.T) {
 func TestKurrentReadsEncryptedNames(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c4.db")
 	r := runIn(t, lines([]string{"alice", "bob"}, "D"), nil, "--store", "sqlite:"+path)
-	r.must(t, exitUnfinished, "is saved after 1 moves")
+	r.must(t, exitUnfinished, "is saved after 1 move")
 	encrypted := gameID.FindStringSubmatch(r.out)[1]
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, path, nil)
@@ -238,7 +238,7 @@ func TestKurrentReadsEncryptedNames(t *testing.T) {
 	if r := runIn(t, "", nil, append([]string{"history", encrypted}, kdb...)...); strings.Count(r.out, "MoveMade") != 1 {
 		t.Errorf("the refused resume added a move:\n%s", r.out)
 	}
-	runIn(t, "A\n", nil, append([]string{"resume", served.String()}, kdb...)...).must(t, exitUnfinished, "is saved after 1 moves")
+	runIn(t, "A\n", nil, append([]string{"resume", served.String()}, kdb...)...).must(t, exitUnfinished, "is saved after 1 move")
 }
 
 // TestHiddenGameIsNotFound reads a game whose stream's metadata hides

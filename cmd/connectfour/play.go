@@ -191,14 +191,14 @@ func (a *app) resume(ctx context.Context, args []string) int {
 	}
 	if g.Finished() {
 		fmt.Fprint(a.out, a.drawGame(g))
-		return a.fail(fmt.Errorf("game %s is over (%s after %d moves): there is nothing to resume", id, g.Outcome(), g.Moves))
+		return a.fail(fmt.Errorf("game %s is over (%s after %s): there is nothing to resume", id, g.Outcome(), moves(g.Moves)))
 	}
 	if err := svc.CanMove(ctx, id); err != nil {
 		return a.fail(a.cannotMove(id, err))
 	}
 	a.printStore()
 	s := &session{app: a, svc: svc, id: id, game: g, input: newPrompter(ctx, a.console)}
-	fmt.Fprintf(a.out, "Resuming game %s: %s against %s, after %d moves.\n", id, s.player(g.PlayerOne), s.player(g.PlayerTwo), g.Moves)
+	fmt.Fprintf(a.out, "Resuming game %s: %s against %s, after %s.\n", id, s.player(g.PlayerOne), s.player(g.PlayerTwo), moves(g.Moves))
 	return s.loop(ctx)
 }
 
@@ -275,7 +275,7 @@ func (s *session) loop(ctx context.Context) int {
 	}
 	fmt.Fprintf(s.out, "\n%s", s.drawGame(s.game))
 	if w := s.game.Winner(); w != "" {
-		fmt.Fprintf(s.out, "%s wins after %d moves! Congratulations!\n", s.player(w), s.game.Moves)
+		fmt.Fprintf(s.out, "%s wins after %s! Congratulations!\n", s.player(w), moves(s.game.Moves))
 	} else {
 		fmt.Fprintln(s.out, "The board is full: it is a tie!")
 	}
@@ -312,9 +312,9 @@ func (s *session) stopUnfinished(ans answer) int {
 		fmt.Fprintln(s.out, "Interrupted.")
 	}
 	if s.inMemory() {
-		fmt.Fprintf(s.out, "Game %s stopped after %d moves; the memory store forgets it now.\n", s.id, s.game.Moves)
+		fmt.Fprintf(s.out, "Game %s stopped after %s; the memory store forgets it now.\n", s.id, moves(s.game.Moves))
 	} else {
-		fmt.Fprintf(s.out, "Game %s is saved after %d moves. Resume it with:\n  %s\n", s.id, s.game.Moves, s.commandLine("resume", s.id.String()))
+		fmt.Fprintf(s.out, "Game %s is saved after %s. Resume it with:\n  %s\n", s.id, moves(s.game.Moves), s.commandLine("resume", s.id.String()))
 	}
 	if ans == interrupted {
 		return exitInterrupted
@@ -360,4 +360,12 @@ func (a *app) drawGame(g cf.Game) string {
 		hl = g.Board.FourInARow(g.TokenOf(w))
 	}
 	return g.Board.Draw(cf.DrawOptions{Colour: a.colour(), Highlight: hl})
+}
+
+// moves counts n moves in words: "1 move", "2 moves".
+func moves(n int) string {
+	if n == 1 {
+		return "1 move"
+	}
+	return fmt.Sprintf("%d moves", n)
 }
