@@ -107,95 +107,89 @@ func TestConnectFourAPI(t *testing.T) {
 // them, so that a service without the keys, as over kurrentdb://, reads
 // them (they were stored encrypted, which such a service cannot read).
 func TestConnectFourEncryptedNames(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) chronicle.Store{
-		"SQLite":     func(t *testing.T) chronicle.Store { return sqliteStore(t) },
-		"PostgreSQL": func(t *testing.T) chronicle.Store { return pgtest.Open(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			store := open(t)
-			s, ts := newTestServer(t, store, nil)
-			ctx := context.Background()
-			cli := connectfour.NewService(store, connectfour.WithForgettableNames())
-			played, err := cli.CreateGame(ctx, "alice", "bob")
+	onDatabases(t, func(t *testing.T, store chronicle.Store) {
+		s, ts := newTestServer(t, store, nil)
+		ctx := context.Background()
+		cli := connectfour.NewService(store, connectfour.WithForgettableNames())
+		played, err := cli.CreateGame(ctx, "alice", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.MakeMove(ctx, played, "alice", "D"); err != nil {
+			t.Fatal(err)
+		}
+		g := get(t, ts, "/api/games/"+played.String()).want(t, 200, "").json(t)
+		if g["playerOne"] != "alice" || g["playerTwo"] != "bob" {
+			t.Errorf("the CLI's game is between %v and %v, want alice and bob", g["playerOne"], g["playerTwo"])
+		}
+		started := post(t, ts, "/api/games", `{"playerOne":"carol","playerTwo":"dave"}`).want(t, 201, "").json(t)
+		id := uuid.MustParse(started["id"].(string))
+		post(t, ts, "/api/games/"+id.String()+"/moves", `{"player":"carol","column":"A"}`).want(t, 200, "")
+
+		// The server's events are stored as the tutorial stores them.
+		var stored []string
+		for e, err := range store.ReadStream(ctx, connectfour.StreamName(id), chronicle.ReadStreamOptions{}) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := cli.MakeMove(ctx, played, "alice", "D"); err != nil {
-				t.Fatal(err)
-			}
-			g := get(t, ts, "/api/games/"+played.String()).want(t, 200, "").json(t)
-			if g["playerOne"] != "alice" || g["playerTwo"] != "bob" {
-				t.Errorf("the CLI's game is between %v and %v, want alice and bob", g["playerOne"], g["playerTwo"])
-			}
-			started := post(t, ts, "/api/games", `{"playerOne":"carol","playerTwo":"dave"}`).want(t, 201, "").json(t)
-			id := uuid.MustParse(started["id"].(string))
-			post(t, ts, "/api/games/"+id.String()+"/moves", `{"player":"carol","column":"A"}`).want(t, 200, "")
+			stored = append(stored, string(e.Data))
+		}
+		if want := []string{`{"player_one":"carol","player_two":"dave"}`, `{"player":"carol","column":"A"}`}; !slices.Equal(stored, want) {
+			t.Errorf("the server stored its game as\n%q\nwant\n%q", stored, want)
+		}
+		// A service without the keys reads them, as over kurrentdb://
+		// (a store without a database), and reads the CLI's game too,
+		// its names as what they are to it: encrypted.
+		plain := connectfour.NewService(struct{ chronicle.Store }{store})
+		if g, err := plain.GetGame(ctx, id); err != nil || g.PlayerOne != "carol" || g.PlayerTwo != "dave" || g.Moves != 1 {
+			t.Errorf("a service without keys reads the server's game as %+v, %v", g, err)
+		}
+		games, err := plain.ListGames(ctx)
+		if err != nil || len(games) != 2 {
+			t.Fatalf("a service without keys lists %+v, %v", games, err)
+		}
+		if g := games[1].Game; games[1].ID != played || g.PlayerOne != shred.Encrypted || g.PlayerTwo != shred.Encrypted {
+			t.Errorf("a service without keys lists the CLI's game as %+v", games[1])
+		}
+		// The CLI's service reads the server's game too.
+		if g, err := cli.GetGame(ctx, id); err != nil || g.PlayerOne != "carol" {
+			t.Errorf("the CLI reads the server's game as %+v, %v", g, err)
+		}
 
-			// The server's events are stored as the tutorial stores them.
-			var stored []string
-			for e, err := range store.ReadStream(ctx, connectfour.StreamName(id), chronicle.ReadStreamOptions{}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				stored = append(stored, string(e.Data))
+		// The server's projections, not the service's own catch-up,
+		// bring the read models up to date first.
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.RunProjections(pctx) }()
+		defer func() { cancel(); <-done }()
+		waitForProjections(t, s)
+		st, err := s.runner.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st {
+			if p.State == projection.Stopped || p.Err != nil {
+				t.Errorf("projection %s: %s, %v", p.Name, p.State, p.Err)
 			}
-			if want := []string{`{"player_one":"carol","player_two":"dave"}`, `{"player":"carol","column":"A"}`}; !slices.Equal(stored, want) {
-				t.Errorf("the server stored its game as\n%q\nwant\n%q", stored, want)
+		}
+		list := get(t, ts, "/api/games").want(t, 200, "").body
+		board := get(t, ts, "/api/leaderboard").want(t, 200, "").body
+		for _, name := range []string{"alice", "bob", "carol", "dave"} {
+			if !strings.Contains(list, `"`+name+`"`) || !strings.Contains(board, `"`+name+`"`) {
+				t.Errorf("%s is missing from the games list or the leaderboard:\n%s\n%s", name, list, board)
 			}
-			// A service without the keys reads them, as over kurrentdb://
-			// (a store without a database), and reads the CLI's game too,
-			// its names as what they are to it: encrypted.
-			plain := connectfour.NewService(struct{ chronicle.Store }{store})
-			if g, err := plain.GetGame(ctx, id); err != nil || g.PlayerOne != "carol" || g.PlayerTwo != "dave" || g.Moves != 1 {
-				t.Errorf("a service without keys reads the server's game as %+v, %v", g, err)
-			}
-			games, err := plain.ListGames(ctx)
-			if err != nil || len(games) != 2 {
-				t.Fatalf("a service without keys lists %+v, %v", games, err)
-			}
-			if g := games[1].Game; games[1].ID != played || g.PlayerOne != shred.Encrypted || g.PlayerTwo != shred.Encrypted {
-				t.Errorf("a service without keys lists the CLI's game as %+v", games[1])
-			}
-			// The CLI's service reads the server's game too.
-			if g, err := cli.GetGame(ctx, id); err != nil || g.PlayerOne != "carol" {
-				t.Errorf("the CLI reads the server's game as %+v, %v", g, err)
-			}
+		}
 
-			// The server's projections, not the service's own catch-up,
-			// bring the read models up to date first.
-			pctx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- s.RunProjections(pctx) }()
-			defer func() { cancel(); <-done }()
-			waitForProjections(t, s)
-			st, err := s.runner.Status(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range st {
-				if p.State == projection.Stopped || p.Err != nil {
-					t.Errorf("projection %s: %s, %v", p.Name, p.State, p.Err)
-				}
-			}
-			list := get(t, ts, "/api/games").want(t, 200, "").body
-			board := get(t, ts, "/api/leaderboard").want(t, 200, "").body
-			for _, name := range []string{"alice", "bob", "carol", "dave"} {
-				if !strings.Contains(list, `"`+name+`"`) || !strings.Contains(board, `"`+name+`"`) {
-					t.Errorf("%s is missing from the games list or the leaderboard:\n%s\n%s", name, list, board)
-				}
-			}
-
-			// Forgetting erases the names the CLI encrypted; the server
-			// shows them as forgotten.
-			if err := cli.Forget(ctx, "alice"); err != nil {
-				t.Fatal(err)
-			}
-			g = get(t, ts, "/api/games/"+played.String()).want(t, 200, "").json(t)
-			if g["playerOne"] != shred.Forgotten || g["playerTwo"] != "bob" {
-				t.Errorf("after forgetting alice, the CLI's game is between %v and %v", g["playerOne"], g["playerTwo"])
-			}
-		})
-	}
+		// Forgetting erases the names the CLI encrypted; the server
+		// shows them as forgotten.
+		if err := cli.Forget(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		g = get(t, ts, "/api/games/"+played.String()).want(t, 200, "").json(t)
+		if g["playerOne"] != shred.Forgotten || g["playerTwo"] != "bob" {
+			t.Errorf("after forgetting alice, the CLI's game is between %v and %v", g["playerOne"], g["playerTwo"])
+		}
+	})
 }
 
 // TestConnectFourMoveInCLIGameStaysForgettable continues in the web UI a
@@ -205,41 +199,35 @@ func TestConnectFourEncryptedNames(t *testing.T) {
 // server whose store does not reach the keys refuses such a move, with a
 // 409 that says why, rather than recording "[encrypted]" as the player.
 func TestConnectFourMoveInCLIGameStaysForgettable(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) chronicle.Store{
-		"SQLite":     func(t *testing.T) chronicle.Store { return sqliteStore(t) },
-		"PostgreSQL": func(t *testing.T) chronicle.Store { return pgtest.Open(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			store := open(t)
-			_, ts := newTestServer(t, store, nil)
-			ctx := context.Background()
-			cli := connectfour.NewService(store, connectfour.WithForgettableNames())
-			id, err := cli.CreateGame(ctx, "alice", "bob")
+	onDatabases(t, func(t *testing.T, store chronicle.Store) {
+		_, ts := newTestServer(t, store, nil)
+		ctx := context.Background()
+		cli := connectfour.NewService(store, connectfour.WithForgettableNames())
+		id, err := cli.CreateGame(ctx, "alice", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		post(t, ts, "/api/games/"+id.String()+"/moves", `{"player":"alice","column":"D"}`).want(t, 200, "")
+		for e, err := range store.ReadStream(ctx, connectfour.StreamName(id), chronicle.ReadStreamOptions{}) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			post(t, ts, "/api/games/"+id.String()+"/moves", `{"player":"alice","column":"D"}`).want(t, 200, "")
-			for e, err := range store.ReadStream(ctx, connectfour.StreamName(id), chronicle.ReadStreamOptions{}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if strings.Contains(string(e.Data), "alice") {
-					t.Errorf("the CLI's game holds %s@%d in the clear: %s", e.Type, e.Revision, e.Data)
-				}
+			if strings.Contains(string(e.Data), "alice") {
+				t.Errorf("the CLI's game holds %s@%d in the clear: %s", e.Type, e.Revision, e.Data)
 			}
-			if err := cli.Forget(ctx, "alice"); err != nil {
-				t.Fatal(err)
-			}
-			if body := get(t, ts, "/api/games/"+id.String()).want(t, 200, "").body; strings.Contains(body, "alice") || !strings.Contains(body, shred.Forgotten) {
-				t.Errorf("after forgetting alice, the game's page still names her:\n%s", body)
-			}
+		}
+		if err := cli.Forget(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if body := get(t, ts, "/api/games/"+id.String()).want(t, 200, "").body; strings.Contains(body, "alice") || !strings.Contains(body, shred.Forgotten) {
+			t.Errorf("after forgetting alice, the game's page still names her:\n%s", body)
+		}
 
-			// A server over the same events without their database has
-			// no keys.
-			_, blind := newTestServer(t, struct{ chronicle.Store }{store}, nil)
-			post(t, blind, "/api/games/"+id.String()+"/moves", `{"player":"[encrypted]","column":"E"}`).want(t, 409, "names_encrypted")
-		})
-	}
+		// A server over the same events without their database has
+		// no keys.
+		_, blind := newTestServer(t, struct{ chronicle.Store }{store}, nil)
+		post(t, blind, "/api/games/"+id.String()+"/moves", `{"player":"[encrypted]","column":"E"}`).want(t, 409, "names_encrypted")
+	})
 }
 
 func TestUIPages(t *testing.T) {
@@ -302,5 +290,16 @@ func TestStreamPageLinksToItsLiveTail(t *testing.T) {
 		if title == nil || html.UnescapeString(title[1]) != stream {
 			t.Errorf("stream %q: the page at %s is not its live tail: %q", stream, href, title)
 		}
+	}
+}
+
+// onDatabases runs test on a store of each kind that has a database of its
+// own, where connectfour keeps the keys of the names it encrypts.
+func onDatabases(t *testing.T, test func(t *testing.T, store chronicle.Store)) {
+	for name, open := range map[string]func(t *testing.T) chronicle.Store{
+		"SQLite":     func(t *testing.T) chronicle.Store { return sqliteStore(t) },
+		"PostgreSQL": func(t *testing.T) chronicle.Store { return pgtest.Open(t) },
+	} {
+		t.Run(name, func(t *testing.T) { test(t, open(t)) })
 	}
 }
