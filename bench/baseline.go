@@ -189,37 +189,44 @@ func rawSchemaInsert(ctx context.Context, dir string, rows int, what schemaRows,
 		lat      []time.Duration
 		inserted int64
 		busy     time.Duration // inserting, files' creation left out
+		cpu      time.Duration // the process's CPU time while inserting
 	)
 	for first := true; first || total > 0 && busy < d; first = false {
-		n, l, took, err := rawSchemaRound(ctx, dir, rows, what, total, d)
+		n, l, took, used, err := rawSchemaRound(ctx, dir, rows, what, total, d)
 		if err != nil {
 			return nil, err
 		}
-		inserted, busy, lat = inserted+n, busy+took, append(lat, l...)
+		inserted, busy, cpu, lat = inserted+n, busy+took, cpu+used, append(lat, l...)
 	}
 	secs := busy.Seconds()
-	return &Baseline{Name: name, Value: float64(inserted) / secs, Unit: "rows/s",
-		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, no Chronicle code", num(float64(len(lat))/secs), note)}, nil
+	b := &Baseline{Name: name, Value: float64(inserted) / secs, Unit: "rows/s",
+		Latency: summarise(lat), Note: fmt.Sprintf("%s commits/s; %s, no Chronicle code", num(float64(len(lat))/secs), note)}
+	if cpu > 0 && inserted > 0 {
+		b.CPUPerRow = float64(cpu.Microseconds()) / float64(inserted)
+		b.Note += fmt.Sprintf("; the process used %.1f us of CPU per row", b.CPUPerRow)
+	}
+	return b, nil
 }
 
 // rawSchemaRound is one file of rawSchemaInsert: it returns the events it
-// inserted, each commit's latency, and the time the inserts took.
-func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, total int, d time.Duration) (int64, []time.Duration, time.Duration, error) {
+// inserted, each commit's latency, the time the inserts took, and the
+// process's CPU time meanwhile (0 where it cannot tell).
+func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, total int, d time.Duration) (int64, []time.Duration, time.Duration, time.Duration, error) {
 	file := filepath.Join(dir, fmt.Sprintf("raw-schema-%d-%d.db", rows, what))
 	if err := removeSQLite(file); err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	defer removeSQLite(file)
 	s, err := sqlite.Open(ctx, file, nil)
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	if err := s.Close(); err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	db, err := sql.Open("sqlite", sqliteDSN(file, durablePragmas...))
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
@@ -231,7 +238,7 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 	switch what {
 	case appendRowsNoIndexes:
 		if _, err := db.ExecContext(ctx, "DROP INDEX events_stream_revision; DROP INDEX events_id"); err != nil {
-			return 0, nil, 0, err
+			return 0, nil, 0, 0, err
 		}
 		fallthrough
 	case appendRows:
@@ -250,22 +257,22 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 	// here, gameRows' as each game starts.
 	insertStream, err := db.PrepareContext(ctx, "INSERT INTO stream_ids (name) VALUES (?)")
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	defer insertStream.Close()
 	ids := make([]int64, len(streams))
 	setup, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	for i, name := range streams {
 		if ids[i], err = numberStream(ctx, setup, insertStream, name); err != nil {
 			setup.Rollback()
-			return 0, nil, 0, err
+			return 0, nil, 0, 0, err
 		}
 	}
 	if err := setup.Commit(); err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	revs := make([]int64, len(streams))
 	if what == gameRows {
@@ -276,18 +283,18 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 	}
 	insert, err := db.PrepareContext(ctx, "INSERT INTO events (position, stream, stream_id, revision, id, type, data, metadata, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
-		return 0, nil, 0, err
+		return 0, nil, 0, 0, err
 	}
 	defer insert.Close()
 	var lat []time.Duration
 	pos, next := int64(0), 0
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	sqlCtx := context.WithoutCancel(ctx) // see rawSQLiteInsert
 	for (total > 0 && pos < int64(total) || total == 0 && time.Since(start) < d) && ctx.Err() == nil {
 		t0 := time.Now()
 		tx, err := db.BeginTx(sqlCtx, nil)
 		if err != nil {
-			return 0, nil, 0, err
+			return 0, nil, 0, 0, err
 		}
 		stmt := tx.StmtContext(sqlCtx, insert)
 		now := time.Now().UnixMicro()
@@ -295,32 +302,37 @@ func rawSchemaRound(ctx context.Context, dir string, rows int, what schemaRows, 
 			id, err := uuid.NewV7()
 			if err != nil {
 				tx.Rollback()
-				return 0, nil, 0, err
+				return 0, nil, 0, 0, err
 			}
 			pos++
 			if _, err := stmt.ExecContext(sqlCtx, pos, streams[next], ids[next], revs[next], id[:], typ, data, nil, now); err != nil {
 				tx.Rollback()
-				return 0, nil, 0, err
+				return 0, nil, 0, 0, err
 			}
 			revs[next]++
 			if what == gameRows && revs[next] == gameEvents {
 				streams[next], revs[next] = "game-"+uuid.NewString(), 0
 				if ids[next], err = numberStream(sqlCtx, tx, insertStream, streams[next]); err != nil {
 					tx.Rollback()
-					return 0, nil, 0, err
+					return 0, nil, 0, 0, err
 				}
 			}
 			next = (next + 1) % len(streams)
 		}
 		if err := tx.Commit(); err != nil {
-			return 0, nil, 0, err
+			return 0, nil, 0, 0, err
 		}
 		lat = append(lat, time.Since(t0))
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, nil, 0, err // interrupted: no figure
+		return 0, nil, 0, 0, err // interrupted: no figure
 	}
-	return pos, lat, time.Since(start), nil
+	took := time.Since(start)
+	var cpu time.Duration
+	if cpu0 > 0 {
+		cpu = cpuTime() - cpu0
+	}
+	return pos, lat, took, cpu, nil
 }
 
 // numberStream gives stream its number in stream_ids, inside tx, with

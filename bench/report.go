@@ -46,6 +46,9 @@ type Baseline struct {
 	Unit    string   `json:"unit"`
 	Latency *Latency `json:"latency,omitempty"`
 	Note    string   `json:"note,omitempty"`
+	// CPUPerRow is the process's CPU time, user and system, per row
+	// inserted, in microseconds, where the baseline measures it.
+	CPUPerRow float64 `json:"cpu_us_per_row,omitempty"`
 }
 
 // Figure is one measurement of the store, beside its baseline.
