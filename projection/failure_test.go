@@ -302,3 +302,159 @@ func TestRunEndedWhileReading(t *testing.T) {
 		t.Fatalf("Run whose ctx ended while it read: %v, want nil", err)
 	}
 }
+
+// waitFor polls r's status until ok accepts its only projection's, and
+// returns it.
+func waitFor(t *testing.T, r *projection.Runner, what string, ok func(projection.Status) bool) projection.Status {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := r.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(st[0]) {
+			return st[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status = %+v, want %s", st[0], what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitForLine waits until tl holds line.
+func waitForLine(t *testing.T, tl *timeline, line string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(tl.lines(), line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log = %q, want a %q line", tl.lines(), line)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRetryingShowsInStatus: while a projection waits to try a failed read
+// (of the log, of its checkpoint) or a failed event again, its status says
+// it is retrying and why; once the read, or the event, works again, it is
+// running without error, although no event follows the read.
+func TestRetryingShowsInStatus(t *testing.T) {
+	// The backoff is long enough for the status to be read during it.
+	const backoff = 300 * time.Millisecond
+	reset := errors.New("connection reset by peer")
+	failing := errors.New("the read model's database is down")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, opts *projection.Options) (chronicle.Store, *projection.Projection)
+		want  error  // the error the status shows while retrying, if known
+		names string // what that error's message names
+	}{
+		{"Subscription", func(t *testing.T, opts *projection.Options) (chronicle.Store, *projection.Projection) {
+			s := newBrokenSubscriptions(1, 0, reset)
+			fill(t, s, "a", 1, 3)
+			return s, &projection.Projection{Name: "p", Handle: func(context.Context, chronicle.RecordedEvent) error { return nil }}
+		}, reset, "read events after position 0"},
+		{"CheckpointLoad", func(t *testing.T, opts *projection.Options) (chronicle.Store, *projection.Projection) {
+			s := memory.New(nil)
+			fill(t, s, "a", 1, 3)
+			cps := &flakyCheckpoints{MemoryCheckpoints: projection.NewMemoryCheckpoints()}
+			cps.failures.Store(1) // the first load, follow's
+			opts.Checkpoints = cps
+			return s, &projection.Projection{Name: "p", Handle: func(context.Context, chronicle.RecordedEvent) error { return nil }}
+		}, nil, "connection refused"},
+		{"Event", func(t *testing.T, opts *projection.Options) (chronicle.Store, *projection.Projection) {
+			s := memory.New(nil)
+			fill(t, s, "a", 1, 3)
+			opts.BatchSize = 1 // so that the event's first try is its own
+			var tries atomic.Int32
+			return s, &projection.Projection{Name: "p", Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+				if e.Position == 2 && tries.Add(1) == 1 {
+					return failing
+				}
+				return nil
+			}}
+		}, failing, "position 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tl timeline
+			opts := &projection.Options{
+				Retries: 3, Backoff: backoff,
+				Logger: slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			}
+			s, p := tt.setup(t, opts)
+			r := mustRunner(t, s, opts, *p)
+			run(t, r)
+			// The runner logs the retry after it sets the state.
+			waitForLine(t, &tl, "retry")
+			st, err := r.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[0].State != projection.Retrying || st[0].Err == nil || tt.want != nil && !errors.Is(st[0].Err, tt.want) || !strings.Contains(st[0].Err.Error(), tt.names) {
+				t.Fatalf("status during the backoff = %+v, want retrying after %v, naming %q", st[0], tt.want, tt.names)
+			}
+			waitFor(t, r, "running without error, at checkpoint 3", func(st projection.Status) bool {
+				return st.State == projection.Running && st.Err == nil && st.Checkpoint == 3
+			})
+			if got := strings.Join(tl.lines(), " "); got != "retry" {
+				t.Fatalf("log = %q, want one retry", got)
+			}
+		})
+	}
+}
+
+// TestRetryingDuringRebuild: an event that fails during a rebuild shows
+// as retrying too, and once it is applied the projection is building
+// again, then idle when the rebuild is done.
+func TestRetryingDuringRebuild(t *testing.T) {
+	s := memory.New(nil)
+	fill(t, s, "a", 1, 3)
+	failing := errors.New("the read model's database is down")
+	var tries atomic.Int32
+	p := projection.Projection{Name: "p", Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+		if e.Position == 2 && tries.Add(1) == 1 {
+			return failing
+		}
+		return nil
+	}}
+	var tl timeline
+	r := mustRunner(t, s, &projection.Options{
+		BatchSize: 1, Retries: 3, Backoff: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, p)
+	var states []projection.State // at each batch's progress
+	progress := func(projection.Progress) {
+		st, err := r.Status(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		states = append(states, st[0].State)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Rebuild(context.Background(), "p", progress) }()
+	waitForLine(t, &tl, "retry")
+	st, err := r.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].State != projection.Retrying || !errors.Is(st[0].Err, failing) {
+		t.Fatalf("status during the backoff = %+v, want retrying after %v", st[0], failing)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := []projection.State{projection.Building, projection.Building, projection.Building, projection.Building}
+	if !slices.Equal(states, want) {
+		t.Fatalf("states at each progress = %v, want %v", states, want)
+	}
+	st, err = r.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].State != projection.Idle || st[0].Err != nil {
+		t.Fatalf("status after the rebuild = %+v, want idle", st[0])
+	}
+}

@@ -25,13 +25,17 @@ type item struct {
 // A read that fails (of the log or of the checkpoint, as on a broken
 // connection) is tried again from the checkpoint, with the backoff and
 // the Retries of a failing event, counted afresh once the projection got
-// further. When the reads still fail, or the store is closed, which no
-// retry mends, p stops with that error.
+// further. Meanwhile p is Retrying, with the read's error, until the
+// checkpoint and the head of the log are read again (see followFrom).
+// When the reads still fail, or the store is closed, which no retry
+// mends, p stops with that error.
 func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
 	if r.state(p.Name) != Building {
 		r.setState(p.Name, Running, nil)
 		defer func() {
-			if r.state(p.Name) == Running {
+			// Ended by ctx or done, whether retrying or not; Stopped
+			// stays.
+			if s := r.state(p.Name); s == Running || s == Retrying {
 				r.setState(p.Name, Idle, nil)
 			}
 		}()
@@ -70,6 +74,7 @@ func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progre
 			return err
 		}
 		failures++
+		r.setState(p.Name, Retrying, err)
 		r.opts.Logger.Warn("projection retrying", "projection", p.Name, "attempt", failures, "wait", wait, "err", err)
 		select {
 		case <-time.After(wait):
@@ -103,6 +108,15 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 	}
 	if until > 0 && cp >= until {
 		return nil
+	}
+	if r.state(p.Name) == Retrying {
+		// A retry after a failed read: once the checkpoint and the head of
+		// the log are read, p no longer shows the failure. Waiting for an
+		// event instead would show it for as long as no event comes.
+		if _, err := Head(ctx, r.store); err != nil {
+			return &readError{err: fmt.Errorf("projection %q: %w", p.Name, err)}
+		}
+		r.recovered(p.Name)
 	}
 
 	// A reader goroutine keeps up to a batch of events ready, so that the
@@ -257,6 +271,9 @@ func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, even
 	wait := r.opts.Backoff
 	for attempt := 0; ; attempt++ {
 		err := r.commit(ctx, p, after, events)
+		if err == nil && attempt > 0 {
+			r.recovered(p.Name)
+		}
 		// A closed store fails every try, and through no fault of the
 		// event: follow stops p at once, naming no event.
 		if err == nil || ctx.Err() != nil || errors.Is(err, errMoved) || errors.Is(err, chronicle.ErrClosed) {
@@ -269,6 +286,8 @@ func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, even
 			r.opts.Logger.Error("projection stopped", "projection", p.Name, "position", e.Position, "stream", e.Stream, "type", e.Type, "err", err)
 			return perr
 		}
+		r.setState(p.Name, Retrying, fmt.Errorf("projection %q: event at position %d (%s in %q at revision %d): %w",
+			p.Name, e.Position, e.Type, e.Stream, e.Revision, err))
 		r.opts.Logger.Warn("projection retrying", "projection", p.Name, "position", e.Position, "attempt", attempt+1, "wait", wait, "err", err)
 		select {
 		case <-time.After(wait):

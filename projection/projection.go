@@ -24,7 +24,9 @@
 // the other projections keep running. Nothing is skipped. A read of the
 // log that fails, as on a broken connection, is retried the same way,
 // from the checkpoint; when it still fails, or when the store is closed,
-// the projection stops with that error.
+// the projection stops with that error. While a projection waits to try
+// again, [Runner.Status] shows it [Retrying], with the last error, so that
+// a failure shows before the projection stops.
 package projection
 
 import (

@@ -75,6 +75,9 @@ type Runner struct {
 
 	mu     sync.Mutex
 	status map[string]*Status
+	// rebuilding holds the projections that Rebuild is replaying, which
+	// go back to Building, not Running, when a retry succeeds.
+	rebuilding map[string]bool
 }
 
 // State is what a projection is doing.
@@ -84,6 +87,7 @@ type State string
 const (
 	Idle     State = "idle"     // not running
 	Running  State = "running"  // following the log
+	Retrying State = "retrying" // running or being rebuilt, but an event or a read failed and is tried again
 	Stopped  State = "stopped"  // stopped by an event or a read that kept failing, or a closed store
 	Building State = "building" // being rebuilt
 )
@@ -103,13 +107,17 @@ type Status struct {
 	State     State
 	// Err is why the projection stopped: an [*Error] for an event that
 	// kept failing, else the error of the read of the log that kept
-	// failing, or of the closed store.
+	// failing, or of the closed store. While it is Retrying, Err is the
+	// last failure: of the event, which it names, or of the read of the
+	// log or of the checkpoint. The projection is Running (or Building)
+	// again, without Err, once the event is applied, or once the
+	// checkpoint and the head of the log are read again.
 	Err error
 }
 
 // NewRunner returns a runner for projections over store. opts may be nil.
 func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) (*Runner, error) {
-	r := &Runner{store: store, status: map[string]*Status{}}
+	r := &Runner{store: store, status: map[string]*Status{}, rebuilding: map[string]bool{}}
 	if opts != nil {
 		r.opts = *opts
 	}
@@ -289,12 +297,18 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progres
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.rebuilding[name] = true
+	r.mu.Unlock()
 	r.setState(name, Building, nil)
 	defer func() {
-		// Done, failed or cut short, it is no longer being rebuilt; an
-		// event that kept failing leaves it Stopped.
-		if r.state(name) == Building {
-			r.setState(name, Idle, nil)
+		// Done, failed or cut short, it is no longer being rebuilt, nor
+		// retrying; an event that kept failing leaves it Stopped.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.rebuilding, name)
+		if st := r.status[name]; st.State == Building || st.State == Retrying {
+			st.State, st.Err = Idle, nil
 		}
 	}()
 	if err := r.reset(ctx, p); err != nil {
@@ -380,6 +394,21 @@ func (r *Runner) setState(name string, s State, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status[name].State, r.status[name].Err = s, err
+}
+
+// recovered reports that what failed worked again: a Retrying projection
+// goes back to Building during a rebuild, else to Running.
+func (r *Runner) recovered(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.status[name]
+	if st.State != Retrying {
+		return
+	}
+	st.State, st.Err = Running, nil
+	if r.rebuilding[name] {
+		st.State = Building
+	}
 }
 
 // Head returns the position of the last event in store, or 0 when it has
