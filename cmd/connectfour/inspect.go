@@ -119,7 +119,8 @@ func (a *app) forget(ctx context.Context, args []string) int {
 		return a.fail(err)
 	}
 	defer store.Close()
-	err = a.service(store).Forget(ctx, player)
+	svc := a.service(store)
+	err = svc.Forget(ctx, player)
 	if errors.Is(err, cf.ErrNamesNotForgettable) {
 		err = fmt.Errorf(`cannot forget %s: names in %s are stored in the clear, because that store has no database to keep the keys that make them forgettable. `+
 			`To erase the name there, delete the streams of the games that hold it ('connectfour list' shows them); `+
@@ -128,7 +129,30 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	fmt.Fprintf(a.out, "Forgot %s: the name is erased from every game in %s.\n", printable(player), a.storeDSN)
+	// Forgetting deletes the key of the names stored encrypted; the games
+	// that hold the name in the clear still show it, and say so.
+	fmt.Fprintf(a.out, "Forgot %s in %s: the name reads as [forgotten] in the games this program started there, "+
+		"the moves made in them through chronicle serve included.\n", printable(player), a.storeDSN)
+	fmt.Fprintln(a.out, "Games started through chronicle serve, or over kurrentdb://, store names in the clear: forgetting cannot erase those.")
+	games, err := svc.ListGames(ctx)
+	if err != nil {
+		return a.fail(fmt.Errorf("could not look for the games that hold %s in the clear: %w", printable(player), err))
+	}
+	// A name read as it was given is one stored in the clear: those
+	// stored encrypted now read as [forgotten].
+	inClear := 0
+	for _, g := range games {
+		if g.Game.PlayerOne == player || g.Game.PlayerTwo == player {
+			inClear++
+		}
+	}
+	switch inClear {
+	case 0:
+	case 1:
+		fmt.Fprintf(a.out, "%s is still named in 1 such game ('connectfour list' shows it): delete its stream to erase the name.\n", printable(player))
+	default:
+		fmt.Fprintf(a.out, "%s is still named in %d such games ('connectfour list' shows them): delete their streams to erase the name.\n", printable(player), inClear)
+	}
 	return exitOK
 }
 

@@ -125,20 +125,22 @@ names are encrypted cannot be resumed there; resume it on its database.`},
 			help: "On the embedded store, reads the games table that a projection keeps up to date."},
 		{name: "stats", summary: "show the leaderboard: games, wins, losses and ties of each player", run: (*app).stats,
 			help: "On the embedded store, reads the leaderboard that a projection keeps up to date."},
-		{name: "forget", args: "PLAYER", summary: "erase a player's name from every game", nargs: 1, run: (*app).forget,
-			help: `Names are personal data, stored encrypted with a key for each player.
-Forgetting deletes the player's key: the games stay and still replay, but the
-name reads as [forgotten] everywhere, in the history and in the read models,
-which are rebuilt. It cannot be undone.
+		{name: "forget", args: "PLAYER", summary: "erase a player's name from the games whose names are encrypted", nargs: 1, run: (*app).forget,
+			help: `Names are personal data. On a store with a database (sqlite:, postgres://),
+this program stores them encrypted, with a key for each player in that
+database. Forgetting deletes the player's key: the games stay and still
+replay, but the name reads as [forgotten] in the games this program started
+there, in every event, the moves made in them through a chronicle serve
+included, and in the read models, which are rebuilt. It cannot be undone. A
+game started later under the same name gets a new key.
 
-The keys live in the store's database (sqlite:, postgres://). A kurrentdb://
-store has none for them: there, names are stored in the clear, as in the
-tutorial, and cannot be forgotten, and names stored encrypted read as
-[encrypted] (such a game cannot be resumed there). A game's moves store the
-names as its start did, whoever makes them: the moves made in a chronicle
-serve's web UI in a game started with this program are encrypted, and
-forgetting erases them; the games a chronicle serve starts keep their names
-in the clear, in any store, in every move: forgetting leaves them.`},
+Forgetting does not erase names stored in the clear: those of the games that
+a chronicle serve starts (in its web UI or API), in every move, whoever
+makes it, and those of the games played over kurrentdb://, which has no
+database for the keys (forget refuses there). Forget says how many games of
+the store still hold the name in the clear; delete their streams to erase it
+from them. Names stored encrypted read as [encrypted] over kurrentdb://, and
+such a game cannot be resumed there.`},
 		{name: "show", args: "ID", summary: "draw a game's board", nargs: 1, run: (*app).show},
 		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", nargs: 1, run: (*app).history,
 			help: "The events are the game: everything else is computed from them."},

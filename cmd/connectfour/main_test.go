@@ -468,3 +468,44 @@ func TestBinaryPostgres(t *testing.T) {
 		t.Error("a command given --store postgres://... made the default store")
 	}
 }
+
+// TestForgetSaysWhatStays forgets players of a file that holds a game the
+// CLI started, whose names are encrypted, and games started as chronicle
+// serve starts them, whose names are in the clear: forget erases the
+// first and says that it leaves the others, and how many still hold the
+// name. It said that the name was erased from every game.
+func TestForgetSaysWhatStays(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c4.db")
+	db := []string{"--store", "sqlite:" + path}
+	runIn(t, lines([]string{"alice", "bob"}, "D"), nil, db...).must(t, exitUnfinished, "is saved after 1 move")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := cf.NewService(st, cf.WithClearNames())
+	for _, players := range [][2]string{{"alice", "carol"}, {"dave", "alice"}, {"carol", "erin"}} {
+		if _, err := served.CreateGame(ctx, players[0], players[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	head := func(name string) string {
+		return "Forgot " + name + " in sqlite:" + path + ": the name reads as [forgotten] in the games this program started there, " +
+			"the moves made in them through chronicle serve included.\n" +
+			"Games started through chronicle serve, or over kurrentdb://, store names in the clear: forgetting cannot erase those.\n"
+	}
+	for _, tt := range []struct{ name, rest string }{
+		{"alice", "alice is still named in 2 such games ('connectfour list' shows them): delete their streams to erase the name.\n"},
+		{"erin", "erin is still named in 1 such game ('connectfour list' shows it): delete its stream to erase the name.\n"},
+		{"bob", ""},
+	} {
+		r := runIn(t, "", nil, append([]string{"forget", tt.name}, db...)...)
+		if want := head(tt.name) + tt.rest; r.code != exitOK || r.out != want || r.errOut != "" {
+			t.Errorf("forget %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stdout:\n%s", tt.name, r.code, r.out, r.errOut, want)
+		}
+	}
+	runIn(t, "", nil, append([]string{"list"}, db...)...).must(t, exitOK,
+		"[forgotten] vs [forgotten]", "alice vs carol", "dave vs alice", "carol vs erin")
+}
