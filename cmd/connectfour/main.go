@@ -263,8 +263,14 @@ Usage:
 
 Commands:
 `)
-	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary)
+	// The summaries line up after the longest command.
+	cmds := commands()
+	width := 0
+	for _, cmd := range cmds {
+		width = max(width, len(strings.TrimSpace(cmd.name+" "+cmd.args)))
+	}
+	for _, cmd := range cmds {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary)
 	}
 	fmt.Fprint(w, `
 Run 'connectfour COMMAND --help' for more about a command.

@@ -134,6 +134,22 @@ func TestCommandLine(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		runIn(t, "", env, args...).must(t, exitOK, "Commands:", "resume ID", "sqlite:/data/chronicle/connectfour.db")
 	}
+	t.Run("SummariesLineUp", func(t *testing.T) {
+		// Every command's summary starts in the same column, whatever
+		// the length of its name and arguments.
+		out := runIn(t, "", nil, "help").out
+		columns := map[int][]string{}
+		for _, cmd := range commands() {
+			for line := range strings.Lines(out) {
+				if i := strings.Index(line, cmd.summary); i > 0 && strings.HasPrefix(line, "  "+cmd.name) {
+					columns[i] = append(columns[i], cmd.name)
+				}
+			}
+		}
+		if len(columns) != 1 {
+			t.Errorf("summaries start in more than one column (%v):\n%s", columns, out)
+		}
+	})
 	for name, tt := range map[string]struct {
 		args []string
 		code int
