@@ -14,8 +14,10 @@ var (
 	ErrWrongExpectedRevision = errors.New("chronicle: wrong expected revision")
 
 	// ErrStreamNotFound is returned, as the iterator's error, when reading a
-	// stream that has no events. An existing stream read past its end gives
-	// no events and no error instead.
+	// stream that has no events, or whose events a soft delete hid (see
+	// [Deleter]) with none appended since. An existing stream read past its
+	// end, or whose metadata hides all its events, gives no events and no
+	// error instead.
 	ErrStreamNotFound = errors.New("chronicle: stream not found")
 
 	// ErrInvalidStreamName means a stream name breaks the naming rules of
@@ -95,7 +97,8 @@ func (e *WrongExpectedRevisionError) Is(target error) bool {
 	return target == ErrWrongExpectedRevision
 }
 
-// StreamNotFoundError names the stream that a read found without events.
+// StreamNotFoundError names the stream that a read found without events,
+// or soft-deleted.
 // It matches [ErrStreamNotFound].
 type StreamNotFoundError struct {
 	Stream string
@@ -103,7 +106,7 @@ type StreamNotFoundError struct {
 
 // Error names the stream.
 func (e *StreamNotFoundError) Error() string {
-	return fmt.Sprintf("stream %q not found: it has no events", e.Stream)
+	return fmt.Sprintf("stream %q not found: it has no events, or was deleted", e.Stream)
 }
 
 // Is reports whether target is [ErrStreamNotFound].

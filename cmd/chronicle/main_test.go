@@ -201,7 +201,7 @@ func TestDefaultStore(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.errOut)
 	}
 	cli(t, "", "read", "game-1", "--store", "memory:").is(t, exitError, "",
-		"Store: memory (events are gone when the program ends)\nchronicle read: stream \"game-1\" not found: it has no events\n")
+		"Store: memory (events are gone when the program ends)\nchronicle read: stream \"game-1\" not found: it has no events, or was deleted\n")
 	cli(t, "", "--store", "nosuch:x", "scavenge").has(t, exitError, `unknown kind "nosuch"`)
 }
 
@@ -230,7 +230,7 @@ func testRead(t *testing.T, store, errOut string) {
 0         3         2000-01-01T00:00:00.000000Z  Uploaded  base64:iVBORxs=
 `, errOut)
 	cli(t, "", "read", "game-1", "--from", "9", store).is(t, exitOK, "", errOut+"No events to show in stream \"game-1\".\n")
-	cli(t, "", "read", "game-2", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-2\" not found: it has no events\n")
+	cli(t, "", "read", "game-2", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-2\" not found: it has no events, or was deleted\n")
 	cli(t, "", "read", "$all", store).has(t, exitError, "invalid stream name", "reserved for system streams")
 }
 
@@ -277,11 +277,11 @@ func testDeleteTombstoneScavenge(t *testing.T, store, errOut string) {
 	cli(t, "", "delete", "nope", "--expected", "exists", store).is(t, exitError, "",
 		errOut+"chronicle delete: stream \"nope\" has no events, but --expected is exists: nothing was deleted\n")
 	cli(t, "", "delete", "nope", store).is(t, exitError, "",
-		errOut+"chronicle delete: stream \"nope\" not found: it has no events\n")
+		errOut+"chronicle delete: stream \"nope\" not found: it has no events, or was deleted\n")
 	cli(t, "", "delete", "game-1", "--expected", "3", store).is(t, exitOK,
 		"Deleted stream \"game-1\": it reads as not found, and an append starts it again after its old events.\n"+
 			"Run \"chronicle scavenge\" to remove its events from the store.\n", errOut)
-	cli(t, "", "read", "game-1", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-1\" not found: it has no events\n")
+	cli(t, "", "read", "game-1", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-1\" not found: it has no events, or was deleted\n")
 
 	cli(t, "", "tombstone", "photo-1", "--expected", "no-stream", store).is(t, exitError, "",
 		errOut+"chronicle tombstone: stream \"photo-1\" is at revision 0, but --expected is no-stream: nothing was deleted\n")
@@ -359,7 +359,7 @@ func testExportImport(t *testing.T, src, dst, errOut string) (string, []byte) {
 	cli(t, "", "export", "--stream", "photo-1", "--stream", "game-1", "--type", "GameWon", "--type", "Uploaded", src).
 		has(t, exitOK, `{"stream":"photo-1","revision":0`, `{"stream":"game-1","revision":3`, "Exported 2 events of 2 streams")
 	cli(t, "", "export", "--stream", "nope", "--out", filepath.Join(dir, "nope.jsonl"), src).
-		has(t, exitError, `chronicle export: stream "nope" not found: it has no events (`+filepath.Join(dir, "nope.jsonl")+" not written)")
+		has(t, exitError, `chronicle export: stream "nope" not found: it has no events, or was deleted (`+filepath.Join(dir, "nope.jsonl")+" not written)")
 	if _, err := os.Stat(filepath.Join(dir, "nope.jsonl")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a failed export left a file: %v", err)
 	}
