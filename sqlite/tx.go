@@ -28,19 +28,25 @@ func (s *Store) View(ctx context.Context, fn func(*sql.Tx) error) error {
 	return s.inTx(ctx, s.read, fn)
 }
 
-func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (err error) {
+func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
 	}
+	// fn's error, and its panic too, which a caller may recover from,
+	// roll the transaction back: left open, it would keep its connection
+	// for good, and Update's would keep SQLite's write lock, which every
+	// append needs. Commit ends the transaction whatever it returns.
+	committing := false
 	defer func() {
-		if err != nil {
+		if !committing {
 			tx.Rollback()
 		}
 	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
+	committing = true
 	if err := tx.Commit(); err != nil {
 		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
 			// database/sql rolled the transaction back when ctx ended:
