@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -70,7 +71,7 @@ func (s *Store) streamMeta(ctx context.Context, stream string) (chronicle.Stream
 		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	return chronicle.StreamMetadata{
-		MaxAge:         time.Duration(maxAge) * time.Microsecond,
+		MaxAge:         duration(maxAge),
 		MaxCount:       uint64(maxCount),
 		TruncateBefore: uint64(truncate),
 	}, deleted, nil
@@ -229,8 +230,12 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 			n, _ := res.RowsAffected()
 			removed += uint64(n)
 			if maxAge > 0 && deleted == notDeleted {
+				// In microseconds, as reads compare (see oldestSQL): the
+				// longest max ages do not fit a time.Duration once rounded
+				// up to a microsecond, and one that wrapped round would
+				// remove every event.
 				res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE stream_id = "+streamIDSQL+" AND recorded < ?2",
-					stream, time.Now().Add(-time.Duration(maxAge)*time.Microsecond).UnixMicro())
+					stream, time.Now().UnixMicro()-maxAge)
 				if err != nil {
 					return err
 				}
@@ -259,6 +264,16 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		s.recent.clear()
 	}
 	return removed, err
+}
+
+// duration is the max age kept as us microseconds (see micros), or the
+// longest time.Duration when it is longer: rounded up to a microsecond,
+// the longest durations no longer fit one.
+func duration(us int64) time.Duration {
+	if us > math.MaxInt64/int64(time.Microsecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(us) * time.Microsecond
 }
 
 // micros is d in whole microseconds, as the table keeps a max age,

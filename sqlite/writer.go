@@ -834,7 +834,7 @@ func (w *writer) stream(ctx context.Context, stream string) (streamInfo, error) 
 	case err != nil:
 		return st, fmt.Errorf("read metadata of %q: %w", stream, err)
 	}
-	st.meta = chronicle.StreamMetadata{MaxAge: time.Duration(maxAge) * time.Microsecond, MaxCount: uint64(maxCount), TruncateBefore: uint64(truncate)}
+	st.meta = chronicle.StreamMetadata{MaxAge: duration(maxAge), MaxCount: uint64(maxCount), TruncateBefore: uint64(truncate)}
 	if last.Valid {
 		st.next = uint64(last.Int64) + 1
 	}
