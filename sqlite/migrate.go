@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // schemaVersion is the version of the newest migration; it is kept in
@@ -18,9 +19,14 @@ var migrations embed.FS
 
 // migrate brings the schema to schemaVersion. It holds the write lock
 // throughout, so that processes opening a new file at once migrate it
-// once.
-func migrate(ctx context.Context, conn *sql.Conn) (err error) {
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+// once. conn waits for the lock lockWait at a time; migrate waits up to
+// busy in all (see waitForLock).
+func migrate(ctx context.Context, conn *sql.Conn, busy time.Duration) (err error) {
+	err = waitForLock(ctx, busy, func() error {
+		_, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer func() {

@@ -154,9 +154,10 @@ type Options struct {
 	// means [chronicle.DefaultMaxEventSize].
 	MaxEventSize int
 
-	// BusyTimeout is how long a write waits for another process that
-	// holds the write lock before it fails, give or take the 50 ms that
-	// the writer waits at a time. Zero means [DefaultBusyTimeout].
+	// BusyTimeout is how long a write, or Open, which takes the write
+	// lock to bring the schema up to date, waits for another process
+	// that holds the write lock before it fails, give or take the 50 ms
+	// that they wait at a time. Zero means [DefaultBusyTimeout].
 	BusyTimeout time.Duration
 
 	// PollInterval is how often an idle subscriber checks for events that
@@ -259,8 +260,8 @@ func (s *Store) open(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	connect := func(extra string, pragmas ...string) (*sql.DB, error) {
-		db, err := sql.Open("sqlite", dsn(s.path, s.opts.BusyTimeout, pragmas...)+extra)
+	connect := func(busy time.Duration, extra string, pragmas ...string) (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn(s.path, busy, pragmas...)+extra)
 		if err == nil {
 			opened = append(opened, db)
 		}
@@ -273,13 +274,20 @@ func (s *Store) open(ctx context.Context) (err error) {
 
 	// The writer keeps one connection for its whole life. Incremental
 	// auto-vacuum, which only a new file can take, lets a scavenge give
-	// the space of removed events back to the file system.
-	wdb, err := connect("", "auto_vacuum(INCREMENTAL)", "journal_mode(WAL)", syncMode, "foreign_keys(ON)")
+	// the space of removed events back to the file system. Setting it
+	// takes the write lock, as migrate does, so the connection waits for
+	// the lock lockWait at a time, and Open as long as the busy timeout
+	// in all (see waitForLock).
+	wdb, err := connect(min(lockWait, s.opts.BusyTimeout), "", "auto_vacuum(INCREMENTAL)", "journal_mode(WAL)", syncMode, "foreign_keys(ON)")
 	if err != nil {
 		return err
 	}
 	wdb.SetMaxOpenConns(1)
-	conn, err := wdb.Conn(ctx)
+	var conn *sql.Conn
+	err = waitForLock(ctx, s.opts.BusyTimeout, func() (err error) {
+		conn, err = wdb.Conn(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -287,11 +295,11 @@ func (s *Store) open(ctx context.Context) (err error) {
 	if err := checkWAL(ctx, conn); err != nil {
 		return err
 	}
-	if err := migrate(ctx, conn); err != nil {
+	if err := migrate(ctx, conn, s.opts.BusyTimeout); err != nil {
 		return err
 	}
 
-	if s.read, err = connect("", "query_only(1)"); err != nil {
+	if s.read, err = connect(s.opts.BusyTimeout, "", "query_only(1)"); err != nil {
 		return err
 	}
 	// Keep as many idle connections as readers are likely to run at once:
@@ -312,7 +320,7 @@ func (s *Store) open(ctx context.Context) (err error) {
 	// secure_delete overwrites what these transactions delete, such as
 	// the key of a forgotten data subject, instead of leaving it in free
 	// pages of the file.
-	if s.update, err = connect("&_txlock=immediate", syncMode, "foreign_keys(ON)", "secure_delete(ON)"); err != nil {
+	if s.update, err = connect(s.opts.BusyTimeout, "&_txlock=immediate", syncMode, "foreign_keys(ON)", "secure_delete(ON)"); err != nil {
 		return err
 	}
 	s.update.SetMaxOpenConns(1)
@@ -321,11 +329,30 @@ func (s *Store) open(ctx context.Context) (err error) {
 	return err
 }
 
+// waitForLock runs try, which needs SQLite's write lock and waits for it
+// lockWait at a time, again while another connection holds the lock, up
+// to busy in all or until ctx ends. SQLite's own wait ends at its busy
+// timeout whatever becomes of ctx: Open, waiting that long, would wait
+// out the busy timeout after its caller gave up.
+func waitForLock(ctx context.Context, busy time.Duration, try func() error) error {
+	for start := time.Now(); ; {
+		err := try()
+		switch {
+		case err == nil || !isBusy(err):
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Since(start) >= busy:
+			return fmt.Errorf("another connection held the write lock for the whole busy timeout (%v): %w", busy, err)
+		}
+	}
+}
+
 // dsn returns the driver's name for the file at path with the pragmas set
 // on every new connection.
 func dsn(path string, busy time.Duration, pragmas ...string) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(max(busy.Milliseconds(), 1), 10)+")")
 	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
