@@ -25,7 +25,8 @@ const (
 		LIMIT ?2`
 
 	// The same, and ?3 prefix, ?4 category, ?5 the prefix of the names
-	// to visit.
+	// to visit. A category holds no '-' (see chronicle.Category): one
+	// that does keeps no stream, not those whose names start with it.
 	listStreamsByName = `WITH RECURSIVE names(stream) AS (
 			SELECT (SELECT name FROM stream_ids WHERE name >= ?5 ORDER BY name LIMIT 1)
 			UNION ALL
@@ -38,7 +39,7 @@ const (
 		CROSS JOIN events e ON e.stream_id = s.id
 		WHERE (?1 < 0 OR e.position < ?1) AND ` + lastOfLiveStream + `
 		  AND substr(e.stream, 1, length(?3)) = ?3
-		  AND (?4 = '' OR e.stream = ?4 OR substr(e.stream, 1, length(?4) + 1) = ?4 || '-')
+		  AND (?4 = '' OR instr(?4, '-') = 0 AND (e.stream = ?4 OR substr(e.stream, 1, length(?4) + 1) = ?4 || '-'))
 		ORDER BY e.position DESC
 		LIMIT ?2`
 )
