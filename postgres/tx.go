@@ -57,13 +57,18 @@ func (s *Store) View(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // inTx runs fn in a transaction that first runs prologue, whose $1 is the
 // search path and $2 and $3 the keys of the update lock.
-func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, fn func(*sql.Tx) error) (err error) {
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
 	}
+	// fn's error, and its panic too, which a caller may recover from,
+	// roll the transaction back: left open, it would keep its connection
+	// for good, and Update's would keep the update lock and the rows it
+	// wrote locked. Commit ends the transaction whatever it returns.
+	committing := false
 	defer func() {
-		if err != nil {
+		if !committing {
 			tx.Rollback()
 		}
 	}()
@@ -77,6 +82,7 @@ func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, 
 	if err := fn(tx); err != nil {
 		return err
 	}
+	committing = true
 	if err := tx.Commit(); err != nil {
 		if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
 			// database/sql rolled the transaction back when ctx ended:

@@ -203,3 +203,5 @@ func TestUpdateWaitsForContext(t *testing.T) {
 }
 
 func TestUpdateEndedMidway(t *testing.T) { storetest.UpdateEndedMidway(t, mustOpenNew(t)) }
+
+func TestPanicInTransaction(t *testing.T) { storetest.PanicInTransaction(t, mustOpenNew(t)) }
