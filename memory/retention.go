@@ -118,6 +118,9 @@ func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 	now := time.Now()
 	for stream, meta := range s.meta {
 		if err := ctx.Err(); err != nil {
+			// Keep what the streams done so far removed: p reports it
+			// removed, and the next scavenge goes on from there.
+			s.log = log
 			return p, err
 		}
 		positions := s.streams[stream]

@@ -366,13 +366,22 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1})
 		}
 		stop, cancel := context.WithCancel(ctx)
-		_, err := s.Scavenge(stop, func(chronicle.ScavengeProgress) { cancel() })
+		p, err := s.Scavenge(stop, func(chronicle.ScavengeProgress) { cancel() })
 		wantErr(t, "interrupted Scavenge", err, context.Canceled)
-		if _, err := s.Scavenge(ctx, nil); err != nil {
+		// What the interrupted scavenge reports removed is gone, and no
+		// more: a resumed one neither counts it again nor finds it back.
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 9-int(p.Removed) {
+			t.Fatalf("an interrupted scavenge reported %+v, but the log holds %d of the 9 events", p, n)
+		}
+		p2, err := s.Scavenge(ctx, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 3 {
 			t.Fatalf("after an interrupted and a resumed scavenge the log holds %d events, want 3", n)
+		}
+		if p.Removed+p2.Removed != 6 {
+			t.Fatalf("an interrupted scavenge reported %d events removed and the resumed one %d, want 6 in all", p.Removed, p2.Removed)
 		}
 	})
 }
