@@ -41,6 +41,9 @@ type Store struct {
 	streams   map[string][]uint64 // stream name -> positions, by revision
 	snapshots map[string]chronicle.Snapshot
 	meta      map[string]streamMeta // streams with metadata, or deleted
+
+	// scavenging is held by the scavenge under way: one at a time.
+	scavenging sync.Mutex
 }
 
 // New returns an empty store. opts may be nil.

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -109,37 +110,72 @@ func (s *Store) delete(stream string, expected chronicle.ExpectedRevision, how i
 
 // Scavenge implements [chronicle.Scavenger]. It builds a new log without
 // the hidden events, so that readers that hold the old one are not
-// disturbed, and swaps it in.
+// disturbed, and swaps it in. It takes the store's lock one stream at a
+// time and lets it go to report progress, so that the progress function
+// may use the store: appends made meanwhile join the new log before it
+// is swapped in.
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
+	// A second scavenge would build its log from the one that this one
+	// has not swapped in yet, and bring back what this one removed.
+	s.scavenging.Lock()
+	defer s.scavenging.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := chronicle.ScavengeProgress{Total: len(s.meta)}
+	streams := slices.Collect(maps.Keys(s.meta))
 	log := slices.Clone(s.log)
-	now := time.Now()
-	for stream, meta := range s.meta {
+	s.mu.Unlock()
+	p := chronicle.ScavengeProgress{Total: len(streams)}
+	for _, stream := range streams {
 		if err := ctx.Err(); err != nil {
 			// Keep what the streams done so far removed: p reports it
 			// removed, and the next scavenge goes on from there.
-			s.log = log
+			s.swapLog(log)
 			return p, err
 		}
-		positions := s.streams[stream]
-		last := uint64(len(positions)) - 1
-		for rev, pos := range positions {
-			e := &log[pos-1]
-			if removed(*e) {
-				continue
-			}
-			if meta.deleted != notDeleted || !meta.m.Visible(uint64(rev), last, e.Recorded, now) {
-				*e = chronicle.RecordedEvent{Position: e.Position}
-				p.Removed++
-			}
-		}
+		s.mu.Lock()
+		log = s.catchUp(log)
+		p.Removed += s.scavengeStream(log, stream, time.Now())
+		s.mu.Unlock()
 		p.Done++
 		if progress != nil {
 			progress(p)
 		}
 	}
-	s.log = log
+	s.swapLog(log)
 	return p, nil
+}
+
+// catchUp adds to log, a copy of s.log being scavenged, the events
+// appended to s.log since the copy was made. Only a scavenge changes the
+// events of s.log, and only one runs at a time, so the rest of the two is
+// alike. The caller holds s.mu.
+func (s *Store) catchUp(log []chronicle.RecordedEvent) []chronicle.RecordedEvent {
+	return append(log, s.log[len(log):]...)
+}
+
+// swapLog makes log, a scavenged copy of s.log, the store's log.
+func (s *Store) swapLog(log []chronicle.RecordedEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = s.catchUp(log)
+}
+
+// scavengeStream removes from log the events of stream that its
+// metadata, or a delete, hides at now, and returns how many it removed.
+// The caller holds s.mu.
+func (s *Store) scavengeStream(log []chronicle.RecordedEvent, stream string, now time.Time) uint64 {
+	meta := s.meta[stream]
+	positions := s.streams[stream]
+	last := uint64(len(positions)) - 1
+	var n uint64
+	for rev, pos := range positions {
+		e := &log[pos-1]
+		if removed(*e) {
+			continue
+		}
+		if meta.deleted != notDeleted || !meta.m.Visible(uint64(rev), last, e.Recorded, now) {
+			*e = chronicle.RecordedEvent{Position: e.Position}
+			n++
+		}
+	}
+	return n
 }

@@ -359,6 +359,48 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("ScavengeProgressCallsStore", func(t *testing.T) {
+		// The progress function may use the store, to log how many events
+		// it holds, say: a scavenge that calls it holding a lock of the
+		// store would wait for itself.
+		s := open(t)
+		for _, name := range []string{"a", "b"} {
+			mustAppend(t, s, name, chronicle.NoStream, events("E", 3)...)
+			if err := s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls := 0
+		p, err := s.Scavenge(ctx, func(chronicle.ScavengeProgress) {
+			calls++
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.StreamMetadata(ctx, "a")
+				if err == nil {
+					err = firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{}))
+				}
+				if err == nil {
+					_, err = s.Append(ctx, "logged", chronicle.Any, event("Progress", calls))
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("a call of the store from the progress function: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("a call of the store from the progress function did not return in 10s: the scavenge holds the store while it reports")
+			}
+		})
+		if err != nil || p.Removed != 4 || calls == 0 {
+			t.Fatalf("Scavenge = %+v, %v after %d progress calls; want 4 events removed", p, err, calls)
+		}
+		if got := len(readStream(t, s, "logged", chronicle.ReadStreamOptions{})); got != calls {
+			t.Fatalf("the progress function appended %d events, the stream holds %d", calls, got)
+		}
+	})
+
 	t.Run("ScavengeResumes", func(t *testing.T) {
 		s := open(t)
 		for _, name := range []string{"a", "b", "c"} {
