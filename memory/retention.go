@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -41,9 +42,12 @@ func (s *Store) state(stream string) chronicle.StreamState {
 }
 
 // SetStreamMetadata implements [chronicle.Retention].
-func (s *Store) SetStreamMetadata(_ context.Context, stream string, m chronicle.StreamMetadata) error {
+func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicle.StreamMetadata) error {
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("set metadata of %q: %w", stream, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -61,7 +65,10 @@ func (s *Store) SetStreamMetadata(_ context.Context, stream string, m chronicle.
 }
 
 // StreamMetadata implements [chronicle.Retention].
-func (s *Store) StreamMetadata(_ context.Context, stream string) (chronicle.StreamMetadata, error) {
+func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	if err := ctx.Err(); err != nil {
+		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	meta := s.meta[stream]
@@ -72,18 +79,25 @@ func (s *Store) StreamMetadata(_ context.Context, stream string) (chronicle.Stre
 }
 
 // Delete implements [chronicle.Deleter].
-func (s *Store) Delete(_ context.Context, stream string, expected chronicle.ExpectedRevision) error {
-	return s.delete(stream, expected, softDeleted)
+func (s *Store) Delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
+	return s.delete(ctx, stream, expected, softDeleted)
 }
 
 // Tombstone implements [chronicle.Deleter].
-func (s *Store) Tombstone(_ context.Context, stream string, expected chronicle.ExpectedRevision) error {
-	return s.delete(stream, expected, tombstoned)
+func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle.ExpectedRevision) error {
+	return s.delete(ctx, stream, expected, tombstoned)
 }
 
-func (s *Store) delete(stream string, expected chronicle.ExpectedRevision, how int) error {
+func (s *Store) delete(ctx context.Context, stream string, expected chronicle.ExpectedRevision, how int) error {
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return err
+	}
+	op := "delete"
+	if how == tombstoned {
+		op = "tombstone"
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %q: %w", op, stream, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,10 +107,6 @@ func (s *Store) delete(stream string, expected chronicle.ExpectedRevision, how i
 	case meta.deleted == tombstoned:
 		return &chronicle.StreamDeletedError{Stream: stream}
 	case !expected.Matches(st):
-		op := "delete"
-		if how == tombstoned {
-			op = "tombstone"
-		}
 		return &chronicle.WrongExpectedRevisionError{Op: op, Stream: stream, Expected: expected, Actual: st.Actual()}
 	case !st.Exists && how == softDeleted:
 		return &chronicle.StreamNotFoundError{Stream: stream}
@@ -117,6 +127,9 @@ func (s *Store) delete(stream string, expected chronicle.ExpectedRevision, how i
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
 	// A second scavenge would build its log from the one that this one
 	// has not swapped in yet, and bring back what this one removed.
+	if err := ctx.Err(); err != nil {
+		return chronicle.ScavengeProgress{}, fmt.Errorf("scavenge: %w", err)
+	}
 	s.scavenging.Lock()
 	defer s.scavenging.Unlock()
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -14,9 +15,12 @@ var (
 )
 
 // SaveSnapshot implements [chronicle.SnapshotStore].
-func (s *Store) SaveSnapshot(_ context.Context, snap chronicle.Snapshot) error {
+func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
 	}
 	snap.Data = bytes.Clone(snap.Data)
 	s.mu.Lock()
@@ -29,7 +33,10 @@ func (s *Store) SaveSnapshot(_ context.Context, snap chronicle.Snapshot) error {
 }
 
 // LoadSnapshot implements [chronicle.SnapshotStore].
-func (s *Store) LoadSnapshot(_ context.Context, stream string) (chronicle.Snapshot, bool, error) {
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	snap, ok := s.snapshots[stream]
@@ -38,7 +45,10 @@ func (s *Store) LoadSnapshot(_ context.Context, stream string) (chronicle.Snapsh
 }
 
 // HasEvent implements [chronicle.EventFinder].
-func (s *Store) HasEvent(_ context.Context, stream string, id uuid.UUID) (bool, error) {
+func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("find event %s in %q: %w", id, stream, err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, found, err := streamView{s, s.streams[stream]}.Find(id)

@@ -13,7 +13,8 @@
 // concurrent writers), the optional abilities a store may have, such as
 // [chronicle.SnapshotStore] or [chronicle.StreamLister], and what a store
 // that is an [io.Closer] answers once closed; those tests skip when the
-// store lacks the ability. Run it with -race.
+// store lacks the ability. Calls of every ability with a context that has
+// ended must fail with its error and change nothing. Run it with -race.
 package storetest
 
 import (
@@ -48,6 +49,7 @@ func Run(t *testing.T, newStore Factory) {
 		testStreamLister(t, newStore)
 		t.Run("Scavenged", func(t *testing.T) { testStreamListerScavenged(t, newStore) })
 	})
+	t.Run("CanceledContext", func(t *testing.T) { testCanceledContext(t, newStore) })
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })
 }
 
