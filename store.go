@@ -67,7 +67,7 @@ type ReadStreamOptions struct {
 	// From is the first revision to read, inclusive. A backwards read
 	// from past the end, such as [End], starts at the last event.
 	From uint64
-	// Limit is the most events to read; 0 means no limit.
+	// Limit is the most events to read; 0, or less, means no limit.
 	Limit int
 }
 
@@ -80,7 +80,7 @@ type ReadAllOptions struct {
 	// backwards read from 0 reads nothing; one from past the end, such
 	// as [End], starts at the last event.
 	From uint64
-	// Limit is the most events to read; 0 means no limit.
+	// Limit is the most events to read; 0, or less, means no limit.
 	Limit int
 	// Filter limits the events yielded. The positions of events it leaves
 	// out are still gapless; they are just not shown.

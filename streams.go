@@ -25,7 +25,7 @@ type ListStreamsOptions struct {
 	// for paging: pass the LastPosition of the last stream of the previous
 	// page. Zero starts at the most recently written stream.
 	Before uint64
-	// Limit is the most streams to return; 0 means no limit.
+	// Limit is the most streams to return; 0, or less, means no limit.
 	Limit int
 }
 

@@ -203,7 +203,8 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
 		log, _, _ := s.snapshot("")
 		n := 0
-		for p := min(opts.From, uint64(len(log))); p >= 1 && (opts.Limit == 0 || n < opts.Limit); p-- {
+		// A limit below zero is no limit, as it is forwards.
+		for p := min(opts.From, uint64(len(log))); p >= 1 && (opts.Limit <= 0 || n < opts.Limit); p-- {
 			if err := ctx.Err(); err != nil {
 				yield(chronicle.RecordedEvent{}, err)
 				return

@@ -31,6 +31,9 @@ func testReadStream(t *testing.T, newStore Factory) {
 		{"BackwardsFromZero", chronicle.ReadStreamOptions{Backwards: true}, []uint64{0}},
 		{"BackwardsLimit", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End, Limit: 2}, []uint64{9, 8}},
 		{"BackwardsPastEnd", chronicle.ReadStreamOptions{Backwards: true, From: 50, Limit: 1}, []uint64{9}},
+		// A limit below zero is no limit, as zero is, either way.
+		{"NegativeLimit", chronicle.ReadStreamOptions{Limit: -1}, seq(0, 10, 1)},
+		{"BackwardsNegativeLimit", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End, Limit: -1}, seq(9, 10, -1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +209,11 @@ func testReadAll(t *testing.T, newStore Factory) {
 		{"BackwardsFromOne", chronicle.ReadAllOptions{Backwards: true, From: 1}, []uint64{1}},
 		{"BackwardsFromZero", chronicle.ReadAllOptions{Backwards: true}, nil},
 		{"BackwardsLimit", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 2}, []uint64{12, 11}},
+		// A limit below zero is no limit, as zero is, either way.
+		{"NegativeLimit", chronicle.ReadAllOptions{Limit: -1}, seq(1, 12, 1)},
+		{"BackwardsNegativeLimit", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: -1}, seq(12, 12, -1)},
+		{"FilterBackwardsNegativeLimit", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: -1,
+			Filter: chronicle.Filter{Types: []string{"Started"}}}, []uint64{4, 1}},
 		{"Category", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"chat"}}}, []uint64{7, 8, 9}},
 		{"Categories", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"chat", "game"}}}, seq(1, 12, 1)},
 		{"StreamPrefix", chronicle.ReadAllOptions{Filter: chronicle.Filter{StreamPrefix: "game-2"}}, []uint64{4, 5, 6}},

@@ -46,6 +46,7 @@ func testStreamLister(t *testing.T, newStore Factory) {
 		{"Prefix", chronicle.ListStreamsOptions{Prefix: "order"}, []string{"order-1", "orderly", "order-2", "order!x", "order"}},
 		{"Category", chronicle.ListStreamsOptions{Category: "order"}, []string{"order-1", "order-2", "order"}},
 		{"Limit", chronicle.ListStreamsOptions{Limit: 2}, []string{"order-1", "orderly"}},
+		{"NegativeLimit", chronicle.ListStreamsOptions{Limit: -1}, []string{"order-1", "orderly", "order-2", "cart-1", "order!x", "order"}},
 		{"Before", chronicle.ListStreamsOptions{Before: 8}, []string{"orderly", "order-2", "cart-1", "order!x", "order"}},
 		{"CategoryBefore", chronicle.ListStreamsOptions{Category: "order", Before: 7, Limit: 1}, []string{"order-2"}},
 		{"CategoryAndLongerPrefix", chronicle.ListStreamsOptions{Prefix: "order-", Category: "order"}, []string{"order-1", "order-2"}},
