@@ -97,7 +97,8 @@ type Retention interface {
 	// plus one, beside the settings it had, and stays after the stream
 	// is written again. A scavenge changes nothing that it returns. For a
 	// tombstoned stream it returns the last metadata and an error
-	// matching [ErrStreamDeleted].
+	// matching [ErrStreamDeleted]. A name that no stream can have (see
+	// [ValidateStreamName]) gets an error matching [ErrInvalidStreamName].
 	StreamMetadata(ctx context.Context, stream string) (StreamMetadata, error)
 }
 

@@ -33,7 +33,8 @@ type SnapshotStore interface {
 	// stream at a later revision, which it keeps instead.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	// LoadSnapshot returns the stream's snapshot, and false when it has
-	// none.
+	// none. Both refuse a name that no stream can have (see
+	// [ValidateStreamName]) with an error matching [ErrInvalidStreamName].
 	LoadSnapshot(ctx context.Context, stream string) (Snapshot, bool, error)
 }
 
@@ -45,6 +46,9 @@ type SnapshotStore interface {
 // SQLite and PostgreSQL stores are EventFinders; the kurrent store, a
 // client of the KurrentDB protocol, is not.
 type EventFinder interface {
+	// HasEvent reports whether stream holds an event with ID id. A name
+	// that no stream can have gets an error matching
+	// [ErrInvalidStreamName].
 	HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error)
 }
 

@@ -66,6 +66,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 
 // StreamMetadata implements [chronicle.Retention].
 func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return chronicle.StreamMetadata{}, err
+	}
 	if err := ctx.Err(); err != nil {
 		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, err)
 	}

@@ -34,6 +34,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 
 // LoadSnapshot implements [chronicle.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return chronicle.Snapshot{}, false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: %w", stream, err)
 	}
@@ -46,6 +49,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 
 // HasEvent implements [chronicle.EventFinder].
 func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return false, err
+	}
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("find event %s in %q: %w", id, stream, err)
 	}

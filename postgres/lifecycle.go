@@ -40,6 +40,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 // stream it returns the metadata and an error matching
 // [chronicle.ErrStreamDeleted].
 func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return chronicle.StreamMetadata{}, err
+	}
 	var maxAge, maxCount, truncate int64
 	var deleted int16
 	err := s.pool.QueryRow(ctx, s.sql.getMeta, stream).Scan(&maxAge, &maxCount, &truncate, &deleted)

@@ -44,6 +44,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 
 // LoadSnapshot implements [chronicle.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return chronicle.Snapshot{}, false, err
+	}
 	snap := chronicle.Snapshot{Stream: stream}
 	var (
 		rev     int64
@@ -63,6 +66,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 // HasEvent implements [chronicle.EventFinder]. Like a retried append, it
 // finds the events that retention hides until a scavenge removes them.
 func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return false, err
+	}
 	var found bool
 	if err := s.pool.QueryRow(ctx, s.sql.hasEvent, pgtype.UUID{Bytes: id, Valid: true}, stream).Scan(&found); err != nil {
 		return false, fmt.Errorf("find event %s in %q: %w", id, stream, s.closedErr(ctx, err))

@@ -52,6 +52,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 
 // StreamMetadata implements [chronicle.Retention].
 func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.StreamMetadata, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return chronicle.StreamMetadata{}, err
+	}
 	m, deleted, err := s.streamMeta(ctx, stream)
 	if err == nil && deleted == tombstoned {
 		err = &chronicle.StreamDeletedError{Stream: stream}

@@ -40,6 +40,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 
 // LoadSnapshot implements [chronicle.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return chronicle.Snapshot{}, false, err
+	}
 	snap := chronicle.Snapshot{Stream: stream}
 	var rev int64
 	err := s.stmts.queryRow(ctx, "SELECT revision, type, version, data FROM snapshots WHERE stream = ?", stream).
@@ -56,6 +59,9 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 
 // HasEvent implements [chronicle.EventFinder].
 func (s *Store) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
+	if err := chronicle.ValidateStreamName(stream); err != nil {
+		return false, err
+	}
 	var one int
 	err := s.stmts.queryRow(ctx, "SELECT 1 FROM events WHERE id = ? AND stream = ? LIMIT 1", id[:], stream).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -307,6 +307,37 @@ func testValidation(t *testing.T, newStore Factory) {
 		_, err := collect(s.ReadStream(context.Background(), "bad\x01name", chronicle.ReadStreamOptions{}))
 		wantErr(t, "ReadStream", err, chronicle.ErrInvalidStreamName)
 	})
+	t.Run("AbilitiesInvalidName", func(t *testing.T) {
+		// Every call that names a stream refuses a name that no stream
+		// can have, rather than answer as if for a stream without events
+		// or metadata, which would hide the caller's mistake.
+		ctx := context.Background()
+		s := newStore(t)
+		for _, name := range []string{"", "bad\x01name", "$reserved"} {
+			var calls []namedCall
+			if r, ok := s.(chronicle.Retention); ok {
+				calls = append(calls,
+					namedCall{"SetStreamMetadata", func() error { return r.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}) }},
+					namedCall{"StreamMetadata", func() error { _, err := r.StreamMetadata(ctx, name); return err }})
+			}
+			if d, ok := s.(chronicle.Deleter); ok {
+				calls = append(calls,
+					namedCall{"Delete", func() error { return d.Delete(ctx, name, chronicle.Any) }},
+					namedCall{"Tombstone", func() error { return d.Tombstone(ctx, name, chronicle.Any) }})
+			}
+			if ss, ok := s.(chronicle.SnapshotStore); ok {
+				calls = append(calls, namedCall{"LoadSnapshot", func() error { _, _, err := ss.LoadSnapshot(ctx, name); return err }})
+			}
+			if f, ok := s.(chronicle.EventFinder); ok {
+				calls = append(calls, namedCall{"HasEvent", func() error { _, err := f.HasEvent(ctx, name, uuid.New()); return err }})
+			}
+			for _, c := range calls {
+				if err := c.call(); !errors.Is(err, chronicle.ErrInvalidStreamName) {
+					t.Errorf("%s(%q): error = %v, want one matching ErrInvalidStreamName", c.name, name, err)
+				}
+			}
+		}
+	})
 	t.Run("UnicodeNames", func(t *testing.T) {
 		s := newStore(t)
 		mustAppend(t, s, "partie-échecs-♞", chronicle.NoStream, chronicle.EventData{Type: "Coup joué ✓"})
