@@ -150,18 +150,39 @@ func testLifecycle(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("DeleteDropsSnapshot", func(t *testing.T) {
+		// Both kinds of delete remove the stream's snapshot, and no
+		// other stream's.
 		s := open(t)
 		ss, ok := s.(chronicle.SnapshotStore)
 		if !ok {
 			t.Skip("no snapshots")
 		}
-		mustAppend(t, s, "s", chronicle.NoStream, event("E", 0))
-		ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Type: "T", Data: []byte("x")})
-		if err := s.Delete(ctx, "s", chronicle.Any); err != nil {
-			t.Fatal(err)
-		}
-		if _, ok, _ := ss.LoadSnapshot(ctx, "s"); ok {
-			t.Fatal("a deleted stream kept its snapshot, which describes events that are gone")
+		for _, tt := range []struct {
+			op  string
+			del func(stream string) error
+		}{
+			{"Delete", func(stream string) error { return s.Delete(ctx, stream, chronicle.Any) }},
+			{"Tombstone", func(stream string) error { return s.Tombstone(ctx, stream, chronicle.Any) }},
+		} {
+			stream, other := "gone-"+tt.op, "kept-"+tt.op
+			for _, name := range []string{stream, other} {
+				mustAppend(t, s, name, chronicle.NoStream, event("E", 0))
+				if err := ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: name, Type: "T", Data: []byte("x")}); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok, err := ss.LoadSnapshot(ctx, name); err != nil || !ok {
+					t.Fatalf("LoadSnapshot(%q) after SaveSnapshot = %v, %v; want the snapshot", name, ok, err)
+				}
+			}
+			if err := tt.del(stream); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := ss.LoadSnapshot(ctx, stream); err != nil || ok {
+				t.Errorf("after %s, LoadSnapshot = %v, %v: the stream kept its snapshot, which describes events that are gone", tt.op, ok, err)
+			}
+			if _, ok, err := ss.LoadSnapshot(ctx, other); err != nil || !ok {
+				t.Errorf("after %s of another stream, LoadSnapshot = %v, %v; want the snapshot", tt.op, ok, err)
+			}
 		}
 	})
 
