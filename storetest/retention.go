@@ -112,6 +112,10 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			t.Fatal(err)
 		}
 		wantNotFound(t, s, "s")
+		// Until a scavenge, the deleted events are still in the log.
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 3 {
+			t.Fatalf("after a soft delete the log holds %d events before a scavenge, want 3", n)
+		}
 		err = s.Delete(ctx, "s", chronicle.Any)
 		wantErr(t, "Delete of a deleted stream", err, chronicle.ErrStreamNotFound)
 		_, err = s.Append(ctx, "s", chronicle.Exact(2), event("E", 0))
@@ -136,6 +140,12 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		}
 		_, err := collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}))
 		wantErr(t, "ReadStream of a tombstoned stream", err, chronicle.ErrStreamDeleted)
+		_, err = collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
+		wantErr(t, "backwards ReadStream of a tombstoned stream", err, chronicle.ErrStreamDeleted)
+		// Until a scavenge, the deleted events are still in the log.
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 2 {
+			t.Fatalf("after a tombstone the log holds %d events before a scavenge, want 2", n)
+		}
 		for _, exp := range []chronicle.ExpectedRevision{chronicle.Any, chronicle.NoStream, chronicle.Exact(1)} {
 			_, err = s.Append(ctx, "s", exp, event("E", 0))
 			wantErr(t, "Append to a tombstoned stream", err, chronicle.ErrStreamDeleted)

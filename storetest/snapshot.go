@@ -89,4 +89,46 @@ func testEventFinder(t *testing.T, newStore Factory) {
 			t.Fatalf("HasEvent(%q, %s) = %v, %v; want %v", tt.stream, tt.id, got, err, tt.want)
 		}
 	}
+	t.Run("Hidden", func(t *testing.T) { testEventFinderHidden(t, newStore) })
+}
+
+// testEventFinderHidden: HasEvent finds the events that metadata or a
+// soft delete hides from reads, until a scavenge removes them, as the
+// EventFinder godoc says: Repository.HandleOnce relies on it to tell a
+// command it has handled from a new one.
+func testEventFinderHidden(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s := newStore(t)
+	f, isFinder := s.(chronicle.EventFinder)
+	r, hasRetention := s.(chronicle.Retention)
+	d, canDelete := s.(chronicle.Deleter)
+	if !isFinder || !hasRetention || !canDelete {
+		t.Skip("the store does not implement chronicle.EventFinder, Retention and Deleter")
+	}
+	truncated, deleted := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	mustAppend(t, s, "truncated", chronicle.NoStream, chronicle.EventData{ID: truncated, Type: "E"}, event("E", 1))
+	mustAppend(t, s, "deleted", chronicle.NoStream, chronicle.EventData{ID: deleted, Type: "E"})
+	if err := r.SetStreamMetadata(ctx, "truncated", chronicle.StreamMetadata{TruncateBefore: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, "deleted", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	find := func(stream string, id uuid.UUID, want bool, when string) {
+		t.Helper()
+		if got, err := f.HasEvent(ctx, stream, id); err != nil || got != want {
+			t.Errorf("%s, HasEvent(%q) = %v, %v; want %v", when, stream, got, err, want)
+		}
+	}
+	find("truncated", truncated, true, "with the event hidden by TruncateBefore")
+	find("deleted", deleted, true, "with the event hidden by a soft delete")
+	sc, ok := s.(chronicle.Scavenger)
+	if !ok {
+		return
+	}
+	if _, err := sc.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	find("truncated", truncated, false, "after a scavenge")
+	find("deleted", deleted, false, "after a scavenge")
 }
