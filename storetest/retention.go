@@ -31,7 +31,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 	}
 
 	t.Run("Metadata", func(t *testing.T) {
-		s := open(t)
+		s := openAs[retentionStore](t, newStore, "chronicle.Retention")
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 10)...)
 		if m, err := s.StreamMetadata(ctx, "s"); err != nil || !m.IsZero() {
 			t.Fatalf("metadata of a stream without any = %+v, %v", m, err)
@@ -71,7 +71,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		// A store may keep MaxAge at a coarser precision than a
 		// nanosecond, but never shorter than asked: cut down, a max age
 		// under the precision would read as zero, no limit at all.
-		s := open(t)
+		s := openAs[retentionStore](t, newStore, "chronicle.Retention")
 		for _, age := range []time.Duration{500 * time.Nanosecond, 1500 * time.Nanosecond} {
 			if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: age}); err != nil {
 				t.Fatal(err)
@@ -100,7 +100,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("SoftDelete", func(t *testing.T) {
-		s := open(t)
+		s := openAs[deleterStore](t, newStore, "chronicle.Deleter")
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
 		err := s.Delete(ctx, "s", chronicle.Exact(1))
 		wantErr(t, "Delete with a stale revision", err, chronicle.ErrWrongExpectedRevision)
@@ -133,7 +133,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 	})
 
 	t.Run("Tombstone", func(t *testing.T) {
-		s := open(t)
+		s := openAs[deleterRetentionStore](t, newStore, "chronicle.Deleter and Retention")
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 2)...)
 		if err := s.Tombstone(ctx, "s", chronicle.StreamExists); err != nil {
 			t.Fatal(err)
@@ -162,7 +162,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 	t.Run("DeleteDropsSnapshot", func(t *testing.T) {
 		// Both kinds of delete remove the stream's snapshot, and no
 		// other stream's.
-		s := open(t)
+		s := openAs[deleterStore](t, newStore, "chronicle.Deleter")
 		ss, ok := s.(chronicle.SnapshotStore)
 		if !ok {
 			t.Skip("no snapshots")
@@ -468,6 +468,20 @@ func openAs[T chronicle.Store](t *testing.T, newStore Factory, abilities string)
 		t.Skipf("the store does not implement %s", abilities)
 	}
 	return s
+}
+
+// deleterStore is a store whose streams can be deleted.
+type deleterStore interface {
+	chronicle.Store
+	chronicle.Deleter
+}
+
+// deleterRetentionStore is a store whose streams can be deleted and have
+// metadata.
+type deleterRetentionStore interface {
+	chronicle.Store
+	chronicle.Deleter
+	chronicle.Retention
 }
 
 // retentionStore is a store whose streams have metadata.
