@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 )
@@ -191,7 +193,9 @@ func testReadAll(t *testing.T, newStore Factory) {
 	// Positions 1..12: game-1 (1-3), game-2 (4-6), chat-1 (7-9), game-1 (10-12).
 	mustAppend(t, s, "game-1", chronicle.NoStream, event("Started", 0), event("Moved", 1), event("Moved", 2))
 	mustAppend(t, s, "game-2", chronicle.NoStream, event("Started", 0), event("Moved", 1), event("Finished", 2))
-	mustAppend(t, s, "chat-1", chronicle.NoStream, events("Said", 3)...)
+	said := events("Said", 3)
+	said[1].Metadata = chronicle.Metadata{}.WithCorrelationID("c-1")
+	mustAppend(t, s, "chat-1", chronicle.NoStream, said...)
 	mustAppend(t, s, "game-1", chronicle.Exact(2), event("Moved", 3), event("Moved", 4), event("Finished", 5))
 
 	tests := []struct {
@@ -232,11 +236,19 @@ func testReadAll(t *testing.T, newStore Factory) {
 		})
 	}
 	t.Run("EventsMatchStreams", func(t *testing.T) {
-		for _, e := range readAll(t, s, chronicle.ReadAllOptions{}) {
-			in := readStream(t, s, e.Stream, chronicle.ReadStreamOptions{From: e.Revision, Limit: 1})
-			if len(in) != 1 || in[0].Position != e.Position || in[0].ID != e.ID || in[0].Type != e.Type ||
-				string(in[0].Data) != string(e.Data) || !in[0].Recorded.Equal(e.Recorded) {
-				t.Fatalf("global log has %s@%d at %d, stream read has %+v", e.Stream, e.Revision, e.Position, in)
+		// Each direction of the log yields each event as its stream does,
+		// with its recorded time in UTC, as RecordedEvent says.
+		for _, opts := range []chronicle.ReadAllOptions{{}, {Backwards: true, From: chronicle.End}} {
+			for _, e := range readAll(t, s, opts) {
+				in := readStream(t, s, e.Stream, chronicle.ReadStreamOptions{From: e.Revision, Limit: 1})
+				if len(in) != 1 || in[0].Position != e.Position || in[0].ID != e.ID || in[0].Type != e.Type ||
+					string(in[0].Data) != string(e.Data) || !maps.Equal(in[0].Metadata, e.Metadata) || !in[0].Recorded.Equal(e.Recorded) {
+					t.Fatalf("global log (backwards %v) has %s@%d at %d, stream read has %+v", opts.Backwards, e.Stream, e.Revision, e.Position, in)
+				}
+				if e.Recorded.Location() != time.UTC || in[0].Recorded.Location() != time.UTC {
+					t.Fatalf("%s@%d recorded at %v in the log (backwards %v), %v in its stream; want UTC",
+						e.Stream, e.Revision, e.Recorded, opts.Backwards, in[0].Recorded)
+				}
 			}
 		}
 	})

@@ -82,6 +82,11 @@ func testSubscribe(t *testing.T, newStore Factory) {
 		if !slices.Equal(positions(got), seq(1, 10, 1)) {
 			t.Fatalf("positions = %v, want 1..10", positions(got))
 		}
+		for _, e := range got {
+			if e.Recorded.Location() != time.UTC || e.Recorded.IsZero() {
+				t.Fatalf("position %d delivered recorded at %v, want a time in UTC", e.Position, e.Recorded)
+			}
+		}
 		sub.stop()
 		if len(sub.events) != 10 {
 			t.Fatalf("delivered %d events, want exactly 10", len(sub.events))
