@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"testing"
 	"time"
 
@@ -140,12 +141,27 @@ func wantErr(tb testing.TB, what string, err, target error) {
 	}
 }
 
-// wantNotFound fails unless stream reads as not found.
+// wantNotFound fails unless stream reads as not found: a single error
+// matching ErrStreamNotFound, yielded with a zero event, and nothing
+// else, as the Store godoc says. It drains the read to the end to see
+// that nothing follows the error.
 func wantNotFound(tb testing.TB, s chronicle.Store, stream string) {
 	tb.Helper()
-	evs, err := collect(s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{}))
-	if !errors.Is(err, chronicle.ErrStreamNotFound) || len(evs) != 0 {
-		tb.Fatalf("ReadStream(%q) = %d events, error %v; want ErrStreamNotFound", stream, len(evs), err)
+	var yielded []string
+	for e, err := range s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{}) {
+		switch {
+		case err == nil:
+			yielded = append(yielded, fmt.Sprintf("event %d", e.Revision))
+		case !errors.Is(err, chronicle.ErrStreamNotFound):
+			yielded = append(yielded, fmt.Sprintf("error %v", err))
+		case !reflect.DeepEqual(e, chronicle.RecordedEvent{}):
+			yielded = append(yielded, fmt.Sprintf("ErrStreamNotFound with event %+v", e))
+		default:
+			yielded = append(yielded, "ErrStreamNotFound")
+		}
+	}
+	if len(yielded) != 1 || yielded[0] != "ErrStreamNotFound" {
+		tb.Fatalf("ReadStream(%q) yielded %q; want ErrStreamNotFound alone, with a zero event", stream, yielded)
 	}
 }
 
