@@ -458,3 +458,76 @@ func TestRetryingDuringRebuild(t *testing.T) {
 		t.Fatalf("status after the rebuild = %+v, want idle", st[0])
 	}
 }
+
+// TestCatchUpDuringRebuildEndsIdle: a CatchUp that starts while the
+// projection is being rebuilt, and retries an event after the rebuild is
+// done, leaves the projection idle when it ends, whether the retry worked
+// or its ctx ended during the backoff: not running, nor retrying, for
+// good.
+func TestCatchUpDuringRebuildEndsIdle(t *testing.T) {
+	type catchUpKey struct{}
+	for _, cutShort := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Retried", true: "CutShort"}[cutShort], func(t *testing.T) {
+			s := memory.New(nil)
+			fill(t, s, "a", 1, 3)
+			rebuildIn, releaseRebuild := make(chan struct{}), make(chan struct{})
+			catchUpIn, rebuildDone := make(chan struct{}), make(chan struct{})
+			var inRebuild, inCatchUp sync.Once
+			var tries atomic.Int32
+			p := projection.Projection{Name: "p", Handle: func(ctx context.Context, e chronicle.RecordedEvent) error {
+				if ctx.Value(catchUpKey{}) == nil {
+					// The rebuild's: it waits, at its first event, for the
+					// CatchUp to start.
+					inRebuild.Do(func() { close(rebuildIn) })
+					<-releaseRebuild
+					return nil
+				}
+				// The CatchUp's: its first event fails once the rebuild is
+				// done.
+				inCatchUp.Do(func() { close(catchUpIn) })
+				<-rebuildDone
+				if tries.Add(1) == 1 {
+					return errors.New("the read model's database is down")
+				}
+				return nil
+			}}
+			backoff := 10 * time.Millisecond
+			if cutShort {
+				backoff = time.Hour
+			}
+			var tl timeline
+			r := mustRunner(t, s, &projection.Options{
+				BatchSize: 1, Retries: 3, Backoff: backoff,
+				Logger: slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			}, p)
+			go func() {
+				if err := r.Rebuild(context.Background(), "p", nil); err != nil {
+					t.Error(err)
+				}
+				close(rebuildDone)
+			}()
+			<-rebuildIn
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), catchUpKey{}, true))
+			defer cancel()
+			caughtUp := make(chan error, 1)
+			go func() { caughtUp <- r.CatchUp(ctx) }()
+			<-catchUpIn // its projection started while building
+			close(releaseRebuild)
+			<-rebuildDone
+			if cutShort {
+				waitForLine(t, &tl, "retry")
+				cancel()
+			}
+			if err := <-caughtUp; cutShort != errors.Is(err, context.Canceled) || !cutShort && err != nil {
+				t.Fatalf("CatchUp = %v", err)
+			}
+			st, err := r.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[0].State != projection.Idle || st[0].Err != nil {
+				t.Fatalf("status once the rebuild and the CatchUp are done = %+v, want idle", st[0])
+			}
+		})
+	}
+}

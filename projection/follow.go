@@ -32,14 +32,21 @@ type item struct {
 func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
 	if r.state(p.Name) != Building {
 		r.setState(p.Name, Running, nil)
-		defer func() {
-			// Ended by ctx or done, whether retrying or not; Stopped
-			// stays.
-			if s := r.state(p.Name); s == Running || s == Retrying {
-				r.setState(p.Name, Idle, nil)
-			}
-		}()
 	}
+	// Ended by ctx or done, whether retrying or not, p is Idle; Stopped
+	// stays, and so does the state of a rebuild that is still going on,
+	// which Rebuild sets when it is done. A follow that started while p
+	// was being rebuilt (a CatchUp beside Rebuild) may outlast the
+	// rebuild, and its retry leaves p Retrying or, once recovered,
+	// Running: it is Idle after it too. One lock for the check and the
+	// change, so that no state set in between is lost.
+	defer func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if st := r.status[p.Name]; (st.State == Running || st.State == Retrying) && !r.rebuilding[p.Name] {
+			st.State, st.Err = Idle, nil
+		}
+	}()
 	wait, failures := r.opts.Backoff, 0
 	for {
 		err := r.followFrom(ctx, p, until, progress)
