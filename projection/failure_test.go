@@ -355,6 +355,13 @@ func TestRetryingShowsInStatus(t *testing.T) {
 			fill(t, s, "a", 1, 3)
 			return s, &projection.Projection{Name: "p", Handle: func(context.Context, chronicle.RecordedEvent) error { return nil }}
 		}, reset, "read events after position 0"},
+		// The subscription breaks after the last event: no event comes
+		// after the retry, and the projection is running all the same.
+		{"SubscriptionAfterLastEvent", func(t *testing.T, opts *projection.Options) (chronicle.Store, *projection.Projection) {
+			s := newBrokenSubscriptions(1, 3, reset)
+			fill(t, s, "a", 1, 3)
+			return s, &projection.Projection{Name: "p", Handle: func(context.Context, chronicle.RecordedEvent) error { return nil }}
+		}, reset, "read events after position 3"},
 		{"CheckpointLoad", func(t *testing.T, opts *projection.Options) (chronicle.Store, *projection.Projection) {
 			s := memory.New(nil)
 			fill(t, s, "a", 1, 3)
@@ -407,14 +414,15 @@ func TestRetryingShowsInStatus(t *testing.T) {
 
 // TestRetryingDuringRebuild: an event that fails during a rebuild shows
 // as retrying too, and once it is applied the projection is building
-// again, then idle when the rebuild is done.
+// again, then idle when the rebuild is done; an event that fails in a
+// Run after the rebuild leaves it running once applied, not building.
 func TestRetryingDuringRebuild(t *testing.T) {
 	s := memory.New(nil)
 	fill(t, s, "a", 1, 3)
 	failing := errors.New("the read model's database is down")
-	var tries atomic.Int32
+	var tries, triesAfter atomic.Int32
 	p := projection.Projection{Name: "p", Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
-		if e.Position == 2 && tries.Add(1) == 1 {
+		if e.Position == 2 && tries.Add(1) == 1 || e.Position == 4 && triesAfter.Add(1) == 1 {
 			return failing
 		}
 		return nil
@@ -456,6 +464,60 @@ func TestRetryingDuringRebuild(t *testing.T) {
 	}
 	if st[0].State != projection.Idle || st[0].Err != nil {
 		t.Fatalf("status after the rebuild = %+v, want idle", st[0])
+	}
+	fill(t, s, "a", 1, 1)
+	run(t, r)
+	// Event 4 is applied once tried again.
+	waitFor(t, r, "running without error, at checkpoint 4", func(st projection.Status) bool {
+		return st.State == projection.Running && st.Err == nil && st.Checkpoint == 4
+	})
+	if got := strings.Join(tl.lines(), " "); got != "retry retry" {
+		t.Fatalf("log = %q, want a retry in the rebuild and one in the Run", got)
+	}
+}
+
+// TestRetryingCutShortIsIdle: a Run or a Rebuild whose ctx ends while an
+// event waits to be tried again leaves the projection idle, without the
+// event's error, not retrying for good.
+func TestRetryingCutShortIsIdle(t *testing.T) {
+	for _, rebuild := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Run", true: "Rebuild"}[rebuild], func(t *testing.T) {
+			s := memory.New(nil)
+			fill(t, s, "a", 1, 3)
+			p := projection.Projection{Name: "p", Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+				if e.Position == 2 {
+					return errors.New("the read model's database is down")
+				}
+				return nil
+			}}
+			var tl timeline
+			r := mustRunner(t, s, &projection.Options{
+				BatchSize: 1, Retries: 3, Backoff: time.Hour,
+				Logger: slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			}, p)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				if rebuild {
+					done <- r.Rebuild(ctx, "p", nil)
+				} else {
+					done <- r.Run(ctx)
+				}
+			}()
+			waitForLine(t, &tl, "retry")
+			cancel()
+			if err := <-done; rebuild != errors.Is(err, context.Canceled) || !rebuild && err != nil {
+				t.Fatalf("cut short during the backoff: %v", err)
+			}
+			st, err := r.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[0].State != projection.Idle || st[0].Err != nil {
+				t.Fatalf("status after being cut short during the backoff = %+v, want idle", st[0])
+			}
+		})
 	}
 }
 
