@@ -221,3 +221,42 @@ func TestParCeiling(t *testing.T) {
 		t.Errorf("note %q lacks %q", cpu.Note, want)
 	}
 }
+
+// TestRelaxedIsNotJudged: a run with --relaxed, whose store does not
+// fsync its commits, judges no target (the targets are the durable
+// store's), and its raw SQLite baselines run with the same relaxed
+// pragmas, so that no ratio sets a relaxed figure against a durable one.
+func TestRelaxedIsNotJudged(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "results")
+	args := append([]string{"--store", "sqlite:" + filepath.Join(dir, "bench.db"), "--relaxed", "--out", out, "--name", "r"}, tiny...)
+	args = append(args, "--run", "c4seq,c4par,append,sub", "--memory=false")
+	var stdout strings.Builder
+	if err := run(context.Background(), args, &stdout, io.Discard); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Relaxed {
+		t.Error("the report does not say that the run was relaxed")
+	}
+	for _, f := range rep.Figures {
+		if f.Target != nil || f.Met != nil {
+			t.Errorf("%s %s judged against its target in a relaxed run", f.Workload, f.Case)
+		}
+		if strings.Contains(f.Note, "durable") {
+			t.Errorf("%s %s: a relaxed figure's note says durable: %q", f.Workload, f.Case, f.Note)
+		}
+	}
+	for _, bl := range rep.Baselines {
+		if strings.HasPrefix(bl.Name, "raw SQLite") && !strings.Contains(bl.Name, "relaxed") {
+			t.Errorf("baseline %q of a relaxed run is durable", bl.Name)
+		}
+	}
+}
