@@ -15,8 +15,10 @@ import (
 
 // The Connect Four workloads play real games through the example's own
 // Service: every move is a full command, which loads the game from the
-// store (no cache, no snapshot), decides, and appends with the expected
-// revision it loaded.
+// store (no snapshot, and no cache of games in the harness or the service; the
+// sqlite store serves the streams it created from its own stream cache,
+// as the figures say, unless opened without it), decides, and appends
+// with the expected revision it loaded.
 
 // c4Run is what a batch of games did.
 type c4Run struct {

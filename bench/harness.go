@@ -389,7 +389,8 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: float64(r.commands) / secs, Unit: "commands/s",
 			Baseline: base.Name, BaselineValue: base.Value, Target: &Target{Bound: 0.60},
 			Note: "each CreateGame or MakeMove is " + appendKind(t) + "; " + note + c4Note(t)})
-		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat)})
+		add(&Figure{Workload: "C4-SEQ", Case: "G=" + fmt.Sprint(r.games), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat),
+			Note: strings.TrimPrefix(c4Note(t), "; ")})
 	case "c4par":
 		for _, c := range h.cfg.conc {
 			r, err := h.c4(ctx, t, fmt.Sprintf("c4par-%d", c), h.cfg.parGames, c)
@@ -397,7 +398,7 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 				return nil, err
 			}
 			f := &Figure{Workload: "C4-PAR", Case: fmt.Sprintf("C=%d", c), Value: r.movesPerSec(), Unit: "moves/s", Latency: summarise(r.moveLat),
-				Note: fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/r.elapsed.Seconds()), r.events) + r.cpuNote()}
+				Note: fmt.Sprintf("%d games, %d moves, %s events/s; store holds %d events = commands reported", r.games, r.moves, num(float64(r.events)/r.elapsed.Seconds()), r.events) + r.cpuNote() + c4Note(t)}
 			if c == 64 && t.kind == "memory" && r.cpu > 0 && r.moves > 0 {
 				h.memParCPU = float64(r.cpu.Microseconds()) / float64(r.moves)
 			}

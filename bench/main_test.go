@@ -86,6 +86,12 @@ func TestHarness(t *testing.T) {
 					if f.Workload == "C4-SEQ" && f.Unit == "commands/s" && !strings.Contains(f.Note, "the schema's raw commit") {
 						t.Errorf("C4-SEQ's note lacks the schema's ceiling: %q", f.Note)
 					}
+					// The store serves the games' reads from its stream
+					// cache: WORKLOAD.md lets a figure use an in-process
+					// cache only if it says so.
+					if (f.Workload == "C4-SEQ" || f.Workload == "C4-PAR") && !strings.Contains(f.Note, "from its stream cache") {
+						t.Errorf("%s %s %s does not say that the games are read from the stream cache: %q", f.Workload, f.Case, f.Unit, f.Note)
+					}
 				}
 			}
 			if store != "memory:" {
