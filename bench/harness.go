@@ -546,8 +546,12 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 		if lat != nil {
 			f.Value = lat.P99
 		}
-		f.Note = fmt.Sprintf("%d events appended, %d received; exactly once in order: %s; %d arrived before their append returned (counted as 0); C4-PAR alongside: %s moves/s",
-			r.events, r.received, yesNo(once), r.early, num(r.movesPerSec()))
+		missing := ""
+		if r.missing > 0 {
+			missing = fmt.Sprintf(", %d never arrived (not timed)", r.missing)
+		}
+		f.Note = fmt.Sprintf("%d events appended, %d received%s; exactly once in order: %s; %d arrived before their append returned (counted as 0); C4-PAR alongside: %s moves/s",
+			r.events, r.received, missing, yesNo(once), r.early, num(r.movesPerSec()))
 		f.Target = &Target{Absolute: true, AtMost: true, Bound: 5}
 		if !once {
 			f.Note = "FAILED exactly once in order: " + f.Note

@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
 )
 
 // tiny is a configuration small enough for go test: every workload and
@@ -265,4 +270,78 @@ func TestRelaxedIsNotJudged(t *testing.T) {
 			t.Errorf("baseline %q of a relaxed run is durable", bl.Name)
 		}
 	}
+}
+
+// faultySub is a store whose subscription repeats the event at position
+// dup, or skips the one at position drop (0: none). It hands each event
+// on a millisecond late, so that none arrives before its append returns.
+type faultySub struct {
+	chronicle.Store
+	dup, drop uint64
+}
+
+func (f faultySub) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		for rec, err := range f.Store.Subscribe(ctx, opts) {
+			if err == nil && rec.Position == f.drop {
+				continue
+			}
+			time.Sleep(time.Millisecond)
+			if !yield(rec, err) {
+				return
+			}
+			if err == nil && rec.Position == f.dup && !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+// TestSubCheckFails: SUB's exactly-once, in-order check fails, as a
+// result and not as an error of the harness, when the subscription
+// repeats an event or loses one, and it times only the events that
+// arrived.
+func TestSubCheckFails(t *testing.T) {
+	defer func(d time.Duration) { subCatchUp = d }(subCatchUp)
+	subCatchUp = 2 * time.Second
+	h := newHarness(config{}, target{kind: "memory"}, io.Discard, io.Discard)
+	ctx := context.Background()
+	good, err := h.subOn(ctx, memory.New(nil), 4, "memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !good.inOrder || good.received != good.events || good.early+countPositive(good.lat) != good.events || len(good.lat) != good.events {
+		t.Errorf("a sound subscription: in order %v, %d received of %d, %d latencies", good.inOrder, good.received, good.events, len(good.lat))
+	}
+	for _, c := range []struct {
+		name      string
+		dup, drop uint64
+	}{{"repeated", 7, 0}, {"lost", 0, 7}, {"last lost", 0, uint64(good.events)}} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := h.subOn(ctx, faultySub{Store: memory.New(nil), dup: c.dup, drop: c.drop}, 4, "memory")
+			if err != nil {
+				t.Fatalf("the harness failed rather than report the check: %v", err)
+			}
+			if r.inOrder && r.received == r.events {
+				t.Errorf("the check passed: in order, %d received of %d", r.received, r.events)
+			}
+			want, missing := r.events, 0
+			if c.drop != 0 {
+				want, missing = want-1, 1
+			}
+			if len(r.lat) != want || r.missing != missing || r.early != 0 {
+				t.Errorf("%d latencies, %d missing, %d early; want one for each of the %d events that arrived, %d missing, none early", len(r.lat), r.missing, r.early, want, missing)
+			}
+		})
+	}
+}
+
+func countPositive(ds []time.Duration) int {
+	n := 0
+	for _, d := range ds {
+		if d > 0 {
+			n++
+		}
+	}
+	return n
 }
