@@ -79,15 +79,25 @@ func (h *harness) appendWorkload(ctx context.Context, t target, writers, batch i
 	if firstErr != nil {
 		return total, fmt.Errorf("append W=%d B=%d on %s: %w", writers, batch, t.kind, firstErr)
 	}
-	// Positions are gapless on a new store: the last one is the count.
-	for rec, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
-		if err != nil {
-			return total, err
-		}
-		if rec.Position != uint64(total.events) {
-			return total, fmt.Errorf("append W=%d B=%d on %s: the log ends at position %d, but the appends reported %d events",
-				writers, batch, t.kind, rec.Position, total.events)
-		}
+	if err := checkLogEnd(ctx, s, total.events); err != nil {
+		return total, fmt.Errorf("append W=%d B=%d on %s: %w", writers, batch, t.kind, err)
 	}
 	return total, nil
+}
+
+// checkLogEnd checks that the global log of s, a new store, ends at
+// position events: positions are gapless on a new store, so the last one
+// is the count. An empty log ends at 0.
+func checkLogEnd(ctx context.Context, s chronicle.Store, events int) error {
+	var last uint64
+	for rec, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
+		if err != nil {
+			return err
+		}
+		last = rec.Position
+	}
+	if last != uint64(events) {
+		return fmt.Errorf("the log ends at position %d, but the appends reported %d events", last, events)
+	}
+	return nil
 }

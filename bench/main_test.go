@@ -345,3 +345,26 @@ func countPositive(ds []time.Duration) int {
 	}
 	return n
 }
+
+// TestCheckLogEnd: APPEND's check of the log against the events its
+// appends reported fails on a log that holds fewer, none among them.
+func TestCheckLogEnd(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(nil)
+	if err := checkLogEnd(ctx, s, 0); err != nil {
+		t.Errorf("an empty log, no events reported: %v", err)
+	}
+	if err := checkLogEnd(ctx, s, 5); err == nil {
+		t.Error("an empty log passed for 5 events")
+	}
+	evs := []chronicle.EventData{{Type: "E", Data: []byte(`{}`)}, {Type: "E", Data: []byte(`{}`)}, {Type: "E", Data: []byte(`{}`)}}
+	if _, err := s.Append(ctx, "s", chronicle.NoStream, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLogEnd(ctx, s, 3); err != nil {
+		t.Errorf("3 events, 3 reported: %v", err)
+	}
+	if err := checkLogEnd(ctx, s, 5); err == nil {
+		t.Error("3 events passed for 5")
+	}
+}
