@@ -368,3 +368,33 @@ func TestCheckLogEnd(t *testing.T) {
 		t.Error("3 events passed for 5")
 	}
 }
+
+// TestJudge: each target in its direction; LOAD without a snapshot may
+// take 2x the raw SELECT's time exactly, the other bounds of times are
+// strict.
+func TestJudge(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		f      Figure
+		met    bool
+		target string
+	}{
+		{"rate at its bound", Figure{Value: 6, BaselineValue: 10, Target: &Target{Bound: 0.6}}, true, "≥ 0.6x"},
+		{"rate under", Figure{Value: 5.9, BaselineValue: 10, Target: &Target{Bound: 0.6}}, false, "≥ 0.6x"},
+		{"LOAD at 2x", Figure{Value: 20, BaselineValue: 10, LowerIsBetter: true, Target: loadTarget()}, true, "≤ 2.00x"},
+		{"LOAD over 2x", Figure{Value: 20.1, BaselineValue: 10, LowerIsBetter: true, Target: loadTarget()}, false, "≤ 2.00x"},
+		{"5 ms, strict", Figure{Value: 5, Target: &Target{Absolute: true, AtMost: true, Bound: 5}}, false, "< 5.00"},
+		{"under 5 ms", Figure{Value: 4.9, Target: &Target{Absolute: true, AtMost: true, Bound: 5}}, true, "< 5.00"},
+		{"failed check", Figure{Value: 1, FailedCheck: true, Target: &Target{Absolute: true, AtMost: true, Bound: 5}}, false, "< 5.00"},
+	} {
+		c.f.judge()
+		if c.f.Met == nil {
+			t.Errorf("%s: not judged", c.name)
+		} else if *c.f.Met != c.met {
+			t.Errorf("%s: met %v, want %v", c.name, *c.f.Met, c.met)
+		}
+		if got := c.f.Target.String(); got != c.target {
+			t.Errorf("%s: target %q, want %q", c.name, got, c.target)
+		}
+	}
+}

@@ -79,8 +79,9 @@ type Figure struct {
 // Target is the issue's goal for a figure on the embedded store: Ratio
 // (or, for an absolute target, Value) compared with Bound.
 type Target struct {
-	Absolute bool    `json:"absolute"` // compare Value, not Ratio
-	AtMost   bool    `json:"at_most"`  // Value or Ratio must be below Bound; else at least Bound
+	Absolute bool    `json:"absolute"`           // compare Value, not Ratio
+	AtMost   bool    `json:"at_most"`            // Value or Ratio must be below Bound; else at least Bound
+	OrEqual  bool    `json:"or_equal,omitempty"` // with AtMost: Bound itself meets it
 	Bound    float64 `json:"bound"`
 }
 
@@ -89,7 +90,10 @@ func (t *Target) String() string {
 		return ""
 	}
 	op := "≥"
-	if t.AtMost {
+	switch {
+	case t.AtMost && t.OrEqual:
+		op = "≤"
+	case t.AtMost:
 		op = "<"
 	}
 	if t.Absolute {
@@ -113,7 +117,10 @@ func (f *Figure) judge() {
 		return
 	}
 	met := v >= f.Target.Bound
-	if f.Target.AtMost {
+	switch {
+	case f.Target.AtMost && f.Target.OrEqual:
+		met = v <= f.Target.Bound
+	case f.Target.AtMost:
 		met = v < f.Target.Bound
 	}
 	met = met && !f.FailedCheck
