@@ -29,6 +29,7 @@ type harness struct {
 	memParCPU           float64   // the memory store's CPU per move in C4-PAR C=64, in microseconds
 	schema1             *Baseline // C4-SEQ's events into the store's schema, 1 row/txn: the faster of before and after C4-SEQ
 	parAppendsPerMove   float64   // appends (commands) per move in C4-PAR C=64
+	parEventsPerMove    float64   // events (rows) per move in C4-PAR C=64
 	// The C4-SEQ rate of each store kind, the baseline of C4-PAR.
 	seqMoves map[string]float64
 }
@@ -73,7 +74,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 		h.rep.Figures = append(h.rep.Figures, primary...)
 	}
 	noteSeqCeiling(h.rep.Figures, h.schema1)
-	noteParCeiling(h.rep.Figures, h.games64, h.parAppendsPerMove, h.memParCPU)
+	noteParCeiling(h.rep.Figures, h.games64, h.parAppendsPerMove, h.parEventsPerMove, h.memParCPU)
 	h.rep.Machine.LoadAfter = loadAvg()
 	h.rep.Seconds = time.Since(start).Seconds()
 	return h.rep, ctx.Err()
@@ -99,7 +100,7 @@ func noteSeqCeiling(figs []*Figure, schema *Baseline) {
 	}
 }
 
-// noteParCeiling adds to C4-PAR C=64 two figures from the same run, each
+// noteParCeiling adds to C4-PAR C=64 three figures from the same run, each
 // as a multiple of the store's C4-SEQ, which its target is. First the
 // moves per second that SQLite's single writer commits into the store's
 // schema with nothing else running (games: a raw insert, a row at a
@@ -113,9 +114,10 @@ func noteSeqCeiling(figs []*Figure, schema *Baseline) {
 // machine's cores allow, all of them busy, at the CPU that the memory
 // store's C4-PAR spends per move (memCPU: deciding, encoding, decoding,
 // and that store's own appends) plus what the raw insert spends per row
-// at C4-PAR's appends per move: an estimate of the CPU that a move on
-// the store cannot do without, not a bound.
-func noteParCeiling(figs []*Figure, games *Baseline, appendsPerMove, memCPU float64) {
+// at C4-PAR's rows (events) per move, each of which the store writes as
+// a row: an estimate of the CPU that a move on the store cannot do
+// without, not a bound.
+func noteParCeiling(figs []*Figure, games *Baseline, appendsPerMove, eventsPerMove, memCPU float64) {
 	var par *Figure
 	for _, f := range figs {
 		if f.Workload == "C4-PAR" && f.Case == "C=64" {
@@ -142,11 +144,11 @@ func noteParCeiling(figs []*Figure, games *Baseline, appendsPerMove, memCPU floa
 	if par.Memory != nil {
 		notes = append(notes, fmt.Sprintf("the memory store, which writes nothing, plays %s moves/s, %.2fx C4-SEQ", num(*par.Memory), *par.Memory/seq))
 	}
-	if games != nil && games.CPUPerRow > 0 && memCPU > 0 && appendsPerMove > 0 {
-		perMove := memCPU + games.CPUPerRow*appendsPerMove
+	if games != nil && games.CPUPerRow > 0 && memCPU > 0 && eventsPerMove > 0 {
+		perMove := memCPU + games.CPUPerRow*eventsPerMove
 		moves := float64(runtime.NumCPU()) * 1e6 / perMove
-		notes = append(notes, fmt.Sprintf("the memory store's CPU per move (%.0f us) and the raw insert's per row (%.1f us) at %.3f appends per move come to %.0f us of CPU per move: %d cores kept busy would allow about %s moves/s, %.2fx C4-SEQ",
-			memCPU, games.CPUPerRow, appendsPerMove, perMove, runtime.NumCPU(), num(moves), moves/seq))
+		notes = append(notes, fmt.Sprintf("the memory store's CPU per move (%.0f us) and the raw insert's per row (%.1f us) at %.3f rows (events) per move come to %.0f us of CPU per move: %d cores kept busy would allow about %s moves/s, %.2fx C4-SEQ",
+			memCPU, games.CPUPerRow, eventsPerMove, perMove, runtime.NumCPU(), num(moves), moves/seq))
 	}
 	for _, n := range notes {
 		par.Note += "; " + n
@@ -411,6 +413,7 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 			if c == 64 && t.kind == "sqlite" && primary {
 				if h.games64 != nil {
 					h.parAppendsPerMove = float64(r.commands) / float64(max(r.moves, 1))
+					h.parEventsPerMove = float64(r.events) / float64(max(r.moves, 1))
 					if h.games64, err = h.bracketMax(h.games64, "C4-PAR C=64", func() (*Baseline, error) { return h.rawGames64(ctx) }); err != nil {
 						return nil, err
 					}

@@ -195,7 +195,7 @@ func TestParCeiling(t *testing.T) {
 	mem := 50_000.0
 	par := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000, Memory: &mem, BaselineValue: 4000, Target: &Target{Bound: 10}}
 	games := &Baseline{Name: "raw games", Value: 33_000}
-	noteParCeiling([]*Figure{par}, games, 1.1, 0)
+	noteParCeiling([]*Figure{par}, games, 1.1, 1.2, 0)
 	// 33,000 rows/s at 1.1 appends per move: 30,000 moves/s, 7.5x.
 	for _, want := range []string{"at most 33,000 rows/s of C4-PAR's shape", "(raw games), 30,000 moves/s at C4-PAR's 1.100 appends per move, 7.50x C4-SEQ: under 10x, out of reach", "plays 50,000 moves/s, 12.50x C4-SEQ"} {
 		if !strings.Contains(par.Note, want) {
@@ -203,17 +203,17 @@ func TestParCeiling(t *testing.T) {
 		}
 	}
 	reachable := &Figure{Workload: "C4-PAR", Case: "C=64", BaselineValue: 2000, Target: &Target{Bound: 10}}
-	noteParCeiling([]*Figure{reachable}, games, 1.1, 0)
+	noteParCeiling([]*Figure{reachable}, games, 1.1, 1.2, 0)
 	if !strings.Contains(reachable.Note, "15.00x C4-SEQ") || strings.Contains(reachable.Note, "out of reach") {
 		t.Errorf("a ceiling over the target: %q", reachable.Note)
 	}
 	faster := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 31_000, BaselineValue: 4000, Target: &Target{Bound: 10}}
-	noteParCeiling([]*Figure{faster}, games, 1.1, 0)
+	noteParCeiling([]*Figure{faster}, games, 1.1, 1.2, 0)
 	if !strings.Contains(faster.Note, "went faster than this estimate") || strings.Contains(faster.Note, "out of reach") {
 		t.Errorf("a store faster than its ceiling: %q", faster.Note)
 	}
 	other := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000}
-	noteParCeiling([]*Figure{other}, games, 1.1, 0)
+	noteParCeiling([]*Figure{other}, games, 1.1, 1.2, 0)
 	if other.Note != "" {
 		t.Errorf("a note without C4-SEQ to compare with: %q", other.Note)
 	}
@@ -221,13 +221,13 @@ func TestParCeiling(t *testing.T) {
 		t.Errorf("a CPU estimate without the CPU figures: %q", par.Note)
 	}
 
-	// 40 us per move in the memory store and 10 us per row at 1.1 rows
-	// per move: 51 us of CPU per move.
+	// 40 us per move in the memory store and 10 us per row at 1.2 rows
+	// (events) per move, 1.1 appends: 52 us of CPU per move.
 	cpu := &Figure{Workload: "C4-PAR", Case: "C=64", Value: 9000, BaselineValue: 4000, Target: &Target{Bound: 10}}
-	noteParCeiling([]*Figure{cpu}, &Baseline{Name: "raw games", Value: 33_000, CPUPerRow: 10}, 1.1, 40)
+	noteParCeiling([]*Figure{cpu}, &Baseline{Name: "raw games", Value: 33_000, CPUPerRow: 10}, 1.1, 1.2, 40)
 	cores := runtime.NumCPU()
-	moves := float64(cores) * 1e6 / 51
-	want := fmt.Sprintf("the memory store's CPU per move (40 us) and the raw insert's per row (10.0 us) at 1.100 appends per move come to 51 us of CPU per move: %d cores kept busy would allow about %s moves/s, %.2fx C4-SEQ", cores, num(moves), moves/4000)
+	moves := float64(cores) * 1e6 / 52
+	want := fmt.Sprintf("the memory store's CPU per move (40 us) and the raw insert's per row (10.0 us) at 1.200 rows (events) per move come to 52 us of CPU per move: %d cores kept busy would allow about %s moves/s, %.2fx C4-SEQ", cores, num(moves), moves/4000)
 	if !strings.Contains(cpu.Note, want) {
 		t.Errorf("note %q lacks %q", cpu.Note, want)
 	}
