@@ -25,8 +25,8 @@ import (
 //     an expected revision need, written in the commit.
 //
 // Each iteration is a commit; events/s is the figure to compare, within
-// one run (docs/benchmarks.md, "APPEND W=64 B=1 against the shapes of a
-// commit"):
+// one run (the shapes share the machine's disk, whose rate moves from
+// one minute to the next):
 //
 //	go test -run '^$' -bench CommitShapes -benchtime 2s ./bench
 func BenchmarkCommitShapes(b *testing.B) {
