@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -25,7 +25,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		return err
 	}
 	var one int
-	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, micros(m.MaxAge), clamp(m.MaxCount), clamp(m.TruncateBefore)).Scan(&one)
+	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, sqlnum.Micros(m.MaxAge), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The upsert left the row alone: the stream is tombstoned.
 		return &chronicle.StreamDeletedError{Stream: stream}
@@ -53,7 +53,7 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.St
 		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	m := chronicle.StreamMetadata{
-		MaxAge:         time.Duration(maxAge) * time.Microsecond,
+		MaxAge:         sqlnum.Duration(maxAge),
 		MaxCount:       uint64(maxCount),
 		TruncateBefore: uint64(truncate),
 	}
@@ -286,15 +286,4 @@ func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo boo
 		return err
 	})
 	return removed, err
-}
-
-// micros is d in whole microseconds, as the table keeps a max age,
-// rounded up: rounded down, an age under a microsecond would read as 0,
-// no limit at all.
-func micros(d time.Duration) int64 {
-	us := d.Microseconds()
-	if d%time.Microsecond > 0 {
-		us++
-	}
-	return us
 }

@@ -165,7 +165,7 @@ RETURNING true`
 	q.listStreams = `SELECT stream, revision, position, recorded FROM (
 	SELECT DISTINCT ON (stream) stream, revision, position, recorded FROM ` + events + `
 	WHERE left(stream, length($1)) = $1
-	  AND ($2 = '' OR stream = $2 OR left(stream, length($2) + 1) = $2 || '-')
+	  AND ($2 = '' OR strpos($2, '-') = 0 AND (stream = $2 OR left(stream, length($2) + 1) = $2 || '-'))
 	ORDER BY stream, revision DESC
 ) s
 WHERE ($3 = 0 OR position < $3) AND ` + notDeleted + `

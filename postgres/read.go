@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"math"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/catchup"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -30,7 +30,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 		walk := catchup.NewStreamPages(opts)
 		for {
 			from, limit := walk.Next()
-			page, deleted, present, err := s.streamPage(ctx, query, stream, clamp(from), limit)
+			page, deleted, present, err := s.streamPage(ctx, query, stream, sqlnum.Clamp(from), limit)
 			switch {
 			case err != nil:
 			case deleted == tombstoned:
@@ -102,7 +102,7 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 			if opts.Limit > 0 {
 				limit = min(limit, opts.Limit-n)
 			}
-			page, err := s.query(ctx, query, append([]any{clamp(from), limit}, args...)...)
+			page, err := s.query(ctx, query, append([]any{sqlnum.Clamp(from), limit}, args...)...)
 			if err != nil {
 				yield(chronicle.RecordedEvent{}, fmt.Errorf("read all: %w", s.closedErr(ctx, err)))
 				return
@@ -136,7 +136,7 @@ func (src source) Changed() <-chan struct{} { return src.s.changed.Changed() }
 func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
 	where, args := filterSQL(f, 3)
 	query := fill(src.s.sql.page, where)
-	rows, err := src.s.pool.Query(ctx, query, append([]any{clamp(from), limit}, args...)...)
+	rows, err := src.s.pool.Query(ctx, query, append([]any{sqlnum.Clamp(from), limit}, args...)...)
 	if err != nil {
 		return nil, from, fmt.Errorf("read all: %w", src.s.closedErr(ctx, err))
 	}
@@ -211,13 +211,4 @@ func (r *eventRow) event() (chronicle.RecordedEvent, error) {
 	}
 	e.Metadata = md
 	return e, nil
-}
-
-// clamp converts a revision or position for PostgreSQL, whose bigint is
-// signed: [chronicle.End] becomes the largest of them.
-func clamp(v uint64) int64 {
-	if v > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(v)
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -35,7 +36,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	if data == nil {
 		data = []byte{} // the column is NOT NULL
 	}
-	_, err := s.pool.Exec(ctx, s.sql.saveSnapshot, snap.Stream, clamp(snap.Revision), snap.Type, int32(snap.Version), data)
+	_, err := s.pool.Exec(ctx, s.sql.saveSnapshot, snap.Stream, sqlnum.Clamp(snap.Revision), snap.Type, int32(snap.Version), data)
 	if err != nil {
 		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, s.closedErr(ctx, err))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -18,9 +19,9 @@ func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptio
 	// With a prefix or category, the matching streams are grouped: the
 	// names that share a prefix need not be neighbours in the index under
 	// the database's collation, so the index cannot be walked by name.
-	query, args := s.sql.listStreams, []any{opts.Prefix, opts.Category, clamp(opts.Before), limit}
+	query, args := s.sql.listStreams, []any{opts.Prefix, opts.Category, sqlnum.Clamp(opts.Before), limit}
 	if opts.Prefix == "" && opts.Category == "" {
-		query, args = s.sql.listRecentStreams, []any{clamp(opts.Before), limit}
+		query, args = s.sql.listRecentStreams, []any{sqlnum.Clamp(opts.Before), limit}
 	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/appendcheck"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -574,7 +575,7 @@ type streamView struct {
 }
 
 func (v streamView) At(from uint64, n int) ([]appendcheck.Recorded, error) {
-	rows, err := v.conn.Query(v.ctx, v.sql.eventsAt, v.stream, clamp(from), n)
+	rows, err := v.conn.Query(v.ctx, v.sql.eventsAt, v.stream, sqlnum.Clamp(from), n)
 	if err != nil {
 		return nil, err
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/catchup"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 )
 
 const eventColumns = "position, stream, revision, id, type, data, metadata, recorded"
@@ -80,7 +80,7 @@ func (r *streamRead) next(ctx context.Context) ([]chronicle.RecordedEvent, bool,
 	// read group's.
 	// The first page, if it finds nothing, says whether the stream
 	// exists (see groupConn.query): a page follows only a full one.
-	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: clamp(from), now: r.now, limit: limit, first: r.walk.Read() == 0}
+	req := &pageRequest{ctx: ctx, backwards: r.backwards, stream: r.stream, from: sqlnum.Clamp(from), now: r.now, limit: limit, first: r.walk.Read() == 0}
 	page, ok, err := r.s.w.read(req)
 	if err == nil && !ok {
 		page, err = r.s.group.page(req)
@@ -175,7 +175,7 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 			if opts.Limit > 0 {
 				limit = min(limit, opts.Limit-n)
 			}
-			page, err := s.queryEvents(ctx, int(min(uint64(limit), from)), query, append(append([]any{clamp(from)}, args...), limit)...)
+			page, err := s.queryEvents(ctx, int(min(uint64(limit), from)), query, append(append([]any{sqlnum.Clamp(from)}, args...), limit)...)
 			if err != nil {
 				yield(chronicle.RecordedEvent{}, fmt.Errorf("read all: %w", err))
 				return
@@ -232,7 +232,7 @@ func (src source) Page(ctx context.Context, from uint64, limit int, f chronicle.
 		qctx, size = ctx, 0
 	}
 	query := "SELECT " + eventColumns + " FROM events WHERE position BETWEEN ? AND ?" + where + " ORDER BY position LIMIT ?"
-	page, err := src.s.queryEvents(qctx, int(size), query, append(append([]any{clamp(from), clamp(head)}, args...), limit)...)
+	page, err := src.s.queryEvents(qctx, int(size), query, append(append([]any{sqlnum.Clamp(from), sqlnum.Clamp(head)}, args...), limit)...)
 	if err != nil {
 		return nil, from, fmt.Errorf("read all: %w", err)
 	}
@@ -255,7 +255,7 @@ func (src source) Head(ctx context.Context) (uint64, error) {
 // After implements [catchup.Ranges].
 func (src source) After(ctx context.Context, after uint64) (uint64, error) {
 	var next uint64
-	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(min(position), 0) FROM events WHERE position > ?", clamp(after)).Scan(&next); err != nil {
+	if err := src.s.stmts.queryRow(ctx, "SELECT coalesce(min(position), 0) FROM events WHERE position > ?", sqlnum.Clamp(after)).Scan(&next); err != nil {
 		return 0, fmt.Errorf("read all: %w", src.s.closedErr(ctx, err))
 	}
 	return next, nil
@@ -269,7 +269,7 @@ func (src source) Range(ctx context.Context, from, to uint64) ([]chronicle.Recor
 		return nil, err
 	}
 	page, err := src.s.queryEvents(context.WithoutCancel(ctx), int(min(to-from+1, catchup.PageSize)),
-		"SELECT "+eventColumns+" FROM events WHERE position BETWEEN ? AND ? ORDER BY position", clamp(from), clamp(to))
+		"SELECT "+eventColumns+" FROM events WHERE position BETWEEN ? AND ? ORDER BY position", sqlnum.Clamp(from), sqlnum.Clamp(to))
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
@@ -300,13 +300,4 @@ func filterSQL(f chronicle.Filter) (string, []any) {
 		in("type", f.Types)
 	}
 	return b.String(), args
-}
-
-// clamp converts a revision or position for SQLite, whose integers are
-// signed: [chronicle.End] becomes the largest of them.
-func clamp(v uint64) int64 {
-	if v > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(v)
 }

@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 )
 
 var (
@@ -40,7 +40,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, max_age_us, max_count, truncate_before) VALUES (?, ?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
 				truncate_before = excluded.truncate_before`,
-			stream, micros(m.MaxAge), clamp(m.MaxCount), clamp(truncate))
+			stream, sqlnum.Micros(m.MaxAge), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(truncate))
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("set metadata of %q: %w", stream, err)
 		}
@@ -74,7 +74,7 @@ func (s *Store) streamMeta(ctx context.Context, stream string) (chronicle.Stream
 		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	return chronicle.StreamMetadata{
-		MaxAge:         duration(maxAge),
+		MaxAge:         sqlnum.Duration(maxAge),
 		MaxCount:       uint64(maxCount),
 		TruncateBefore: uint64(truncate),
 	}, deleted, nil
@@ -115,7 +115,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 		// from there if the stream is written again.
 		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, truncate_before, deleted) VALUES (?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`,
-			stream, clamp(st.next), how)
+			stream, sqlnum.Clamp(st.next), how)
 		if err == nil {
 			_, err = b.w.conn.ExecContext(ctx, "DELETE FROM snapshots WHERE stream = ?", stream)
 		}
@@ -267,25 +267,4 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 		s.recent.clear()
 	}
 	return removed, err
-}
-
-// duration is the max age kept as us microseconds (see micros), or the
-// longest time.Duration when it is longer: rounded up to a microsecond,
-// the longest durations no longer fit one.
-func duration(us int64) time.Duration {
-	if us > math.MaxInt64/int64(time.Microsecond) {
-		return math.MaxInt64
-	}
-	return time.Duration(us) * time.Microsecond
-}
-
-// micros is d in whole microseconds, as the table keeps a max age,
-// rounded up: rounded down, an age under a microsecond would read as 0,
-// no limit at all.
-func micros(d time.Duration) int64 {
-	us := d.Microseconds()
-	if d%time.Microsecond > 0 {
-		us++
-	}
-	return us
 }

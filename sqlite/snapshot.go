@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/google/uuid"
 )
 
@@ -32,7 +33,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 			ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type,
 				version = excluded.version, data = excluded.data
 			WHERE excluded.revision >= snapshots.revision`,
-			snap.Stream, clamp(snap.Revision), snap.Type, snap.Version, data)
+			snap.Stream, sqlnum.Clamp(snap.Revision), snap.Type, snap.Version, data)
 		return chronicle.AppendResult{}, false, err // the writer says whose
 	})
 	return err

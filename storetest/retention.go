@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -78,6 +79,31 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			}
 			if m, err := s.StreamMetadata(ctx, "s"); err != nil || m.MaxAge < age {
 				t.Errorf("MaxAge %v is kept as %v (%v), shorter than asked", age, m.MaxAge, err)
+			}
+		}
+	})
+	t.Run("LongestMaxAge", func(t *testing.T) {
+		// The longest time.Duration, which Go code may use for "for ever",
+		// hides nothing, reads back as no shorter, and a scavenge removes
+		// nothing for it: a store that keeps it at a coarser precision,
+		// rounded up, must not let it wrap round.
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
+		for _, age := range []time.Duration{math.MaxInt64, math.MaxInt64 - 500} {
+			if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: age}); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := s.StreamMetadata(ctx, "s"); err != nil || m.MaxAge < age {
+				t.Errorf("MaxAge %d is kept as %d (%v), shorter than asked", age, m.MaxAge, err)
+			}
+			if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); len(got) != 3 {
+				t.Fatalf("MaxAge %d: %d events read, want 3", age, len(got))
+			}
+			if _, err := s.Scavenge(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); len(got) != 3 {
+				t.Fatalf("MaxAge %d: after a scavenge, %d events read, want 3", age, len(got))
 			}
 		}
 	})

@@ -53,6 +53,10 @@ func testStreamLister(t *testing.T, newStore Factory) {
 		{"CategoryAndShorterPrefix", chronicle.ListStreamsOptions{Prefix: "ord", Category: "order"}, []string{"order-1", "order-2", "order"}},
 		{"CategoryAndOtherPrefix", chronicle.ListStreamsOptions{Prefix: "cart", Category: "order"}, nil},
 		{"NoMatch", chronicle.ListStreamsOptions{Prefix: "zzz"}, nil},
+		// A category is the part of a name before its first '-', so none
+		// holds a '-': such a category has no streams, not the stream of
+		// that name.
+		{"CategoryWithDash", chronicle.ListStreamsOptions{Category: "order-1"}, nil},
 	} {
 		if got := names(t, tt.opts); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: streams = %q, want %q", tt.name, got, tt.want)
