@@ -26,7 +26,8 @@ import (
 //
 // Each iteration is a commit; events/s is the figure to compare, within
 // one run (the shapes share the machine's disk, whose rate moves from
-// one minute to the next):
+// one minute to the next; bench/results/README.md has a recorded run,
+// with APPEND 64x1 among the missed targets):
 //
 //	go test -run '^$' -bench CommitShapes -benchtime 2s ./bench
 func BenchmarkCommitShapes(b *testing.B) {
