@@ -29,6 +29,10 @@ var (
 	// append share an ID.
 	ErrInvalidEvent = errors.New("chronicle: invalid event")
 
+	// ErrInvalidMetadata means stream metadata cannot be set as it is: see
+	// [StreamMetadata.Validate].
+	ErrInvalidMetadata = errors.New("chronicle: invalid stream metadata")
+
 	// ErrEventTooLarge means an event's data and metadata together exceed
 	// the store's size limit.
 	ErrEventTooLarge = errors.New("chronicle: event too large")

@@ -62,6 +62,17 @@ type StreamMetadata struct {
 	TruncateBefore uint64
 }
 
+// Validate reports whether a store can set m: a negative MaxAge, which
+// would hide nothing or everything depending on how a store read it, is
+// refused with an error matching [ErrInvalidMetadata]. Every store calls
+// it in SetStreamMetadata, before it changes anything.
+func (m StreamMetadata) Validate() error {
+	if m.MaxAge < 0 {
+		return fmt.Errorf("%w: MaxAge %v is negative: give a positive age, or 0 for no limit", ErrInvalidMetadata, m.MaxAge)
+	}
+	return nil
+}
+
 // IsZero reports whether m hides nothing.
 func (m StreamMetadata) IsZero() bool { return m == StreamMetadata{} }
 

@@ -3,6 +3,7 @@ package kurrent
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
@@ -61,6 +62,9 @@ func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle
 func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicle.StreamMetadata) error {
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return err
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("set metadata of %q: %w", stream, err)
 	}
 	events, err := chronicle.PrepareAppend("meta", []chronicle.EventData{{Type: "$metadata", Data: metadataJSON(m)}}, 0)
 	if err != nil {

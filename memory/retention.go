@@ -46,6 +46,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return err
 	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("set metadata of %q: %w", stream, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("set metadata of %q: %w", stream, err)
 	}

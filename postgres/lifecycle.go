@@ -24,6 +24,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return err
 	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("set metadata of %q: %w", stream, err)
+	}
 	var one int
 	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, sqlnum.Micros(m.MaxAge), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -23,6 +23,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return err
 	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("set metadata of %q: %w", stream, err)
+	}
 	_, err := s.w.do(ctx, stream, "set metadata of", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
 		st, err := b.w.stream(ctx, stream)
 		if err != nil {

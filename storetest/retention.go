@@ -68,6 +68,27 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("NegativeMaxAge", func(t *testing.T) {
+		// Refused before anything changes: the metadata set before stays.
+		s := openAs[retentionStore](t, newStore, "chronicle.Retention")
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
+		kept := chronicle.StreamMetadata{MaxCount: 2}
+		if err := s.SetStreamMetadata(ctx, "s", kept); err != nil {
+			t.Fatal(err)
+		}
+		for _, age := range []time.Duration{-1, -time.Hour} {
+			err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: age})
+			if !errors.Is(err, chronicle.ErrInvalidMetadata) {
+				t.Errorf("MaxAge %v: %v, want an error matching ErrInvalidMetadata", age, err)
+			}
+			if m, err := s.StreamMetadata(ctx, "s"); err != nil || m != kept {
+				t.Errorf("after a refused MaxAge %v: metadata %+v, %v; want %+v", age, m, err, kept)
+			}
+		}
+		if err := s.SetStreamMetadata(ctx, "new", chronicle.StreamMetadata{MaxAge: -1}); !errors.Is(err, chronicle.ErrInvalidMetadata) {
+			t.Errorf("MaxAge -1 on a stream without events: %v, want an error matching ErrInvalidMetadata", err)
+		}
+	})
 	t.Run("MaxAgeRoundsUp", func(t *testing.T) {
 		// A store may keep MaxAge at a coarser precision than a
 		// nanosecond, but never shorter than asked: cut down, a max age
