@@ -100,7 +100,8 @@ type Retention interface {
 	// soft-deleted stream, which stays deleted until an append: its
 	// TruncateBefore is raised to what the delete hid, so that it cannot
 	// bring those events back. On a tombstoned stream it fails with
-	// [ErrStreamDeleted].
+	// [ErrStreamDeleted]; metadata that [StreamMetadata.Validate] refuses
+	// fails with [ErrInvalidMetadata] and changes nothing.
 	SetStreamMetadata(ctx context.Context, stream string, m StreamMetadata) error
 	// StreamMetadata returns the metadata of stream: the zero value when
 	// none was set, whether the stream has events or not. A soft delete
