@@ -398,3 +398,65 @@ func TestJudge(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayMemory: REPLAY's memory is judged on the growth during the
+// read at the largest size against the smallest's. A read whose growth
+// scales with the store, as one that holds the log does, misses; one
+// whose growth stays flat meets it; none is judged with one size, or
+// where the resident size is unknown.
+func TestReplayMemory(t *testing.T) {
+	const mb = 1 << 20
+	// run is a REPLAY at n events of 31 bytes of data each, whose read
+	// began at 60 MiB and grew by grow bytes.
+	run := func(n int, grow int64) replayRun {
+		return replayRun{events: n, data: int64(n) * 31, rssBefore: 60 * mb, peak: 60*mb + grow}
+	}
+	// Holding the log costs at least a RecordedEvent and its data per
+	// event; this read holds that, and 8 MiB besides. The allowance is
+	// half of it: a read that holds half the log's least cost is at the
+	// bound, which meets the target.
+	holding := func(n int) int64 { return 8*mb + int64(n)*(recordSize+31) }
+	for _, c := range []struct {
+		name string
+		runs []replayRun
+		met  bool
+	}{
+		{"flat", []replayRun{run(100_000, 8*mb), run(1_000_000, 16*mb)}, true},
+		{"flat, largest first", []replayRun{run(10_000_000, 17*mb), run(1_000_000, 16*mb)}, true},
+		{"flat at close sizes", []replayRun{run(20_000, 8*mb), run(100_000, 10*mb)}, true},
+		{"holds the log", []replayRun{run(100_000, holding(100_000)), run(1_000_000, holding(1_000_000))}, false},
+		{"holds the log, largest first", []replayRun{run(10_000_000, holding(10_000_000)), run(1_000_000, holding(1_000_000))}, false},
+		{"holds the log at close sizes", []replayRun{run(20_000, holding(20_000)), run(100_000, holding(100_000))}, false},
+		{"holds half the log", []replayRun{run(100_000, holding(100_000)/2), run(1_000_000, holding(1_000_000)/2)}, true},
+		{"holds 60% of the log", []replayRun{run(100_000, holding(100_000)*6/10), run(1_000_000, holding(1_000_000)*6/10)}, false},
+	} {
+		f := replayMemory(c.runs)
+		if f == nil {
+			t.Errorf("%s: no figure", c.name)
+			continue
+		}
+		f.judge()
+		if f.Met == nil {
+			t.Errorf("%s: not judged", c.name)
+		} else if *f.Met != c.met {
+			t.Errorf("%s: met %v, want %v (%v MiB, target %s, baseline %v MiB)", c.name, *f.Met, c.met, f.Value, f.Target, f.BaselineValue)
+		}
+		if !f.LowerIsBetter || !strings.HasPrefix(f.Target.String(), "≤") {
+			t.Errorf("%s: lower is better %v, target %s", c.name, f.LowerIsBetter, f.Target)
+		}
+	}
+	// The allowance is half of what holding the 900,000 more events
+	// takes: with 31 bytes of data each, at N=100,000's 8 MiB plus that.
+	f := replayMemory([]replayRun{run(100_000, 8*mb), run(1_000_000, 16*mb)})
+	if want := 8 + float64(900_000*(recordSize+31))/2/mb; f.Target.Bound != want || f.BaselineValue != 8 || f.Value != 16 {
+		t.Errorf("bound %v, baseline %v, value %v; want %v, 8, 16", f.Target.Bound, f.BaselineValue, f.Value, want)
+	}
+	if f := replayMemory([]replayRun{run(1_000_000, 16*mb)}); f != nil {
+		t.Errorf("one size judged: %+v", f)
+	}
+	unknown := run(1_000_000, 0)
+	unknown.rssBefore, unknown.peak = 0, 0
+	if f := replayMemory([]replayRun{run(100_000, 8*mb), unknown}); f != nil {
+		t.Errorf("judged without the resident size: %+v", f)
+	}
+}
