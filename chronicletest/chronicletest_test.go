@@ -1,6 +1,7 @@
 package chronicletest_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -401,5 +402,34 @@ func TestAccessors(t *testing.T) {
 	sc = chronicletest.For(t, account).Given(Opened{Owner: "ann"}).When(Deposit{Amount: 2})
 	if sc.Err() != nil || len(sc.Events()) != 1 || sc.State().Balance != 2 {
 		t.Errorf("Err() = %v, Events() = %v, State() = %+v", sc.Err(), sc.Events(), sc.State())
+	}
+}
+
+// Renamed is an event whose current shape is version 2: version 1 stored
+// its name as "old".
+type Renamed struct {
+	Name string `json:"name"`
+}
+
+func (Renamed) isEvent() {}
+
+func TestWithCodecKeepsTheSchemaVersion(t *testing.T) {
+	// The upcaster from version 1 renames "old" to "name": run on data of
+	// version 2, it would lose the name.
+	fromOld := chronicle.Upcaster{From: 1, To: 2, Fn: func(data []byte) ([]byte, error) {
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, err
+		}
+		m["name"] = m["old"]
+		delete(m, "old")
+		return json.Marshal(m)
+	}}
+	versioned := chronicle.MustCodec[Event](chronicle.JSON[Renamed]("Renamed", chronicle.Versioned(2, fromOld)))
+	r := record(t, func(tb testing.TB) {
+		chronicletest.For(tb, account).WithCodec(versioned).Given(Renamed{Name: "ann"})
+	})
+	if len(r.errors)+len(r.fatals) > 0 {
+		t.Fatalf("an event of the codec's current version failed the round trip: errors %q, fatals %q", r.errors, r.fatals)
 	}
 }
