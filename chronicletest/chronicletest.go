@@ -206,9 +206,15 @@ func (s *Scenario[S, C, E]) ThenState(want S) *Scenario[S, C, E] {
 }
 
 // State returns the state after the given events and the events the
-// command decided, for checks that ThenState cannot express.
+// command decided, for checks that ThenState cannot express. When the
+// command was refused, it is the state the command was refused in, even
+// if Decide returned events with its error: a [chronicle.Repository]
+// keeps none of them.
 func (s *Scenario[S, C, E]) State() S {
 	s.checked = true
+	if s.err != nil {
+		return s.fold()
+	}
 	return s.decider.Fold(s.fold(), s.decided...)
 }
 

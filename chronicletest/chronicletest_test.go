@@ -433,3 +433,29 @@ func TestWithCodecKeepsTheSchemaVersion(t *testing.T) {
 		t.Fatalf("an event of the codec's current version failed the round trip: errors %q, fatals %q", r.errors, r.fatals)
 	}
 }
+
+func TestThenStateAfterARefusalIgnoresItsEvents(t *testing.T) {
+	// A Decide that returns events with its error: a Repository keeps
+	// neither, so the state is the one the command was refused in.
+	d := account
+	d.Decide = func(Account, Command) ([]Event, error) {
+		return []Event{Deposited{Amount: 5}}, ErrNotOpen
+	}
+	r := record(t, func(tb testing.TB) {
+		chronicletest.For(tb, d).
+			Given(Opened{Owner: "ann"}).
+			When(Deposit{Amount: 5}).
+			ThenError(ErrNotOpen).
+			ThenState(Account{Open: true, Owner: "ann"})
+	})
+	if len(r.errors)+len(r.fatals) > 0 {
+		t.Fatalf("ThenState after a refusal counted the refused events: errors %q, fatals %q", r.errors, r.fatals)
+	}
+	r = record(t, func(tb testing.TB) {
+		chronicletest.For(tb, d).
+			Given(Opened{Owner: "ann"}).
+			When(Deposit{Amount: 5}).
+			ThenState(Account{Open: true, Owner: "ann", Balance: 5})
+	})
+	wantError(t, r, "wrong state", "decided: error: account not open\n")
+}
