@@ -32,7 +32,8 @@
 //
 //   - Decide must not change the state it is given: a [chronicle.Repository]
 //     folds the new events into that same state. Changing a map or slice of
-//     the state in Decide fails the test.
+//     the state in Decide fails the test, even one that the state shares
+//     with a given event.
 //   - With [Scenario.WithCodec], every given and decided event must
 //     survive encoding and decoding by the application's codec unchanged,
 //     so an event with an unexported field, or a missing type, fails the
@@ -127,12 +128,20 @@ func (s *Scenario[S, C, E]) When(cmd C) *Scenario[S, C, E] {
 			s.tb.Errorf("chronicletest: When(%s) was never checked: end the scenario with Then, ThenError or ThenNothing", format(cmd))
 		}
 	})
+	// Decide's changes are seen two ways: against a state folded apart
+	// (which follows pointers), and against what the state printed before
+	// (which sees a change to a map or slice that the state shares with
+	// the given events, and so with the state folded apart).
 	state, control := s.fold(), s.fold()
 	deterministic := reflect.DeepEqual(state, control)
+	before := fmt.Sprintf("%#v", state)
 	s.decided, s.err = s.decider.Decide(state, cmd)
+	const changed = "chronicletest: Decide changed the state it was given; it must not (copy maps and slices before changing them)\n%s%s"
 	if deterministic && !reflect.DeepEqual(state, control) {
-		s.tb.Errorf("chronicletest: Decide changed the state it was given; it must not (copy maps and slices before changing them)\n%s%s",
-			s.context(), diffLines("state", []string{format(control)}, []string{format(state)}))
+		s.tb.Errorf(changed, s.context(), diffLines("state", []string{format(control)}, []string{format(state)}))
+	} else if after := fmt.Sprintf("%#v", state); after != before {
+		s.tb.Errorf("chronicletest: Decide changed the state it was given, and with it the given events whose maps or slices the state shares; it must not (copy maps and slices before changing them)\n%s%s",
+			s.context(), diffLines("state", []string{before}, []string{after}))
 	}
 	s.roundTrip("decided", s.decided)
 	return s

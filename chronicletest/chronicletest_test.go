@@ -459,3 +459,30 @@ func TestThenStateAfterARefusalIgnoresItsEvents(t *testing.T) {
 	})
 	wantError(t, r, "wrong state", "decided: error: account not open\n")
 }
+
+// A playlist's state keeps the slice of the event that set it, as an
+// Evolve that does no copying does.
+type (
+	Playlist    struct{ Songs []string }
+	SongsSet    struct{ Songs []string }
+	RenameFirst struct{ Name string }
+)
+
+var sharing = chronicle.Decider[Playlist, RenameFirst, SongsSet]{
+	Decide: func(p Playlist, c RenameFirst) ([]SongsSet, error) {
+		p.Songs[0] = c.Name // wrong: changes the slice it shares with the caller
+		return nil, nil
+	},
+	Evolve: func(_ Playlist, e SongsSet) Playlist { return Playlist(e) },
+}
+
+func TestDecideChangingAStateThatSharesAnEventsSliceFails(t *testing.T) {
+	r := record(t, func(tb testing.TB) {
+		chronicletest.For(tb, sharing).
+			Given(SongsSet{Songs: []string{"a", "b"}}).
+			When(RenameFirst{Name: "z"}).
+			ThenNothing()
+	})
+	wantError(t, r, "Decide changed the state it was given, and with it the given events",
+		"  - chronicletest_test.Playlist{Songs:[]string{\"a\", \"b\"}}\n  + chronicletest_test.Playlist{Songs:[]string{\"z\", \"b\"}}\n")
+}
