@@ -108,7 +108,8 @@ func (memoryStore) Close() error { return nil }
 // the form a person reads in a message.
 func Describe(dsn string) string {
 	switch {
-	case strings.HasPrefix(dsn, "memory"):
+	case dsn == "memory" || dsn == "memory:":
+		// As Open takes it: "memory.db" is a file.
 		return "memory (events are gone when the program ends)"
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
 		return "PostgreSQL at " + redact(dsn)

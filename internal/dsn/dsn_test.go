@@ -143,3 +143,18 @@ func TestOpenKurrentDB(t *testing.T) {
 		t.Errorf("Describe = %q", got)
 	}
 }
+
+func TestDescribeNamesTheStoreThatOpenOpens(t *testing.T) {
+	for dsn_, want := range map[string]string{
+		"memory:":        "memory (events are gone when the program ends)",
+		"memory":         "memory (events are gone when the program ends)",
+		"memory.db":      "memory.db",
+		"memory-old.db":  "memory-old.db",
+		"sqlite:mem.db":  "mem.db",
+		"sqlite:/x/y.db": "/x/y.db",
+	} {
+		if got := dsn.Describe(dsn_); got != want {
+			t.Errorf("Describe(%q) = %q, want %q", dsn_, got, want)
+		}
+	}
+}
