@@ -74,7 +74,15 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: not a valid URL", redact(dsn))
 	}
-	q := u.Query()
+	// Not u.Query, which skips a parameter it cannot read: the URL would
+	// open a store without it, in another schema or without sslmode.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: bad query parameters: %v", redact(dsn), err)
+	}
+	if n := len(q["schema"]); n > 1 {
+		return nil, fmt.Errorf("open store %s: schema given %d times: give it once", redact(dsn), n)
+	}
 	opts := &postgres.Options{Schema: q.Get("schema")}
 	q.Del("schema")
 	u.RawQuery = q.Encode()

@@ -158,3 +158,25 @@ func TestDescribeNamesTheStoreThatOpenOpens(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenPostgresRefusesParametersItCannotRead checks that a parameter
+// that would be dropped, such as a schema after a ';' (which url.Query
+// skips), is an error rather than a store in another schema. No server
+// is needed: the URL is refused before any connection.
+func TestOpenPostgresRefusesParametersItCannotRead(t *testing.T) {
+	for _, tt := range []struct{ dsn, wantErr string }{
+		{"postgres://ada:secret@127.0.0.1:1/db?schema=mine;sslmode=disable", "semicolon"},
+		{"postgres://ada:secret@127.0.0.1:1/db?sslmode=disable&bad%zz", "escape"},
+		{"postgres://ada:secret@127.0.0.1:1/db?schema=a&schema=b", "schema given 2 times"},
+	} {
+		s, err := dsn.Open(context.Background(), tt.dsn)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) opened a store", tt.dsn)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q) error = %v, want one containing %q and not the password", tt.dsn, err, tt.wantErr)
+		}
+	}
+}
