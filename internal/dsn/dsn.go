@@ -2,8 +2,12 @@
 // flag takes:
 //
 //	memory:          an empty in-memory store, gone at exit
-//	sqlite:PATH      the embedded SQLite store in the file PATH
-//	PATH             the same, for a path without a scheme
+//	sqlite:PATH      the embedded SQLite store in the file PATH, which
+//	                 holds no '?' (sqlite: takes no parameters) and does
+//	                 not start with exactly two slashes (no host):
+//	                 sqlite:///abs/x.db is /abs/x.db
+//	PATH             the same, for a path without a scheme, taken as it
+//	                 is
 //	postgres://...   the PostgreSQL store, at a URL as pgx takes it; the
 //	                 extra parameter schema=NAME picks the store's schema
 //	postgresql://... the same
@@ -47,10 +51,7 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	case kind == "memory" && (!found || rest == ""):
 		return memoryStore{memory.New(nil)}, nil
 	case kind == "sqlite" && found:
-		if rest == "" {
-			return nil, fmt.Errorf("open store %q: the path after sqlite: is missing", dsn)
-		}
-		return sqlite.Open(ctx, rest, nil)
+		return openSQLite(ctx, dsn, rest)
 	case (kind == "postgres" || kind == "postgresql") && found:
 		return openPostgres(ctx, dsn)
 	case isKurrent(kind) && found:
@@ -64,6 +65,22 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	default:
 		return sqlite.Open(ctx, dsn, nil)
 	}
+}
+
+// openSQLite opens the SQLite store of "sqlite:PATH", refusing what
+// reads as a URL but would be taken as a path: a host ("sqlite://x.db"
+// would be the file /x.db) and parameters ("sqlite:x.db?mode=ro" a file
+// of that name).
+func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
+	switch {
+	case path == "":
+		return nil, fmt.Errorf("open store %q: the path after sqlite: is missing", dsn)
+	case strings.HasPrefix(path, "//") && !strings.HasPrefix(path, "///"):
+		return nil, fmt.Errorf("open store %q: sqlite: takes a path, not a URL with a host: write sqlite:PATH, such as sqlite:events.db or sqlite:/var/lib/events.db", dsn)
+	case strings.Contains(path, "?"):
+		return nil, fmt.Errorf("open store %q: sqlite:PATH takes no parameters (%s)", dsn, path[strings.Index(path, "?"):])
+	}
+	return sqlite.Open(ctx, path, nil)
 }
 
 // openPostgres opens the PostgreSQL store at a URL, taking the schema
@@ -141,5 +158,11 @@ func Default(app string) (string, error) {
 		}
 		dir = filepath.Join(home, ".local", "share")
 	}
-	return "sqlite:" + filepath.Join(dir, "chronicle", app+".db"), nil
+	path := filepath.Join(dir, "chronicle", app+".db")
+	if strings.Contains(path, "?") {
+		// sqlite: would refuse it as parameters; a bare path, always
+		// absolute here, is taken as it is.
+		return path, nil
+	}
+	return "sqlite:" + path, nil
 }

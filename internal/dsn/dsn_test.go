@@ -62,6 +62,16 @@ func TestDefault(t *testing.T) {
 	if got, _ := dsn.Default("basket"); got != "sqlite:/data/chronicle/basket.db" {
 		t.Fatalf("Default with XDG_DATA_HOME = %q", got)
 	}
+	// sqlite: takes no '?', a bare path does.
+	dir := filepath.Join(t.TempDir(), "what?")
+	t.Setenv("XDG_DATA_HOME", dir)
+	if got, _ := dsn.Default("basket"); got != filepath.Join(dir, "chronicle", "basket.db") {
+		t.Fatalf("Default with a '?' in XDG_DATA_HOME = %q", got)
+	} else if s, err := dsn.Open(context.Background(), got); err != nil {
+		t.Fatalf("Open(Default()) with a '?' in XDG_DATA_HOME: %v", err)
+	} else {
+		s.Close()
+	}
 	t.Setenv("XDG_DATA_HOME", "")
 	t.Setenv("HOME", "/home/ada")
 	if got, _ := dsn.Default("basket"); got != "sqlite:/home/ada/.local/share/chronicle/basket.db" {
@@ -178,5 +188,33 @@ func TestOpenPostgresRefusesParametersItCannotRead(t *testing.T) {
 		if !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "secret") {
 			t.Errorf("Open(%q) error = %v, want one containing %q and not the password", tt.dsn, err, tt.wantErr)
 		}
+	}
+}
+
+// TestOpenSQLiteRefusesAURLOrParameters checks the sqlite: forms that
+// read as a URL: "sqlite://x.db" would be the file /x.db, and
+// "sqlite:x.db?mode=ro" a file named "x.db?mode=ro".
+func TestOpenSQLiteRefusesAURLOrParameters(t *testing.T) {
+	dir := t.TempDir() // absolute: "sqlite:/"+dir is "sqlite://tmp/..."
+	for _, tt := range []struct{ dsn, wantErr string }{
+		{"sqlite:/" + filepath.Join(dir, "a.db"), "not a URL with a host"},
+		{"sqlite:" + filepath.Join(dir, "b.db") + "?mode=ro", "takes no parameters"},
+	} {
+		s, err := dsn.Open(context.Background(), tt.dsn)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) opened a store", tt.dsn)
+		} else if !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("Open(%q) error = %v, want one containing %q", tt.dsn, err, tt.wantErr)
+		}
+	}
+	// An empty host is no host: "sqlite:///abs" is the file /abs.
+	s, err := dsn.Open(context.Background(), "sqlite://"+filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatalf("sqlite:// and an absolute path: %v", err)
+	}
+	s.Close()
+	if _, err := os.Stat(filepath.Join(dir, "c.db")); err != nil {
+		t.Errorf("sqlite:///...: %v", err)
 	}
 }
