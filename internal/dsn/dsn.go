@@ -55,6 +55,10 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	case (kind == "postgres" || kind == "postgresql") && found:
 		return openPostgres(ctx, dsn)
 	case isKurrent(kind) && found:
+		if !strings.HasPrefix(rest, "//") {
+			// The client would take it all for a bare host:port.
+			return nil, fmt.Errorf("open store %s: write %s://HOST:PORT, with the two slashes", redact(dsn), kind)
+		}
 		s, err := kurrent.Dial(ctx, dsn, nil)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", redact(dsn), err)

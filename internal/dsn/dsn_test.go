@@ -218,3 +218,18 @@ func TestOpenSQLiteRefusesAURLOrParameters(t *testing.T) {
 		t.Errorf("sqlite:///...: %v", err)
 	}
 }
+
+// TestOpenKurrentDBWithoutSlashes checks that "kurrentdb:HOST" (no "//"),
+// which the client would take for a bare host named "kurrentdb:HOST",
+// says how to write it.
+func TestOpenKurrentDBWithoutSlashes(t *testing.T) {
+	for _, d := range []string{"kurrentdb:127.0.0.1:2113", "esdb:localhost", "esdb:", "kurrentdb+discover:h1,h2"} {
+		s, err := dsn.Open(context.Background(), d)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) opened a store", d)
+		} else if !strings.Contains(err.Error(), "://HOST:PORT") {
+			t.Errorf("Open(%q) error = %v, want one showing SCHEME://HOST:PORT", d, err)
+		}
+	}
+}
