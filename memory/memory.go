@@ -42,8 +42,11 @@ type Store struct {
 	snapshots map[string]chronicle.Snapshot
 	meta      map[string]streamMeta // streams with metadata, or deleted
 
-	// scavenging is held by the scavenge under way: one at a time.
-	scavenging sync.Mutex
+	// next is the copy of log that the scavenges under way remove events
+	// from; it is swapped in as each of them returns. scavenges counts
+	// them.
+	next      []chronicle.RecordedEvent
+	scavenges int
 }
 
 // New returns an empty store. opts may be nil.

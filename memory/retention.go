@@ -124,58 +124,68 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	return nil
 }
 
-// Scavenge implements [chronicle.Scavenger]. It builds a new log without
-// the hidden events, so that readers that hold the old one are not
-// disturbed, and swaps it in. It takes the store's lock one stream at a
-// time and lets it go to report progress, so that the progress function
-// may use the store: appends made meanwhile join the new log before it
-// is swapped in.
+// Scavenge implements [chronicle.Scavenger]. It removes the hidden events
+// from a copy of the log, so that readers that hold the old one are not
+// disturbed, and swaps it in when it returns. It takes the store's lock
+// one stream at a time and lets it go to report progress, so that the
+// progress function may use the store: appends made meanwhile join the
+// copy before it is swapped in. Scavenges that run at once, one started
+// by the progress function of another say, share the copy (s.next), so
+// that none brings back what another removed, none waits for another,
+// and each event removed is counted by one of them.
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
-	// A second scavenge would build its log from the one that this one
-	// has not swapped in yet, and bring back what this one removed.
 	if err := ctx.Err(); err != nil {
 		return chronicle.ScavengeProgress{}, fmt.Errorf("scavenge: %w", err)
 	}
-	s.scavenging.Lock()
-	defer s.scavenging.Unlock()
 	s.mu.Lock()
 	streams := slices.Collect(maps.Keys(s.meta))
-	log := slices.Clone(s.log)
+	if s.scavenges == 0 {
+		s.next = slices.Clone(s.log)
+	}
+	s.scavenges++
 	s.mu.Unlock()
+	// Swap in what was removed, also when ctx ends or progress panics:
+	// p, or the progress reported, counts it removed, and the next
+	// scavenge goes on from there.
+	defer s.swapLog()
 	p := chronicle.ScavengeProgress{Total: len(streams)}
 	for _, stream := range streams {
 		if err := ctx.Err(); err != nil {
-			// Keep what the streams done so far removed: p reports it
-			// removed, and the next scavenge goes on from there.
-			s.swapLog(log)
 			return p, err
 		}
 		s.mu.Lock()
-		log = s.catchUp(log)
-		p.Removed += s.scavengeStream(log, stream, time.Now())
+		s.catchUp()
+		p.Removed += s.scavengeStream(s.next, stream, time.Now())
 		s.mu.Unlock()
 		p.Done++
 		if progress != nil {
 			progress(p)
 		}
 	}
-	s.swapLog(log)
 	return p, nil
 }
 
-// catchUp adds to log, a copy of s.log being scavenged, the events
-// appended to s.log since the copy was made. Only a scavenge changes the
-// events of s.log, and only one runs at a time, so the rest of the two is
-// alike. The caller holds s.mu.
-func (s *Store) catchUp(log []chronicle.RecordedEvent) []chronicle.RecordedEvent {
-	return append(log, s.log[len(log):]...)
+// catchUp adds to s.next, the copy of s.log that the scavenges under way
+// remove events from, the events appended to s.log since the copy was
+// made. Only the scavenges change events, in s.next, which replaces
+// s.log whole, so the rest of the two is alike. The caller holds s.mu.
+func (s *Store) catchUp() {
+	s.next = append(s.next, s.log[len(s.next):]...)
 }
 
-// swapLog makes log, a scavenged copy of s.log, the store's log.
-func (s *Store) swapLog(log []chronicle.RecordedEvent) {
+// swapLog makes s.next, as the scavenges under way have left it so far,
+// the store's log, as a scavenge returns. Readers may hold the log
+// swapped in, which must not change any more: the scavenges still under
+// way go on with a copy of it.
+func (s *Store) swapLog() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log = s.catchUp(log)
+	s.catchUp()
+	s.log = s.next
+	s.next = nil
+	if s.scavenges--; s.scavenges > 0 {
+		s.next = slices.Clone(s.log)
+	}
 }
 
 // scavengeStream removes from log the events of stream that its
