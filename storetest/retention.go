@@ -504,6 +504,52 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			t.Fatalf("an interrupted scavenge reported %d events removed and the resumed one %d, want 6 in all", p.Removed, p2.Removed)
 		}
 	})
+	t.Run("ScavengeFromProgress", func(t *testing.T) {
+		// A progress function may use the store, and so start another
+		// scavenge, which must neither wait for its caller for good nor
+		// count an event that the other removes.
+		s := open(t)
+		for _, name := range []string{"a", "b", "c"} {
+			mustAppend(t, s, name, chronicle.NoStream, events("E", 3)...)
+			if err := s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var inner chronicle.ScavengeProgress
+		calls := 0
+		outer, err := s.Scavenge(ctx, func(chronicle.ScavengeProgress) {
+			if calls++; calls > 1 {
+				return
+			}
+			done := make(chan error, 1)
+			go func() {
+				var err error
+				inner, err = s.Scavenge(ctx, nil)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("the scavenge started from the progress function: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("a scavenge started from the progress function of another did not return in 10 s")
+				t.Cleanup(func() { <-done }) // it may return once the outer one has
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if t.Failed() {
+			return
+		}
+		if outer.Removed+inner.Removed != 6 {
+			t.Errorf("the scavenges removed %d and %d events, want 6 in all", outer.Removed, inner.Removed)
+		}
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 3 {
+			t.Errorf("after the scavenges the log holds %d events, want 3", n)
+		}
+	})
 }
 
 // openAs returns a new store as a T, or skips the test when the store is
