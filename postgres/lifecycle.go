@@ -171,15 +171,20 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 		if err := ctx.Err(); err != nil {
 			return p, fmt.Errorf("scavenge: %w", err)
 		}
-		p.Done++
 		if after != "" && stream <= after {
+			p.Done++
 			continue // done by the scavenge that was stopped
 		}
+		// What a stream's first transaction removed is gone even when
+		// its second fails: it counts, or the scavenge that resumes at
+		// the stream would leave it out of its count, and p would say
+		// less than is gone.
 		removed, err := s.scavengeStream(ctx, stream)
+		p.Removed += removed
 		if err != nil {
 			return p, fmt.Errorf("scavenge %q: %w", stream, err)
 		}
-		p.Removed += removed
+		p.Done++
 		if progress != nil {
 			progress(p)
 		}
@@ -201,6 +206,8 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 // stream's metadata row, so that an append that brings a soft-deleted
 // stream back waits for it, rather than have its new events taken for
 // deleted ones. A scavenge stopped between the two resumes at the stream.
+// It returns the events that the transactions which committed removed,
+// also with an error.
 func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
 	// First everything but the last event, without the head lock, which
 	// every append needs: a stream's hidden events may be millions. Then,
@@ -217,9 +224,18 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 // scavengeStreamTx is one pass of scavengeStream: with tailToo, it may
 // remove the last event (taking the head lock to do so) and records
 // that the stream is done; without, it leaves the last event of a live
-// stream and records nothing.
+// stream and records nothing. It returns 0 removed unless the
+// transaction committed. The commit does not end with ctx: it is one
+// round trip, and a commit cut short could not tell whether the events
+// are gone, so the scavenge could not count them right.
 func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo bool) (removed uint64, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// After Commit, Rollback does nothing.
+	defer tx.Rollback(context.Background())
+	err = func() error {
 		// Once a live stream's last event is gone, the unique constraint
 		// on (stream, revision) no longer refuses an append checked
 		// against an older state (a writer's remembered revision, or
@@ -287,6 +303,12 @@ func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo boo
 		}
 		_, err := tx.Exec(ctx, s.sql.scavengeMark, stream)
 		return err
-	})
-	return removed, err
+	}()
+	if err == nil {
+		err = tx.Commit(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		return 0, err // rolled back: nothing is gone
+	}
+	return removed, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/postgres"
@@ -124,5 +125,70 @@ func TestMigrateFromVersion1(t *testing.T) {
 	var version int
 	if err := conn.QueryRow(ctx, "SELECT version FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&version); err != nil || version != postgres.SchemaVersion {
 		t.Fatalf("schema version = %d (%v), want %d", version, err, postgres.SchemaVersion)
+	}
+}
+
+// TestScavengeInterruptedWithinAStream ends a scavenge's context between
+// the two transactions of one stream: the first has removed the events
+// below the stream's last, the second waits for the head lock (held by
+// another session) to remove the last. What the interrupted scavenge
+// reports removed must be what is gone, and the resumed one must count
+// only what it removes, so that the two together count each event once.
+func TestScavengeInterruptedWithinAStream(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	s := mustOpen(t, schema, nil)
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	// Every event is hidden, the last too: the scavenge takes the head
+	// lock to remove it.
+	if err := s.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 3}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		t.Helper()
+		n := 0
+		for _, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+
+	conn := mustConnect(t)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT position FROM "+pgx.Identifier{schema, "head"}.Sanitize()+" FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	stop, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	p, err := s.Scavenge(stop, nil)
+	if rerr := tx.Rollback(ctx); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("scavenge waiting for the head lock past its deadline = %+v, %v; want context.DeadlineExceeded", p, err)
+	}
+	if n := count(); 3-n != int(p.Removed) {
+		t.Fatalf("the interrupted scavenge reported %+v, but the log holds %d of the 3 events", p, n)
+	}
+	if p.Done != 0 {
+		t.Errorf("the interrupted scavenge reported %+v: the stream it did not finish counted as done", p)
+	}
+	p2, err := s.Scavenge(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("after the resumed scavenge the log holds %d events, want 0", n)
+	}
+	if p.Removed+p2.Removed != 3 {
+		t.Fatalf("the interrupted scavenge reported %d events removed and the resumed one %d, want 3 in all", p.Removed, p2.Removed)
 	}
 }
