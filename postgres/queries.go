@@ -160,7 +160,9 @@ RETURNING true`
 	// Each stream's last event is one backward step in the
 	// events_stream_revision index (DISTINCT ON keeps the first row of
 	// each stream in that order); deleted streams are left out. A NULL
-	// limit is no limit.
+	// limit is no limit. The position bound (Before) is cast, here and
+	// below: compared with the literal 0 first, it would be taken for an
+	// integer of 32 bits, and a Before past 2^31-1 refused.
 	notDeleted := "NOT EXISTS (SELECT 1 FROM " + meta + " m WHERE m.stream = s.stream AND m.deleted <> 0)"
 	q.listStreams = `SELECT stream, revision, position, recorded FROM (
 	SELECT DISTINCT ON (stream) stream, revision, position, recorded FROM ` + events + `
@@ -168,14 +170,14 @@ RETURNING true`
 	  AND ($2 = '' OR strpos($2, '-') = 0 AND (stream = $2 OR left(stream, length($2) + 1) = $2 || '-'))
 	ORDER BY stream, revision DESC
 ) s
-WHERE ($3 = 0 OR position < $3) AND ` + notDeleted + `
+WHERE ($3::bigint = 0 OR position < $3::bigint) AND ` + notDeleted + `
 ORDER BY position DESC
 LIMIT $4`
 	// Without a filter, walking the log back from the end and keeping
 	// each stream's last event finds the streams written last after as
 	// many events as were written since, whatever the store's size.
 	q.listRecentStreams = `SELECT s.stream, s.revision, s.position, s.recorded FROM ` + events + ` s
-WHERE ($1 = 0 OR s.position < $1)
+WHERE ($1::bigint = 0 OR s.position < $1::bigint)
   AND s.revision = (SELECT max(revision) FROM ` + events + ` WHERE stream = s.stream)
   AND ` + notDeleted + `
 ORDER BY s.position DESC

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 
@@ -49,6 +50,14 @@ func testStreamLister(t *testing.T, newStore Factory) {
 		{"NegativeLimit", chronicle.ListStreamsOptions{Limit: -1}, []string{"order-1", "orderly", "order-2", "cart-1", "order!x", "order"}},
 		{"Before", chronicle.ListStreamsOptions{Before: 8}, []string{"orderly", "order-2", "cart-1", "order!x", "order"}},
 		{"CategoryBefore", chronicle.ListStreamsOptions{Category: "order", Before: 7, Limit: 1}, []string{"order-2"}},
+		// A Before past the end of the log, however far, keeps every
+		// stream; a Before of 1 none.
+		{"BeforeOne", chronicle.ListStreamsOptions{Before: 1}, nil},
+		{"BeforePastTheEnd", chronicle.ListStreamsOptions{Before: 9}, []string{"order-1", "orderly", "order-2", "cart-1", "order!x", "order"}},
+		{"BeforeOver32Bits", chronicle.ListStreamsOptions{Before: 1 << 32}, []string{"order-1", "orderly", "order-2", "cart-1", "order!x", "order"}},
+		{"BeforeLargest", chronicle.ListStreamsOptions{Before: math.MaxUint64}, []string{"order-1", "orderly", "order-2", "cart-1", "order!x", "order"}},
+		{"PrefixBeforeLargest", chronicle.ListStreamsOptions{Prefix: "order", Before: math.MaxUint64, Limit: 2}, []string{"order-1", "orderly"}},
+		{"CategoryBeforeOver32Bits", chronicle.ListStreamsOptions{Category: "order", Before: 1<<31 + 1}, []string{"order-1", "order-2", "order"}},
 		{"CategoryAndLongerPrefix", chronicle.ListStreamsOptions{Prefix: "order-", Category: "order"}, []string{"order-1", "order-2"}},
 		{"CategoryAndShorterPrefix", chronicle.ListStreamsOptions{Prefix: "ord", Category: "order"}, []string{"order-1", "order-2", "order"}},
 		{"CategoryAndOtherPrefix", chronicle.ListStreamsOptions{Prefix: "cart", Category: "order"}, nil},
