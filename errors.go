@@ -21,12 +21,15 @@ var (
 	ErrStreamNotFound = errors.New("chronicle: stream not found")
 
 	// ErrInvalidStreamName means a stream name breaks the naming rules of
-	// [ValidateStreamName].
+	// [ValidateStreamName], or that a stream prefix or category to select
+	// by holds what no stream name may hold (see [Filter.Validate] and
+	// [ListStreamsOptions.Validate]).
 	ErrInvalidStreamName = errors.New("chronicle: invalid stream name")
 
 	// ErrInvalidEvent means an event cannot be appended as it is: it has
 	// no type, or metadata that is not valid UTF-8, or two events of one
-	// append share an ID.
+	// append share an ID. It also means that an event type to select by
+	// holds what no event type may hold (see [Filter.Validate]).
 	ErrInvalidEvent = errors.New("chronicle: invalid event")
 
 	// ErrInvalidMetadata means stream metadata cannot be set as it is: see

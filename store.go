@@ -2,6 +2,7 @@ package chronicle
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"math"
 	"slices"
@@ -32,14 +33,16 @@ type Store interface {
 	ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) iter.Seq2[RecordedEvent, error]
 
 	// ReadAll reads the global log in position order, or in reverse with
-	// Backwards. It ends at the last committed event.
+	// Backwards. It ends at the last committed event. A filter that
+	// [Filter.Validate] refuses makes it yield that error alone.
 	ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[RecordedEvent, error]
 
 	// Subscribe reads the global log from opts.From, then waits for new
 	// events and yields them as they commit, until ctx ends or the caller
 	// breaks out of the loop. It never skips or repeats an event: events
 	// arrive in position order. When ctx ends, the sequence ends with
-	// ctx's error.
+	// ctx's error. A filter that [Filter.Validate] refuses makes it yield
+	// that error alone, at once.
 	Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[RecordedEvent, error]
 }
 
@@ -98,6 +101,14 @@ type SubscribeOptions struct {
 
 // Filter selects events by stream and type. The zero Filter selects every
 // event. The conditions that are set must all hold.
+//
+// Its strings are text of the kind that names hold (see [Filter.Validate]):
+// a read or subscription with a filter that holds bytes that are not
+// UTF-8, or a character that no stream name or event type may hold,
+// yields an error alone, the same from every store, rather than select
+// nothing. Other strings select what they say, even when nothing can
+// match them, such as a category with a '-' or a prefix longer than
+// [MaxNameLength].
 type Filter struct {
 	// StreamPrefix keeps events of streams whose name starts with it.
 	StreamPrefix string
@@ -107,6 +118,32 @@ type Filter struct {
 	Categories []string
 	// Types keeps events of one of these types.
 	Types []string
+}
+
+// Validate reports whether f's strings hold only what names may hold:
+// none of the bytes or characters that [ValidateStreamName] refuses
+// anywhere in a stream name, and that an event type may not hold either
+// (bytes that are not UTF-8; control, format, line and paragraph
+// separator characters). The error names the field and its value, and
+// matches [ErrInvalidStreamName] for StreamPrefix or Categories,
+// [ErrInvalidEvent] for Types. Stores call it once per ReadAll or
+// Subscribe; its cost grows with the length of f's strings, not with the
+// store.
+func (f Filter) Validate() error {
+	if why := badText(f.StreamPrefix); why != "" {
+		return selectorError(ErrInvalidStreamName, "Filter.StreamPrefix", f.StreamPrefix, why, "stream name")
+	}
+	for i, c := range f.Categories {
+		if why := badText(c); why != "" {
+			return selectorError(ErrInvalidStreamName, fmt.Sprintf("Filter.Categories[%d]", i), c, why, "stream name")
+		}
+	}
+	for i, t := range f.Types {
+		if why := badText(t); why != "" {
+			return selectorError(ErrInvalidEvent, fmt.Sprintf("Filter.Types[%d]", i), t, why, "event type")
+		}
+	}
+	return nil
 }
 
 // IsZero reports whether f selects every event.

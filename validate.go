@@ -39,17 +39,42 @@ func validateName(name string) error {
 		return fmt.Errorf("name is empty")
 	case len(name) > MaxNameLength:
 		return fmt.Errorf("name %.20q... is %d bytes long, over the limit of %d", name, len(name), MaxNameLength)
-	case printableASCII(name):
-		// Almost every name: no need for the Unicode tables, which cost
-		// a store a tenth of its CPU on short appends and reads.
-		return nil
-	case !utf8.ValidString(name):
-		return fmt.Errorf("name %q is not valid UTF-8", name)
 	}
-	if i := strings.IndexFunc(name, invisible); i >= 0 {
-		return fmt.Errorf("name %q has an invisible or control character (%U) at byte %d", name, []rune(name[i:])[0], i)
+	if why := badText(name); why != "" {
+		return fmt.Errorf("name %q %s", name, why)
 	}
 	return nil
+}
+
+// badText returns why s holds what no stream name or event type may hold,
+// anywhere in it: bytes that are not UTF-8, or a character that
+// invisible reports. It returns "" when s holds none of that.
+func badText(s string) string {
+	switch {
+	case printableASCII(s):
+		// Almost every name: no need for the Unicode tables, which cost
+		// a store a tenth of its CPU on short appends and reads.
+		return ""
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	}
+	if i := strings.IndexFunc(s, invisible); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Sprintf("has an invisible or control character (%U) at byte %d", r, i)
+	}
+	return ""
+}
+
+// selectorError is the error of a prefix, category or type to select by,
+// option, whose value holds what no stream name or event type (holder)
+// may hold, for the reason why, which badText gave.
+func selectorError(sentinel error, option, value, why, holder string) error {
+	// A value is shown whole unless it is longer than any name.
+	shown := fmt.Sprintf("%q", value)
+	if len(value) > MaxNameLength {
+		shown = fmt.Sprintf("%.*q...", MaxNameLength, value)
+	}
+	return fmt.Errorf("%w: %s %s %s, which no %s can hold", sentinel, option, shown, why, holder)
 }
 
 // printableASCII reports whether name is all ASCII without control

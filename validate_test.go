@@ -262,3 +262,59 @@ func BenchmarkValidateStreamName(b *testing.B) {
 		})
 	}
 }
+
+// The prefixes, categories and types to select by are refused for the
+// bytes and characters that ValidateStreamName refuses anywhere in a
+// name, and for nothing else: not for what only a whole name must be
+// (not empty, short enough, not starting with '$').
+func TestSelectorsRefuseWhatNoNameHolds(t *testing.T) {
+	check := func(text string) {
+		t.Helper()
+		want := chronicle.ValidateStreamName("g"+text+"x") == nil
+		for _, c := range []struct {
+			what     string
+			err      error
+			sentinel error
+		}{
+			{"ListStreamsOptions.Prefix", chronicle.ListStreamsOptions{Prefix: text}.Validate(), chronicle.ErrInvalidStreamName},
+			{"ListStreamsOptions.Category", chronicle.ListStreamsOptions{Category: text}.Validate(), chronicle.ErrInvalidStreamName},
+			{"Filter.StreamPrefix", chronicle.Filter{StreamPrefix: text}.Validate(), chronicle.ErrInvalidStreamName},
+			{"Filter.Categories[1]", chronicle.Filter{Categories: []string{"a", text}}.Validate(), chronicle.ErrInvalidStreamName},
+			{"Filter.Types[0]", chronicle.Filter{Types: []string{text}}.Validate(), chronicle.ErrInvalidEvent},
+		} {
+			if (c.err == nil) != want {
+				t.Fatalf("%s %q: error %v, want valid %v", c.what, text, c.err, want)
+			}
+			if c.err != nil && (!errors.Is(c.err, c.sentinel) || !strings.Contains(c.err.Error(), c.what)) {
+				t.Fatalf("%s %q: error %v, want one matching %v that names %s", c.what, text, c.err, c.sentinel, c.what)
+			}
+		}
+	}
+	for b := range 256 {
+		check(string([]byte{byte(b)}))
+		check("é" + string([]byte{byte(b)}))
+	}
+	for r := rune(0); r <= 0xffff; r++ {
+		if utf8.ValidRune(r) {
+			check(string(r))
+		}
+	}
+	for _, ok := range []string{"", "$", "$all", "order-1", strings.Repeat("a", 1000)} {
+		if err := (chronicle.ListStreamsOptions{Prefix: ok, Category: ok}).Validate(); err != nil {
+			t.Errorf("ListStreamsOptions %q: %v", ok, err)
+		}
+		if err := (chronicle.Filter{StreamPrefix: ok, Categories: []string{ok}, Types: []string{ok}}).Validate(); err != nil {
+			t.Errorf("Filter %q: %v", ok, err)
+		}
+	}
+	// The message names the field and shows the value, cut short when
+	// it is longer than any name.
+	err := chronicle.Filter{Types: []string{"E", "a\x00"}}.Validate()
+	if want := `chronicle: invalid event: Filter.Types[1] "a\x00" has an invisible or control character (U+0000) at byte 1, which no event type can hold`; err == nil || err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	long := strings.Repeat("a", 10000) + "\n"
+	if err := (chronicle.ListStreamsOptions{Prefix: long}).Validate(); err == nil || len(err.Error()) > 500 || !strings.Contains(err.Error(), "at byte 10000") {
+		t.Errorf("a long prefix: %.600v", err)
+	}
+}

@@ -240,6 +240,13 @@ func allOptions(f chronicle.Filter, limit int) (o *esdbpb.ReadReq_Options, keep 
 // ReadAll implements [chronicle.Store.ReadAll].
 func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		// Refused here, not by the server: a string that is not UTF-8
+		// cannot be sent at all, and what KurrentDB makes of the others
+		// is not Chronicle's rule.
+		if err := opts.Filter.Validate(); err != nil {
+			yield(chronicle.RecordedEvent{}, err)
+			return
+		}
 		o, keep, limit := allOptions(opts.Filter, opts.Limit)
 		ao := &esdbpb.ReadReq_Options_AllOptions{}
 		switch {
@@ -273,6 +280,10 @@ func position(p uint64) *esdbpb.ReadReq_Options_Position {
 // $all.
 func (s *Store) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		if err := opts.Filter.Validate(); err != nil {
+			yield(chronicle.RecordedEvent{}, err)
+			return
+		}
 		o, keep, _ := allOptions(opts.Filter, 0)
 		ao := &esdbpb.ReadReq_Options_AllOptions{}
 		if opts.From <= 1 {

@@ -200,6 +200,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 
 // ReadAll implements [chronicle.Store.ReadAll].
 func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if err := opts.Filter.Validate(); err != nil {
+		return catchup.Refused(err)
+	}
 	if !opts.Backwards {
 		return catchup.ReadAll(ctx, source{s}, opts)
 	}
@@ -226,6 +229,9 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 
 // Subscribe implements [chronicle.Store.Subscribe].
 func (s *Store) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if err := opts.Filter.Validate(); err != nil {
+		return catchup.Refused(err)
+	}
 	return catchup.Subscribe(ctx, source{s}, opts, 0)
 }
 

@@ -12,6 +12,9 @@ var _ chronicle.StreamLister = (*Store)(nil)
 
 // ListStreams implements [chronicle.StreamLister].
 func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptions) ([]chronicle.StreamInfo, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -90,6 +90,9 @@ func (s *Store) streamPage(ctx context.Context, query, stream string, from int64
 
 // ReadAll implements [chronicle.Store.ReadAll].
 func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if err := opts.Filter.Validate(); err != nil {
+		return catchup.Refused(err)
+	}
 	if !opts.Backwards {
 		return catchup.ReadAhead(ctx, source{s}, opts)
 	}
@@ -125,6 +128,9 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 // through LISTEN/NOTIFY, whichever process made them; it also reads every
 // [Options.PollInterval] in case a notification was lost.
 func (s *Store) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if err := opts.Filter.Validate(); err != nil {
+		return catchup.Refused(err)
+	}
 	return catchup.Subscribe(ctx, source{s}, opts, s.opts.PollInterval)
 }
 

@@ -12,6 +12,9 @@ import (
 // ListStreams implements [chronicle.StreamLister]: the streams with
 // events, the most recently written first, without the deleted ones.
 func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptions) ([]chronicle.StreamInfo, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	var limit any // NULL: no limit
 	if opts.Limit > 0 {
 		limit = int64(opts.Limit)

@@ -163,6 +163,9 @@ func existence(stream string, deleted int64, exists bool) error {
 // more CPU than decoding the events usually does, and one reader would
 // leave a second core idle. It holds at most five pages.
 func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if err := opts.Filter.Validate(); err != nil {
+		return catchup.Refused(err)
+	}
 	if !opts.Backwards {
 		return catchup.ReadAhead(ctx, source{s}, opts)
 	}
@@ -196,6 +199,9 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 
 // Subscribe implements [chronicle.Store.Subscribe].
 func (s *Store) Subscribe(ctx context.Context, opts chronicle.SubscribeOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if err := opts.Filter.Validate(); err != nil {
+		return catchup.Refused(err)
+	}
 	return catchup.Subscribe(ctx, liveSource{source{s}}, opts, s.opts.PollInterval)
 }
 

@@ -56,6 +56,9 @@ const (
 //     name to the next (one seek each), then sorts them by their last
 //     event: its cost grows with the number of matching streams.
 func (s *Store) ListStreams(ctx context.Context, opts chronicle.ListStreamsOptions) ([]chronicle.StreamInfo, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	before := int64(-1) // no bound
 	if opts.Before > 0 {
 		before = int64(min(opts.Before, uint64(1<<63-1)))

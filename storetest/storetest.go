@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Validation", func(t *testing.T) { testValidation(t, newStore) })
 	t.Run("ReadStream", func(t *testing.T) { testReadStream(t, newStore) })
 	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, newStore) })
+	t.Run("FilterSelection", func(t *testing.T) { testFilterSelection(t, newStore) })
 	t.Run("Subscribe", func(t *testing.T) { testSubscribe(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore) })
@@ -49,6 +50,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("StreamLister", func(t *testing.T) {
 		testStreamLister(t, newStore)
 		t.Run("Scavenged", func(t *testing.T) { testStreamListerScavenged(t, newStore) })
+		t.Run("Selection", func(t *testing.T) { testStreamListerSelection(t, newStore) })
 	})
 	t.Run("CanceledContext", func(t *testing.T) { testCanceledContext(t, newStore) })
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore) })

@@ -142,3 +142,12 @@ func Subscribe(ctx context.Context, src Source, opts chronicle.SubscribeOptions,
 		}
 	}
 }
+
+// Refused is the sequence of a read or subscription that its options
+// made fail before it began, such as one whose filter
+// [chronicle.Filter.Validate] refuses: it yields err alone.
+func Refused(err error) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		yield(chronicle.RecordedEvent{}, err)
+	}
+}
