@@ -556,3 +556,57 @@ func TestHandlerServesTheUIBesideGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFilterRefusesWhatNoNameHolds: a filter of $all whose prefixes hold
+// what no stream name (or event type) may hold is refused with
+// InvalidArgument and the exception of the store's error for it, whether
+// the store applies the filter (one stream prefix on a read) or the
+// server does (several prefixes, type prefixes, subscriptions), so that
+// package kurrent turns it into the error that every store gives.
+func TestFilterRefusesWhatNoNameHolds(t *testing.T) {
+	store := memory.New(nil)
+	ctx := ctxT(t)
+	for _, s := range []string{"a-1", "b-1"} {
+		if _, err := store.Append(ctx, s, chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	onStreams := func(prefixes ...string) *esdbpb.ReadReq_Options_FilterOptions {
+		return &esdbpb.ReadReq_Options_FilterOptions{Filter: &esdbpb.ReadReq_Options_FilterOptions_StreamIdentifier{
+			StreamIdentifier: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: prefixes}}}
+	}
+	onTypes := func(prefixes ...string) *esdbpb.ReadReq_Options_FilterOptions {
+		return &esdbpb.ReadReq_Options_FilterOptions{Filter: &esdbpb.ReadReq_Options_FilterOptions_EventType{
+			EventType: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: prefixes}}}
+	}
+	for _, tt := range []struct {
+		name      string
+		f         *esdbpb.ReadReq_Options_FilterOptions
+		exception string
+	}{
+		{"StreamPrefix", onStreams("a\x00"), "invalid-stream-name"},
+		{"StreamPrefixes", onStreams("a", "b\u200b"), "invalid-stream-name"},
+		{"TypePrefix", onTypes("E\n"), "invalid-event"},
+	} {
+		for _, subscription := range []bool{false, true} {
+			o := allOpts(false, nil, 100)
+			o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: tt.f}
+			if subscription {
+				o.CountOption = &esdbpb.ReadReq_Options_Subscription{Subscription: &esdbpb.ReadReq_Options_SubscriptionOptions{}}
+			}
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var resps []*esdbpb.ReadResp
+			code, md := trailerError(t, func(opt grpc.CallOption) error {
+				var err error
+				resps, err = tryRead(sctx, c, o, opt)
+				return err
+			})
+			cancel()
+			if code != codes.InvalidArgument || first(md, "exception") != tt.exception || len(resps) != 0 {
+				t.Errorf("%s (subscription %v): %v, exception %q, %d messages; want InvalidArgument, %q and none",
+					tt.name, subscription, code, first(md, "exception"), len(resps), tt.exception)
+			}
+		}
+	}
+}

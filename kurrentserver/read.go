@@ -41,7 +41,7 @@ func (st *streams) Read(req *esdbpb.ReadReq, srv grpc.ServerStreamingServer[esdb
 	case *esdbpb.ReadReq_Options_All:
 		f, err := newFilter(o.GetFilter())
 		if err != nil {
-			return err
+			return rpcError(srv.Context(), err, "$all")
 		}
 		if subscribe {
 			return r.subscribeAll(so.All, f)
@@ -387,6 +387,18 @@ func newFilter(o *esdbpb.ReadReq_Options_FilterOptions) (*filter, error) {
 		return nil, nil
 	}
 	f.prefixes = expr.GetPrefix()
+	// A prefix is refused as a store refuses it in a chronicle.Filter,
+	// with the same error, whether the store applies it or the server
+	// does (several prefixes, type prefixes, subscriptions).
+	for _, p := range f.prefixes {
+		sel := chronicle.Filter{StreamPrefix: p}
+		if f.onType {
+			sel = chronicle.Filter{Types: []string{p}}
+		}
+		if err := sel.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	if len(f.prefixes) == 0 {
 		re, err := regexp.Compile(expr.GetRegex())
 		if err != nil {
