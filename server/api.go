@@ -457,7 +457,9 @@ func parseListStreams(q url.Values) (chronicle.ListStreamsOptions, error) {
 		}
 		opts.Limit = n
 	}
-	return opts, nil
+	// Refused as a StreamLister refuses them, also on a store that is
+	// not one, whose log the server reads instead.
+	return opts, opts.Validate()
 }
 
 // scanLimit bounds how many events a stream list reads from the global

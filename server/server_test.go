@@ -364,6 +364,36 @@ func TestListStreams(t *testing.T) {
 	}
 }
 
+// TestSelectionValidation: a prefix, category or type that holds what no
+// name may hold is a bad request, with the store's error code, whether
+// the store lists streams or the server reads its log instead, and for a
+// subscription before its stream of events starts.
+func TestSelectionValidation(t *testing.T) {
+	for name, store := range map[string]chronicle.Store{
+		"Lister": memory.New(nil),
+		"Scan":   plainStore{memory.New(nil)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, ts := newTestServer(t, store, nil)
+			post(t, ts, "/api/streams/a-1", appendBody(`"any"`, "E", 1)).want(t, 201, "")
+			for path, want := range map[string]struct{ code, says string }{
+				"/api/streams?prefix=a%00":           {"invalid_stream_name", `ListStreamsOptions.Prefix "a\x00"`},
+				"/api/streams?category=%C3":          {"invalid_stream_name", `ListStreamsOptions.Category "\xc3"`},
+				"/api/all?prefix=a%E2%80%8B":         {"invalid_stream_name", `Filter.StreamPrefix "a\u200b"`},
+				"/api/all?category=a%0A":             {"invalid_stream_name", `Filter.Categories[0] "a\n"`},
+				"/api/all?type=E&type=%FF":           {"invalid_event", `Filter.Types[1] "\xff"`},
+				"/api/all/subscribe?prefix=a%00":     {"invalid_stream_name", `Filter.StreamPrefix "a\x00"`},
+				"/api/all/subscribe?type=E%E2%80%A8": {"invalid_event", `Filter.Types[0] "E\u2028"`},
+			} {
+				a := get(t, ts, path).want(t, 400, want.code)
+				if msg := a.json(t)["error"].(string); !strings.Contains(msg, want.says) {
+					t.Errorf("%s: message %q does not say %q", path, msg, want.says)
+				}
+			}
+		})
+	}
+}
+
 // plainStore hides every ability of a store but chronicle.Store.
 type plainStore struct{ s chronicle.Store }
 

@@ -40,8 +40,15 @@ func (s *Server) subscribeAll(w http.ResponseWriter, r *http.Request) {
 	if from == 0 {
 		from = 1
 	}
+	// A filter the store would refuse is refused here, with a status,
+	// before the stream of events starts.
+	f := filterOf(q)
+	if err := f.Validate(); err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
 	s.stream(w, r, "all", func(ctx context.Context, send func(chronicle.RecordedEvent, string) error) error {
-		for e, err := range s.store.Subscribe(ctx, chronicle.SubscribeOptions{From: from, Filter: filterOf(q)}) {
+		for e, err := range s.store.Subscribe(ctx, chronicle.SubscribeOptions{From: from, Filter: f}) {
 			if err != nil {
 				return err
 			}
