@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -181,7 +182,7 @@ func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, ex
 func metadataJSON(m chronicle.StreamMetadata) []byte {
 	out := map[string]uint64{}
 	if m.MaxAge > 0 {
-		out["$maxAge"] = uint64((m.MaxAge + time.Second - 1) / time.Second)
+		out["$maxAge"] = maxAgeSeconds(m.MaxAge)
 	}
 	if m.MaxCount > 0 {
 		out["$maxCount"] = m.MaxCount
@@ -206,7 +207,7 @@ func parseMetadata(data []byte) (chronicle.StreamMetadata, error) {
 	}
 	var m chronicle.StreamMetadata
 	if raw.MaxAge != nil {
-		m.MaxAge = time.Duration(*raw.MaxAge) * time.Second
+		m.MaxAge = maxAgeOf(*raw.MaxAge)
 	}
 	if raw.MaxCount != nil {
 		m.MaxCount = *raw.MaxCount
@@ -215,4 +216,25 @@ func parseMetadata(data []byte) (chronicle.StreamMetadata, error) {
 		m.TruncateBefore = *raw.TB
 	}
 	return m, nil
+}
+
+// maxAgeSeconds is d in whole seconds, as $maxAge counts it, rounded up so
+// that a sub-second age does not read back as none. It does not add a
+// second less a nanosecond first, which the longest durations overflow.
+func maxAgeSeconds(d time.Duration) uint64 {
+	s := uint64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return s
+}
+
+// maxAgeOf is a $maxAge of secs seconds, or the longest time.Duration when
+// it is longer: rounded up to a second, the longest durations no longer
+// fit one, and multiplied they would wrap round to a negative age.
+func maxAgeOf(secs uint64) time.Duration {
+	if secs > uint64(math.MaxInt64/time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(secs) * time.Second
 }

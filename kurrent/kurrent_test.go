@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -212,5 +213,36 @@ func TestCredentials(t *testing.T) {
 	}
 	if _, err := kurrent.Dial(ctx, "http://"+addr, nil); !errors.Is(err, kurrent.ErrConnectionString) {
 		t.Fatalf("http:// scheme: %v", err)
+	}
+}
+
+// TestLongestMaxAge: the longest time.Duration, which Go code may use for
+// "for ever", goes through the protocol (whose $maxAge counts seconds) and
+// back no shorter, both ways: set through the client, and set on the
+// server's store. A client that reads it back as a negative age could not
+// set the metadata it read, which StreamMetadata.Validate refuses.
+func TestLongestMaxAge(t *testing.T) {
+	addr, backing := serve(t, nil)
+	s := dial(t, "kurrentdb://"+addr+"?tls=false")
+	ctx := context.Background()
+	for _, age := range []time.Duration{math.MaxInt64, math.MaxInt64 - 500, math.MaxInt64 - time.Second + 1} {
+		if err := s.SetStreamMetadata(ctx, "through-client", chronicle.StreamMetadata{MaxAge: age}); err != nil {
+			t.Errorf("set MaxAge %d through the client: %v", age, err)
+		} else if got, err := backing.StreamMetadata(ctx, "through-client"); err != nil || got.MaxAge < age {
+			t.Errorf("set MaxAge %d through the client: the server's store holds %d, %v", age, got.MaxAge, err)
+		}
+		if err := backing.SetStreamMetadata(ctx, "on-server", chronicle.StreamMetadata{MaxAge: age}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.StreamMetadata(ctx, "on-server")
+		if err != nil || got.MaxAge < age {
+			t.Errorf("MaxAge %d set on the server's store reads back through the client as %d, %v", age, got.MaxAge, err)
+			continue
+		}
+		// What was read can be set again, as "chronicle meta" does.
+		got.MaxCount = 5
+		if err := s.SetStreamMetadata(ctx, "on-server", got); err != nil {
+			t.Errorf("setting back the metadata read (%+v): %v", got, err)
+		}
 	}
 }

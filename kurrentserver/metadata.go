@@ -110,10 +110,13 @@ func parseStreamMetadata(data []byte) (chronicle.StreamMetadata, error) {
 		}
 		switch k {
 		case keyMaxAge:
-			if n > uint64(math.MaxInt64/int64(time.Second)) {
-				return m, fmt.Errorf("stream metadata %s of %d seconds is too long", k, n)
+			// Longer than the longest time.Duration, which a client rounds
+			// up to whole seconds, it is the longest: it hides nothing
+			// for some 292 years either way.
+			m.MaxAge = math.MaxInt64
+			if n <= uint64(math.MaxInt64/time.Second) {
+				m.MaxAge = time.Duration(n) * time.Second
 			}
-			m.MaxAge = time.Duration(n) * time.Second
 		case keyMaxCount:
 			m.MaxCount = n
 		case keyTruncateBefore:
@@ -132,8 +135,12 @@ func parseStreamMetadata(data []byte) (chronicle.StreamMetadata, error) {
 func metadataJSON(m chronicle.StreamMetadata) []byte {
 	out := make(map[string]uint64, 3)
 	if m.MaxAge > 0 {
-		// Round up, so that a sub-second age does not read back as none.
-		out[keyMaxAge] = uint64((m.MaxAge + time.Second - 1) / time.Second)
+		// Round up, so that a sub-second age does not read back as none,
+		// without adding to the age, which the longest would overflow.
+		out[keyMaxAge] = uint64(m.MaxAge / time.Second)
+		if m.MaxAge%time.Second > 0 {
+			out[keyMaxAge]++
+		}
 	}
 	if m.MaxCount > 0 {
 		out[keyMaxCount] = m.MaxCount
