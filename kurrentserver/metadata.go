@@ -48,6 +48,13 @@ func (s *Server) metadata(ctx context.Context, stream string) (chronicle.StreamM
 	if err != nil {
 		return chronicle.StreamMetadata{}, err
 	}
+	if chronicle.ValidateStreamName(stream) != nil {
+		// A name that no stream can have, such as a system stream's
+		// ("$$$all" is the metadata stream of $all), has no metadata: its
+		// metadata stream reads as not found, as a "$" stream does. The
+		// store would refuse the name.
+		return chronicle.StreamMetadata{}, nil
+	}
 	return r.StreamMetadata(ctx, stream)
 }
 

@@ -610,3 +610,20 @@ func TestFilterRefusesWhatNoNameHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemStreamMetadataNotFound: the metadata stream of a system stream
+// ("$$$all", which a client reads for the metadata of $all, or
+// "$$$ce-order") reads as not found, as a "$" stream itself does: Chronicle
+// has no system streams, and so no metadata of one. The store refuses the
+// name as invalid; the read must not pass that on as InvalidArgument.
+func TestSystemStreamMetadataNotFound(t *testing.T) {
+	c := esdbpb.NewStreamsClient(conn(t, memory.New(nil), nil))
+	for _, name := range []string{"$$$all", "$$$ce-order", "$$$settings"} {
+		for _, backwards := range []bool{true, false} {
+			resps, err := tryRead(ctxT(t), c, streamOpts(name, backwards, nil, 1))
+			if err != nil || len(resps) != 1 || resps[0].GetStreamNotFound() == nil {
+				t.Errorf("read %s (backwards %v): %v, %v; want stream not found", name, backwards, resps, err)
+			}
+		}
+	}
+}
