@@ -170,14 +170,17 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 		if err := ctx.Err(); err != nil {
 			return p, fmt.Errorf("scavenge: %w", err)
 		}
-		p.Done++
 		if stream <= after {
-			continue
+			p.Done++
+			continue // done by the scavenge that was stopped
 		}
+		// One transaction: a stream that fails is neither done nor has
+		// lost an event.
 		removed, err := s.scavengeStream(ctx, stream)
 		if err != nil {
 			return p, fmt.Errorf("scavenge %q: %w", stream, err)
 		}
+		p.Done++
 		p.Removed += removed
 		if progress != nil {
 			progress(p)

@@ -1064,3 +1064,30 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 }
 
 func TestUpdateEndedMidway(t *testing.T) { storetest.UpdateEndedMidway(t, mustOpen(t, nil)) }
+
+// TestScavengeInterruptedCountsNoStreamDone: a scavenge whose context
+// ends while it waits for the write lock to scavenge a stream has not
+// scavenged it, and must not report it done, as the PostgreSQL store does
+// not: Done would say that a stream whose events are all still there had
+// been scavenged.
+func TestScavengeInterruptedCountsNoStreamDone(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, &sqlite.Options{BusyTimeout: time.Minute})
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdLock(t, s)
+	stop, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	p, err := s.Scavenge(stop, nil)
+	release()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("scavenge while the lock was held past its deadline = %+v, %v; want context.DeadlineExceeded", p, err)
+	}
+	if p.Done != 0 || p.Removed != 0 {
+		t.Fatalf("the interrupted scavenge reported %+v; want {Done:0 Total:1 Removed:0}: the stream was not scavenged", p)
+	}
+}
