@@ -138,10 +138,11 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 }
 
 // Scavenge implements [chronicle.Scavenger]. It works one stream at a
-// time, each in a transaction that also records how far it got, so that
-// a scavenge that is stopped resumes after the last stream it finished.
-// It takes the head lock only for a stream whose last event goes (see
-// scavengeStream); appends go on meanwhile otherwise. At the end it runs
+// time, in two transactions (see scavengeStream): the first removes the
+// stream's hidden events but the last, without the head lock, so that
+// appends go on meanwhile; the second takes the head lock only when the
+// last event goes too, and records that the stream is done, so that a
+// scavenge that is stopped resumes at the stream it had not finished. At the end it runs
 // VACUUM on the events table, so that PostgreSQL can use the space of
 // the removed rows again (VACUUM gives the operating system back only
 // the pages at the end of the table; VACUUM FULL, which this does not
