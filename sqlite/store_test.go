@@ -1004,25 +1004,13 @@ func TestCloseWhileReading(t *testing.T) {
 // the busy timeout, and does not happen.
 func TestAppendDeadlineWhileLocked(t *testing.T) {
 	s := mustOpen(t, &sqlite.Options{BusyTimeout: time.Minute})
-	locked, unlock := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Update(context.Background(), func(*sql.Tx) error {
-			close(locked)
-			<-unlock
-			return nil
-		})
-	}()
-	<-locked
+	release := holdLock(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err := s.Append(ctx, "late", chronicle.NoStream, chronicle.EventData{Type: "E"})
 	took := time.Since(start)
-	close(unlock)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("append while the lock was held: %v, want context.DeadlineExceeded", err)
 	}
