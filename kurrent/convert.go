@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/internal/maxage"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -182,7 +182,7 @@ func (s *Store) fromStatus(ctx context.Context, err error, op, stream string, ex
 func metadataJSON(m chronicle.StreamMetadata) []byte {
 	out := map[string]uint64{}
 	if m.MaxAge > 0 {
-		out["$maxAge"] = maxAgeSeconds(m.MaxAge)
+		out["$maxAge"] = uint64(maxage.In(m.MaxAge, time.Second))
 	}
 	if m.MaxCount > 0 {
 		out["$maxCount"] = m.MaxCount
@@ -207,7 +207,7 @@ func parseMetadata(data []byte) (chronicle.StreamMetadata, error) {
 	}
 	var m chronicle.StreamMetadata
 	if raw.MaxAge != nil {
-		m.MaxAge = maxAgeOf(*raw.MaxAge)
+		m.MaxAge = maxage.OfUnsigned(*raw.MaxAge, time.Second)
 	}
 	if raw.MaxCount != nil {
 		m.MaxCount = *raw.MaxCount
@@ -216,25 +216,4 @@ func parseMetadata(data []byte) (chronicle.StreamMetadata, error) {
 		m.TruncateBefore = *raw.TB
 	}
 	return m, nil
-}
-
-// maxAgeSeconds is d in whole seconds, as $maxAge counts it, rounded up so
-// that a sub-second age does not read back as none. It does not add a
-// second less a nanosecond first, which the longest durations overflow.
-func maxAgeSeconds(d time.Duration) uint64 {
-	s := uint64(d / time.Second)
-	if d%time.Second > 0 {
-		s++
-	}
-	return s
-}
-
-// maxAgeOf is a $maxAge of secs seconds, or the longest time.Duration when
-// it is longer: rounded up to a second, the longest durations no longer
-// fit one, and multiplied they would wrap round to a negative age.
-func maxAgeOf(secs uint64) time.Duration {
-	if secs > uint64(math.MaxInt64/time.Second) {
-		return math.MaxInt64
-	}
-	return time.Duration(secs) * time.Second
 }

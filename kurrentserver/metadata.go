@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/maxage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -120,10 +120,7 @@ func parseStreamMetadata(data []byte) (chronicle.StreamMetadata, error) {
 			// Longer than the longest time.Duration, which a client rounds
 			// up to whole seconds, it is the longest: it hides nothing
 			// for some 292 years either way.
-			m.MaxAge = math.MaxInt64
-			if n <= uint64(math.MaxInt64/time.Second) {
-				m.MaxAge = time.Duration(n) * time.Second
-			}
+			m.MaxAge = maxage.OfUnsigned(n, time.Second)
 		case keyMaxCount:
 			m.MaxCount = n
 		case keyTruncateBefore:
@@ -142,12 +139,8 @@ func parseStreamMetadata(data []byte) (chronicle.StreamMetadata, error) {
 func metadataJSON(m chronicle.StreamMetadata) []byte {
 	out := make(map[string]uint64, 3)
 	if m.MaxAge > 0 {
-		// Round up, so that a sub-second age does not read back as none,
-		// without adding to the age, which the longest would overflow.
-		out[keyMaxAge] = uint64(m.MaxAge / time.Second)
-		if m.MaxAge%time.Second > 0 {
-			out[keyMaxAge]++
-		}
+		// Rounded up, so that a sub-second age does not read back as none.
+		out[keyMaxAge] = uint64(maxage.In(m.MaxAge, time.Second))
 	}
 	if m.MaxCount > 0 {
 		out[keyMaxCount] = m.MaxCount

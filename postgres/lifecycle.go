@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/maxage"
 	"github.com/chronicle-es/chronicle/internal/sqlnum"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -28,7 +30,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		return fmt.Errorf("set metadata of %q: %w", stream, err)
 	}
 	var one int
-	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, sqlnum.Micros(m.MaxAge), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&one)
+	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The upsert left the row alone: the stream is tombstoned.
 		return &chronicle.StreamDeletedError{Stream: stream}
@@ -56,7 +58,7 @@ func (s *Store) StreamMetadata(ctx context.Context, stream string) (chronicle.St
 		return chronicle.StreamMetadata{}, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	m := chronicle.StreamMetadata{
-		MaxAge:         sqlnum.Duration(maxAge),
+		MaxAge:         maxage.Of(maxAge, time.Microsecond),
 		MaxCount:       uint64(maxCount),
 		TruncateBefore: uint64(truncate),
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/maxage"
 	"github.com/chronicle-es/chronicle/internal/sqlnum"
 )
 
@@ -43,7 +44,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, max_age_us, max_count, truncate_before) VALUES (?, ?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
 				truncate_before = excluded.truncate_before`,
-			stream, sqlnum.Micros(m.MaxAge), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(truncate))
+			stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(truncate))
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("set metadata of %q: %w", stream, err)
 		}
@@ -77,7 +78,7 @@ func (s *Store) streamMeta(ctx context.Context, stream string) (chronicle.Stream
 		return chronicle.StreamMetadata{}, 0, fmt.Errorf("read metadata of %q: %w", stream, s.closedErr(ctx, err))
 	}
 	return chronicle.StreamMetadata{
-		MaxAge:         sqlnum.Duration(maxAge),
+		MaxAge:         maxage.Of(maxAge, time.Microsecond),
 		MaxCount:       uint64(maxCount),
 		TruncateBefore: uint64(truncate),
 	}, deleted, nil

@@ -12,7 +12,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/appendcheck"
-	"github.com/chronicle-es/chronicle/internal/sqlnum"
+	"github.com/chronicle-es/chronicle/internal/maxage"
 	"github.com/google/uuid"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -835,7 +835,7 @@ func (w *writer) stream(ctx context.Context, stream string) (streamInfo, error) 
 	case err != nil:
 		return st, fmt.Errorf("read metadata of %q: %w", stream, err)
 	}
-	st.meta = chronicle.StreamMetadata{MaxAge: sqlnum.Duration(maxAge), MaxCount: uint64(maxCount), TruncateBefore: uint64(truncate)}
+	st.meta = chronicle.StreamMetadata{MaxAge: maxage.Of(maxAge, time.Microsecond), MaxCount: uint64(maxCount), TruncateBefore: uint64(truncate)}
 	if last.Valid {
 		st.next = uint64(last.Int64) + 1
 	}
