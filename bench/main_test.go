@@ -42,14 +42,7 @@ func TestHarness(t *testing.T) {
 					t.Errorf("r%s: %v, or empty", ext, err)
 				}
 			}
-			b, err := os.ReadFile(filepath.Join(out, "r.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var rep Report
-			if err := json.Unmarshal(b, &rep); err != nil {
-				t.Fatal(err)
-			}
+			rep := readReport(t, filepath.Join(out, "r.json"))
 			seen := map[string]bool{}
 			for _, f := range rep.Figures {
 				seen[f.Workload] = true
@@ -246,14 +239,7 @@ func TestRelaxedIsNotJudged(t *testing.T) {
 	if err := run(context.Background(), args, &stdout, io.Discard); err != nil {
 		t.Fatalf("%v\n%s", err, stdout.String())
 	}
-	b, err := os.ReadFile(filepath.Join(out, "r.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, filepath.Join(out, "r.json"))
 	if !rep.Relaxed {
 		t.Error("the report does not say that the run was relaxed")
 	}
@@ -459,4 +445,18 @@ func TestReplayMemory(t *testing.T) {
 	if f := replayMemory([]replayRun{run(100_000, 8*mb), unknown}); f != nil {
 		t.Errorf("judged without the resident size: %+v", f)
 	}
+}
+
+// readReport reads the JSON report that a run wrote to path.
+func readReport(t *testing.T, path string) Report {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
