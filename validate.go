@@ -22,7 +22,8 @@ const (
 // valid UTF-8, from 1 to [MaxNameLength] bytes long, free of control,
 // format (such as a zero-width space, which would make two names look
 // alike) and line or paragraph separator characters, and does not start
-// with '$', which is reserved for streams that Chronicle itself keeps. The error matches [ErrInvalidStreamName].
+// with '$', which is reserved for streams that Chronicle itself keeps.
+// The error matches [ErrInvalidStreamName].
 func ValidateStreamName(name string) error {
 	if err := validateName(name); err != nil {
 		return fmt.Errorf("%w: %s", ErrInvalidStreamName, err)
