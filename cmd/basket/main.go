@@ -261,7 +261,8 @@ func exitCode(err error) int {
 	case errors.As(err, &ue),
 		errors.Is(err, basket.ErrInvalidID),
 		errors.Is(err, basket.ErrInvalidQuantity),
-		errors.Is(err, basket.ErrInvalidProduct):
+		errors.Is(err, basket.ErrInvalidProduct),
+		errors.Is(err, dsn.ErrInvalid):
 		return exitUsage
 	case errors.Is(err, basket.ErrBasketNotFound):
 		return exitNotFound

@@ -205,7 +205,7 @@ func TestBasketErrors(t *testing.T) {
 			"basket: unknown command \"buy\"\nRun 'basket --help' for usage.\n"},
 		{"NoCommand", nil, 2,
 			"basket: no command given\nRun 'basket --help' for usage.\n"},
-		{"UnknownStoreKind", []string{"--store", "mongodb:x", "get", id}, 1,
+		{"UnknownStoreKind", []string{"--store", "mongodb:x", "get", id}, 2,
 			"basket: open store \"mongodb:x\": unknown kind \"mongodb\": give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -355,7 +355,8 @@ func exitCode(err error) int {
 		errors.Is(err, blog.ErrInvalidID),
 		errors.Is(err, blog.ErrInvalidTitle),
 		errors.Is(err, blog.ErrInvalidContent),
-		errors.Is(err, blog.ErrNoTransactions):
+		errors.Is(err, blog.ErrNoTransactions),
+		errors.Is(err, dsn.ErrInvalid):
 		return exitUsage
 	case errors.Is(err, blog.ErrPostNotFound):
 		return exitNotFound

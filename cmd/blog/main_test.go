@@ -206,6 +206,8 @@ func TestBlogErrors(t *testing.T) {
 		{"UnknownCommand", []string{"delete", id}, 2,
 			"blog: unknown command \"delete\"\nRun 'blog --help' for usage.\n"},
 		{"NoCommand", nil, 2, "blog: no command given\nRun 'blog --help' for usage.\n"},
+		{"UnknownStoreKind", []string{"--store", "mongodb:x", "list"}, 2,
+			"blog: open store \"mongodb:x\": unknown kind \"mongodb\": give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT\n"},
 		{"MemoryStore", []string{"--store", "memory:", "list"}, 2,
 			"blog: the blog's read model needs a store with transactions: --store memory: keeps no tables beside its events, " +
 				"and the blog keeps its read model (table posts) and outbox in the store's own database, committed with the " +

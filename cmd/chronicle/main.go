@@ -387,8 +387,11 @@ func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
 // fail prints err and returns the exit code for it.
 func (a *app) fail(cmd string, err error) int {
 	fmt.Fprintf(a.err, "chronicle %s: %v\n", cmd, err)
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, dsn.ErrInvalid):
+		return exitUsage
 	}
 	return exitError
 }

@@ -202,7 +202,7 @@ func TestDefaultStore(t *testing.T) {
 	}
 	cli(t, "", "read", "game-1", "--store", "memory:").is(t, exitError, "",
 		"Store: memory (events are gone when the program ends)\nchronicle read: stream \"game-1\" not found: it has no events, or was deleted\n")
-	cli(t, "", "--store", "nosuch:x", "scavenge").has(t, exitError, `unknown kind "nosuch"`)
+	cli(t, "", "--store", "nosuch:x", "scavenge").has(t, exitUsage, `unknown kind "nosuch"`)
 }
 
 func TestRead(t *testing.T) {

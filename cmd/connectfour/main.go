@@ -389,5 +389,8 @@ func (a *app) service(store chronicle.Store) *cf.Service {
 // fail prints err and returns the exit code for it.
 func (a *app) fail(err error) int {
 	fmt.Fprintf(a.err, "connectfour: %v\n", err)
+	if errors.Is(err, dsn.ErrInvalid) {
+		return exitUsage
+	}
 	return exitError
 }

@@ -164,7 +164,7 @@ func TestCommandLine(t *testing.T) {
 		"NoSuchGame":       {[]string{"show", "--store", "memory:", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11"}, exitError, "there is no game 0b0e1f3c"},
 		"NoSuchPrefix":     {[]string{"history", "0b0e", "--store", "memory:"}, exitError, `no game starts with "0b0e"`},
 		"ResumeNoGame":     {[]string{"resume", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11", "--store", "memory:"}, exitError, "there is no game"},
-		"UnknownStore":     {[]string{"list", "--store", "postgresx://db"}, exitError, "unknown kind"},
+		"UnknownStore":     {[]string{"list", "--store", "postgresx://db"}, exitUsage, "unknown kind"},
 		"ListEmpty":        {[]string{"list", "--store=memory:"}, exitOK, "No games yet."},
 		"FlagsAfterDashes": {[]string{"show", "--store", "memory:", "--", "--at"}, exitError, `"--at" is not a game id`},
 	} {

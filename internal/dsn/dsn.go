@@ -23,6 +23,7 @@ package dsn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -42,14 +43,33 @@ type Store interface {
 	Close() error
 }
 
+// ErrInvalid is matched, with errors.Is, by the errors of [Open] that
+// are about the string itself (empty, of an unknown kind, or not in the
+// form its kind takes), as against a store that could not be opened:
+// the programs answer it as wrong usage.
+var ErrInvalid = errors.New("invalid store")
+
+// invalid is an error of the string given to Open; its message is the
+// whole of what the user reads.
+type invalid struct{ msg string }
+
+func invalidf(format string, args ...any) error {
+	return &invalid{fmt.Sprintf(format, args...)}
+}
+
+func (e *invalid) Error() string        { return e.msg }
+func (e *invalid) Is(target error) bool { return target == ErrInvalid }
+
 // Open opens the store that dsn names.
 func Open(ctx context.Context, dsn string) (Store, error) {
 	kind, rest, found := strings.Cut(dsn, ":")
 	switch {
 	case dsn == "":
-		return nil, fmt.Errorf("open store: --store is empty: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT")
+		return nil, invalidf("open store: --store is empty: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT")
 	case kind == "memory" && (!found || rest == ""):
 		return memoryStore{memory.New(nil)}, nil
+	case kind == "memory":
+		return nil, invalidf("open store %q: memory: takes nothing after the colon (the memory store keeps no file): write memory:", dsn)
 	case kind == "sqlite" && found:
 		return openSQLite(ctx, dsn, rest)
 	case (kind == "postgres" || kind == "postgresql") && found:
@@ -57,7 +77,7 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	case isKurrent(kind) && found:
 		if !strings.HasPrefix(rest, "//") {
 			// The client would take it all for a bare host:port.
-			return nil, fmt.Errorf("open store %s: write %s://HOST:PORT, with the two slashes", redact(dsn), kind)
+			return nil, invalidf("open store %s: write %s://HOST:PORT, with the two slashes", redact(dsn), kind)
 		}
 		s, err := kurrent.Dial(ctx, dsn, nil)
 		if err != nil {
@@ -65,7 +85,7 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 		}
 		return s, nil
 	case found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`):
-		return nil, fmt.Errorf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", redact(dsn), kind)
+		return nil, invalidf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", redact(dsn), kind)
 	default:
 		return sqlite.Open(ctx, dsn, nil)
 	}
@@ -78,11 +98,11 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 	switch {
 	case path == "":
-		return nil, fmt.Errorf("open store %q: the path after sqlite: is missing", dsn)
+		return nil, invalidf("open store %q: the path after sqlite: is missing", dsn)
 	case strings.HasPrefix(path, "//") && !strings.HasPrefix(path, "///"):
-		return nil, fmt.Errorf("open store %q: sqlite: takes a path, not a URL with a host: write sqlite:PATH, such as sqlite:events.db or sqlite:/var/lib/events.db", dsn)
+		return nil, invalidf("open store %q: sqlite: takes a path, not a URL with a host: write sqlite:PATH, such as sqlite:events.db or sqlite:/var/lib/events.db", dsn)
 	case strings.Contains(path, "?"):
-		return nil, fmt.Errorf("open store %q: sqlite:PATH takes no parameters (%s)", dsn, path[strings.Index(path, "?"):])
+		return nil, invalidf("open store %q: sqlite:PATH takes no parameters (%s)", dsn, path[strings.Index(path, "?"):])
 	}
 	return sqlite.Open(ctx, path, nil)
 }
@@ -93,16 +113,16 @@ func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: not a valid URL", redact(dsn))
+		return nil, invalidf("open store %s: not a valid URL", redact(dsn))
 	}
 	// Not u.Query, which skips a parameter it cannot read: the URL would
 	// open a store without it, in another schema or without sslmode.
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: bad query parameters: %v", redact(dsn), err)
+		return nil, invalidf("open store %s: bad query parameters: %v", redact(dsn), err)
 	}
 	if n := len(q["schema"]); n > 1 {
-		return nil, fmt.Errorf("open store %s: schema given %d times: give it once", redact(dsn), n)
+		return nil, invalidf("open store %s: schema given %d times: give it once", redact(dsn), n)
 	}
 	opts := &postgres.Options{Schema: q.Get("schema")}
 	q.Del("schema")

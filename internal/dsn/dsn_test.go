@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -231,5 +232,33 @@ func TestOpenKurrentDBWithoutSlashes(t *testing.T) {
 		} else if !strings.Contains(err.Error(), "://HOST:PORT") {
 			t.Errorf("Open(%q) error = %v, want one showing SCHEME://HOST:PORT", d, err)
 		}
+	}
+}
+
+// TestOpenInvalid: the errors about the string itself match ErrInvalid,
+// which the programs answer as wrong usage, and those of a store that
+// could not be opened do not.
+func TestOpenInvalid(t *testing.T) {
+	for dsnString, want := range map[string]string{
+		"":                                  "--store is empty",
+		"bogus:x":                           `unknown kind "bogus"`,
+		"memory:x":                          "memory: takes nothing after the colon",
+		"sqlite:":                           "path after sqlite: is missing",
+		"sqlite://x.db":                     "not a URL with a host",
+		"sqlite:x.db?mode=ro":               "takes no parameters",
+		"postgres://h/db?schema=a&schema=b": "schema given 2 times",
+		"postgres://h/db?a=%zz":             "bad query parameters",
+		"kurrentdb:127.0.0.1:2113":          "with the two slashes",
+	} {
+		_, err := dsn.Open(context.Background(), dsnString)
+		if !errors.Is(err, dsn.ErrInvalid) || !strings.Contains(fmt.Sprint(err), want) {
+			t.Errorf("Open(%q) = %v, want an error matching ErrInvalid and saying %q", dsnString, err, want)
+		}
+	}
+	// A directory is no store file: the string is right, the store
+	// cannot be opened.
+	_, err := dsn.Open(context.Background(), "sqlite:"+t.TempDir())
+	if err == nil || errors.Is(err, dsn.ErrInvalid) {
+		t.Errorf("Open of a directory = %v, want an error that does not match ErrInvalid", err)
 	}
 }
