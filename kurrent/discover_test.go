@@ -368,6 +368,14 @@ func TestClusterConnectionStrings(t *testing.T) {
 		"kurrentdb://h1?keepAliveInterval=10s",
 		"kurrentdb://h1?keepAliveTimeout=0",
 		"kurrentdb://h1?keepAliveTimeout=99999999999999999",
+		// A value that is neither true nor false, a setting no client
+		// knows, one given twice, one this client does not support.
+		"kurrentdb://h1?tls=flase",
+		"kurrentdb://h1?tlsVerifyCert=no",
+		"kurrentdb://h1?tsl=false",
+		"kurrentdb://h1?tls=false&TLS=true",
+		"kurrentdb://h1?tlsCAFile=/etc/ca.pem",
+		"kurrentdb://h1?userCertFile=a.pem&userKeyFile=a.key",
 	} {
 		if _, err := kurrent.Dial(ctx, conn, nil); !errors.Is(err, kurrent.ErrConnectionString) {
 			t.Errorf("Dial(%q): %v, want ErrConnectionString", conn, err)

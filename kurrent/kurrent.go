@@ -82,6 +82,13 @@ var ErrConnectionString = errors.New("kurrent: bad connection string")
 // the official clients take, "kurrentdb://[user:password@]host:port[?tls=false]"
 // (or "esdb://..."), or by a bare "host:port" (plain text). TLS is on
 // unless tls=false; tlsVerifyCert=false skips checking the certificate.
+// A setting that no official client knows (a misspelt one), a value of
+// tls or tlsVerifyCert other than true or false, and the settings this
+// client does not support but that would change how it connects
+// (tlsCAFile, userCertFile, userKeyFile) fail with ErrConnectionString;
+// connectionName, defaultDeadline and throwOnAppendFailure are accepted
+// and do nothing (each call's ctx is its deadline, and a failed append
+// is always an error).
 // The client pings the server when a connection has been quiet for
 // keepAliveInterval milliseconds (10000 by default; gRPC pings no more
 // often), and a call fails with codes.Unavailable when a ping gets no
@@ -198,7 +205,11 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	set.discover = discover
 	q := make(url.Values, len(u.Query()))
 	for k, v := range u.Query() {
-		q[strings.ToLower(k)] = v // the clients read options case-insensitively
+		k = strings.ToLower(k) // the clients read settings case-insensitively
+		q[k] = append(q[k], v...)
+	}
+	if err := checkSettings(q); err != nil {
+		return set, nil, err
 	}
 	if err := parseClusterOptions(q, &set); err != nil {
 		return set, nil, err
@@ -211,12 +222,16 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	if ka.Time != forever {
 		dopts = append(dopts, grpc.WithKeepaliveParams(ka))
 	}
-	secure := !strings.EqualFold(q.Get("tls"), "false")
+	secure, err := boolSetting(q, "tls", "tls")
+	if err != nil {
+		return set, nil, err
+	}
+	verify, err := boolSetting(q, "tlsverifycert", "tlsVerifyCert")
+	if err != nil {
+		return set, nil, err
+	}
 	if secure {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if strings.EqualFold(q.Get("tlsverifycert"), "false") {
-			cfg.InsecureSkipVerify = true
-		}
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !verify}
 		dopts = append(dopts, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	} else {
 		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -229,6 +244,54 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 		}))
 	}
 	return set, dopts, nil
+}
+
+// settings are the connection string's settings that the official
+// clients know, by their lower-case keys, and whether Dial honours them.
+// Those it does not honour are refused when they would connect otherwise
+// than asked (a certificate to trust or to log in with); the others
+// (a name for the server's logs, a default deadline that each call's ctx
+// sets here, an append failure that is always an error here) are
+// accepted, so that a connection string written for another client
+// works, and do nothing.
+var settings = map[string]bool{
+	"tls": true, "tlsverifycert": true, "nodepreference": true,
+	"maxdiscoverattempts": true, "discoveryinterval": true, "gossiptimeout": true,
+	"keepaliveinterval": true, "keepalivetimeout": true,
+	"tlscafile": false, "usercertfile": false, "userkeyfile": false,
+	"connectionname": true, "defaultdeadline": true, "throwonappendfailure": true,
+}
+
+// checkSettings refuses a setting that no official client knows, such as
+// a misspelt one, which would otherwise be ignored without a word, and
+// one that Dial does not honour but would change how it connects.
+func checkSettings(q url.Values) error {
+	for k, v := range q {
+		honoured, known := settings[k]
+		switch {
+		case !known:
+			return fmt.Errorf("%w: unknown setting %q: check its spelling (known: tls, tlsVerifyCert, nodePreference, maxDiscoverAttempts, discoveryInterval, gossipTimeout, keepAliveInterval, keepAliveTimeout)", ErrConnectionString, k)
+		case !honoured:
+			return fmt.Errorf("%w: %s is not supported by this client: install the certificate in the system's store, or log in with a user and password", ErrConnectionString, k)
+		case len(v) > 1:
+			return fmt.Errorf("%w: %s given %d times: give it once", ErrConnectionString, k, len(v))
+		}
+	}
+	return nil
+}
+
+// boolSetting reads a setting that is true unless it says false, and
+// refuses anything but true or false: "tls=flase" must not turn TLS on
+// without a word.
+func boolSetting(q url.Values, key, name string) (bool, error) {
+	switch v := q.Get(key); {
+	case v == "" || strings.EqualFold(v, "true"):
+		return true, nil
+	case strings.EqualFold(v, "false"):
+		return false, nil
+	default:
+		return false, fmt.Errorf("%w: %s=%q, want true or false", ErrConnectionString, name, v)
+	}
 }
 
 // basicAuth sends the connection string's user and password with every

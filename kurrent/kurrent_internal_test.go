@@ -29,3 +29,18 @@ func TestKeepaliveOf(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSettings: the settings of the official clients are read
+// case-insensitively, and those that do nothing here are accepted, so
+// that a connection string written for another client works.
+func TestParseSettings(t *testing.T) {
+	for _, conn := range []string{
+		"kurrentdb://h1?TLS=False&TlsVerifyCert=TRUE",
+		"esdb://h1:2113?tls=true&tlsVerifyCert=false&connectionName=billing&defaultDeadline=5000&throwOnAppendFailure=false",
+		"kurrentdb+discover://h1,h2?nodePreference=follower&keepAliveInterval=-1",
+	} {
+		if _, _, err := parse(conn); err != nil {
+			t.Errorf("parse(%q): %v", conn, err)
+		}
+	}
+}
