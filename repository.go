@@ -124,7 +124,8 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid
 }
 
 // Save appends events to stream if it is still at expected. The events
-// get the metadata that ctx carries (see [WithMetadata]). Saving no events
+// get the metadata that ctx carries (see [WithMetadata]), except its
+// [MetadataSchemaVersion], which the codec alone sets. Saving no events
 // does nothing.
 func (r *Repository[S, C, E]) Save(ctx context.Context, stream string, expected ExpectedRevision, events ...E) (AppendResult, error) {
 	return r.save(ctx, stream, expected, uuid.Nil, events)
@@ -144,6 +145,10 @@ func (r *Repository[S, C, E]) save(ctx context.Context, stream string, expected 
 		}
 		if len(md) > 0 {
 			merged := maps.Clone(md)
+			// The schema version describes this event's data, so only the
+			// codec may set it: one carried over from another event would
+			// make this one read as a version it is not.
+			delete(merged, MetadataSchemaVersion)
 			maps.Copy(merged, d.Metadata)
 			d.Metadata = merged
 		}
@@ -355,7 +360,8 @@ type metadataKey struct{}
 // WithMetadata returns a context whose events, when saved by a
 // [Repository], carry md: the way to give every event of one request the
 // same correlation ID without threading it through the domain code.
-// Metadata already in ctx is kept, with md's keys taking precedence.
+// Metadata already in ctx is kept, with md's keys taking precedence. A
+// [MetadataSchemaVersion] in md is not carried: the codec sets it.
 func WithMetadata(ctx context.Context, md Metadata) context.Context {
 	merged := maps.Clone(MetadataFrom(ctx))
 	if merged == nil {

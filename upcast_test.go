@@ -155,3 +155,29 @@ func TestRepositoryKeepsSchemaVersionAndContextMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestContextCannotSetSchemaVersion: the schema version an event is
+// stored with is the codec's alone. Metadata passed on from an event of
+// another type, version 2 here, must not make a version-1 event read as
+// version 2, which would make its stream fail to load.
+func TestContextCannotSetSchemaVersion(t *testing.T) {
+	ctx := chronicle.WithMetadata(context.Background(), chronicle.Metadata{
+		chronicle.MetadataSchemaVersion: "2",
+		chronicle.MetadataCorrelationID: "req-1",
+	})
+	store := memory.New(nil)
+	repo := newRepo(store, nil)
+	if _, err := repo.Handle(ctx, "account-1", open{Owner: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	got := readStream(t, store, "account-1")
+	if len(got) != 1 {
+		t.Fatalf("read %d events, want 1", len(got))
+	}
+	if v, ok := got[0].Metadata[chronicle.MetadataSchemaVersion]; ok || got[0].Metadata.CorrelationID() != "req-1" {
+		t.Errorf("metadata = %v, want the correlation ID and no schema version (had %q)", got[0].Metadata, v)
+	}
+	if _, _, err := repo.Load(context.Background(), "account-1"); err != nil {
+		t.Errorf("Load = %v", err)
+	}
+}
