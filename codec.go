@@ -232,7 +232,11 @@ func (c *Codec[E]) Decode(r RecordedEvent) (E, error) {
 	if err != nil {
 		return zero, fmt.Errorf("decode %s@%d in %q: %w", r.Type, r.Revision, r.Stream, err)
 	}
-	return v.(E), nil
+	// NewCodec made sure v's type is assignable to E. A Go type that is
+	// an interface decodes null, or empty data, to nil, which the
+	// one-result assertion would panic on: it gives the zero E.
+	e, _ := v.(E)
+	return e, nil
 }
 
 // Knows reports whether the codec can decode events of type name.

@@ -120,6 +120,23 @@ func TestCodecPointerTypes(t *testing.T) {
 	}
 }
 
+// TestCodecInterfaceTypeDecodesNull: data that a tool wrote as null, or
+// left empty, decodes to nil for an event type whose Go type is an
+// interface, as encoding/json does, rather than panicking.
+func TestCodecInterfaceTypeDecodesNull(t *testing.T) {
+	c := chronicle.MustCodec[any](chronicle.JSON[any]("Legacy"))
+	for _, data := range []string{"", "null"} {
+		back, err := c.Decode(chronicle.RecordedEvent{Type: "Legacy", Data: []byte(data)})
+		if err != nil || back != nil {
+			t.Errorf("Decode of %q = %#v, %v; want nil, no error", data, back, err)
+		}
+	}
+	back, err := c.Decode(chronicle.RecordedEvent{Type: "Legacy", Data: []byte(`{"a":"b"}`)})
+	if err != nil || !reflect.DeepEqual(back, map[string]any{"a": "b"}) {
+		t.Errorf("Decode of an object = %#v, %v", back, err)
+	}
+}
+
 func TestCodecEncodeUnknownType(t *testing.T) {
 	c := chronicle.MustCodec[accountEvent](chronicle.JSON[opened]("Opened"))
 	for _, e := range []accountEvent{deposited{Amount: 1}, nil} {
