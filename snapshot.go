@@ -54,9 +54,10 @@ type EventFinder interface {
 
 // Snapshots configures the snapshots of a [Repository].
 type Snapshots[S any] struct {
-	// Every takes a snapshot when a command brings a stream to a multiple
-	// of Every events. Zero takes snapshots only on demand, with
-	// [Repository.SaveSnapshot].
+	// Every takes a snapshot when a command brings a stream to, or past,
+	// a multiple of Every events: a command that appends several events
+	// may step over the multiple. Zero takes snapshots only on demand,
+	// with [Repository.SaveSnapshot].
 	Every uint64
 
 	// Version is the schema version of the state's encoding. Bump it when
