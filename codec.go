@@ -124,7 +124,7 @@ func (t EventType) checkVersions() error {
 // upcast brings data of version v to t's current version.
 func (t EventType) upcast(data []byte, v int) ([]byte, error) {
 	if v > t.version {
-		return nil, fmt.Errorf("schema version %d is newer than this code knows (%d): upgrade the program that reads it", v, t.version)
+		return nil, fmt.Errorf("%w: version %d, this code knows up to %d: upgrade the program that reads it", ErrNewerSchemaVersion, v, t.version)
 	}
 	for v < t.version {
 		u := t.upcasters[v]
@@ -212,7 +212,9 @@ func (c *Codec[E]) Encode(e E) (EventData, error) {
 }
 
 // Decode returns the value stored in r. An event type that the codec does
-// not know gives an error matching [ErrUnknownEventType].
+// not know gives an error matching [ErrUnknownEventType], and an event
+// of a schema version above its type's one matching
+// [ErrNewerSchemaVersion].
 func (c *Codec[E]) Decode(r RecordedEvent) (E, error) {
 	var zero E
 	t, ok := c.byName[r.Type]

@@ -54,6 +54,12 @@ var (
 	// ErrUnknownEventType means a codec was asked to decode an event type,
 	// or encode a Go type, that it was not built with.
 	ErrUnknownEventType = errors.New("chronicle: unknown event type")
+
+	// ErrNewerSchemaVersion means a codec was asked to decode an event
+	// written by newer code, at a schema version above the one it knows:
+	// the reader must be upgraded before it can read the event, and a
+	// projection should stop rather than skip it.
+	ErrNewerSchemaVersion = errors.New("chronicle: schema version newer than this code knows")
 )
 
 // WrongExpectedRevisionError tells which stream refused an append, what

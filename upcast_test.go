@@ -87,8 +87,8 @@ func TestOldEventsReadByNewCode(t *testing.T) {
 func TestNewerEventsAreRefused(t *testing.T) {
 	codec := chronicle.MustCodec[move](chronicle.JSON[movedV3]("Moved", chronicle.Versioned(3, rename(1, 2, "col", "column"), addPlayer)))
 	_, err := codec.Decode(chronicle.RecordedEvent{Type: "Moved", Data: []byte(`{}`), Metadata: chronicle.Metadata{chronicle.MetadataSchemaVersion: "4"}})
-	if err == nil || !strings.Contains(err.Error(), "newer") {
-		t.Fatalf("Decode of version 4 by version 3 code = %v, want an error saying it is newer", err)
+	if !errors.Is(err, chronicle.ErrNewerSchemaVersion) || !strings.Contains(err.Error(), "version 4, this code knows up to 3") {
+		t.Fatalf("Decode of version 4 by version 3 code = %v, want ErrNewerSchemaVersion, saying which versions", err)
 	}
 	_, err = codec.Decode(chronicle.RecordedEvent{Type: "Moved", Data: []byte(`{}`), Metadata: chronicle.Metadata{chronicle.MetadataSchemaVersion: "two"}})
 	if err == nil {
