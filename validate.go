@@ -126,8 +126,11 @@ func PrepareAppend(stream string, events []EventData, maxEventSize int) ([]Event
 			// Metadata is a JSON object wherever it goes (a store's
 			// column, an archive), whose strings are UTF-8: other bytes
 			// would come back as U+FFFD on some stores and not others.
-			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return nil, fmt.Errorf("append to %q: event %d (%s): %w: metadata %q is not valid UTF-8", stream, i, e.Type, ErrInvalidEvent, k)
+			if !utf8.ValidString(k) {
+				return nil, fmt.Errorf("append to %q: event %d (%s): %w: metadata key %q is not valid UTF-8", stream, i, e.Type, ErrInvalidEvent, k)
+			}
+			if !utf8.ValidString(v) {
+				return nil, fmt.Errorf("append to %q: event %d (%s): %w: the value of metadata %q is not valid UTF-8", stream, i, e.Type, ErrInvalidEvent, k)
 			}
 		}
 		if size > maxEventSize {

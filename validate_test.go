@@ -164,7 +164,8 @@ func TestPrepareAppendMessages(t *testing.T) {
 		{"EmptyType", []chronicle.EventData{{Type: "A"}, {}}, []string{`"s"`, "event 1", "type"}},
 		{"TooLarge", []chronicle.EventData{{Type: "Big", Data: make([]byte, 20)}}, []string{"Big", "20 bytes", "limit 10"}},
 		{"DuplicateIDs", []chronicle.EventData{{ID: id, Type: "A"}, {ID: id, Type: "B"}}, []string{"events 0 and 1", id.String()}},
-		{"BadUTF8Metadata", []chronicle.EventData{{Type: "A"}, {Type: "B", Metadata: chronicle.Metadata{"token": "\xff"}}}, []string{"event 1", `"token"`, "UTF-8"}},
+		{"BadUTF8Metadata", []chronicle.EventData{{Type: "A"}, {Type: "B", Metadata: chronicle.Metadata{"token": "\xff"}}}, []string{"event 1", `the value of metadata "token" is not valid UTF-8`}},
+		{"BadUTF8MetadataKey", []chronicle.EventData{{Type: "A", Metadata: chronicle.Metadata{"to\xffken": "x"}}}, []string{"event 0", `metadata key "to\xffken" is not valid UTF-8`}},
 	} {
 		_, err := chronicle.PrepareAppend("s", tc.events, 10)
 		for _, w := range tc.want {
