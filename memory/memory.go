@@ -157,6 +157,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts chronicle.Re
 			yield(chronicle.RecordedEvent{}, err)
 			return
 		}
+		// Before the stream's state: a caller that gave up must not be
+		// told that the stream has no events.
+		if err := ctx.Err(); err != nil {
+			yield(chronicle.RecordedEvent{}, err)
+			return
+		}
 		log, positions, meta := s.snapshot(stream)
 		switch {
 		case meta.deleted == tombstoned:

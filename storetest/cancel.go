@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
 	"testing"
 
@@ -27,6 +28,18 @@ func testCanceledContext(t *testing.T, newStore Factory) {
 			t.Errorf("%s with an ended context: error = %v, want one matching context.Canceled", call, err)
 		}
 	}
+	// A read with an ended context fails as such, whether or not its
+	// stream exists: "not found" would tell a caller that gave up that
+	// the stream has no events.
+	first := func(seq iter.Seq2[chronicle.RecordedEvent, error]) error {
+		for _, err := range seq {
+			return err
+		}
+		return nil
+	}
+	check("ReadStream of an existing stream", first(s.ReadStream(ended, "s", chronicle.ReadStreamOptions{})))
+	check("ReadStream of a missing stream", first(s.ReadStream(ended, "missing", chronicle.ReadStreamOptions{})))
+	check("ReadAll", first(s.ReadAll(ended, chronicle.ReadAllOptions{})))
 	ss, snapshots := s.(chronicle.SnapshotStore)
 	snap := chronicle.Snapshot{Stream: "s", Revision: 1, Type: "T", Version: 1, Data: []byte("1")}
 	if snapshots {
