@@ -126,7 +126,8 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid
 // Save appends events to stream if it is still at expected. The events
 // get the metadata that ctx carries (see [WithMetadata]), except its
 // [MetadataSchemaVersion], which the codec alone sets. Saving no events
-// does nothing.
+// does nothing and returns the zero AppendResult, which describes no
+// append: its NextExpected is not the stream's, so keep using expected.
 func (r *Repository[S, C, E]) Save(ctx context.Context, stream string, expected ExpectedRevision, events ...E) (AppendResult, error) {
 	return r.save(ctx, stream, expected, uuid.Nil, events)
 }
