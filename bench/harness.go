@@ -430,9 +430,11 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 				if !t.relaxed {
 					// The games wait for the writer's fsync, which no
 					// other work fills. The same games on a store that
-					// never fsyncs show what overlapping the fsync with
-					// other work could at best give: a comparison,
-					// labelled so, never a durable figure.
+					// never fsyncs show whether the store reaches the
+					// target once no commit waits for the disk (not a
+					// bound: its commits, which wait for nothing, gather
+					// fewer appends each). A comparison, labelled so,
+					// never a durable figure.
 					rel := t
 					rel.relaxed = true
 					r, err := h.c4(ctx, rel, "c4par-64-relaxed", h.cfg.parGames, c)
