@@ -63,7 +63,10 @@
 // before, while a field whose key is there but does not open it (it was
 // damaged, or moved to another field) is an error. $string is set when
 // the value was a JSON string, which then reads as [Forgotten] (other
-// values read as null).
+// values read as null). An append keeps a personal field that is such an
+// envelope already (an event read from the store underneath, appended
+// again) as it is; a value that only starts as one does, such as a map
+// whose first key is "$shredded", is encrypted as any other.
 //
 // Fields written before $key existed have none, and there the two cases
 // cannot be told apart: a wrong key and a damaged ciphertext both fail
@@ -467,8 +470,15 @@ func keyID(key []byte) string {
 	h := sha256.New()
 	h.Write([]byte("chronicle shred key ID\x00"))
 	h.Write(key)
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	return hex.EncodeToString(h.Sum(nil)[:keyIDSize])
 }
+
+// keyIDSize is how many bytes of its hash name a key.
+const keyIDSize = 8
+
+// The sizes of the nonce and of the tag of the AES-GCM that seal uses
+// (cipher.NewGCM's), between which the sealed text lies.
+const gcmNonceSize, gcmOverhead = 12, 16
 
 // Append implements [chronicle.Store.Append]: it encrypts, then appends;
 // a store of [NewDecrypting] appends the events as they are.
@@ -510,7 +520,7 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, t ev
 		if err != nil {
 			return nil, err
 		}
-		if ok && !isEnvelope(obj[key]) {
+		if ok && !sealed(obj[key]) {
 			todo = append(todo, sealing{field: f})
 		}
 	}
@@ -598,7 +608,7 @@ func subjectOf(o *object, f Field) (string, error) {
 		}
 		// Already encrypted (the event was read from the store
 		// underneath, say): its subject cannot be read any more.
-		if isEnvelope(raw) {
+		if sealed(raw) {
 			return "", fmt.Errorf("%w: field %q: the subject field %q is encrypted already, so the field's subject is unknown: give the subject in the clear, or the field encrypted too", chronicle.ErrInvalidEvent, f.Name, f.Subject)
 		}
 	}
@@ -656,6 +666,34 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 
 func isEnvelope(raw json.RawMessage) bool {
 	return bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`{"$shredded"`))
+}
+
+// sealed reports whether raw, a value given to an append, is an
+// encrypted field already (of an event read from the store underneath
+// and appended again), which the append keeps as it is. A value that
+// only starts as one does (a personal map whose first key is
+// "$shredded", say) is a value like any other, to be encrypted: kept as
+// it is, it would stay in the clear for good, and fail every read of its
+// event.
+func sealed(raw json.RawMessage) bool {
+	if !isEnvelope(raw) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var env envelope
+	if dec.Decode(&env) != nil {
+		return false
+	}
+	return len(env.Cipher) >= gcmNonceSize+gcmOverhead && isHex(env.Subject, sha256.Size) &&
+		(env.KeyID == "" || isHex(env.KeyID, keyIDSize))
+}
+
+// isHex reports whether s is n bytes in lowercase hex, as [Ref] and
+// keyID write them.
+func isHex(s string, n int) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == n && hex.EncodeToString(b) == s
 }
 
 // decrypter decrypts the events of one read. With a cache it keeps the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -850,5 +851,84 @@ func TestPersonalFieldUnderItsGoName(t *testing.T) {
 	noneInTheClear(t, inner, "Alice")
 	if got := readOne[oddTag](t, s, "o", 0); got.Name != "Alice" {
 		t.Fatalf("read %+v, want Alice", got)
+	}
+}
+
+// profiled holds a personal map, whose keys come from its user.
+type profiled struct {
+	Name    string            `json:"name"`
+	Profile map[string]string `json:"profile" chronicle:"personal,subject=name"`
+}
+
+// TestLookalikeEnvelopeIsEncrypted checks that a personal value that
+// only looks like an encrypted field (a map whose first key, in
+// encoding/json's order, is "$shredded") is encrypted as any other: it
+// was stored as it was, in the clear for good, and every read of its
+// event failed. A field that is encrypted already (an event read from the
+// store underneath and appended again) is still stored as it is.
+func TestLookalikeEnvelopeIsEncrypted(t *testing.T) {
+	ctx := context.Background()
+	for name, setup := range map[string]func(t *testing.T) (*shred.Store, chronicle.Store){
+		"memory": func(t *testing.T) (*shred.Store, chronicle.Store) {
+			return newStore(t, shred.Of[profiled]("Profiled"))
+		},
+		"sqlite": func(t *testing.T) (*shred.Store, chronicle.Store) {
+			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			schema, err := shred.NewSchema(shred.Of[profiled]("Profiled"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return shred.New(db, shred.NewSQLKeys(db), schema), db
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, inner := setup(t)
+			lookalikes := []profiled{
+				{Name: "u1", Profile: map[string]string{"$shredded": "Secret One"}},
+				{Name: "u2", Profile: map[string]string{"$shredded": "U2VjcmV0IFR3byBTZWNyZXQgVHdvIFNlY3JldCBUd28=", "note": "Secret Two"}},
+				{Name: "u3", Profile: map[string]string{"$shredded": "U2VjcmV0IFR3byBTZWNyZXQgVHdvIFNlY3JldCBUd28=", "$subject": "Secret Three"}},
+			}
+			for i, p := range lookalikes {
+				if _, err := s.Append(ctx, fmt.Sprintf("user-%d", i), chronicle.NoStream, jsonEvent(t, "Profiled", p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			noneInTheClear(t, inner, "Secret")
+			for i, p := range lookalikes {
+				if got := readOne[profiled](t, s, fmt.Sprintf("user-%d", i), 0); !maps.Equal(got.Profile, p.Profile) {
+					t.Errorf("read %+v, want %+v", got, p)
+				}
+			}
+			if err := s.Forget(ctx, "u1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := readOne[profiled](t, s, "user-0", 0); got.Profile != nil {
+				t.Errorf("after forgetting u1, read %+v", got)
+			}
+
+			// An event as the store underneath holds it, appended again.
+			var stored []byte
+			for e, err := range inner.ReadStream(ctx, "user-1", chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				stored = e.Data
+			}
+			if _, err := s.Append(ctx, "copy", chronicle.NoStream, chronicle.EventData{Type: "Profiled", Data: stored}); err != nil {
+				t.Fatal(err)
+			}
+			for e, err := range inner.ReadStream(ctx, "copy", chronicle.ReadStreamOptions{}) {
+				if err != nil || !bytes.Equal(e.Data, stored) {
+					t.Fatalf("an encrypted event appended again is stored as %s, %v; want it as it was, %s", e.Data, err, stored)
+				}
+			}
+			if got := readOne[profiled](t, s, "copy", 0); !maps.Equal(got.Profile, lookalikes[1].Profile) {
+				t.Errorf("the copy reads %+v, want %+v", got, lookalikes[1])
+			}
+		})
 	}
 }
