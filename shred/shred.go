@@ -703,6 +703,8 @@ type decrypter struct {
 	keys map[string][]byte
 }
 
+// event returns e decrypted, or a zero event and the error, as a
+// [chronicle.Store]'s read yields an error.
 func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chronicle.RecordedEvent, error) {
 	t := d.s.schema.types[e.Type]
 	if len(t.fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
@@ -710,7 +712,7 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 	}
 	o, err := parseObject(e.Data)
 	if err != nil {
-		return e, fmt.Errorf("decrypt %s@%d in %q: %w", e.Type, e.Revision, e.Stream, err)
+		return chronicle.RecordedEvent{}, fmt.Errorf("decrypt %s@%d in %q: %w", e.Type, e.Revision, e.Stream, err)
 	}
 	obj := o.vals
 	for _, name := range o.keys {
@@ -723,7 +725,7 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 			continue
 		}
 		if obj[name], err = d.field(ctx, e.Type, f.Name, raw); err != nil {
-			return e, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, name, err)
+			return chronicle.RecordedEvent{}, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, name, err)
 		}
 	}
 	e.Data = o.marshal()

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -930,5 +932,42 @@ func TestLookalikeEnvelopeIsEncrypted(t *testing.T) {
 				t.Errorf("the copy reads %+v, want %+v", got, lookalikes[1])
 			}
 		})
+	}
+}
+
+// TestReadErrorComesWithAZeroEvent checks that an event that fails to
+// decrypt ends each read with its error and a zero event, as
+// chronicle.Store's reads promise: it came with the event, its data still
+// encrypted.
+func TestReadErrorComesWithAZeroEvent(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newStore(t, shred.Of[started]("Started"))
+	short := `{"player_one":{"$shredded":"AAECAw==","$subject":"` + shred.Ref("Alice") + `","$string":true}}`
+	if _, err := inner.Append(ctx, "g", chronicle.NoStream, chronicle.EventData{Type: "Started", Data: []byte(short)}); err != nil {
+		t.Fatal(err)
+	}
+	// The subject has a key, so that the field is opened, and fails.
+	if _, err := s.Append(ctx, "other", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Alice"})); err != nil {
+		t.Fatal(err)
+	}
+	subscribed, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for name, read := range map[string]iter.Seq2[chronicle.RecordedEvent, error]{
+		"ReadStream": s.ReadStream(ctx, "g", chronicle.ReadStreamOptions{}),
+		"ReadAll":    s.ReadAll(ctx, chronicle.ReadAllOptions{}),
+		"Subscribe":  s.Subscribe(subscribed, chronicle.SubscribeOptions{}),
+	} {
+		n := 0
+		for e, err := range read {
+			if n++; n > 1 {
+				t.Fatalf("%s went on after its error", name)
+			}
+			if err == nil || !strings.Contains(err.Error(), "too short") {
+				t.Fatalf("%s: %v, want the field's error", name, err)
+			}
+			if !reflect.DeepEqual(e, chronicle.RecordedEvent{}) {
+				t.Errorf("%s yielded its error with %+v, want a zero event", name, e)
+			}
+		}
 	}
 }
