@@ -481,7 +481,9 @@ const keyIDSize = 8
 const gcmNonceSize, gcmOverhead = 12, 16
 
 // Append implements [chronicle.Store.Append]: it encrypts, then appends;
-// a store of [NewDecrypting] appends the events as they are.
+// a store of [NewDecrypting] appends the events as they are. An event
+// without a personal value to encrypt is appended byte for byte as it
+// was given.
 func (s *Store) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
 	if s.clear {
 		return s.inner.Append(ctx, stream, expected, events...)
@@ -523,6 +525,11 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, t ev
 		if ok && !sealed(obj[key]) {
 			todo = append(todo, sealing{field: f})
 		}
+	}
+	if len(todo) == 0 {
+		// Nothing personal to seal: the event is stored as it was
+		// given, not written again.
+		return data, nil
 	}
 	for i, w := range todo {
 		if todo[i].subject, err = subjectOf(o, w.field); err != nil {

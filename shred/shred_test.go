@@ -971,3 +971,32 @@ func TestReadErrorComesWithAZeroEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestEventWithoutPersonalValuesIsStoredAsGiven checks that an event of
+// a type with personal fields, but none in it (left out, or encrypted
+// already), is stored byte for byte as it was given: it was written
+// again, its spaces and escapes changed.
+func TestEventWithoutPersonalValuesIsStoredAsGiven(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newStore(t, shred.Of[started]("Started"))
+	if _, err := s.Append(ctx, "g", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Alice"})); err != nil {
+		t.Fatal(err)
+	}
+	sealed := storedFields(t, inner, "g")["player_one"]
+	for i, data := range []string{
+		`{"board": "x",  "moves": [1, 2]}`,
+		`{"a<b":1,"board":"\u00e9"}`,
+		` {"board":"x"} `,
+		`{"player_one": ` + string(sealed) + `, "board": "y"}`,
+	} {
+		stream := fmt.Sprintf("plain-%d", i)
+		if _, err := s.Append(ctx, stream, chronicle.NoStream, chronicle.EventData{Type: "Started", Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+		for e, err := range inner.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}) {
+			if err != nil || string(e.Data) != data {
+				t.Errorf("stored %s, %v; want it as given, %s", e.Data, err, data)
+			}
+		}
+	}
+}
