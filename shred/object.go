@@ -42,7 +42,9 @@ func parseObject(data []byte) (*object, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	// Not dec.More, which takes a closing bracket for the end of input;
+	// only JSON's own spaces may follow.
+	if rest := data[dec.InputOffset():]; len(bytes.Trim(rest, " \t\r\n")) > 0 {
 		return nil, errors.New("data after the JSON object")
 	}
 	return o, nil

@@ -1000,3 +1000,20 @@ func TestEventWithoutPersonalValuesIsStoredAsGiven(t *testing.T) {
 		}
 	}
 }
+
+// TestDataAfterTheObjectIsRefused checks that an append refuses the data
+// of a type with personal fields that is not one JSON object: a closing
+// bracket after it was dropped without a word.
+func TestDataAfterTheObjectIsRefused(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newStore(t, shred.Of[started]("Started"))
+	for _, data := range []string{`{"player_one":"Alice"}}`, `{"player_one":"Alice"}]`, `{"player_one":"Alice"} {}`, `{"board":"x"}}`} {
+		_, err := s.Append(ctx, "g", chronicle.Any, chronicle.EventData{Type: "Started", Data: []byte(data)})
+		if !errors.Is(err, chronicle.ErrInvalidEvent) {
+			t.Errorf("appending %s: %v, want an error matching ErrInvalidEvent", data, err)
+		}
+	}
+	for e, err := range inner.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		t.Errorf("stored %s, %v; want nothing", e.Data, err)
+	}
+}
