@@ -62,8 +62,8 @@
 // fields encrypted with its old key read as [Forgotten], as they did
 // before, while a field whose key is there but does not open it (it was
 // damaged, or moved to another field) is an error. $string is set when
-// the value was a JSON string, which then reads as [Forgotten] (other
-// values read as null). An append keeps a personal field that is such an
+// the value was a JSON string, which then reads as [Forgotten] if its Go
+// type decodes that (other values read as null). An append keeps a personal field that is such an
 // envelope already (an event read from the store underneath, appended
 // again) as it is; a value that only starts as one does, such as a map
 // whose first key is "$shredded", is encrypted as any other.
@@ -89,6 +89,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -103,13 +104,16 @@ import (
 )
 
 // Forgotten is what a personal string field reads as once its subject is
-// forgotten. Fields of other JSON types read as null.
+// forgotten. Fields of other JSON types read as null, and so do those of
+// Go types that would fail to decode the text (a time, a UUID, bytes,
+// a string with json's ",string" option): the event still decodes.
 const Forgotten = "[forgotten]"
 
 // Encrypted is what a personal string field written encrypted reads as
 // through a store without keys ([NewDecrypting] given none): its value is
 // there, but that store cannot read it, nor tell whether its subject was
-// forgotten. Fields of other JSON types read as null.
+// forgotten. Fields read as null where they would as forgotten (see
+// [Forgotten]).
 const Encrypted = "[encrypted]"
 
 // Field is one personal field of an event type.
@@ -132,6 +136,7 @@ type Type struct {
 	Name   string
 	Fields []Field
 	other  []string // JSON names of the type's fields that are not personal
+	opaque []string // JSON names of personal fields whose Go type decodes no placeholder (see takesText)
 	err    error
 }
 
@@ -182,6 +187,9 @@ func Of[T any](name string) Type {
 		case !ok:
 		case f.personal:
 			t.Fields = append(t.Fields, f.Field)
+			if f.opaque {
+				t.opaque = append(t.opaque, n)
+			}
 		default:
 			t.other = append(t.other, n)
 		}
@@ -196,6 +204,7 @@ type jsonField struct {
 	depth    int  // how many embedded structs deep
 	tagged   bool // its JSON name comes from a json tag
 	personal bool
+	opaque   bool // personal, and its Go type decodes no placeholder (see takesText)
 }
 
 // dominant returns the field of fields, all of one JSON name, that
@@ -262,7 +271,7 @@ func fieldsOf(rt reflect.Type, outer []reflect.Type, found *[]jsonField) error {
 		if parts[0] != "personal" {
 			return fmt.Errorf("shred: %v.%s: unknown chronicle tag %q: want personal or personal,subject=FIELD", rt, f.Name, tag)
 		}
-		jf.personal = true
+		jf.personal, jf.opaque = true, !takesText(f)
 		for _, p := range parts[1:] {
 			subject, ok := strings.CutPrefix(p, "subject=")
 			if !ok || subject == "" {
@@ -273,6 +282,29 @@ func fieldsOf(rt reflect.Type, outer []reflect.Type, found *[]jsonField) error {
 		*found = append(*found, jf)
 	}
 	return nil
+}
+
+// takesText reports whether encoding/json decodes a JSON string such as
+// [Forgotten] into field f: a string or an empty interface, or a pointer
+// to one, without a method of its own to decode it, nor a string with
+// the ",string" option, which expects JSON quoted in a JSON string.
+func takesText(f reflect.StructField) bool {
+	t := f.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Interface:
+		return t.NumMethod() == 0
+	case t.Kind() != reflect.String:
+		return false
+	}
+	_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if slices.Contains(strings.Split(opts, ","), "string") {
+		return false
+	}
+	p := reflect.PointerTo(t)
+	return !p.Implements(reflect.TypeFor[json.Unmarshaler]()) && !p.Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // skipped reports whether encoding/json leaves field f out: an
@@ -368,6 +400,7 @@ type Schema struct {
 type eventType struct {
 	fields []Field
 	other  map[string]bool // JSON names of the type's fields that are not personal
+	opaque map[string]bool // JSON names of personal fields whose Go type decodes no placeholder
 }
 
 // NewSchema checks the types and returns their schema.
@@ -380,9 +413,12 @@ func NewSchema(types ...Type) (*Schema, error) {
 		if _, dup := s.types[t.Name]; dup {
 			return nil, fmt.Errorf("shred: event type %q is given twice", t.Name)
 		}
-		et := eventType{fields: t.Fields, other: map[string]bool{}}
+		et := eventType{fields: t.Fields, other: map[string]bool{}, opaque: map[string]bool{}}
 		for _, n := range t.other {
 			et.other[n] = true
+		}
+		for _, n := range t.opaque {
+			et.opaque[n] = true
 		}
 		s.types[t.Name] = et
 	}
@@ -731,7 +767,7 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 		if !ok {
 			continue
 		}
-		if obj[name], err = d.field(ctx, e.Type, f.Name, raw); err != nil {
+		if obj[name], err = d.field(ctx, e.Type, f.Name, t.opaque[f.Name], raw); err != nil {
 			return chronicle.RecordedEvent{}, fmt.Errorf("decrypt %s@%d in %q: field %q: %w", e.Type, e.Revision, e.Stream, name, err)
 		}
 	}
@@ -740,8 +776,9 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 }
 
 // field returns the value of field name, stored encrypted as raw, of an
-// event of type eventType.
-func (d *decrypter) field(ctx context.Context, eventType, name string, raw json.RawMessage) (json.RawMessage, error) {
+// event of type eventType; opaque says that the field's Go type decodes
+// no placeholder string (see placeholder).
+func (d *decrypter) field(ctx context.Context, eventType, name string, opaque bool, raw json.RawMessage) (json.RawMessage, error) {
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, err
@@ -749,10 +786,7 @@ func (d *decrypter) field(ctx context.Context, eventType, name string, raw json.
 	if d.s.keys == nil {
 		// A store without keys cannot tell whether the subject was
 		// forgotten: the field reads as encrypted, not as forgotten.
-		if env.String {
-			return json.RawMessage(`"` + Encrypted + `"`), nil
-		}
-		return json.RawMessage(`null`), nil
+		return placeholder(env, Encrypted, opaque), nil
 	}
 	key, ok := d.keys[env.Subject]
 	if !ok {
@@ -767,22 +801,26 @@ func (d *decrypter) field(ctx context.Context, eventType, name string, raw json.
 	// A key that is not the field's belongs to a subject forgotten and
 	// named again since: the field's key is gone all the same.
 	if key == nil || env.KeyID != "" && env.KeyID != keyID(key) {
-		return forgotten(env), nil
+		return placeholder(env, Forgotten, opaque), nil
 	}
 	plain, err := open(key, env.Cipher, aad(eventType, name))
 	if errors.Is(err, errNotAuthentic) && env.KeyID == "" {
 		// Written before $key: a key replaced after a Forget, the one
 		// failure that normal use leads to, cannot be told from a
 		// damaged field (see the package documentation).
-		return forgotten(env), nil
+		return placeholder(env, Forgotten, opaque), nil
 	}
 	return plain, err
 }
 
-// forgotten returns what a field whose key is gone reads as.
-func forgotten(env envelope) json.RawMessage {
-	if env.String {
-		return json.RawMessage(`"` + Forgotten + `"`)
+// placeholder returns what a field that cannot be read reads as: text
+// ([Forgotten] or [Encrypted]) when it held a JSON string and its Go
+// type decodes text, else null, which every Go type decodes. A time, a
+// UUID or bytes, say, would fail to decode text, and with them the
+// whole event, which is to be read on without the field.
+func placeholder(env envelope, text string, opaque bool) json.RawMessage {
+	if env.String && !opaque {
+		return json.RawMessage(`"` + text + `"`)
 	}
 	return json.RawMessage(`null`)
 }

@@ -14,11 +14,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/shred"
 	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
 )
 
 type started struct {
@@ -1015,5 +1017,78 @@ func TestDataAfterTheObjectIsRefused(t *testing.T) {
 	}
 	for e, err := range inner.ReadAll(ctx, chronicle.ReadAllOptions{}) {
 		t.Errorf("stored %s, %v; want nothing", e.Data, err)
+	}
+}
+
+// email is a string type that checks what it decodes.
+type email string
+
+func (e *email) UnmarshalText(b []byte) error {
+	if !bytes.Contains(b, []byte("@")) {
+		return fmt.Errorf("not an e-mail address: %q", b)
+	}
+	*e = email(b)
+	return nil
+}
+
+// person's personal fields are JSON strings, of Go types that decode
+// strings of their own form only, but for Name and Nick.
+type person struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name" chronicle:"personal,subject=id"`
+	Nick     *string    `json:"nick" chronicle:"personal,subject=id"`
+	Born     time.Time  `json:"born" chronicle:"personal,subject=id"`
+	Passport uuid.UUID  `json:"passport" chronicle:"personal,subject=id"`
+	Photo    []byte     `json:"photo" chronicle:"personal,subject=id"`
+	Age      int        `json:"age,string" chronicle:"personal,subject=id"`
+	Quoted   string     `json:"quoted,string" chronicle:"personal,subject=id"`
+	Email    email      `json:"email" chronicle:"personal,subject=id"`
+	Seen     *time.Time `json:"seen" chronicle:"personal,subject=id"`
+}
+
+// TestForgottenFieldsDecode checks that an event whose subject is
+// forgotten, or that a store without keys reads, still decodes into its
+// Go type: a personal field whose type decodes only strings of its own
+// form (a time, a UUID, bytes, a number with ",string") read as
+// "[forgotten]" or "[encrypted]", which failed to decode, so that a
+// repository could not load the stream any more. Such fields read as
+// null; fields of plain strings still read as the placeholder.
+func TestForgottenFieldsDecode(t *testing.T) {
+	ctx := context.Background()
+	s, inner := newStore(t, shred.Of[person]("Registered"))
+	nick := "Al"
+	seen := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := person{ID: "p-1", Name: "Alice", Nick: &nick, Born: time.Date(1990, 5, 6, 0, 0, 0, 0, time.UTC),
+		Passport: uuid.New(), Photo: []byte("jpeg"), Age: 34, Quoted: "q", Email: "alice@example.com", Seen: &seen}
+	if _, err := s.Append(ctx, "person-1", chronicle.NoStream, jsonEvent(t, "Registered", p)); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := shred.NewSchema(shred.Of[person]("Registered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgotten, encrypted := shred.Forgotten, shred.Encrypted
+	noKeys := shred.NewDecrypting(inner, nil, schema)
+	if err := s.Forget(ctx, "p-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name        string
+		store       chronicle.Store
+		placeholder string
+	}{{"after Forget", s, forgotten}, {"without keys", noKeys, encrypted}} {
+		var got person
+		for e, err := range c.store.ReadStream(ctx, "person-1", chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(e.Data, &got); err != nil {
+				t.Fatalf("%s, %s does not decode: %v", c.name, e.Data, err)
+			}
+		}
+		want := person{ID: "p-1", Name: c.placeholder, Nick: &c.placeholder}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, read %+v, want %+v", c.name, got, want)
+		}
 	}
 }
