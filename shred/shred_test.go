@@ -13,10 +13,12 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/shred"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -1090,5 +1092,81 @@ func TestForgottenFieldsDecode(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s, read %+v, want %+v", c.name, got, want)
 		}
+	}
+}
+
+// TestKeyStores checks that the key stores behave alike: the memory one,
+// and SQLKeys on SQLite and on PostgreSQL. Appends that name one new
+// subject at once, from several goroutines, get one key between them.
+func TestKeyStores(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range map[string]func(t *testing.T) (chronicle.Store, shred.KeyStore){
+		"memory": func(t *testing.T) (chronicle.Store, shred.KeyStore) {
+			return memory.New(nil), shred.NewMemoryKeys()
+		},
+		"sqlite": func(t *testing.T) (chronicle.Store, shred.KeyStore) {
+			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db, shred.NewSQLKeys(db)
+		},
+		"postgres": func(t *testing.T) (chronicle.Store, shred.KeyStore) {
+			db := pgtest.Open(t)
+			return db, shred.NewSQLKeys(db)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			inner, keys := open(t)
+			ref := shred.Ref("Alice")
+			if key, err := keys.Key(ctx, ref, false); key != nil || err != nil {
+				t.Fatalf("Key of a subject without one = %x, %v; want nil, nil", key, err)
+			}
+			if err := keys.Forget(ctx, ref); err != nil {
+				t.Fatalf("Forget of a subject without a key: %v", err)
+			}
+
+			s := shred.New(inner, keys, schema(t))
+			const n = 8
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					if _, err := s.Append(ctx, fmt.Sprintf("game-%d", i), chronicle.NoStream,
+						jsonEvent(t, "Started", started{PlayerOne: "Alice", PlayerTwo: fmt.Sprint("Player ", i)})); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			key, err := keys.Key(ctx, ref, false)
+			if err != nil || len(key) != shred.KeySize {
+				t.Fatalf("Key = %x, %v; want a key of %d bytes", key, err, shred.KeySize)
+			}
+			for i := range n {
+				if got := readOne[started](t, s, fmt.Sprintf("game-%d", i), 0); got.PlayerOne != "Alice" {
+					t.Fatalf("game %d reads %+v: its append sealed Alice with another key", i, got)
+				}
+			}
+			old := bytes.Clone(key)
+			clear(key)
+			if again, err := keys.Key(ctx, ref, true); err != nil || !bytes.Equal(again, old) {
+				t.Fatalf("Key after its caller changed the key it got = %x, %v; want %x", again, err, old)
+			}
+
+			if err := keys.Forget(ctx, ref); err != nil {
+				t.Fatal(err)
+			}
+			if key, err := keys.Key(ctx, ref, false); key != nil || err != nil {
+				t.Fatalf("Key of a forgotten subject = %x, %v; want nil, nil", key, err)
+			}
+			if got := readOne[started](t, s, "game-0", 0); got.PlayerOne != shred.Forgotten {
+				t.Fatalf("after forgetting Alice, read %+v", got)
+			}
+			renewed, err := keys.Key(ctx, ref, true)
+			if err != nil || len(renewed) != shred.KeySize || bytes.Equal(renewed, old) {
+				t.Fatalf("Key of a forgotten subject named again = %x, %v; want a new key", renewed, err)
+			}
+		})
 	}
 }
