@@ -66,7 +66,11 @@
 // type decodes that (other values read as null). An append keeps a personal field that is such an
 // envelope already (an event read from the store underneath, appended
 // again) as it is; a value that only starts as one does, such as a map
-// whose first key is "$shredded", is encrypted as any other.
+// whose first key is "$shredded", is encrypted as any other. A personal
+// value that is null, or an empty string that is its own subject, holds
+// nothing personal and is kept as it is; a subject field that is null or
+// empty is refused, as a missing one is, since the values of unrelated
+// people would otherwise share one key.
 //
 // Fields written before $key existed have none, and there the two cases
 // cannot be told apart: a wrong key and a damaged ciphertext both fail
@@ -558,7 +562,7 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, t ev
 		if err != nil {
 			return nil, err
 		}
-		if ok && !sealed(obj[key]) {
+		if ok && !sealed(obj[key]) && !empty(f, obj[key]) {
 			todo = append(todo, sealing{field: f})
 		}
 	}
@@ -639,9 +643,19 @@ func (t eventType) sealedAs(key string) (Field, bool) {
 	return Field{}, false
 }
 
+// empty reports whether raw, the value of the personal field f, holds
+// nothing personal: null, or an empty string that is its own subject.
+// It is stored as it is: sealed, it would need a key of the subject
+// "null" or "", which would belong to nobody.
+func empty(f Field, raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return string(raw) == "null" || f.Subject == "" && string(raw) == `""`
+}
+
 // subjectOf returns the subject that the value of o's personal field f
 // belongs to: its own value, or that of f's subject field, under
-// exactly its name.
+// exactly its name. A subject field that is null or "" is refused, as a
+// missing one is: the values of unrelated people would share its key.
 func subjectOf(o *object, f Field) (string, error) {
 	raw := o.vals[f.Name]
 	if f.Subject != "" {
@@ -659,6 +673,9 @@ func subjectOf(o *object, f Field) (string, error) {
 	if err := json.Unmarshal(raw, &subject); err != nil {
 		// A number or other value names its subject by its JSON text.
 		subject = string(raw)
+	}
+	if f.Subject != "" && (subject == "" || string(bytes.TrimSpace(raw)) == "null") {
+		return "", fmt.Errorf("%w: field %q: the subject field %q is empty: give the subject that the value belongs to", chronicle.ErrInvalidEvent, f.Name, f.Subject)
 	}
 	return subject, nil
 }

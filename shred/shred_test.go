@@ -1170,3 +1170,46 @@ func TestKeyStores(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptySubject: a personal value whose subject field is null or ""
+// is refused, as one without its subject field is: sealed under the
+// subject "null" or "", the values of unrelated people would share a
+// key that forgetting none of them removes. A personal value that is
+// null, or an empty string that is its own subject, holds nothing
+// personal, and is stored as it is, under no subject.
+func TestEmptySubject(t *testing.T) {
+	ctx := context.Background()
+	for _, data := range []string{
+		`{"customer_id":null,"address":"1 Main St","floor":3}`,
+		`{"customer_id":"","address":"1 Main St","floor":3}`,
+	} {
+		s, inner := newStore(t, shred.Of[shipped]("Shipped"))
+		_, err := s.Append(ctx, "order-1", chronicle.Any, chronicle.EventData{Type: "Shipped", Data: []byte(data)})
+		if !errors.Is(err, chronicle.ErrInvalidEvent) || !strings.Contains(fmt.Sprint(err), `"customer_id"`) {
+			t.Errorf("append of %s: %v, want ErrInvalidEvent naming customer_id", data, err)
+		}
+		for _, err := range inner.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+			if err == nil {
+				t.Errorf("append of %s stored an event", data)
+			}
+			break
+		}
+	}
+	for typ, data := range map[string]string{
+		"Shipped": `{"customer_id":"c1","address":null,"floor":null}`,
+		"Started": `{"player_one":"","player_two":null,"board":"x"}`,
+	} {
+		s, inner := newStore(t, shred.Of[shipped]("Shipped"), shred.Of[started]("Started"))
+		if _, err := s.Append(ctx, "s", chronicle.Any, chronicle.EventData{Type: typ, Data: []byte(data)}); err != nil {
+			t.Fatalf("append of %s: %v", data, err)
+		}
+		for rec, err := range inner.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(rec.Data) != data {
+				t.Errorf("%s stored as %s, want it as given", data, rec.Data)
+			}
+		}
+	}
+}
