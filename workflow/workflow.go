@@ -84,16 +84,21 @@ func (s Step) EventID(key string, i int) uuid.UUID {
 
 // Projection returns the workflow as a projection, to run with the other
 // projections in a [projection.Runner]: its checkpoint records the steps
-// done.
+// done. A workflow without a Name, or without React, gives a projection
+// that [projection.NewRunner] refuses (without a name, or without
+// Handle), rather than one that fails at its first event.
 func (w Workflow) Projection() projection.Projection {
-	return projection.Projection{
-		Name:   "workflow:" + w.Name,
-		Filter: w.Filter,
-		Handle: func(ctx context.Context, e chronicle.RecordedEvent) error {
+	p := projection.Projection{Filter: w.Filter}
+	if w.Name != "" {
+		p.Name = "workflow:" + w.Name
+	}
+	if w.React != nil {
+		p.Handle = func(ctx context.Context, e chronicle.RecordedEvent) error {
 			if err := w.React(ctx, Step{Workflow: w.Name, Trigger: e}, e); err != nil {
 				return fmt.Errorf("workflow %q: step for %s@%d in %q: %w", w.Name, e.Type, e.Revision, e.Stream, err)
 			}
 			return nil
-		},
+		}
 	}
+	return p
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/chronicle-es/chronicle/workflow"
@@ -264,5 +265,23 @@ func TestCommandIDsOfWorkflowsDiffer(t *testing.T) {
 	step := workflow.Step{Workflow: "billing", Trigger: trigger}
 	if got, want := step.CommandID("invoice/send"), uuid.NewSHA1(trigger.ID, []byte("billing/invoice/send")); got != want {
 		t.Errorf("CommandID = %s, want %s as before", got, want)
+	}
+}
+
+// TestIncompleteWorkflowIsRefused: a workflow without React, which would
+// panic in the runner's goroutine at its first event and take the
+// process down, or without a name, is refused when the runner is made.
+func TestIncompleteWorkflowIsRefused(t *testing.T) {
+	react := func(context.Context, workflow.Step, chronicle.RecordedEvent) error { return nil }
+	for name, wf := range map[string]workflow.Workflow{
+		"NoReact": {Name: "orders"},
+		"NoName":  {React: react},
+	} {
+		if _, err := projection.NewRunner(memory.New(nil), nil, wf.Projection()); err == nil {
+			t.Errorf("%s: NewRunner succeeded", name)
+		}
+	}
+	if _, err := projection.NewRunner(memory.New(nil), nil, workflow.Workflow{Name: "orders", React: react}.Projection()); err != nil {
+		t.Errorf("a complete workflow: %v", err)
 	}
 }
