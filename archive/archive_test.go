@@ -217,6 +217,20 @@ func TestExportStreams(t *testing.T) {
 			t.Fatalf("Type0 events: %d of stream a, %d in all; want 3 and 8", res.Events, all.Events)
 		}
 	})
+	// A filter that no read would take is refused, as ReadAll refuses
+	// it, in both modes, rather than select nothing.
+	t.Run("BadFilter", func(t *testing.T) {
+		for _, streams := range [][]string{nil, {"a"}} {
+			var buf bytes.Buffer
+			_, err := archive.Export(ctx, s, &buf, &archive.ExportOptions{Streams: streams, Filter: chronicle.Filter{Types: []string{"Type0", "\xff"}}})
+			if !errors.Is(err, chronicle.ErrInvalidEvent) || !strings.Contains(err.Error(), "Filter.Types[1]") {
+				t.Errorf("Streams %q, a type that is not UTF-8: %v, want ErrInvalidEvent naming Filter.Types[1]", streams, err)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("Streams %q, a type that is not UTF-8: wrote %d bytes", streams, buf.Len())
+			}
+		}
+	})
 	t.Run("From", func(t *testing.T) {
 		file, res := mustExport(t, s, &archive.ExportOptions{From: 25})
 		if res.Events != 6 || res.LastPosition != 30 || !bytes.HasPrefix(file, []byte(`{"stream":"c","revision":6,"position":25,`)) {

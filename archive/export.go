@@ -34,7 +34,9 @@ type ExportOptions struct {
 	// from the last one's LastPosition+1. It cannot be used with Streams.
 	From uint64
 
-	// Filter keeps only the events it matches, in either mode.
+	// Filter keeps only the events it matches, in either mode. One that
+	// [chronicle.Filter.Validate] refuses is refused with its error
+	// before anything is written.
 	Filter chronicle.Filter
 
 	// Progress, if not nil, is called after each event written.
@@ -76,6 +78,12 @@ func Export(ctx context.Context, store chronicle.Store, w io.Writer, opts *Expor
 	// would change its bytes, and the file is not HTML.
 	e.enc.SetEscapeHTML(false)
 
+	// ReadAll refuses a filter that Validate refuses; the named streams'
+	// reads take none, so it is checked here for them too, before
+	// anything is written, rather than match what it can.
+	if err := o.Filter.Validate(); err != nil {
+		return e.res, fmt.Errorf("export: %w", err)
+	}
 	if len(o.Streams) == 0 {
 		if err := e.events(store.ReadAll(ctx, chronicle.ReadAllOptions{From: o.From, Filter: o.Filter})); err != nil {
 			return e.res, fmt.Errorf("export the store: %w", err)
