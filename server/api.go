@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,8 +140,10 @@ func decodeBody(r *http.Request, v any) error {
 			return badRequest("the body is not valid JSON: it ends too soon")
 		case errors.As(err, &syntax):
 			return badRequest("the body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset)
+		case errors.As(err, &typ) && typ.Field == "":
+			return badRequest("the body is a JSON %s: send a JSON object", typ.Value)
 		case errors.As(err, &typ):
-			return badRequest("field %q: want %s, not a JSON %s", typ.Field, typ.Type, typ.Value)
+			return badRequest("field %q: want %s, not a JSON %s", typ.Field, jsonKind(typ.Type), typ.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return badRequest("unknown field %s in the body", strings.TrimPrefix(err.Error(), "json: unknown field "))
 		}
@@ -150,6 +153,28 @@ func decodeBody(r *http.Request, v any) error {
 		return badRequest("the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// jsonKind says what JSON a field of type t takes, in the words of the
+// JSON that a client sends rather than the server's Go types.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "another JSON value"
 }
 
 func (s *Server) apiAppend(w http.ResponseWriter, r *http.Request) {

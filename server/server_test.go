@@ -239,6 +239,11 @@ func TestAppendValidation(t *testing.T) {
 		{"TooLarge", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","data":"` + strings.Repeat("x", 5000) + `"}]}`, "", 413, "body_too_large", "4096 bytes"},
 		{"NotJSONContent", "/api/streams/s", appendBody(`"any"`, "E", 1), "text/plain", 415, "unsupported_media_type", "Content-Type: application/json"},
 		{"UnknownQuery", "/api/streams/s?force=1", appendBody(`"any"`, "E", 1), "", 400, "bad_request", `"force"`},
+		// A value of the wrong kind is named in JSON's words, not Go's.
+		{"BodyNotObject", "/api/streams/s", `[]`, "", 400, "bad_request", "the body is a JSON array: send a JSON object"},
+		{"EventsNotArray", "/api/streams/s", `{"expectedRevision":"any","events":{}}`, "", 400, "bad_request", `field "events": want a JSON array, not a JSON object`},
+		{"EventNotObject", "/api/streams/s", `{"expectedRevision":"any","events":["E"]}`, "", 400, "bad_request", `field "events": want a JSON object, not a JSON string`},
+		{"MetadataNotStrings", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","metadata":{"a":1}}]}`, "", 400, "bad_request", `field "events.metadata": want a string, not a JSON number`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := map[string]string{}
@@ -443,6 +448,10 @@ func TestMetadataAndDelete(t *testing.T) {
 		t.Fatalf("max count 2 shows %d events", len(p["events"].([]any)))
 	}
 	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"soon","maxCount":0,"truncateBefore":0}`}).want(t, 400, "bad_request")
+	a := do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":-1,"truncateBefore":0}`}).want(t, 400, "bad_request")
+	if msg, want := a.json(t)["error"], `field "maxCount": want a whole number, 0 or more, not a JSON number -1`; msg != want {
+		t.Errorf("a negative maxCount: message %q, want %q", msg, want)
+	}
 	do(t, ts, req{method: "DELETE", path: "/api/streams/s?expectedRevision=1"}).want(t, 409, "wrong_expected_revision")
 	do(t, ts, req{method: "DELETE", path: "/api/streams/s?expectedRevision=4&tombstone=true"}).want(t, 204, "")
 	get(t, ts, "/api/streams/s").want(t, 410, "stream_deleted")
