@@ -123,6 +123,36 @@ func TestSubscriptionLimit(t *testing.T) {
 	s.Close() // shutting down ends the open subscription
 }
 
+// TestSubscribeHead: a HEAD of a subscription gets its headers and ends,
+// as a HEAD answer has no body: following the log for it would hold a
+// subscription and stall the next request on the same connection.
+func TestSubscribeHead(t *testing.T) {
+	s, ts := newTestServer(t, nil, &Options{MaxSubscribers: 1})
+	client := &http.Client{Transport: ts.Client().Transport, Timeout: 5 * time.Second}
+	for _, path := range []string{"/api/all/subscribe", "/api/streams/s/subscribe"} {
+		r, _ := http.NewRequest("HEAD", ts.URL+path, nil)
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatalf("HEAD %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("HEAD %s: %s %s", path, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		// The same connection serves the next request.
+		resp, err = client.Get(ts.URL + "/health/live")
+		if err != nil {
+			t.Fatalf("after HEAD %s: %v", path, err)
+		}
+		resp.Body.Close()
+		if n := len(s.subscribers); n != 0 {
+			t.Fatalf("after HEAD %s: %d subscriptions open, want 0", path, n)
+		}
+	}
+	// The one subscription allowed is still free.
+	subscribe(t, ts.URL, "/api/all/subscribe", nil)
+}
+
 func testUsers(t *testing.T) *Users {
 	t.Helper()
 	var lines []string

@@ -143,9 +143,19 @@ func isNotFound(err error) bool {
 
 // stream runs a subscription: it answers with an event stream and calls
 // follow with a function that sends one event. It ends when the client
-// goes, the server shuts down, or follow fails.
+// goes, the server shuts down, or follow fails. A HEAD request gets the
+// headers alone.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 	follow func(ctx context.Context, send func(chronicle.RecordedEvent, string) error) error) {
+	if r.Method == http.MethodHead {
+		// A HEAD answer has no body, so the events would go nowhere,
+		// and the client, which takes the answer as whole, would wait
+		// on the same connection for the answer to its next request
+		// while the subscription went on.
+		eventStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	select {
 	case s.subscribers <- struct{}{}:
 		defer func() { <-s.subscribers }()
@@ -168,10 +178,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 	}()
 
 	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // let nginx pass events on at once
+	eventStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: %d\n\n", retryMillis)
 	rc.Flush()
@@ -232,6 +239,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 			return
 		}
 	}
+}
+
+// eventStreamHeaders sets the headers of a subscription's answer.
+func eventStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // let nginx pass events on at once
 }
 
 // writeEvent writes one SSE message. JSON has no raw newlines, so the
