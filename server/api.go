@@ -217,7 +217,8 @@ func (s *Server) apiAppend(w http.ResponseWriter, r *http.Request) {
 
 // validate checks an append request and returns what to append.
 func (req appendRequest) validate() (chronicle.ExpectedRevision, []chronicle.EventData, error) {
-	if req.ExpectedRevision == nil {
+	// A json.RawMessage holds a JSON null as the text "null".
+	if req.ExpectedRevision == nil || string(req.ExpectedRevision) == "null" {
 		return chronicle.Any, nil, badRequest(`expectedRevision is missing: give the stream's last revision, or "no-stream", "exists" or "any"`)
 	}
 	expected, err := parseExpected(req.ExpectedRevision)

@@ -226,6 +226,7 @@ func TestAppendValidation(t *testing.T) {
 		{"TwoValues", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E"}]} {}`, "", 400, "bad_request", "more than one"},
 		{"UnknownField", "/api/streams/s", `{"expectedRevision":"any","event":[]}`, "", 400, "bad_request", `"event"`},
 		{"NoExpected", "/api/streams/s", `{"events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", "expectedRevision is missing"},
+		{"NullExpected", "/api/streams/s", `{"expectedRevision":null,"events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", "expectedRevision is missing"},
 		{"BadExpected", "/api/streams/s", `{"expectedRevision":"soon","events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", `"soon"`},
 		{"NegativeExpected", "/api/streams/s", `{"expectedRevision":-1,"events":[{"id":"` + id + `","type":"E"}]}`, "", 400, "bad_request", "revision number"},
 		{"NoEvents", "/api/streams/s", `{"expectedRevision":"any","events":[]}`, "", 400, "bad_request", "at least one event"},
