@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -454,6 +455,22 @@ func TestImportBadInput(t *testing.T) {
 		res := mustImport(t, s, []byte(in), nil)
 		if res != (archive.ImportResult{Lines: 4, Events: 4, Written: 3, Existing: 1}) || len(readAll(t, s)) != 3 {
 			t.Fatalf("ImportResult = %+v, store holds %d events; want 3", res, len(readAll(t, s)))
+		}
+	})
+	t.Run("ReadFails", func(t *testing.T) {
+		// A read that fails in the middle of a line is the reader's
+		// error, not a line cut short in the file.
+		s := newMemory(t)
+		second := good("s", 1)
+		failed := errors.New("the disk is gone")
+		in := io.MultiReader(strings.NewReader(good("s", 0)+"\n"+second[:len(second)/2]), iotest.ErrReader(failed))
+		res, err := archive.Import(context.Background(), s, in, nil)
+		var lerr *archive.LineError
+		if !errors.Is(err, failed) || errors.As(err, &lerr) || !strings.Contains(err.Error(), "read line 2") {
+			t.Fatalf("error = %v, want the read's error, at line 2, and no LineError", err)
+		}
+		if res != (archive.ImportResult{Lines: 1, Events: 1, Written: 1}) {
+			t.Fatalf("ImportResult = %+v, want the line before the failed read", res)
 		}
 	})
 	t.Run("CRLFAndBlankLines", func(t *testing.T) {

@@ -129,7 +129,10 @@ type ImportResult struct {
 // imported. [ImportResult.Lines] tells how far the import got. Fix the
 // line and run the import again: the lines already imported are not
 // written twice. A line that the store refuses (a tombstoned stream, an
-// event over the store's size limit) is reported the same way.
+// event over the store's size limit) is reported the same way. A read of
+// r that fails stops the import with the read's error, not a
+// [*LineError], even in the middle of a line: the complete lines before
+// it are imported.
 //
 // Written and Existing are told apart by the positions that the store
 // reports: they are exact unless another process imports the same
@@ -155,10 +158,12 @@ func Import(ctx context.Context, store chronicle.Store, r io.Reader, opts *Impor
 		im.high = e.Position
 	}
 
-	sc := bufio.NewScanner(r)
+	src := &failedReader{r: r}
+	sc := bufio.NewScanner(src)
 	// The scanner takes the larger of max and the buffer's capacity as
 	// its limit, so the buffer must not start larger than the limit.
 	sc.Buffer(make([]byte, 0, min(64<<10, o.MaxLineSize)), o.MaxLineSize)
+	sc.Split(src.scanLines)
 	n := 0
 	for sc.Scan() {
 		n++
@@ -199,6 +204,32 @@ func Import(ctx context.Context, store chronicle.Store, r io.Reader, opts *Impor
 		return im.res, err
 	}
 	return im.res, nil
+}
+
+// failedReader remembers the error of a read that failed, so that the
+// part of a line read before it is not taken for a line of the file.
+type failedReader struct {
+	r   io.Reader
+	err error // the first error other than io.EOF
+}
+
+func (f *failedReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && f.err == nil {
+		f.err = err
+	}
+	return n, err
+}
+
+// scanLines splits as bufio.ScanLines does, but a last line without its
+// end after a failed read gives the read's error: the scanner would hand
+// it over as a line, whose JSON is cut short, and the error would blame
+// the file.
+func (f *failedReader) scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	if atEOF && f.err != nil && len(data) > 0 && bytes.IndexByte(data, '\n') < 0 {
+		return 0, nil, f.err
+	}
+	return bufio.ScanLines(data, atEOF)
 }
 
 // event is one parsed line.
