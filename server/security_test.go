@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -297,5 +298,36 @@ func TestUIEscapesEventContents(t *testing.T) {
 		if csp := a.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("%s: Content-Security-Policy %q", path, csp)
 		}
+	}
+}
+
+// grpcRecorder is a GRPCServer that notes the calls it was given.
+type grpcRecorder struct{ calls int }
+
+func (g *grpcRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.calls++ }
+func (g *grpcRecorder) Stop()                                            {}
+
+// TestLoopbackOnlyRefusesOtherHostsOverGRPC: the gRPC calls that share
+// the server's port are refused for a host that is not loopback too, in
+// gRPC's terms (PermissionDenied), as the web's requests are.
+func TestLoopbackOnlyRefusesOtherHostsOverGRPC(t *testing.T) {
+	g := &grpcRecorder{}
+	s, err := New(memory.New(nil), &Options{LoopbackOnly: true, GRPC: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(host string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/event_store.client.streams.Streams/Read", nil)
+		r.ProtoMajor, r.ProtoMinor, r.Host = 2, 0, host
+		r.Header.Set("Content-Type", "application/grpc")
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		return w
+	}
+	if w := call("evil.example:2113"); g.calls != 0 || w.Header().Get("Grpc-Status") != "7" {
+		t.Errorf("a gRPC call for evil.example: passed on %d times, grpc-status %q; want it refused with 7", g.calls, w.Header().Get("Grpc-Status"))
+	}
+	if call("127.0.0.1:2113"); g.calls != 1 {
+		t.Errorf("a gRPC call for 127.0.0.1: passed on %d times, want once", g.calls)
 	}
 }

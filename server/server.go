@@ -70,7 +70,7 @@ type Options struct {
 	// speaks plain-text HTTP/2 as well as HTTP/1.1, and stops GRPC
 	// first when it shuts down. The GRPC server does its own
 	// authorization: the Users, ReadOnly and limits above are not
-	// applied to it.
+	// applied to it; LoopbackOnly is.
 	GRPC GRPCServer
 	// TLS, when set, makes Serve speak HTTPS (HTTP/1.1 and HTTP/2, chosen
 	// by ALPN), and gRPC over TLS, with this configuration.
@@ -164,6 +164,15 @@ func New(store chronicle.Store, opts *Options) (*Server, error) {
 		web := s.handler
 		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if isGRPC(r) {
+				if o.LoopbackOnly && !loopbackHost(r.Host) {
+					// As for the web's requests (see protect), in
+					// gRPC's own words: a trailers-only response.
+					w.Header().Set("Content-Type", "application/grpc")
+					w.Header().Set("Grpc-Status", "7") // PermissionDenied
+					w.Header().Set("Grpc-Message", "this server only answers calls for localhost or a loopback address: it listens on loopback")
+					w.WriteHeader(http.StatusOK)
+					return
+				}
 				g.ServeHTTP(w, r)
 				return
 			}
