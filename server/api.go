@@ -510,12 +510,14 @@ func (s *Server) listStreams(r *http.Request, opts chronicle.ListStreamsOptions)
 			f.Categories = []string{opts.Category}
 		}
 		n := 0
-		for e, err := range s.store.ReadAll(r.Context(), chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Filter: f, Limit: scanLimit}) {
+		// One event more than the scan reads tells whether there are more.
+		for e, err := range s.store.ReadAll(r.Context(), chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Filter: f, Limit: scanLimit + 1}) {
 			if err != nil {
 				return list, err
 			}
-			if n++; n == scanLimit {
+			if n++; n > scanLimit {
 				list.Partial = true
+				break
 			}
 			if seen[e.Stream] {
 				continue

@@ -617,3 +617,37 @@ func TestStatsCostBounded(t *testing.T) {
 		t.Fatalf("the store counted its streams %d times after the stay, want 2", store.counts.Load())
 	}
 }
+
+// TestStreamScanPartial: a store that cannot list its streams has them
+// listed from the newest scanLimit events of its log, and the list says
+// it is partial only when the log holds more than that.
+func TestStreamScanPartial(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	_, ts := newTestServer(t, plainStore{store}, nil)
+	// Fewer streams than a page lists, so that the scan reads on to
+	// the end of its limit.
+	events := make([]chronicle.EventData, 4000)
+	for i := range events {
+		events[i] = chronicle.EventData{Type: "E"}
+	}
+	for i := range scanLimit / len(events) {
+		if _, err := store.Append(ctx, fmt.Sprintf("s-%d", i), chronicle.NoStream, events...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	partial := func() bool {
+		var l struct{ Partial bool }
+		json.Unmarshal([]byte(get(t, ts, "/api/streams").want(t, 200, "").body), &l)
+		return l.Partial
+	}
+	if partial() {
+		t.Errorf("a log of exactly %d events listed as partial", scanLimit)
+	}
+	if _, err := store.Append(ctx, "s-0", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if !partial() {
+		t.Errorf("a log of %d events listed as complete", scanLimit+1)
+	}
+}
