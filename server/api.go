@@ -322,7 +322,8 @@ type pageJSON struct {
 	Stream    string      `json:"stream,omitempty"`
 	Direction string      `json:"direction"`
 	Events    []eventJSON `json:"events"`
-	// NextFrom is the "from" of the next page, absent after the last.
+	// NextFrom is the "from" of the next page, absent when this one is
+	// not full; a full page may be the last, and the next one empty.
 	NextFrom *uint64 `json:"nextFrom,omitempty"`
 }
 
