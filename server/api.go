@@ -601,16 +601,34 @@ func (s *Server) apiSetMetadata(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, errNoRetention)
 		return
 	}
-	var req metadataJSON
+	// Pointers, to tell a field left out from one set to its zero.
+	var req struct {
+		MaxAge         *string `json:"maxAge"`
+		MaxCount       *uint64 `json:"maxCount"`
+		TruncateBefore *uint64 `json:"truncateBefore"`
+	}
 	if err := decodeBody(r, &req); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	m := chronicle.StreamMetadata{MaxCount: req.MaxCount, TruncateBefore: req.TruncateBefore}
-	if req.MaxAge != "" {
-		d, err := time.ParseDuration(req.MaxAge)
+	var missing []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"maxAge", req.MaxAge != nil}, {"maxCount", req.MaxCount != nil}, {"truncateBefore", req.TruncateBefore != nil}} {
+		if !f.set {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		s.apiFail(w, r, badRequest("the body lacks %s: PUT replaces all the stream's metadata, so give every field (\"\" or 0 for none)", strings.Join(missing, " and ")))
+		return
+	}
+	m := chronicle.StreamMetadata{MaxCount: *req.MaxCount, TruncateBefore: *req.TruncateBefore}
+	if *req.MaxAge != "" {
+		d, err := time.ParseDuration(*req.MaxAge)
 		if err != nil || d < 0 {
-			s.apiFail(w, r, badRequest("maxAge %q: want a duration such as 720h or 90m, or \"\" for no limit", req.MaxAge))
+			s.apiFail(w, r, badRequest("maxAge %q: want a duration such as 720h or 90m, or \"\" for no limit", *req.MaxAge))
 			return
 		}
 		m.MaxAge = d

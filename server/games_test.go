@@ -89,7 +89,7 @@ func TestConnectFourAPI(t *testing.T) {
 			// found, as the service says, rather than a game of nobody
 			// with no steps (whose page failed in the browser).
 			hidden := post(t, ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "").json(t)
-			do(t, ts, req{method: "PUT", path: "/api/streams/" + hidden["stream"].(string) + "/metadata", body: `{"truncateBefore":10}`}).want(t, 200, "")
+			do(t, ts, req{method: "PUT", path: "/api/streams/" + hidden["stream"].(string) + "/metadata", body: `{"maxAge":"","maxCount":0,"truncateBefore":10}`}).want(t, 200, "")
 			get(t, ts, "/api/games/"+hidden["id"].(string)).want(t, 404, "game_not_found")
 			if a := get(t, ts, "/games/"+hidden["id"].(string)); a.status != 404 {
 				t.Errorf("the page of a hidden game: %d\n%s", a.status, a.body)

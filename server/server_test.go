@@ -453,6 +453,15 @@ func TestMetadataAndDelete(t *testing.T) {
 	if msg, want := a.json(t)["error"], `field "maxCount": want a whole number, 0 or more, not a JSON number -1`; msg != want {
 		t.Errorf("a negative maxCount: message %q, want %q", msg, want)
 	}
+	// PUT replaces the whole metadata: a field left out would clear
+	// what it held without the client saying so.
+	a = do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxCount":3}`}).want(t, 400, "bad_request")
+	if msg, want := a.json(t)["error"], `the body lacks maxAge and truncateBefore: PUT replaces all the stream's metadata, so give every field ("" or 0 for none)`; msg != want {
+		t.Errorf("a PUT without every field: message %q, want %q", msg, want)
+	}
+	if got := get(t, ts, "/api/streams/s/metadata").want(t, 200, "").json(t); got["maxCount"] != 2.0 {
+		t.Fatalf("metadata after a refused PUT: %v", got)
+	}
 	do(t, ts, req{method: "DELETE", path: "/api/streams/s?expectedRevision=1"}).want(t, 409, "wrong_expected_revision")
 	do(t, ts, req{method: "DELETE", path: "/api/streams/s?expectedRevision=4&tombstone=true"}).want(t, 204, "")
 	get(t, ts, "/api/streams/s").want(t, 410, "stream_deleted")
