@@ -128,10 +128,13 @@ func TestCommandLine(t *testing.T) {
 		t.Run("Help/"+cmd.name, func(t *testing.T) {
 			runIn(t, "", nil, cmd.name, "--help").must(t, exitOK, "Usage: connectfour "+cmd.name, "--store DSN", "Exit status")
 			runIn(t, "", nil, "help", cmd.name).must(t, exitOK, "Usage: connectfour "+cmd.name)
+			// --store before the command is the program's, as with any
+			// other command: help still reads the name after it.
+			runIn(t, "", nil, "--store", "memory:", "help", cmd.name).must(t, exitOK, "Usage: connectfour "+cmd.name)
 		})
 	}
 	env := map[string]string{"XDG_DATA_HOME": "/data"}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--store", "memory:", "help"}} {
 		runIn(t, "", env, args...).must(t, exitOK, "Commands:", "resume ID", "sqlite:/data/chronicle/connectfour.db")
 	}
 	t.Run("SummariesLineUp", func(t *testing.T) {
