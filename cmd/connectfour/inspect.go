@@ -40,7 +40,7 @@ func (a *app) findGame(ctx context.Context, svc *cf.Service, arg string) (uuid.U
 	}
 	switch len(found) {
 	case 0:
-		return uuid.Nil, fmt.Errorf("no game starts with %q in %s: 'connectfour list' shows the games", arg, a.storeDSN)
+		return uuid.Nil, fmt.Errorf("no game starts with %q in %s: 'connectfour list' shows the games", arg, a.where())
 	case 1:
 		return found[0], nil
 	default:
@@ -66,7 +66,7 @@ func (a *app) openGame(ctx context.Context, arg string) (*cf.Service, uuid.UUID,
 // notFound rewords ErrGameNotFound for a person.
 func (a *app) notFound(id uuid.UUID, err error) error {
 	if errors.Is(err, cf.ErrGameNotFound) {
-		return fmt.Errorf("there is no game %s in %s", id, a.storeDSN)
+		return fmt.Errorf("there is no game %s in %s", id, a.where())
 	}
 	return err
 }
@@ -124,7 +124,7 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	if errors.Is(err, cf.ErrNamesNotForgettable) {
 		err = fmt.Errorf(`cannot forget %s: names in %s are stored in the clear, because that store has no database to keep the keys that make them forgettable. `+
 			`To erase the name there, delete the streams of the games that hold it ('connectfour list' shows them); `+
-			`to play with names that can be forgotten, use --store sqlite:PATH or --store postgres://URL`, printable(player), a.storeDSN)
+			`to play with names that can be forgotten, use --store sqlite:PATH or --store postgres://URL`, printable(player), a.where())
 	}
 	if err != nil {
 		return a.fail(err)
@@ -132,7 +132,7 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	// Forgetting deletes the key of the names stored encrypted; the games
 	// that hold the name in the clear still show it, and say so.
 	fmt.Fprintf(a.out, "Forgot %s in %s: the name reads as [forgotten] in the games this program started there, "+
-		"the moves made in them through chronicle serve included.\n", printable(player), a.storeDSN)
+		"the moves made in them through chronicle serve included.\n", printable(player), a.where())
 	fmt.Fprintln(a.out, "Games started through chronicle serve, or over kurrentdb://, store names in the clear: forgetting cannot erase those.")
 	games, err := svc.ListGames(ctx)
 	if err != nil {

@@ -371,6 +371,10 @@ func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
 	return s, nil
 }
 
+// where names the store opened, for messages: as given, but for the
+// password of a URL.
+func (a *app) where() string { return dsn.Redact(a.storeDSN) }
+
 // service returns the game service over store. Player names are personal
 // data: they are stored encrypted, so that "connectfour forget" can erase
 // them, when the store can keep their keys. A store without a database of

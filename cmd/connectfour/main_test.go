@@ -528,3 +528,23 @@ func TestForgetSaysWhatStays(t *testing.T) {
 	runIn(t, "", nil, append([]string{"list"}, db...)...).must(t, exitOK,
 		"[forgotten] vs [forgotten]", "alice vs carol", "dave vs alice", "carol vs erin")
 }
+
+// TestMessagesHideThePassword looks up games that are not there, and
+// forgets a player, on a store whose URL holds a password: the messages
+// name the store without it, as "Events are saved in" does. They printed
+// the URL as given, password and all.
+func TestMessagesHideThePassword(t *testing.T) {
+	kdb := serveKurrent(t, memory.New(nil))
+	kdb[1] = strings.Replace(kdb[1], "kurrentdb://", "kurrentdb://admin:s3cret@", 1)
+	for _, args := range [][]string{
+		{"show", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11"},
+		{"history", "0b0e"},
+		{"forget", "alice"},
+	} {
+		r := runIn(t, "", nil, append(args, kdb...)...)
+		r.must(t, exitError, "kurrentdb://admin:xxxxx@")
+		if strings.Contains(r.out+r.errOut, "s3cret") {
+			t.Errorf("%v prints the password:\n%s%s", args, r.out, r.errOut)
+		}
+	}
+}

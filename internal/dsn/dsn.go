@@ -77,15 +77,15 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	case isKurrent(kind) && found:
 		if !strings.HasPrefix(rest, "//") {
 			// The client would take it all for a bare host:port.
-			return nil, invalidf("open store %s: write %s://HOST:PORT, with the two slashes", redact(dsn), kind)
+			return nil, invalidf("open store %s: write %s://HOST:PORT, with the two slashes", Redact(dsn), kind)
 		}
 		s, err := kurrent.Dial(ctx, dsn, nil)
 		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", redact(dsn), err)
+			return nil, fmt.Errorf("open store %s: %w", Redact(dsn), err)
 		}
 		return s, nil
 	case found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`):
-		return nil, invalidf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", redact(dsn), kind)
+		return nil, invalidf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", Redact(dsn), kind)
 	default:
 		return sqlite.Open(ctx, dsn, nil)
 	}
@@ -113,16 +113,16 @@ func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, invalidf("open store %s: not a valid URL", redact(dsn))
+		return nil, invalidf("open store %s: not a valid URL", Redact(dsn))
 	}
 	// Not u.Query, which skips a parameter it cannot read: the URL would
 	// open a store without it, in another schema or without sslmode.
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, invalidf("open store %s: bad query parameters: %v", redact(dsn), err)
+		return nil, invalidf("open store %s: bad query parameters: %v", Redact(dsn), err)
 	}
 	if n := len(q["schema"]); n > 1 {
-		return nil, invalidf("open store %s: schema given %d times: give it once", redact(dsn), n)
+		return nil, invalidf("open store %s: schema given %d times: give it once", Redact(dsn), n)
 	}
 	opts := &postgres.Options{Schema: q.Get("schema")}
 	q.Del("schema")
@@ -140,8 +140,9 @@ func isKurrent(scheme string) bool {
 	return false
 }
 
-// redact hides the password of a URL, for messages.
-func redact(dsn string) string {
+// Redact returns dsn with the password of a URL replaced by "xxxxx", for
+// messages, and any other dsn as it is.
+func Redact(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil && u.User != nil {
 		return u.Redacted()
 	}
@@ -161,9 +162,9 @@ func Describe(dsn string) string {
 		// As Open takes it: "memory.db" is a file.
 		return "memory (events are gone when the program ends)"
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
-		return "PostgreSQL at " + redact(dsn)
+		return "PostgreSQL at " + Redact(dsn)
 	case isKurrent(strings.SplitN(dsn, ":", 2)[0]):
-		return "KurrentDB at " + redact(dsn)
+		return "KurrentDB at " + Redact(dsn)
 	default:
 		return strings.TrimPrefix(dsn, "sqlite:")
 	}
