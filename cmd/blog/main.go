@@ -438,7 +438,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%w: --store %s keeps no tables beside its events, and the blog keeps its read model "+
 			"(table posts) and outbox in the store's own database, committed with the events they come from: "+
-			"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, o.store)
+			"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, dsn.Redact(o.store))
 	}
 	return cmd.run(ctx, &app{blog: b, stdout: stdout, stderr: stderr}, &o, pos)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/kurrentserver"
+	"github.com/chronicle-es/chronicle/memory"
 )
 
 // bin is the blog command, built once for all tests.
@@ -240,5 +243,25 @@ func TestBlogHelp(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.data, "chronicle")); err == nil {
 		t.Errorf("asking for help created the store")
+	}
+}
+
+// TestBlogKurrentHidesThePassword runs blog against a KurrentDB URL that
+// holds a password: the store opens, and the blog refuses it, since it
+// keeps no tables, naming it without the password. The message printed
+// the URL as given, password and all.
+func TestBlogKurrentHidesThePassword(t *testing.T) {
+	srv := kurrentserver.New(memory.New(nil), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	c := newCLI(t)
+	c.store = []string{"--store", "kurrentdb://admin:s3cret@" + ln.Addr().String() + "?tls=false"}
+	r := c.run("list")
+	if r.code != 2 || !strings.Contains(r.stderr, "--store kurrentdb://admin:xxxxx@") || strings.Contains(r.stderr, "s3cret") {
+		t.Errorf("blog list over kurrentdb:// with a password: exit %d, stderr %q; want exit 2 and the URL without its password", r.code, r.stderr)
 	}
 }
