@@ -71,13 +71,14 @@ func (a *app) notFound(id uuid.UUID, err error) error {
 	return err
 }
 
-// status describes where a game stands, in a few words.
+// status describes where a game stands, in a few words, with the names
+// made printable.
 func status(g cf.Game) string {
 	switch {
 	case g.Finished():
-		return g.Outcome()
+		return printable(g.Outcome())
 	case g.Started:
-		return g.NextPlayer() + " to play"
+		return printable(g.NextPlayer()) + " to play"
 	}
 	return "not started"
 }
@@ -100,7 +101,7 @@ func (a *app) list(ctx context.Context, _ []string) int {
 	fmt.Fprintln(tw, "ID\tPLAYERS\tSTATUS\tMOVES\tSTARTED\tLAST MOVE")
 	for _, g := range games {
 		fmt.Fprintf(tw, "%s\t%s vs %s\t%s\t%d\t%s\t%s\n", g.ID.String()[:shortID],
-			g.Game.PlayerOne, g.Game.PlayerTwo, status(g.Game), g.Game.Moves,
+			printable(g.Game.PlayerOne), printable(g.Game.PlayerTwo), status(g.Game), g.Game.Moves,
 			g.Created.Local().Format(time.DateTime), g.Updated.Local().Format(time.DateTime))
 	}
 	if err := tw.Flush(); err != nil {
@@ -192,7 +193,7 @@ func (a *app) show(ctx context.Context, args []string) int {
 		return a.fail(a.notFound(id, err))
 	}
 	fmt.Fprintf(a.out, "Game %s: %s (%s) against %s (%s)\n", id,
-		g.PlayerOne, a.symbol(cf.Red), g.PlayerTwo, a.symbol(cf.Yellow))
+		printable(g.PlayerOne), a.symbol(cf.Red), printable(g.PlayerTwo), a.symbol(cf.Yellow))
 	fmt.Fprint(a.out, a.drawGame(g))
 	fmt.Fprintf(a.out, "After %s, %s.\n", moves(g.Moves), status(g))
 	return exitOK
@@ -252,7 +253,7 @@ func (a *app) replay(ctx context.Context, args []string) int {
 		}
 	}
 	fmt.Fprintf(a.out, "Replaying game %s: %s (%s) against %s (%s), %s.\n", id,
-		final.PlayerOne, a.symbol(cf.Red), final.PlayerTwo, a.symbol(cf.Yellow), moves(final.Moves))
+		printable(final.PlayerOne), a.symbol(cf.Red), printable(final.PlayerTwo), a.symbol(cf.Yellow), moves(final.Moves))
 	for i, s := range steps {
 		m, ok := s.Event.(cf.MoveMade)
 		if !ok {
@@ -289,7 +290,7 @@ func (a *app) replayAt(id uuid.UUID, steps []cf.Step, final cf.Game) int {
 	if g.Finished() {
 		fmt.Fprintf(a.out, "Result: %s.\n", status(g))
 	} else {
-		fmt.Fprintf(a.out, "Next player: %s (%s)\n", g.NextPlayer(), a.symbol(g.TokenOf(g.NextPlayer())))
+		fmt.Fprintf(a.out, "Next player: %s (%s)\n", printable(g.NextPlayer()), a.symbol(g.TokenOf(g.NextPlayer())))
 	}
 	return exitOK
 }

@@ -548,3 +548,42 @@ func TestMessagesHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredNamesCannotDriveTheTerminal reads a game written by another
+// program, such as the tutorial's Python code, which does not check names:
+// one holds an escape sequence, the other a tab and a line break. Every
+// command that shows a name must show it as text, as stats and history
+// did, so that it neither drives the terminal nor breaks list's columns;
+// list, show, replay and resume printed the names as they were.
+func TestStoredNamesCannotDriveTheTerminal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c4.db")
+	db := []string{"--store", "sqlite:" + path}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11"
+	var events []chronicle.EventData
+	for _, e := range []struct{ typ, data string }{
+		{"GameStarted", `{"player_one": "\u001b[2Jmallory", "player_two": "bob\tby\nline"}`},
+		{"MoveMade", `{"player": "\u001b[2Jmallory", "column": "A"}`},
+		{"MoveMade", `{"player": "bob\tby\nline", "column": "B"}`},
+	} {
+		events = append(events, chronicle.EventData{Type: e.typ, Data: []byte(e.data)})
+	}
+	_, err = st.Append(ctx, "game-"+id, chronicle.NoStream, events...)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"list"}, {"stats"}, {"show", id}, {"history", id}, {"replay", id}, {"replay", "--at", "1", id}, {"resume", id}} {
+		r := runIn(t, "q\n", nil, append(args, db...)...)
+		if all := r.out + r.errOut; strings.ContainsAny(all, "\x1b\t") || strings.Contains(all, "by\nline") {
+			t.Errorf("%v prints a stored name's control characters:\n%q", args, all)
+		}
+		if !strings.Contains(r.out, "bob") {
+			t.Errorf("%v does not name the player:\n%s", args, r.out)
+		}
+	}
+}

@@ -105,7 +105,8 @@ func (p *prompter) ask(ctx context.Context, question string) (string, answer) {
 }
 
 // printable replaces what a terminal would interpret in s, such as
-// escape sequences, so that echoing input cannot change the terminal.
+// escape sequences, so that neither echoed input nor a name that another
+// program stored can change the terminal.
 func printable(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
@@ -191,7 +192,7 @@ func (a *app) resume(ctx context.Context, args []string) int {
 	}
 	if g.Finished() {
 		fmt.Fprint(a.out, a.drawGame(g))
-		return a.fail(fmt.Errorf("game %s is over (%s after %s): there is nothing to resume", id, g.Outcome(), moves(g.Moves)))
+		return a.fail(fmt.Errorf("game %s is over (%s after %s): there is nothing to resume", id, status(g), moves(g.Moves)))
 	}
 	if err := svc.CanMove(ctx, id); err != nil {
 		return a.fail(a.cannotMove(id, err))
@@ -348,9 +349,11 @@ func shellQuote(s string) string {
 // symbol draws a player's token, as the board does.
 func (a *app) symbol(t cf.Token) string { return t.Symbol(a.colour()) }
 
-// player names a player with their token: "alice (X)".
+// player names a player with their token: "alice (X)". The name may
+// come from another program, which did not check it: it is made
+// printable.
 func (s *session) player(name string) string {
-	return fmt.Sprintf("%s (%s)", name, s.symbol(s.game.TokenOf(name)))
+	return fmt.Sprintf("%s (%s)", printable(name), s.symbol(s.game.TokenOf(name)))
 }
 
 // drawGame draws g's board, with its winning line marked.
