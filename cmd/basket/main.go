@@ -219,6 +219,10 @@ func (q *quantityFlag) String() string { return strconv.Itoa(int(*q)) }
 
 func (q *quantityFlag) Set(s string) error {
 	n, err := strconv.Atoi(s)
+	if errors.Is(err, strconv.ErrRange) {
+		// A whole number still, but one that no int holds.
+		return fmt.Errorf("out of range: give a whole number from 1 to %d", basket.MaxQuantity)
+	}
 	if err != nil {
 		return errors.New("not a whole number")
 	}
