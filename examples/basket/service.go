@@ -91,8 +91,9 @@ type Change struct {
 }
 
 // History returns the events of basket id, oldest first: the story of
-// how the basket came to hold what it holds. An unknown basket gives an
-// error matching [ErrBasketNotFound].
+// how the basket came to hold what it holds. An unknown basket, or one
+// whose events the stream's retention metadata all hides, gives an error
+// matching [ErrBasketNotFound].
 func (s *Service) History(ctx context.Context, id uuid.UUID) ([]Change, error) {
 	var out []Change
 	for rec, err := range s.store.ReadStream(ctx, StreamName(id), chronicle.ReadStreamOptions{}) {
@@ -107,6 +108,12 @@ func (s *Service) History(ctx context.Context, id uuid.UUID) ([]Change, error) {
 			return nil, fmt.Errorf("history of basket %s: %w", id, err)
 		}
 		out = append(out, Change{Recorded: rec, Event: e})
+	}
+	if len(out) == 0 {
+		// The stream's retention metadata hides every event: the store
+		// reads the stream as empty, not as missing, but there is no
+		// basket to tell the story of, as Get says too.
+		return nil, fmt.Errorf("history of basket %s: %w", id, ErrBasketNotFound)
 	}
 	return out, nil
 }
