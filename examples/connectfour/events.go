@@ -79,7 +79,9 @@ func StreamName(id uuid.UUID) string {
 }
 
 // ParseStreamName returns the game id in a stream name made by
-// [StreamName].
+// [StreamName], and an error for any other name: one that spells the
+// UUID otherwise (in upper case, without dashes, in braces), which
+// uuid.Parse reads too, names another stream than the game of that id.
 func ParseStreamName(stream string) (uuid.UUID, error) {
 	rest, ok := strings.CutPrefix(stream, Category+"-")
 	if !ok {
@@ -88,6 +90,9 @@ func ParseStreamName(stream string) (uuid.UUID, error) {
 	id, err := uuid.Parse(rest)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("stream %q is not a game: %w", stream, err)
+	}
+	if id.String() != rest {
+		return uuid.Nil, fmt.Errorf("stream %q is not a game: a game's stream is %q", stream, StreamName(id))
 	}
 	return id, nil
 }

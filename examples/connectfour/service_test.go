@@ -54,6 +54,7 @@ func TestService(t *testing.T) {
 			t.Run("NotFound", func(t *testing.T) { testNotFound(t, s.open(t)) })
 			t.Run("HiddenGame", func(t *testing.T) { testHiddenGame(t, s.open(t)) })
 			t.Run("Forget", func(t *testing.T) { testForget(t, s.open(t)) })
+			t.Run("OtherSpellingsOfAnID", func(t *testing.T) { testOtherSpellingsOfAnID(t, s.open(t)) })
 		})
 	}
 }
@@ -385,6 +386,43 @@ func TestStreamName(t *testing.T) {
 	for _, bad := range []string{"game-", "game-42", "chat-0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11", ""} {
 		if _, err := cf.ParseStreamName(bad); err == nil {
 			t.Errorf("ParseStreamName(%q) succeeded", bad)
+		}
+	}
+}
+
+// testOtherSpellingsOfAnID lists games beside streams of the category
+// whose names spell a UUID otherwise than StreamName does, as another
+// program may write them: in upper case, which the id of a game of ours
+// shares, and without dashes. Such a stream is not a game that GetGame
+// reads, so the list leaves it out. It listed them under the id they
+// spell, which GetGame did not find, and the read model's table refused
+// the second stream of one id, which stopped list and stats for good.
+func testOtherSpellingsOfAnID(t *testing.T, store chronicle.Store) {
+	ctx := context.Background()
+	svc := cf.NewService(store)
+	id := mustCreate(t, svc, "alice", "bob")
+	started := chronicle.EventData{Type: cf.TypeGameStarted, Data: []byte(`{"player_one":"carol","player_two":"dave"}`)}
+	for _, stream := range []string{
+		cf.Category + "-" + strings.ToUpper(id.String()),
+		cf.Category + "-" + strings.ReplaceAll(uuid.NewString(), "-", ""),
+	} {
+		if _, err := store.Append(ctx, stream, chronicle.NoStream, started); err != nil {
+			t.Fatal(err)
+		}
+	}
+	games, err := svc.ListGames(ctx)
+	if err != nil {
+		t.Fatalf("ListGames: %v", err)
+	}
+	if len(games) != 1 || games[0].ID != id || games[0].Game.PlayerOne != "alice" {
+		t.Fatalf("ListGames = %+v, want only the game of alice and bob, %s", games, id)
+	}
+	if _, err := svc.Leaderboard(ctx); err != nil {
+		t.Fatalf("Leaderboard: %v", err)
+	}
+	for _, bad := range []string{"game-" + strings.ToUpper(id.String()), "game-" + strings.ReplaceAll(id.String(), "-", "")} {
+		if got, err := cf.ParseStreamName(bad); err == nil {
+			t.Errorf("ParseStreamName(%q) = %v, want an error: StreamName(%v) is another stream", bad, got, got)
 		}
 	}
 }
