@@ -587,3 +587,19 @@ func TestStoredNamesCannotDriveTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestFileNamedMemory plays in a SQLite file whose name starts with
+// "memory", such as memory.db, given without a directory: the file keeps
+// the game, so the program must say how to resume it. It said that "the
+// memory store forgets it now", and gave no way back to the game.
+func TestFileNamedMemory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, name := range []string{"memory.db", "memories"} {
+		r := runIn(t, "alice\nbob\nD\nq\n", nil, "--store", name)
+		r.must(t, exitUnfinished, "Events are saved in "+name, "is saved after 1 move", "connectfour resume ")
+		if strings.Contains(r.out, "forgets") {
+			t.Errorf("--store %s: says the game is forgotten, though the file keeps it:\n%s", name, r.out)
+		}
+	}
+	runIn(t, "alice\nbob\nD\nq\n", nil, "--store", "memory").must(t, exitUnfinished, "the memory store forgets it now")
+}

@@ -324,8 +324,9 @@ func (s *session) stopUnfinished(ans answer) int {
 }
 
 // inMemory reports whether the events are lost at exit, so that there is
-// no point in telling how to resume or replay.
-func (a *app) inMemory() bool { return strings.HasPrefix(a.storeDSN, "memory") }
+// no point in telling how to resume or replay. A file whose name starts
+// with "memory" keeps them.
+func (a *app) inMemory() bool { return dsn.IsMemory(a.storeDSN) }
 
 // commandLine returns the command that runs cmd on the same store.
 func (a *app) commandLine(cmd, arg string) string {

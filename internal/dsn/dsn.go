@@ -154,12 +154,15 @@ type memoryStore struct{ *memory.Store }
 
 func (memoryStore) Close() error { return nil }
 
+// IsMemory reports whether dsn names the memory store, as [Open] takes
+// it: "memory:" or "memory", and not a file such as "memory.db".
+func IsMemory(dsn string) bool { return dsn == "memory" || dsn == "memory:" }
+
 // Describe returns where the store that dsn names keeps its events, in
 // the form a person reads in a message.
 func Describe(dsn string) string {
 	switch {
-	case dsn == "memory" || dsn == "memory:":
-		// As Open takes it: "memory.db" is a file.
+	case IsMemory(dsn):
 		return "memory (events are gone when the program ends)"
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
 		return "PostgreSQL at " + Redact(dsn)
