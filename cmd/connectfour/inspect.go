@@ -267,7 +267,7 @@ func (a *app) replay(ctx context.Context, args []string) int {
 		if err := sleep(ctx, delay); err != nil {
 			return exitInterrupted
 		}
-		fmt.Fprintf(a.out, "\nMove %d: %s plays %s\n%s", s.Game.Moves, printable(m.Player), m.Column, a.drawGame(s.Game))
+		fmt.Fprintf(a.out, "\nMove %d: %s plays %s\n%s", s.Game.Moves, printable(m.Player), printable(string(m.Column)), a.drawGame(s.Game))
 	}
 	fmt.Fprintf(a.out, "\nResult: %s.\n", status(final))
 	return exitOK

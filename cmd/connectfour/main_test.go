@@ -551,10 +551,12 @@ func TestMessagesHideThePassword(t *testing.T) {
 
 // TestStoredNamesCannotDriveTheTerminal reads a game written by another
 // program, such as the tutorial's Python code, which does not check names:
-// one holds an escape sequence, the other a tab and a line break. Every
-// command that shows a name must show it as text, as stats and history
-// did, so that it neither drives the terminal nor breaks list's columns;
-// list, show, replay and resume printed the names as they were.
+// one holds an escape sequence, the other a tab and a line break, and a
+// move's column is an escape sequence. Every command that shows a name
+// or a column must show it as text, as stats and history did, so that it
+// neither drives the terminal nor breaks list's columns; list, show,
+// replay and resume printed the names as they were, and replay the
+// column.
 func TestStoredNamesCannotDriveTheTerminal(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c4.db")
 	db := []string{"--store", "sqlite:" + path}
@@ -569,6 +571,8 @@ func TestStoredNamesCannotDriveTheTerminal(t *testing.T) {
 		{"GameStarted", `{"player_one": "\u001b[2Jmallory", "player_two": "bob\tby\nline"}`},
 		{"MoveMade", `{"player": "\u001b[2Jmallory", "column": "A"}`},
 		{"MoveMade", `{"player": "bob\tby\nline", "column": "B"}`},
+		// Not a column: the move counts, and changes no cell.
+		{"MoveMade", `{"player": "\u001b[2Jmallory", "column": "\u001b[2J"}`},
 	} {
 		events = append(events, chronicle.EventData{Type: e.typ, Data: []byte(e.data)})
 	}
