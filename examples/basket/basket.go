@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/google/uuid"
 )
 
 // Limits on what a basket holds.
@@ -24,23 +25,30 @@ const (
 // [AddItem] or [RemoveItem].
 type Command interface{ isCommand() }
 
-// CreateBasket asks to create a basket. With a Product, the basket starts
-// with Quantity of it, as in the talk, where a basket is created for its
-// first item; without one it starts empty, and Quantity must be zero.
+// Each command names its basket, which its events then name; [Service]
+// sets BasketID to the id of the basket's stream.
+
+// CreateBasket asks to create basket BasketID. With a Product, the basket
+// starts with Quantity of it, as in the talk, where a basket is created
+// for its first item; without one it starts empty, and Quantity must be
+// zero.
 type CreateBasket struct {
+	BasketID uuid.UUID
 	Product  string
 	Quantity int
 }
 
-// AddItem asks to add Quantity of Product to the basket.
+// AddItem asks to add Quantity of Product to basket BasketID.
 type AddItem struct {
+	BasketID uuid.UUID
 	Product  string
 	Quantity int
 }
 
-// RemoveItem asks to take Product out of the basket.
+// RemoveItem asks to take Product out of basket BasketID.
 type RemoveItem struct {
-	Product string
+	BasketID uuid.UUID
+	Product  string
 }
 
 func (CreateBasket) isCommand() {}
@@ -67,28 +75,33 @@ func NewDecider() chronicle.Decider[Basket, Command, Event] {
 }
 
 // Decide returns the events that cmd causes in basket b, or the reason it
-// is refused: [ErrAlreadyCreated], [ErrBasketNotFound],
+// is refused: [ErrInvalidID] (a CreateBasket that names no basket),
+// [ErrAlreadyCreated], [ErrBasketNotFound],
 // [ErrInvalidProduct], [ErrInvalidQuantity], or a [*NotInBasketError]. A
 // refused command decides no event.
 func Decide(b Basket, cmd Command) ([]Event, error) {
+	if basketOf(cmd) == uuid.Nil {
+		return nil, fmt.Errorf("%w: the command names no basket", ErrInvalidID)
+	}
 	switch cmd := cmd.(type) {
 	case CreateBasket:
 		if b.Created {
 			return nil, ErrAlreadyCreated
 		}
+		created := BasketCreated{BasketID: cmd.BasketID}
 		if cmd.Product == "" && cmd.Quantity == 0 {
-			return []Event{BasketCreated{}}, nil
+			return []Event{created}, nil
 		}
-		add, err := addItem(Basket{Created: true}, cmd.Product, cmd.Quantity)
+		add, err := addItem(Basket{Created: true}, cmd.BasketID, cmd.Product, cmd.Quantity)
 		if err != nil {
 			return nil, err
 		}
-		return []Event{BasketCreated{}, add}, nil
+		return []Event{created, add}, nil
 	case AddItem:
 		if !b.Created {
 			return nil, ErrBasketNotFound
 		}
-		add, err := addItem(b, cmd.Product, cmd.Quantity)
+		add, err := addItem(b, cmd.BasketID, cmd.Product, cmd.Quantity)
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +119,20 @@ func Decide(b Basket, cmd Command) ([]Event, error) {
 	}
 }
 
-func addItem(b Basket, product string, quantity int) (ItemAdded, error) {
+// basketOf returns the basket that cmd names.
+func basketOf(cmd Command) uuid.UUID {
+	switch cmd := cmd.(type) {
+	case CreateBasket:
+		return cmd.BasketID
+	case AddItem:
+		return cmd.BasketID
+	case RemoveItem:
+		return cmd.BasketID
+	}
+	return uuid.Nil
+}
+
+func addItem(b Basket, id uuid.UUID, product string, quantity int) (ItemAdded, error) {
 	if err := ValidateProduct(product); err != nil {
 		return ItemAdded{}, err
 	}
@@ -117,7 +143,7 @@ func addItem(b Basket, product string, quantity int) (ItemAdded, error) {
 		return ItemAdded{}, fmt.Errorf("%w: %d more %s would make %d, over the limit of %d",
 			ErrInvalidQuantity, quantity, product, int64(have)+int64(quantity), MaxQuantity)
 	}
-	return ItemAdded{Product: product, Quantity: quantity}, nil
+	return ItemAdded{BasketID: id, Product: product, Quantity: quantity}, nil
 }
 
 // ValidateProduct reports whether name can name a product: it is not

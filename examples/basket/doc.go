@@ -5,9 +5,14 @@
 //
 // A basket is the stream "basket-<uuid>". Its events are facts:
 //
-//	BasketCreated  {}
-//	ItemAdded      {"product": "clocks", "quantity": 2}
-//	ItemRemoved    {"product": "clocks"}
+//	BasketCreated  {"basket_id": "0190…"}
+//	ItemAdded      {"basket_id": "0190…", "product": "clocks", "qty": 2}
+//	ItemRemoved    {"basket_id": "0190…", "product": "clocks"}
+//
+// ItemAdded is at version 2 (see [chronicle.Versioned]): version 1, which
+// called its quantity "quantity", reads through an upcaster. Events
+// stored before the events named their basket read with the nil UUID as
+// their BasketID.
 //
 // Adding a product adds to its quantity; removing it takes the product
 // out of the basket whatever its quantity.

@@ -1,6 +1,7 @@
 package basket
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -13,20 +14,29 @@ import (
 // ones, which lets Evolve handle every event.
 type Event interface{ isEvent() }
 
-// BasketCreated records that a basket was created. The basket's id is
-// its stream's, so the event carries nothing else.
-type BasketCreated struct{}
+// Each event names its basket, as the talk's events do, although the
+// stream's name carries the id too. Events stored before they named it
+// read with the nil UUID.
 
-// ItemAdded records that Quantity of Product went into the basket.
-type ItemAdded struct {
-	Product  string `json:"product"`
-	Quantity int    `json:"quantity"`
+// BasketCreated records that basket BasketID was created.
+type BasketCreated struct {
+	BasketID uuid.UUID `json:"basket_id"`
 }
 
-// ItemRemoved records that Product was taken out of the basket, all of
-// it.
+// ItemAdded records that Quantity of Product went into basket BasketID.
+// Its data's quantity is "qty", as in the talk, since version 2; version
+// 1 called it "quantity", and reads through an upcaster.
+type ItemAdded struct {
+	BasketID uuid.UUID `json:"basket_id"`
+	Product  string    `json:"product"`
+	Quantity int       `json:"qty"`
+}
+
+// ItemRemoved records that Product was taken out of basket BasketID, all
+// of it.
 type ItemRemoved struct {
-	Product string `json:"product"`
+	BasketID uuid.UUID `json:"basket_id"`
+	Product  string    `json:"product"`
 }
 
 func (BasketCreated) isEvent() {}
@@ -47,9 +57,23 @@ const (
 func NewCodec() *chronicle.Codec[Event] {
 	return chronicle.MustCodec[Event](
 		chronicle.JSON[BasketCreated](TypeBasketCreated),
-		chronicle.JSON[ItemAdded](TypeItemAdded),
+		chronicle.JSON[ItemAdded](TypeItemAdded, chronicle.Versioned(2, chronicle.Upcaster{From: 1, To: 2, Fn: quantityToQty})),
 		chronicle.JSON[ItemRemoved](TypeItemRemoved),
 	)
+}
+
+// quantityToQty reads ItemAdded's version 1, whose quantity was
+// "quantity", as version 2, whose quantity is "qty".
+func quantityToQty(data []byte) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, err
+	}
+	if q, ok := fields["quantity"]; ok {
+		fields["qty"] = q
+		delete(fields, "quantity")
+	}
+	return json.Marshal(fields)
 }
 
 // Category is the category of the baskets' streams, which a

@@ -35,7 +35,7 @@ func NewService(store chronicle.Store) *Service {
 // [ErrInvalidProduct] or [ErrInvalidQuantity], and creates nothing.
 func (s *Service) Create(ctx context.Context, product string, quantity int) (uuid.UUID, error) {
 	id := uuid.New()
-	_, err := s.baskets.HandleNew(ctx, StreamName(id), CreateBasket{Product: product, Quantity: quantity})
+	_, err := s.baskets.HandleNew(ctx, StreamName(id), CreateBasket{BasketID: id, Product: product, Quantity: quantity})
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("create basket: %w", err)
 	}
@@ -46,7 +46,7 @@ func (s *Service) Create(ctx context.Context, product string, quantity int) (uui
 // returns an error matching [ErrBasketNotFound] for an unknown basket,
 // and [ErrInvalidProduct] or [ErrInvalidQuantity] for bad input.
 func (s *Service) Add(ctx context.Context, id uuid.UUID, product string, quantity int) (Basket, error) {
-	b, err := s.handle(ctx, id, AddItem{Product: product, Quantity: quantity})
+	b, err := s.handle(ctx, id, AddItem{BasketID: id, Product: product, Quantity: quantity})
 	if err != nil {
 		return b, fmt.Errorf("add %q to basket %s: %w", product, id, err)
 	}
@@ -58,7 +58,7 @@ func (s *Service) Add(ctx context.Context, id uuid.UUID, product string, quantit
 // a [*NotInBasketError], matching [ErrNotInBasket], when the basket does
 // not hold product; then nothing is recorded.
 func (s *Service) Remove(ctx context.Context, id uuid.UUID, product string) (Basket, error) {
-	b, err := s.handle(ctx, id, RemoveItem{Product: product})
+	b, err := s.handle(ctx, id, RemoveItem{BasketID: id, Product: product})
 	if err != nil {
 		return b, fmt.Errorf("remove %q from basket %s: %w", product, id, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -71,10 +73,10 @@ func TestService(t *testing.T) {
 			events = append(events, c.Event)
 		}
 		want := []basket.Event{
-			basket.BasketCreated{},
-			basket.ItemAdded{Product: "shoes", Quantity: 1},
-			basket.ItemAdded{Product: "clocks", Quantity: 2},
-			basket.ItemRemoved{Product: "clocks"},
+			basket.BasketCreated{BasketID: id},
+			basket.ItemAdded{BasketID: id, Product: "shoes", Quantity: 1},
+			basket.ItemAdded{BasketID: id, Product: "clocks", Quantity: 2},
+			basket.ItemRemoved{BasketID: id, Product: "clocks"},
 		}
 		if !reflect.DeepEqual(events, want) {
 			t.Fatalf("History = %v, want %v", events, want)
@@ -148,6 +150,46 @@ func TestServiceHiddenBasket(t *testing.T) {
 		}
 		if h, err := svc.History(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
 			t.Errorf("History = %d events, %v; want ErrBasketNotFound", len(h), err)
+		}
+	})
+}
+
+// TestStoredFormat: the events are stored as the talk's are, each naming
+// its basket and ItemAdded's quantity as "qty"; a basket stored before
+// (ItemAdded's version 1: "quantity", no basket_id) reads as it did.
+func TestStoredFormat(t *testing.T) {
+	stores(t, func(t *testing.T, store chronicle.Store) {
+		ctx := context.Background()
+		svc := basket.NewService(store)
+		id, err := svc.Create(ctx, "clocks", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rec, err := range store.ReadStream(ctx, basket.StreamName(id), chronicle.ReadStreamOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rec.Type+" "+string(rec.Data)+" v"+rec.Metadata[chronicle.MetadataSchemaVersion])
+		}
+		want := []string{
+			`BasketCreated {"basket_id":"` + id.String() + `"} v`,
+			`ItemAdded {"basket_id":"` + id.String() + `","product":"clocks","qty":2} v2`,
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("stored:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+
+		old := uuid.New()
+		if _, err := store.Append(ctx, basket.StreamName(old), chronicle.NoStream,
+			chronicle.EventData{Type: basket.TypeBasketCreated, Data: []byte(`{}`)},
+			chronicle.EventData{Type: basket.TypeItemAdded, Data: []byte(`{"product":"shoes","quantity":3}`)},
+		); err != nil {
+			t.Fatal(err)
+		}
+		b, err := svc.Add(ctx, old, "shoes", 1)
+		if err != nil || !reflect.DeepEqual(b.Items, map[string]int{"shoes": 4}) {
+			t.Fatalf("a basket of version 1 events, after adding 1 shoes: %v, %v; want 4 shoes", b.Items, err)
 		}
 	})
 }
