@@ -26,7 +26,7 @@ func (a *app) findGame(ctx context.Context, svc *cf.Service, arg string) (uuid.U
 		return id, nil
 	}
 	if arg == "" || strings.Trim(strings.ToLower(arg), "0123456789abcdef-") != "" {
-		return uuid.Nil, fmt.Errorf("%q is not a game id: ids look like %s", printable(arg), uuid.NewString())
+		return uuid.Nil, badInput("%q is not a game id: ids look like %s", printable(arg), uuid.NewString())
 	}
 	games, err := svc.ListGames(ctx)
 	if err != nil {
@@ -113,7 +113,7 @@ func (a *app) list(ctx context.Context, _ []string) int {
 func (a *app) forget(ctx context.Context, args []string) int {
 	player := strings.TrimSpace(args[0])
 	if player == "" {
-		return a.fail(errors.New("forget whom? give the player's name"))
+		return a.fail(badInput("forget whom? give the player's name"))
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {

@@ -395,8 +395,19 @@ func (a *app) service(store chronicle.Store) *cf.Service {
 // fail prints err and returns the exit code for it.
 func (a *app) fail(err error) int {
 	fmt.Fprintf(a.err, "connectfour: %v\n", err)
-	if errors.Is(err, dsn.ErrInvalid) {
+	var bad *inputError
+	if errors.As(err, &bad) || errors.Is(err, dsn.ErrInvalid) {
 		return exitUsage
 	}
 	return exitError
+}
+
+// inputError is an argument that is wrong in itself, such as a game id
+// that is no id: wrong usage, as the help's exit status says.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string { return e.msg }
+
+func badInput(format string, args ...any) error {
+	return &inputError{fmt.Sprintf(format, args...)}
 }

@@ -163,13 +163,13 @@ func TestCommandLine(t *testing.T) {
 		"MissingID":        {[]string{"show", "--store", "memory:"}, exitUsage, "show needs a game id"},
 		"ExtraArgs":        {[]string{"list", "x"}, exitUsage, "list takes no arguments"},
 		"BadAt":            {[]string{"replay", "--at", "x", "abc"}, exitUsage, "invalid value"},
-		"NotAnID":          {[]string{"show", "--store", "memory:", "zebra"}, exitError, `"zebra" is not a game id`},
+		"NotAnID":          {[]string{"show", "--store", "memory:", "zebra"}, exitUsage, `"zebra" is not a game id`},
 		"NoSuchGame":       {[]string{"show", "--store", "memory:", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11"}, exitError, "there is no game 0b0e1f3c"},
 		"NoSuchPrefix":     {[]string{"history", "0b0e", "--store", "memory:"}, exitError, `no game starts with "0b0e"`},
 		"ResumeNoGame":     {[]string{"resume", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11", "--store", "memory:"}, exitError, "there is no game"},
 		"UnknownStore":     {[]string{"list", "--store", "postgresx://db"}, exitUsage, "unknown kind"},
 		"ListEmpty":        {[]string{"list", "--store=memory:"}, exitOK, "No games yet."},
-		"FlagsAfterDashes": {[]string{"show", "--store", "memory:", "--", "--at"}, exitError, `"--at" is not a game id`},
+		"FlagsAfterDashes": {[]string{"show", "--store", "memory:", "--", "--at"}, exitUsage, `"--at" is not a game id`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			runIn(t, "", env, tt.args...).must(t, tt.code, tt.want)
@@ -454,7 +454,7 @@ func TestBinaryForget(t *testing.T) {
 	runBin(t, home, "", "stats", "--store", db).must(t, exitOK, "[forgotten]")
 	runBin(t, home, "", "replay", "--at", "7", id, "--store", db).must(t, exitOK, "after move 7 of 7", "[forgotten] won")
 	runBin(t, home, "", "history", id, "--store", db).must(t, exitOK, `{"player_one":"[forgotten]","player_two":"bob"}`)
-	runBin(t, home, "", "forget", "", "--store", db).must(t, exitError, "forget whom")
+	runBin(t, home, "", "forget", "", "--store", db).must(t, exitUsage, "forget whom")
 }
 
 // TestBinaryPostgres plays, resumes, lists, ranks and forgets through
