@@ -141,12 +141,25 @@ func isKurrent(scheme string) bool {
 }
 
 // Redact returns dsn with the password of a URL replaced by "xxxxx", for
-// messages, and any other dsn as it is.
+// messages, and any other dsn as it is. The password may be in the URL's
+// user information or, as pgx also takes it, in its password parameter.
 func Redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn
 	}
-	return dsn
+	changed := u.User != nil
+	if q, err := url.ParseQuery(u.RawQuery); err == nil && q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery, changed = q.Encode(), true
+	} else if err != nil && strings.Contains(strings.ToLower(u.RawQuery), "password") {
+		// A query that cannot be read may still hold the password.
+		u.RawQuery, changed = "xxxxx", true
+	}
+	if !changed {
+		return dsn // as written: re-encoding would change a path's spelling
+	}
+	return u.Redacted()
 }
 
 // memoryStore gives the memory store the Close that the others need.

@@ -262,3 +262,21 @@ func TestOpenInvalid(t *testing.T) {
 		t.Errorf("Open of a directory = %v, want an error that does not match ErrInvalid", err)
 	}
 }
+
+// TestRedact: messages show a store's URL without its password, whether
+// in the user information or in the password parameter.
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://ada:s3cret@db/app?sslmode=disable":          "postgres://ada:xxxxx@db/app?sslmode=disable",
+		"postgres://ada@db/app?password=s3cret&sslmode=disable": "postgres://ada@db/app?password=xxxxx&sslmode=disable",
+		"postgres://db/app?PASSWORD=s3cret&x=%zz":               "postgres://db/app?xxxxx",
+		"kurrentdb://admin:changeit@127.0.0.1:2113?tls=false":   "kurrentdb://admin:xxxxx@127.0.0.1:2113?tls=false",
+		"sqlite:/tmp/x.db":    "sqlite:/tmp/x.db",
+		"/tmp/password=1.db":  "/tmp/password=1.db",
+		"sqlite:my events.db": "sqlite:my events.db",
+	} {
+		if got := dsn.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
