@@ -214,16 +214,18 @@ func run(ctx context.Context, args []string, c console) int {
 		return exitUsage
 	}
 	name, rest := rest[0], rest[1:]
-	if *store != "" {
-		// Given again after the command, the later one wins, as flags do.
-		rest = append([]string{"--store=" + *store}, rest...)
-	}
+	// Before the store goes in front of the arguments, which help
+	// would take for the command to explain.
 	if name == "help" {
 		if len(rest) == 0 {
 			usage(a.out)
 			return exitOK
 		}
 		name, rest = rest[0], []string{"--help"}
+	}
+	if *store != "" {
+		// Given again after the command, the later one wins, as flags do.
+		rest = append([]string{"--store=" + *store}, rest...)
 	}
 	for _, cmd := range commands() {
 		if cmd.name == name {

@@ -146,9 +146,11 @@ func TestHelp(t *testing.T) {
 			}
 			cli(t, "", cmd.name, "--help").has(t, exitOK, usage, "Exit status: 0 done")
 			cli(t, "", "help", cmd.name).has(t, exitOK, "Usage: chronicle "+cmd.name)
+			// The store before help is no command to explain.
+			cli(t, "", "--store", "memory:", "help", cmd.name).has(t, exitOK, "Usage: chronicle "+cmd.name)
 		})
 	}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--store", "memory:", "help"}} {
 		r := cli(t, "", args...)
 		r.has(t, exitOK, "Commands:\n  serve ", "  export ", "  read STREAM       print a stream's events", "/data/chronicle/chronicle.db")
 	}
