@@ -207,6 +207,8 @@ func TestBasketErrors(t *testing.T) {
 			"basket: unknown command \"buy\"\nRun 'basket --help' for usage.\n"},
 		{"NoCommand", nil, 2,
 			"basket: no command given\nRun 'basket --help' for usage.\n"},
+		{"EmptyStore", []string{"get", id, "--store", ""}, 2,
+			"basket: get: invalid value \"\" for flag -store: it is empty: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT, or leave --store out for the default store\nRun 'basket get --help' for usage.\n"},
 		{"UnknownStoreKind", []string{"--store", "mongodb:x", "get", id}, 2,
 			"basket: open store \"mongodb:x\": unknown kind \"mongodb\": give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT\n"},
 	} {

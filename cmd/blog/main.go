@@ -371,7 +371,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var o options
 	top := flag.NewFlagSet("blog", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
-	top.StringVar(&o.store, "store", "", "")
+	top.Var((*dsn.Flag)(&o.store), "store", "")
 	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
 		mainHelp(stdout)
 		return nil
@@ -402,7 +402,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.store, "store", o.store, "")
+	fs.Var((*dsn.Flag)(&o.store), "store", "")
 	if cmd.setup != nil {
 		cmd.setup(fs, &o)
 	}

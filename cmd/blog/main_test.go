@@ -209,6 +209,8 @@ func TestBlogErrors(t *testing.T) {
 		{"UnknownCommand", []string{"delete", id}, 2,
 			"blog: unknown command \"delete\"\nRun 'blog --help' for usage.\n"},
 		{"NoCommand", nil, 2, "blog: no command given\nRun 'blog --help' for usage.\n"},
+		{"EmptyStore", []string{"--store", "", "list"}, 2,
+			"blog: invalid value \"\" for flag -store: it is empty: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT, or leave --store out for the default store\nRun 'blog --help' for usage.\n"},
 		{"UnknownStoreKind", []string{"--store", "mongodb:x", "list"}, 2,
 			"blog: open store \"mongodb:x\": unknown kind \"mongodb\": give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT\n"},
 		{"MemoryStore", []string{"--store", "memory:", "list"}, 2,

@@ -200,7 +200,8 @@ func run(ctx context.Context, args []string, c console) int {
 	// are the program's: --store and --help.
 	top := flag.NewFlagSet("chronicle", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
-	store := top.String("store", "", "")
+	store := new(string)
+	top.Var((*dsn.Flag)(store), "store", "")
 	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
 		usage(a.out)
 		return exitOK
@@ -239,7 +240,7 @@ func run(ctx context.Context, args []string, c console) int {
 func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 	fs := flag.NewFlagSet("chronicle "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&a.store, "store", "", "")
+	fs.Var((*dsn.Flag)(&a.store), "store", "")
 	if cmd.define != nil {
 		cmd.define(a, fs)
 	}

@@ -205,6 +205,10 @@ func TestDefaultStore(t *testing.T) {
 	cli(t, "", "read", "game-1", "--store", "memory:").is(t, exitError, "",
 		"Store: memory (events are gone when the program ends)\nchronicle read: stream \"game-1\" not found: it has no events, or was deleted\n")
 	cli(t, "", "--store", "nosuch:x", "scavenge").has(t, exitUsage, `unknown kind "nosuch"`)
+	// An empty --store is not the default store (a script's unset
+	// variable, say): it is refused.
+	cli(t, "", "read", "game-1", "--store", "").has(t, exitUsage, `invalid value "" for flag -store: it is empty`)
+	cli(t, "", "--store=", "read", "game-1").has(t, exitUsage, `invalid value "" for flag -store: it is empty`)
 }
 
 func TestRead(t *testing.T) {

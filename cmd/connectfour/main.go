@@ -173,7 +173,8 @@ func run(ctx context.Context, args []string, c console) int {
 	// are the program's: --store and --help.
 	top := flag.NewFlagSet("connectfour", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
-	store := top.String("store", "", "")
+	store := new(string)
+	top.Var((*dsn.Flag)(store), "store", "")
 	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
 		a.usage(a.out)
 		return exitOK
@@ -210,7 +211,7 @@ func run(ctx context.Context, args []string, c console) int {
 func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 	fs := flag.NewFlagSet("connectfour "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&a.store, "store", "", "")
+	fs.Var((*dsn.Flag)(&a.store), "store", "")
 	if cmd.flags != nil {
 		cmd.flags(a, fs)
 	}

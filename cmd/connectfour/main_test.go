@@ -168,6 +168,8 @@ func TestCommandLine(t *testing.T) {
 		"NoSuchPrefix":     {[]string{"history", "0b0e", "--store", "memory:"}, exitError, `no game starts with "0b0e"`},
 		"ResumeNoGame":     {[]string{"resume", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11", "--store", "memory:"}, exitError, "there is no game"},
 		"UnknownStore":     {[]string{"list", "--store", "postgresx://db"}, exitUsage, "unknown kind"},
+		"EmptyStore":       {[]string{"list", "--store", ""}, exitUsage, `invalid value "" for flag -store: it is empty`},
+		"EmptyStoreFirst":  {[]string{"--store=", "list"}, exitUsage, `invalid value "" for flag -store: it is empty`},
 		"ListEmpty":        {[]string{"list", "--store=memory:"}, exitOK, "No games yet."},
 		"FlagsAfterDashes": {[]string{"show", "--store", "memory:", "--", "--at"}, exitUsage, `"--at" is not a game id`},
 	} {

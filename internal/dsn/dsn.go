@@ -140,6 +140,28 @@ func isKurrent(scheme string) bool {
 	return false
 }
 
+// Flag is the value of a --store flag, for flag.Var: a string that is
+// refused when empty, which would otherwise stand for the default store
+// without a word (a script's unset variable, say).
+type Flag string
+
+// String returns the flag's value.
+func (f *Flag) String() string {
+	if f == nil {
+		return ""
+	}
+	return string(*f)
+}
+
+// Set sets the flag's value, refusing an empty one.
+func (f *Flag) Set(s string) error {
+	if s == "" {
+		return errors.New("it is empty: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT, or leave --store out for the default store")
+	}
+	*f = Flag(s)
+	return nil
+}
+
 // Redact returns dsn with the password of a URL replaced by "xxxxx", for
 // messages, and any other dsn as it is. The password may be in the URL's
 // user information or, as pgx also takes it, in its password parameter.

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -278,5 +280,20 @@ func TestRedact(t *testing.T) {
 		if got := dsn.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestFlag: a --store given empty is refused, rather than stand for the
+// default store.
+func TestFlag(t *testing.T) {
+	var store string
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var((*dsn.Flag)(&store), "store", "")
+	if err := fs.Parse([]string{"--store", "memory:"}); err != nil || store != "memory:" {
+		t.Fatalf("--store memory: gave %q, %v", store, err)
+	}
+	if err := fs.Parse([]string{"--store="}); err == nil || !strings.Contains(err.Error(), "it is empty") {
+		t.Fatalf("an empty --store: %v, want it refused", err)
 	}
 }
