@@ -225,6 +225,11 @@ func testReadAll(t *testing.T, newStore Factory) {
 		{"CategoryAndType", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"game"}, Types: []string{"Started"}}}, []uint64{1, 4}},
 		{"FilterLimit", chronicle.ReadAllOptions{From: 2, Limit: 2, Filter: chronicle.Filter{Types: []string{"Moved"}}}, []uint64{2, 3}},
 		{"FilterBackwards", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Filter: chronicle.Filter{Types: []string{"Started"}}}, []uint64{4, 1}},
+		// A limit counts the events that the filter keeps, not those it
+		// passes over: Moved is at 2, 3, 5, 10 and 11.
+		{"FilterLimitPastOthers", chronicle.ReadAllOptions{From: 4, Limit: 2, Filter: chronicle.Filter{Types: []string{"Moved"}}}, []uint64{5, 10}},
+		{"FilterBackwardsLimit", chronicle.ReadAllOptions{Backwards: true, From: 9, Limit: 2, Filter: chronicle.Filter{Types: []string{"Moved"}}}, []uint64{5, 3}},
+		{"FilterBackwardsLimitOne", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1, Filter: chronicle.Filter{Types: []string{"Started"}}}, []uint64{4}},
 		{"FilterNoMatch", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"gam"}}}, nil},
 	}
 	for _, tt := range tests {
@@ -294,6 +299,41 @@ func testReadAll(t *testing.T, newStore Factory) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("LimitPastAPage", func(t *testing.T) {
+		// A limit larger than a store's page, with and without a filter
+		// that passes over other events between those it keeps: the read
+		// goes on past the first page, and stops at the limit. Signal
+		// events are at 201-400, 601-800, 1001-1200 and 1401-1600.
+		s := newStore(t)
+		var signals []uint64
+		for i := range 4 {
+			mustAppend(t, s, fmt.Sprintf("noise-%d", i), chronicle.NoStream, events("Noise", 200)...)
+			res := mustAppend(t, s, "signal-1", chronicle.Any, events("Signal", 200)...)
+			signals = append(signals, seq(res.FirstPosition, 200, 1)...)
+		}
+		signal := chronicle.Filter{Categories: []string{"signal"}}
+		back := slices.Clone(signals)
+		slices.Reverse(back)
+		for _, tt := range []struct {
+			name string
+			opts chronicle.ReadAllOptions
+			want []uint64
+		}{
+			{"Forwards", chronicle.ReadAllOptions{Limit: 700}, seq(1, 700, 1)},
+			{"ForwardsFrom", chronicle.ReadAllOptions{From: 300, Limit: 1000}, seq(300, 1000, 1)},
+			{"Backwards", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 700}, seq(1600, 700, -1)},
+			{"Filter", chronicle.ReadAllOptions{Limit: 700, Filter: signal}, signals[:700]},
+			{"FilterFrom", chronicle.ReadAllOptions{From: 251, Limit: 600, Filter: signal}, signals[50:650]},
+			{"FilterBackwards", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 700, Filter: signal}, back[:700]},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				got := positions(readAll(t, s, tt.opts))
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("read %d events (%v...), want %d (%v...)", len(got), got[:min(3, len(got))], len(tt.want), tt.want[:3])
+				}
+			})
 		}
 	})
 	t.Run("LongFilteredScan", func(t *testing.T) {
