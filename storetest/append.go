@@ -195,36 +195,45 @@ func testIdempotency(t *testing.T, newStore Factory) {
 		}
 		return evs
 	}
-	for _, exp := range []chronicle.ExpectedRevision{chronicle.NoStream, chronicle.Any, chronicle.Exact(0), chronicle.StreamExists} {
-		t.Run("Retry/"+exp.String(), func(t *testing.T) {
-			s := newStore(t)
-			if _, exact := exp.Revision(); exact || exp.IsStreamExists() {
-				mustAppend(t, s, "s", chronicle.NoStream, event("First", 0))
-			}
-			evs := batch(3)
-			first := mustAppend(t, s, "s", exp, evs...)
-			// Other writers move the stream and the log on; a late retry
-			// must still be recognised.
-			mustAppend(t, s, "s", chronicle.Any, event("Later", 0))
-			mustAppend(t, s, "other", chronicle.Any, event("Later", 1))
-			again, err := s.Append(context.Background(), "s", exp, evs...)
-			if err != nil {
-				t.Fatalf("retried Append: %v", err)
-			}
-			if again != first {
-				t.Fatalf("retried Append = %+v, want the first result %+v", again, first)
-			}
-			got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
-			n := 0
-			for _, e := range got {
-				if e.Type == "E" {
-					n++
+	// Retry: a late retry of a batch, after other writers moved the
+	// stream and the log on. RetryAtOnce: a retry of a one-event append
+	// straight after it, whose event is still the stream's last.
+	for _, how := range []struct {
+		name  string
+		n     int
+		later bool
+	}{{"Retry", 3, true}, {"RetryAtOnce", 1, false}} {
+		for _, exp := range []chronicle.ExpectedRevision{chronicle.NoStream, chronicle.Any, chronicle.Exact(0), chronicle.StreamExists} {
+			t.Run(how.name+"/"+exp.String(), func(t *testing.T) {
+				s := newStore(t)
+				if _, exact := exp.Revision(); exact || exp.IsStreamExists() {
+					mustAppend(t, s, "s", chronicle.NoStream, event("First", 0))
 				}
-			}
-			if n != 3 {
-				t.Fatalf("stream holds %d copies of the batch's events, want 3", n)
-			}
-		})
+				evs := batch(how.n)
+				first := mustAppend(t, s, "s", exp, evs...)
+				if how.later {
+					mustAppend(t, s, "s", chronicle.Any, event("Later", 0))
+					mustAppend(t, s, "other", chronicle.Any, event("Later", 1))
+				}
+				again, err := s.Append(context.Background(), "s", exp, evs...)
+				if err != nil {
+					t.Fatalf("retried Append: %v", err)
+				}
+				if again != first {
+					t.Fatalf("retried Append = %+v, want the first result %+v", again, first)
+				}
+				got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
+				n := 0
+				for _, e := range got {
+					if e.Type == "E" {
+						n++
+					}
+				}
+				if n != how.n {
+					t.Fatalf("stream holds %d copies of the batch's %d events, want %d", n, how.n, how.n)
+				}
+			})
+		}
 	}
 	t.Run("PartialMatchIsRefused", func(t *testing.T) {
 		s := newStore(t)
