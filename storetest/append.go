@@ -259,6 +259,28 @@ func testIdempotency(t *testing.T, newStore Factory) {
 		_, err := s.Append(context.Background(), "s", chronicle.Exact(0), evs...)
 		wantErr(t, "Append of old IDs at a new place", err, chronicle.ErrWrongExpectedRevision)
 	})
+	t.Run("SameIDsInAnotherStream", func(t *testing.T) {
+		// A retry is recognised in the stream appended to: events whose
+		// IDs another stream holds are new events of this one.
+		s := newStore(t)
+		evs := batch(2)
+		mustAppend(t, s, "a", chronicle.NoStream, evs...)
+		mustAppend(t, s, "b", chronicle.NoStream, event("E", 0))
+		res := mustAppend(t, s, "b", chronicle.Any, evs...)
+		if want := (chronicle.AppendResult{FirstRevision: 1, LastRevision: 2, FirstPosition: 4, LastPosition: 5}); res != want {
+			t.Fatalf("Append of stream a's events to b = %+v, want %+v", res, want)
+		}
+		// Now they are b's events too: appending them again is a retry.
+		if again := mustAppend(t, s, "b", chronicle.StreamExists, evs...); again != res {
+			t.Fatalf("retried Append to b = %+v, want the first result %+v", again, res)
+		}
+		if got := revisions(readStream(t, s, "b", chronicle.ReadStreamOptions{})); !slices.Equal(got, seq(0, 3, 1)) {
+			t.Fatalf("stream b reads revisions %v, want 0..2", got)
+		}
+		if got := revisions(readStream(t, s, "a", chronicle.ReadStreamOptions{})); !slices.Equal(got, seq(0, 2, 1)) {
+			t.Fatalf("stream a reads revisions %v, want 0..1", got)
+		}
+	})
 	t.Run("LastRevisionIsNotARetry", func(t *testing.T) {
 		// Expecting the largest revision (End, mistaken for "the end of
 		// the stream"), the events would go after it, where no stream
