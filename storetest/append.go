@@ -184,6 +184,68 @@ func testAppend(t *testing.T, newStore Factory) {
 			t.Fatalf("changing a read event changed the stored event: %s", again[0].Data)
 		}
 	})
+	t.Run("ReadsAreCopies", func(t *testing.T) {
+		// Every read and every subscription hands out events of its own:
+		// a caller that changes an event's data or metadata changes
+		// neither the store nor what the next reader gets.
+		s := newStore(t)
+		mustAppend(t, s, "other", chronicle.NoStream, event("O", 0))
+		// Live when the event is appended: it gets it as it commits.
+		live := subscribe(t, s, chronicle.SubscribeOptions{})
+		live.waitFor(t, 1)
+		mustAppend(t, s, "s", chronicle.NoStream, chronicle.EventData{Type: "E", Data: []byte(`{"v":1}`), Metadata: chronicle.Metadata{"k": "v"}})
+		only := func(evs []chronicle.RecordedEvent) chronicle.RecordedEvent {
+			t.Helper()
+			for _, e := range evs {
+				if e.Stream == "s" {
+					return e
+				}
+			}
+			t.Fatalf("the event of stream s is not among the %d events read", len(evs))
+			return chronicle.RecordedEvent{}
+		}
+		fromSub := func(opts chronicle.SubscribeOptions, n int) func() chronicle.RecordedEvent {
+			return func() chronicle.RecordedEvent {
+				sub := subscribe(t, s, opts)
+				defer sub.stop()
+				return only(sub.waitFor(t, n))
+			}
+		}
+		ways := []struct {
+			name string
+			read func() chronicle.RecordedEvent
+		}{
+			{"live subscription", func() chronicle.RecordedEvent { return only(live.waitFor(t, 2)) }},
+			{"ReadStream", func() chronicle.RecordedEvent { return only(readStream(t, s, "s", chronicle.ReadStreamOptions{})) }},
+			{"ReadStream backwards", func() chronicle.RecordedEvent {
+				return only(readStream(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
+			}},
+			{"ReadAll", func() chronicle.RecordedEvent { return only(readAll(t, s, chronicle.ReadAllOptions{})) }},
+			{"ReadAll backwards", func() chronicle.RecordedEvent {
+				return only(readAll(t, s, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End}))
+			}},
+			{"filtered ReadAll", func() chronicle.RecordedEvent {
+				return only(readAll(t, s, chronicle.ReadAllOptions{Filter: chronicle.Filter{Types: []string{"E"}}}))
+			}},
+			{"subscription", fromSub(chronicle.SubscribeOptions{}, 2)},
+			{"filtered subscription", fromSub(chronicle.SubscribeOptions{Filter: chronicle.Filter{Types: []string{"E"}}}, 1)},
+		}
+		// Each way reads the event as appended, and spoils it; then each
+		// way but the live subscription, which delivers an event once,
+		// reads it again.
+		for pass, spoil := range []bool{true, false} {
+			for _, w := range ways[pass:] {
+				e := w.read()
+				if string(e.Data) != `{"v":1}` || !maps.Equal(e.Metadata, chronicle.Metadata{"k": "v"}) {
+					t.Fatalf("%s after the events read before were changed: %s %v, want {\"v\":1} map[k:v]", w.name, e.Data, e.Metadata)
+				}
+				if spoil {
+					e.Data[6] = '9'
+					e.Metadata["k"] = "spoiled"
+				}
+			}
+		}
+	})
 }
 
 func testIdempotency(t *testing.T, newStore Factory) {
