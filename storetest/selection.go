@@ -180,6 +180,8 @@ func testFilterSelection(t *testing.T, newStore Factory) {
 	}{
 		{"UnicodePrefix", chronicle.Filter{StreamPrefix: "é"}, []uint64{1, 2}},
 		{"UnicodeCategory", chronicle.Filter{Categories: []string{"é"}}, []uint64{2}},
+		// A stream without a '-' is a category of its own.
+		{"CategoryWithoutDash", chronicle.Filter{Categories: []string{"éa"}}, []uint64{1}},
 		{"UnicodeType", chronicle.Filter{Types: []string{"É"}}, []uint64{2}},
 		// Valid characters that no stream name starts with: nothing.
 		{"LongerThanAnyName", chronicle.Filter{StreamPrefix: strings.Repeat("a", chronicle.MaxNameLength+1)}, nil},
