@@ -167,6 +167,8 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		wantErr(t, "Delete of a deleted stream", err, chronicle.ErrStreamNotFound)
 		_, err = s.Append(ctx, "s", chronicle.Exact(2), event("E", 0))
 		wantErr(t, "Append expecting the deleted revision", err, chronicle.ErrWrongExpectedRevision)
+		_, err = s.Append(ctx, "s", chronicle.StreamExists, event("E", 0))
+		wantErr(t, "Append expecting the deleted stream to exist", err, chronicle.ErrWrongExpectedRevision)
 		res := mustAppend(t, s, "s", chronicle.NoStream, event("Again", 0))
 		if res.FirstRevision != 3 {
 			t.Fatalf("after a soft delete, the stream went on at revision %d, want 3", res.FirstRevision)
