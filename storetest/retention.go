@@ -401,8 +401,12 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
 		time.Sleep(20 * time.Millisecond)
 		s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: 10 * time.Millisecond})
-		if _, err := s.Scavenge(ctx, nil); err != nil {
-			t.Fatal(err)
+		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 3 {
+			t.Fatalf("Scavenge = %+v, %v; want 3 events removed", p, err)
+		}
+		// The scavenge removed them from the log too.
+		if got := positions(readAll(t, s, chronicle.ReadAllOptions{})); len(got) != 0 {
+			t.Fatalf("after a scavenge the log holds positions %v of events older than the max age", got)
 		}
 		// The stream still exists, empty, and its revisions go on.
 		if got := readStream(t, s, "s", chronicle.ReadStreamOptions{}); len(got) != 0 {
