@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/chronicle-es/chronicle"
 )
@@ -246,13 +244,14 @@ func testReadAll(t *testing.T, newStore Factory) {
 		for _, opts := range []chronicle.ReadAllOptions{{}, {Backwards: true, From: chronicle.End}} {
 			for _, e := range readAll(t, s, opts) {
 				in := readStream(t, s, e.Stream, chronicle.ReadStreamOptions{From: e.Revision, Limit: 1})
-				if len(in) != 1 || in[0].Position != e.Position || in[0].ID != e.ID || in[0].Type != e.Type ||
-					string(in[0].Data) != string(e.Data) || !maps.Equal(in[0].Metadata, e.Metadata) || !in[0].Recorded.Equal(e.Recorded) {
+				if len(in) != 1 {
 					t.Fatalf("global log (backwards %v) has %s@%d at %d, stream read has %+v", opts.Backwards, e.Stream, e.Revision, e.Position, in)
 				}
-				if e.Recorded.Location() != time.UTC || in[0].Recorded.Location() != time.UTC {
-					t.Fatalf("%s@%d recorded at %v in the log (backwards %v), %v in its stream; want UTC",
-						e.Stream, e.Revision, e.Recorded, opts.Backwards, in[0].Recorded)
+				if d := eventDiff(e, in[0]); d != "" {
+					t.Fatalf("global log (backwards %v) at %d: %s, as its stream has it", opts.Backwards, e.Position, d)
+				}
+				if d := eventDiff(in[0], e); d != "" {
+					t.Fatalf("stream read of %s@%d: %s, as the global log has it", e.Stream, e.Revision, d)
 				}
 			}
 		}

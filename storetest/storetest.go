@@ -18,10 +18,12 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"reflect"
 	"testing"
 	"time"
@@ -133,6 +135,26 @@ func seq(from uint64, n int, step int) []uint64 {
 		out[i] = uint64(int(from) + i*step)
 	}
 	return out
+}
+
+// eventDiff says how got differs from want, or returns "" when it is the
+// same event, as every read and subscription must hand it out: same
+// place, same ID, type, data and metadata, and the same recorded time,
+// in UTC.
+func eventDiff(got, want chronicle.RecordedEvent) string {
+	switch {
+	case got.Stream != want.Stream || got.Revision != want.Revision || got.Position != want.Position:
+		return fmt.Sprintf("%s@%d at position %d, want %s@%d at position %d", got.Stream, got.Revision, got.Position, want.Stream, want.Revision, want.Position)
+	case got.ID != want.ID:
+		return fmt.Sprintf("ID %s, want %s", got.ID, want.ID)
+	case got.Type != want.Type || !bytes.Equal(got.Data, want.Data):
+		return fmt.Sprintf("%s %s, want %s %s", got.Type, got.Data, want.Type, want.Data)
+	case !maps.Equal(got.Metadata, want.Metadata):
+		return fmt.Sprintf("metadata %v, want %v", got.Metadata, want.Metadata)
+	case !got.Recorded.Equal(want.Recorded) || got.Recorded.Location() != time.UTC:
+		return fmt.Sprintf("recorded at %v, want %v in UTC", got.Recorded, want.Recorded)
+	}
+	return ""
 }
 
 // wantErr fails unless err matches target.

@@ -105,6 +105,48 @@ func testSubscribe(t *testing.T, newStore Factory) {
 			t.Fatalf("positions are not 1..3010")
 		}
 	})
+	t.Run("LiveBurst", func(t *testing.T) {
+		// Subscriptions that have caught up get an append of more events
+		// than a page at once: each event once, in order, and as a read
+		// of the log gives it, metadata and all.
+		s := newStore(t)
+		mustAppend(t, s, "a-1", chronicle.NoStream, event("E", 0))
+		all := subscribe(t, s, chronicle.SubscribeOptions{})
+		odd := subscribe(t, s, chronicle.SubscribeOptions{Filter: chronicle.Filter{Types: []string{"Odd"}}})
+		all.waitFor(t, 1)
+		burst := make([]chronicle.EventData, 1300)
+		for i := range burst {
+			burst[i] = event("Even", i)
+			if i%2 == 1 {
+				burst[i].Type = "Odd"
+			}
+			burst[i].Metadata = chronicle.Metadata{}.WithCorrelationID(fmt.Sprintf("c-%d", i))
+		}
+		mustAppend(t, s, "b-1", chronicle.NoStream, burst...)
+		log := readAll(t, s, chronicle.ReadAllOptions{})
+		var odds []chronicle.RecordedEvent
+		for _, e := range log {
+			if e.Type == "Odd" {
+				odds = append(odds, e)
+			}
+		}
+		for _, c := range []struct {
+			name string
+			sub  *subscriber
+			want []chronicle.RecordedEvent
+		}{{"unfiltered", all, log}, {"filtered", odd, odds}} {
+			got := c.sub.waitFor(t, len(c.want))
+			c.sub.stop()
+			if len(c.sub.events) != len(c.want) {
+				t.Fatalf("%s subscription delivered %d events, want %d", c.name, len(c.sub.events), len(c.want))
+			}
+			for i, e := range got {
+				if d := eventDiff(e, c.want[i]); d != "" {
+					t.Fatalf("%s subscription, event %d: %s, as a read of the log gives it", c.name, i, d)
+				}
+			}
+		}
+	})
 	t.Run("From", func(t *testing.T) {
 		s := newStore(t)
 		mustAppend(t, s, "a-1", chronicle.NoStream, events("E", 5)...)
