@@ -22,6 +22,12 @@ type subscriber struct {
 }
 
 func subscribe(tb testing.TB, s chronicle.Store, opts chronicle.SubscribeOptions) *subscriber {
+	return subscribeSlowly(tb, s, opts, 0)
+}
+
+// subscribeSlowly is subscribe with a subscriber that takes pause over
+// each event, as one that writes a projection does.
+func subscribeSlowly(tb testing.TB, s chronicle.Store, opts chronicle.SubscribeOptions, pause time.Duration) *subscriber {
 	ctx, cancel := context.WithCancel(context.Background())
 	sub := &subscriber{done: make(chan struct{}), cancel: cancel}
 	go func() {
@@ -35,6 +41,7 @@ func subscribe(tb testing.TB, s chronicle.Store, opts chronicle.SubscribeOptions
 			}
 			sub.events = append(sub.events, e)
 			sub.mu.Unlock()
+			time.Sleep(pause)
 		}
 	}()
 	tb.Cleanup(func() { sub.stop() })
@@ -145,6 +152,22 @@ func testSubscribe(t *testing.T, newStore Factory) {
 					t.Fatalf("%s subscription, event %d: %s, as a read of the log gives it", c.name, i, d)
 				}
 			}
+		}
+	})
+	t.Run("WakeUps", func(t *testing.T) {
+		// Appends that commit while a live subscriber is busy with the
+		// events before them: the subscription must deliver them without
+		// another append to wake it, however its reads and its waits
+		// interleave with the commits.
+		s := newStore(t)
+		sub := subscribeSlowly(t, s, chronicle.SubscribeOptions{}, 2*time.Millisecond)
+		n := 0
+		for run := range 5 {
+			for range 20 {
+				mustAppend(t, s, "a-1", chronicle.Any, event("E", run))
+				n++
+			}
+			sub.waitFor(t, n)
 		}
 	})
 	t.Run("From", func(t *testing.T) {
