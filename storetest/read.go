@@ -228,6 +228,11 @@ func testReadAll(t *testing.T, newStore Factory) {
 		{"FilterLimitPastOthers", chronicle.ReadAllOptions{From: 4, Limit: 2, Filter: chronicle.Filter{Types: []string{"Moved"}}}, []uint64{5, 10}},
 		{"FilterBackwardsLimit", chronicle.ReadAllOptions{Backwards: true, From: 9, Limit: 2, Filter: chronicle.Filter{Types: []string{"Moved"}}}, []uint64{5, 3}},
 		{"FilterBackwardsLimitOne", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1, Filter: chronicle.Filter{Types: []string{"Started"}}}, []uint64{4}},
+		// Every condition holds before the limit counts: a store may apply
+		// some of them in one place and the rest in another.
+		{"CategoryTypeLimit", chronicle.ReadAllOptions{From: 3, Limit: 2, Filter: chronicle.Filter{Categories: []string{"game"}, Types: []string{"Moved"}}}, []uint64{3, 5}},
+		{"CategoryTypeBackwardsLimit", chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1,
+			Filter: chronicle.Filter{Categories: []string{"game"}, Types: []string{"Started"}}}, []uint64{4}},
 		{"FilterNoMatch", chronicle.ReadAllOptions{Filter: chronicle.Filter{Categories: []string{"gam"}}}, nil},
 	}
 	for _, tt := range tests {

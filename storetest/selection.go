@@ -185,8 +185,16 @@ func testFilterSelection(t *testing.T, newStore Factory) {
 		{"UnicodeType", chronicle.Filter{Types: []string{"É"}}, []uint64{2}},
 		// Valid characters that no stream name starts with: nothing.
 		{"LongerThanAnyName", chronicle.Filter{StreamPrefix: strings.Repeat("a", chronicle.MaxNameLength+1)}, nil},
+		// "éa" has the prefix but neither the category nor the type: a
+		// read with a limit of 1 must pass over it, as the limit counts
+		// what every condition keeps.
+		{"PrefixAndCategory", chronicle.Filter{StreamPrefix: "é", Categories: []string{"é"}}, []uint64{2}},
+		{"PrefixAndType", chronicle.Filter{StreamPrefix: "é", Types: []string{"É"}}, []uint64{2}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if got := positions(readAll(t, s, chronicle.ReadAllOptions{Limit: 1, Filter: tt.f})); !slices.Equal(got, tt.want[:min(1, len(tt.want))]) {
+				t.Errorf("ReadAll filtered by %+v, limit 1: positions %v, want %v", tt.f, got, tt.want[:min(1, len(tt.want))])
+			}
 			if got := positions(readAll(t, s, chronicle.ReadAllOptions{Filter: tt.f})); !slices.Equal(got, tt.want) {
 				t.Errorf("ReadAll filtered by %+v: positions %v, want %v", tt.f, got, tt.want)
 			}
