@@ -462,8 +462,12 @@ type Store struct {
 var _ chronicle.Store = (*Store)(nil)
 
 // New wraps inner so that the fields schema names are encrypted with
-// keys from keys.
+// keys from keys. None of them may be nil: New panics, as a program
+// that would otherwise fail at its first append or read.
 func New(inner chronicle.Store, keys KeyStore, schema *Schema) *Store {
+	if inner == nil || keys == nil || schema == nil {
+		panic("shred.New: the store, the key store and the schema must not be nil")
+	}
 	return &Store{inner: inner, keys: keys, schema: schema}
 }
 
@@ -473,8 +477,11 @@ func New(inner chronicle.Store, keys KeyStore, schema *Schema) *Store {
 // over the same events) are decrypted when read, with keys from keys, as
 // New's store decrypts them. With keys nil it has none, and such fields
 // read as [Encrypted]. Its Forget needs keys, and erases only the fields
-// stored encrypted.
+// stored encrypted. It panics if inner or schema is nil.
 func NewDecrypting(inner chronicle.Store, keys KeyStore, schema *Schema) *Store {
+	if inner == nil || schema == nil {
+		panic("shred.NewDecrypting: the store and the schema must not be nil")
+	}
 	return &Store{inner: inner, keys: keys, schema: schema, clear: true}
 }
 

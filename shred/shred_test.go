@@ -1213,3 +1213,28 @@ func TestEmptySubject(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRefusesNil: a store, key store or schema left nil is refused
+// when the store is made, with a message that says which arguments may
+// not be nil, rather than a nil dereference at the first append or read.
+func TestNewRefusesNil(t *testing.T) {
+	inner, keys := memory.New(nil), shred.NewMemoryKeys()
+	sch := schema(t)
+	for name, build := range map[string]func(){
+		"New/NoStore":            func() { shred.New(nil, keys, sch) },
+		"New/NoKeys":             func() { shred.New(inner, nil, sch) },
+		"New/NoSchema":           func() { shred.New(inner, keys, nil) },
+		"NewDecrypting/NoStore":  func() { shred.NewDecrypting(nil, keys, sch) },
+		"NewDecrypting/NoSchema": func() { shred.NewDecrypting(inner, nil, nil) },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "must not be nil") {
+					t.Errorf("%s: recovered %v, want a panic saying what must not be nil", name, r)
+				}
+			}()
+			build()
+		}()
+	}
+	shred.NewDecrypting(inner, nil, sch) // keys are optional here
+}
