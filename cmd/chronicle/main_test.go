@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -238,6 +239,28 @@ func testRead(t *testing.T, store, errOut string) {
 	cli(t, "", "read", "game-1", "--from", "9", store).is(t, exitOK, "", errOut+"No events to show in stream \"game-1\".\n")
 	cli(t, "", "read", "game-2", store).is(t, exitError, "", errOut+"chronicle read: stream \"game-2\" not found: it has no events, or was deleted\n")
 	cli(t, "", "read", "$all", store).has(t, exitError, "invalid stream name", "reserved for system streams")
+}
+
+// TestReadShowsTypesSafely reads an event whose type holds terminal
+// escapes and a tab. Stores refuse such types on append, but a KurrentDB
+// node (--store kurrentdb://) takes any, and a file may hold rows that
+// another program wrote: read must not send them to the terminal as they
+// are, as it does not for data.
+func TestReadShowsTypesSafely(t *testing.T) {
+	store, path := newStore(t, func(s chronicle.Store) {
+		mustAppend(t, s, "odd-1", chronicle.EventData{ID: id(1), Type: "Placeholder", Data: []byte(`{}`)})
+		// As another writer would have stored it.
+		err := s.(*sqlite.Store).Update(context.Background(), func(tx *sql.Tx) error {
+			_, err := tx.Exec("UPDATE events SET type = ?", "Evil\x1b]0;owned\x07\tX")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	cli(t, "", "read", "odd-1", store).is(t, exitOK, `REVISION  POSITION  RECORDED                     TYPE                     DATA
+0         1         2000-01-01T00:00:00.000000Z  "Evil\x1b]0;owned\a\tX"  {}
+`, "Store: "+path+"\n")
 }
 
 func TestMeta(t *testing.T) {
