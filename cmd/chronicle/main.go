@@ -66,6 +66,46 @@ type console struct {
 	out, err io.Writer
 }
 
+// interruptibleReader reads r until ctx is done. The program catches
+// Ctrl-C, so a read of standard input that waits for a terminal or a
+// silent pipe would otherwise keep it running after Ctrl-C, and then act
+// on what comes next.
+type interruptibleReader struct {
+	ctx context.Context
+	r   io.Reader
+	buf []byte
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+// Read reads in a goroutine, so that it can return when ctx is done; the
+// read it leaves behind ends with the program.
+func (ir *interruptibleReader) Read(p []byte) (int, error) {
+	if err := ir.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(ir.buf) < len(p) {
+		ir.buf = make([]byte, len(p))
+	}
+	buf := ir.buf[:len(p)]
+	done := make(chan readResult, 1)
+	go func() {
+		n, err := ir.r.Read(buf)
+		done <- readResult{n, err}
+	}()
+	select {
+	case res := <-done:
+		return copy(p, buf[:res.n]), res.err
+	case <-ir.ctx.Done():
+		// The goroutine may still write to buf: never use it again.
+		ir.buf = nil
+		return 0, ir.ctx.Err()
+	}
+}
+
 // command is one of the program's commands.
 type command struct {
 	name string
@@ -195,6 +235,7 @@ type app struct {
 }
 
 func run(ctx context.Context, args []string, c console) int {
+	c.in = &interruptibleReader{ctx: ctx, r: c.in}
 	a := &app{console: c}
 	// Flags before the command, as in "chronicle --store memory: read s",
 	// are the program's: --store and --help.

@@ -6,12 +6,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -432,5 +434,46 @@ func TestMissingAbility(t *testing.T) {
 				t.Errorf("%s on a store without the ability: exit %d, stdout %q, stderr %q; want 1 and %q", tt.cmd, code, out.String(), errOut.String(), tt.want)
 			}
 		}
+	}
+}
+
+// TestInterruptWhileReadingStdin interrupts commands that wait for more of
+// standard input, as a terminal or a silent pipe makes them: the program
+// catches Ctrl-C, so it must stop reading itself, at once, and must not
+// act on the part it read.
+func TestInterruptWhileReadingStdin(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users")
+	line := `{"stream":"s","revision":0,"position":1,"id":"` + id(1).String() + `","type":"T","recorded":"2000-01-01T00:00:00Z"}` + "\n"
+	for name, tt := range map[string]struct {
+		args  []string
+		input string
+	}{
+		"import":                  {[]string{"--store", "memory:", "import", "-"}, line},
+		"passwd, half a password": {[]string{"passwd", users, "ann"}, "s3cr"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			in, w := io.Pipe()
+			defer w.Close()
+			var out, errOut bytes.Buffer
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, tt.args, console{in: in, out: &out, err: &errOut}) }()
+			// A write to a pipe returns once the program has read it.
+			if _, err := io.WriteString(w, tt.input); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != exitInterrupted {
+					t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInterrupted, &out, &errOut)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the command was still reading standard input 10s after the interrupt")
+			}
+		})
+	}
+	if _, err := os.Stat(users); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an interrupted passwd wrote the users file: %v", err)
 	}
 }

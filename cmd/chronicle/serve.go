@@ -194,7 +194,7 @@ const passwdFlagHelp = `  --role ROLE      writer (append, play; the default) or
                    metadata and delete streams)`
 
 // passwd adds or replaces a user in a users file.
-func (a *app) passwd(_ context.Context, _ dsn.Store, args []string) int {
+func (a *app) passwd(ctx context.Context, _ dsn.Store, args []string) int {
 	file, name := args[0], args[1]
 	role := server.Role(a.role)
 	if role != server.Writer && role != server.Admin {
@@ -206,6 +206,10 @@ func (a *app) passwd(_ context.Context, _ dsn.Store, args []string) int {
 		return exitUsage
 	}
 	line, err := bufio.NewReader(a.in).ReadString('\n')
+	if ctx.Err() != nil {
+		// Interrupted, perhaps halfway through the password.
+		return a.fail("passwd", ctx.Err())
+	}
 	if err != nil && line == "" {
 		return a.fail("passwd", errors.New("no password on standard input: give it on the first line"))
 	}
