@@ -160,7 +160,10 @@ data and metadata; the store gives it a new position and recorded time
 and $originalRecorded).
 
 Importing is idempotent: events already in the store are not written
-again. A bad line stops the import with its number; the lines before it
+again. The exception is a stream whose older events a scavenge removed
+from this store while it kept the newer ones (retention): an archive of
+that stream made before the scavenge may write the kept events a second
+time. A bad line stops the import with its number; the lines before it
 are imported. Fix the line and run the same import again to finish it, as
 you would after an interrupted import.`,
 			flagHelp: `  --keep-origin   keep the original position and recorded time in the metadata`},
