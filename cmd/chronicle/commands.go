@@ -257,8 +257,7 @@ func (a *app) delete(ctx context.Context, s dsn.Store, args []string) int {
 	if err := d.Delete(ctx, args[0], a.expected.e); err != nil {
 		return a.fail("delete", plain(a.deleteError(args[0], err)))
 	}
-	fmt.Fprintf(a.out, "Deleted stream %q: it reads as not found, and an append starts it again after its old events.\n"+
-		"Run \"chronicle scavenge\" to remove its events from the store.\n", args[0])
+	fmt.Fprintf(a.out, "Deleted stream %q: it reads as not found, and an append starts it again after its old events.\n%s", args[0], scavengeHint(s))
 	return exitOK
 }
 
@@ -270,9 +269,22 @@ func (a *app) tombstone(ctx context.Context, s dsn.Store, args []string) int {
 	if err := d.Tombstone(ctx, args[0], a.expected.e); err != nil {
 		return a.fail("tombstone", plain(a.deleteError(args[0], err)))
 	}
-	fmt.Fprintf(a.out, "Tombstoned stream %q: it can never be read or written again.\n"+
-		"Run \"chronicle scavenge\" to remove its events from the store.\n", args[0])
+	fmt.Fprintf(a.out, "Tombstoned stream %q: it can never be read or written again.\n%s", args[0], scavengeHint(s))
 	return exitOK
+}
+
+// noScavenge says why a store cannot scavenge, and what to do instead.
+const noScavenge = "this store cannot scavenge: run the scavenge where the store is kept " +
+	"(for a chronicle serve, chronicle scavenge with the --store that it serves)"
+
+// scavengeHint tells how the events of a deleted stream are removed for
+// good: not by "chronicle scavenge" on a store that cannot scavenge, such
+// as a server reached with --store kurrentdb://.
+func scavengeHint(s dsn.Store) string {
+	if _, ok := s.(chronicle.Scavenger); ok {
+		return "Run \"chronicle scavenge\" to remove its events from the store.\n"
+	}
+	return "Its events stay in the store until a scavenge where the store is kept removes them.\n"
 }
 
 // deleteError words a wrong expected revision for a delete: the error's
@@ -292,7 +304,7 @@ func (a *app) deleteError(stream string, err error) error {
 func (a *app) scavenge(ctx context.Context, s dsn.Store, _ []string) int {
 	sc, ok := s.(chronicle.Scavenger)
 	if !ok {
-		return a.fail("scavenge", errors.New("this store cannot scavenge"))
+		return a.fail("scavenge", errors.New(noScavenge))
 	}
 	bar := progress.New(a.err, &progress.Options{Unit: "streams"})
 	start := time.Now()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
 )
@@ -422,7 +423,7 @@ func TestMissingAbility(t *testing.T) {
 		{"meta", "chronicle meta: this store cannot keep stream metadata\n"},
 		{"delete", "chronicle delete: this store cannot delete streams\n"},
 		{"tombstone", "chronicle tombstone: this store cannot delete streams\n"},
-		{"scavenge", "chronicle scavenge: this store cannot scavenge\n"},
+		{"scavenge", "chronicle scavenge: " + noScavenge + "\n"},
 	} {
 		for _, cmd := range commands() {
 			if cmd.name != tt.cmd {
@@ -432,6 +433,35 @@ func TestMissingAbility(t *testing.T) {
 			a := &app{console: console{out: &out, err: &errOut}}
 			if code := cmd.run(a, context.Background(), plainStore{}, []string{"s"}); code != exitError || errOut.String() != tt.want || out.Len() != 0 {
 				t.Errorf("%s on a store without the ability: exit %d, stdout %q, stderr %q; want 1 and %q", tt.cmd, code, out.String(), errOut.String(), tt.want)
+			}
+		}
+	}
+}
+
+// deleterOnly can delete streams but not scavenge, as the kurrent store
+// (--store kurrentdb://) cannot.
+type deleterOnly struct {
+	chronicle.Store
+	chronicle.Deleter
+}
+
+func (deleterOnly) Close() error { return nil }
+
+// TestDeleteWhereNoScavenge deletes on a store that cannot scavenge: the
+// program must not tell to run a scavenge that it would refuse.
+func TestDeleteWhereNoScavenge(t *testing.T) {
+	for _, name := range []string{"delete", "tombstone"} {
+		for _, cmd := range commands() {
+			if cmd.name != name {
+				continue
+			}
+			mem := memory.New(nil)
+			mustAppend(t, mem, "s", chronicle.EventData{Type: "E"})
+			var out, errOut bytes.Buffer
+			a := &app{console: console{out: &out, err: &errOut}}
+			code := cmd.run(a, context.Background(), deleterOnly{mem, mem}, []string{"s"})
+			if code != exitOK || strings.Contains(out.String(), `"chronicle scavenge"`) {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and no \"chronicle scavenge\" to run", name, code, out.String(), errOut.String())
 			}
 		}
 	}
