@@ -179,7 +179,9 @@ data as base64:... Events that the stream's metadata hides are not shown.`,
 			summary: "show or set a stream's retention metadata", nargs: 1, run: (*app).meta, define: metaFlags,
 			help: `Without flags, shows the metadata. With flags, changes the settings given
 and keeps the others; 0 removes a limit. Reads hide the events the
-metadata excludes at once; "chronicle scavenge" removes them for good.`,
+metadata excludes at once; "chronicle scavenge" removes them for good.
+On a KurrentDB node (--store kurrentdb://), setting replaces the stream's
+whole metadata: keys that other tools set there, such as ACLs, are lost.`,
 			flagHelp: `  --max-age D          hide events older than D, such as 36h, 90m or 30d
   --max-count N        keep only the newest N events
   --truncate-before N  hide the events before revision N`},
