@@ -174,7 +174,7 @@ data. Data that is JSON is shown compact, other text quoted, and binary
 data as base64:... Events that the stream's metadata hides are not shown.`,
 			flagHelp: `  --backwards     newest first
   --from N        start at revision N (default: the first, or the last backwards)
-  --limit N       print at most N events`},
+  --limit N       print at most N events (0, the default: all of them)`},
 		{name: "meta", args: "STREAM", flags: "[--max-age D] [--max-count N] [--truncate-before N]",
 			summary: "show or set a stream's retention metadata", nargs: 1, run: (*app).meta, define: metaFlags,
 			help: `Without flags, shows the metadata. With flags, changes the settings given
