@@ -141,10 +141,16 @@ func (a *app) read(ctx context.Context, s dsn.Store, args []string) int {
 		// Flush now and then, so that a long stream prints as it is read,
 		// at the cost of columns that may shift between blocks.
 		if n++; n%500 == 0 {
-			tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return a.fail("read", fmt.Errorf("write: %w", err))
+			}
 		}
 	}
-	tw.Flush()
+	// A failed write, such as to a full disk, is an error: the events
+	// were not all shown.
+	if err := tw.Flush(); err != nil {
+		return a.fail("read", fmt.Errorf("write: %w", err))
+	}
 	if n == 0 {
 		fmt.Fprintf(a.err, "No events to show in stream %q.\n", args[0])
 	}

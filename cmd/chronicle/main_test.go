@@ -467,6 +467,29 @@ func TestDeleteWhereNoScavenge(t *testing.T) {
 	}
 }
 
+// failingWriter fails every write, as standard output does on a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestReadReportsWriteErrors reads into an output that fails: a script
+// that saves what read prints must not get exit 0 and nothing saved.
+func TestReadReportsWriteErrors(t *testing.T) {
+	for _, cmd := range commands() {
+		if cmd.name != "read" {
+			continue
+		}
+		mem := memory.New(nil)
+		mustAppend(t, mem, "s", chronicle.EventData{Type: "E", Data: []byte(`{}`)})
+		var errOut bytes.Buffer
+		a := &app{console: console{out: failingWriter{}, err: &errOut}}
+		code := cmd.run(a, context.Background(), plainStore{mem}, []string{"s"})
+		if code != exitError || !strings.Contains(errOut.String(), "no space left on device") {
+			t.Errorf("read into a failing output: exit %d, stderr %q; want 1 and the write's error", code, errOut.String())
+		}
+	}
+}
+
 // TestInterruptWhileReadingStdin interrupts commands that wait for more of
 // standard input, as a terminal or a silent pipe makes them: the program
 // catches Ctrl-C, so it must stop reading itself, at once, and must not
