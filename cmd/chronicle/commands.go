@@ -27,7 +27,7 @@ import (
 func exportFlags(a *app, fs *flag.FlagSet) {
 	fs.Var(&a.streams, "stream", "")
 	fs.StringVar(&a.outFile, "out", "", "")
-	fs.Uint64Var(&a.fromPosition, "from", 0, "")
+	fs.Var((*decimal)(&a.fromPosition), "from", "")
 	fs.StringVar(&a.prefix, "prefix", "", "")
 	fs.Var(&a.categories, "category", "")
 	fs.Var(&a.types, "type", "")
@@ -117,7 +117,7 @@ func (a *app) importFile(ctx context.Context, s dsn.Store, args []string) int {
 
 func readFlags(a *app, fs *flag.FlagSet) {
 	fs.BoolVar(&a.backwards, "backwards", false, "")
-	fs.Uint64Var(&a.from, "from", 0, "")
+	fs.Var((*decimal)(&a.from), "from", "")
 	fs.IntVar(&a.limit, "limit", 0, "")
 }
 
@@ -200,8 +200,8 @@ func unsafeRune(r rune) bool {
 
 func metaFlags(a *app, fs *flag.FlagSet) {
 	fs.Var(&a.maxAge, "max-age", "")
-	fs.Uint64Var(&a.maxCount, "max-count", 0, "")
-	fs.Uint64Var(&a.truncateBefore, "truncate-before", 0, "")
+	fs.Var((*decimal)(&a.maxCount), "max-count", "")
+	fs.Var((*decimal)(&a.truncateBefore), "truncate-before", "")
 }
 
 func (a *app) meta(ctx context.Context, s dsn.Store, args []string) int {
@@ -363,6 +363,26 @@ func (l *stringList) String() string { return strings.Join(*l, ",") }
 
 func (l *stringList) Set(v string) error {
 	*l = append(*l, v)
+	return nil
+}
+
+// decimal is a flag of a number of 0 or more, written in decimal. Go's
+// integer flags also take octal, hex and binary, so that 010 would be
+// revision 8: a leading zero must not change which events a command acts
+// on.
+type decimal uint64
+
+func (d *decimal) String() string { return strconv.FormatUint(uint64(*d), 10) }
+
+func (d *decimal) Set(v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("want a decimal number of at most %d", uint64(math.MaxUint64))
+	}
+	if err != nil {
+		return errors.New("want a decimal number, 0 or more, such as 10")
+	}
+	*d = decimal(n)
 	return nil
 }
 

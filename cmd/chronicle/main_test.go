@@ -187,7 +187,7 @@ func TestUsageErrors(t *testing.T) {
 		"MaxAgePastUint64": {[]string{"meta", "s", "--max-age", "99999999999999999999d"},
 			"chronicle meta: invalid value \"99999999999999999999d\" for flag -max-age: a max age can be at most 106751d\nRun 'chronicle meta --help' for its usage.\n"},
 		"BadMaxCount": {[]string{"meta", "s", "--max-count", "-1"},
-			"chronicle meta: invalid value \"-1\" for flag -max-count: parse error\nRun 'chronicle meta --help' for its usage.\n"},
+			"chronicle meta: invalid value \"-1\" for flag -max-count: want a decimal number, 0 or more, such as 10\nRun 'chronicle meta --help' for its usage.\n"},
 		"BadExpected": {[]string{"delete", "s", "--expected", "latest"},
 			"chronicle delete: invalid value \"latest\" for flag -expected: want a revision number, any, no-stream or exists\nRun 'chronicle delete --help' for its usage.\n"},
 		"NegativeLimit": {[]string{"read", "s", "--limit", "-2"}, "chronicle read: --limit -2: want a number of events, 0 or more\nRun 'chronicle read --help' for its usage.\n"},
@@ -295,6 +295,25 @@ func testMeta(t *testing.T, store, errOut string) {
 2         4         2000-01-01T00:00:00.000000Z  Note     "well played\x1b[31m"
 3         5         2000-01-01T00:00:00.000000Z  GameWon  
 `, errOut)
+}
+
+// TestNumbersAreDecimal gives revisions with a leading zero, and in hex:
+// Go's flag package reads 010 as octal 8 and 0x10 as 16, which for
+// --truncate-before hides other events than the ones meant. --expected
+// always read 010 as 10; every number now does.
+func TestNumbersAreDecimal(t *testing.T) {
+	store, _ := newStore(t, game(t))
+	cli(t, "", "read", "game-1", "--from", "03", store).has(t, exitOK, "\n3         5 ")
+	cli(t, "", "meta", "game-1", "--truncate-before", "010", "--max-count", "007", store).has(t, exitOK,
+		"max count:        7\n", "truncate before:  10\n")
+	for _, args := range [][]string{
+		{"meta", "game-1", "--truncate-before", "0x10"},
+		{"meta", "game-1", "--max-count", "1_000"},
+		{"read", "game-1", "--from", "0b1"},
+		{"export", "--from", "0o7"},
+	} {
+		cli(t, "", append(args, store)...).has(t, exitUsage, "want a decimal number")
+	}
 }
 
 func TestDeleteTombstoneScavenge(t *testing.T) {
