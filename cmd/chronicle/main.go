@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -119,8 +120,11 @@ type command struct {
 	define func(a *app, fs *flag.FlagSet)
 	// nargs is how many arguments it takes.
 	nargs int
-	// noStore marks a command that works without a store.
-	noStore bool
+	// noStore marks a command that works without a store, and creates
+	// one that may make a new store: the others refuse a SQLite file that
+	// does not exist, which a mistyped path would otherwise create empty
+	// (an export of nothing, a scavenge of nothing, both "done").
+	noStore, creates bool
 	// check validates the flags, before the store is opened.
 	check func(a *app) error
 	run   func(a *app, ctx context.Context, s dsn.Store, args []string) int
@@ -131,7 +135,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only] [--tls-cert FILE --tls-key FILE]", summary: "serve the store over HTTP: API, web UI, Connect Four",
-			run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
+			creates: true, run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
 		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
 			nargs: 2, noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
 		{name: "export", flags: "[--stream S]... [--out FILE]", summary: "write events to a JSON Lines archive",
@@ -152,7 +156,7 @@ The file is written in full or not at all: a failed export leaves no file.`,
   --prefix P      only streams whose name starts with P
   --category C    only streams of category C (the name before its first '-'); repeatable
   --type T        only events of type T; repeatable`},
-		{name: "import", args: "FILE", summary: "append the events of an archive (FILE - reads standard input)",
+		{name: "import", args: "FILE", summary: "append the events of an archive (FILE - reads standard input)", creates: true,
 			nargs: 1, run: (*app).importFile, define: importFlags,
 			help: `Appends each event to the stream of the same name, keeping its ID, type,
 data and metadata; the store gives it a new position and recorded time
@@ -315,7 +319,7 @@ func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 		return cmd.run(a, ctx, nil, pos)
 	}
 
-	s, err := a.openStore(ctx)
+	s, err := a.openStore(ctx, cmd.creates)
 	if err != nil {
 		return a.fail(cmd.name, err)
 	}
@@ -413,7 +417,7 @@ Exit status: 0 done; 1 error; 2 wrong usage; 130 interrupted.
 // openStore opens the store of --store, or the default one, and says on
 // standard error which one it is: an admin command had better not act on
 // another store than the one meant.
-func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
+func (a *app) openStore(ctx context.Context, creates bool) (dsn.Store, error) {
 	name := a.store
 	if name == "" {
 		def, err := dsn.Default("chronicle")
@@ -423,6 +427,11 @@ func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
 		name = def
 	}
 	fmt.Fprintf(a.err, "Store: %s\n", dsn.Describe(name))
+	if path, ok := dsn.SQLitePath(name); ok && !creates {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("there is no store at %s: check the path (import and serve make a new store)", path)
+		}
+	}
 	s, err := dsn.Open(ctx, name)
 	if err != nil {
 		if a.store == "" {

@@ -549,3 +549,33 @@ func TestInterruptWhileReadingStdin(t *testing.T) {
 		t.Errorf("an interrupted passwd wrote the users file: %v", err)
 	}
 }
+
+// TestMissingStore: a command that acts on a store refuses a SQLite file
+// that does not exist, which a mistyped path would otherwise create
+// empty (an export of nothing, a scavenge of nothing, both "done"); the
+// file is not made. import and serve make a new store.
+func TestMissingStore(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo", "events.db")
+	for _, args := range [][]string{
+		{"read", "s"},
+		{"export", "--out", filepath.Join(dir, "backup.jsonl")},
+		{"meta", "s", "--max-count", "5"},
+		{"delete", "s"},
+		{"tombstone", "s"},
+		{"scavenge"},
+	} {
+		cli(t, "", append(args, "--store", "sqlite:"+missing)...).has(t, exitError, "there is no store at "+missing+": check the path")
+		cli(t, "", append(args, "--store", missing)...).has(t, exitError, "there is no store at "+missing)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
+		t.Errorf("the refused commands left %v", left)
+	}
+	archive := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(archive, []byte(`{"stream":"s","revision":0,"position":1,"id":"0190f0c2-7a3b-7c4d-8e5f-0a1b2c3d4e5f","type":"E","recorded":"2025-01-02T03:04:05.000000Z"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(dir, "new.db")
+	cli(t, "", "import", archive, "--store", fresh).has(t, exitOK)
+	cli(t, "", "read", "s", "--store", fresh).has(t, exitOK, "E")
+}

@@ -193,6 +193,25 @@ func (memoryStore) Close() error { return nil }
 // it: "memory:" or "memory", and not a file such as "memory.db".
 func IsMemory(dsn string) bool { return dsn == "memory" || dsn == "memory:" }
 
+// SQLitePath returns the file of the SQLite store that dsn names, as
+// [Open] reads it, and false when dsn names another store, or is not in
+// a form that Open takes (whose error Open then gives).
+func SQLitePath(dsn string) (string, bool) {
+	kind, rest, found := strings.Cut(dsn, ":")
+	switch {
+	case dsn == "" || IsMemory(dsn):
+		return "", false
+	case kind == "sqlite" && found:
+		if rest == "" || strings.HasPrefix(rest, "//") && !strings.HasPrefix(rest, "///") || strings.Contains(rest, "?") {
+			return "", false
+		}
+		return rest, true
+	case found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`):
+		return "", false // another kind, or an unknown one
+	}
+	return dsn, true
+}
+
 // Describe returns where the store that dsn names keeps its events, in
 // the form a person reads in a message.
 func Describe(dsn string) string {

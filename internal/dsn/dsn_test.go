@@ -297,3 +297,29 @@ func TestFlag(t *testing.T) {
 		t.Fatalf("an empty --store: %v, want it refused", err)
 	}
 }
+
+// TestSQLitePath: the file of a SQLite store, as Open reads the string,
+// and none for the other stores or for strings Open refuses.
+func TestSQLitePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"sqlite:/tmp/x.db":   "/tmp/x.db",
+		"sqlite:x.db":        "x.db",
+		"sqlite:///tmp/x.db": "///tmp/x.db",
+		"/tmp/x.db":          "/tmp/x.db",
+		"x.db":               "x.db",
+		"memory.db":          "memory.db",
+		"memory:":            "",
+		"postgres://h/db":    "",
+		"kurrentdb://h:2113": "",
+		"bogus:x":            "",
+		"sqlite:":            "",
+		"sqlite://x.db":      "",
+		"sqlite:x.db?mode=1": "",
+		"":                   "",
+	} {
+		got, ok := dsn.SQLitePath(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("SQLitePath(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
