@@ -57,8 +57,11 @@ type StreamMetadata struct {
 	// KurrentDB.
 	MaxAge time.Duration
 	// MaxCount hides all but the newest MaxCount events. Zero: no limit.
+	// Stores keep a value above math.MaxInt64, more events than any
+	// store holds, as math.MaxInt64.
 	MaxCount uint64
 	// TruncateBefore hides the events before this revision. Zero: none.
+	// Stores keep a value above math.MaxInt64 as math.MaxInt64.
 	TruncateBefore uint64
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -52,6 +53,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("set metadata of %q: %w", stream, err)
 	}
+	// As the SQL stores keep them, in a signed 64-bit integer: larger
+	// values hide no more, and every store reads back the same.
+	m.MaxCount, m.TruncateBefore = min(m.MaxCount, math.MaxInt64), min(m.TruncateBefore, math.MaxInt64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	meta := s.meta[stream]

@@ -128,6 +128,28 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			}
 		}
 	})
+	t.Run("LargestCounts", func(t *testing.T) {
+		// A MaxCount or TruncateBefore past what any store holds reads
+		// back the same from every store (math.MaxInt64: no SQL integer
+		// is wider), and a MaxCount that large hides nothing.
+		s := open(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
+		if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: math.MaxUint64}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.StreamMetadata(ctx, "s"); err != nil || m.MaxCount != math.MaxInt64 {
+			t.Errorf("MaxCount 2^64-1 reads back as %d (%v), want %d", m.MaxCount, err, int64(math.MaxInt64))
+		}
+		if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); len(got) != 3 {
+			t.Fatalf("MaxCount 2^64-1: %d events read, want 3", len(got))
+		}
+		if err := s.SetStreamMetadata(ctx, "t", chronicle.StreamMetadata{TruncateBefore: math.MaxUint64}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := s.StreamMetadata(ctx, "t"); err != nil || m.TruncateBefore != math.MaxInt64 {
+			t.Errorf("TruncateBefore 2^64-1 reads back as %d (%v), want %d", m.TruncateBefore, err, int64(math.MaxInt64))
+		}
+	})
 	t.Run("MaxAge", func(t *testing.T) {
 		s := open(t)
 		mustAppend(t, s, "s", chronicle.NoStream, events("Old", 3)...)
