@@ -118,11 +118,12 @@ func (a *app) importFile(ctx context.Context, s dsn.Store, args []string) int {
 func readFlags(a *app, fs *flag.FlagSet) {
 	fs.BoolVar(&a.backwards, "backwards", false, "")
 	fs.Var((*decimal)(&a.from), "from", "")
-	fs.IntVar(&a.limit, "limit", 0, "")
+	fs.Var((*decimal)(&a.limit), "limit", "")
 }
 
 func (a *app) read(ctx context.Context, s dsn.Store, args []string) int {
-	opts := chronicle.ReadStreamOptions{Backwards: a.backwards, From: a.from, Limit: a.limit}
+	// A limit past what an int holds is no limit: no stream has more.
+	opts := chronicle.ReadStreamOptions{Backwards: a.backwards, From: a.from, Limit: int(min(a.limit, math.MaxInt))}
 	if a.backwards && !a.set["from"] {
 		opts.From = chronicle.End
 	}

@@ -229,7 +229,7 @@ type app struct {
 	// read
 	backwards bool
 	from      uint64
-	limit     int
+	limit     uint64
 	// meta
 	maxAge                   durationFlag
 	maxCount, truncateBefore uint64
@@ -301,9 +301,6 @@ func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 	}
 	if err == nil {
 		err = checkArgs(cmd, pos)
-	}
-	if err == nil && cmd.name == "read" && a.limit < 0 {
-		err = fmt.Errorf("--limit %d: want a number of events, 0 or more", a.limit)
 	}
 	if err == nil && cmd.check != nil {
 		err = cmd.check(a)

@@ -190,7 +190,9 @@ func TestUsageErrors(t *testing.T) {
 			"chronicle meta: invalid value \"-1\" for flag -max-count: want a decimal number, 0 or more, such as 10\nRun 'chronicle meta --help' for its usage.\n"},
 		"BadExpected": {[]string{"delete", "s", "--expected", "latest"},
 			"chronicle delete: invalid value \"latest\" for flag -expected: want a revision number, any, no-stream or exists\nRun 'chronicle delete --help' for its usage.\n"},
-		"NegativeLimit": {[]string{"read", "s", "--limit", "-2"}, "chronicle read: --limit -2: want a number of events, 0 or more\nRun 'chronicle read --help' for its usage.\n"},
+		"NegativeLimit": {[]string{"read", "s", "--limit", "-2"}, "chronicle read: invalid value \"-2\" for flag -limit: want a decimal number, 0 or more, such as 10\nRun 'chronicle read --help' for its usage.\n"},
+		// Go's int flags read 010 as 8, octal; a limit is decimal.
+		"OctalLimit": {[]string{"read", "s", "--limit", "0x10"}, "chronicle read: invalid value \"0x10\" for flag -limit: want a decimal number, 0 or more, such as 10\nRun 'chronicle read --help' for its usage.\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cli(t, "", append(tt.args, store)...).is(t, exitUsage, "", tt.want)
