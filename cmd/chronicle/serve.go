@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,8 +74,14 @@ func (a *app) checkServe() error {
 	default:
 		return fmt.Errorf("--log %q: want text or json", a.logFormat)
 	}
-	if _, _, err := net.SplitHostPort(a.listen); err != nil {
+	// Checked before the store is opened (and, for the default store,
+	// made): a port that no listener takes must not leave a store behind.
+	_, port, err := net.SplitHostPort(a.listen)
+	if err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT, such as %s", a.listen, defaultListen)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil && port != "" && !isServiceName(port) {
+		return fmt.Errorf("--listen %q: the port %q is not a number from 0 to 65535", a.listen, port)
 	}
 	if (a.tlsCert == "") != (a.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
@@ -87,6 +94,14 @@ func (a *app) checkServe() error {
 			"give --auth FILE, or --read-only, or accept it with --allow-unauthenticated-writes", a.listen)
 	}
 	return nil
+}
+
+// isServiceName reports whether port is a service name, such as "http",
+// which the listener looks up, rather than a malformed number.
+func isServiceName(port string) bool {
+	return port != "" && strings.IndexFunc(port, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || r == '-')
+	}) < 0
 }
 
 func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {

@@ -11,6 +11,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -31,6 +33,15 @@ func TestServeRefusesUnsafeFlags(t *testing.T) {
 	cli(t, "", "serve", "--store", "memory:", "--listen", "0.0.0.0:0").has(t, exitUsage,
 		"--listen 0.0.0.0:0 is reachable from other hosts", "give --auth FILE, or --read-only")
 	cli(t, "", "serve", "--store", "memory:", "--listen", "2113").has(t, exitUsage, `--listen "2113": want HOST:PORT`)
+	// A port no listener takes is refused before the store is opened,
+	// so that the default store, or a new file, is not made for nothing.
+	fresh := filepath.Join(t.TempDir(), "new", "events.db")
+	for _, listen := range []string{"127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:21 13"} {
+		cli(t, "", "serve", "--store", fresh, "--listen", listen).has(t, exitUsage, "is not a number from 0 to 65535")
+	}
+	if _, err := os.Stat(filepath.Dir(fresh)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused serve left %s: %v", filepath.Dir(fresh), err)
+	}
 	cli(t, "", "serve", "--store", "memory:", "--auth", "u", "--read-only").has(t, exitUsage, "--auth and --read-only together")
 	cli(t, "", "serve", "--store", "memory:", "--log", "xml").has(t, exitUsage, `--log "xml": want text or json`)
 	cli(t, "", "serve", "--store", "memory:", "--auth", filepath.Join(t.TempDir(), "none")).has(t, exitError, "read users")
