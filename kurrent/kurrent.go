@@ -247,13 +247,13 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 }
 
 // settings are the connection string's settings that the official
-// clients know, by their lower-case keys, and whether Dial honours them.
-// Those it does not honour are refused when they would connect otherwise
-// than asked (a certificate to trust or to log in with); the others
-// (a name for the server's logs, a default deadline that each call's ctx
-// sets here, an append failure that is always an error here) are
-// accepted, so that a connection string written for another client
-// works, and do nothing.
+// clients know, by their lower-case keys, and whether Dial accepts them.
+// It refuses those it does not support that would connect otherwise than
+// asked (a certificate to trust or to log in with); it accepts the
+// others it does not support (a name for the server's logs, a default
+// deadline that each call's ctx sets here, an append failure that is
+// always an error here), which do nothing, so that a connection string
+// written for another client works.
 var settings = map[string]bool{
 	"tls": true, "tlsverifycert": true, "nodepreference": true,
 	"maxdiscoverattempts": true, "discoveryinterval": true, "gossiptimeout": true,
@@ -267,11 +267,11 @@ var settings = map[string]bool{
 // one that Dial does not honour but would change how it connects.
 func checkSettings(q url.Values) error {
 	for k, v := range q {
-		honoured, known := settings[k]
+		accepted, known := settings[k]
 		switch {
 		case !known:
 			return fmt.Errorf("%w: unknown setting %q: check its spelling (known: tls, tlsVerifyCert, nodePreference, maxDiscoverAttempts, discoveryInterval, gossipTimeout, keepAliveInterval, keepAliveTimeout)", ErrConnectionString, k)
-		case !honoured:
+		case !accepted:
 			return fmt.Errorf("%w: %s is not supported by this client: install the certificate in the system's store, or log in with a user and password", ErrConnectionString, k)
 		case len(v) > 1:
 			return fmt.Errorf("%w: %s given %d times: give it once", ErrConnectionString, k, len(v))

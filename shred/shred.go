@@ -681,7 +681,8 @@ func subjectOf(o *object, f Field) (string, error) {
 		// A number or other value names its subject by its JSON text.
 		subject = string(raw)
 	}
-	if f.Subject != "" && (subject == "" || string(bytes.TrimSpace(raw)) == "null") {
+	// null decodes to "" too.
+	if f.Subject != "" && subject == "" {
 		return "", fmt.Errorf("%w: field %q: the subject field %q is empty: give the subject that the value belongs to", chronicle.ErrInvalidEvent, f.Name, f.Subject)
 	}
 	return subject, nil

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +79,7 @@ func (a *app) checkServe() error {
 	if err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT, such as %s", a.listen, defaultListen)
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil && port != "" && !isServiceName(port) {
+	if _, err := net.LookupPort("tcp", port); err != nil && port != "" {
 		return fmt.Errorf("--listen %q: the port %q is not a number from 0 to 65535", a.listen, port)
 	}
 	if (a.tlsCert == "") != (a.tlsKey == "") {
@@ -94,14 +93,6 @@ func (a *app) checkServe() error {
 			"give --auth FILE, or --read-only, or accept it with --allow-unauthenticated-writes", a.listen)
 	}
 	return nil
-}
-
-// isServiceName reports whether port is a service name, such as "http",
-// which the listener looks up, rather than a malformed number.
-func isServiceName(port string) bool {
-	return port != "" && strings.IndexFunc(port, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || r == '-')
-	}) < 0
 }
 
 func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {

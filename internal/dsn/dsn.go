@@ -84,7 +84,7 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", Redact(dsn), err)
 		}
 		return s, nil
-	case found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`):
+	case isScheme(kind, found):
 		return nil, invalidf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", Redact(dsn), kind)
 	default:
 		return sqlite.Open(ctx, dsn, nil)
@@ -96,15 +96,31 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 // would be the file /x.db) and parameters ("sqlite:x.db?mode=ro" a file
 // of that name).
 func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
-	switch {
-	case path == "":
-		return nil, invalidf("open store %q: the path after sqlite: is missing", dsn)
-	case strings.HasPrefix(path, "//") && !strings.HasPrefix(path, "///"):
-		return nil, invalidf("open store %q: sqlite: takes a path, not a URL with a host: write sqlite:PATH, such as sqlite:events.db or sqlite:/var/lib/events.db", dsn)
-	case strings.Contains(path, "?"):
-		return nil, invalidf("open store %q: sqlite:PATH takes no parameters (%s)", dsn, path[strings.Index(path, "?"):])
+	if err := checkSQLitePath(dsn, path); err != nil {
+		return nil, err
 	}
 	return sqlite.Open(ctx, path, nil)
+}
+
+// checkSQLitePath refuses the path of "sqlite:PATH" when it is missing,
+// or reads as a URL but would be taken as a path.
+func checkSQLitePath(dsn, path string) error {
+	switch {
+	case path == "":
+		return invalidf("open store %q: the path after sqlite: is missing", dsn)
+	case strings.HasPrefix(path, "//") && !strings.HasPrefix(path, "///"):
+		return invalidf("open store %q: sqlite: takes a path, not a URL with a host: write sqlite:PATH, such as sqlite:events.db or sqlite:/var/lib/events.db", dsn)
+	case strings.Contains(path, "?"):
+		return invalidf("open store %q: sqlite:PATH takes no parameters (%s)", dsn, path[strings.Index(path, "?"):])
+	}
+	return nil
+}
+
+// isScheme reports whether the text before a dsn's first colon (found)
+// names a kind of store, known or not, rather than starting a path such
+// as "C:\x.db" or "./a:b.db".
+func isScheme(kind string, found bool) bool {
+	return found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`)
 }
 
 // openPostgres opens the PostgreSQL store at a URL, taking the schema
@@ -202,11 +218,11 @@ func SQLitePath(dsn string) (string, bool) {
 	case dsn == "" || IsMemory(dsn):
 		return "", false
 	case kind == "sqlite" && found:
-		if rest == "" || strings.HasPrefix(rest, "//") && !strings.HasPrefix(rest, "///") || strings.Contains(rest, "?") {
+		if checkSQLitePath(dsn, rest) != nil {
 			return "", false
 		}
 		return rest, true
-	case found && len(kind) > 1 && !strings.ContainsAny(kind, `/\.`):
+	case isScheme(kind, found):
 		return "", false // another kind, or an unknown one
 	}
 	return dsn, true
