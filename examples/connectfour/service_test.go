@@ -516,7 +516,7 @@ func TestMovesStoreNamesAsTheGameStarted(t *testing.T) {
 
 			// The CLI's game, its names encrypted: the server's move is
 			// encrypted too, after the one read of its load.
-			sealed := mustCreate(t, cli, "alice", "bob")
+			sealed := mustCreate(t, cli, "alice", "bobby")
 			store.n.Store(0)
 			if _, err := server.MakeMove(ctx, sealed, "alice", "D"); err != nil {
 				t.Fatal(err)
@@ -525,8 +525,10 @@ func TestMovesStoreNamesAsTheGameStarted(t *testing.T) {
 				t.Errorf("a move read %d streams, want 1: the game's load tells how its names are stored", n)
 			}
 			mustPlay(t, cli, sealed, "E")
+			// Names of five letters or more: a shorter one turns up in the
+			// random base64 of a ciphertext now and then.
 			for i, data := range stored(sealed) {
-				if strings.Contains(data, "alice") || strings.Contains(data, "bob") {
+				if strings.Contains(data, "alice") || strings.Contains(data, "bobby") {
 					t.Errorf("event %d of the CLI's game holds a name in the clear: %s", i, data)
 				}
 			}
