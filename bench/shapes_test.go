@@ -22,7 +22,15 @@ import (
 //     log that writes nothing per event reaches;
 //   - packed+index: the same, and an entry per event in an index from
 //     (stream, revision) to the event, as reading a stream and checking
-//     an expected revision need, written in the commit.
+//     an expected revision need, written in the commit;
+//   - bare+index: a row per event (its data and 48 bytes for the rest),
+//     and its entry in that index: the shape of the store's own schema,
+//     less its index of event IDs;
+//   - bare+heads: a row per event, and instead of the index a table
+//     with one row per stream, its last revision and event, updated at
+//     each append: the least a store can write that checks expected
+//     revisions without reading the log, though it leaves no way to read
+//     a stream but walking the log.
 //
 // Each iteration is a commit; events/s is the figure to compare, within
 // one run (the shapes share the machine's disk, whose rate moves from
@@ -35,6 +43,8 @@ func BenchmarkCommitShapes(b *testing.B) {
 	b.Run("bare/rows=64", func(b *testing.B) { benchShape(b, 64, shapeBare) })
 	b.Run("packed/events=64", func(b *testing.B) { benchShape(b, 64, shapePacked) })
 	b.Run("packed+index/events=64", func(b *testing.B) { benchShape(b, 64, shapePackedIndexed) })
+	b.Run("bare+heads/rows=64", func(b *testing.B) { benchShape(b, 64, shapeHeads) })
+	b.Run("bare+index/rows=64", func(b *testing.B) { benchShape(b, 64, shapeBareIndexed) })
 }
 
 type shape int
@@ -43,6 +53,8 @@ const (
 	shapeBare shape = iota
 	shapePacked
 	shapePackedIndexed
+	shapeHeads
+	shapeBareIndexed
 )
 
 func benchShape(b *testing.B, events int, sh shape) {
@@ -53,7 +65,8 @@ func benchShape(b *testing.B, events int, sh shape) {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	schema := "CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL);" +
-		"CREATE TABLE ix (stream INTEGER, revision INTEGER, event INTEGER, PRIMARY KEY (stream, revision)) WITHOUT ROWID"
+		"CREATE TABLE ix (stream INTEGER, revision INTEGER, event INTEGER, PRIMARY KEY (stream, revision)) WITHOUT ROWID;" +
+		"CREATE TABLE heads (stream INTEGER PRIMARY KEY, revision INTEGER NOT NULL, event INTEGER NOT NULL)"
 	if _, err := db.Exec(schema); err != nil {
 		b.Fatal(err)
 	}
@@ -66,6 +79,11 @@ func benchShape(b *testing.B, events int, sh shape) {
 		b.Fatal(err)
 	}
 	data := storetest.Payload(256)
+	heads, err := db.Prepare("INSERT INTO heads (stream, revision, event) VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, event = excluded.event")
+	if err != nil {
+		b.Fatal(err)
+	}
+	row := append(append([]byte{}, data...), make([]byte, 48)...)
 	var packed []byte
 	for range events {
 		packed = append(packed, data...)
@@ -80,6 +98,21 @@ func benchShape(b *testing.B, events int, sh shape) {
 			b.Fatal(err)
 		}
 		switch sh {
+		case shapeHeads, shapeBareIndexed:
+			st, other := tx.Stmt(insert), tx.Stmt(heads)
+			if sh == shapeBareIndexed {
+				other = tx.Stmt(index)
+			}
+			for i := range events {
+				if _, err := st.Exec(row); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := other.Exec(stream, revisions[stream], event+i); err != nil {
+					b.Fatal(err)
+				}
+				revisions[stream]++
+				stream = (stream + 1) % appendStreams
+			}
 		case shapeBare:
 			st := tx.Stmt(insert)
 			for range events {
