@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,9 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/sqlite"
 )
 
 // bin is the blog command, built once for all tests.
@@ -176,6 +179,44 @@ func TestBlogDefaultStore(t *testing.T) {
 func TestBlogRebuildEmpty(t *testing.T) {
 	c := newCLI(t)
 	c.expect(0, "Rebuilt the read model: 0 posts\n", "blog-posts  0/0  100%  0 events/s  done in 0s\n", "rebuild")
+}
+
+// TestBlogPrunedCreation: a post whose creation was pruned from the log
+// (hidden by its stream's metadata, then scavenged) is no post once the
+// read model is rebuilt, and every command goes on. The rebuild stopped
+// on its publication, and so did every command after it.
+func TestBlogPrunedCreation(t *testing.T) {
+	c := newCLI(t)
+	kept := c.create("--title", "Kept")
+	pruned := c.create("--title", "Pruned")
+	c.expect(0, "Published post '"+pruned+"'\n", "", "publish", pruned)
+	c.withStore(func(ctx context.Context, s *sqlite.Store) {
+		err := s.SetStreamMetadata(ctx, "post-"+pruned, chronicle.StreamMetadata{TruncateBefore: 1})
+		if err == nil {
+			_, err = s.Scavenge(ctx, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if r := c.run("rebuild"); r.code != 0 || r.stdout != "Rebuilt the read model: 1 post\n" {
+		t.Errorf("rebuild: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	c.expect(0, kept+"  draft      Kept\n", "", "list")
+	c.expect(3, "", "blog: Post does not exist: "+pruned+"\n", "show", pruned)
+	c.expect(3, "", "blog: Post does not exist: "+pruned+"\n", "publish", pruned)
+}
+
+// withStore runs fn on c's store, which no command has open meanwhile.
+func (c *cli) withStore(fn func(ctx context.Context, s *sqlite.Store)) {
+	c.t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, c.store[1], nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer s.Close()
+	fn(ctx, s)
 }
 
 func TestBlogErrors(t *testing.T) {

@@ -24,6 +24,14 @@
 // reflects every event up to the checkpoint exactly once, and a rebuild
 // ([Blog.Rebuild]) gives the same table.
 //
+// The read models show the history that the log shows. A post whose
+// creation is not in the log, because it was pruned by the stream's
+// metadata (TruncateBefore, MaxCount, MaxAge) and then scavenged, or
+// because another tool wrote a publication alone, is no post: its
+// publication changes no row and queues no e-mail, as publishing it is
+// refused with [ErrPostNotFound]. A post applied before its creation was
+// pruned stays in the table posts until a rebuild.
+//
 // # The confirmation e-mail
 //
 // Publishing a post queues a confirmation e-mail in the table outbox,
