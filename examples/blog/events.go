@@ -1,6 +1,7 @@
 package blog
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -72,4 +73,38 @@ func parseStream(stream string) (uuid.UUID, bool) {
 	}
 	id, err := uuid.Parse(rest)
 	return id, err == nil && id.String() == rest
+}
+
+// ErrUnreadableEvent means that a post's stream holds an event that this
+// version of the blog cannot read: of a type it does not know, of a
+// schema version newer than it knows, or with data that does not decode.
+// A newer version of the blog may have written it, or another tool. The
+// projections stop on it, rather than pass over what may change a post,
+// with a [*projection.Error] that names it; they resume at it once it
+// reads. To go on, run a version of the blog that reads it; or, when the
+// event is none of the blog's, remove the post: delete its stream (see
+// [chronicle.Deleter]), scavenge the store ([chronicle.Scavenger]) and
+// rebuild the read model ([Blog.Rebuild]).
+var ErrUnreadableEvent = errors.New("the blog cannot read this event")
+
+// postsFilter selects the events of the posts' streams, of every type:
+// an event of a type that the codec does not know must reach the
+// projections, which stop on it (see [ErrUnreadableEvent]). A new one at
+// each call, as [NewCodec], so that no projection shares its slice.
+func postsFilter() chronicle.Filter { return chronicle.Filter{Categories: []string{Category}} }
+
+// readEvent returns the post that rec is an event of, and the event; ok
+// is false for a stream of the category that is not a post's. An event
+// that the codec cannot decode gives an error matching
+// [ErrUnreadableEvent].
+func readEvent(codec *chronicle.Codec[Event], rec chronicle.RecordedEvent) (id uuid.UUID, e Event, ok bool, err error) {
+	if id, ok = parseStream(rec.Stream); !ok {
+		return uuid.Nil, nil, false, nil
+	}
+	if e, err = codec.Decode(rec); err != nil {
+		return uuid.Nil, nil, false, fmt.Errorf("%w: %w; run a version of the blog that reads it, "+
+			"or, if the event is none of the blog's, delete the post's stream, scavenge the store and rebuild the read model",
+			ErrUnreadableEvent, err)
+	}
+	return id, e, true, nil
 }

@@ -71,7 +71,7 @@ func OutboxProjection(mail Mail) projection.Projection {
 	codec := NewCodec()
 	return projection.Projection{
 		Name:   OutboxProjectionName,
-		Filter: chronicle.Filter{Categories: []string{Category}, Types: codec.TypeNames()},
+		Filter: postsFilter(),
 		Setup: func(ctx context.Context, tx *sql.Tx) error {
 			for _, table := range []string{outboxTable, outboxPostsTable} {
 				if _, err := tx.ExecContext(ctx, table); err != nil {
@@ -81,13 +81,9 @@ func OutboxProjection(mail Mail) projection.Projection {
 			return nil
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, rec chronicle.RecordedEvent) error {
-			id, ok := parseStream(rec.Stream)
-			if !ok {
-				return nil
-			}
-			e, err := codec.Decode(rec)
-			if err != nil {
-				return err
+			id, e, ok, err := readEvent(codec, rec)
+			if !ok || err != nil {
+				return err // nil for a stream of the category that is not a post
 			}
 			switch e := e.(type) {
 			case PostWasCreated:

@@ -50,7 +50,7 @@ func PostsProjection() projection.Projection {
 	codec := NewCodec()
 	return projection.Projection{
 		Name:   PostsProjectionName,
-		Filter: chronicle.Filter{Categories: []string{Category}, Types: codec.TypeNames()},
+		Filter: postsFilter(),
 		Setup: func(ctx context.Context, tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, postsTable); err != nil {
 				return fmt.Errorf("create table posts: %w", err)
@@ -62,13 +62,9 @@ func PostsProjection() projection.Projection {
 			return nil
 		},
 		Apply: func(ctx context.Context, tx *sql.Tx, rec chronicle.RecordedEvent) error {
-			id, ok := parseStream(rec.Stream)
-			if !ok {
-				return nil // a stream of the category that is not a post
-			}
-			e, err := codec.Decode(rec)
-			if err != nil {
-				return err
+			id, e, ok, err := readEvent(codec, rec)
+			if !ok || err != nil {
+				return err // nil for a stream of the category that is not a post
 			}
 			switch e := e.(type) {
 			case PostWasCreated:

@@ -25,18 +25,8 @@ func TestPublicationWithoutVisibleCreation(t *testing.T) {
 
 func testPublicationWithoutVisibleCreation(t *testing.T, s projection.TxStore) {
 	ctx := context.Background()
-	b, err := blog.New(s, &blog.Options{Runner: fastFail()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, err := b.CreatePost(ctx, "Kept", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pruned, err := b.CreatePost(ctx, "Pruned", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, posts := blogWithPosts(t, s, "Kept", "Pruned")
+	kept, pruned := posts[0], posts[1]
 	for _, id := range []uuid.UUID{kept, pruned} {
 		if err := b.PublishPost(ctx, id); err != nil {
 			t.Fatal(err)
@@ -47,7 +37,7 @@ func testPublicationWithoutVisibleCreation(t *testing.T, s projection.TxStore) {
 	}
 
 	// The pruned post's creation goes, for good; its publication stays.
-	err = s.(chronicle.Retention).SetStreamMetadata(ctx, blog.StreamName(pruned), chronicle.StreamMetadata{TruncateBefore: 1})
+	err := s.(chronicle.Retention).SetStreamMetadata(ctx, blog.StreamName(pruned), chronicle.StreamMetadata{TruncateBefore: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +77,23 @@ func testPublicationWithoutVisibleCreation(t *testing.T, s projection.TxStore) {
 			t.Errorf("PublishPost of %s: %v, want ErrPostNotFound", id, err)
 		}
 	}
+}
+
+// blogWithPosts returns a blog over s whose projections stop at once on
+// an event that fails, with a draft post of each title.
+func blogWithPosts(t *testing.T, s projection.TxStore, titles ...string) (*blog.Blog, []uuid.UUID) {
+	t.Helper()
+	b, err := blog.New(s, &blog.Options{Runner: fastFail()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]uuid.UUID, len(titles))
+	for i, title := range titles {
+		if ids[i], err = b.CreatePost(context.Background(), title, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b, ids
 }
 
 func wantPosts(t *testing.T, b *blog.Blog, want ...uuid.UUID) {

@@ -1,0 +1,102 @@
+package blog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/examples/blog"
+	"github.com/chronicle-es/chronicle/projection"
+)
+
+// TestUnreadableEventStops: an event in a post's stream that the blog
+// cannot read (of a type it does not know, with data that does not
+// decode, or written by a newer version) may matter to the read models,
+// so they stop on it rather than pass over it, with an error that names
+// the event and matches ErrUnreadableEvent; the commands that only write
+// go on; and once the post's stream is deleted and scavenged, a rebuild
+// gets through. An event of an unknown type was passed over without a
+// word.
+func TestUnreadableEventStops(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		data chronicle.EventData
+	}{
+		{"UnknownType", chronicle.EventData{Type: "PostWasRetitled", Data: []byte(`{"title":"New"}`)}},
+		{"NotJSON", chronicle.EventData{Type: blog.TypePostWasPublished, Data: []byte(`published`)}},
+		{"WrongShape", chronicle.EventData{Type: blog.TypePostWasPublished, Data: []byte(`[]`)}},
+		{"NewerVersion", chronicle.EventData{Type: blog.TypePostWasPublished, Data: []byte(`{}`),
+			Metadata: chronicle.Metadata{chronicle.MetadataSchemaVersion: "2"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			onEveryStore(t, func(t *testing.T, s projection.TxStore) { testUnreadableEventStops(t, s, tt.data) })
+		})
+	}
+}
+
+func testUnreadableEventStops(t *testing.T, s projection.TxStore, bad chronicle.EventData) {
+	ctx := context.Background()
+	b, posts := blogWithPosts(t, s, "Kept", "Odd")
+	kept, stream := posts[0], blog.StreamName(posts[1])
+	res, err := s.Append(ctx, stream, chronicle.Exact(0), bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not a post's stream, though of the category: none of the blog's
+	// business, whatever it holds.
+	if _, err := s.Append(ctx, "post-office", chronicle.Any, bad); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, step := range []struct {
+		name string
+		run  func() error
+	}{
+		{"CatchUp", func() error { return b.CatchUp(ctx) }},
+		{"Rebuild", func() error { return b.Rebuild(ctx, nil) }},
+	} {
+		err := step.run()
+		var perr *projection.Error
+		if !errors.Is(err, blog.ErrUnreadableEvent) || !errors.As(err, &perr) {
+			t.Fatalf("%s over an unreadable event: %v; want an error matching ErrUnreadableEvent and *projection.Error", step.name, err)
+		}
+		if e := perr.Event; e.Stream != stream || e.Revision != 1 || e.Position != res.FirstPosition {
+			t.Errorf("%s stopped at %s@%d, position %d; want %s@1, position %d", step.name, e.Stream, e.Revision, e.Position, stream, res.FirstPosition)
+		}
+		for _, want := range []string{fmt.Sprintf("position %d", res.FirstPosition), "revision 1", stream} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: the error does not say %q: %v", step.name, want, err)
+			}
+		}
+	}
+
+	// The commands that only write events go on.
+	if err := b.PublishPost(ctx, kept); err != nil {
+		t.Fatalf("publish while the read model is stopped: %v", err)
+	}
+	if _, err := b.CreatePost(ctx, "Later", ""); err != nil {
+		t.Fatalf("create while the read model is stopped: %v", err)
+	}
+
+	// The way out, when no version of the blog reads the event: the post
+	// goes, and so does the event once scavenged.
+	if err := s.(chronicle.Deleter).Delete(ctx, stream, chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.(chronicle.Scavenger).Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rebuild(ctx, nil); err != nil {
+		t.Fatalf("rebuild once the stream is scavenged: %v", err)
+	}
+	if err := b.CatchUp(ctx); err != nil {
+		t.Fatalf("catch up once the stream is scavenged: %v", err)
+	}
+	if posts, err := b.ListPosts(ctx, blog.ListOptions{}); err != nil || len(posts) != 2 || posts[0].ID != kept || !posts[0].Published || posts[1].Title != "Later" {
+		t.Fatalf("posts once the stream is scavenged: %+v, %v", posts, err)
+	}
+	wantEmails(t, b, kept)
+}
