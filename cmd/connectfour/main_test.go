@@ -305,19 +305,6 @@ func TestDefaultStorePath(t *testing.T) {
 	}
 }
 
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"sqlite:/tmp/x.db": "sqlite:/tmp/x.db",
-		"sqlite:/my games": "'sqlite:/my games'",
-		"sqlite:/it's":     `'sqlite:/it'\''s'`,
-		"":                 "''",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 // binary is the program built once for the tests that run it as a user
 // does: a separate process per command, so that only what the store
 // keeps survives from one to the next.

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
 	"github.com/google/uuid"
 )
@@ -332,19 +333,9 @@ func (a *app) inMemory() bool { return dsn.IsMemory(a.storeDSN) }
 func (a *app) commandLine(cmd, arg string) string {
 	line := "connectfour " + cmd + " " + arg
 	if a.store != "" {
-		line += " --store " + shellQuote(a.store)
+		line += " --store " + cli.ShellQuote(a.store)
 	}
 	return line
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./:=@+,", r))
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // symbol draws a player's token, as the board does.

@@ -5,6 +5,7 @@ package cli
 import (
 	"flag"
 	"strings"
+	"unicode"
 )
 
 // Parse parses args against fs and returns the positional arguments.
@@ -43,4 +44,15 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func isBool(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
+}
+
+// ShellQuote quotes s for a POSIX shell when it needs it, for the
+// command lines that the programs tell their users to run.
+func ShellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./:=@+,", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -54,3 +54,16 @@ func TestParseValueThatLooksLikeAFlag(t *testing.T) {
 		t.Fatalf("Parse(--nope) = %v, want an unknown-flag error", err)
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"sqlite:/tmp/x.db": "sqlite:/tmp/x.db",
+		"sqlite:/my games": "'sqlite:/my games'",
+		"sqlite:/it's":     `'sqlite:/it'\''s'`,
+		"":                 "''",
+	} {
+		if got := cli.ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
