@@ -22,7 +22,22 @@
 // Every command first brings the read model and the outbox up to date
 // with the events (the projections' catch-up), since the command runs
 // briefly and nothing else keeps them up to date; the queries then read
-// the tables, never the events.
+// the tables, never the events. create and publish write their event
+// first, and catch up after: should the catch-up fail, the post is
+// created or published all the same, and the command says so, exits 0,
+// and warns on standard error that the read model is behind (a published
+// post's e-mail is queued when it catches up).
+//
+// # Events that blog cannot read
+//
+// A post's stream may hold an event that this version of blog cannot
+// read, written by a newer version or another tool. The read model stops
+// on it rather than pass over what may change a post (see package
+// examples/blog), and every command that reads the read model, rebuild
+// included, exits 1 with a message that names the event, its stream,
+// revision and position, and the commands that go on: run the version of
+// blog that wrote it, or, when it is none of the blog's, remove its post
+// with chronicle delete and chronicle scavenge, then rebuild.
 //
 // # The store
 //
@@ -59,10 +74,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/blog"
 	"github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
 	"github.com/chronicle-es/chronicle/internal/progress"
+	"github.com/chronicle-es/chronicle/projection"
 	"github.com/google/uuid"
 )
 
@@ -108,6 +125,10 @@ type options struct {
 type app struct {
 	blog           *blog.Blog
 	stdout, stderr io.Writer
+	// store names the store for the command lines that blog tells the
+	// user to run: --store as given, without a password, or the default
+	// store's path.
+	store string
 }
 
 // timeLayout is how the command line shows times: UTC, to the second.
@@ -180,7 +201,8 @@ func create(ctx context.Context, a *app, o *options, _ []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "Created post with id '%s'\n", id)
-	return a.blog.CatchUp(ctx)
+	a.catchUpAfter(ctx, "the post is created")
+	return nil
 }
 
 func publish(ctx context.Context, a *app, _ *options, args []string) error {
@@ -193,7 +215,63 @@ func publish(ctx context.Context, a *app, _ *options, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "Published post '%s'\n", id)
 	// Queues the confirmation e-mail now, rather than at the next command.
-	return a.blog.CatchUp(ctx)
+	a.catchUpAfter(ctx, "the post is published")
+	return nil
+}
+
+// catchUpAfter brings the read model up to date after a command that
+// wrote its event, as done says. Should that fail, the command is done
+// all the same: its event is written, and a failure here would have the
+// user run it again. A warning says why the read model is behind.
+func (a *app) catchUpAfter(ctx context.Context, done string) {
+	err := a.blog.CatchUp(ctx)
+	if err == nil {
+		return
+	}
+	var stopped *stoppedError
+	if err = a.explain(err); errors.As(err, &stopped) {
+		fmt.Fprintf(a.stderr, "blog: warning: %s, but %v\n", done, err)
+		return
+	}
+	fmt.Fprintf(a.stderr, "blog: warning: %s, but the read model is not up to date: %v\n", done, err)
+}
+
+// stoppedError is the read model stopped on an event that this version
+// of blog cannot read; it says which, and the commands that go on.
+type stoppedError struct {
+	err   error // the error that stopped it, which names the event too
+	event chronicle.RecordedEvent
+	store string
+}
+
+func (e *stoppedError) Error() string {
+	// The codec says why it cannot read the event, without the advice
+	// that the blog's error gives in words, which this one gives as
+	// commands.
+	_, why := blog.NewCodec().Decode(e.event)
+	if why == nil {
+		why = e.err
+	}
+	store := cli.ShellQuote(e.store)
+	return fmt.Sprintf("the read model is stopped at position %d, on the event %s at revision %d of %s, which this version of blog cannot read: %v\n"+
+		"If a newer version of blog wrote it, run that version. If the event is none of the blog's, remove its post and rebuild the read model:\n"+
+		"  chronicle --store %s delete %s\n"+
+		"  chronicle --store %s scavenge\n"+
+		"  blog --store %s rebuild",
+		e.event.Position, e.event.Type, e.event.Revision, e.event.Stream, why,
+		store, cli.ShellQuote(e.event.Stream), store, store)
+}
+
+func (e *stoppedError) Unwrap() error { return e.err }
+
+// explain returns err, or a [*stoppedError] when err is the read model
+// stopped on an event that blog cannot read.
+func (a *app) explain(err error) error {
+	var perr *projection.Error
+	if errors.As(err, &perr) && errors.Is(perr, blog.ErrUnreadableEvent) {
+		return &stoppedError{err: err, event: perr.Event, store: a.store}
+	}
+	return err
 }
 
 func list(ctx context.Context, a *app, o *options, _ []string) error {
@@ -429,7 +507,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &usageError{cmd: name, msg: "create: --title is required"}
 	}
 
-	store, err := openStore(ctx, o.store, stderr)
+	store, where, err := openStore(ctx, o.store, stderr)
 	if err != nil {
 		return err
 	}
@@ -440,7 +518,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"(table posts) and outbox in the store's own database, committed with the events they come from: "+
 			"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, dsn.Redact(o.store))
 	}
-	return cmd.run(ctx, &app{blog: b, stdout: stdout, stderr: stderr}, &o, pos)
+	a := &app{blog: b, stdout: stdout, stderr: stderr, store: where}
+	return a.explain(cmd.run(ctx, a, &o, pos))
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
@@ -458,24 +537,27 @@ func plural(n int) string {
 
 // openStore opens the store that --store names, or the default one,
 // telling the user where the default one is the first time it is made.
-func openStore(ctx context.Context, name string, stderr io.Writer) (dsn.Store, error) {
+// It returns the store's name too, as --store would give it, without a
+// password.
+func openStore(ctx context.Context, name string, stderr io.Writer) (dsn.Store, string, error) {
 	if name != "" {
-		return dsn.Open(ctx, name) // its errors name the store already
+		s, err := dsn.Open(ctx, name) // its errors name the store already
+		return s, dsn.Redact(name), err
 	}
 	name, err := dsn.Default("blog")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	path := strings.TrimPrefix(name, "sqlite:")
 	_, statErr := os.Stat(path)
 	s, err := dsn.Open(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("open the store %s (choose another with --store): %w", path, err)
+		return nil, "", fmt.Errorf("open the store %s (choose another with --store): %w", path, err)
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "blog: keeping posts in %s (choose another place with --store)\n", path)
 	}
-	return s, nil
+	return s, path, nil
 }
 
 func mainHelp(w io.Writer) {

@@ -207,6 +207,65 @@ func TestBlogPrunedCreation(t *testing.T) {
 	c.expect(3, "", "blog: Post does not exist: "+pruned+"\n", "publish", pruned)
 }
 
+// TestBlogUnreadableEvent: an event that this version of blog cannot read,
+// in a post's stream, stops the read model, and the commands that read
+// it say which event, where, and the commands that remove it; create and
+// publish, which only write, still do, and say that the read model is
+// behind. create and publish exited 1 after writing their event, and the
+// message said no more than "fix the cause".
+func TestBlogUnreadableEvent(t *testing.T) {
+	c := newCLI(t)
+	kept := c.create("--title", "Kept")
+	odd := c.create("--title", "Odd")
+	var pos uint64
+	c.withStore(func(ctx context.Context, s *sqlite.Store) {
+		res, err := s.Append(ctx, "post-"+odd, chronicle.Exact(0),
+			chronicle.EventData{Type: "PostWasRetitled", Data: []byte(`{"title":"Even"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = res.FirstPosition
+	})
+	store := c.store[1]
+	what := fmt.Sprintf(`the read model is stopped at position %d, on the event PostWasRetitled at revision 1 of post-%s, `+
+		`which this version of blog cannot read: decode PostWasRetitled@1 in "post-%s": chronicle: unknown event type "PostWasRetitled"`+"\n",
+		pos, odd, odd)
+	todo := "If a newer version of blog wrote it, run that version. If the event is none of the blog's, remove its post and rebuild the read model:\n" +
+		"  chronicle --store " + store + " delete post-" + odd + "\n" +
+		"  chronicle --store " + store + " scavenge\n" +
+		"  blog --store " + store + " rebuild\n"
+
+	r := c.run("create", "--title", "Later")
+	if r.code != 0 || !createdRE.MatchString(r.stdout) ||
+		r.stderr != "blog: warning: the post is created, but "+what+todo {
+		t.Errorf("create while the read model is stopped: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	later := createdRE.FindStringSubmatch(r.stdout)[1]
+	c.expect(0, "Published post '"+kept+"'\n", "blog: warning: the post is published, but "+what+todo, "publish", kept)
+	c.expect(1, "", "blog: "+what+todo, "list")
+	// After the progress bar's line.
+	if r := c.run("rebuild"); r.code != 1 || r.stdout != "" || !strings.HasSuffix(r.stderr, "s\nblog: "+what+todo) {
+		t.Errorf("rebuild: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	c.withStore(func(ctx context.Context, s *sqlite.Store) {
+		err := s.Delete(ctx, "post-"+odd, chronicle.Any)
+		if err == nil {
+			_, err = s.Scavenge(ctx, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if r := c.run("rebuild"); r.code != 0 || r.stdout != "Rebuilt the read model: 2 posts\n" {
+		t.Errorf("rebuild once the post is removed: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	c.expect(0, kept+"  published  Kept\n"+later+"  draft      Later\n", "", "list")
+	if r := c.run("outbox"); r.code != 0 || strings.Count(r.stdout, "From: ") != 1 || !strings.Contains(r.stdout, kept) {
+		t.Errorf("outbox once the post is removed: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 // withStore runs fn on c's store, which no command has open meanwhile.
 func (c *cli) withStore(fn func(ctx context.Context, s *sqlite.Store)) {
 	c.t.Helper()
