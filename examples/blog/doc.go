@@ -50,7 +50,10 @@
 // the blog that reads the event; or, when it is none of the blog's,
 // remove the post: delete its stream, scavenge the store, and rebuild.
 // Streams of the category that are not a post's, such as "post-office",
-// are none of the blog's business, and left alone.
+// are none of the blog's business, and left alone. A post that reads but
+// breaks a rule is shown as it is, but for a NUL character in its title
+// or content, which PostgreSQL cannot keep: the read models show U+FFFD
+// in its place, on every store.
 //
 // # The confirmation e-mail
 //

@@ -97,6 +97,12 @@ func postsFilter() chronicle.Filter { return chronicle.Filter{Categories: []stri
 // is false for a stream of the category that is not a post's. An event
 // that the codec cannot decode gives an error matching
 // [ErrUnreadableEvent].
+//
+// A NUL character in a title or content, which the rules refuse but
+// another tool may write, comes back as U+FFFD, the replacement
+// character: PostgreSQL keeps no NUL in text, and would stop the read
+// models on a post that they can show well enough without it. It is
+// replaced on every store, so that the read models are the same on each.
 func readEvent(codec *chronicle.Codec[Event], rec chronicle.RecordedEvent) (id uuid.UUID, e Event, ok bool, err error) {
 	if id, ok = parseStream(rec.Stream); !ok {
 		return uuid.Nil, nil, false, nil
@@ -105,6 +111,11 @@ func readEvent(codec *chronicle.Codec[Event], rec chronicle.RecordedEvent) (id u
 		return uuid.Nil, nil, false, fmt.Errorf("%w: %w; run a version of the blog that reads it, "+
 			"or, if the event is none of the blog's, delete the post's stream, scavenge the store and rebuild the read model",
 			ErrUnreadableEvent, err)
+	}
+	if c, ok := e.(PostWasCreated); ok {
+		c.Title = strings.ReplaceAll(c.Title, "\x00", "\uFFFD")
+		c.Content = strings.ReplaceAll(c.Content, "\x00", "\uFFFD")
+		e = c
 	}
 	return id, e, true, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/blog"
 	"github.com/chronicle-es/chronicle/projection"
+	"github.com/google/uuid"
 )
 
 // TestUnreadableEventStops: an event in a post's stream that the blog
@@ -99,4 +100,34 @@ func testUnreadableEventStops(t *testing.T, s projection.TxStore, bad chronicle.
 		t.Fatalf("posts once the stream is scavenged: %+v, %v", posts, err)
 	}
 	wantEmails(t, b, kept)
+}
+
+// TestNULFromAnotherTool: a post that another tool wrote with a NUL
+// character, which the rules refuse and PostgreSQL cannot keep in text,
+// is shown with U+FFFD in its place, on every store, rather than stop
+// the read model. On PostgreSQL both projections stopped on it, with an
+// error of the database's that said nothing of what to do.
+func TestNULFromAnotherTool(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, s projection.TxStore) {
+		ctx := context.Background()
+		b, _ := blogWithPosts(t, s)
+		id := uuid.MustParse("00000000-0000-7000-8000-0000000000aa")
+		_, err := s.Append(ctx, blog.StreamName(id), chronicle.NoStream,
+			chronicle.EventData{Type: blog.TypePostWasCreated, Data: []byte(`{"title":"a\u0000b","content":"x\u0000y"}`)},
+			chronicle.EventData{Type: blog.TypePostWasPublished, Data: []byte(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.CatchUp(ctx); err != nil {
+			t.Fatalf("catch up over a NUL character: %v", err)
+		}
+		p, err := b.GetPost(ctx, id)
+		if err != nil || p.Title != "a\uFFFDb" || p.Content != "x\uFFFDy" || !p.Published {
+			t.Fatalf("GetPost = %+v, %v; want the title a\uFFFDb and the content x\uFFFDy", p, err)
+		}
+		emails, err := b.Emails(ctx)
+		if err != nil || len(emails) != 1 || emails[0].Subject != "Your post \"a\uFFFDb\" is published" {
+			t.Fatalf("Emails = %+v, %v", emails, err)
+		}
+	})
 }
