@@ -78,8 +78,11 @@ func PostsProjection() projection.Projection {
 				// read model shows the history that is visible, in which
 				// there is no such post, so the update changes no row. To
 				// stop instead would stop every command of the blog, its
-				// rebuild too, over history that is gone for good.
-				_, err = tx.ExecContext(ctx, `UPDATE posts SET published = TRUE, published_at = $2 WHERE id = $1`,
+				// rebuild too, over history that is gone for good. A post
+				// published again, which the rules refuse but another tool
+				// may write, stays published when it was first, as its
+				// e-mail says.
+				_, err = tx.ExecContext(ctx, `UPDATE posts SET published = TRUE, published_at = $2 WHERE id = $1 AND NOT published`,
 					id.String(), formatTime(rec.Recorded))
 			}
 			if err != nil {

@@ -123,3 +123,40 @@ func wantIDs[T any](t *testing.T, what string, xs []T, err error, id func(T) uui
 		t.Errorf("%s of %v, want %v", what, got, want)
 	}
 }
+
+// TestPublishedTwiceByAnotherTool: a post that another tool published a
+// second time, which the rules refuse, was published when it was first
+// published, as its e-mail says. The second publication moved the time
+// in the table posts, and away from the e-mail's.
+func TestPublishedTwiceByAnotherTool(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, s projection.TxStore) {
+		ctx := context.Background()
+		b, posts := blogWithPosts(t, s, "Twice")
+		if err := b.PublishPost(ctx, posts[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		first, err := b.GetPost(ctx, posts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := chronicle.EventData{Type: blog.TypePostWasPublished, Data: []byte(`{}`)}
+		if _, err := s.Append(ctx, blog.StreamName(posts[0]), chronicle.Exact(1), again); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []func(context.Context) error{b.CatchUp, func(ctx context.Context) error { return b.Rebuild(ctx, nil) }} {
+			if err := step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p, err := b.GetPost(ctx, posts[0])
+			if err != nil || !p.PublishedAt.Equal(first.PublishedAt) {
+				t.Fatalf("published at %v, %v; want %v, when it was first published", p.PublishedAt, err, first.PublishedAt)
+			}
+			if emails, err := b.Emails(ctx); err != nil || len(emails) != 1 || !emails[0].Queued.Equal(p.PublishedAt) {
+				t.Fatalf("e-mails %+v, %v; want one, queued when the post was published", emails, err)
+			}
+		}
+	})
+}
