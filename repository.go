@@ -80,40 +80,55 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid
 		}
 		return nil
 	}
+	snapped := false
 	if snap, at, ok := r.snapshot(ctx, stream); ok && (seek == uuid.Nil || canFind) {
-		state, rev, from = snap, Exact(at), at+1
+		state, rev, from, snapped = snap, Exact(at), at+1, true
 		if err := ask(); err != nil {
 			return state, rev, false, false, err
 		}
 	}
 	read := false
-	for rec, err := range r.store.ReadStream(ctx, stream, ReadStreamOptions{From: from}) {
-		if errors.Is(err, ErrStreamNotFound) {
-			// Without events, a snapshot describes a stream that is gone.
-			// A soft delete may have hidden the command's events.
-			if err := ask(); err != nil {
-				return r.decider.InitialState(), NoStream, false, false, err
+replay:
+	for {
+		for rec, err := range r.store.ReadStream(ctx, stream, ReadStreamOptions{From: from}) {
+			if errors.Is(err, ErrStreamNotFound) {
+				// Without events, a snapshot describes a stream that is gone.
+				// A soft delete may have hidden the command's events.
+				if err := ask(); err != nil {
+					return r.decider.InitialState(), NoStream, false, false, err
+				}
+				return r.decider.InitialState(), NoStream, found, false, nil
 			}
-			return r.decider.InitialState(), NoStream, found, false, nil
-		}
-		if err != nil {
-			return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
-		}
-		if !read && rec.Revision > from {
-			// The events before it are hidden, or gone: a command's
-			// events may be among them.
-			if err := ask(); err != nil {
-				return state, rev, false, false, err
+			if err != nil {
+				return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
 			}
+			if !read && rec.Revision > from {
+				// The events before it are hidden, or gone: a command's
+				// events may be among them.
+				if err := ask(); err != nil {
+					return state, rev, false, false, err
+				}
+				if snapped {
+					// The events right after the snapshot are hidden, and
+					// later ones are not: folded onto the snapshot, they
+					// would give the state of neither the visible events
+					// nor all of them. Replay the visible ones, as
+					// without snapshots (see WithSnapshots); found
+					// already covers the whole stream.
+					state, rev, from, snapped = r.decider.InitialState(), NoStream, 0, false
+					continue replay
+				}
+			}
+			read = true
+			e, err := r.codec.Decode(rec)
+			if err != nil {
+				return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
+			}
+			state = r.decider.Evolve(state, e)
+			rev = Exact(rec.Revision)
+			found = found || seek != uuid.Nil && rec.ID == seek
 		}
-		read = true
-		e, err := r.codec.Decode(rec)
-		if err != nil {
-			return state, rev, false, false, fmt.Errorf("load %q: %w", stream, err)
-		}
-		state = r.decider.Evolve(state, e)
-		rev = Exact(rec.Revision)
-		found = found || seek != uuid.Nil && rec.ID == seek
+		break
 	}
 	if !read {
 		if err := ask(); err != nil {

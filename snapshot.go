@@ -52,7 +52,9 @@ type EventFinder interface {
 	HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error)
 }
 
-// Snapshots configures the snapshots of a [Repository].
+// Snapshots configures the snapshots of a [Repository]. When a loaded
+// snapshot is used, and when the stream is replayed instead, is told by
+// [Repository.WithSnapshots].
 type Snapshots[S any] struct {
 	// Every takes a snapshot when a command brings a stream to, or past,
 	// a multiple of Every events: a command that appends several events
@@ -84,6 +86,17 @@ type Snapshots[S any] struct {
 // from its start, so a snapshot never yields a state that a replay would
 // not, unless the stream's metadata has since hidden events that the
 // snapshot folded in: the snapshot still holds what they did.
+//
+// A snapshot at revision N is used only when the events right after it
+// are read: the first event a read from N+1 returns is N+1, or there is
+// none. That is how a stream is pruned: snapshot it, then hide the
+// events up to the snapshot (TruncateBefore N+1 at most, see
+// [StreamMetadata]), and loads go on from the snapshot. When metadata or
+// a soft delete hides events after N while later ones are read, the
+// snapshot plus those would be the state of neither the visible events
+// nor all of them: the repository drops the snapshot and replays the
+// visible events from the start, as a repository without snapshots does,
+// and the snapshots it takes after hold that state.
 func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C, E], error) {
 	if cfg.Store == nil {
 		ss, ok := r.store.(SnapshotStore)

@@ -2,6 +2,7 @@ package chronicle_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -174,5 +175,87 @@ func TestWithSnapshotsNeedsAStore(t *testing.T) {
 		WithSnapshots(chronicle.Snapshots[account]{Every: 5})
 	if err == nil {
 		t.Fatal("WithSnapshots over a store that cannot keep snapshots succeeded")
+	}
+}
+
+// TestSnapshotBeforeHiddenEventsIsDropped: a snapshot whose next events
+// the stream's metadata or a soft delete hides, while later ones are
+// read, would fold the visible events onto a state that no replay of
+// the stream gives. The repository replays the visible events instead,
+// as one without snapshots does, in Load, HandleOnce's duplicates and
+// the snapshots it takes after.
+func TestSnapshotBeforeHiddenEventsIsDropped(t *testing.T) {
+	ctx := context.Background()
+	id := chronicle.EventID([16]byte{7}, 0)
+	for _, tt := range []struct {
+		name string
+		// hide hides revisions 2 and 3 (and those before), and leaves 4
+		// or later visible.
+		hide func(t *testing.T, s *memory.Store)
+	}{
+		{"TruncateBefore", func(t *testing.T, s *memory.Store) {
+			if err := s.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 4}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"MaxCount", func(t *testing.T, s *memory.Store) {
+			if err := s.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Delete", func(t *testing.T, s *memory.Store) {
+			if err := s.Delete(ctx, "a", chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, s, "a", deposited{Amount: 1000}) // revision 5
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memory.New(nil)
+			// Apart from the events, so that a soft delete leaves it.
+			snaps := memory.New(nil)
+			repo, err := newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: snaps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := newRepo(store, nil)
+			repo.Handle(ctx, "a", open{Owner: "ann"})
+			repo.Handle(ctx, "a", deposit{Amount: 1}) // snapshot at 1
+			// Revisions 2 and 3, without snapshots.
+			if _, err := plain.HandleOnce(ctx, "a", deposit{Amount: 10}, id); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, store, "a", deposited{Amount: 100}, deposited{Amount: 10000}) // 3 and 4
+			tt.hide(t, store)
+			if snap, ok, _ := snaps.LoadSnapshot(ctx, "a"); !ok || snap.Revision != 1 {
+				t.Fatalf("snapshot at %d (found %v), want 1", snap.Revision, ok)
+			}
+			want, wantRev, err := plain.Load(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotRev, err := repo.Load(ctx, "a")
+			if err != nil || got != want || gotRev != wantRev {
+				t.Fatalf("Load = %+v at %s, %v; want %+v at %s, as a replay of the visible events", got, gotRev, err, want, wantRev)
+			}
+			out, err := repo.HandleOnce(ctx, "a", deposit{Amount: 10}, id)
+			if err != nil || !out.Duplicate || out.State != want || out.Revision != wantRev {
+				t.Fatalf("HandleOnce again = %+v, %v; want a duplicate with %+v at %s", out, err, want, wantRev)
+			}
+			// A snapshot taken now holds the replayed state, and the
+			// command's events.
+			mustAppend(t, store, "a", opened{Owner: "bo"})
+			want, _, _ = plain.Load(ctx, "a")
+			out, err = repo.Handle(ctx, "a", deposit{Amount: 5})
+			want.Balance, want.Seen = want.Balance+5, want.Seen+1
+			if err != nil || out.State != want {
+				t.Fatalf("Handle = %+v, %v; want the state %+v", out, err, want)
+			}
+			snap, ok, _ := snaps.LoadSnapshot(ctx, "a")
+			var saved account
+			if err := json.Unmarshal(snap.Data, &saved); err != nil || !ok || out.Revision != chronicle.Exact(snap.Revision) || saved != want {
+				t.Fatalf("after Handle to %s, snapshot at %d (found %v) of %+v (%v); want one of %+v", out.Revision, snap.Revision, ok, saved, err, want)
+			}
+		})
 	}
 }
