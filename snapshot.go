@@ -30,12 +30,49 @@ type Snapshot struct {
 // [Repository] finds it there by type assertion.
 type SnapshotStore interface {
 	// SaveSnapshot keeps s, unless the store has a snapshot of the same
-	// stream at a later revision, which it keeps instead.
+	// stream at a later revision, which it keeps instead. A store that
+	// holds the events too, as the memory, SQLite and PostgreSQL stores
+	// do, keeps s only if a read of the stream returns the event at
+	// s.Revision, checked in the same transaction: a snapshot of events
+	// that a delete, a tombstone or the stream's metadata hides, saved
+	// just after a concurrent delete say, would bring them back to the
+	// loads that start from it. Otherwise it keeps nothing and returns a
+	// [*SnapshotNotSavedError]. The conformance suite checks it.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	// LoadSnapshot returns the stream's snapshot, and false when it has
 	// none. Both refuse a name that no stream can have (see
 	// [ValidateStreamName]) with an error matching [ErrInvalidStreamName].
 	LoadSnapshot(ctx context.Context, stream string) (Snapshot, bool, error)
+}
+
+// SnapshotNotSavedError is a [SnapshotStore]'s refusal of a snapshot at a
+// revision that a read of its stream does not return: the stream has no
+// event there, or a soft delete, a tombstone or the stream's metadata
+// hides it. It matches [ErrStreamDeleted] when the stream is tombstoned,
+// and [ErrStreamNotFound] otherwise. Load the stream again, and snapshot
+// what a read of it shows.
+type SnapshotNotSavedError struct {
+	Stream   string
+	Revision uint64
+	// Tombstoned reports that the stream is deleted for good.
+	Tombstoned bool
+}
+
+// Error says which snapshot was not saved, and why.
+func (e *SnapshotNotSavedError) Error() string {
+	if e.Tombstoned {
+		return fmt.Sprintf("snapshot of stream %q at revision %d not saved: the stream is deleted for good (tombstoned)", e.Stream, e.Revision)
+	}
+	return fmt.Sprintf("snapshot of stream %q at revision %d not saved: the stream's event at that revision is deleted, hidden by the stream's metadata, or was never written; load the stream again and snapshot what a read of it shows", e.Stream, e.Revision)
+}
+
+// Is reports whether target is [ErrStreamDeleted], for a tombstoned
+// stream, or [ErrStreamNotFound], for the others.
+func (e *SnapshotNotSavedError) Is(target error) bool {
+	if e.Tombstoned {
+		return target == ErrStreamDeleted
+	}
+	return target == ErrStreamNotFound
 }
 
 // EventFinder is a [Store] that can tell whether a stream holds an event
@@ -70,8 +107,12 @@ type Snapshots[S any] struct {
 	// which must then be a [SnapshotStore]. Deleting a stream removes
 	// the snapshots that its event store keeps, not those of another
 	// Store: a stream deleted and then written again would load from its
-	// old snapshot. Keep the snapshots of streams that may be deleted in
-	// the event store.
+	// old snapshot, unless the events right after it are hidden (see
+	// WithSnapshots). Keep the snapshots of streams that may be deleted
+	// in the event store. The memory, SQLite and PostgreSQL stores keep
+	// snapshots only of events that a read of them returns, so of their
+	// own streams: as the Store of another event store, they refuse them
+	// all.
 	Store SnapshotStore
 
 	// Encode and Decode turn the state into bytes and back. Nil means
@@ -138,18 +179,29 @@ func (r *Repository[S, C, E]) snapshot(ctx context.Context, stream string) (S, u
 	return state, snap.Revision, true
 }
 
-// SaveSnapshot loads stream and saves a snapshot of its state now.
+// SaveSnapshot loads stream and saves a snapshot of its state now. A
+// stream loaded from its snapshot alone, with no event after it that a
+// read returns (one pruned after its snapshot, say), has that snapshot
+// for its state: nothing is saved. A stream that a read shows no events
+// of, and no snapshot, has no state to save: the error matches
+// [ErrStreamNotFound]. So does the store's refusal of a snapshot whose
+// events a delete, committed since the load, hides (see
+// [SnapshotNotSavedError]).
 func (r *Repository[S, C, E]) SaveSnapshot(ctx context.Context, stream string) error {
 	if r.snapshots == nil {
 		return errors.New("save snapshot: the repository has no snapshots configured: see WithSnapshots")
 	}
-	state, rev, err := r.Load(ctx, stream)
+	state, rev, _, unread, err := r.load(ctx, stream, uuid.Nil)
 	if err != nil {
 		return err
 	}
 	last, ok := rev.Revision()
-	if !ok {
-		return fmt.Errorf("save snapshot of %q: %w", stream, &StreamNotFoundError{Stream: stream})
+	switch {
+	case !ok:
+		return fmt.Errorf("save snapshot of %q: no state to save, as a read of the stream returns no events (its metadata may hide them all): %w",
+			stream, &StreamNotFoundError{Stream: stream})
+	case unread:
+		return nil // the state is the snapshot's
 	}
 	return r.saveSnapshot(ctx, stream, state, last)
 }
@@ -162,16 +214,20 @@ func (r *Repository[S, C, E]) saveSnapshot(ctx context.Context, stream string, s
 	err = r.snapshots.Store.SaveSnapshot(ctx, Snapshot{
 		Stream: stream, Revision: rev, Type: r.snapshotType, Version: r.snapshots.Version, Data: data,
 	})
-	if err != nil {
+	var refused *SnapshotNotSavedError
+	if err != nil && !errors.As(err, &refused) {
+		// A refusal names the stream and the snapshot already.
 		return fmt.Errorf("save snapshot of %q: %w", stream, err)
 	}
-	return nil
+	return err
 }
 
 // maybeSnapshot takes the snapshot that cfg.Every asks for after a
 // command moved stream from revision before (NoStream or Exact) to after.
 // A snapshot is an optimisation: failing to save one does not fail the
-// command, whose events are already committed.
+// command, whose events are already committed. Neither does the store's
+// refusal of one whose events a delete, committed since the append,
+// hides: that snapshot must not be kept.
 func (r *Repository[S, C, E]) maybeSnapshot(ctx context.Context, stream string, before ExpectedRevision, after uint64, state S) {
 	if r.snapshots == nil || r.snapshots.Every == 0 {
 		return

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -213,7 +215,7 @@ func TestSnapshotBeforeHiddenEventsIsDropped(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := memory.New(nil)
 			// Apart from the events, so that a soft delete leaves it.
-			snaps := memory.New(nil)
+			snaps := &mapSnapshots{}
 			repo, err := newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: snaps})
 			if err != nil {
 				t.Fatal(err)
@@ -257,5 +259,139 @@ func TestSnapshotBeforeHiddenEventsIsDropped(t *testing.T) {
 				t.Fatalf("after Handle to %s, snapshot at %d (found %v) of %+v (%v); want one of %+v", out.Revision, snap.Revision, ok, saved, err, want)
 			}
 		})
+	}
+}
+
+// mapSnapshots is a SnapshotStore apart from the event store, which
+// cannot tell which events a read returns.
+type mapSnapshots struct {
+	mu    sync.Mutex
+	snaps map[string]chronicle.Snapshot
+}
+
+func (m *mapSnapshots) SaveSnapshot(_ context.Context, s chronicle.Snapshot) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.snaps[s.Stream]; !ok || old.Revision <= s.Revision {
+		if m.snaps == nil {
+			m.snaps = map[string]chronicle.Snapshot{}
+		}
+		m.snaps[s.Stream] = s
+	}
+	return nil
+}
+
+func (m *mapSnapshots) LoadSnapshot(_ context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.snaps[stream]
+	return s, ok, nil
+}
+
+// deletingStore soft-deletes a stream once a read of it has ended, as
+// another process might just after a load.
+type deletingStore struct{ *memory.Store }
+
+func (s deletingStore) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		defer s.Store.Delete(ctx, stream, chronicle.Any)
+		for e, err := range s.Store.ReadStream(ctx, stream, opts) {
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestSnapshotAfterDeleteIsRefused: a snapshot of a state loaded just
+// before a soft delete committed is not kept: once the stream is
+// written again, loads would start from it and carry the deleted events.
+// The automatic snapshot after a command is refused quietly, as the
+// command's events are committed; SaveSnapshot says why.
+func TestSnapshotAfterDeleteIsRefused(t *testing.T) {
+	ctx := context.Background()
+	// written checks that the stream, written again, loads as a replay.
+	written := func(t *testing.T, mem *memory.Store, repo *chronicle.Repository[account, accountCommand, accountEvent]) {
+		t.Helper()
+		if snap, ok, _ := mem.LoadSnapshot(ctx, "a"); ok {
+			t.Fatalf("a snapshot at %d outlived the delete", snap.Revision)
+		}
+		mustAppend(t, mem, "a", opened{Owner: "bo"})
+		want, wantRev, _ := newRepo(mem, nil).Load(ctx, "a")
+		got, gotRev, err := repo.Load(ctx, "a")
+		if err != nil || got != want || gotRev != wantRev {
+			t.Fatalf("Load after the delete = %+v at %s, %v; want %+v at %s", got, gotRev, err, want, wantRev)
+		}
+	}
+	t.Run("Handle", func(t *testing.T) {
+		mem := memory.New(nil)
+		store := &hookStore{Store: mem}
+		repo, err := newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repo.Handle(ctx, "a", open{Owner: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+		// Another process deletes the stream between the command's
+		// append and its snapshot.
+		store.after = func(err error) error {
+			if err == nil {
+				if err := mem.Delete(ctx, "a", chronicle.Any); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return err
+		}
+		out, err := repo.Handle(ctx, "a", deposit{Amount: 5})
+		if err != nil || out.Revision != chronicle.Exact(1) {
+			t.Fatalf("Handle = %+v, %v; want its events at revision 1, and no error for the snapshot refused", out, err)
+		}
+		store.after = nil
+		written(t, mem, repo)
+	})
+	t.Run("SaveSnapshot", func(t *testing.T) {
+		mem := memory.New(nil)
+		mustAppend(t, mem, "a", opened{Owner: "ann"}, deposited{Amount: 5})
+		repo, err := newRepo(deletingStore{mem}, nil).WithSnapshots(chronicle.Snapshots[account]{Store: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = repo.SaveSnapshot(ctx, "a")
+		var notSaved *chronicle.SnapshotNotSavedError
+		if !errors.Is(err, chronicle.ErrStreamNotFound) || !errors.As(err, &notSaved) || notSaved.Revision != 1 {
+			t.Fatalf("SaveSnapshot = %v; want a SnapshotNotSavedError at revision 1 matching ErrStreamNotFound", err)
+		}
+		repo, _ = newRepo(mem, nil).WithSnapshots(chronicle.Snapshots[account]{})
+		written(t, mem, repo)
+	})
+}
+
+// TestSaveSnapshotOfHiddenStream: SaveSnapshot of a stream whose events a
+// read does not return has no state to save. Pruned after a snapshot, the
+// stream keeps it; without one, the error says why nothing was saved.
+func TestSaveSnapshotOfHiddenStream(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(nil)
+	repo := snapshotted(t, mem, 0, 1)
+	mustAppend(t, mem, "pruned", opened{Owner: "ann"}, deposited{Amount: 5})
+	if err := repo.SaveSnapshot(ctx, "pruned"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, mem, "hidden", opened{Owner: "bo"})
+	for stream, before := range map[string]uint64{"pruned": 2, "hidden": 1} {
+		if err := mem.SetStreamMetadata(ctx, stream, chronicle.StreamMetadata{TruncateBefore: before}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := repo.SaveSnapshot(ctx, "pruned"); err != nil {
+		t.Errorf("SaveSnapshot of a stream pruned after its snapshot: %v; want nil: the snapshot is its state", err)
+	}
+	if snap, ok, _ := mem.LoadSnapshot(ctx, "pruned"); !ok || snap.Revision != 1 {
+		t.Errorf("the pruned stream's snapshot is at %d (found %v), want 1", snap.Revision, ok)
+	}
+	err := repo.SaveSnapshot(ctx, "hidden")
+	if !errors.Is(err, chronicle.ErrStreamNotFound) || !strings.Contains(err.Error(), "metadata") {
+		t.Errorf("SaveSnapshot of a stream whose events are hidden = %v; want ErrStreamNotFound, saying that its metadata may hide them", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -25,10 +26,29 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	snap.Data = bytes.Clone(snap.Data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.snapshotRefusal(snap.Stream, snap.Revision); err != nil {
+		return err
+	}
 	if old, ok := s.snapshots[snap.Stream]; ok && old.Revision > snap.Revision {
 		return nil
 	}
 	s.snapshots[snap.Stream] = snap
+	return nil
+}
+
+// snapshotRefusal returns why a snapshot of stream at rev may not be
+// kept: a read of the stream does not return the event at rev. Callers
+// hold s.mu.
+func (s *Store) snapshotRefusal(stream string, rev uint64) error {
+	positions, meta := s.streams[stream], s.meta[stream]
+	refusal := &chronicle.SnapshotNotSavedError{Stream: stream, Revision: rev, Tombstoned: meta.deleted == tombstoned}
+	if meta.deleted != notDeleted || rev >= uint64(len(positions)) {
+		return refusal
+	}
+	e := s.log[positions[rev]-1]
+	if removed(e) || !meta.m.Visible(rev, uint64(len(positions)-1), e.Recorded, time.Now()) {
+		return refusal
+	}
 	return nil
 }
 

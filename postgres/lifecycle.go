@@ -126,8 +126,10 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	}
 	// Everything up to the last revision is hidden; revisions go on from
 	// there if the stream is written again. The snapshot describes events
-	// that are gone.
+	// that are gone, and the snapshot lock keeps another from being saved
+	// meanwhile (see snapshotLockClass).
 	b := &pgx.Batch{}
+	b.Queue(s.sql.lockSnapshot, snapshotLockClass, s.snapshotLockKey(stream))
 	b.Queue(s.sql.markDeleted, stream, next, how)
 	b.Queue(s.sql.dropSnapshot, stream)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {

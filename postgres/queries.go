@@ -22,7 +22,7 @@ type queries struct {
 	streamForward, streamBackward, page, allBackward string
 
 	// Snapshots, retention and deletion.
-	saveSnapshot, loadSnapshot, hasEvent                   string
+	lockSnapshot, saveSnapshot, loadSnapshot, hasEvent     string
 	setMeta, getMeta, bumpMeta, deleteState, markDeleted   string
 	dropSnapshot, scavengeStreams, scavengeAfter           string
 	scavengeMeta, scavengeLast, scavengeBelow, scavengeAge string
@@ -77,6 +77,18 @@ ORDER BY q.i`
 SELECT (SELECT base FROM h)`
 	q.notify = "SELECT pg_notify($1, position::text) FROM " + head
 
+	// view is what stream $1 shows to reads, in one row: whether it is
+	// deleted, whether it exists, and its lowest revision and oldest
+	// recorded time that reads return.
+	view := `SELECT coalesce(m.deleted, 0) AS deleted,
+		l.last IS NOT NULL OR coalesce(m.next_revision, 0) > 0 AS present,
+		greatest(coalesce(m.truncate_before, 0), CASE WHEN m.max_count > 0 THEN l.last + 1 - m.max_count
+			ELSE 0 END) AS lowest,
+		CASE WHEN m.max_age_us > 0 THEN clock_timestamp() - m.max_age_us * interval '1 microsecond'
+			ELSE '-infinity'::timestamptz END AS oldest
+	FROM (SELECT (SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1) AS last) l
+		LEFT JOIN ` + meta + ` m ON m.stream = $1`
+
 	// A page of a stream, with the stream's deletion state and whether it
 	// exists (it has events, or had events that a scavenge removed), in
 	// the page's own snapshot. The stream's metadata (one row, of zeros
@@ -88,14 +100,7 @@ SELECT (SELECT base FROM h)`
 	// of the statement). The LEFT JOIN yields the metadata row alone when
 	// no event qualifies. %s is the condition on revision and the order.
 	streamPage := `SELECT v.deleted, v.present, e.* FROM (
-	SELECT coalesce(m.deleted, 0) AS deleted,
-		l.last IS NOT NULL OR coalesce(m.next_revision, 0) > 0 AS present,
-		greatest(coalesce(m.truncate_before, 0), CASE WHEN m.max_count > 0 THEN l.last + 1 - m.max_count
-			ELSE 0 END) AS lowest,
-		CASE WHEN m.max_age_us > 0 THEN clock_timestamp() - m.max_age_us * interval '1 microsecond'
-			ELSE '-infinity'::timestamptz END AS oldest
-	FROM (SELECT (SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1) AS last) l
-		LEFT JOIN ` + meta + ` m ON m.stream = $1
+	` + view + `
 ) v LEFT JOIN LATERAL (
 	SELECT ` + eventColumns + ` FROM ` + events + `
 	WHERE v.deleted = 0 AND stream = $1 AND revision >= v.lowest AND recorded >= v.oldest AND %s LIMIT $3
@@ -114,9 +119,26 @@ SELECT (SELECT base FROM h)`
 ) e ON true`
 	q.allBackward = "SELECT " + eventColumns + " FROM " + events + " WHERE position <= $1%s ORDER BY position DESC LIMIT $2"
 
-	q.saveSnapshot = `INSERT INTO ` + snapshots + ` (stream, revision, type, version, data) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type, version = excluded.version, data = excluded.data
-WHERE excluded.revision >= ` + snapshots + `.revision`
+	// lockSnapshot takes the snapshot lock of one stream (see
+	// snapshotLockClass) until the transaction ends.
+	q.lockSnapshot = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+	// saveSnapshot keeps a snapshot of stream $1 at revision $2 if a read
+	// returns the event there, and returns the stream's deletion state
+	// and whether a read does. It runs after lockSnapshot, as a statement
+	// of its own, so that it sees what a delete committed before it.
+	q.saveSnapshot = `WITH v AS (
+	` + view + `
+), c AS (
+	SELECT v.deleted, v.deleted = 0 AND EXISTS (SELECT 1 FROM ` + events + `
+		WHERE stream = $1 AND revision = $2 AND revision >= v.lowest AND recorded >= v.oldest) AS visible
+	FROM v
+), saved AS (
+	INSERT INTO ` + snapshots + ` (stream, revision, type, version, data)
+	SELECT $1, $2, $3::text, $4::integer, $5::bytea FROM c WHERE c.visible
+	ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type, version = excluded.version, data = excluded.data
+	WHERE excluded.revision >= ` + snapshots + `.revision
+)
+SELECT deleted, visible FROM c`
 	q.loadSnapshot = "SELECT revision, type, version, data FROM " + snapshots + " WHERE stream = $1"
 	q.hasEvent = "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE id = $1 AND stream = $2)"
 

@@ -18,10 +18,29 @@ var (
 	_ chronicle.EventFinder   = (*Store)(nil)
 )
 
+// snapshotLockClass is the first key of the advisory lock that
+// SaveSnapshot and deletes take on a stream; the second is hashtext of
+// the schema and stream names. It spells "snap". A delete drops the
+// stream's snapshot, and a snapshot is kept only of an event that a read
+// returns: under the lock, neither happens between the other's check and
+// its commit, so that no snapshot saved as a delete commits outlives it.
+// (Without it, a delete's DELETE of the snapshot would not see a
+// snapshot inserted but not yet committed.) Streams whose names hash
+// alike share a lock, which only makes one wait for the other.
+const snapshotLockClass = 0x736e6170
+
+// snapshotLockKey is the name that the second key of a stream's snapshot
+// lock hashes.
+func (s *Store) snapshotLockKey(stream string) string {
+	return s.opts.Schema + "." + stream
+}
+
 // SaveSnapshot implements [chronicle.SnapshotStore]. It keeps the
 // snapshot at the later revision of the one given and the one stored, in
 // one statement, so that two processes saving at once cannot put an
-// older snapshot back.
+// older snapshot back; that statement checks too that a read returns the
+// snapshot's event, under the stream's snapshot lock (see
+// snapshotLockClass).
 func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
 		return err
@@ -36,11 +55,34 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	if data == nil {
 		data = []byte{} // the column is NOT NULL
 	}
-	_, err := s.pool.Exec(ctx, s.sql.saveSnapshot, snap.Stream, sqlnum.Clamp(snap.Revision), snap.Type, int32(snap.Version), data)
+	deleted, visible, err := s.saveSnapshot(ctx, snap, data)
 	if err != nil {
 		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, s.closedErr(ctx, err))
 	}
+	if !visible {
+		return &chronicle.SnapshotNotSavedError{Stream: snap.Stream, Revision: snap.Revision, Tombstoned: deleted == tombstoned}
+	}
 	return nil
+}
+
+// saveSnapshot runs the transaction of SaveSnapshot, and returns the
+// stream's deletion state and whether a read returns the snapshot's
+// event, which is whether it was kept.
+func (s *Store) saveSnapshot(ctx context.Context, snap chronicle.Snapshot, data []byte) (deleted int16, visible bool, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	// After Commit, Rollback does nothing.
+	defer tx.Rollback(context.Background())
+	b := &pgx.Batch{}
+	b.Queue(s.sql.lockSnapshot, snapshotLockClass, s.snapshotLockKey(snap.Stream))
+	b.Queue(s.sql.saveSnapshot, snap.Stream, sqlnum.Clamp(snap.Revision), snap.Type, int32(snap.Version), data).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&deleted, &visible) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, false, err
+	}
+	return deleted, visible, tx.Commit(ctx)
 }
 
 // LoadSnapshot implements [chronicle.SnapshotStore].

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/sqlnum"
@@ -19,7 +20,9 @@ var (
 // SaveSnapshot implements [chronicle.SnapshotStore]. The writer saves it,
 // in its next batch: a commit on another connection would empty the
 // stream cache (see "Streams in memory" in the package documentation),
-// which serves the loads that snapshots are for.
+// which serves the loads that snapshots are for. The batch's transaction
+// checks that a read returns the snapshot's event, so that no delete
+// commits in between.
 func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	if err := chronicle.ValidateStreamName(snap.Stream); err != nil {
 		return err
@@ -29,6 +32,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		data = []byte{}
 	}
 	_, err := s.w.do(ctx, snap.Stream, "save snapshot of", func(ctx context.Context, b *batch) (chronicle.AppendResult, bool, error) {
+		if err := b.w.snapshotRefusal(ctx, snap.Stream, snap.Revision); err != nil {
+			return chronicle.AppendResult{}, false, err
+		}
 		_, err := b.w.conn.ExecContext(ctx, `INSERT INTO snapshots (stream, revision, type, version, data) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type,
 				version = excluded.version, data = excluded.data
@@ -37,6 +43,31 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		return chronicle.AppendResult{}, false, err // the writer says whose
 	})
 	return err
+}
+
+// snapshotRefusal returns why a snapshot of stream at rev may not be
+// kept: a read of the stream does not return the event at rev. It runs in
+// the writer's transaction.
+func (w *writer) snapshotRefusal(ctx context.Context, stream string, rev uint64) error {
+	st, err := w.stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	refusal := &chronicle.SnapshotNotSavedError{Stream: stream, Revision: rev, Tombstoned: st.deleted == tombstoned}
+	if !st.exists || rev > st.last {
+		return refusal
+	}
+	var recorded int64
+	err = w.conn.QueryRowContext(ctx, "SELECT recorded FROM events WHERE stream_id = ? AND revision = ?", st.id, sqlnum.Clamp(rev)).Scan(&recorded)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // scavenged
+		return refusal
+	case err != nil:
+		return fmt.Errorf("read its event at revision %d: %w", rev, err) // the writer says whose
+	case !st.meta.Visible(rev, st.last, time.UnixMicro(recorded), time.Now()):
+		return refusal
+	}
+	return nil
 }
 
 // LoadSnapshot implements [chronicle.SnapshotStore].
