@@ -75,16 +75,27 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid
 		}
 		asked = true
 		var err error
-		if found, err = finder.HasEvent(ctx, stream, seek); err != nil {
+		found, err = finder.HasEvent(ctx, stream, seek)
+		if errors.Is(err, errors.ErrUnsupported) {
+			// A store that wraps one without the ability: go on as
+			// without an EventFinder.
+			found, canFind = false, false
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("load %q: %w", stream, err)
 		}
 		return nil
 	}
 	snapped := false
 	if snap, at, ok := r.snapshot(ctx, stream); ok && (seek == uuid.Nil || canFind) {
-		state, rev, from, snapped = snap, Exact(at), at+1, true
 		if err := ask(); err != nil {
 			return state, rev, false, false, err
+		}
+		// Without a finder, the events before the snapshot are read for
+		// the command's.
+		if seek == uuid.Nil || canFind {
+			state, rev, from, snapped = snap, Exact(at), at+1, true
 		}
 	}
 	read := false

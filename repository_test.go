@@ -1048,3 +1048,68 @@ type findingStore struct {
 func (s findingStore) HasEvent(ctx context.Context, stream string, id uuid.UUID) (bool, error) {
 	return s.finder.HasEvent(ctx, stream, id)
 }
+
+// unsupportedFinder is the HasEvent of a store that wraps one without an
+// EventFinder: it says so with an error matching errors.ErrUnsupported.
+type unsupportedFinder struct{}
+
+func (unsupportedFinder) HasEvent(context.Context, string, uuid.UUID) (bool, error) {
+	return false, fmt.Errorf("has event: the store beneath cannot find events: %w", errors.ErrUnsupported)
+}
+
+// TestRepositoryHandleOnceUnsupportedFinder checks that HandleOnce over a
+// store whose HasEvent reports errors.ErrUnsupported, as a wrapping store
+// does over a store without the ability, goes on as over a store that is
+// no EventFinder, rather than failing.
+func TestRepositoryHandleOnceUnsupportedFinder(t *testing.T) {
+	ctx := context.Background()
+	id := uuid.MustParse("0190a3e4-0000-7000-8000-0000000000c3")
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, mem *memory.Store)
+	}{
+		{"Snapshot", func(t *testing.T, mem *memory.Store) {
+			// The command ran once, and left a snapshot after it.
+			if _, err := snapshotted(t, mem, 1, 0).HandleOnce(ctx, "account-1", deposit{Amount: 5}, id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Hidden", func(t *testing.T, mem *memory.Store) {
+			// The command ran once, and its event is hidden.
+			if _, err := newRepo(mem, nil).HandleOnce(ctx, "account-1", deposit{Amount: 5}, id); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, mem, "account-1", deposited{Amount: 1})
+			if err := mem.SetStreamMetadata(ctx, "account-1", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Deleted", func(t *testing.T, mem *memory.Store) {
+			if _, err := newRepo(mem, nil).HandleOnce(ctx, "account-1", deposit{Amount: 5}, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := mem.Delete(ctx, "account-1", chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			run := func(wrap func(*memory.Store) chronicle.Store) (chronicle.Outcome[account, accountEvent], error) {
+				mem := memory.New(nil)
+				mustAppend(t, mem, "account-1", opened{Owner: "ann"})
+				c.setup(t, mem)
+				repo, err := newRepo(wrap(mem), nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1, Store: mem})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return repo.HandleOnce(ctx, "account-1", deposit{Amount: 5}, id)
+			}
+			// callCountingStore hides the memory store's HasEvent.
+			want, wantErr := run(func(mem *memory.Store) chronicle.Store { return &callCountingStore{Store: mem} })
+			got, err := run(func(mem *memory.Store) chronicle.Store { return findingStore{mem, unsupportedFinder{}} })
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+				t.Errorf("HandleOnce = %+v, %v; want %+v, %v, as without an EventFinder", got, err, want, wantErr)
+			}
+		})
+	}
+}

@@ -27,7 +27,11 @@ type Snapshot struct {
 
 // SnapshotStore keeps the newest snapshot of each stream, apart from its
 // events. A [Store] that can keep snapshots implements it, and a
-// [Repository] finds it there by type assertion.
+// [Repository] finds it there by type assertion. A wrapping store whose
+// store beneath keeps none returns errors matching [errors.ErrUnsupported]
+// (see [Store]): a repository then finds no snapshot and replays the
+// stream, as it does after any failure to load one, and
+// [Repository.SaveSnapshot] returns that error.
 type SnapshotStore interface {
 	// SaveSnapshot keeps s, unless the store has a snapshot of the same
 	// stream at a later revision, which it keeps instead. A store that
@@ -79,7 +83,9 @@ func (e *SnapshotNotSavedError) Is(target error) bool {
 // with a given ID without reading the stream, among the events that its
 // metadata or a soft delete hides too, until a scavenge removes them.
 // [Repository.HandleOnce] uses it when a snapshot spares it the read, and
-// when the stream may hold events that a read cannot show. The memory,
+// when the stream may hold events that a read cannot show. A HasEvent
+// error matching [errors.ErrUnsupported] (see [Store]) makes it go on as
+// over a store that is no EventFinder: it reads the stream from its start. The memory,
 // SQLite and PostgreSQL stores are EventFinders; the kurrent store, a
 // client of the KurrentDB protocol, is not.
 type EventFinder interface {

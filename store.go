@@ -15,6 +15,16 @@ import (
 // Reads return single-use iterators that fetch lazily: breaking out of
 // the loop, or cancelling the context, stops the read and frees what it
 // held. An error ends the sequence; it is yielded with a zero event.
+//
+// A store may have optional abilities, each an interface that callers
+// find by type assertion: [EventFinder], [SnapshotStore], [Retention],
+// [Deleter], [Scavenger] and [StreamLister]. A store that wraps another
+// (such as the shred package's) has the methods of all of them, and
+// passes each call on to the store beneath; where that store lacks the
+// ability, the method returns an error matching [errors.ErrUnsupported],
+// and callers treat it as they treat a store without the interface: the
+// [Repository] goes on without the ability, and a program says that the
+// store cannot do it.
 type Store interface {
 	// Append writes events to the end of stream, atomically: all of them
 	// or none. It returns an error matching [ErrWrongExpectedRevision] when
