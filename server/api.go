@@ -496,12 +496,17 @@ const scanLimit = 100_000
 func (s *Server) listStreams(r *http.Request, opts chronicle.ListStreamsOptions) (streamList, error) {
 	list := streamList{Streams: []streamJSON{}}
 	var infos []chronicle.StreamInfo
-	if l, ok := s.store.(chronicle.StreamLister); ok {
+	l, listed := s.store.(chronicle.StreamLister)
+	if listed {
 		var err error
-		if infos, err = l.ListStreams(r.Context(), opts); err != nil {
+		infos, err = l.ListStreams(r.Context(), opts)
+		// A wrapping store says so when the store beneath cannot list.
+		listed = !errors.Is(err, errors.ErrUnsupported)
+		if listed && err != nil {
 			return list, err
 		}
-	} else {
+	}
+	if !listed {
 		// Walk the log back from the newest event, keeping each stream's
 		// first (newest) sighting. A stream seen is not listed again, and
 		// one seen at or after Before was on an earlier page.

@@ -87,6 +87,10 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout", Message: "the request took too long and was stopped; try again, or ask for less"}
 	case errors.Is(err, chronicle.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "store_closed", Message: "the store is closed: the server is shutting down"}
+	case errors.Is(err, errors.ErrUnsupported):
+		// A wrapping store over one without the ability asked for, as a
+		// store without it is answered.
+		return &Error{Status: http.StatusNotImplemented, Code: "not_supported", Message: err.Error()}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "the server failed to do this; the details are in its log"}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -196,12 +197,15 @@ func (s *Server) computeStats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	if l, ok := s.store.(chronicle.StreamLister); ok {
-		if st.Streams, st.Events, err = l.CountStreams(ctx); err != nil {
+		st.Streams, st.Events, err = l.CountStreams(ctx)
+		// A wrapping store says so when the store beneath cannot count.
+		st.Counted = !errors.Is(err, errors.ErrUnsupported)
+		if st.Counted && err != nil {
 			return st, err
 		}
-		st.Counted = true
-	} else {
-		st.Events = st.Head
+	}
+	if !st.Counted {
+		st.Streams, st.Events = 0, st.Head
 	}
 	now := time.Now()
 	start := now.Truncate(time.Minute).Add(-(rateMinutes - 1) * time.Minute)

@@ -660,3 +660,55 @@ func TestStreamScanPartial(t *testing.T) {
 		t.Errorf("a log of %d events listed as complete", scanLimit+1)
 	}
 }
+
+// unsupportedStore is a store that wraps one without abilities, as
+// shred.Store over such a store is: it has every optional interface, and
+// each of their methods says that the store beneath lacks it.
+type unsupportedStore struct{ plainStore }
+
+var errUnsupported = fmt.Errorf("the store beneath cannot do this: %w", errors.ErrUnsupported)
+
+func (unsupportedStore) SetStreamMetadata(context.Context, string, chronicle.StreamMetadata) error {
+	return errUnsupported
+}
+func (unsupportedStore) StreamMetadata(context.Context, string) (chronicle.StreamMetadata, error) {
+	return chronicle.StreamMetadata{}, errUnsupported
+}
+func (unsupportedStore) Delete(context.Context, string, chronicle.ExpectedRevision) error {
+	return errUnsupported
+}
+func (unsupportedStore) Tombstone(context.Context, string, chronicle.ExpectedRevision) error {
+	return errUnsupported
+}
+func (unsupportedStore) ListStreams(context.Context, chronicle.ListStreamsOptions) ([]chronicle.StreamInfo, error) {
+	return nil, errUnsupported
+}
+func (unsupportedStore) CountStreams(context.Context) (uint64, uint64, error) {
+	return 0, 0, errUnsupported
+}
+
+// TestUnsupportedAbilities: a store whose optional methods report
+// errors.ErrUnsupported is served as a store without them: streams are
+// listed from the log, the dashboard does without counts, and metadata
+// and deletes are answered 501.
+func TestUnsupportedAbilities(t *testing.T) {
+	ctx := context.Background()
+	s, ts := newTestServer(t, unsupportedStore{plainStore{memory.New(nil)}}, nil)
+	for _, stream := range []string{"order-1", "cart-1"} {
+		post(t, ts, "/api/streams/"+stream, appendBody(`"any"`, "E", 1)).want(t, 201, "")
+	}
+	var l struct{ Streams []struct{ Stream string } }
+	json.Unmarshal([]byte(get(t, ts, "/api/streams").want(t, 200, "").body), &l)
+	if len(l.Streams) != 2 || l.Streams[0].Stream != "cart-1" || l.Streams[1].Stream != "order-1" {
+		t.Errorf("streams %+v, want cart-1 and order-1 from the log", l.Streams)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.Counted || st.Events != 2 {
+		t.Errorf("Stats = %+v, %v; want 2 events, not counted", st, err)
+	}
+	get(t, ts, "/api/streams/cart-1/metadata").want(t, 501, "not_supported")
+	do(t, ts, req{method: "PUT", path: "/api/streams/cart-1/metadata", body: `{"maxAge":"","maxCount":2,"truncateBefore":0}`}).want(t, 501, "not_supported")
+	do(t, ts, req{method: "DELETE", path: "/api/streams/cart-1"}).want(t, 501, "not_supported")
+	do(t, ts, req{method: "DELETE", path: "/api/streams/cart-1?tombstone=true"}).want(t, 501, "not_supported")
+	get(t, ts, "/streams/cart-1").want(t, 200, "")
+}
