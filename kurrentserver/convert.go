@@ -240,6 +240,10 @@ func rpcError(ctx context.Context, err error, stream string) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, chronicle.ErrClosed):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, errors.ErrUnsupported):
+		// A wrapping store over one without the ability asked for, as a
+		// store without it is answered.
+		return status.Error(codes.Unimplemented, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,7 +56,12 @@ func (s *Server) metadata(ctx context.Context, stream string) (chronicle.StreamM
 		// store would refuse the name.
 		return chronicle.StreamMetadata{}, nil
 	}
-	return r.StreamMetadata(ctx, stream)
+	m, err := r.StreamMetadata(ctx, stream)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// A wrapping store over one without metadata: as without it.
+		return m, status.Error(codes.Unimplemented, err.Error())
+	}
+	return m, err
 }
 
 // setMetadata writes the last of events, a "$metadata" event, as the

@@ -627,3 +627,61 @@ func TestSystemStreamMetadataNotFound(t *testing.T) {
 		}
 	}
 }
+
+// plainStore hides every ability of its store but chronicle.Store.
+type plainStore struct{ chronicle.Store }
+
+// unsupportedStore is a store that wraps one without retention or
+// deletion, as shred.Store over such a store is: it has their methods,
+// and each says that the store beneath lacks them.
+type unsupportedStore struct{ plainStore }
+
+var errUnsupported = fmt.Errorf("the store beneath cannot do this: %w", errors.ErrUnsupported)
+
+func (unsupportedStore) SetStreamMetadata(context.Context, string, chronicle.StreamMetadata) error {
+	return errUnsupported
+}
+func (unsupportedStore) StreamMetadata(context.Context, string) (chronicle.StreamMetadata, error) {
+	return chronicle.StreamMetadata{}, errUnsupported
+}
+func (unsupportedStore) Delete(context.Context, string, chronicle.ExpectedRevision) error {
+	return errUnsupported
+}
+func (unsupportedStore) Tombstone(context.Context, string, chronicle.ExpectedRevision) error {
+	return errUnsupported
+}
+
+// TestUnsupportedAbilities: a store whose Retention and Deleter methods
+// report errors.ErrUnsupported is served as a store without them.
+func TestUnsupportedAbilities(t *testing.T) {
+	ctx := ctxT(t)
+	// What each call gives: its gRPC code, and what it read.
+	calls := func(store chronicle.Store) []string {
+		c := esdbpb.NewStreamsClient(conn(t, store, nil))
+		if _, err := appendRaw(t, c, optsAny("d-1"), proposed("A", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		r, err := tryRead(ctx, c, streamOpts("$$d-1", false, nil, 1))
+		out = append(out, fmt.Sprintf("read metadata: %v %d not found: %t", status.Code(err), len(r), len(r) == 1 && r[0].GetStreamNotFound() != nil))
+		_, err = appendRaw(t, c, optsAny("$$d-1"), proposed("$metadata", `{"$maxCount":2}`))
+		out = append(out, fmt.Sprintf("set metadata (any): %v", status.Code(err)))
+		_, err = appendRaw(t, c, optsNoStream("$$d-1"), proposed("$metadata", `{"$maxCount":2}`))
+		out = append(out, fmt.Sprintf("set metadata (no stream): %v", status.Code(err)))
+		_, err = c.Delete(ctx, &esdbpb.DeleteReq{Options: &esdbpb.DeleteReq_Options{
+			StreamIdentifier: sid("d-1"), ExpectedStreamRevision: &esdbpb.DeleteReq_Options_Any{Any: &esdbpb.Empty{}}}})
+		out = append(out, fmt.Sprintf("delete: %v", status.Code(err)))
+		_, err = c.Tombstone(ctx, &esdbpb.TombstoneReq{Options: &esdbpb.TombstoneReq_Options{
+			StreamIdentifier: sid("d-1"), ExpectedStreamRevision: &esdbpb.TombstoneReq_Options_Any{Any: &esdbpb.Empty{}}}})
+		out = append(out, fmt.Sprintf("tombstone: %v", status.Code(err)))
+		return out
+	}
+	want := calls(plainStore{memory.New(nil)})
+	got := calls(unsupportedStore{plainStore{memory.New(nil)}})
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s, want %s, as without the ability", got[i], want[i])
+		}
+	}
+	t.Logf("without the abilities: %q", want)
+}
