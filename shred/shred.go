@@ -449,9 +449,17 @@ func Ref(subject string) string {
 }
 
 // Store is a [chronicle.Store] that encrypts the personal fields of the
-// events appended to it, and decrypts them when they are read. Its other
-// abilities (deletion, transactions, ...) are those of the store it wraps,
-// which [Store.Unwrap] returns.
+// events appended to it, and decrypts them when they are read.
+//
+// It has the optional abilities of a [chronicle.Store] whatever the store
+// it wraps, since its type cannot depend on that store's: finding events
+// ([chronicle.EventFinder]), stream metadata ([chronicle.Retention]),
+// deletes ([chronicle.Deleter]), scavenges ([chronicle.Scavenger]) and
+// stream lists ([chronicle.StreamLister]) are passed on to the store
+// beneath, which they carry no personal data to or from; where it lacks
+// the ability, they return an error matching [errors.ErrUnsupported],
+// which the chronicle module's callers take for the ability absent.
+// Transactions are the store beneath's, which [Store.Unwrap] returns.
 type Store struct {
 	inner  chronicle.Store
 	keys   KeyStore // nil: encrypted fields read as [Encrypted]
