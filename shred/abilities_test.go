@@ -150,6 +150,10 @@ func TestAbilitiesOfTheStoreBeneath(t *testing.T) {
 			return err
 		},
 		"CountStreams": func() error { _, _, err := plain.(chronicle.StreamLister).CountStreams(ctx); return err },
+		"SaveSnapshot": func() error {
+			return plain.(chronicle.SnapshotStore).SaveSnapshot(ctx, chronicle.Snapshot{Stream: "book-1"})
+		},
+		"LoadSnapshot": func() error { _, _, err := plain.(chronicle.SnapshotStore).LoadSnapshot(ctx, "book-1"); return err },
 	} {
 		if err := call(); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("%s over a store without it = %v, want errors.ErrUnsupported", name, err)

@@ -39,11 +39,12 @@
 // is enough to erase it from the events, from every backup of them, and
 // from every copy that is exported later. What the application derived
 // from the clear values (read models, logs, e-mails sent) is its own to
-// erase: rebuild read models after forgetting. Snapshots are such a
-// derived copy too: a snapshot holds the decoded state, clear values
-// included, and the snapshot store is not wrapped, so keep personal
-// values out of the state of streams that take snapshots (no call drops
-// a stream's snapshots yet). Personal fields are top-level fields of
+// erase: rebuild read models after forgetting. Snapshots kept through
+// the Store are not: it encrypts each with the keys of the subjects
+// whose fields its stream holds, and forgetting any of them makes it
+// unreadable (see [Store.SaveSnapshot]); snapshots kept in another
+// store (Snapshots.Store of [chronicle.Snapshots]) hold the state in the
+// clear. Personal fields are top-level fields of
 // JSON objects: fields of the event type, or of a struct it embeds (see
 // [Of]); a field that holds personal values deeper in is personal as a
 // whole.
@@ -456,10 +457,12 @@ func Ref(subject string) string {
 // ([chronicle.EventFinder]), stream metadata ([chronicle.Retention]),
 // deletes ([chronicle.Deleter]), scavenges ([chronicle.Scavenger]) and
 // stream lists ([chronicle.StreamLister]) are passed on to the store
-// beneath, which they carry no personal data to or from; where it lacks
-// the ability, they return an error matching [errors.ErrUnsupported],
-// which the chronicle module's callers take for the ability absent.
-// Transactions are the store beneath's, which [Store.Unwrap] returns.
+// beneath, which they carry no personal data to or from, and so are
+// snapshots ([chronicle.SnapshotStore]), which it encrypts (see
+// [Store.SaveSnapshot]); where the store beneath lacks the ability, they
+// return an error matching [errors.ErrUnsupported], which the chronicle
+// module's callers take for the ability absent. Transactions are the
+// store beneath's, which [Store.Unwrap] returns.
 type Store struct {
 	inner  chronicle.Store
 	keys   KeyStore // nil: encrypted fields read as [Encrypted]

@@ -1,0 +1,254 @@
+package shred
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+var _ chronicle.SnapshotStore = (*Store)(nil)
+
+// ErrSnapshotRefused is the error of [Store.SaveSnapshot] for a stream
+// that holds personal fields of a forgotten subject: a state decided
+// before the subject was forgotten may still hold its values in the
+// clear, and nothing tells it from one decided after, so the snapshot is
+// not kept. The stream is loaded from its events, as without snapshots.
+var ErrSnapshotRefused = errors.New("snapshot not kept: the stream holds personal fields of a forgotten subject, whose values the state may hold")
+
+// sealedSnapshot is the data of a snapshot as a [Store] keeps it in the
+// store beneath: encrypted with a key made of the keys of every subject
+// whose personal fields the stream's events hold, up to the snapshot's
+// revision, so that forgetting any of them makes it unreadable.
+type sealedSnapshot struct {
+	Cipher   []byte   `json:"$shredded_snapshot"` // nonce, then ciphertext
+	Subjects []binder `json:"$subjects"`
+}
+
+// binder is a subject whose key a sealed snapshot was encrypted with.
+type binder struct {
+	Subject string `json:"$subject"` // Ref of the subject
+	KeyID   string `json:"$key"`     // keyID of its key
+}
+
+// SaveSnapshot implements [chronicle.SnapshotStore] with the store
+// beneath, which keeps its snapshots; without one it returns an error
+// matching [errors.ErrUnsupported].
+//
+// A snapshot holds the decoded state of a stream, and with it the
+// personal values that its events hold encrypted, in the clear. So
+// SaveSnapshot encrypts it with a key made of the keys of every subject
+// whose fields the stream's events hold, up to the snapshot's revision
+// (the events are read from the last such snapshot on), and
+// [Store.LoadSnapshot] finds no snapshot once any of them is forgotten:
+// the stream is then loaded from its events, where the subject's fields
+// read as [Forgotten]. A snapshot of a stream that holds no encrypted
+// field, or of a store without keys ([NewDecrypting] given none), which
+// reads no field decrypted, is kept as it is. The key is bound to the
+// events, not to the data: keep in a snapshot no personal value that the
+// stream's events do not hold encrypted.
+//
+// A stream that holds fields of a subject already forgotten takes no
+// snapshot: the state to keep may have been decided before the subject
+// was forgotten, and hold its values. SaveSnapshot then keeps nothing and
+// returns an error matching [ErrSnapshotRefused].
+func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
+	ss, err := beneath[chronicle.SnapshotStore](s, "save a snapshot")
+	if err != nil {
+		return err
+	}
+	if s.keys == nil {
+		// Its reads decrypt no field: the state holds none.
+		return ss.SaveSnapshot(ctx, snap)
+	}
+	fail := func(err error) error { return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err) }
+	// The subjects of the last snapshot, which the events before it
+	// held, when the store beneath keeps one of this store's.
+	subjects := map[binder]bool{}
+	from := uint64(0)
+	last, ok, err := ss.LoadSnapshot(ctx, snap.Stream)
+	switch {
+	case err != nil:
+		return fail(err)
+	case ok && last.Revision > snap.Revision:
+		// The store beneath would keep the later one.
+		return nil
+	case ok:
+		if sealed, ok := sealedSnapshotOf(last.Data); ok {
+			for _, b := range sealed.Subjects {
+				subjects[b] = true
+			}
+			from = last.Revision + 1
+		}
+	}
+	if from <= snap.Revision {
+		if err := s.subjectsOf(ctx, snap.Stream, from, snap.Revision, subjects); err != nil {
+			return fail(err)
+		}
+	}
+	if len(subjects) == 0 {
+		return ss.SaveSnapshot(ctx, snap)
+	}
+	keys, bound, ok, err := s.snapshotKeys(ctx, slices.SortedFunc(maps.Keys(subjects), cmpBinder))
+	switch {
+	case err != nil:
+		return fail(err)
+	case !ok:
+		return fail(ErrSnapshotRefused)
+	}
+	key, err := snapshotKey(keys)
+	if err != nil {
+		return fail(err)
+	}
+	ct, err := seal(key, snap.Data, snapshotAAD(snap))
+	if err != nil {
+		return fail(err)
+	}
+	if snap.Data, err = json.Marshal(sealedSnapshot{Cipher: ct, Subjects: bound}); err != nil {
+		return fail(err)
+	}
+	return ss.SaveSnapshot(ctx, snap)
+}
+
+// LoadSnapshot implements [chronicle.SnapshotStore] with the store
+// beneath; without one it returns an error matching
+// [errors.ErrUnsupported]. It decrypts the snapshots that
+// [Store.SaveSnapshot] encrypted, and finds none where a subject whose
+// key encrypted it was forgotten since, or where it has no keys. A
+// snapshot kept in the clear reads as it is.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
+	ss, err := beneath[chronicle.SnapshotStore](s, "load a snapshot")
+	if err != nil {
+		return chronicle.Snapshot{}, false, err
+	}
+	snap, ok, err := ss.LoadSnapshot(ctx, stream)
+	if err != nil || !ok {
+		return snap, ok, err
+	}
+	sealed, ok := sealedSnapshotOf(snap.Data)
+	if !ok {
+		return snap, true, nil
+	}
+	if s.keys == nil {
+		return chronicle.Snapshot{}, false, nil
+	}
+	keys, bound, ok, err := s.snapshotKeys(ctx, sealed.Subjects)
+	if err != nil || !ok || !slices.Equal(bound, sealed.Subjects) {
+		return chronicle.Snapshot{}, false, err
+	}
+	key, err := snapshotKey(keys)
+	if err != nil {
+		return chronicle.Snapshot{}, false, err
+	}
+	if snap.Data, err = open(key, sealed.Cipher, snapshotAAD(snap)); err != nil {
+		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: decrypt: %w", stream, err)
+	}
+	return snap, true, nil
+}
+
+// subjectsOf adds to subjects those of the encrypted personal fields of
+// stream's events from revision from to revision to, as they are stored
+// beneath, with the key that each field was sealed with ("" for fields
+// written before envelopes named it).
+func (s *Store) subjectsOf(ctx context.Context, stream string, from, to uint64, subjects map[binder]bool) error {
+	for e, err := range s.inner.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: from}) {
+		if errors.Is(err, chronicle.ErrStreamNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if e.Revision > to {
+			return nil
+		}
+		t := s.schema.types[e.Type]
+		if len(t.fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
+			continue
+		}
+		o, err := parseObject(e.Data)
+		if err != nil {
+			return fmt.Errorf("%s@%d: %w", e.Type, e.Revision, err)
+		}
+		for _, name := range o.keys {
+			raw := o.vals[name]
+			if _, personal := t.sealedAs(name); !personal || !isEnvelope(raw) {
+				continue
+			}
+			var env envelope
+			if err := json.Unmarshal(raw, &env); err != nil {
+				return fmt.Errorf("%s@%d: field %q: %w", e.Type, e.Revision, name, err)
+			}
+			subjects[binder{Subject: env.Subject, KeyID: env.KeyID}] = true
+		}
+	}
+	return nil
+}
+
+// snapshotKeys returns the keys of subjects, sorted, and the subjects
+// with the IDs of those keys, one per subject. It reports false when a
+// subject has no key, or another key than the one its fields were
+// sealed with: it was forgotten.
+func (s *Store) snapshotKeys(ctx context.Context, subjects []binder) (keys [][]byte, bound []binder, ok bool, err error) {
+	for _, b := range subjects {
+		key, err := s.keys.Key(ctx, b.Subject, false)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if key == nil || b.KeyID != "" && b.KeyID != keyID(key) {
+			return nil, nil, false, nil
+		}
+		cur := binder{Subject: b.Subject, KeyID: keyID(key)}
+		if len(bound) > 0 && bound[len(bound)-1] == cur {
+			continue // a field written before $key, beside one after
+		}
+		keys, bound = append(keys, key), append(bound, cur)
+	}
+	return keys, bound, true, nil
+}
+
+// cmpBinder orders binders by subject, then key, so that the keys of a
+// snapshot are always put together in one order.
+func cmpBinder(a, b binder) int {
+	return cmp.Or(strings.Compare(a.Subject, b.Subject), strings.Compare(a.KeyID, b.KeyID))
+}
+
+// snapshotKey derives the key of a snapshot from the keys of its
+// subjects: without any one of them it cannot be made.
+func snapshotKey(keys [][]byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, bytes.Join(keys, nil), nil, "chronicle shred snapshot key", KeySize)
+}
+
+// snapshotAAD binds a snapshot's ciphertext to the stream, revision, type
+// and version it was saved as, so that it cannot be moved to another.
+func snapshotAAD(snap chronicle.Snapshot) []byte {
+	return fmt.Appendf(nil, "chronicle shred snapshot\x00%s\x00%d\x00%s\x00%d", snap.Stream, snap.Revision, snap.Type, snap.Version)
+}
+
+// sealedSnapshotOf returns the sealed snapshot that data is, if it is
+// one: data saved in the clear, by this store or another, is not.
+func sealedSnapshotOf(data []byte) (sealedSnapshot, bool) {
+	var sealed sealedSnapshot
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"$shredded_snapshot"`)) {
+		return sealed, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&sealed) != nil || len(sealed.Cipher) < gcmNonceSize+gcmOverhead || len(sealed.Subjects) == 0 {
+		return sealedSnapshot{}, false
+	}
+	for _, b := range sealed.Subjects {
+		if !isHex(b.Subject, sha256.Size) || !isHex(b.KeyID, keyIDSize) {
+			return sealedSnapshot{}, false
+		}
+	}
+	return sealed, true
+}

@@ -1,0 +1,183 @@
+package shred_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/shred"
+	"github.com/chronicle-es/chronicle/sqlite"
+)
+
+// snapshotStores returns a store that keeps snapshots, of each kind, with
+// a key store for it.
+func snapshotStores() map[string]func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore) {
+	return map[string]func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore){
+		"memory": func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore) {
+			return memory.New(nil), shred.NewMemoryKeys()
+		},
+		"sqlite": func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore) {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), &sqlite.Options{Durability: sqlite.Relaxed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s, shred.NewSQLKeys(s)
+		},
+	}
+}
+
+// TestSnapshotForgotten: a snapshot holds the state, decrypted names
+// included; the store beneath keeps it encrypted, and once a subject
+// whose fields the stream holds is forgotten it is not read again, and no
+// snapshot is taken of the stream from then on, so that the name is read
+// from nowhere but as forgotten.
+func TestSnapshotForgotten(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range snapshotStores() {
+		t.Run(name, func(t *testing.T) {
+			ss, keys := open(t)
+			inner := ss.(chronicle.Store)
+			s := shred.New(inner, keys, bookSchema(t))
+			repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{Every: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snaps := any(s).(chronicle.SnapshotStore)
+			for _, who := range []string{"Alice Liddell", "Bob Marley"} {
+				if _, err := repo.Handle(ctx, "book-1", sign{Name: who}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Beneath, the snapshot holds neither name in the clear (a
+			// name with a space cannot be part of base64 by chance).
+			clearOfNames := func() {
+				t.Helper()
+				raw, ok, err := ss.LoadSnapshot(ctx, "book-1")
+				if !ok || err != nil {
+					t.Fatalf("no snapshot beneath: %v, %v", ok, err)
+				}
+				for _, who := range []string{"Alice Liddell", "Bob Marley"} {
+					if bytes.Contains(raw.Data, []byte(who)) {
+						t.Fatalf("the snapshot beneath holds %q in the clear: %s", who, raw.Data)
+					}
+				}
+			}
+			clearOfNames()
+			loaded := func() (book, bool) {
+				t.Helper()
+				snap, ok, err := snaps.LoadSnapshot(ctx, "book-1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var b book
+				if ok {
+					if err := json.Unmarshal(snap.Data, &b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return b, ok
+			}
+			if b, ok := loaded(); !ok || !reflect.DeepEqual(b.Names, []string{"Alice Liddell", "Bob Marley"}) || func() bool {
+				snap, _, _ := snaps.LoadSnapshot(ctx, "book-1")
+				return snap.Revision != 1 || snap.Type != "shred_test.book"
+			}() {
+				t.Fatalf("snapshot through the shredding store = %+v, %v; want both names at revision 1", b, ok)
+			}
+
+			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+				t.Fatal(err)
+			}
+			if b, ok := loaded(); ok {
+				t.Fatalf("after forgetting Alice, the snapshot still reads, as %+v", b)
+			}
+			clearOfNames()
+			state, _, err := repo.Load(ctx, "book-1")
+			if want := []string{shred.Forgotten, "Bob Marley"}; err != nil || !reflect.DeepEqual(state.Names, want) {
+				t.Fatalf("Load after forgetting = %+v, %v; want %q", state, err, want)
+			}
+			// The state that a command decided on may have been loaded
+			// before the forgetting: its snapshot is refused.
+			if _, err := repo.Handle(ctx, "book-1", sign{Name: "Carol Kaye"}); err != nil {
+				t.Fatal(err)
+			}
+			if b, ok := loaded(); ok {
+				t.Fatalf("a snapshot taken after the forgetting reads, as %+v", b)
+			}
+			if err := repo.SaveSnapshot(ctx, "book-1"); !errors.Is(err, shred.ErrSnapshotRefused) {
+				t.Fatalf("SaveSnapshot after the forgetting = %v, want ErrSnapshotRefused", err)
+			}
+			// A stream of others takes snapshots as before.
+			if _, err := repo.Handle(ctx, "book-2", sign{Name: "Dan Brown"}); err != nil {
+				t.Fatal(err)
+			}
+			if snap, ok, err := snaps.LoadSnapshot(ctx, "book-2"); !ok || err != nil || !bytes.Contains(snap.Data, []byte("Dan Brown")) {
+				t.Fatalf("snapshot of another stream = %s, %v, %v", snap.Data, ok, err)
+			}
+		})
+	}
+}
+
+// TestSnapshotWithoutKeys: a store without keys reads the names as
+// [shred.Encrypted], so its snapshots hold none and are kept as they are;
+// a snapshot that a store with keys encrypted it cannot read, and finds
+// none. A snapshot moved to another stream does not decrypt.
+func TestSnapshotWithoutKeys(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	keyed := shred.New(inner, shred.NewMemoryKeys(), bookSchema(t))
+	keyless := shred.NewDecrypting(inner, nil, bookSchema(t))
+	for _, s := range []*shred.Store{keyed, keyless} {
+		repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repo.Handle(ctx, "book-1", sign{Name: "Alice Liddell"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// book-1 holds Alice's name encrypted, then in the clear, as the
+	// store without keys appends it.
+	repo, err := guestBook(keyless).WithSnapshots(chronicle.Snapshots[book]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.SaveSnapshot(ctx, "book-1"); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := inner.LoadSnapshot(ctx, "book-1")
+	if err != nil || string(raw.Data) != `{"Names":["[encrypted]","Alice Liddell"]}` {
+		t.Fatalf("the keyless store's snapshot beneath = %s, %v; want the state as it is", raw.Data, err)
+	}
+	// The store with keys encrypts it, with Alice's key.
+	keyedRepo, err := guestBook(keyed).WithSnapshots(chronicle.Snapshots[book]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyedRepo.SaveSnapshot(ctx, "book-1"); err != nil {
+		t.Fatal(err)
+	}
+	if snap, ok, err := keyless.LoadSnapshot(ctx, "book-1"); ok || err != nil {
+		t.Fatalf("the keyless store loads the encrypted snapshot: %s, %v", snap.Data, err)
+	}
+	if snap, ok, err := keyed.LoadSnapshot(ctx, "book-1"); !ok || err != nil || !bytes.Contains(snap.Data, []byte("Alice Liddell")) {
+		t.Fatalf("the keyed store loads %s, %v, %v", snap.Data, ok, err)
+	}
+	raw, _, err = inner.LoadSnapshot(ctx, "book-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Stream = "book-2"
+	if err := inner.SaveSnapshot(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if snap, ok, err := keyed.LoadSnapshot(ctx, "book-2"); err == nil {
+		t.Fatalf("a snapshot moved to another stream loads: %s, %v", snap.Data, ok)
+	}
+}
