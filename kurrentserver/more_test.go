@@ -16,6 +16,7 @@ import (
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/shred"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -631,28 +632,9 @@ func TestSystemStreamMetadataNotFound(t *testing.T) {
 // plainStore hides every ability of its store but chronicle.Store.
 type plainStore struct{ chronicle.Store }
 
-// unsupportedStore is a store that wraps one without retention or
-// deletion, as shred.Store over such a store is: it has their methods,
-// and each says that the store beneath lacks them.
-type unsupportedStore struct{ plainStore }
-
-var errUnsupported = fmt.Errorf("the store beneath cannot do this: %w", errors.ErrUnsupported)
-
-func (unsupportedStore) SetStreamMetadata(context.Context, string, chronicle.StreamMetadata) error {
-	return errUnsupported
-}
-func (unsupportedStore) StreamMetadata(context.Context, string) (chronicle.StreamMetadata, error) {
-	return chronicle.StreamMetadata{}, errUnsupported
-}
-func (unsupportedStore) Delete(context.Context, string, chronicle.ExpectedRevision) error {
-	return errUnsupported
-}
-func (unsupportedStore) Tombstone(context.Context, string, chronicle.ExpectedRevision) error {
-	return errUnsupported
-}
-
-// TestUnsupportedAbilities: a store whose Retention and Deleter methods
-// report errors.ErrUnsupported is served as a store without them.
+// TestUnsupportedAbilities: a store that wraps one without retention or
+// deletion, whose methods for them report errors.ErrUnsupported, is
+// served as a store without them.
 func TestUnsupportedAbilities(t *testing.T) {
 	ctx := ctxT(t)
 	// What each call gives: its gRPC code, and what it read.
@@ -677,7 +659,10 @@ func TestUnsupportedAbilities(t *testing.T) {
 		return out
 	}
 	want := calls(plainStore{memory.New(nil)})
-	got := calls(unsupportedStore{plainStore{memory.New(nil)}})
+	// shred.Store wraps a store: with a schema of no types, it stores the
+	// events as they are given.
+	schema, _ := shred.NewSchema()
+	got := calls(shred.New(plainStore{memory.New(nil)}, shred.NewMemoryKeys(), schema))
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("%s, want %s, as without the ability", got[i], want[i])

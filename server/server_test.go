@@ -18,6 +18,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/shred"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
 )
@@ -661,39 +662,17 @@ func TestStreamScanPartial(t *testing.T) {
 	}
 }
 
-// unsupportedStore is a store that wraps one without abilities, as
-// shred.Store over such a store is: it has every optional interface, and
-// each of their methods says that the store beneath lacks it.
-type unsupportedStore struct{ plainStore }
-
-var errUnsupported = fmt.Errorf("the store beneath cannot do this: %w", errors.ErrUnsupported)
-
-func (unsupportedStore) SetStreamMetadata(context.Context, string, chronicle.StreamMetadata) error {
-	return errUnsupported
-}
-func (unsupportedStore) StreamMetadata(context.Context, string) (chronicle.StreamMetadata, error) {
-	return chronicle.StreamMetadata{}, errUnsupported
-}
-func (unsupportedStore) Delete(context.Context, string, chronicle.ExpectedRevision) error {
-	return errUnsupported
-}
-func (unsupportedStore) Tombstone(context.Context, string, chronicle.ExpectedRevision) error {
-	return errUnsupported
-}
-func (unsupportedStore) ListStreams(context.Context, chronicle.ListStreamsOptions) ([]chronicle.StreamInfo, error) {
-	return nil, errUnsupported
-}
-func (unsupportedStore) CountStreams(context.Context) (uint64, uint64, error) {
-	return 0, 0, errUnsupported
-}
-
-// TestUnsupportedAbilities: a store whose optional methods report
-// errors.ErrUnsupported is served as a store without them: streams are
+// TestUnsupportedAbilities: a store that wraps one without abilities,
+// whose optional methods report errors.ErrUnsupported, is served as a
+// store without them: streams are
 // listed from the log, the dashboard does without counts, and metadata
 // and deletes are answered 501.
 func TestUnsupportedAbilities(t *testing.T) {
 	ctx := context.Background()
-	s, ts := newTestServer(t, unsupportedStore{plainStore{memory.New(nil)}}, nil)
+	// shred.Store wraps a store: with a schema of no types, it stores the
+	// events as they are given.
+	schema, _ := shred.NewSchema()
+	s, ts := newTestServer(t, shred.New(plainStore{memory.New(nil)}, shred.NewMemoryKeys(), schema), nil)
 	for _, stream := range []string{"order-1", "cart-1"} {
 		post(t, ts, "/api/streams/"+stream, appendBody(`"any"`, "E", 1)).want(t, 201, "")
 	}
