@@ -162,8 +162,14 @@ func TestAbilitiesOfTheStoreBeneath(t *testing.T) {
 }
 
 // TestConformance runs the stores' conformance suite over a shredding
-// store, on the memory store and on the embedded one.
+// store, on the memory store and on the embedded one, and on a store
+// without optional abilities, whose tests the suite skips.
 func TestConformance(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		storetest.Run(t, func(tb testing.TB) chronicle.Store {
+			return shred.New(plainStore{memory.New(nil)}, shred.NewMemoryKeys(), bookSchema(tb))
+		})
+	})
 	t.Run("memory", func(t *testing.T) {
 		storetest.Run(t, func(tb testing.TB) chronicle.Store {
 			return shred.New(memory.New(nil), shred.NewMemoryKeys(), bookSchema(tb))

@@ -408,20 +408,20 @@ func testValidation(t *testing.T, newStore Factory) {
 		s := newStore(t)
 		for _, name := range []string{"", "bad\x01name", "$reserved"} {
 			var calls []namedCall
-			if r, ok := s.(chronicle.Retention); ok {
+			if r, ok := has[chronicle.Retention](s); ok {
 				calls = append(calls,
 					namedCall{"SetStreamMetadata", func() error { return r.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}) }},
 					namedCall{"StreamMetadata", func() error { _, err := r.StreamMetadata(ctx, name); return err }})
 			}
-			if d, ok := s.(chronicle.Deleter); ok {
+			if d, ok := has[chronicle.Deleter](s); ok {
 				calls = append(calls,
 					namedCall{"Delete", func() error { return d.Delete(ctx, name, chronicle.Any) }},
 					namedCall{"Tombstone", func() error { return d.Tombstone(ctx, name, chronicle.Any) }})
 			}
-			if ss, ok := s.(chronicle.SnapshotStore); ok {
+			if ss, ok := has[chronicle.SnapshotStore](s); ok {
 				calls = append(calls, namedCall{"LoadSnapshot", func() error { _, _, err := ss.LoadSnapshot(ctx, name); return err }})
 			}
-			if f, ok := s.(chronicle.EventFinder); ok {
+			if f, ok := has[chronicle.EventFinder](s); ok {
 				calls = append(calls, namedCall{"HasEvent", func() error { _, err := f.HasEvent(ctx, name, uuid.New()); return err }})
 			}
 			for _, c := range calls {

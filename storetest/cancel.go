@@ -40,7 +40,7 @@ func testCanceledContext(t *testing.T, newStore Factory) {
 	check("ReadStream of an existing stream", first(s.ReadStream(ended, "s", chronicle.ReadStreamOptions{})))
 	check("ReadStream of a missing stream", first(s.ReadStream(ended, "missing", chronicle.ReadStreamOptions{})))
 	check("ReadAll", first(s.ReadAll(ended, chronicle.ReadAllOptions{})))
-	ss, snapshots := s.(chronicle.SnapshotStore)
+	ss, snapshots := has[chronicle.SnapshotStore](s)
 	snap := chronicle.Snapshot{Stream: "s", Revision: 1, Type: "T", Version: 1, Data: []byte("1")}
 	if snapshots {
 		if err := ss.SaveSnapshot(ctx, snap); err != nil {
@@ -50,7 +50,7 @@ func testCanceledContext(t *testing.T, newStore Factory) {
 		_, _, err := ss.LoadSnapshot(ended, "s")
 		check("LoadSnapshot", err)
 	}
-	r, retention := s.(chronicle.Retention)
+	r, retention := has[chronicle.Retention](s)
 	meta := chronicle.StreamMetadata{MaxCount: 2}
 	if retention {
 		if err := r.SetStreamMetadata(ctx, "s", meta); err != nil {
@@ -60,19 +60,19 @@ func testCanceledContext(t *testing.T, newStore Factory) {
 		_, err := r.StreamMetadata(ended, "s")
 		check("StreamMetadata", err)
 	}
-	if d, ok := s.(chronicle.Deleter); ok {
+	if d, ok := has[chronicle.Deleter](s); ok {
 		check("Delete", d.Delete(ended, "s", chronicle.Any))
 		check("Tombstone", d.Tombstone(ended, "s", chronicle.Any))
 	}
-	if sc, ok := s.(chronicle.Scavenger); ok {
+	if sc, ok := has[chronicle.Scavenger](s); ok {
 		_, err := sc.Scavenge(ended, nil)
 		check("Scavenge", err)
 	}
-	if f, ok := s.(chronicle.EventFinder); ok {
+	if f, ok := has[chronicle.EventFinder](s); ok {
 		_, err := f.HasEvent(ended, "s", id)
 		check("HasEvent", err)
 	}
-	if l, ok := s.(chronicle.StreamLister); ok {
+	if l, ok := has[chronicle.StreamLister](s); ok {
 		_, err := l.ListStreams(ended, chronicle.ListStreamsOptions{})
 		check("ListStreams", err)
 		_, _, err = l.CountStreams(ended)

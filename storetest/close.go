@@ -42,10 +42,10 @@ func testClose(t *testing.T, newStore Factory) {
 	check("ReadStream backwards", firstError(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End})))
 	check("ReadAll", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{})))
 	check("ReadAll backwards", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})))
-	if r, ok := s.(chronicle.Retention); ok {
+	if r, ok := has[chronicle.Retention](s); ok {
 		check("SetStreamMetadata", r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 1}))
 	}
-	if d, ok := s.(chronicle.Deleter); ok {
+	if d, ok := has[chronicle.Deleter](s); ok {
 		check("Delete", d.Delete(ctx, "s", chronicle.Any))
 		check("Tombstone", d.Tombstone(ctx, "s", chronicle.Any))
 	}
@@ -80,10 +80,10 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 				return firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 5}))
 			},
 		}
-		if r, ok := s.(chronicle.Retention); ok {
+		if r, ok := has[chronicle.Retention](s); ok {
 			calls = append(calls, func() error { return r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 100}) })
 		}
-		if d, ok := s.(chronicle.Deleter); ok {
+		if d, ok := has[chronicle.Deleter](s); ok {
 			calls = append(calls, func() error { return d.Delete(ctx, "missing", chronicle.Exact(5)) })
 		}
 		for _, c := range abilityCalls(ctx, s) {
@@ -145,23 +145,23 @@ func abilityCalls(ctx context.Context, s chronicle.Store) []namedCall {
 		defer cancel()
 		return firstError(s.Subscribe(sub, chronicle.SubscribeOptions{}))
 	}}}
-	if r, ok := s.(chronicle.Retention); ok {
+	if r, ok := has[chronicle.Retention](s); ok {
 		calls = append(calls, namedCall{"StreamMetadata", func() error { _, err := r.StreamMetadata(ctx, "s"); return err }})
 	}
-	if sc, ok := s.(chronicle.Scavenger); ok {
+	if sc, ok := has[chronicle.Scavenger](s); ok {
 		calls = append(calls, namedCall{"Scavenge", func() error { _, err := sc.Scavenge(ctx, nil); return err }})
 	}
-	if ss, ok := s.(chronicle.SnapshotStore); ok {
+	if ss, ok := has[chronicle.SnapshotStore](s); ok {
 		calls = append(calls,
 			namedCall{"SaveSnapshot", func() error {
 				return ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Revision: 2, Type: "State", Version: 1, Data: []byte("{}")})
 			}},
 			namedCall{"LoadSnapshot", func() error { _, _, err := ss.LoadSnapshot(ctx, "s"); return err }})
 	}
-	if f, ok := s.(chronicle.EventFinder); ok {
+	if f, ok := has[chronicle.EventFinder](s); ok {
 		calls = append(calls, namedCall{"HasEvent", func() error { _, err := f.HasEvent(ctx, "s", uuid.New()); return err }})
 	}
-	if l, ok := s.(chronicle.StreamLister); ok {
+	if l, ok := has[chronicle.StreamLister](s); ok {
 		calls = append(calls,
 			namedCall{"ListStreams", func() error { _, err := l.ListStreams(ctx, chronicle.ListStreamsOptions{}); return err }},
 			namedCall{"CountStreams", func() error { _, _, err := l.CountStreams(ctx); return err }})

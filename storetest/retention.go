@@ -234,7 +234,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		// Both kinds of delete remove the stream's snapshot, and no
 		// other stream's.
 		s := openAs[deleterStore](t, newStore, "chronicle.Deleter")
-		ss, ok := s.(chronicle.SnapshotStore)
+		ss, ok := has[chronicle.SnapshotStore](s)
 		if !ok {
 			t.Skip("no snapshots")
 		}
@@ -584,7 +584,7 @@ func testLifecycle(t *testing.T, newStore Factory) {
 // not one; abilities names what T asks for.
 func openAs[T chronicle.Store](t *testing.T, newStore Factory, abilities string) T {
 	t.Helper()
-	s, ok := newStore(t).(T)
+	s, ok := has[T](newStore(t))
 	if !ok {
 		t.Skipf("the store does not implement %s", abilities)
 	}
@@ -698,7 +698,7 @@ func testRetention(t *testing.T, newStore Factory) {
 		wantRevs(t, s, "t", forwards)
 
 		// Deleting a stream that has only metadata finds nothing to delete.
-		if d, ok := s.(chronicle.Deleter); ok {
+		if d, ok := has[chronicle.Deleter](s); ok {
 			set(t, s, "u", chronicle.StreamMetadata{TruncateBefore: 3})
 			wantErr(t, "Delete of a stream that has only metadata", d.Delete(ctx, "u", chronicle.Any), chronicle.ErrStreamNotFound)
 		}
@@ -726,7 +726,7 @@ func testRetention(t *testing.T, newStore Factory) {
 
 	t.Run("SoftDeleted", func(t *testing.T) {
 		s := open(t)
-		d, ok := s.(chronicle.Deleter)
+		d, ok := has[chronicle.Deleter](s)
 		if !ok {
 			t.Skip("the store does not implement chronicle.Deleter")
 		}
@@ -755,7 +755,7 @@ func testRetention(t *testing.T, newStore Factory) {
 
 	t.Run("Tombstoned", func(t *testing.T) {
 		s := open(t)
-		d, ok := s.(chronicle.Deleter)
+		d, ok := has[chronicle.Deleter](s)
 		if !ok {
 			t.Skip("the store does not implement chronicle.Deleter")
 		}

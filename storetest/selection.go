@@ -55,7 +55,7 @@ func wantRefused(tb testing.TB, what string, err, target error, option, value st
 func testStreamListerSelection(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	s := newStore(t)
-	l, ok := s.(chronicle.StreamLister)
+	l, ok := has[chronicle.StreamLister](s)
 	if !ok {
 		t.Skip("the store does not implement chronicle.StreamLister")
 	}

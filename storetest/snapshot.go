@@ -19,7 +19,7 @@ func testSnapshots(t *testing.T, newStore Factory) {
 	// a store keeps only the snapshot of an event that a read returns.
 	open := func(t *testing.T) chronicle.SnapshotStore {
 		s := newStore(t)
-		ss, ok := s.(chronicle.SnapshotStore)
+		ss, ok := has[chronicle.SnapshotStore](s)
 		if !ok {
 			t.Skip("the store does not implement chronicle.SnapshotStore")
 		}
@@ -209,7 +209,7 @@ func testSnapshotOfHidden(t *testing.T, newStore Factory) {
 // testEventFinder runs when the store can look events up by ID.
 func testEventFinder(t *testing.T, newStore Factory) {
 	s := newStore(t)
-	f, ok := s.(chronicle.EventFinder)
+	f, ok := has[chronicle.EventFinder](s)
 	if !ok {
 		t.Skip("the store does not implement chronicle.EventFinder")
 	}
@@ -235,9 +235,9 @@ func testEventFinder(t *testing.T, newStore Factory) {
 func testEventFinderHidden(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	s := newStore(t)
-	f, isFinder := s.(chronicle.EventFinder)
-	r, hasRetention := s.(chronicle.Retention)
-	d, canDelete := s.(chronicle.Deleter)
+	f, isFinder := has[chronicle.EventFinder](s)
+	r, hasRetention := has[chronicle.Retention](s)
+	d, canDelete := has[chronicle.Deleter](s)
 	if !isFinder || !hasRetention || !canDelete {
 		t.Skip("the store does not implement chronicle.EventFinder, Retention and Deleter")
 	}
@@ -258,7 +258,7 @@ func testEventFinderHidden(t *testing.T, newStore Factory) {
 	}
 	find("truncated", truncated, true, "with the event hidden by TruncateBefore")
 	find("deleted", deleted, true, "with the event hidden by a soft delete")
-	sc, ok := s.(chronicle.Scavenger)
+	sc, ok := has[chronicle.Scavenger](s)
 	if !ok {
 		return
 	}

@@ -13,8 +13,11 @@
 // concurrent writers), the optional abilities a store may have, such as
 // [chronicle.SnapshotStore] or [chronicle.StreamLister], and what a store
 // that is an [io.Closer] answers once closed; those tests skip when the
-// store lacks the ability. Calls of every ability with a context that has
-// ended must fail with its error and change nothing. Run it with -race.
+// store lacks the ability, or, as a store that wraps one without it does
+// (see [chronicle.Store]), its methods return an error matching
+// [errors.ErrUnsupported] when called with a context that has ended. Calls
+// of every ability with a context that has ended must fail with its error
+// (or that one) and change nothing. Run it with -race.
 package storetest
 
 import (

@@ -12,7 +12,7 @@ import (
 func testStreamLister(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	s := newStore(t)
-	l, ok := s.(chronicle.StreamLister)
+	l, ok := has[chronicle.StreamLister](s)
 	if !ok {
 		t.Skip("the store does not implement chronicle.StreamLister")
 	}
@@ -82,7 +82,7 @@ func testStreamLister(t *testing.T, newStore Factory) {
 		t.Errorf("CountStreams = %d streams, %d events, %v; want 6, 8", ns, ne, err)
 	}
 
-	d, ok := s.(chronicle.Deleter)
+	d, ok := has[chronicle.Deleter](s)
 	if !ok {
 		return
 	}
@@ -109,9 +109,9 @@ func testStreamLister(t *testing.T, newStore Factory) {
 func testStreamListerScavenged(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	s := newStore(t)
-	l, ok := s.(chronicle.StreamLister)
-	r, hasRetention := s.(chronicle.Retention)
-	sc, canScavenge := s.(chronicle.Scavenger)
+	l, ok := has[chronicle.StreamLister](s)
+	r, hasRetention := has[chronicle.Retention](s)
+	sc, canScavenge := has[chronicle.Scavenger](s)
 	if !ok || !hasRetention || !canScavenge {
 		t.Skip("the store does not implement chronicle.StreamLister, Retention and Scavenger")
 	}
