@@ -70,7 +70,17 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		// Its reads decrypt no field: the state holds none.
 		return ss.SaveSnapshot(ctx, snap)
 	}
-	fail := func(err error) error { return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err) }
+	fail := func(err error) error {
+		// The store beneath refuses a snapshot of a stream that reads
+		// cannot show; reading it first must not change that answer.
+		switch {
+		case errors.Is(err, chronicle.ErrStreamDeleted):
+			return &chronicle.SnapshotNotSavedError{Stream: snap.Stream, Revision: snap.Revision, Tombstoned: true}
+		case errors.Is(err, chronicle.ErrStreamNotFound):
+			return &chronicle.SnapshotNotSavedError{Stream: snap.Stream, Revision: snap.Revision}
+		}
+		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
+	}
 	// The subjects of the last snapshot, which the events before it
 	// held, when the store beneath keeps one of this store's.
 	subjects := map[binder]bool{}

@@ -155,9 +155,14 @@ func TestSnapshotWithoutKeys(t *testing.T) {
 	if err != nil || string(raw.Data) != `{"Names":["[encrypted]","Alice Liddell"]}` {
 		t.Fatalf("the keyless store's snapshot beneath = %s, %v; want the state as it is", raw.Data, err)
 	}
-	// The store with keys encrypts it, with Alice's key.
+	// The store with keys encrypts its own, with Alice's key. (A stream
+	// loaded from its snapshot with nothing after it has nothing new to
+	// save: it gets an event first.)
 	keyedRepo, err := guestBook(keyed).WithSnapshots(chronicle.Snapshots[book]{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyedRepo.Handle(ctx, "book-1", sign{Name: "Bill Sikes"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := keyedRepo.SaveSnapshot(ctx, "book-1"); err != nil {
@@ -171,6 +176,15 @@ func TestSnapshotWithoutKeys(t *testing.T) {
 	}
 	raw, _, err = inner.LoadSnapshot(ctx, "book-1")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// book-2 has events up to the snapshot's revision, so that the store
+	// beneath keeps it there.
+	other := make([]chronicle.EventData, raw.Revision+1)
+	for i := range other {
+		other[i] = chronicle.EventData{Type: "Other", Data: []byte(`{}`)}
+	}
+	if _, err := inner.Append(ctx, "book-2", chronicle.NoStream, other...); err != nil {
 		t.Fatal(err)
 	}
 	raw.Stream = "book-2"
