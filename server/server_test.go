@@ -533,15 +533,21 @@ func TestProjectionLagMetric(t *testing.T) {
 }
 
 // slowCounter is a store whose count of streams takes a while, as the
-// embedded store's does when it holds millions of events.
+// embedded store's does when it holds millions of events. With hold set,
+// the first count waits for hold to close, so that a test decides when
+// it ends rather than a race against the clock; later ones, which would
+// be a fault, do not wait, so that the test fails rather than hangs.
 type slowCounter struct {
 	*memory.Store
 	took   time.Duration
+	hold   chan struct{}
 	counts atomic.Int32
 }
 
 func (s *slowCounter) CountStreams(ctx context.Context) (uint64, uint64, error) {
-	s.counts.Add(1)
+	if s.counts.Add(1) == 1 && s.hold != nil {
+		<-s.hold
+	}
 	time.Sleep(s.took)
 	return s.Store.CountStreams(ctx)
 }
@@ -562,7 +568,9 @@ func TestStatsStay(t *testing.T) {
 // wait for that computation rather than start their own, and a request
 // that gives up does not stop it: its result is kept for the next.
 func TestStatsOnce(t *testing.T) {
-	store := &slowCounter{Store: memory.New(nil), took: 200 * time.Millisecond}
+	// The count goes on until the waiting request has given up: were it
+	// to end first, that request would get its figures instead.
+	store := &slowCounter{Store: memory.New(nil), took: 200 * time.Millisecond, hold: make(chan struct{})}
 	s, _ := newTestServer(t, store, nil)
 	var wg sync.WaitGroup
 	// The first request computes, and gives up meanwhile.
@@ -584,6 +592,7 @@ func TestStatsOnce(t *testing.T) {
 	if _, err := s.Stats(second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stats of a waiting request that gave up: %v, want its deadline's error", err)
 	}
+	close(store.hold)
 	for range 4 {
 		wg.Go(func() {
 			if _, err := s.Stats(context.Background()); err != nil {
