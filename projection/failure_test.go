@@ -335,13 +335,57 @@ func waitForLine(t *testing.T, tl *timeline, line string) {
 	}
 }
 
+// heldRetry is a runner's log that holds the runner in its first
+// "projection retrying" line, which it writes once it has set the state
+// to Retrying and before it waits, until the test lets it go: the test
+// reads the status meanwhile, however long it takes to get there, where
+// a backoff long enough "for the status to be read during it" is too
+// short for a goroutine that stalls on a busy machine.
+type heldRetry struct {
+	*timeline
+	once, releasing sync.Once
+	logged, resume  chan struct{}
+}
+
+func newHeldRetry(tl *timeline) *heldRetry {
+	return &heldRetry{timeline: tl, logged: make(chan struct{}), resume: make(chan struct{})}
+}
+
+func (h *heldRetry) Write(p []byte) (int, error) {
+	n, err := h.timeline.Write(p)
+	if strings.Contains(string(p), `msg="projection retrying"`) {
+		h.once.Do(func() {
+			close(h.logged)
+			<-h.resume
+		})
+	}
+	return n, err
+}
+
+// wait waits until the runner is held in its first retry's log line. The
+// test's cleanup lets it go, before it stops the runner, if the test
+// ends without doing so.
+func (h *heldRetry) wait(t *testing.T) {
+	t.Helper()
+	t.Cleanup(h.release)
+	select {
+	case <-h.logged:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no retry logged; log %q", h.lines())
+	}
+}
+
+// release lets the held runner go on; it may be called more than once.
+func (h *heldRetry) release() { h.releasing.Do(func() { close(h.resume) }) }
+
 // TestRetryingShowsInStatus: while a projection waits to try a failed read
 // (of the log, of its checkpoint) or a failed event again, its status says
 // it is retrying and why; once the read, or the event, works again, it is
 // running without error, although no event follows the read.
 func TestRetryingShowsInStatus(t *testing.T) {
-	// The backoff is long enough for the status to be read during it.
-	const backoff = 300 * time.Millisecond
+	// The runner is held in its log call, with the state set, while the
+	// test reads the status: the backoff need not leave it time to.
+	const backoff = 10 * time.Millisecond
 	reset := errors.New("connection reset by peer")
 	failing := errors.New("the read model's database is down")
 	tests := []struct {
@@ -386,15 +430,16 @@ func TestRetryingShowsInStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tl timeline
+			held := newHeldRetry(&tl)
 			opts := &projection.Options{
 				Retries: 3, Backoff: backoff,
-				Logger: slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn})),
+				Logger: slog.New(slog.NewTextHandler(held, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			}
 			s, p := tt.setup(t, opts)
 			r := mustRunner(t, s, opts, *p)
 			run(t, r)
 			// The runner logs the retry after it sets the state.
-			waitForLine(t, &tl, "retry")
+			held.wait(t)
 			st, err := r.Status(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -402,6 +447,7 @@ func TestRetryingShowsInStatus(t *testing.T) {
 			if st[0].State != projection.Retrying || st[0].Err == nil || tt.want != nil && !errors.Is(st[0].Err, tt.want) || !strings.Contains(st[0].Err.Error(), tt.names) {
 				t.Fatalf("status during the backoff = %+v, want retrying after %v, naming %q", st[0], tt.want, tt.names)
 			}
+			held.release()
 			waitFor(t, r, "running without error, at checkpoint 3", func(st projection.Status) bool {
 				return st.State == projection.Running && st.Err == nil && st.Checkpoint == 3
 			})
@@ -428,9 +474,10 @@ func TestRetryingDuringRebuild(t *testing.T) {
 		return nil
 	}}
 	var tl timeline
+	held := newHeldRetry(&tl)
 	r := mustRunner(t, s, &projection.Options{
-		BatchSize: 1, Retries: 3, Backoff: 300 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		BatchSize: 1, Retries: 3, Backoff: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(held, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, p)
 	var states []projection.State // at each batch's progress
 	progress := func(projection.Progress) {
@@ -443,7 +490,7 @@ func TestRetryingDuringRebuild(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.Rebuild(context.Background(), "p", progress) }()
-	waitForLine(t, &tl, "retry")
+	held.wait(t)
 	st, err := r.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -451,6 +498,7 @@ func TestRetryingDuringRebuild(t *testing.T) {
 	if st[0].State != projection.Retrying || !errors.Is(st[0].Err, failing) {
 		t.Fatalf("status during the backoff = %+v, want retrying after %v", st[0], failing)
 	}
+	held.release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
