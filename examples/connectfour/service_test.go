@@ -574,12 +574,12 @@ func TestMovesStoreNamesAsTheGameStarted(t *testing.T) {
 
 			// An append through the store of a service that has not
 			// loaded the game reads its first event to tell.
-			other := mustCreate(t, cli, "erin", "frank")
-			move := chronicle.EventData{Type: cf.TypeMoveMade, Data: []byte(`{"player":"erin","column":"C"}`)}
+			other := mustCreate(t, cli, "erika", "frank")
+			move := chronicle.EventData{Type: cf.TypeMoveMade, Data: []byte(`{"player":"erika","column":"C"}`)}
 			if _, err := cf.NewService(store, cf.WithClearNames()).Store().Append(ctx, cf.StreamName(other), chronicle.StreamExists, move); err != nil {
 				t.Fatal(err)
 			}
-			if got := stored(other); len(got) != 2 || strings.Contains(got[1], "erin") {
+			if got := stored(other); len(got) != 2 || strings.Contains(got[1], "erika") {
 				t.Errorf("an append through the server's store to the CLI's game stored %q", got)
 			}
 		})
