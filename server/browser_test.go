@@ -332,6 +332,11 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 	}
 	backdated := uint64(total)
+	// The minute that the history leads up to, taken before the game's
+	// events are stamped, so that they fall in it or later and never in
+	// the last backdated minute, should the minute turn while the game
+	// is played (that bar would then count both, and the shape be lost).
+	thisMinute := time.Now().Truncate(time.Minute)
 	game := post(t, b.ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "").json(t)
 	streams[game["stream"].(string)] = true
 	total++
@@ -351,7 +356,6 @@ func TestBrowserDashboard(t *testing.T) {
 	// has something to show.
 	// Each minute of rateShape is a whole minute of the chart: the
 	// chart's minutes start on the minute.
-	thisMinute := time.Now().Truncate(time.Minute)
 	err := b.store.Update(context.Background(), func(tx *sql.Tx) error {
 		pos := uint64(1)
 		for i, n := range rateShape {
