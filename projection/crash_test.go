@@ -64,9 +64,17 @@ func TestKilledRunnerResumesExactlyOnce(t *testing.T) {
 	events := map[bool]int{false: 20_000, true: 4_000}[raceEnabled]
 	want := fill(t, s, "k", 50, events)
 
+	// Each run is killed at a random moment up to 40 ms after its first
+	// commit, so that the kill lands mid-way through the catch-up however
+	// fast or slow the process is to start and to project; a kill timed
+	// from the start came after the end of the catch-up on a fast machine
+	// and before its first commit on a slow one. After maxKills, a run is
+	// left to finish.
+	const maxKills = 8
 	rng := rand.New(rand.NewPCG(42, 7))
-	kills, midway, finished := 0, 0, false
-	for run := range 200 {
+	kills, midway := 0, 0
+	for finished := false; !finished; {
+		from := checkpoint(t, s, "crash")
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+path)
 		out, _ := os.CreateTemp(t.TempDir(), "child")
@@ -76,32 +84,44 @@ func TestKilledRunnerResumesExactlyOnce(t *testing.T) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				b, _ := os.ReadFile(out.Name())
-				t.Fatalf("child failed: %v\n%s", err, b)
-			}
-			finished = true
-		// Later runs live longer, so that the catch-up finishes even on a
-		// slow machine or under the race detector.
-		case <-time.After(time.Duration(startDelay+rng.IntN(200)+20*run) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			err := <-exited
-			var exit *exec.ExitError
-			if errors.As(err, &exit) && !exit.Success() {
-				kills++
-				if cp := checkpoint(t, s, "crash"); cp > 0 && cp < uint64(events) {
+		// Until the run has committed, look at its checkpoint every 2 ms
+		// (not at all on the run that is left to finish).
+		look := time.NewTicker(2 * time.Millisecond)
+		var kill, hang <-chan time.Time
+		if kills == maxKills {
+			look.Stop()
+			hang = time.After(time.Minute) // it takes a second or two
+		}
+		for ended := false; !ended; {
+			select {
+			case err := <-exited:
+				if err != nil {
+					b, _ := os.ReadFile(out.Name())
+					t.Fatalf("child failed: %v\n%s", err, b)
+				}
+				finished, ended = true, true
+			case <-look.C:
+				if checkpoint(t, s, "crash") > from {
+					look.Stop()
+					kill = time.After(time.Duration(rng.IntN(40)) * time.Millisecond)
+				}
+			case <-kill:
+				cmd.Process.Signal(syscall.SIGKILL)
+				var exit *exec.ExitError
+				if err := <-exited; !errors.As(err, &exit) || exit.Success() {
+					finished = true // it caught up before the signal
+				} else if kills++; checkpoint(t, s, "crash") < uint64(events) {
 					midway++
 				}
+				ended = true
+			case <-hang:
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-exited
+				t.Fatalf("the run left to finish did not finish in a minute")
 			}
 		}
-		if finished {
-			break
-		}
-	}
-	if !finished {
-		t.Fatalf("the projection never finished in 200 runs")
+		look.Stop()
+		out.Close()
 	}
 	if midway < 2 {
 		t.Fatalf("only %d of %d kills came mid-way through the catch-up: the test proved too little", midway, kills)

@@ -3,5 +3,3 @@
 package projection_test
 
 const raceEnabled = false
-
-const startDelay = 20
