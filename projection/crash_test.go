@@ -10,11 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/crashtest"
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/chronicle-es/chronicle/sqlite"
 )
@@ -64,64 +63,23 @@ func TestKilledRunnerResumesExactlyOnce(t *testing.T) {
 	events := map[bool]int{false: 20_000, true: 4_000}[raceEnabled]
 	want := fill(t, s, "k", 50, events)
 
-	// Each run is killed at a random moment up to 40 ms after its first
-	// commit, so that the kill lands mid-way through the catch-up however
-	// fast or slow the process is to start and to project; a kill timed
-	// from the start came after the end of the catch-up on a fast machine
-	// and before its first commit on a slow one. After maxKills, a run is
-	// left to finish.
-	const maxKills = 8
-	rng := rand.New(rand.NewPCG(42, 7))
-	kills, midway := 0, 0
-	for finished := false; !finished; {
-		from := checkpoint(t, s, "crash")
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+path)
-		out, _ := os.CreateTemp(t.TempDir(), "child")
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	// Each run is killed shortly after its first commit, which lands the
+	// kill mid-way however fast the machine; the ninth run finishes.
+	killedAt := crashtest.Run(t, crashtest.Options{
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), childEnv+"="+path)
+			return cmd
+		},
+		Progress: func() uint64 { return checkpoint(t, s, "crash") },
+		Kills:    8,
+		Rand:     rand.New(rand.NewPCG(42, 7)),
+	})
+	kills, midway := len(killedAt), 0
+	for _, cp := range killedAt {
+		if cp < uint64(events) {
+			midway++
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		// Until the run has committed, look at its checkpoint every 2 ms
-		// (not at all on the run that is left to finish).
-		look := time.NewTicker(2 * time.Millisecond)
-		var kill, hang <-chan time.Time
-		if kills == maxKills {
-			look.Stop()
-			hang = time.After(time.Minute) // it takes a second or two
-		}
-		for ended := false; !ended; {
-			select {
-			case err := <-exited:
-				if err != nil {
-					b, _ := os.ReadFile(out.Name())
-					t.Fatalf("child failed: %v\n%s", err, b)
-				}
-				finished, ended = true, true
-			case <-look.C:
-				if checkpoint(t, s, "crash") > from {
-					look.Stop()
-					kill = time.After(time.Duration(rng.IntN(40)) * time.Millisecond)
-				}
-			case <-kill:
-				cmd.Process.Signal(syscall.SIGKILL)
-				var exit *exec.ExitError
-				if err := <-exited; !errors.As(err, &exit) || exit.Success() {
-					finished = true // it caught up before the signal
-				} else if kills++; checkpoint(t, s, "crash") < uint64(events) {
-					midway++
-				}
-				ended = true
-			case <-hang:
-				cmd.Process.Signal(syscall.SIGKILL)
-				<-exited
-				t.Fatalf("the run left to finish did not finish in a minute")
-			}
-		}
-		look.Stop()
-		out.Close()
 	}
 	if midway < 2 {
 		t.Fatalf("only %d of %d kills came mid-way through the catch-up: the test proved too little", midway, kills)

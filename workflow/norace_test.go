@@ -3,5 +3,3 @@
 package workflow_test
 
 const raceEnabled = false
-
-const startDelay = 20

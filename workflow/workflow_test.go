@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/crashtest"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -207,40 +207,30 @@ func TestKilledBetweenSteps(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	s := openStore(t, path)
 	placeOrders(t, s, childOrders)
-	rng := rand.New(rand.NewPCG(1, 2))
-	kills := 0
-	for run := 0; ; run++ {
-		if run == 200 {
-			t.Fatal("the workflow did not finish in 200 runs")
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+path)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
+	// Each run is killed shortly after its first append, which lands the
+	// kill between steps however fast the machine; the ninth run
+	// finishes.
+	kills := len(crashtest.Run(t, crashtest.Options{
+		Command: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), childEnv+"="+path)
+			return cmd
+		},
+		Progress: func() uint64 {
+			head, err := projection.Head(context.Background(), s)
 			if err != nil {
-				t.Fatalf("workflow process failed: %v\n%s", err, out.String())
+				t.Fatal(err)
 			}
-			t.Logf("finished after %d kills", kills)
-			if kills < 2 {
-				t.Fatalf("only %d kills before the workflow finished: the test proved too little", kills)
-			}
-			checkOnce(t, s, childOrders)
-			return
-		// Later runs live longer, so that the workflow finishes even on a
-		// slow machine or under the race detector.
-		case <-time.After(time.Duration(startDelay+rng.IntN(100)+20*run) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			kills++
-		}
+			return head
+		},
+		Kills: 8,
+		Rand:  rand.New(rand.NewPCG(1, 2)),
+	}))
+	t.Logf("finished after %d kills", kills)
+	if kills < 2 {
+		t.Fatalf("only %d kills before the workflow finished: the test proved too little", kills)
 	}
+	checkOnce(t, s, childOrders)
 }
 
 // TestCommandIDsOfWorkflowsDiffer checks that two workflows whose names
