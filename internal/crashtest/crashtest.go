@@ -40,7 +40,8 @@ const lookEvery = 2 * time.Millisecond
 const finishWithin = time.Minute
 
 // Run starts runs until one exits 0, and returns the progress at each
-// kill, in order. A run that fails, or the last one that does not finish
+// kill, in order: o.Kills of them, or fewer if a run finished before its
+// kill came. A run that fails, or the last one that does not finish
 // within a minute, fails the test with its output.
 func Run(t testing.TB, o Options) (killedAt []uint64) {
 	t.Helper()
