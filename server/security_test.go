@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -329,5 +330,33 @@ func TestLoopbackOnlyRefusesOtherHostsOverGRPC(t *testing.T) {
 	}
 	if call("127.0.0.1:2113"); g.calls != 1 {
 		t.Errorf("a gRPC call for 127.0.0.1: passed on %d times, want once", g.calls)
+	}
+}
+
+// TestSubscribeStreamHidesWhatReadsHide: a stream's subscription shows
+// what a read of the stream shows, live too: the events that its metadata
+// hides (a truncate-before past its end, a max count) are not sent.
+func TestSubscribeStreamHidesWhatReadsHide(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "Old", 5)).want(t, 201, "")
+	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":0,"truncateBefore":7}`}).want(t, 200, "")
+	c := subscribe(t, ts.URL, "/api/streams/s/subscribe", nil)
+	// Revisions 5 and 6 are hidden, as a read shows; 7 is the first seen.
+	post(t, ts, "/api/streams/s", appendBody(`4`, "New", 3)).want(t, 201, "")
+	var read struct{ Events []struct{ Revision uint64 } }
+	if err := json.Unmarshal([]byte(get(t, ts, "/api/streams/s").want(t, 200, "").body), &read); err != nil {
+		t.Fatal(err)
+	}
+	if len(read.Events) != 1 || read.Events[0].Revision != 7 {
+		t.Fatalf("a read of the stream shows %+v, want revision 7 alone", read.Events)
+	}
+	if id, _ := c.next(t); id != "7" {
+		t.Fatalf("live, the subscription sent revision %s, which a read hides: want 7", id)
+	}
+	// A max count hides all but the newest of one append.
+	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":1,"truncateBefore":0}`}).want(t, 200, "")
+	post(t, ts, "/api/streams/s", appendBody(`7`, "Batch", 3)).want(t, 201, "")
+	if id, _ := c.next(t); id != "10" {
+		t.Fatalf("live, after max count 1 and an append of 8-10, the subscription sent revision %s: want 10", id)
 	}
 }
