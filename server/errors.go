@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/connectfour"
@@ -162,11 +163,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// notFound answers a path that no route serves.
+// notFound answers a request that no route serves: 405 Method Not
+// Allowed, with the methods it takes in Allow, for a path that a route
+// serves with another method, else 404.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	rt := route{pattern: r.URL.Path}
+	if allow := s.allowed(r); len(allow) > 0 {
+		methods := strings.Join(allow, ", ")
+		w.Header().Set("Allow", methods)
+		s.fail(w, r, rt, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: fmt.Sprintf("%s is not a method of %s, which takes %s (the API is described at /api/openapi.json)", r.Method, r.URL.Path, methods)})
+		return
+	}
 	s.fail(w, r, rt, &Error{Status: http.StatusNotFound, Code: "not_found",
 		Message: fmt.Sprintf("nothing here: %s %s is not a route of this server (the API is described at /api/openapi.json)", r.Method, r.URL.Path)})
+}
+
+// allowed returns the methods, sorted, of the routes that serve r's path.
+// The mux that serves the routes cannot tell, as its catch-all takes every
+// method: a mux of the routes alone, without it, is asked instead.
+func (s *Server) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range s.methods {
+		other := r.WithContext(r.Context())
+		other.Method = m
+		if _, pattern := s.probe.Handler(other); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // apiFail answers err as JSON.

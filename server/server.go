@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,10 @@ type Server struct {
 	runner  *projection.Runner // nil when the store keeps no read models
 	handler http.Handler
 	routes  []route
+	// probe matches the routes alone, to tell which methods a path
+	// takes; methods are the routes' methods, sorted.
+	probe   *http.ServeMux
+	methods []string
 	m       *serverMetrics
 	stats   statsCache
 	ui      *ui
@@ -154,10 +159,19 @@ func New(store chronicle.Store, opts *Options) (*Server, error) {
 	s.ui = ui
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
+	s.probe = http.NewServeMux()
+	// A GET route serves HEAD too.
+	s.methods = []string{http.MethodHead}
 	for _, rt := range s.routes {
 		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+		s.probe.Handle(rt.method+" "+rt.pattern, http.NotFoundHandler())
+		if !slices.Contains(s.methods, rt.method) {
+			s.methods = append(s.methods, rt.method)
+		}
 	}
-	// Anything else gets a JSON or HTML "not found", not the mux's text.
+	slices.Sort(s.methods)
+	// Anything else gets a JSON or HTML "not found", or "method not
+	// allowed" with an Allow header, not the mux's text.
 	mux.Handle("/", s.wrap(route{pattern: "/", handler: s.notFound}))
 	s.handler = s.protect(mux)
 	if g := o.GRPC; g != nil {

@@ -700,3 +700,34 @@ func TestUnsupportedAbilities(t *testing.T) {
 	do(t, ts, req{method: "DELETE", path: "/api/streams/cart-1?tombstone=true"}).want(t, 501, "not_supported")
 	get(t, ts, "/streams/cart-1").want(t, 200, "")
 }
+
+// TestMethodNotAllowed: a path that a route serves, asked with another
+// method, is answered 405 with the methods it takes, in the format of
+// its part of the server (JSON for the API, a page for the UI); a path
+// that no route serves stays a 404.
+func TestMethodNotAllowed(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	for _, tt := range []struct{ method, path, allow string }{
+		{"PATCH", "/api/streams/s", "DELETE, GET, HEAD, POST"},
+		{"POST", "/api/stats", "GET, HEAD"},
+		{"DELETE", "/api/streams/s/metadata", "GET, HEAD, PUT"},
+		{"GET", "/api/games/0b8e3c4e-1d2a-4c77-9a52-0c8f0f1d2e3a/moves", "POST"},
+		{"PUT", "/metrics", "GET, HEAD"},
+	} {
+		a := do(t, ts, req{method: tt.method, path: tt.path}).want(t, 405, "method_not_allowed")
+		if got := a.header.Get("Allow"); got != tt.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
+		if msg := a.json(t)["error"].(string); !strings.Contains(msg, tt.allow) {
+			t.Errorf("%s %s: message %q does not name the methods allowed", tt.method, tt.path, msg)
+		}
+	}
+	a := do(t, ts, req{method: "POST", path: "/streams"})
+	if a.status != 405 || a.header.Get("Allow") != "GET, HEAD" || !strings.Contains(a.header.Get("Content-Type"), "text/html") {
+		t.Errorf("POST /streams: %d, Allow %q, %s; want 405, GET, HEAD, a page", a.status, a.header.Get("Allow"), a.header.Get("Content-Type"))
+	}
+	do(t, ts, req{method: "PATCH", path: "/api/nothing"}).want(t, 404, "not_found")
+	if a := get(t, ts, "/nothing"); a.status != 404 || a.header.Get("Allow") != "" {
+		t.Errorf("GET /nothing: %d, Allow %q; want 404 without Allow", a.status, a.header.Get("Allow"))
+	}
+}
