@@ -197,14 +197,25 @@ func (s *Server) apiAppend(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
+	// A retry of an append already written succeeds without writing
+	// anything, and reports where its events were written the first
+	// time: at or below the head of the log before it, whereas an append
+	// that writes puts its events after it, as positions follow commit
+	// order. (A retry sent while the first attempt is still being
+	// written may be counted as written; a head that cannot be read
+	// counts the append as written.)
+	head, headErr := s.head(r.Context())
 	res, err := s.store.Append(r.Context(), stream, expected, events...)
 	if err != nil {
-		s.m.appendErrors.Inc(classify(err).Code)
 		s.apiFail(w, r, err)
 		return
 	}
 	s.m.appends.Inc()
-	s.m.appendedEvents.Add(float64(len(events)))
+	if headErr == nil && res.LastPosition <= head {
+		s.m.appendRetries.Inc()
+	} else {
+		s.m.appendedEvents.Add(float64(len(events)))
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"stream":               stream,
 		"firstRevision":        res.FirstRevision,

@@ -141,6 +141,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rt route, err erro
 	if e.Status >= 500 {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("path", r.URL.Path), slog.Any("err", err))
 	}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.code = e.Code // for the route's metrics
+	}
 	if !rt.api() {
 		s.ui.errorPage(w, r, e)
 		return

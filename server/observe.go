@@ -17,6 +17,7 @@ type serverMetrics struct {
 	reg             *metrics.Registry
 	appends         *metrics.Counter
 	appendedEvents  *metrics.Counter
+	appendRetries   *metrics.Counter
 	appendErrors    *metrics.Counter
 	reads           *metrics.Counter
 	readEvents      *metrics.Counter
@@ -28,13 +29,17 @@ type serverMetrics struct {
 func newServerMetrics(s *Server) *serverMetrics {
 	reg := metrics.NewRegistry()
 	m := &serverMetrics{
-		reg:            reg,
-		appends:        reg.Counter("chronicle_appends_total", "Appends that succeeded through the API."),
-		appendedEvents: reg.Counter("chronicle_appended_events_total", "Events written by appends through the API."),
-		appendErrors:   reg.Counter("chronicle_append_errors_total", "Appends refused or failed, by error code.", "code"),
-		reads:          reg.Counter("chronicle_reads_total", "Reads through the API, of a stream or of the global log.", "source"),
-		readEvents:     reg.Counter("chronicle_read_events_total", "Events returned by reads through the API.", "source"),
-		subscriptions:  reg.Gauge("chronicle_subscriptions", "Subscriptions (Server-Sent Events) open now.", "source"),
+		reg:     reg,
+		appends: reg.Counter("chronicle_appends_total", "Appends that succeeded through the API, retries included."),
+		appendedEvents: reg.Counter("chronicle_appended_events_total",
+			"Events written by appends through the API; not those of retries, which write nothing."),
+		appendRetries: reg.Counter("chronicle_append_retries_total",
+			"Appends through the API that succeeded without writing, as retries of an append already written (the same event IDs)."),
+		appendErrors: reg.Counter("chronicle_append_errors_total",
+			"Appends through the API that were refused (bad input, access, a conflict) or failed, by error code.", "code"),
+		reads:         reg.Counter("chronicle_reads_total", "Reads through the API, of a stream or of the global log.", "source"),
+		readEvents:    reg.Counter("chronicle_read_events_total", "Events returned by reads through the API.", "source"),
+		subscriptions: reg.Gauge("chronicle_subscriptions", "Subscriptions (Server-Sent Events) open now.", "source"),
 		subscriptionLag: reg.Histogram("chronicle_subscription_lag_seconds",
 			"Time from an event's commit to its sending to a subscriber: how far behind subscriptions run.",
 			[]float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300, 3600}, "source"),

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/chronicle-es/chronicle/server/metrics"
 )
 
 // access is what a route needs of the caller.
@@ -27,6 +29,9 @@ type route struct {
 	// time limit.
 	stream  bool
 	handler http.HandlerFunc
+	// failures, when set, counts the route's refusals and failures by
+	// error code, those of its access checks included.
+	failures *metrics.Counter
 }
 
 // api reports whether a route answers in JSON (rather than HTML).
@@ -44,7 +49,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", pattern: "/api/stats", handler: s.apiStats},
 		{method: "GET", pattern: "/api/streams", handler: s.apiListStreams},
 		{method: "GET", pattern: "/api/streams/{stream}", handler: s.apiReadStream},
-		{method: "POST", pattern: "/api/streams/{stream}", access: write, handler: s.apiAppend},
+		{method: "POST", pattern: "/api/streams/{stream}", access: write, handler: s.apiAppend, failures: s.m.appendErrors},
 		{method: "DELETE", pattern: "/api/streams/{stream}", access: admin, handler: s.apiDelete},
 		{method: "GET", pattern: "/api/streams/{stream}/metadata", handler: s.apiGetMetadata},
 		{method: "PUT", pattern: "/api/streams/{stream}/metadata", access: admin, handler: s.apiSetMetadata},
@@ -73,6 +78,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// code is the error code of the refusal or failure answered, if any
+	// (see Server.fail).
+	code string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -110,6 +118,9 @@ func (s *Server) wrap(rt route) http.Handler {
 				status = http.StatusOK
 			}
 			s.m.httpDuration.Observe(d.Seconds(), label, statusClass(status))
+			if rt.failures != nil && sw.code != "" {
+				rt.failures.Inc(sw.code)
+			}
 			s.log.LogAttrs(r.Context(), levelFor(status), "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
 				slog.Duration("duration", d), slog.String("remote", r.RemoteAddr), slog.String("user", userOf(r)))

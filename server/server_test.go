@@ -731,3 +731,40 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Errorf("GET /nothing: %d, Allow %q; want 404 without Allow", a.status, a.header.Get("Allow"))
 	}
 }
+
+// TestAppendMetrics: the append counters say what their help says. Every
+// refused append counts as an error, by code, whether the store refused
+// it or the server did (bad input, no user); a retry of an append already
+// written succeeds, and counts as an append and a retry, but its events,
+// which it does not write, are not counted as written.
+func TestAppendMetrics(t *testing.T) {
+	_, ts := newTestServer(t, nil, &Options{Users: testUsers(t)})
+	writer := basic("wanda", "w-pass")
+	body := appendBody(`"no-stream"`, "E", 3)
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: body, header: writer}).want(t, 201, "")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: body, header: writer}).want(t, 201, "")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: `{"expectedRevision":"any","events":[]}`, header: writer}).want(t, 400, "bad_request")
+	do(t, ts, req{method: "POST", path: "/api/streams/$s", body: appendBody(`"any"`, "E", 1), header: writer}).want(t, 400, "invalid_stream_name")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: appendBody(`"any"`, "E", 1)}).want(t, 401, "unauthorized")
+	do(t, ts, req{method: "POST", path: "/api/streams/s", body: appendBody(`"no-stream"`, "E", 1), header: writer}).want(t, 409, "wrong_expected_revision")
+	body2 := get(t, ts, "/metrics").want(t, 200, "").body
+	for _, want := range []string{
+		"chronicle_appends_total 2\n",
+		"chronicle_appended_events_total 3\n",
+		"chronicle_append_retries_total 1\n",
+		`chronicle_append_errors_total{code="bad_request"} 1`,
+		`chronicle_append_errors_total{code="invalid_stream_name"} 1`,
+		`chronicle_append_errors_total{code="unauthorized"} 1`,
+		`chronicle_append_errors_total{code="wrong_expected_revision"} 1`,
+	} {
+		if !strings.Contains(body2, want) {
+			var got []string
+			for _, l := range strings.Split(body2, "\n") {
+				if strings.HasPrefix(l, "chronicle_append") {
+					got = append(got, l)
+				}
+			}
+			t.Errorf("metrics lack %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
