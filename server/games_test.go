@@ -303,3 +303,20 @@ func onDatabases(t *testing.T, test func(t *testing.T, store chronicle.Store)) {
 		t.Run(name, func(t *testing.T) { test(t, open(t)) })
 	}
 }
+
+// TestStaticServesFilesOnly: /static/ serves the UI's assets, one by one,
+// and lists none of them: a directory is not found.
+func TestStaticServesFilesOnly(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	for _, path := range []string{"/static/app.js", "/static/style.css"} {
+		if a := get(t, ts, path); a.status != 200 || a.header.Get("Cache-Control") == "" {
+			t.Errorf("%s: %d, Cache-Control %q", path, a.status, a.header.Get("Cache-Control"))
+		}
+	}
+	for _, path := range []string{"/static/", "/static", "/static/nope.js", "/static/app.js/", "/static/./", "/static/index.html"} {
+		a := get(t, ts, path)
+		if a.status != 404 || strings.Contains(a.body, `href="app.js"`) {
+			t.Errorf("%s: %d, want 404 without a listing:\n%.300s", path, a.status, a.body)
+		}
+	}
+}

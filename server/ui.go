@@ -30,7 +30,7 @@ var uiFiles embed.FS
 type ui struct {
 	s      *Server
 	pages  map[string]*template.Template
-	assets http.Handler
+	assets fs.FS // the files under /static/
 }
 
 func newUI(s *Server) (*ui, error) {
@@ -70,7 +70,7 @@ func newUI(s *Server) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.assets = http.StripPrefix("/static/", http.FileServerFS(static))
+	u.assets = static
 	return u, nil
 }
 
@@ -109,9 +109,18 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
 	u.s.fail(w, r, route{pattern: "/"}, err)
 }
 
+// static serves one of the UI's assets. It serves files alone: a
+// directory, which a file server would list, is not found, and neither is
+// a file's name with a slash after it.
 func (u *ui) static(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if st, err := fs.Stat(u.assets, name); err != nil || !st.Mode().IsRegular() {
+		u.fail(w, r, &Error{Status: http.StatusNotFound, Code: "not_found",
+			Message: fmt.Sprintf("nothing here: %s is not a file of the UI", r.URL.Path)})
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	u.assets.ServeHTTP(w, r)
+	http.ServeFileFS(w, r, u.assets, name)
 }
 
 // prettyData shows event data for people: JSON indented, other text as
