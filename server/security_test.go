@@ -360,3 +360,37 @@ func TestSubscribeStreamHidesWhatReadsHide(t *testing.T) {
 		t.Fatalf("live, after max count 1 and an append of 8-10, the subscription sent revision %s: want 10", id)
 	}
 }
+
+// noFlush is an embedder's ResponseWriter that cannot flush.
+type noFlush struct{ w http.ResponseWriter }
+
+func (n noFlush) Header() http.Header         { return n.w.Header() }
+func (n noFlush) Write(b []byte) (int, error) { return n.w.Write(b) }
+func (n noFlush) WriteHeader(code int)        { n.w.WriteHeader(code) }
+
+// TestSubscribeCannotFlush: behind a ResponseWriter that cannot flush, the
+// events would stay in a buffer: a subscription is refused at its start,
+// with a status that says why, rather than ended after its first event.
+func TestSubscribeCannotFlush(t *testing.T) {
+	s, err := New(memory.New(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Handler().ServeHTTP(noFlush{w}, r)
+	}))
+	t.Cleanup(func() { s.Close(); ts.Close() })
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "E", 2)).want(t, 201, "")
+	for _, path := range []string{"/api/all/subscribe", "/api/streams/s/subscribe"} {
+		a := get(t, ts, path).want(t, 500, "streaming_unsupported")
+		if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s: Content-Type %q, want JSON", path, ct)
+		}
+		if msg := a.json(t)["error"].(string); !strings.Contains(msg, "flush") {
+			t.Errorf("%s: message %q does not say that the writer cannot flush", path, msg)
+		}
+	}
+	if n := len(s.subscribers); n != 0 {
+		t.Errorf("%d subscriptions still held, want 0", n)
+	}
+}

@@ -197,6 +197,13 @@ func New(store chronicle.Store, opts *Options) (*Server, error) {
 }
 
 // Handler returns the server's HTTP handler.
+//
+// Its subscriptions (Server-Sent Events) send each event as it comes, so
+// they need a ResponseWriter that can flush: an [http.Flusher], or one
+// whose Unwrap method leads to one, as [http.ResponseController] finds
+// it. A program that serves the handler behind its own ResponseWriter
+// without either gets each subscription refused at its start, with 500
+// and the code streaming_unsupported, rather than events held back.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // ReadModels reports whether the server keeps Connect Four's read models

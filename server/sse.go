@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -149,6 +150,12 @@ func (s *Server) readable(ctx context.Context, e chronicle.RecordedEvent) (bool,
 	return false, nil
 }
 
+// errCannotFlush refuses a subscription behind a ResponseWriter that
+// cannot flush, which would hold its events back.
+var errCannotFlush = &Error{Status: http.StatusInternalServerError, Code: "streaming_unsupported",
+	Message: "this server cannot stream events: the http.ResponseWriter it answers with cannot flush, so they would not reach you; " +
+		"the program that embeds the server must give it one that can (an http.Flusher, or one with an Unwrap method that leads to one)"}
+
 // resumeFrom returns where a subscription starts: after the Last-Event-ID
 // of a reconnecting client, else at the "from" query parameter, else 0.
 func resumeFrom(r *http.Request, what string) (uint64, error) {
@@ -197,6 +204,22 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 			Message: fmt.Sprintf("the server already serves %d subscriptions, its limit: try again later", cap(s.subscribers))})
 		return
 	}
+	// The events must reach the client as they come: a ResponseWriter
+	// that cannot flush (an embedder's, without Flush or Unwrap) would
+	// keep them in its buffer. The first flush sends the headers, and
+	// one that is not supported writes nothing, so that the refusal can
+	// still say why, with a status.
+	rc := http.NewResponseController(w)
+	eventStreamHeaders(w.Header())
+	if err := rc.Flush(); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			for _, h := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+				w.Header().Del(h)
+			}
+			s.apiFail(w, r, errCannotFlush)
+		}
+		return
+	}
 	s.m.subscriptions.Add(1, kind)
 	defer s.m.subscriptions.Add(-1, kind)
 
@@ -210,9 +233,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 		}
 	}()
 
-	rc := http.NewResponseController(w)
-	eventStreamHeaders(w.Header())
-	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: %d\n\n", retryMillis)
 	rc.Flush()
 
