@@ -641,3 +641,62 @@ func TestCatchUpDuringRebuildEndsIdle(t *testing.T) {
 		})
 	}
 }
+
+// TestPermanentErrorStopsAtOnce: an error that Apply or Handle marks with
+// Permanent, which no retry can mend (an event that does not decode, say),
+// stops the projection without a retry, and its status says so. Both were
+// retried as many times as any error, with their waits.
+func TestPermanentErrorStopsAtOnce(t *testing.T) {
+	undecodable := errors.New("the event does not decode")
+	opts := func(tl *timeline) *projection.Options {
+		return &projection.Options{BatchSize: 10, Retries: 5, Backoff: time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(tl, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	}
+	check := func(t *testing.T, r *projection.Runner, tl *timeline, err error) {
+		t.Helper()
+		var perr *projection.Error
+		if !errors.As(err, &perr) || !errors.Is(err, undecodable) || !errors.Is(err, projection.ErrPermanent) || perr.Event.Position != 42 {
+			t.Fatalf("CatchUp = %v, want a *projection.Error at position 42 matching ErrPermanent and the handler's error", err)
+		}
+		if !strings.Contains(err.Error(), "permanent") {
+			t.Errorf("the message does not say that the failure is permanent: %v", err)
+		}
+		// Tried in its batch when the batch held other events too, then
+		// alone, once: never after a wait.
+		if got := strings.Join(tl.lines(), " "); got != "try try stopped" && got != "try stopped" {
+			t.Fatalf("tries and log lines = %q, want [try] try stopped", got)
+		}
+		st, err := r.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].State != projection.Stopped || !errors.Is(st[0].Err, projection.ErrPermanent) || st[0].Checkpoint != 41 {
+			t.Fatalf("status = %+v, want stopped at checkpoint 41 with an error matching ErrPermanent", st[0])
+		}
+	}
+	t.Run("Apply", func(t *testing.T) {
+		s := openSQLite(t)
+		fill(t, s, "f", 4, 100)
+		var tl timeline
+		p := failingAt(counts("bad", chronicle.Filter{}), 42, &tl, fmt.Errorf("apply: %w", projection.Permanent(undecodable)))
+		r := mustRunner(t, s, opts(&tl), p)
+		check(t, r, &tl, r.CatchUp(context.Background()))
+	})
+	t.Run("Handle", func(t *testing.T) {
+		s := memory.New(nil)
+		fill(t, s, "f", 4, 100)
+		var tl timeline
+		p := projection.Projection{Name: "bad", Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+			if e.Position == 42 {
+				tl.add("try")
+				return projection.Permanent(undecodable)
+			}
+			return nil
+		}}
+		r := mustRunner(t, s, opts(&tl), p)
+		check(t, r, &tl, r.CatchUp(context.Background()))
+	})
+	if err := projection.Permanent(nil); err != nil {
+		t.Errorf("Permanent(nil) = %v, want nil", err)
+	}
+}

@@ -287,10 +287,12 @@ func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, even
 			return err
 		}
 		e := events[0]
-		if attempt >= r.opts.Retries {
+		// A permanent error would fail every retry too: p stops at once.
+		if permanent := errors.Is(err, ErrPermanent); attempt >= r.opts.Retries || permanent {
 			perr := &Error{Projection: p.Name, Event: e, Err: err}
 			r.setState(p.Name, Stopped, perr)
-			r.opts.Logger.Error("projection stopped", "projection", p.Name, "position", e.Position, "stream", e.Stream, "type", e.Type, "err", err)
+			r.opts.Logger.Error("projection stopped", "projection", p.Name, "position", e.Position, "stream", e.Stream, "type", e.Type,
+				"permanent", permanent, "err", err)
 			return perr
 		}
 		r.setState(p.Name, Retrying, fmt.Errorf("projection %q: event at position %d (%s in %q at revision %d): %w",

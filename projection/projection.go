@@ -21,7 +21,10 @@
 //
 // An event that fails is retried with backoff. When it still fails, the
 // runner stops that projection and reports an [*Error] naming the event;
-// the other projections keep running. Nothing is skipped. A read of the
+// the other projections keep running. Nothing is skipped. An error that
+// no retry can mend, such as an event that does not decode, is better
+// marked with [Permanent]: the projection then stops at once, and its
+// error matches [ErrPermanent]. A read of the
 // log that fails, as on a broken connection, is retried the same way,
 // from the checkpoint; when it still fails, or when the store is closed,
 // the projection stops with that error. While a projection waits to try
@@ -32,6 +35,7 @@ package projection
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/chronicle-es/chronicle"
@@ -122,9 +126,37 @@ type Error struct {
 
 // Error names the projection and the event, and says how to go on.
 func (e *Error) Error() string {
-	return fmt.Sprintf("projection %q stopped at position %d (%s in %q at revision %d): %v; fix the cause and run it again: it resumes at this event",
-		e.Projection, e.Event.Position, e.Event.Type, e.Event.Stream, e.Event.Revision, e.Err)
+	how := ""
+	if errors.Is(e.Err, ErrPermanent) {
+		how = ", without retrying, as the failure is permanent"
+	}
+	return fmt.Sprintf("projection %q stopped at position %d (%s in %q at revision %d)%s: %v; fix the cause and run it again: it resumes at this event",
+		e.Projection, e.Event.Position, e.Event.Type, e.Event.Stream, e.Event.Revision, how, e.Err)
 }
 
 // Unwrap returns the handler's error, for [errors.Is] and [errors.As].
 func (e *Error) Unwrap() error { return e.Err }
+
+// ErrPermanent marks an error of Apply or Handle that no retry can mend,
+// such as an event that does not decode: the runner stops the projection
+// at once, without the retries and waits of [Options.Retries], with an
+// [*Error] that matches ErrPermanent, as [Status.Err] does then. Return
+// [Permanent](err), or an error whose Is method matches ErrPermanent.
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent returns err marked as permanent: it matches [ErrPermanent] and
+// err, with [errors.Is] and [errors.As], and reads as err. Permanent(nil)
+// is nil, so that Apply may return Permanent(err) whatever err is.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// permanentError is an error marked by [Permanent].
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string        { return e.err.Error() }
+func (e *permanentError) Unwrap() error        { return e.err }
+func (e *permanentError) Is(target error) bool { return target == ErrPermanent }

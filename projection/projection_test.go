@@ -211,15 +211,7 @@ func TestFailingEventStopsOnlyItsProjection(t *testing.T) {
 	// The tries of the failing event and the runner's retry lines, in the
 	// order they happened.
 	var tl timeline
-	bad := counts("bad", chronicle.Filter{})
-	apply := bad.Apply
-	bad.Apply = func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error {
-		if e.Position == 42 {
-			tl.add("try")
-			return poison
-		}
-		return apply(ctx, tx, e)
-	}
+	bad := failingAt(counts("bad", chronicle.Filter{}), 42, &tl, poison)
 	logger := slog.New(slog.NewTextHandler(&tl, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r := mustRunner(t, s, &projection.Options{BatchSize: 10, Retries: 2, Backoff: time.Millisecond, Logger: logger},
 		bad, counts("good", chronicle.Filter{}))
@@ -261,6 +253,20 @@ func TestFailingEventStopsOnlyItsProjection(t *testing.T) {
 	if total != 41 {
 		t.Fatalf("bad read model counted %d events, want the 41 before the failing one", total)
 	}
+}
+
+// failingAt returns p with an Apply that fails with err at position pos,
+// and adds "try" to tl each time.
+func failingAt(p projection.Projection, pos uint64, tl *timeline, err error) projection.Projection {
+	apply := p.Apply
+	p.Apply = func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error {
+		if e.Position == pos {
+			tl.add("try")
+			return err
+		}
+		return apply(ctx, tx, e)
+	}
+	return p
 }
 
 func TestHandleIsAtLeastOnceOnMemory(t *testing.T) {

@@ -30,7 +30,8 @@ type Options struct {
 
 	// Retries is how many times a failing event, or a failed read of the
 	// log, is tried again before its projection stops. Zero means
-	// [DefaultRetries]; negative, none.
+	// [DefaultRetries]; negative, none. An event whose error matches
+	// [ErrPermanent] is not tried again.
 	Retries int
 
 	// Backoff is the wait before the first retry; it doubles each time, up
@@ -106,7 +107,8 @@ type Status struct {
 	Head, Lag uint64
 	State     State
 	// Err is why the projection stopped: an [*Error] for an event that
-	// kept failing, else the error of the read of the log that kept
+	// kept failing, or that failed with an error matching [ErrPermanent]
+	// (as Err does then), else the error of the read of the log that kept
 	// failing, or of the closed store. While it is Retrying, Err is the
 	// last failure: of the event, which it names, or of the read of the
 	// log or of the checkpoint. The projection is Running (or Building)
