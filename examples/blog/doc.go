@@ -42,7 +42,8 @@
 // and a read model that went past it would be wrong for good: for this
 // version, and for a newer one that keeps the projections' names, and so
 // their checkpoints. They
-// stop on it with an error that matches [ErrUnreadableEvent] and is a
+// stop on it at once, without retrying, with an error that matches
+// [ErrUnreadableEvent] and [projection.ErrPermanent] and is a
 // [*projection.Error], which names its stream, revision and position, and
 // they resume at it once it reads. Meanwhile the commands of [Service]
 // still write, since they read no more than their own post's stream, and

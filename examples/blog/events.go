@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/projection"
 	"github.com/google/uuid"
 )
 
@@ -81,7 +82,8 @@ func parseStream(stream string) (uuid.UUID, bool) {
 // A newer version of the blog may have written it, or another tool. The
 // projections stop on it, rather than pass over what may change a post,
 // with a [*projection.Error] that names it; they resume at it once it
-// reads. To go on, run a version of the blog that reads it; or, when the
+// reads. They stop at once, without the runner's retries, which could
+// not make it read: the error also matches [projection.ErrPermanent]. To go on, run a version of the blog that reads it; or, when the
 // event is none of the blog's, remove the post: delete its stream (see
 // [chronicle.Deleter]), scavenge the store ([chronicle.Scavenger]) and
 // rebuild the read model ([Blog.Rebuild]).
@@ -96,7 +98,8 @@ func postsFilter() chronicle.Filter { return chronicle.Filter{Categories: []stri
 // readEvent returns the post that rec is an event of, and the event; ok
 // is false for a stream of the category that is not a post's. An event
 // that the codec cannot decode gives an error matching
-// [ErrUnreadableEvent].
+// [ErrUnreadableEvent], marked [projection.Permanent]: decoding it again
+// would fail again.
 //
 // A NUL character in a title or content, which the rules refuse but
 // another tool may write, comes back as U+FFFD, the replacement
@@ -108,9 +111,9 @@ func readEvent(codec *chronicle.Codec[Event], rec chronicle.RecordedEvent) (id u
 		return uuid.Nil, nil, false, nil
 	}
 	if e, err = codec.Decode(rec); err != nil {
-		return uuid.Nil, nil, false, fmt.Errorf("%w: %w; run a version of the blog that reads it, "+
+		return uuid.Nil, nil, false, projection.Permanent(fmt.Errorf("%w: %w; run a version of the blog that reads it, "+
 			"or, if the event is none of the blog's, delete the post's stream, scavenge the store and rebuild the read model",
-			ErrUnreadableEvent, err)
+			ErrUnreadableEvent, err))
 	}
 	if c, ok := e.(PostWasCreated); ok {
 		c.Title = strings.ReplaceAll(c.Title, "\x00", "\uFFFD")

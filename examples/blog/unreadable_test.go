@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -130,4 +132,64 @@ func TestNULFromAnotherTool(t *testing.T) {
 			t.Fatalf("Emails = %+v, %v", emails, err)
 		}
 	})
+}
+
+// retries counts the runner's "projection retrying" log lines.
+type retries struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (r *retries) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), `msg="projection retrying"`) {
+		r.mu.Lock()
+		r.n++
+		r.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+func (r *retries) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+// TestUnreadableEventIsNotRetried: an event that the blog cannot read
+// will not read on a retry either, so the projections stop on it at once,
+// with the runner's default retries: a command that reads the read model
+// reports it without waiting for retries that cannot succeed. Each
+// projection tried it again five times, with waits of 0.1 to 1.6 s.
+func TestUnreadableEventIsNotRetried(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	var tries retries
+	logger := slog.New(slog.NewTextHandler(&tries, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := blog.New(s, &blog.Options{Runner: &projection.Options{Logger: logger}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.CreatePost(ctx, "Odd", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, blog.StreamName(id), chronicle.Exact(0), chronicle.EventData{Type: "PostWasRetitled", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	err = b.CatchUp(ctx)
+	if !errors.Is(err, blog.ErrUnreadableEvent) || !errors.Is(err, projection.ErrPermanent) {
+		t.Fatalf("CatchUp over an unreadable event: %v; want an error matching ErrUnreadableEvent and projection.ErrPermanent", err)
+	}
+	if n := tries.count(); n != 0 {
+		t.Fatalf("the projections retried the unreadable event %d times, want 0", n)
+	}
+	st, err := b.Runner().Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st {
+		if p.State != projection.Stopped || !errors.Is(p.Err, projection.ErrPermanent) {
+			t.Errorf("%s: %s, %v; want stopped on a permanent error", p.Name, p.State, p.Err)
+		}
+	}
 }
