@@ -101,16 +101,18 @@ type Retention interface {
 	// stream still reads as [ErrStreamNotFound], and its first append
 	// expects [NoStream] and gets revision 0. It may be set on a
 	// soft-deleted stream, which stays deleted until an append: its
-	// TruncateBefore is raised to what the delete hid, so that it cannot
-	// bring those events back. On a tombstoned stream it fails with
+	// TruncateBefore is raised to what the delete hid (the deleted
+	// stream's last revision plus one), so that it cannot bring those
+	// events back. On a tombstoned stream it fails with
 	// [ErrStreamDeleted]; metadata that [StreamMetadata.Validate] refuses
 	// fails with [ErrInvalidMetadata] and changes nothing.
 	SetStreamMetadata(ctx context.Context, stream string, m StreamMetadata) error
 	// StreamMetadata returns the metadata of stream: the zero value when
 	// none was set, whether the stream has events or not. A soft delete
 	// shows as a TruncateBefore of the deleted stream's last revision
-	// plus one, beside the settings it had, and stays after the stream
-	// is written again. A scavenge changes nothing that it returns. For a
+	// plus one, or the one the metadata had if larger (a delete never
+	// reveals what the metadata hid), beside the settings it had, and
+	// stays after the stream is written again. A scavenge changes nothing that it returns. For a
 	// tombstoned stream it returns the last metadata and an error
 	// matching [ErrStreamDeleted]. A name that no stream can have (see
 	// [ValidateStreamName]) gets an error matching [ErrInvalidStreamName].
@@ -124,7 +126,10 @@ type Retention interface {
 type Deleter interface {
 	// Delete soft-deletes stream: reading it returns [ErrStreamNotFound],
 	// and an append starts it again, after its old last revision, as
-	// KurrentDB does (the old events stay hidden).
+	// KurrentDB does (the old events stay hidden). The stream's
+	// TruncateBefore becomes its last revision plus one, unless it was
+	// larger: the events that the metadata hid past the end stay hidden
+	// when they are appended.
 	Delete(ctx context.Context, stream string, expected ExpectedRevision) error
 	// Tombstone deletes stream for good: reads and appends fail with
 	// [ErrStreamDeleted] from then on.

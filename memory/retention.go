@@ -21,6 +21,10 @@ var (
 type streamMeta struct {
 	m       chronicle.StreamMetadata
 	deleted int
+	// restart is the revision from which the stream's latest soft delete
+	// let it go on: what the delete hid, and, once the stream is written
+	// again, the first revision of its new events. 0 without a delete.
+	restart uint64
 }
 
 const (
@@ -64,7 +68,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		return &chronicle.StreamDeletedError{Stream: stream}
 	case softDeleted:
 		// New metadata must not bring back what the delete hid.
-		m.TruncateBefore = max(m.TruncateBefore, meta.m.TruncateBefore)
+		m.TruncateBefore = max(m.TruncateBefore, meta.restart)
 	}
 	meta.m = m
 	s.meta[stream] = meta
@@ -121,8 +125,14 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	case !st.Exists && how == softDeleted:
 		return &chronicle.StreamNotFoundError{Stream: stream}
 	}
-	meta.m.TruncateBefore = uint64(len(s.streams[stream]))
+	// The delete hides everything up to the last revision, and never
+	// reveals what the metadata hid past it.
+	next := uint64(len(s.streams[stream]))
+	meta.m.TruncateBefore = max(meta.m.TruncateBefore, next)
 	meta.deleted = how
+	if how == softDeleted {
+		meta.restart = next
+	}
 	s.meta[stream] = meta
 	delete(s.snapshots, stream)
 	return nil

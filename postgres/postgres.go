@@ -218,7 +218,7 @@ func (s *Store) closedErr(ctx context.Context, err error) error {
 }
 
 // schemaVersion is the version of the newest migration.
-const schemaVersion = 2
+const schemaVersion = 3
 
 //go:embed migrations/*.sql
 var migrations embed.FS

@@ -147,7 +147,7 @@ SELECT deleted, visible FROM c`
 	// soft-deleted stream keeps hiding what its delete hid.
 	q.setMeta = `INSERT INTO ` + meta + ` AS m (stream, max_age_us, max_count, truncate_before) VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
-	truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.truncate_before) ELSE excluded.truncate_before END
+	truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.restart) ELSE excluded.truncate_before END
 WHERE m.deleted <> 2
 RETURNING 1`
 	q.getMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1"
@@ -155,8 +155,10 @@ RETURNING 1`
 	q.deleteState = `SELECT (SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1),
 	coalesce(m.deleted, 0), coalesce(m.next_revision, 0)
 FROM (SELECT 1) one LEFT JOIN ` + meta + ` m ON m.stream = $1`
-	q.markDeleted = `INSERT INTO ` + meta + ` (stream, truncate_before, deleted) VALUES ($1, $2, $3)
-ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`
+	// A delete never reveals what metadata hid past the stream's end.
+	q.markDeleted = `INSERT INTO ` + meta + ` AS m (stream, truncate_before, deleted, restart) VALUES ($1, $2, $3, $2)
+ON CONFLICT (stream) DO UPDATE SET truncate_before = greatest(m.truncate_before, excluded.truncate_before),
+	deleted = excluded.deleted, restart = excluded.restart`
 	q.dropSnapshot = "DELETE FROM " + snapshots + " WHERE stream = $1"
 
 	// Streams are scavenged in byte order, as Go compares their names.

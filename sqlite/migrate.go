@@ -12,7 +12,7 @@ import (
 
 // schemaVersion is the version of the newest migration; it is kept in
 // the file's user_version.
-const schemaVersion = 6
+const schemaVersion = 7
 
 //go:embed migrations/*.sql
 var migrations embed.FS

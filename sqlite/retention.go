@@ -39,7 +39,7 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 		// new metadata must not bring them back.
 		truncate := m.TruncateBefore
 		if st.deleted == softDeleted {
-			truncate = max(truncate, st.meta.TruncateBefore)
+			truncate = max(truncate, st.restart)
 		}
 		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, max_age_us, max_count, truncate_before) VALUES (?, ?, ?, ?)
 			ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
@@ -115,11 +115,17 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 		case !st.exists && how == softDeleted:
 			return chronicle.AppendResult{}, false, &chronicle.StreamNotFoundError{Stream: stream}
 		}
-		// Everything up to the last revision is hidden; revisions go on
-		// from there if the stream is written again.
-		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, truncate_before, deleted) VALUES (?, ?, ?)
-			ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`,
-			stream, sqlnum.Clamp(st.next), how)
+		// Everything up to the last revision is hidden, and what the
+		// metadata hid past it stays hidden; revisions go on from there
+		// if the stream is written again.
+		restart := st.restart
+		if how == softDeleted {
+			restart = st.next
+		}
+		_, err = b.w.conn.ExecContext(ctx, `INSERT INTO streams_meta (stream, truncate_before, deleted, restart) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (stream) DO UPDATE SET truncate_before = max(truncate_before, excluded.truncate_before),
+				deleted = excluded.deleted, restart = excluded.restart`,
+			stream, sqlnum.Clamp(st.next), how, sqlnum.Clamp(restart))
 		if err == nil {
 			_, err = b.w.conn.ExecContext(ctx, "DELETE FROM snapshots WHERE stream = ?", stream)
 		}

@@ -145,7 +145,7 @@ func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writ
 	}{
 		{&w.lastRevision, lastRevisionSQL},
 		{&w.insertStream, "INSERT INTO stream_ids (name) VALUES (?)"},
-		{&w.streamMeta, "SELECT max_age_us, max_count, truncate_before, deleted, next_revision FROM streams_meta WHERE stream = ?"},
+		{&w.streamMeta, "SELECT max_age_us, max_count, truncate_before, deleted, next_revision, restart FROM streams_meta WHERE stream = ?"},
 		{&w.insertEvent, insertEventSQL},
 		{&w.eventsAt, eventsAtSQL},
 		{&w.findID, "SELECT revision FROM events WHERE id = ? AND stream = ? ORDER BY revision LIMIT 1"},
@@ -808,6 +808,9 @@ type streamInfo struct {
 	next    uint64 // the revision of the next event appended to it
 	meta    chronicle.StreamMetadata
 	deleted int
+	// restart is the revision from which the stream's latest soft
+	// delete let it go on (streams_meta.restart).
+	restart uint64
 }
 
 // state returns the stream's state for the append rules.
@@ -829,13 +832,14 @@ func (w *writer) stream(ctx context.Context, stream string) (streamInfo, error) 
 	case err != nil:
 		return st, fmt.Errorf("read stream %q: %w", stream, err)
 	}
-	var maxAge, maxCount, truncate, next int64
-	switch err := w.streamMeta.QueryRowContext(ctx, stream).Scan(&maxAge, &maxCount, &truncate, &st.deleted, &next); {
+	var maxAge, maxCount, truncate, next, restart int64
+	switch err := w.streamMeta.QueryRowContext(ctx, stream).Scan(&maxAge, &maxCount, &truncate, &st.deleted, &next, &restart); {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return st, fmt.Errorf("read metadata of %q: %w", stream, err)
 	}
 	st.meta = chronicle.StreamMetadata{MaxAge: maxage.Of(maxAge, time.Microsecond), MaxCount: uint64(maxCount), TruncateBefore: uint64(truncate)}
+	st.restart = uint64(restart)
 	if last.Valid {
 		st.next = uint64(last.Int64) + 1
 	}

@@ -753,6 +753,41 @@ func testRetention(t *testing.T, newStore Factory) {
 		wantMeta(t, s, "s", chronicle.StreamMetadata{MaxCount: 4, TruncateBefore: 4})
 	})
 
+	t.Run("SoftDeleteKeepsALargerTruncateBefore", func(t *testing.T) {
+		// A delete must never reveal what metadata hid: a truncate-before
+		// past the deleted stream's end stays, and the events appended
+		// below it later stay hidden.
+		s := open(t)
+		d, ok := has[chronicle.Deleter](s)
+		if !ok {
+			t.Skip("the store does not implement chronicle.Deleter")
+		}
+		// deleted gives stream revisions 0-2, hides revisions below 6,
+		// and soft-deletes it.
+		deleted := func(stream string) {
+			mustAppend(t, s, stream, chronicle.NoStream, events("E", 3)...)
+			set(t, s, stream, chronicle.StreamMetadata{TruncateBefore: 6})
+			if err := d.Delete(ctx, stream, chronicle.Exact(2)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deleted("s")
+		wantMeta(t, s, "s", chronicle.StreamMetadata{TruncateBefore: 6})
+		if res := mustAppend(t, s, "s", chronicle.NoStream, events("F", 4)...); res.FirstRevision != 3 {
+			t.Fatalf("a soft-deleted stream went on at revision %d, want 3", res.FirstRevision)
+		}
+		wantRevs(t, s, "s", forwards, 6)
+		wantMeta(t, s, "s", chronicle.StreamMetadata{TruncateBefore: 6})
+
+		// Metadata set on a soft-deleted stream is raised to what the
+		// delete hid, not to the truncate-before it replaces.
+		deleted("t")
+		set(t, s, "t", chronicle.StreamMetadata{MaxCount: 9})
+		wantMeta(t, s, "t", chronicle.StreamMetadata{MaxCount: 9, TruncateBefore: 3})
+		mustAppend(t, s, "t", chronicle.NoStream, events("F", 2)...) // 3-4
+		wantRevs(t, s, "t", forwards, 3, 4)
+	})
+
 	t.Run("Tombstoned", func(t *testing.T) {
 		s := open(t)
 		d, ok := has[chronicle.Deleter](s)
