@@ -12,8 +12,10 @@ import (
 type EventData struct {
 	// ID identifies the event. Appending the same IDs again at the same
 	// place in a stream is acknowledged without writing them twice, so a
-	// client may safely retry an append whose outcome it did not see.
-	// A zero ID is replaced by a new UUIDv7 when the event is appended.
+	// client may safely retry an append whose outcome it did not see,
+	// also after the stream was soft-deleted, or deleted and started
+	// again (see [Store.Append] for the rules). A zero ID is replaced by
+	// a new UUIDv7 when the event is appended.
 	ID uuid.UUID
 
 	// Type names what happened, such as "MoveMade". It must not be empty.

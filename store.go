@@ -34,7 +34,17 @@ type Store interface {
 	//
 	// Appending events whose IDs are already the stream's events at the
 	// place the append would put them succeeds without writing anything,
-	// and reports where they were written the first time.
+	// and reports where they were written the first time. The place of an
+	// append that expects [NoStream] is revision 0, or, for a stream that
+	// was soft-deleted and written again, the revision where the first
+	// append after its latest delete put its events: a retry of the
+	// append that started it again is recognised, as one of the append
+	// that created it. On a soft-deleted stream not written since, an
+	// append whose first event is among the events the delete hid is a
+	// retry of an append made before the delete, whatever it expects: it
+	// is acknowledged so, writes nothing and leaves the stream deleted,
+	// rather than bring it back with those events a second time. Events
+	// that a [Scavenger] removed are not found any more.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
 
 	// ReadStream reads one stream's events in revision order, or in

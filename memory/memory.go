@@ -78,7 +78,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected chronicle.Ex
 	if meta.deleted == tombstoned {
 		return chronicle.AppendResult{}, &chronicle.StreamDeletedError{Stream: stream}
 	}
-	ack, err := appendcheck.Check(stream, expected, s.state(stream), events, streamView{s, positions})
+	st := appendcheck.State{StreamState: s.state(stream), SoftDeleted: meta.deleted == softDeleted, Restart: meta.restart}
+	ack, err := appendcheck.Check(stream, expected, st, events, streamView{s, positions})
 	if err != nil {
 		return chronicle.AppendResult{}, err
 	}

@@ -38,11 +38,12 @@ func newQueries(schema string) queries {
 	meta, snapshots, scavenge := q.table("streams_meta"), q.table("snapshots"), q.table("scavenge_state")
 
 	// The state of each stream of a batch (its last revision in events,
-	// and whether it is deleted and where its revisions go on), where the
+	// whether it is deleted, where its revisions go on, and where they
+	// went on after its latest soft delete), where the
 	// first event ID of each append already is in its stream (for retries
 	// with Any or StreamExists, recognised by that ID; ids holds NULL for
 	// the others), and the head's meta_version, all in one snapshot.
-	q.states = `SELECT r.last, f.revision, coalesce(m.deleted, 0), coalesce(m.next_revision, 0), h.meta_version
+	q.states = `SELECT r.last, f.revision, coalesce(m.deleted, 0), coalesce(m.next_revision, 0), coalesce(m.restart, 0), h.meta_version
 FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS q(stream, id, i)
 CROSS JOIN (SELECT meta_version FROM ` + head + ` LIMIT 1) h
 LEFT JOIN ` + meta + ` m ON m.stream = q.stream

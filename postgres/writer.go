@@ -293,7 +293,8 @@ func (w *writer) attempt(ctx context.Context, batch []*request, locked bool) (re
 			replies[i].err = fmt.Errorf("append to %q: %w", r.stream, &chronicle.StreamDeletedError{Stream: r.stream})
 			continue
 		}
-		ack, err := appendcheck.Check(r.stream, r.expected, st.StreamState, r.events,
+		check := appendcheck.State{StreamState: st.StreamState, SoftDeleted: st.deleted == softDeleted, Restart: st.restart}
+		ack, err := appendcheck.Check(r.stream, r.expected, check, r.events,
 			streamView{ctx, conn.Conn(), &w.s.sql, r.stream, st})
 		switch {
 		case ack != nil:
@@ -492,6 +493,7 @@ func (a *insertArgs) add(r *request, first uint64) {
 type state struct {
 	chronicle.StreamState
 	next        uint64 // the revision of the next event appended to it
+	restart     uint64 // from which its latest soft delete let it go on
 	deleted     int16
 	metaVersion int64 // the head's, read with the state
 	firstID     uuid.UUID
@@ -527,11 +529,12 @@ func (w *writer) readStates(ctx context.Context, conn *pgx.Conn, batch []*reques
 	}
 	k := 0
 	var (
-		last, found       pgtype.Int8
-		deleted           int16
-		next, metaVersion int64
+		last, found   pgtype.Int8
+		deleted       int16
+		next, restart int64
+		metaVersion   int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&last, &found, &deleted, &next, &metaVersion}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&last, &found, &deleted, &next, &restart, &metaVersion}, func() error {
 		if k == len(out) {
 			return errors.New("more rows than streams")
 		}
@@ -543,7 +546,7 @@ func (w *writer) readStates(ctx context.Context, conn *pgx.Conn, batch []*reques
 		if last.Valid {
 			st.next = max(st.next, uint64(last.Int64)+1)
 		}
-		st.deleted, st.metaVersion = deleted, metaVersion
+		st.deleted, st.metaVersion, st.restart = deleted, metaVersion, uint64(restart)
 		st.Exists = st.next > 0 && deleted == notDeleted
 		if st.Exists {
 			st.LastRevision = st.next - 1

@@ -734,7 +734,7 @@ func (b *batch) append(ctx context.Context, stream string, expected chronicle.Ex
 	if st.deleted == tombstoned {
 		return chronicle.AppendResult{}, false, &chronicle.StreamDeletedError{Stream: stream}
 	}
-	ack, err := appendcheck.Check(stream, expected, st.state(), events, streamView{ctx, w, stream})
+	ack, err := appendcheck.Check(stream, expected, st.check(), events, streamView{ctx, w, stream})
 	if err != nil || ack != nil {
 		if ack != nil {
 			return *ack, false, nil
@@ -813,9 +813,14 @@ type streamInfo struct {
 	restart uint64
 }
 
-// state returns the stream's state for the append rules.
+// state returns the stream's state for expected revisions.
 func (st streamInfo) state() chronicle.StreamState {
 	return chronicle.StreamState{Exists: st.exists, LastRevision: st.last}
+}
+
+// check returns the stream's state for the append rules.
+func (st streamInfo) check() appendcheck.State {
+	return appendcheck.State{StreamState: st.state(), SoftDeleted: st.deleted == softDeleted, Restart: st.restart}
 }
 
 // stream reads what the writer needs to know of a stream. Its revisions

@@ -297,6 +297,75 @@ func testIdempotency(t *testing.T, newStore Factory) {
 			})
 		}
 	}
+	// Around a soft delete: a retry of an append made before the delete
+	// is acknowledged, whatever it expected, and leaves the stream
+	// deleted; a retry of the append that started the stream again is
+	// acknowledged too, though the stream has events before it.
+	for _, exp := range []chronicle.ExpectedRevision{chronicle.NoStream, chronicle.Any, chronicle.Exact(0), chronicle.StreamExists} {
+		t.Run("RetryAfterSoftDelete/"+exp.String(), func(t *testing.T) {
+			s := newStore(t)
+			d, ok := has[chronicle.Deleter](s)
+			if !ok {
+				t.Skip("the store does not implement chronicle.Deleter")
+			}
+			if _, exact := exp.Revision(); exact || exp.IsStreamExists() {
+				mustAppend(t, s, "s", chronicle.NoStream, event("First", 0))
+			}
+			evs := batch(2)
+			first := mustAppend(t, s, "s", exp, evs...)
+			if err := d.Delete(context.Background(), "s", chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+			again, err := s.Append(context.Background(), "s", exp, evs...)
+			if err != nil || again != first {
+				t.Fatalf("Append retried after the stream was soft-deleted = %+v, %v; want the first result %+v", again, err, first)
+			}
+			wantNotFound(t, s, "s")
+			if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != int(first.LastPosition) {
+				t.Fatalf("the log holds %d events, want %d: the retry wrote the events again", n, first.LastPosition)
+			}
+		})
+	}
+	t.Run("RetryOfTheAppendThatRestarted", func(t *testing.T) {
+		s := newStore(t)
+		d, ok := has[chronicle.Deleter](s)
+		if !ok {
+			t.Skip("the store does not implement chronicle.Deleter")
+		}
+		before := batch(2)
+		old := mustAppend(t, s, "s", chronicle.NoStream, before...) // 0-1
+		if err := d.Delete(context.Background(), "s", chronicle.Exact(1)); err != nil {
+			t.Fatal(err)
+		}
+		evs := batch(2)
+		first := mustAppend(t, s, "s", chronicle.NoStream, evs...) // 2-3
+		if first.FirstRevision != 2 {
+			t.Fatalf("the soft-deleted stream went on at revision %d, want 2", first.FirstRevision)
+		}
+		for _, later := range []bool{false, true} {
+			if later {
+				mustAppend(t, s, "s", chronicle.Exact(3), event("Later", 0))
+			}
+			again, err := s.Append(context.Background(), "s", chronicle.NoStream, evs...)
+			if err != nil || again != first {
+				t.Fatalf("the restarting append retried (after a later one: %v) = %+v, %v; want the first result %+v", later, again, err, first)
+			}
+			// The append that the delete hid is recognised too.
+			again, err = s.Append(context.Background(), "s", chronicle.NoStream, before...)
+			if err != nil || again != old {
+				t.Fatalf("the append before the delete retried (after a later one: %v) = %+v, %v; want the first result %+v", later, again, err, old)
+			}
+		}
+		if got := revisions(readStream(t, s, "s", chronicle.ReadStreamOptions{})); !slices.Equal(got, []uint64{2, 3, 4}) {
+			t.Fatalf("the stream reads revisions %v, want [2 3 4]", got)
+		}
+		// Not a retry: the same first event with another after it.
+		changed := []chronicle.EventData{evs[0], batch(1)[0]}
+		_, err := s.Append(context.Background(), "s", chronicle.NoStream, changed...)
+		wantErr(t, "Append at the restart's place with one ID changed", err, chronicle.ErrIdempotencyConflict)
+		_, err = s.Append(context.Background(), "s", chronicle.NoStream, batch(1)...)
+		wantErr(t, "Append of new events expecting no stream", err, chronicle.ErrWrongExpectedRevision)
+	})
 	t.Run("PartialMatchIsRefused", func(t *testing.T) {
 		s := newStore(t)
 		evs := batch(2)

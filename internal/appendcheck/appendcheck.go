@@ -29,16 +29,47 @@ type Stream interface {
 	Find(id uuid.UUID) (rev uint64, ok bool, err error)
 }
 
+// State is a stream's state as of an append.
+type State struct {
+	// StreamState is the state that expected revisions are checked
+	// against: a soft-deleted stream has no events.
+	chronicle.StreamState
+	// SoftDeleted is whether the stream holds events that a soft delete
+	// hid, and no append has followed the delete.
+	SoftDeleted bool
+	// Restart is the revision from which the stream's latest soft delete
+	// let it go on: once it is written again, where its first append
+	// after the delete put its events. 0 if it was never soft-deleted.
+	Restart uint64
+}
+
 // Check decides an append of events (already prepared, so every ID is
 // set) to a stream in state st. It returns:
 //   - nil, nil: the append goes ahead, at revision st.LastRevision+1
-//     (or 0 for a new stream);
+//     (or 0 for a new stream; after its old events for one soft-deleted);
 //   - ack, nil: the events are already in the stream where this append
 //     would have put them; acknowledge with ack and write nothing;
 //   - nil, err: refuse the append.
-func Check(name string, expected chronicle.ExpectedRevision, st chronicle.StreamState,
+//
+// A soft-deleted stream holds the events of the appends made before the
+// delete: an append whose first event is among them, whatever it
+// expected, is a retry of one of those, acknowledged as the first was,
+// and the stream stays deleted. An append that expects no stream would
+// put its events at revision 0, or, once a soft-deleted stream was
+// written again, where that began (st.Restart): a retry finds them at
+// either place.
+func Check(name string, expected chronicle.ExpectedRevision, st State,
 	events []chronicle.EventData, s Stream) (*chronicle.AppendResult, error) {
-	if expected.Matches(st) {
+	if st.SoftDeleted {
+		rev, ok, err := s.Find(events[0].ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return compare(name, rev, events, s, true)
+		}
+	}
+	if expected.Matches(st.StreamState) {
 		if !expected.IsAny() && !expected.IsStreamExists() || !st.Exists {
 			return nil, nil
 		}
@@ -51,25 +82,29 @@ func Check(name string, expected chronicle.ExpectedRevision, st chronicle.Stream
 		return compare(name, rev, events, s, true)
 	}
 	wrong := &chronicle.WrongExpectedRevisionError{Stream: name, Expected: expected, Actual: st.Actual()}
-	var start uint64
+	var starts []uint64
 	switch rev, exact := expected.Revision(); {
 	case exact && rev == math.MaxUint64:
 		// No stream holds an event after that one: rev+1 would wrap to
 		// revision 0 and take the stream's first events for a retry.
 		return nil, wrong
 	case exact:
-		start = rev + 1
+		starts = []uint64{rev + 1}
+	case expected.IsNoStream() && st.Restart > 0:
+		starts = []uint64{st.Restart, 0}
 	case expected.IsNoStream():
-		start = 0
+		starts = []uint64{0}
 	default:
 		return nil, wrong
 	}
-	if !st.Exists || start > st.LastRevision {
-		return nil, wrong
-	}
-	ack, err := compare(name, start, events, s, false)
-	if err != nil || ack != nil {
-		return ack, err
+	for _, start := range starts {
+		if !st.Exists || start > st.LastRevision {
+			continue
+		}
+		ack, err := compare(name, start, events, s, false)
+		if err != nil || ack != nil {
+			return ack, err
+		}
 	}
 	return nil, wrong
 }
