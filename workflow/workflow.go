@@ -14,13 +14,13 @@
 //     with [Step.CommandID]: the second time, the repository finds the
 //     command's events in the stream and does not run it again;
 //   - events the workflow appends itself get IDs from [Step.EventID]; the
-//     store acknowledges a repeated append without writing it twice, as
-//     long as the stream still shows them: a stream deleted (soft) between
-//     two deliveries is started again by the second one, which writes the
-//     events again. When that can happen, append through
-//     [chronicle.Repository.HandleOnce], which finds the events that a
-//     soft delete hides, on the stores its documentation names, until a
-//     scavenge removes them.
+//     store acknowledges a repeated append without writing it twice, with
+//     whatever expected revision, also when the stream was soft-deleted
+//     between two deliveries, which leaves it deleted (see
+//     [chronicle.Store.Append]). Once a scavenge has removed the deleted
+//     events, a redelivery writes them again; so does one to a KurrentDB
+//     node, which recognises such a retry only in some cases (see
+//     docs/kurrent.md).
 //
 // A side effect outside the store (an e-mail, an HTTP call) cannot be
 // undone or recognised by the store, so it is at-least-once: give the

@@ -275,3 +275,61 @@ func TestIncompleteWorkflowIsRefused(t *testing.T) {
 		t.Errorf("a complete workflow: %v", err)
 	}
 }
+
+// TestStepRedeliveredAfterItsStreamWasDeleted: a step that appends its
+// own event with chronicle.Any runs again after the stream it wrote to
+// was soft-deleted (its process died before its checkpoint, and someone
+// deleted the stream meanwhile). The redelivery must not bring the
+// stream back with the step's event a second time: the step was done.
+func TestStepRedeliveredAfterItsStreamWasDeleted(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range map[string]interface {
+		chronicle.Store
+		chronicle.Deleter
+	}{
+		"memory": memory.New(nil),
+		"sqlite": openStore(t, filepath.Join(t.TempDir(), "events.db")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := s.Append(ctx, "stock-1", chronicle.NoStream, chronicle.EventData{Type: "StockReserved", Data: []byte(`{"order":"1"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var trigger chronicle.RecordedEvent
+			for e, err := range s.ReadStream(ctx, "stock-1", chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				trigger = e
+			}
+			wf := orderFlow(s)
+			step := workflow.Step{Workflow: wf.Name, Trigger: trigger}
+			if err := wf.React(ctx, step, trigger); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Delete(ctx, "shipment-1", chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+			if err := wf.React(ctx, step, trigger); err != nil {
+				t.Fatalf("the step redelivered: %v", err)
+			}
+			for _, err := range s.ReadStream(ctx, "shipment-1", chronicle.ReadStreamOptions{}) {
+				if !errors.Is(err, chronicle.ErrStreamNotFound) {
+					t.Fatalf("after the step was redelivered, reading the deleted stream gives %v, want it still deleted", err)
+				}
+			}
+			n := 0
+			for e, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{From: res.LastPosition + 1}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Type == "ShipmentRequested" {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("the log holds %d shipment requests, want 1: the redelivered step did its work again", n)
+			}
+		})
+	}
+}
