@@ -813,3 +813,78 @@ func testRetention(t *testing.T, newStore Factory) {
 		wantErr(t, "Append to a tombstoned stream", err, chronicle.ErrStreamDeleted)
 	})
 }
+
+// added is the event of the repository that testRepositoryHidden runs.
+type added struct {
+	N int `json:"n"`
+}
+
+// testRepositoryHidden runs a [chronicle.Repository] on streams whose
+// events are all hidden, as its Load and Handle document: Load gives the
+// initial state and expects [chronicle.NoStream], as a reader sees the
+// stream, and Handle's append goes after the hidden events.
+func testRepositoryHidden(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	codec := chronicle.MustCodec[added](chronicle.JSON[added]("Added"))
+	// The state counts the events read; each command adds one.
+	counter := chronicle.Decider[int, int, added]{
+		Decide: func(_ int, n int) ([]added, error) { return []added{{N: n}}, nil },
+		Evolve: func(n int, _ added) int { return n + 1 },
+	}
+	// load checks what Repository.Load gives for stream.
+	load := func(t *testing.T, repo *chronicle.Repository[int, int, added], stream string, state int, rev chronicle.ExpectedRevision) {
+		t.Helper()
+		got, exp, err := repo.Load(ctx, stream)
+		if err != nil || got != state || exp != rev {
+			t.Fatalf("Load(%q) = %d, %v, %v; want %d events read, expecting %v", stream, got, exp, err, state, rev)
+		}
+	}
+	// handle runs a command on stream and checks where its event went.
+	handle := func(t *testing.T, repo *chronicle.Repository[int, int, added], stream string, rev uint64) {
+		t.Helper()
+		out, err := repo.Handle(ctx, stream, 1)
+		if err != nil || out.Revision != chronicle.Exact(rev) {
+			t.Fatalf("Handle(%q) = revision %v, %v; want its event at revision %d", stream, out.Revision, err, rev)
+		}
+	}
+	for _, retries := range []int{0, -1} {
+		t.Run(fmt.Sprintf("retries=%d", retries), func(t *testing.T) {
+			s := openAs[retentionStore](t, newStore, "chronicle.Retention")
+			repo := chronicle.NewRepository(s, codec, counter, &chronicle.RepositoryOptions{Retries: retries})
+			for _, stream := range []string{"up-to-the-end", "past-the-end"} {
+				mustAppend(t, s, stream, chronicle.NoStream, events("Added", 3)...) // 0-2
+			}
+			// Hidden up to the end: the next event shows.
+			if err := s.SetStreamMetadata(ctx, "up-to-the-end", chronicle.StreamMetadata{TruncateBefore: 3}); err != nil {
+				t.Fatal(err)
+			}
+			load(t, repo, "up-to-the-end", 0, chronicle.NoStream)
+			handle(t, repo, "up-to-the-end", 3)
+			load(t, repo, "up-to-the-end", 1, chronicle.Exact(3))
+			handle(t, repo, "up-to-the-end", 4)
+
+			// Hidden past the end: the next events are hidden too, and
+			// each command is decided on the initial state again.
+			if err := s.SetStreamMetadata(ctx, "past-the-end", chronicle.StreamMetadata{TruncateBefore: 10}); err != nil {
+				t.Fatal(err)
+			}
+			for rev := uint64(3); rev < 5; rev++ {
+				load(t, repo, "past-the-end", 0, chronicle.NoStream)
+				handle(t, repo, "past-the-end", rev)
+			}
+
+			// Soft-deleted: the stream starts again after its old events.
+			d, ok := has[chronicle.Deleter](s)
+			if !ok {
+				return
+			}
+			mustAppend(t, s, "deleted", chronicle.NoStream, events("Added", 3)...) // 0-2
+			if err := d.Delete(ctx, "deleted", chronicle.Exact(2)); err != nil {
+				t.Fatal(err)
+			}
+			load(t, repo, "deleted", 0, chronicle.NoStream)
+			handle(t, repo, "deleted", 3)
+			load(t, repo, "deleted", 1, chronicle.Exact(3))
+		})
+	}
+}

@@ -11,8 +11,9 @@
 // log (directions, limits, filters, early exit, cancellation) and
 // subscriptions (catch-up then live, exactly once and in order under
 // concurrent writers), the optional abilities a store may have, such as
-// [chronicle.SnapshotStore] or [chronicle.StreamLister], and what a store
-// that is an [io.Closer] answers once closed; those tests skip when the
+// [chronicle.SnapshotStore] or [chronicle.StreamLister], a
+// [chronicle.Repository] on streams whose events are all hidden, and what
+// a store that is an [io.Closer] answers once closed; those tests skip when the
 // store lacks the ability, or, as a store that wraps one without it does
 // (see [chronicle.Store]), its methods return an error matching
 // [errors.ErrUnsupported] when called with a context that has ended. Calls
@@ -51,6 +52,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore) })
 	t.Run("EventFinder", func(t *testing.T) { testEventFinder(t, newStore) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, newStore) })
+	t.Run("RepositoryHidden", func(t *testing.T) { testRepositoryHidden(t, newStore) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("StreamLister", func(t *testing.T) {
 		testStreamLister(t, newStore)
