@@ -47,18 +47,30 @@ const (
 	exitError = 1
 	// exitUsage: the command line is wrong.
 	exitUsage = 2
-	// exitInterrupted: Ctrl-C, as shells report a SIGINT.
+	// exitInterrupted: Ctrl-C, as shells report a SIGINT (128+2).
 	exitInterrupted = 130
+	// exitTerminated: stopped by SIGTERM, as shells report it (128+15).
+	exitTerminated = 143
 )
 
 func main() {
 	// SIGTERM too, so that a server stopped by a service manager shuts
-	// down as gracefully as one stopped with Ctrl-C.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// down as gracefully as one stopped with Ctrl-C. The context's cause
+	// keeps which signal it was, for the exit status.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { cancel(signalled{<-sigs}) }()
 	code := run(ctx, os.Args[1:], console{in: os.Stdin, out: os.Stdout, err: os.Stderr})
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }
+
+// signalled is the cause of the program's context when a signal stops
+// the program.
+type signalled struct{ sig os.Signal }
+
+func (s signalled) Error() string { return "stopped by " + s.sig.String() }
 
 // console is what the program talks to: passed in, rather than read from
 // package os, so that a run has no state but its own.
@@ -243,7 +255,19 @@ type app struct {
 	role string
 }
 
+// run runs the command line args and returns the exit status. A command
+// stopped by SIGTERM exits 143, as shells report a SIGTERM, rather than
+// the 130 of Ctrl-C; a server that stops gracefully exits 0 either way.
 func run(ctx context.Context, args []string, c console) int {
+	code := dispatch(ctx, args, c)
+	var sig signalled
+	if code == exitInterrupted && errors.As(context.Cause(ctx), &sig) && sig.sig == syscall.SIGTERM {
+		return exitTerminated
+	}
+	return code
+}
+
+func dispatch(ctx context.Context, args []string, c console) int {
 	c.in = &interruptibleReader{ctx: ctx, r: c.in}
 	a := &app{console: c}
 	// Flags before the command, as in "chronicle --store memory: read s",
@@ -407,7 +431,8 @@ func commonHelp(w io.Writer) {
 The default is the embedded store that a Chronicle server uses:
   %s
 
-Exit status: 0 done; 1 error; 2 wrong usage; 130 interrupted.
+Exit status: 0 done; 1 error; 2 wrong usage; 130 interrupted (Ctrl-C, SIGINT);
+143 stopped by SIGTERM. A server that stops when told to exits 0.
 `, def)
 }
 

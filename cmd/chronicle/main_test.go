@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -580,4 +582,50 @@ func TestMissingStore(t *testing.T) {
 	fresh := filepath.Join(dir, "new.db")
 	cli(t, "", "import", archive, "--store", fresh).has(t, exitOK)
 	cli(t, "", "read", "s", "--store", fresh).has(t, exitOK, "E")
+}
+
+// TestSignalExitStatus stops a command that waits for standard input
+// with each signal that the program catches: shells report 128 plus the
+// signal's number, 130 for SIGINT and 143 for SIGTERM, and scripts tell
+// them apart by it. SIGTERM exited 130, as if Ctrl-C had been pressed.
+func TestSignalExitStatus(t *testing.T) {
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+	}{
+		{syscall.SIGINT, exitInterrupted},
+		{syscall.SIGTERM, exitTerminated},
+	} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			cmd := exec.Command(binary, "--store", "memory:", "import", "-")
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			// The store is named once the program handles signals, and
+			// before it reads the archive.
+			errOut := bufio.NewReader(stderr)
+			if line, err := errOut.ReadString('\n'); err != nil || !strings.HasPrefix(line, "Store: ") {
+				t.Fatalf("first line of stderr %q, %v", line, err)
+			}
+			if err := cmd.Process.Signal(tt.sig); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(errOut)
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
+				t.Fatalf("after %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, rest)
+			}
+		})
+	}
 }
