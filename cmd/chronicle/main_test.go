@@ -629,3 +629,34 @@ func TestSignalExitStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpOfACommand asks for a command's help in each way the program
+// takes: all print the same, the command's. "chronicle --help read"
+// printed the general help.
+func TestHelpOfACommand(t *testing.T) {
+	// Each run has a home of its own, which the help names.
+	home := regexp.MustCompile(`\S*/data/chronicle/chronicle\.db`)
+	helpOf := func(args ...string) result {
+		r := cli(t, "", args...)
+		r.out = home.ReplaceAllString(r.out, "HOME/data/chronicle/chronicle.db")
+		return r
+	}
+	for _, cmd := range commands() {
+		t.Run(cmd.name, func(t *testing.T) {
+			want := helpOf(cmd.name, "--help")
+			want.has(t, exitOK, "Usage: chronicle "+cmd.name+" ", "HOME/data/chronicle/chronicle.db")
+			for _, args := range [][]string{
+				{"help", cmd.name},
+				{"--help", cmd.name},
+				{"-h", cmd.name},
+				{"--store", "memory:", "--help", cmd.name},
+				{cmd.name, "-h"},
+			} {
+				if r := helpOf(args...); r != want {
+					t.Errorf("%q: exit %d\nstdout:\n%s\nstderr:\n%s\nwant the same as %q:\n%s", args, r.code, r.out, r.errOut, []string{cmd.name, "--help"}, want.out)
+				}
+			}
+		})
+	}
+	cli(t, "", "--help", "fly").is(t, exitUsage, "", "chronicle: unknown command \"fly\"\nRun 'chronicle --help' to see the commands.\n")
+}
