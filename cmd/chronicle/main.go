@@ -6,10 +6,12 @@
 //
 // Usage:
 //
-//	chronicle serve [--listen ADDR] [--auth FILE | --read-only] [--tls-cert FILE --tls-key FILE]
+//	chronicle serve [--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes]
+//	                [--tls-cert FILE --tls-key FILE] [--log text|json]
 //	chronicle passwd FILE USER [--role writer|admin]  add a user to a users file for --auth
-//	chronicle export [--stream S]... [--out FILE]   archive events (stdout by default)
-//	chronicle import FILE                           append an archive's events (- for stdin)
+//	chronicle export [--stream S]... [--from P] [--prefix P] [--category C]... [--type T]...
+//	                 [--out FILE]                   archive events (stdout by default)
+//	chronicle import FILE [--keep-origin]           append an archive's events (- for stdin)
 //	chronicle read STREAM [--backwards] [--from N] [--limit N]
 //	chronicle meta STREAM [--max-age D] [--max-count N] [--truncate-before N]
 //	chronicle delete STREAM [--expected E]
@@ -146,11 +148,11 @@ type command struct {
 // function, not a package variable, so that no state outlives a run.
 func commands() []command {
 	return []command{
-		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only] [--tls-cert FILE --tls-key FILE]", summary: "serve the store over HTTP: API, web UI, Connect Four",
+		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes] [--tls-cert FILE --tls-key FILE] [--log text|json]", summary: "serve the store over HTTP: API, web UI, Connect Four",
 			creates: true, run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
 		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
 			nargs: 2, noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
-		{name: "export", flags: "[--stream S]... [--out FILE]", summary: "write events to a JSON Lines archive",
+		{name: "export", flags: "[--stream S]... [--from P] [--prefix P] [--category C]... [--type T]... [--out FILE]", summary: "write events to a JSON Lines archive",
 			run: (*app).export, define: exportFlags,
 			help: `Without --stream, writes the whole global log in position order, including
 the events that retention or deletion hide but that no scavenge has removed
@@ -168,7 +170,7 @@ The file is written in full or not at all: a failed export leaves no file.`,
   --prefix P      only streams whose name starts with P
   --category C    only streams of category C (the name before its first '-'); repeatable
   --type T        only events of type T; repeatable`},
-		{name: "import", args: "FILE", summary: "append the events of an archive (FILE - reads standard input)", creates: true,
+		{name: "import", args: "FILE", flags: "[--keep-origin]", summary: "append the events of an archive (FILE - reads standard input)", creates: true,
 			nargs: 1, run: (*app).importFile, define: importFlags,
 			help: `Appends each event to the stream of the same name, keeping its ID, type,
 data and metadata; the store gives it a new position and recorded time

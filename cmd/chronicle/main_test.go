@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -659,4 +660,27 @@ func TestHelpOfACommand(t *testing.T) {
 		})
 	}
 	cli(t, "", "--help", "fly").is(t, exitUsage, "", "chronicle: unknown command \"fly\"\nRun 'chronicle --help' to see the commands.\n")
+}
+
+// TestUsageLinesNameEveryFlag checks each command's usage line, and its
+// list of flags, against the flags it takes: export's line left out
+// --from, --prefix, --category and --type, import's --keep-origin, and
+// serve's --log and --allow-unauthenticated-writes.
+func TestUsageLinesNameEveryFlag(t *testing.T) {
+	for _, cmd := range commands() {
+		r := cli(t, "", cmd.name, "--help")
+		line, _, _ := strings.Cut(r.out, "\n")
+		fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+		if cmd.define != nil {
+			cmd.define(&app{}, fs)
+		}
+		fs.VisitAll(func(f *flag.Flag) {
+			if !regexp.MustCompile(`[\[ ]--` + regexp.QuoteMeta(f.Name) + `[ \]]`).MatchString(line) {
+				t.Errorf("%s: the usage line does not name --%s:\n%s", cmd.name, f.Name, line)
+			}
+			if !strings.Contains(cmd.flagHelp, "  --"+f.Name+" ") && !strings.Contains(cmd.flagHelp, "  --"+f.Name+"\n") {
+				t.Errorf("%s: the flags' help does not explain --%s", cmd.name, f.Name)
+			}
+		})
+	}
 }
