@@ -19,6 +19,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/archive"
+	internalcli "github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
 	"github.com/chronicle-es/chronicle/internal/progress"
 	"github.com/chronicle-es/chronicle/projection"
@@ -31,6 +32,22 @@ func exportFlags(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&a.prefix, "prefix", "", "")
 	fs.Var(&a.categories, "category", "")
 	fs.Var(&a.types, "type", "")
+}
+
+// checkExport refuses a --category that holds a '-'. The library takes
+// it, and selects nothing, as a filter's strings select what they say
+// (see chronicle.Filter); a user who gives one means something else,
+// and would get an archive of nothing without a word.
+func (a *app) checkExport() error {
+	for _, c := range a.categories {
+		if strings.Contains(c, "-") {
+			q := internalcli.ShellQuote(c)
+			return fmt.Errorf("--category %q holds a '-', and a category is the part of a stream name before its first '-' (%q for %q): "+
+				"no stream is in it. For the streams whose names start with %s, use --prefix %s; for that stream alone, --stream %s",
+				c, chronicle.Category(c), c, c, q, q)
+		}
+	}
+	return nil
 }
 
 func (a *app) export(ctx context.Context, s dsn.Store, _ []string) int {

@@ -153,7 +153,7 @@ func commands() []command {
 		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
 			nargs: 2, noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
 		{name: "export", flags: "[--stream S]... [--from P] [--prefix P] [--category C]... [--type T]... [--out FILE]", summary: "write events to a JSON Lines archive",
-			run: (*app).export, define: exportFlags,
+			run: (*app).export, define: exportFlags, check: (*app).checkExport,
 			help: `Without --stream, writes the whole global log in position order, including
 the events that retention or deletion hide but that no scavenge has removed
 yet: export, then scavenge, and the archive keeps what the scavenge removes.

@@ -201,6 +201,15 @@ func TestUsageErrors(t *testing.T) {
 			cli(t, "", append(tt.args, store)...).is(t, exitUsage, "", tt.want)
 		})
 	}
+	// A category is the part of a name before its first '-': one that
+	// holds a '-' exported nothing, and said "Exported 0 events".
+	t.Run("ExportCategoryWithDash", func(t *testing.T) {
+		cli(t, "", "export", store, "--category", "game", "--category", "game-1").is(t, exitUsage, "",
+			"chronicle export: --category \"game-1\" holds a '-', and a category is the part of a stream name before its first '-' "+
+				"(\"game\" for \"game-1\"): no stream is in it. For the streams whose names start with game-1, use --prefix game-1; "+
+				"for that stream alone, --stream game-1\nRun 'chronicle export --help' for its usage.\n")
+		cli(t, "", "export", store, "--category", "it's-a").has(t, exitUsage, "use --prefix 'it'\\''s-a'")
+	})
 	t.Run("ExportFromWithStream", func(t *testing.T) {
 		cli(t, "", "export", store, "--stream", "a", "--from", "3").has(t, exitUsage, "--from is a position of the global log: it cannot be used with --stream")
 	})
