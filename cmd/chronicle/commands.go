@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -128,8 +129,7 @@ func (a *app) importFile(ctx context.Context, s dsn.Store, args []string) int {
 			done, plural(res.Lines, "line"))
 		return code
 	}
-	fmt.Fprintf(a.out, "Imported %s from %s.\n", done, name)
-	return exitOK
+	return a.report("import", "Imported %s from %s.\n", done, name)
 }
 
 func readFlags(a *app, fs *flag.FlagSet) {
@@ -253,9 +253,12 @@ func (a *app) meta(ctx context.Context, s dsn.Store, args []string) int {
 		if m, err = r.StreamMetadata(ctx, stream); err != nil {
 			return a.fail("meta", plain(err))
 		}
-		fmt.Fprintf(a.out, "Set the metadata of stream %q:\n", stream)
+	}
+	var sb strings.Builder
+	if changing {
+		fmt.Fprintf(&sb, "Set the metadata of stream %q:\n", stream)
 	} else {
-		fmt.Fprintf(a.out, "Metadata of stream %q:\n", stream)
+		fmt.Fprintf(&sb, "Metadata of stream %q:\n", stream)
 	}
 	none := func(set bool, v string) string {
 		if !set {
@@ -263,10 +266,17 @@ func (a *app) meta(ctx context.Context, s dsn.Store, args []string) int {
 		}
 		return v
 	}
-	fmt.Fprintf(a.out, "  max age:          %s\n", none(m.MaxAge > 0, durationFlag(m.MaxAge).String()))
-	fmt.Fprintf(a.out, "  max count:        %s\n", none(m.MaxCount > 0, strconv.FormatUint(m.MaxCount, 10)))
-	fmt.Fprintf(a.out, "  truncate before:  %s\n", none(m.TruncateBefore > 0, strconv.FormatUint(m.TruncateBefore, 10)))
-	return exitOK
+	fmt.Fprintf(&sb, "  max age:          %s\n", none(m.MaxAge > 0, durationFlag(m.MaxAge).String()))
+	fmt.Fprintf(&sb, "  max count:        %s\n", none(m.MaxCount > 0, strconv.FormatUint(m.MaxCount, 10)))
+	fmt.Fprintf(&sb, "  truncate before:  %s\n", none(m.TruncateBefore > 0, strconv.FormatUint(m.TruncateBefore, 10)))
+	if !changing {
+		// The metadata shown is what the command is for, as read's events.
+		if _, err := io.WriteString(a.out, sb.String()); err != nil {
+			return a.fail("meta", fmt.Errorf("write: %w", err))
+		}
+		return exitOK
+	}
+	return a.report("meta", "%s", sb.String())
 }
 
 func expectedFlag(a *app, fs *flag.FlagSet) {
@@ -281,8 +291,7 @@ func (a *app) delete(ctx context.Context, s dsn.Store, args []string) int {
 	if err := d.Delete(ctx, args[0], a.expected.e); err != nil {
 		return a.fail("delete", plain(a.deleteError(args[0], err)))
 	}
-	fmt.Fprintf(a.out, "Deleted stream %q: it reads as not found, and an append starts it again after its old events.\n%s", args[0], scavengeHint(s))
-	return exitOK
+	return a.report("delete", "Deleted stream %q: it reads as not found, and an append starts it again after its old events.\n%s", args[0], scavengeHint(s))
 }
 
 func (a *app) tombstone(ctx context.Context, s dsn.Store, args []string) int {
@@ -293,8 +302,7 @@ func (a *app) tombstone(ctx context.Context, s dsn.Store, args []string) int {
 	if err := d.Tombstone(ctx, args[0], a.expected.e); err != nil {
 		return a.fail("tombstone", plain(a.deleteError(args[0], err)))
 	}
-	fmt.Fprintf(a.out, "Tombstoned stream %q: it can never be read or written again.\n%s", args[0], scavengeHint(s))
-	return exitOK
+	return a.report("tombstone", "Tombstoned stream %q: it can never be read or written again.\n%s", args[0], scavengeHint(s))
 }
 
 // noScavenge says why a store cannot scavenge, and what to do instead.
@@ -348,7 +356,17 @@ func (a *app) scavenge(ctx context.Context, s dsn.Store, _ []string) int {
 		fmt.Fprintf(a.err, "Removed %s before stopping; run the scavenge again to resume it.\n", plural(int(res.Removed), "event"))
 		return code
 	}
-	fmt.Fprintf(a.out, "Scavenged %s: removed %s.\n", plural(res.Total, "stream"), plural(int(res.Removed), "event"))
+	return a.report("scavenge", "Scavenged %s: removed %s.\n", plural(res.Total, "stream"), plural(int(res.Removed), "event"))
+}
+
+// report prints a command's summary on standard output. A summary that
+// cannot be written, such as to a full disk, fails the command, as read
+// does: a script that keeps what a command prints must not get exit 0
+// and nothing kept. The message says that the command itself was done.
+func (a *app) report(cmd, format string, args ...any) int {
+	if _, err := fmt.Fprintf(a.out, format, args...); err != nil {
+		return a.fail(cmd, fmt.Errorf("done, but its summary could not be written: %w", err))
+	}
 	return exitOK
 }
 

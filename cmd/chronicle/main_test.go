@@ -523,6 +523,52 @@ func TestReadReportsWriteErrors(t *testing.T) {
 	}
 }
 
+// closingMemory is the memory store with every ability, as a command
+// gets it.
+type closingMemory struct{ *memory.Store }
+
+func (closingMemory) Close() error { return nil }
+
+// TestSummariesReportWriteErrors runs each command that ends with a
+// summary on standard output into an output that fails: it must exit 1
+// and say so, as read does, rather than exit 0 with nothing written.
+// Only read did.
+func TestSummariesReportWriteErrors(t *testing.T) {
+	line := `{"stream":"t","revision":0,"position":1,"id":"` + id(1).String() + `","type":"T","recorded":"2000-01-01T00:00:00Z"}` + "\n"
+	users := filepath.Join(t.TempDir(), "users")
+	for _, tt := range []struct {
+		cmd   string
+		args  []string
+		input string
+		set   string // a flag given
+	}{
+		{"import", []string{"-"}, line, ""},
+		{"meta", []string{"s"}, "", ""},
+		{"meta", []string{"s"}, "", "max-count"},
+		{"delete", []string{"s"}, "", ""},
+		{"tombstone", []string{"s"}, "", ""},
+		{"scavenge", nil, "", ""},
+		{"passwd", []string{users, "ann"}, "s3cret\n", ""},
+	} {
+		for _, cmd := range commands() {
+			if cmd.name != tt.cmd {
+				continue
+			}
+			mem := memory.New(nil)
+			mustAppend(t, mem, "s", chronicle.EventData{Type: "E", Data: []byte(`{}`)})
+			var errOut bytes.Buffer
+			a := &app{console: console{in: strings.NewReader(tt.input), out: failingWriter{}, err: &errOut}, set: map[string]bool{tt.set: true}}
+			if cmd.define != nil {
+				cmd.define(a, flag.NewFlagSet(cmd.name, flag.ContinueOnError))
+			}
+			code := cmd.run(a, context.Background(), closingMemory{mem}, tt.args)
+			if code != exitError || !strings.Contains(errOut.String(), "no space left on device") {
+				t.Errorf("%s %v into a failing output: exit %d, stderr %q; want 1 and the write's error", tt.cmd, tt.set, code, errOut.String())
+			}
+		}
+	}
+}
+
 // TestInterruptWhileReadingStdin interrupts commands that wait for more of
 // standard input, as a terminal or a silent pipe makes them: the program
 // catches Ctrl-C, so it must stop reading itself, at once, and must not

@@ -252,6 +252,5 @@ func (a *app) passwd(ctx context.Context, _ dsn.Store, args []string) int {
 		os.Remove(tmp.Name())
 		return a.fail("passwd", err)
 	}
-	fmt.Fprintf(a.out, "User %q (%s) is in %s.\n", name, role, file)
-	return exitOK
+	return a.report("passwd", "User %q (%s) is in %s.\n", name, role, file)
 }
