@@ -122,11 +122,21 @@ func (a *app) importFile(ctx context.Context, s dsn.Store, args []string) int {
 	done := fmt.Sprintf("%s (%d new, %d already in the store)", plural(res.Events, "event"), res.Written, res.Existing)
 	if err != nil {
 		code := a.fail("import", fmt.Errorf("%s: %w", name, err))
-		if res.Events == 0 {
-			return code
+		imported := "Nothing was imported"
+		if res.Events > 0 {
+			imported = fmt.Sprintf("Imported %s from the first %s", done, plural(res.Lines, "line"))
 		}
-		fmt.Fprintf(a.err, "Imported %s from the first %s; run the import again to finish it: what is imported is not written twice.\n",
-			done, plural(res.Lines, "line"))
+		// Running the import again stops at a tombstoned stream's line
+		// again: say what helps instead.
+		var deleted *chronicle.StreamDeletedError
+		switch {
+		case errors.As(err, &deleted):
+			fmt.Fprintf(a.err, "%s. Stream %q is tombstoned in this store, so no import can write its events: to import the lines after it, "+
+				"leave the stream's lines out of the archive and run the import again (what is imported is not written twice), or import into another store.\n",
+				imported, deleted.Stream)
+		case res.Events > 0:
+			fmt.Fprintf(a.err, "%s; run the import again to finish it: what is imported is not written twice.\n", imported)
+		}
 		return code
 	}
 	return a.report("import", "Imported %s from %s.\n", done, name)

@@ -183,7 +183,8 @@ from this store while it kept the newer ones (retention): an archive of
 that stream made before the scavenge may write the kept events a second
 time. A bad line stops the import with its number; the lines before it
 are imported. Fix the line and run the same import again to finish it, as
-you would after an interrupted import.`,
+you would after an interrupted import. The lines of a stream tombstoned in
+this store can never be imported: leave them out of the archive.`,
 			flagHelp: `  --keep-origin   keep the original position and recorded time in the metadata`},
 		{name: "read", args: "STREAM", flags: "[--backwards] [--from N] [--limit N]", summary: "print a stream's events",
 			nargs: 1, run: (*app).read, define: readFlags,

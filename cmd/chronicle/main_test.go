@@ -739,3 +739,28 @@ func TestUsageLinesNameEveryFlag(t *testing.T) {
 		})
 	}
 }
+
+// TestImportIntoTombstonedStream imports an archive one of whose streams
+// is tombstoned in the store: no run of the import can write its lines,
+// so the message must not tell to run it again (which stopped at the
+// same line again), but what helps.
+func TestImportIntoTombstonedStream(t *testing.T) {
+	src, _ := newStore(t, game(t))
+	archive := cli(t, "", "export", src).out
+	tombstoned := func(s chronicle.Store) {
+		mustAppend(t, s, "photo-1", chronicle.EventData{Type: "Old"})
+		if err := s.(chronicle.Deleter).Tombstone(context.Background(), "photo-1", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst, path := newStore(t, tombstoned)
+	refused := "chronicle import: standard input: line 3: stream \"photo-1\" is deleted for good (tombstoned): it cannot be read or written; use another name\n"
+	advice := "Stream \"photo-1\" is tombstoned in this store, so no import can write its events: to import the lines after it, " +
+		"leave the stream's lines out of the archive and run the import again (what is imported is not written twice), or import into another store.\n"
+	cli(t, archive, "import", "-", dst).is(t, exitError, "", "Store: "+path+"\n"+refused+
+		"Imported 2 events (2 new, 0 already in the store) from the first 2 lines. "+advice)
+	// From its first line: nothing imported, and the same advice.
+	lines := strings.SplitAfter(archive, "\n")
+	cli(t, lines[2]+lines[3], "import", "-", dst).is(t, exitError, "", "Store: "+path+"\n"+
+		strings.Replace(refused, "line 3", "line 1", 1)+"Nothing was imported. "+advice)
+}
