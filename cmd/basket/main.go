@@ -131,7 +131,7 @@ func commands() []command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "Added %d %s to basket '%s': it holds %d\n", o.quantity, args[1], id, b.Items[args[1]])
+				fmt.Fprintf(a.stdout, "Added %d %s to basket '%s': it holds %d\n", o.quantity, cli.Printable(args[1]), id, b.Items[args[1]])
 				return nil
 			},
 		},
@@ -146,7 +146,7 @@ func commands() []command {
 				if _, err := a.svc.Remove(ctx, id, args[1]); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "Removed %s from basket '%s'\n", args[1], id)
+				fmt.Fprintf(a.stdout, "Removed %s from basket '%s'\n", cli.Printable(args[1]), id)
 				return nil
 			},
 		},
@@ -187,7 +187,8 @@ func get(ctx context.Context, a *app, o *options, args []string) error {
 		return err
 	}
 	for _, p := range b.Products() {
-		fmt.Fprintf(a.stdout, "%s = %d\n", p, b.Items[p])
+		// Another tool may have written a product that basket refuses.
+		fmt.Fprintf(a.stdout, "%s = %d\n", cli.Printable(p), b.Items[p])
 	}
 	if len(b.Items) == 0 {
 		// On standard error, so that the listing stays the products only.
@@ -202,9 +203,9 @@ func describe(e basket.Event) string {
 	case basket.BasketCreated:
 		return basket.TypeBasketCreated
 	case basket.ItemAdded:
-		return fmt.Sprintf("%-13s %s = %d", basket.TypeItemAdded, e.Product, e.Quantity)
+		return fmt.Sprintf("%-13s %s = %d", basket.TypeItemAdded, cli.Printable(e.Product), e.Quantity)
 	case basket.ItemRemoved:
-		return fmt.Sprintf("%-13s %s", basket.TypeItemRemoved, e.Product)
+		return fmt.Sprintf("%-13s %s", basket.TypeItemRemoved, cli.Printable(e.Product))
 	default:
 		return fmt.Sprintf("%T", e)
 	}

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/sqlite"
 )
 
 // bin is the basket command, built once for all tests.
@@ -289,5 +292,34 @@ func TestBasketPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.data, "chronicle")); err == nil {
 		t.Error("a command given --store postgres://... made the default store")
+	}
+}
+
+// TestBasketStoredProductCannotDriveTheTerminal reads a basket that
+// another tool wrote, whose product holds a terminal escape and a line
+// break, which basket's own commands refuse: get, with and without
+// --events, must show it as text on one line, as chronicle read and
+// connectfour show what others stored. They printed it as it was.
+func TestBasketStoredProductCannotDriveTheTerminal(t *testing.T) {
+	c := newCLI(t)
+	path := filepath.Join(t.TempDir(), "baskets.db")
+	const id = "0b0a6e9c-3c8e-4d6e-9a43-4a1f0f2a8b11"
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(ctx, "basket-"+id, chronicle.NoStream,
+		chronicle.EventData{Type: "BasketCreated", Data: []byte(`{"basket_id": "` + id + `"}`)},
+		chronicle.EventData{Type: "ItemAdded", Data: []byte(`{"basket_id": "` + id + `", "product": "clocks\u001b[2J\nshoes = 9", "quantity": 2}`)})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	product := `"clocks\x1b[2J\nshoes = 9"`
+	c.expect(0, product+" = 2\n", "", "get", id, "--store", path)
+	r := c.run("get", id, "--events", "--store", path)
+	if r.code != 0 || !strings.HasSuffix(r.stdout, "  ItemAdded     "+product+" = 2\n\n"+product+" = 2\n") {
+		t.Errorf("get --events: exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
 	}
 }

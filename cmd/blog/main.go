@@ -283,7 +283,8 @@ func list(ctx context.Context, a *app, o *options, _ []string) error {
 		return err
 	}
 	for _, p := range posts {
-		fmt.Fprintf(a.stdout, "%s  %-9s  %s\n", p.ID, status(p), p.Title)
+		// Another tool may have written a title that blog refuses.
+		fmt.Fprintf(a.stdout, "%s  %-9s  %s\n", p.ID, status(p), cli.Printable(p.Title))
 	}
 	if len(posts) == 0 {
 		// On standard error, so that the listing stays the posts only.
@@ -319,7 +320,7 @@ func show(ctx context.Context, a *app, _ *options, args []string) error {
 	if p.Published {
 		st = "published " + p.PublishedAt.Format(timeLayout)
 	}
-	fmt.Fprintf(a.stdout, "ID:       %s\nTitle:    %s\nStatus:   %s\nCreated:  %s\n", p.ID, p.Title, st, p.Created.Format(timeLayout))
+	fmt.Fprintf(a.stdout, "ID:       %s\nTitle:    %s\nStatus:   %s\nCreated:  %s\n", p.ID, cli.Printable(p.Title), st, p.Created.Format(timeLayout))
 	if p.Content != "" {
 		fmt.Fprintf(a.stdout, "\n%s\n", strings.TrimSuffix(p.Content, "\n"))
 	}

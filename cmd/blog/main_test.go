@@ -367,3 +367,23 @@ func TestBlogKurrentHidesThePassword(t *testing.T) {
 		t.Errorf("blog list over kurrentdb:// with a password: exit %d, stderr %q; want exit 2 and the URL without its password", r.code, r.stderr)
 	}
 }
+
+// TestBlogStoredTitleCannotDriveTheTerminal reads a post that another tool
+// wrote, whose title holds a terminal escape and a line break, which
+// blog's own create refuses: list and show must show it as text on one
+// line, as chronicle read and connectfour show what others stored. They
+// printed it as it was.
+func TestBlogStoredTitleCannotDriveTheTerminal(t *testing.T) {
+	c := newCLI(t)
+	const id = "0b0a6e9c-3c8e-4d6e-9a43-4a1f0f2a8b11"
+	c.withStore(func(ctx context.Context, s *sqlite.Store) {
+		_, err := s.Append(ctx, "post-"+id, chronicle.NoStream, chronicle.EventData{Type: "PostWasCreated",
+			Data: []byte(`{"title": "Evil\u001b]0;owned\u0007\nsecond line", "content": "Text."}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	title := `"Evil\x1b]0;owned\a\nsecond line"`
+	c.expect(0, id+"  draft      "+title+"\n", "", "list")
+	c.match(0, "ID:       "+id+"\nTitle:    "+regexp.QuoteMeta(title)+"\nStatus:   draft\nCreated:  "+stamp+"\n\nText.\n", "", "show", id)
+}

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/chronicle-es/chronicle"
@@ -165,7 +164,7 @@ func (a *app) read(ctx context.Context, s dsn.Store, args []string) int {
 			fmt.Fprintln(tw, "REVISION\tPOSITION\tRECORDED\tTYPE\tDATA")
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", e.Revision, e.Position,
-			e.Recorded.Format(archive.RecordedFormat), showType(e.Type), showData(e.Data))
+			e.Recorded.Format(archive.RecordedFormat), internalcli.Printable(e.Type), showData(e.Data))
 		// Flush now and then, so that a long stream prints as it is read,
 		// at the cost of columns that may shift between blocks.
 		if n++; n%500 == 0 {
@@ -199,7 +198,7 @@ func showData(data []byte) string {
 			s := strings.TrimSuffix(sb.String(), "\n")
 			// JSON strings may hold raw C1 controls or invisible
 			// characters, which a terminal could act on.
-			if !strings.ContainsFunc(s, unsafeRune) {
+			if internalcli.Printable(s) == s {
 				return s
 			}
 			return strconv.QuoteToASCII(s)
@@ -209,21 +208,6 @@ func showData(data []byte) string {
 		return strconv.QuoteToGraphic(string(data))
 	}
 	return "base64:" + base64.StdEncoding.EncodeToString(data)
-}
-
-// showType shows an event type safe for a terminal: as it is, or quoted
-// when it holds a control or invisible character. Stores refuse such
-// types, but a KurrentDB node takes any, and a tab would also break the
-// columns.
-func showType(t string) string {
-	if utf8.ValidString(t) && !strings.ContainsFunc(t, unsafeRune) {
-		return t
-	}
-	return strconv.QuoteToGraphic(t)
-}
-
-func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func metaFlags(a *app, fs *flag.FlagSet) {

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/google/uuid"
 )
 
@@ -26,7 +27,7 @@ func (a *app) findGame(ctx context.Context, svc *cf.Service, arg string) (uuid.U
 		return id, nil
 	}
 	if arg == "" || strings.Trim(strings.ToLower(arg), "0123456789abcdef-") != "" {
-		return uuid.Nil, badInput("%q is not a game id: ids look like %s", printable(arg), uuid.NewString())
+		return uuid.Nil, badInput("%q is not a game id: ids look like %s", arg, uuid.NewString())
 	}
 	games, err := svc.ListGames(ctx)
 	if err != nil {
@@ -76,9 +77,9 @@ func (a *app) notFound(id uuid.UUID, err error) error {
 func status(g cf.Game) string {
 	switch {
 	case g.Finished():
-		return printable(g.Outcome())
+		return cli.Printable(g.Outcome())
 	case g.Started:
-		return printable(g.NextPlayer()) + " to play"
+		return cli.Printable(g.NextPlayer()) + " to play"
 	}
 	return "not started"
 }
@@ -101,7 +102,7 @@ func (a *app) list(ctx context.Context, _ []string) int {
 	fmt.Fprintln(tw, "ID\tPLAYERS\tSTATUS\tMOVES\tSTARTED\tLAST MOVE")
 	for _, g := range games {
 		fmt.Fprintf(tw, "%s\t%s vs %s\t%s\t%d\t%s\t%s\n", g.ID.String()[:shortID],
-			printable(g.Game.PlayerOne), printable(g.Game.PlayerTwo), status(g.Game), g.Game.Moves,
+			cli.Printable(g.Game.PlayerOne), cli.Printable(g.Game.PlayerTwo), status(g.Game), g.Game.Moves,
 			g.Created.Local().Format(time.DateTime), g.Updated.Local().Format(time.DateTime))
 	}
 	if err := tw.Flush(); err != nil {
@@ -125,7 +126,7 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	if errors.Is(err, cf.ErrNamesNotForgettable) {
 		err = fmt.Errorf(`cannot forget %s: names in %s are stored in the clear, because that store has no database to keep the keys that make them forgettable. `+
 			`To erase the name there, delete the streams of the games that hold it ('connectfour list' shows them); `+
-			`to play with names that can be forgotten, use --store sqlite:PATH or --store postgres://URL`, printable(player), a.where())
+			`to play with names that can be forgotten, use --store sqlite:PATH or --store postgres://URL`, cli.Printable(player), a.where())
 	}
 	if err != nil {
 		return a.fail(err)
@@ -133,11 +134,11 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	// Forgetting deletes the key of the names stored encrypted; the games
 	// that hold the name in the clear still show it, and say so.
 	fmt.Fprintf(a.out, "Forgot %s in %s: the name reads as [forgotten] in the games this program started there, "+
-		"the moves made in them through chronicle serve included.\n", printable(player), a.where())
+		"the moves made in them through chronicle serve included.\n", cli.Printable(player), a.where())
 	fmt.Fprintln(a.out, "Games started through chronicle serve, or over kurrentdb://, store names in the clear: forgetting cannot erase those.")
 	games, err := svc.ListGames(ctx)
 	if err != nil {
-		return a.fail(fmt.Errorf("could not look for the games that hold %s in the clear: %w", printable(player), err))
+		return a.fail(fmt.Errorf("could not look for the games that hold %s in the clear: %w", cli.Printable(player), err))
 	}
 	// A name read as it was given is one stored in the clear: those
 	// stored encrypted now read as [forgotten].
@@ -150,9 +151,9 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	switch inClear {
 	case 0:
 	case 1:
-		fmt.Fprintf(a.out, "%s is still named in 1 such game ('connectfour list' shows it): delete its stream to erase the name.\n", printable(player))
+		fmt.Fprintf(a.out, "%s is still named in 1 such game ('connectfour list' shows it): delete its stream to erase the name.\n", cli.Printable(player))
 	default:
-		fmt.Fprintf(a.out, "%s is still named in %d such games ('connectfour list' shows them): delete their streams to erase the name.\n", printable(player), inClear)
+		fmt.Fprintf(a.out, "%s is still named in %d such games ('connectfour list' shows them): delete their streams to erase the name.\n", cli.Printable(player), inClear)
 	}
 	return exitOK
 }
@@ -174,7 +175,7 @@ func (a *app) stats(ctx context.Context, _ []string) int {
 	tw := tabwriter.NewWriter(a.out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "RANK\tPLAYER\tGAMES\tWINS\tLOSSES\tTIES\t")
 	for i, p := range players {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t\n", i+1, printable(p.Name), p.Games, p.Wins, p.Losses, p.Ties)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t\n", i+1, cli.Printable(p.Name), p.Games, p.Wins, p.Losses, p.Ties)
 	}
 	if err := tw.Flush(); err != nil {
 		return a.fail(err)
@@ -193,7 +194,7 @@ func (a *app) show(ctx context.Context, args []string) int {
 		return a.fail(a.notFound(id, err))
 	}
 	fmt.Fprintf(a.out, "Game %s: %s (%s) against %s (%s)\n", id,
-		printable(g.PlayerOne), a.symbol(cf.Red), printable(g.PlayerTwo), a.symbol(cf.Yellow))
+		cli.Printable(g.PlayerOne), a.symbol(cf.Red), cli.Printable(g.PlayerTwo), a.symbol(cf.Yellow))
 	fmt.Fprint(a.out, a.drawGame(g))
 	fmt.Fprintf(a.out, "After %s, %s.\n", moves(g.Moves), status(g))
 	return exitOK
@@ -214,7 +215,7 @@ func (a *app) history(ctx context.Context, args []string) int {
 	fmt.Fprintln(tw, "REV\tRECORDED (UTC)\tTYPE\tDATA")
 	for _, e := range events {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Revision, e.Recorded.UTC().Format("2006-01-02 15:04:05.000000"),
-			printable(e.Type), printable(string(e.Data)))
+			cli.Printable(e.Type), cli.Printable(string(e.Data)))
 	}
 	if err := tw.Flush(); err != nil {
 		return a.fail(err)
@@ -253,7 +254,7 @@ func (a *app) replay(ctx context.Context, args []string) int {
 		}
 	}
 	fmt.Fprintf(a.out, "Replaying game %s: %s (%s) against %s (%s), %s.\n", id,
-		printable(final.PlayerOne), a.symbol(cf.Red), printable(final.PlayerTwo), a.symbol(cf.Yellow), moves(final.Moves))
+		cli.Printable(final.PlayerOne), a.symbol(cf.Red), cli.Printable(final.PlayerTwo), a.symbol(cf.Yellow), moves(final.Moves))
 	for i, s := range steps {
 		m, ok := s.Event.(cf.MoveMade)
 		if !ok {
@@ -267,7 +268,7 @@ func (a *app) replay(ctx context.Context, args []string) int {
 		if err := sleep(ctx, delay); err != nil {
 			return exitInterrupted
 		}
-		fmt.Fprintf(a.out, "\nMove %d: %s plays %s\n%s", s.Game.Moves, printable(m.Player), printable(string(m.Column)), a.drawGame(s.Game))
+		fmt.Fprintf(a.out, "\nMove %d: %s plays %s\n%s", s.Game.Moves, cli.Printable(m.Player), cli.Printable(string(m.Column)), a.drawGame(s.Game))
 	}
 	fmt.Fprintf(a.out, "\nResult: %s.\n", status(final))
 	return exitOK
@@ -290,7 +291,7 @@ func (a *app) replayAt(id uuid.UUID, steps []cf.Step, final cf.Game) int {
 	if g.Finished() {
 		fmt.Fprintf(a.out, "Result: %s.\n", status(g))
 	} else {
-		fmt.Fprintf(a.out, "Next player: %s (%s)\n", printable(g.NextPlayer()), a.symbol(g.TokenOf(g.NextPlayer())))
+		fmt.Fprintf(a.out, "Next player: %s (%s)\n", cli.Printable(g.NextPlayer()), a.symbol(g.TokenOf(g.NextPlayer())))
 	}
 	return exitOK
 }

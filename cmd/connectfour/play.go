@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/internal/cli"
@@ -94,7 +92,7 @@ func (p *prompter) ask(ctx context.Context, question string) (string, answer) {
 			return "", quit
 		}
 		if !p.c.inTTY {
-			fmt.Fprintln(p.c.out, printable(line))
+			fmt.Fprintln(p.c.out, cli.Printable(line))
 		}
 		line = strings.TrimSpace(line)
 		switch strings.ToLower(line) {
@@ -103,21 +101,6 @@ func (p *prompter) ask(ctx context.Context, question string) (string, answer) {
 		}
 		return line, answered
 	}
-}
-
-// printable replaces what a terminal would interpret in s, such as
-// escape sequences, so that neither echoed input nor a name that another
-// program stored can change the terminal.
-func printable(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
 }
 
 // sentence turns an error message of the game, such as "column A is
@@ -342,10 +325,10 @@ func (a *app) commandLine(cmd, arg string) string {
 func (a *app) symbol(t cf.Token) string { return t.Symbol(a.colour()) }
 
 // player names a player with their token: "alice (X)". The name may
-// come from another program, which did not check it: it is made
-// printable.
+// come from another program, which did not check it: it is shown with
+// cli.Printable.
 func (s *session) player(name string) string {
-	return fmt.Sprintf("%s (%s)", printable(name), s.symbol(s.game.TokenOf(name)))
+	return fmt.Sprintf("%s (%s)", cli.Printable(name), s.symbol(s.game.TokenOf(name)))
 }
 
 // drawGame draws g's board, with its winning line marked.

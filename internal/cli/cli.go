@@ -1,11 +1,13 @@
 // Package cli holds what Chronicle's command-line programs share about
-// reading their command lines.
+// reading their command lines and showing what they read.
 package cli
 
 import (
 	"flag"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Parse parses args against fs and returns the positional arguments.
@@ -55,4 +57,25 @@ func ShellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Printable returns s for a terminal, on one line: as it is when it is
+// text, else quoted with Go's escapes (strconv.QuoteToGraphic), such as
+// "\x1b[2J\nx". Text is valid UTF-8 without control characters
+// (escapes, tabs, line breaks), format characters (such as the
+// bidirectional overrides, which reorder what follows them), or line and
+// paragraph separators. The programs show with it what a store holds and
+// another program may have written unchecked, such as a post's title, a
+// product or a player's name, so that it can neither drive the terminal
+// nor break the lines and columns of a listing, and still shows what it
+// holds.
+func Printable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafe) {
+		return s
+	}
+	return strconv.QuoteToGraphic(s)
+}
+
+func unsafe(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }

@@ -67,3 +67,23 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":                  "alice",
+		"Ünïcödé ok, \"quoted\"": "Ünïcödé ok, \"quoted\"",
+		"":                       "",
+		"a b":                    "a b", // a space is text
+		"\x1b[2Jmallory":         `"\x1b[2Jmallory"`,
+		"bob\tby\nline":          `"bob\tby\nline"`,
+		"\xff\xfe":               `"\xff\xfe"`,
+		"left\u202eright":        `"left\u202eright"`, // a bidirectional override
+		"one\u2028two":           `"one\u2028two"`,    // a line separator
+		"C1\u009bcontrol":        `"C1\u009bcontrol"`,
+		"Evil\x1b]0;owned\x07":   `"Evil\x1b]0;owned\a"`,
+	} {
+		if got := cli.Printable(in); got != want {
+			t.Errorf("Printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
