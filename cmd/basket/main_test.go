@@ -228,7 +228,7 @@ func TestBasketErrors(t *testing.T) {
 func TestBasketHelp(t *testing.T) {
 	c := newCLI(t)
 	for _, args := range [][]string{
-		{"--help"}, {"-h"}, {"help"},
+		{"--help"}, {"-h"}, {"help"}, {"help", "help"}, // the last was an unknown command
 		{"create", "--help"}, {"add", "-h"}, {"remove", "--help"}, {"get", "--help"},
 		{"help", "get"}, {"get", "some-id", "--help"},
 	} {

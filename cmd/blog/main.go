@@ -463,7 +463,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
-		if len(rest) == 0 {
+		// "help help" asks for the help of help, which is the help.
+		if len(rest) == 0 || rest[0] == "help" {
 			mainHelp(stdout)
 			return nil
 		}

@@ -331,7 +331,7 @@ func TestBlogHelp(t *testing.T) {
 	c := newCLI(t)
 	c.store = nil
 	for _, args := range [][]string{
-		{"--help"}, {"-h"}, {"help"}, {"help", "rebuild"},
+		{"--help"}, {"-h"}, {"help"}, {"help", "rebuild"}, {"help", "help"}, // the last was an unknown command
 		{"create", "--help"}, {"publish", "--help"}, {"list", "-h"}, {"show", "--help"},
 		{"outbox", "--help"}, {"rebuild", "--help"}, {"publish", "some-id", "--help"},
 	} {

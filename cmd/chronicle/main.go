@@ -301,7 +301,8 @@ func dispatch(ctx context.Context, args []string, c console) int {
 	// Before the store goes in front of the arguments, which help
 	// would take for the command to explain.
 	if name == "help" {
-		if len(rest) == 0 {
+		// "help help" asks for the help of help, which is the help.
+		if len(rest) == 0 || rest[0] == "help" {
 			usage(a.out)
 			return exitOK
 		}

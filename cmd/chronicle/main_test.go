@@ -157,7 +157,8 @@ func TestHelp(t *testing.T) {
 			cli(t, "", "--store", "memory:", "help", cmd.name).has(t, exitOK, "Usage: chronicle "+cmd.name)
 		})
 	}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--store", "memory:", "help"}} {
+	// "help help" is help too: it was an unknown command.
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--store", "memory:", "help"}, {"help", "help"}, {"--help", "help"}} {
 		r := cli(t, "", args...)
 		r.has(t, exitOK, "Commands:\n  serve ", "  export ", "  read STREAM       print a stream's events", "/data/chronicle/chronicle.db")
 	}

@@ -134,7 +134,8 @@ func TestCommandLine(t *testing.T) {
 		})
 	}
 	env := map[string]string{"XDG_DATA_HOME": "/data"}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--store", "memory:", "help"}} {
+	// "help help" is help too: it was an unknown command.
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"--store", "memory:", "help"}, {"help", "help"}} {
 		runIn(t, "", env, args...).must(t, exitOK, "Commands:", "resume ID", "sqlite:/data/chronicle/connectfour.db")
 	}
 	t.Run("SummariesLineUp", func(t *testing.T) {
