@@ -323,3 +323,26 @@ func TestBasketStoredProductCannotDriveTheTerminal(t *testing.T) {
 		t.Errorf("get --events: exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
 	}
 }
+
+// TestBasketHiddenCreation: a basket whose BasketCreated the stream's
+// metadata hides is no basket, with or without --events. "get ID
+// --events" listed its later products where "get ID" said there was no
+// basket.
+func TestBasketHiddenCreation(t *testing.T) {
+	c := newCLI(t)
+	path := filepath.Join(t.TempDir(), "baskets.db")
+	id, _ := c.create("--store", path, "shoes")
+	c.run("add", id, "clocks", "--store", path)
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.SetStreamMetadata(ctx, "basket-"+id, chronicle.StreamMetadata{TruncateBefore: 1})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.expect(3, "", "basket: get basket "+id+": basket not found\n", "get", id, "--store", path)
+	c.expect(3, "", "basket: history of basket "+id+": basket not found\n", "get", id, "--events", "--store", path)
+}

@@ -24,6 +24,12 @@
 // the story, and the business wants to know who nearly bought clocks.
 // [Service.History] returns that story.
 //
+// The basket and its story are those that the log shows. A basket whose
+// creation is not in the log, because the stream's metadata
+// (TruncateBefore, MaxCount, MaxAge) hides its BasketCreated, is no
+// basket: [Service.Get] and [Service.History] give [ErrBasketNotFound],
+// and the rules refuse to change it, whatever later events the log shows.
+//
 // # Rules
 //
 // The rules are a [chronicle.Decider] (see [NewDecider]): a basket is

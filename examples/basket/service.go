@@ -91,11 +91,14 @@ type Change struct {
 }
 
 // History returns the events of basket id, oldest first: the story of
-// how the basket came to hold what it holds. An unknown basket, or one
-// whose events the stream's retention metadata all hides, gives an error
-// matching [ErrBasketNotFound].
+// how the basket came to hold what it holds. It tells the history that
+// the log shows, as [Service.Get] rebuilds the basket from it: an unknown
+// basket, or one whose creation the stream's retention metadata hides
+// (all its events, or only the first ones), gives an error matching
+// [ErrBasketNotFound], as Get does.
 func (s *Service) History(ctx context.Context, id uuid.UUID) ([]Change, error) {
 	var out []Change
+	var b Basket
 	for rec, err := range s.store.ReadStream(ctx, StreamName(id), chronicle.ReadStreamOptions{}) {
 		if errors.Is(err, chronicle.ErrStreamNotFound) {
 			return nil, fmt.Errorf("history of basket %s: %w", id, ErrBasketNotFound)
@@ -108,11 +111,14 @@ func (s *Service) History(ctx context.Context, id uuid.UUID) ([]Change, error) {
 			return nil, fmt.Errorf("history of basket %s: %w", id, err)
 		}
 		out = append(out, Change{Recorded: rec, Event: e})
+		b = Evolve(b, e)
 	}
-	if len(out) == 0 {
-		// The stream's retention metadata hides every event: the store
-		// reads the stream as empty, not as missing, but there is no
-		// basket to tell the story of, as Get says too.
+	if !b.Created {
+		// The stream's retention metadata hides its BasketCreated, or
+		// every event (the store then reads the stream as empty, not as
+		// missing): the visible events add to a basket that was never
+		// created, which is no basket to tell the story of, as Get and
+		// the rules say too.
 		return nil, fmt.Errorf("history of basket %s: %w", id, ErrBasketNotFound)
 	}
 	return out, nil

@@ -131,27 +131,35 @@ func TestServiceCreateRefused(t *testing.T) {
 
 // TestServiceHiddenBasket reads a basket whose stream's retention
 // metadata hides every event, as "chronicle meta --truncate-before 10"
-// sets: there is no basket to get, nor a story to tell. History returned
-// no events and no error, so "basket get ID --events" listed an empty
-// basket where "basket get ID" said that there is none.
+// sets, and one whose metadata hides only its creation: the basket that
+// the visible history shows was never created, so there is none to get,
+// nor a story to tell. History returned no events and no error for the
+// first, and the item added for the second, so "basket get ID --events"
+// listed a basket where "basket get ID" said that there is none.
 func TestServiceHiddenBasket(t *testing.T) {
-	stores(t, func(t *testing.T, store chronicle.Store) {
-		ctx := context.Background()
-		svc := basket.NewService(store)
-		id, err := svc.Create(ctx, "clocks", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := store.(chronicle.Retention).SetStreamMetadata(ctx, basket.StreamName(id), chronicle.StreamMetadata{TruncateBefore: 10}); err != nil {
-			t.Fatal(err)
-		}
-		if b, err := svc.Get(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
-			t.Errorf("Get = %+v, %v; want ErrBasketNotFound", b, err)
-		}
-		if h, err := svc.History(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
-			t.Errorf("History = %d events, %v; want ErrBasketNotFound", len(h), err)
-		}
-	})
+	for name, truncateBefore := range map[string]uint64{"Everything": 10, "Creation": 1} {
+		t.Run(name, func(t *testing.T) {
+			stores(t, func(t *testing.T, store chronicle.Store) {
+				ctx := context.Background()
+				svc := basket.NewService(store)
+				// BasketCreated is revision 0, and ItemAdded revision 1.
+				id, err := svc.Create(ctx, "clocks", 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				meta := chronicle.StreamMetadata{TruncateBefore: truncateBefore}
+				if err := store.(chronicle.Retention).SetStreamMetadata(ctx, basket.StreamName(id), meta); err != nil {
+					t.Fatal(err)
+				}
+				if b, err := svc.Get(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
+					t.Errorf("Get = %+v, %v; want ErrBasketNotFound", b, err)
+				}
+				if h, err := svc.History(ctx, id); !errors.Is(err, basket.ErrBasketNotFound) {
+					t.Errorf("History = %d events, %v; want ErrBasketNotFound", len(h), err)
+				}
+			})
+		})
+	}
 }
 
 // TestStoredFormat: the events are stored as the talk's are, each naming
