@@ -96,7 +96,7 @@ func Projections() []projection.Projection {
 						id.String(), e.PlayerOne, e.PlayerTwo); err != nil {
 						return err
 					}
-					for _, p := range []string{e.PlayerOne, e.PlayerTwo} {
+					for _, p := range players(e.PlayerOne, e.PlayerTwo) {
 						if _, err := tx.ExecContext(ctx, `INSERT INTO connectfour_players (name, games) VALUES ($1, 1)
 							ON CONFLICT (name) DO UPDATE SET games = connectfour_players.games + 1`, p); err != nil {
 							return err
@@ -116,7 +116,10 @@ func Projections() []projection.Projection {
 					if updates[0] == "" {
 						return fmt.Errorf("unknown result %q", e.Result)
 					}
-					for i, p := range []string{one, two} {
+					if one == two && e.Result != Tied {
+						return nil // see PlayerStats
+					}
+					for i, p := range players(one, two) {
 						col := updates[i]
 						if _, err := tx.ExecContext(ctx, `UPDATE connectfour_players SET `+col+` = `+col+` + 1 WHERE name = $1`, p); err != nil {
 							return err
@@ -127,6 +130,15 @@ func Projections() []projection.Projection {
 			},
 		},
 	}
+}
+
+// players returns the players of a game, each once: a game stored before
+// the rules refused two players of the same name has one.
+func players(one, two string) []string {
+	if one == two {
+		return []string{one}
+	}
+	return []string{one, two}
 }
 
 // exec returns a function that runs statements in a transaction.
@@ -142,6 +154,11 @@ func exec(statements ...string) func(context.Context, *sql.Tx) error {
 }
 
 // PlayerStats is one line of the leaderboard.
+//
+// Games stored before the rules refused two players of the same name
+// ([ErrSamePlayers]) may have one player twice: such a game counts once
+// among the player's games, a tie once among the ties, and a win as
+// neither a win nor a loss, since the player lost it as much as won it.
 type PlayerStats struct {
 	Name                      string
 	Games, Wins, Losses, Ties int

@@ -66,26 +66,34 @@ func TestLeaderboardReadModel(t *testing.T) {
 		})
 }
 
+// leaderboardStores returns new stores of every kind: the embedded store
+// and PostgreSQL (when CHRONICLE_POSTGRES_URL is set), where the
+// leaderboard is a read model, and the memory store, where it is
+// computed from the log.
+func leaderboardStores(t *testing.T) []chronicle.Store {
+	t.Helper()
+	lite, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lite.Close() })
+	stores := []chronicle.Store{memory.New(nil), lite}
+	if os.Getenv(pgtest.Env) != "" {
+		stores = append(stores, pgtest.Open(t))
+	} else {
+		t.Log(pgtest.Env + " is not set: the leaderboard is not checked on PostgreSQL")
+	}
+	return stores
+}
+
 // TestLeaderboardOnEveryStore plays the same games on the embedded store
 // and on PostgreSQL (when CHRONICLE_POSTGRES_URL is set), where the
 // leaderboard is a read model, and on the memory store, where it is
 // computed from the log: all must agree.
 func TestLeaderboardOnEveryStore(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New(nil)
-	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lite.Close()
-	stores := []chronicle.Store{mem, lite}
-	if os.Getenv(pgtest.Env) != "" {
-		stores = append(stores, pgtest.Open(t))
-	} else {
-		t.Log(pgtest.Env + " is not set: the leaderboard is not checked on PostgreSQL")
-	}
 	var boards [][]cf.PlayerStats
-	for _, store := range stores {
+	for _, store := range leaderboardStores(t) {
 		svc := cf.NewService(store)
 		play := func(one, two, moves string) {
 			id, err := svc.CreateGame(ctx, one, two)
@@ -116,6 +124,42 @@ func TestLeaderboardOnEveryStore(t *testing.T) {
 	for i, b := range boards {
 		if !slices.Equal(b, want) {
 			t.Fatalf("leaderboard on store %d = %+v, want %+v", i, b, want)
+		}
+	}
+}
+
+// TestLeaderboardSamePlayers reads games that old versions of the
+// tutorial stored, before it refused two players of the same name
+// (REFERENCE.md): each counts once among that player's games, on every
+// store, as a read model and from the log. Such a game counted twice. A
+// game against oneself that one player won is as much lost: it counts as
+// neither; a tie counts once.
+func TestLeaderboardSamePlayers(t *testing.T) {
+	ctx := context.Background()
+	for i, store := range leaderboardStores(t) {
+		for stream, events := range map[string][]string{
+			game1: {`{"player_one": "dora", "player_two": "dora"}`, `{"result": "PLAYER_ONE_WON"}`},
+			game2: {`{"player_one": "dora", "player_two": "dora"}`, `{"result": "TIED"}`},
+			game3: {`{"player_one": "dora", "player_two": "dora"}`},
+			"game-6f1d0e4c-0d6b-4d6c-9a37-2f8e8c1b1a04": {`{"player_one": "dora", "player_two": "eve"}`, `{"result": "PLAYER_TWO_WON"}`},
+		} {
+			for j, data := range events {
+				typ := []string{cf.TypeGameStarted, cf.TypeGameFinished}[j]
+				if _, err := store.Append(ctx, stream, chronicle.Any, chronicle.EventData{Type: typ, Data: []byte(data)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		board, err := cf.NewService(store).Leaderboard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []cf.PlayerStats{
+			{Name: "eve", Games: 1, Wins: 1},
+			{Name: "dora", Games: 4, Losses: 1, Ties: 1},
+		}
+		if !slices.Equal(board, want) {
+			t.Errorf("leaderboard on store %d = %+v, want %+v", i, board, want)
 		}
 	}
 }

@@ -443,7 +443,8 @@ func (s *Service) ListGames(ctx context.Context) ([]GameSummary, error) {
 }
 
 // Leaderboard returns every player's games, wins, losses and ties, the
-// most wins first. Like ListGames, it reads the leaderboard that
+// most wins first (see [PlayerStats] for the old games whose two players
+// have the same name). Like ListGames, it reads the leaderboard that
 // [Projections] keeps when the store has read models.
 func (s *Service) Leaderboard(ctx context.Context) ([]PlayerStats, error) {
 	if s.read != nil {
@@ -460,7 +461,8 @@ func (s *Service) Leaderboard(ctx context.Context) ([]PlayerStats, error) {
 	byName := map[string]*PlayerStats{}
 	var order []*PlayerStats
 	for _, g := range slices.Backward(games) {
-		for i, name := range []string{g.Game.PlayerOne, g.Game.PlayerTwo} {
+		self := g.Game.PlayerOne == g.Game.PlayerTwo // see PlayerStats
+		for i, name := range players(g.Game.PlayerOne, g.Game.PlayerTwo) {
 			p := byName[name]
 			if p == nil {
 				p = &PlayerStats{Name: name}
@@ -471,6 +473,7 @@ func (s *Service) Leaderboard(ctx context.Context) ([]PlayerStats, error) {
 			switch {
 			case g.Game.Result == Tied:
 				p.Ties++
+			case self:
 			case g.Game.Result == PlayerOneWon && i == 0, g.Game.Result == PlayerTwoWon && i == 1:
 				p.Wins++
 			case g.Game.Result != "":
