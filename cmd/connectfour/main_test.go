@@ -597,3 +597,25 @@ func TestFileNamedMemory(t *testing.T) {
 	}
 	runIn(t, "alice\nbob\nD\nq\n", nil, "--store", "memory").must(t, exitUnfinished, "the memory store forgets it now")
 }
+
+// TestResumeLineHidesThePassword leaves a game, and finishes another, on
+// a store whose URL holds a password: the command lines that resume and
+// replay them must not repeat the password, as no other message does.
+// They printed --store as given.
+func TestResumeLineHidesThePassword(t *testing.T) {
+	store := serveKurrent(t, memory.New(nil))
+	store[1] = strings.Replace(store[1], "kurrentdb://", "kurrentdb://admin:s3cret@", 1)
+	for _, tt := range []struct {
+		input, says string
+		code        int
+	}{
+		{"alice\nbob\nD\nq\n", "Resume it with:", exitUnfinished},
+		{lines([]string{"alice", "bob"}, "ABABABA"), "Replay it with:", exitOK},
+	} {
+		r := runIn(t, tt.input, nil, store...)
+		r.must(t, tt.code, tt.says, "--store 'kurrentdb://admin:xxxxx@")
+		if strings.Contains(r.out+r.errOut, "s3cret") {
+			t.Errorf("the output holds the password:\n%s\n%s", r.out, r.errOut)
+		}
+	}
+}

@@ -312,11 +312,13 @@ func (s *session) stopUnfinished(ans answer) int {
 // with "memory" keeps them.
 func (a *app) inMemory() bool { return dsn.IsMemory(a.storeDSN) }
 
-// commandLine returns the command that runs cmd on the same store.
+// commandLine returns the command that runs cmd on the same store,
+// without the password of its URL, as every message names the store:
+// what the program prints may end up in a log or on a shared screen.
 func (a *app) commandLine(cmd, arg string) string {
 	line := "connectfour " + cmd + " " + arg
 	if a.store != "" {
-		line += " --store " + cli.ShellQuote(a.store)
+		line += " --store " + cli.ShellQuote(dsn.Redact(a.store))
 	}
 	return line
 }
