@@ -64,7 +64,10 @@ func ShellQuote(s string) string {
 // "\x1b[2J\nx". Text is valid UTF-8 without control characters
 // (escapes, tabs, line breaks), format characters (such as the
 // bidirectional overrides, which reorder what follows them), or line and
-// paragraph separators. The programs show with it what a store holds and
+// paragraph separators; the zero-width joiner and non-joiner, format
+// characters that ordinary text holds (a Persian name, an emoji sequence,
+// a Devanagari conjunct) and that only join or part the letters beside
+// them, are text. The programs show with it what a store holds and
 // another program may have written unchecked, such as a post's title, a
 // product or a player's name, so that it can neither drive the terminal
 // nor break the lines and columns of a listing, and still shows what it
@@ -77,5 +80,8 @@ func Printable(s string) string {
 }
 
 func unsafe(r rune) bool {
+	if r == '\u200c' || r == '\u200d' { // zero-width non-joiner, joiner
+		return false
+	}
 	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }

@@ -81,6 +81,18 @@ func TestPrintable(t *testing.T) {
 		"one\u2028two":           `"one\u2028two"`,    // a line separator
 		"C1\u009bcontrol":        `"C1\u009bcontrol"`,
 		"Evil\x1b]0;owned\x07":   `"Evil\x1b]0;owned\a"`,
+		// Ordinary names, as people and programs write them, are kept:
+		// precomposed and with a combining accent, a Persian name with
+		// its zero-width non-joiner, an emoji sequence joined by
+		// zero-width joiners, a Devanagari conjunct with a joiner.
+		"José":                           "José",
+		"Jose\u0301":                     "Jose\u0301",
+		"Zoë":                            "Zoë",
+		"\u0645\u0647\u200c\u0633\u0627": "\u0645\u0647\u200c\u0633\u0627",
+		"\U0001F469\u200d\U0001F4BB":     "\U0001F469\u200d\U0001F4BB",
+		"\u0915\u094d\u200d\u0937":       "\u0915\u094d\u200d\u0937",
+		// A joiner is no licence for what else is unsafe.
+		"\u200dleft\u202eright": `"\u200dleft\u202eright"`,
 	} {
 		if got := cli.Printable(in); got != want {
 			t.Errorf("Printable(%q) = %s, want %s", in, got, want)
