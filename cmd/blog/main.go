@@ -322,7 +322,8 @@ func show(ctx context.Context, a *app, _ *options, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "ID:       %s\nTitle:    %s\nStatus:   %s\nCreated:  %s\n", p.ID, cli.Printable(p.Title), st, p.Created.Format(timeLayout))
 	if p.Content != "" {
-		fmt.Fprintf(a.stdout, "\n%s\n", strings.TrimSuffix(p.Content, "\n"))
+		// blog takes any content but a NUL, terminal escapes too.
+		fmt.Fprintf(a.stdout, "\n%s\n", cli.PrintableText(strings.TrimSuffix(p.Content, "\n")))
 	}
 	return nil
 }

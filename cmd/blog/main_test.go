@@ -387,3 +387,15 @@ func TestBlogStoredTitleCannotDriveTheTerminal(t *testing.T) {
 	c.expect(0, id+"  draft      "+title+"\n", "", "list")
 	c.match(0, "ID:       "+id+"\nTitle:    "+regexp.QuoteMeta(title)+"\nStatus:   draft\nCreated:  "+stamp+"\n\nText.\n", "", "show", id)
 }
+
+// TestBlogContentCannotDriveTheTerminal shows a post whose content holds a
+// terminal escape, which blog's own create takes (it refuses a NUL
+// alone): show printed the content as it was, so that the post drove the
+// terminal of whoever read it. Its lines stay lines, tabs stay tabs, and
+// a line that holds anything else is quoted, as titles are.
+func TestBlogContentCannotDriveTheTerminal(t *testing.T) {
+	c := newCLI(t)
+	id := c.create("--title", "Escapes", "--content", "First line.\n\tIndented, in Persian: \u0645\u0647\u200c\u0633\u0627.\r\nEvil\x1b]0;owned\x07 end\n")
+	c.match(0, "ID:       "+id+"\nTitle:    Escapes\nStatus:   draft\nCreated:  "+stamp+"\n\n"+
+		regexp.QuoteMeta("First line.\n\tIndented, in Persian: \u0645\u0647\u200c\u0633\u0627.\r\n"+`"Evil\x1b]0;owned\a end"`+"\n"), "", "show", id)
+}

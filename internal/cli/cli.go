@@ -79,6 +79,22 @@ func Printable(s string) string {
 	return strconv.QuoteToGraphic(s)
 }
 
+// PrintableText returns s, text of several lines such as a post's
+// content, for a terminal: its line breaks (with a carriage return before
+// them, as a file from Windows has) and tabs are kept, and each line that
+// holds anything else that [Printable] would quote is quoted as Printable
+// does, so that the text can neither drive the terminal nor hide a line.
+func PrintableText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		text := strings.TrimSuffix(line, "\r")
+		if !utf8.ValidString(text) || strings.ContainsFunc(text, func(r rune) bool { return r != '\t' && unsafe(r) }) {
+			lines[i] = strconv.QuoteToGraphic(line)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 func unsafe(r rune) bool {
 	if r == '\u200c' || r == '\u200d' { // zero-width non-joiner, joiner
 		return false

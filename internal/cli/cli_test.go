@@ -99,3 +99,18 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintableText(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                         "",
+		"one\n\ttwo\r\nZoë\n":      "one\n\ttwo\r\nZoë\n",
+		"ok\nEvil\x1b[2J\nok":      "ok\n\"Evil\\x1b[2J\"\nok",
+		"over\rwritten\nok":        "\"over\\rwritten\"\nok", // a carriage return that hides text
+		"left\u202eright\n\xff":    "\"left\\u202eright\"\n\"\\xff\"",
+		"\u0645\u0647\u200c\u0633": "\u0645\u0647\u200c\u0633",
+	} {
+		if got := cli.PrintableText(in); got != want {
+			t.Errorf("PrintableText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
