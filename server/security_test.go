@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/memory"
 	"golang.org/x/crypto/bcrypt"
@@ -392,5 +395,51 @@ func TestSubscribeCannotFlush(t *testing.T) {
 	}
 	if n := len(s.subscribers); n != 0 {
 		t.Errorf("%d subscriptions still held, want 0", n)
+	}
+}
+
+// readsSignalled is a memory store that says when a stream is read.
+type readsSignalled struct {
+	*memory.Store
+	reads chan string
+}
+
+func (s readsSignalled) ReadStream(ctx context.Context, stream string, o chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	s.reads <- stream
+	return s.Store.ReadStream(ctx, stream, o)
+}
+
+// TestSubscribeStreamSendsWhatReadsShowAgain: events that the stream's
+// metadata hid when they came, and that it shows again by the next live
+// event, are sent before it, as a read and a reconnection show them. The
+// subscription passed over them for good.
+func TestSubscribeStreamSendsWhatReadsShowAgain(t *testing.T) {
+	store := readsSignalled{memory.New(nil), make(chan string, 100)}
+	_, ts := newTestServer(t, store, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "Old", 5)).want(t, 201, "")
+	c := subscribe(t, ts.URL, "/api/streams/s/subscribe", nil)
+	for want := range 5 {
+		if id, _ := c.next(t); id != strconv.Itoa(want) {
+			t.Fatalf("the subscription sent revision %s, want %d", id, want)
+		}
+	}
+	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":0,"truncateBefore":7}`}).want(t, 200, "")
+	for len(store.reads) > 0 {
+		<-store.reads
+	}
+	post(t, ts, "/api/streams/s", appendBody(`4`, "Hidden", 2)).want(t, 201, "")
+	// The subscription reads the stream for each of 5 and 6, and finds
+	// them hidden.
+	for n := 0; n < 2; {
+		if <-store.reads == "s" {
+			n++
+		}
+	}
+	do(t, ts, req{method: "PUT", path: "/api/streams/s/metadata", body: `{"maxAge":"","maxCount":0,"truncateBefore":0}`}).want(t, 200, "")
+	post(t, ts, "/api/streams/s", appendBody(`6`, "New", 1)).want(t, 201, "")
+	for _, want := range []string{"5", "6", "7"} {
+		if id, _ := c.next(t); id != want {
+			t.Fatalf("after revisions 5 and 6 were shown again and 7 was appended, the subscription sent revision %s, want %s (5, 6 and 7, as a reconnection sends)", id, want)
+		}
 	}
 }

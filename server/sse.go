@@ -101,10 +101,14 @@ func (s *Server) subscribeStream(w http.ResponseWriter, r *http.Request) {
 			next, after = e.Revision+1, max(after, e.Position)
 		}
 		// The global log holds the events that the stream's metadata or
-		// a delete hides until a scavenge: each one is read back from
-		// the stream, so that the subscription sends what a read of the
-		// stream shows, no more. A store that cannot hide events is
-		// spared the reads.
+		// a delete hides until a scavenge: a live event of the stream
+		// that is not sent yet is taken as word that the stream has
+		// more, and the stream is read from the first revision not
+		// sent, so that the subscription sends what a read of the
+		// stream shows now, no more and no less (events that the
+		// metadata shows again included), in one read for all that an
+		// append wrote. A store that cannot hide events is spared the
+		// reads.
 		_, retains := s.store.(chronicle.Retention)
 		_, deletes := s.store.(chronicle.Deleter)
 		sub := chronicle.SubscribeOptions{From: after + 1, Filter: chronicle.Filter{StreamPrefix: stream}}
@@ -115,39 +119,28 @@ func (s *Server) subscribeStream(w http.ResponseWriter, r *http.Request) {
 			if e.Stream != stream || e.Revision < next {
 				continue
 			}
-			if retains || deletes {
-				shown, err := s.readable(ctx, e)
-				if err != nil {
+			if !retains && !deletes {
+				if err := send(e, strconv.FormatUint(e.Revision, 10)); err != nil {
 					return err
 				}
-				if !shown {
-					continue
+				next = e.Revision + 1
+				continue
+			}
+			for got, err := range s.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: next}) {
+				if err != nil {
+					if isNotFound(err) {
+						break // soft-deleted since: an append starts it again
+					}
+					return err
 				}
+				if err := send(got, strconv.FormatUint(got.Revision, 10)); err != nil {
+					return err
+				}
+				next = got.Revision + 1
 			}
-			if err := send(e, strconv.FormatUint(e.Revision, 10)); err != nil {
-				return err
-			}
-			next = e.Revision + 1
 		}
 		return nil
 	})
-}
-
-// readable reports whether a read of e's stream shows e now: not when the
-// stream's metadata hides it, nor when the stream was soft-deleted after
-// it. A tombstoned stream is an error, as it is to a read.
-func (s *Server) readable(ctx context.Context, e chronicle.RecordedEvent) (bool, error) {
-	// A read from a hidden revision goes on to the first visible one.
-	for got, err := range s.store.ReadStream(ctx, e.Stream, chronicle.ReadStreamOptions{From: e.Revision, Limit: 1}) {
-		if err != nil {
-			if isNotFound(err) {
-				return false, nil
-			}
-			return false, err
-		}
-		return got.Revision == e.Revision, nil
-	}
-	return false, nil
 }
 
 // errCannotFlush refuses a subscription behind a ResponseWriter that
