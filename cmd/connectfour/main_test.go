@@ -601,7 +601,8 @@ func TestFileNamedMemory(t *testing.T) {
 // TestResumeLineHidesThePassword leaves a game, and finishes another, on
 // a store whose URL holds a password: the command lines that resume and
 // replay them must not repeat the password, as no other message does.
-// They printed --store as given.
+// They printed --store as given. A line with xxxxx for the password does
+// not run as it is: the output must say what to put in its place.
 func TestResumeLineHidesThePassword(t *testing.T) {
 	store := serveKurrent(t, memory.New(nil))
 	store[1] = strings.Replace(store[1], "kurrentdb://", "kurrentdb://admin:s3cret@", 1)
@@ -613,7 +614,7 @@ func TestResumeLineHidesThePassword(t *testing.T) {
 		{lines([]string{"alice", "bob"}, "ABABABA"), "Replay it with:", exitOK},
 	} {
 		r := runIn(t, tt.input, nil, store...)
-		r.must(t, tt.code, tt.says, "--store 'kurrentdb://admin:xxxxx@")
+		r.must(t, tt.code, tt.says, "--store 'kurrentdb://admin:xxxxx@", "with the store's password in place of xxxxx")
 		if strings.Contains(r.out+r.errOut, "s3cret") {
 			t.Errorf("the output holds the password:\n%s\n%s", r.out, r.errOut)
 		}

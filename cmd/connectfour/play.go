@@ -266,7 +266,7 @@ func (s *session) loop(ctx context.Context) int {
 	}
 	fmt.Fprintf(s.out, "Game id: %s\n", s.id)
 	if !s.inMemory() {
-		fmt.Fprintf(s.out, "Replay it with: %s\n", s.commandLine("replay", s.id.String()))
+		fmt.Fprintf(s.out, "Replay it with: %s\n%s", s.commandLine("replay", s.id.String()), s.passwordNote())
 	}
 	return exitOK
 }
@@ -299,7 +299,8 @@ func (s *session) stopUnfinished(ans answer) int {
 	if s.inMemory() {
 		fmt.Fprintf(s.out, "Game %s stopped after %s; the memory store forgets it now.\n", s.id, moves(s.game.Moves))
 	} else {
-		fmt.Fprintf(s.out, "Game %s is saved after %s. Resume it with:\n  %s\n", s.id, moves(s.game.Moves), s.commandLine("resume", s.id.String()))
+		fmt.Fprintf(s.out, "Game %s is saved after %s. Resume it with:\n  %s\n%s", s.id, moves(s.game.Moves), s.commandLine("resume", s.id.String()),
+			s.passwordNote())
 	}
 	if ans == interrupted {
 		return exitInterrupted
@@ -325,6 +326,16 @@ func (a *app) commandLine(cmd, arg string) string {
 
 // symbol draws a player's token, as the board does.
 func (a *app) symbol(t cf.Token) string { return t.Symbol(a.colour()) }
+
+// passwordNote says, after a line of commandLine whose store's password
+// it hid, what to put in its place, without which the line does not run;
+// else it is empty.
+func (a *app) passwordNote() string {
+	if dsn.Redact(a.store) == a.store {
+		return ""
+	}
+	return "  (with the store's password in place of xxxxx)\n"
+}
 
 // player names a player with their token: "alice (X)". The name may
 // come from another program, which did not check it: it is shown with
