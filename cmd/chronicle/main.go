@@ -229,6 +229,8 @@ const expectedHelp = `  --expected E    only if the stream is at revision E: a r
 // app is one run of the program.
 type app struct {
 	console
+	// stopped returns why the run's context ended, nil while it goes on.
+	stopped func() error
 	// store is the --store flag as given, "" for the default.
 	store string
 	// set holds the names of the flags given, to tell "not given" from
@@ -272,7 +274,7 @@ func run(ctx context.Context, args []string, c console) int {
 
 func dispatch(ctx context.Context, args []string, c console) int {
 	c.in = &interruptibleReader{ctx: ctx, r: c.in}
-	a := &app{console: c}
+	a := &app{console: c, stopped: func() error { return context.Cause(ctx) }}
 	// Flags before the command, as in "chronicle --store memory: read s",
 	// are the program's: --store and --help.
 	top := flag.NewFlagSet("chronicle", flag.ContinueOnError)
@@ -474,8 +476,27 @@ func (a *app) openStore(ctx context.Context, creates bool) (dsn.Store, error) {
 	return s, nil
 }
 
+// stop returns why the run was stopped, or nil.
+func (a *app) stop() error {
+	if a.stopped == nil {
+		return nil
+	}
+	return a.stopped()
+}
+
 // fail prints err and returns the exit code for it.
 func (a *app) fail(cmd string, err error) int {
+	// Stopped by a signal: that is what the user needs to hear, not the
+	// "context canceled" of what was under way.
+	if cause := a.stop(); cause != nil && errors.Is(err, context.Canceled) {
+		how := "interrupted (Ctrl-C, SIGINT)"
+		var sig signalled
+		if errors.As(cause, &sig) && sig.sig == syscall.SIGTERM {
+			how = "stopped by SIGTERM"
+		}
+		fmt.Fprintf(a.err, "chronicle %s: %s before it was done\n", cmd, how)
+		return exitInterrupted
+	}
 	fmt.Fprintf(a.err, "chronicle %s: %v\n", cmd, err)
 	switch {
 	case errors.Is(err, context.Canceled):

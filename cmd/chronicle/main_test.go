@@ -645,13 +645,16 @@ func TestMissingStore(t *testing.T) {
 // with each signal that the program catches: shells report 128 plus the
 // signal's number, 130 for SIGINT and 143 for SIGTERM, and scripts tell
 // them apart by it. SIGTERM exited 130, as if Ctrl-C had been pressed.
+// The message says which stopped the command, where it said "context
+// canceled", which tells a user nothing.
 func TestSignalExitStatus(t *testing.T) {
 	for _, tt := range []struct {
 		sig  syscall.Signal
 		code int
+		says string
 	}{
-		{syscall.SIGINT, exitInterrupted},
-		{syscall.SIGTERM, exitTerminated},
+		{syscall.SIGINT, exitInterrupted, "chronicle import: interrupted (Ctrl-C, SIGINT) before it was done\n"},
+		{syscall.SIGTERM, exitTerminated, "chronicle import: stopped by SIGTERM before it was done\n"},
 	} {
 		t.Run(tt.sig.String(), func(t *testing.T) {
 			cmd := exec.Command(binary, "--store", "memory:", "import", "-")
@@ -682,6 +685,9 @@ func TestSignalExitStatus(t *testing.T) {
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
 				t.Fatalf("after %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, rest)
+			}
+			if string(rest) != tt.says {
+				t.Errorf("after %v, stderr %q: want %q", tt.sig, rest, tt.says)
 			}
 		})
 	}
