@@ -129,6 +129,8 @@ type app struct {
 	// user to run: --store as given, without a password, or the default
 	// store's path.
 	store string
+	// hidden says that store has xxxxx in place of a password.
+	hidden bool
 }
 
 // timeLayout is how the command line shows times: UTC, to the second.
@@ -242,6 +244,9 @@ type stoppedError struct {
 	err   error // the error that stopped it, which names the event too
 	event chronicle.RecordedEvent
 	store string
+	// hidden says that store has xxxxx in place of a password, which
+	// the commands need to run.
+	hidden bool
 }
 
 func (e *stoppedError) Error() string {
@@ -253,13 +258,17 @@ func (e *stoppedError) Error() string {
 		why = e.err
 	}
 	store := cli.ShellQuote(e.store)
+	password := ""
+	if e.hidden {
+		password = "\n(with the store's password in place of xxxxx)"
+	}
 	return fmt.Sprintf("the read model is stopped at position %d, on the event %s at revision %d of %s, which this version of blog cannot read: %v\n"+
 		"If a newer version of blog wrote it, run that version. If the event is none of the blog's, remove its post and rebuild the read model:\n"+
 		"  chronicle --store %s delete %s\n"+
 		"  chronicle --store %s scavenge\n"+
-		"  blog --store %s rebuild",
+		"  blog --store %s rebuild%s",
 		e.event.Position, e.event.Type, e.event.Revision, e.event.Stream, why,
-		store, cli.ShellQuote(e.event.Stream), store, store)
+		store, cli.ShellQuote(e.event.Stream), store, store, password)
 }
 
 func (e *stoppedError) Unwrap() error { return e.err }
@@ -269,7 +278,7 @@ func (e *stoppedError) Unwrap() error { return e.err }
 func (a *app) explain(err error) error {
 	var perr *projection.Error
 	if errors.As(err, &perr) && errors.Is(perr, blog.ErrUnreadableEvent) {
-		return &stoppedError{err: err, event: perr.Event, store: a.store}
+		return &stoppedError{err: err, event: perr.Event, store: a.store, hidden: a.hidden}
 	}
 	return err
 }
@@ -521,7 +530,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"(table posts) and outbox in the store's own database, committed with the events they come from: "+
 			"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, dsn.Redact(o.store))
 	}
-	a := &app{blog: b, stdout: stdout, stderr: stderr, store: where}
+	a := &app{blog: b, stdout: stdout, stderr: stderr, store: where, hidden: o.store != "" && where != o.store}
 	return a.explain(cmd.run(ctx, a, &o, pos))
 }
 

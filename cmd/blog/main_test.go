@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/postgres"
 	"github.com/chronicle-es/chronicle/sqlite"
 )
 
@@ -398,4 +400,34 @@ func TestBlogContentCannotDriveTheTerminal(t *testing.T) {
 	id := c.create("--title", "Escapes", "--content", "First line.\n\tIndented, in Persian: \u0645\u0647\u200c\u0633\u0627.\r\nEvil\x1b]0;owned\x07 end\n")
 	c.match(0, "ID:       "+id+"\nTitle:    Escapes\nStatus:   draft\nCreated:  "+stamp+"\n\n"+
 		regexp.QuoteMeta("First line.\n\tIndented, in Persian: \u0645\u0647\u200c\u0633\u0627.\r\n"+`"Evil\x1b]0;owned\a end"`+"\n"), "", "show", id)
+}
+
+// TestBlogStoppedAdviceWithAPassword: the commands that blog prints to go
+// on past an event it cannot read name the store without its password, so
+// that they do not run as printed: the message must say what to put in
+// place of xxxxx. It said nothing of it.
+func TestBlogStoppedAdviceWithAPassword(t *testing.T) {
+	u, err := url.Parse(pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret") // the test server does not check it
+	c := newCLI(t)
+	c.store = []string{"--store", u.String()}
+	odd := c.create("--title", "Odd")
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.URL(t), &postgres.Options{Schema: u.Query().Get("schema")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(ctx, "post-"+odd, chronicle.Exact(0), chronicle.EventData{Type: "PostWasRetitled", Data: []byte(`{"title":"Even"}`)})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("list")
+	if r.code != 1 || strings.Contains(r.stderr, "s3cret") || !strings.Contains(r.stderr, ":xxxxx@") ||
+		!strings.HasSuffix(r.stderr, "rebuild\n(with the store's password in place of xxxxx)\n") {
+		t.Errorf("list with the read model stopped, on a store with a password: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
 }
