@@ -19,11 +19,20 @@ import (
 var _ chronicle.SnapshotStore = (*Store)(nil)
 
 // ErrSnapshotRefused is the error of [Store.SaveSnapshot] for a stream
-// that holds personal fields of a forgotten subject: a state decided
-// before the subject was forgotten may still hold its values in the
-// clear, and nothing tells it from one decided after, so the snapshot is
-// not kept. The stream is loaded from its events, as without snapshots.
-var ErrSnapshotRefused = errors.New("snapshot not kept: the stream holds personal fields of a forgotten subject, whose values the state may hold")
+// whose state must not be kept: it holds personal fields of a forgotten
+// subject, and a state decided before the subject was forgotten may
+// still hold its values in the clear, with nothing to tell it from one
+// decided after; or the store has no keys, and its state holds
+// [Encrypted] where a store with keys, loading the snapshot, would take
+// it for the fields' values. The error says which. The stream is loaded
+// from its events, as without snapshots.
+var ErrSnapshotRefused = errors.New("snapshot not kept")
+
+// errForgottenSubject and errNoKeys say why a snapshot is refused.
+var (
+	errForgottenSubject = fmt.Errorf("%w: the stream holds personal fields of a forgotten subject, whose values the state may hold", ErrSnapshotRefused)
+	errNoKeys           = fmt.Errorf("%w: the stream holds encrypted fields, which a store without keys reads as %q, and a state that holds that placeholder would load as their values through a store with keys", ErrSnapshotRefused, Encrypted)
+)
 
 // sealedSnapshot is the data of a snapshot as a [Store] keeps it in the
 // store beneath: encrypted with a key made of the keys of every subject
@@ -52,8 +61,11 @@ type binder struct {
 // [Store.LoadSnapshot] finds no snapshot once any of them is forgotten:
 // the stream is then loaded from its events, where the subject's fields
 // read as [Forgotten]. A snapshot of a stream that holds no encrypted
-// field, or of a store without keys ([NewDecrypting] given none), which
-// reads no field decrypted, is kept as it is. The key is bound to the
+// field is kept as it is. A store without keys ([NewDecrypting] given
+// none) keeps no snapshot of a stream that holds encrypted fields: its
+// state holds [Encrypted] for them, which a repository over a store with
+// keys would load as their values; it returns an error matching
+// [ErrSnapshotRefused]. The key is bound to the
 // events, not to the data: keep in a snapshot no personal value that the
 // stream's events do not hold encrypted.
 //
@@ -65,10 +77,6 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	ss, err := beneath[chronicle.SnapshotStore](s, "save a snapshot")
 	if err != nil {
 		return err
-	}
-	if s.keys == nil {
-		// Its reads decrypt no field: the state holds none.
-		return ss.SaveSnapshot(ctx, snap)
 	}
 	fail := func(err error) error {
 		// The store beneath refuses a snapshot of a stream that reads
@@ -105,15 +113,18 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 			return fail(err)
 		}
 	}
-	if len(subjects) == 0 {
+	switch {
+	case len(subjects) == 0:
 		return ss.SaveSnapshot(ctx, snap)
+	case s.keys == nil:
+		return fail(errNoKeys)
 	}
 	keys, bound, ok, err := s.snapshotKeys(ctx, slices.SortedFunc(maps.Keys(subjects), cmpBinder))
 	switch {
 	case err != nil:
 		return fail(err)
 	case !ok:
-		return fail(ErrSnapshotRefused)
+		return fail(errForgottenSubject)
 	}
 	key, err := snapshotKey(keys)
 	if err != nil {

@@ -125,9 +125,10 @@ func TestSnapshotForgotten(t *testing.T) {
 }
 
 // TestSnapshotWithoutKeys: a store without keys reads the names as
-// [shred.Encrypted], so its snapshots hold none and are kept as they are;
-// a snapshot that a store with keys encrypted it cannot read, and finds
-// none. A snapshot moved to another stream does not decrypt.
+// [shred.Encrypted], so it keeps no snapshot of a stream that holds them
+// (see TestKeylessSnapshotNotLoadedWithKeys); a snapshot that a store
+// with keys encrypted it cannot read, and finds none. A snapshot moved to
+// another stream does not decrypt.
 func TestSnapshotWithoutKeys(t *testing.T) {
 	ctx := context.Background()
 	inner := memory.New(nil)
@@ -148,16 +149,13 @@ func TestSnapshotWithoutKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.SaveSnapshot(ctx, "book-1"); err != nil {
-		t.Fatal(err)
+	if err := repo.SaveSnapshot(ctx, "book-1"); !errors.Is(err, shred.ErrSnapshotRefused) {
+		t.Fatalf("SaveSnapshot through the store without keys = %v; want ErrSnapshotRefused", err)
 	}
-	raw, _, err := inner.LoadSnapshot(ctx, "book-1")
-	if err != nil || string(raw.Data) != `{"Names":["[encrypted]","Alice Liddell"]}` {
-		t.Fatalf("the keyless store's snapshot beneath = %s, %v; want the state as it is", raw.Data, err)
+	if raw, ok, err := inner.LoadSnapshot(ctx, "book-1"); ok || err != nil {
+		t.Fatalf("the keyless store kept a snapshot beneath: %s, %v", raw.Data, err)
 	}
-	// The store with keys encrypts its own, with Alice's key. (A stream
-	// loaded from its snapshot with nothing after it has nothing new to
-	// save: it gets an event first.)
+	// The store with keys encrypts its own, with Alice's key.
 	keyedRepo, err := guestBook(keyed).WithSnapshots(chronicle.Snapshots[book]{})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +172,7 @@ func TestSnapshotWithoutKeys(t *testing.T) {
 	if snap, ok, err := keyed.LoadSnapshot(ctx, "book-1"); !ok || err != nil || !bytes.Contains(snap.Data, []byte("Alice Liddell")) {
 		t.Fatalf("the keyed store loads %s, %v, %v", snap.Data, ok, err)
 	}
-	raw, _, err = inner.LoadSnapshot(ctx, "book-1")
+	raw, _, err := inner.LoadSnapshot(ctx, "book-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +191,46 @@ func TestSnapshotWithoutKeys(t *testing.T) {
 	}
 	if snap, ok, err := keyed.LoadSnapshot(ctx, "book-2"); err == nil {
 		t.Fatalf("a snapshot moved to another stream loads: %s, %v", snap.Data, ok)
+	}
+}
+
+// TestKeylessSnapshotNotLoadedWithKeys: a store without keys reads the
+// stream's encrypted fields as [shred.Encrypted], and a state decided on
+// them holds that placeholder where a store with keys reads the value. A
+// snapshot of it, kept beside the events, would give a repository over
+// a store with keys a state that no replay of the stream gives: the
+// store without keys keeps none of a stream that holds encrypted fields.
+func TestKeylessSnapshotNotLoadedWithKeys(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	keyed := shred.New(inner, shred.NewMemoryKeys(), bookSchema(t))
+	keyless := shred.NewDecrypting(inner, nil, bookSchema(t))
+	if _, err := guestBook(keyed).Handle(ctx, "book-1", sign{Name: "Alice Liddell"}); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := guestBook(keyless).WithSnapshots(chronicle.Snapshots[book]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.SaveSnapshot(ctx, "book-1"); !errors.Is(err, shred.ErrSnapshotRefused) {
+		t.Errorf("SaveSnapshot through the store without keys = %v; want ErrSnapshotRefused", err)
+	}
+	want, _, err := guestBook(keyed).Load(ctx, "book-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyedRepo, err := guestBook(keyed).WithSnapshots(chronicle.Snapshots[book]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := keyedRepo.Load(ctx, "book-1"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load with keys = %+v, %v; want %+v, as a replay", got, err, want)
+	}
+	// A stream without encrypted fields is snapshotted as before.
+	if _, err := inner.Append(ctx, "book-2", chronicle.NoStream, jsonEvent(t, "Signed", signed{Name: "Bob"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.SaveSnapshot(ctx, "book-2"); err != nil {
+		t.Errorf("SaveSnapshot of a stream without encrypted fields through the store without keys: %v", err)
 	}
 }
