@@ -163,16 +163,19 @@ func TestAbilitiesOfTheStoreBeneath(t *testing.T) {
 
 // TestConformance runs the stores' conformance suite over a shredding
 // store, on the memory store and on the embedded one, and on a store
-// without optional abilities, whose tests the suite skips.
+// without optional abilities, whose tests the suite skips. The suite's
+// events hold no personal fields, and its schema names none: with one
+// that does, SaveSnapshot refuses the snapshots, which the suite saves,
+// of streams whose reads hide events (see TestSnapshotAfterHiddenEvents).
 func TestConformance(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		storetest.Run(t, func(tb testing.TB) chronicle.Store {
-			return shred.New(plainStore{memory.New(nil)}, shred.NewMemoryKeys(), bookSchema(tb))
+			return shred.New(plainStore{memory.New(nil)}, shred.NewMemoryKeys(), noSchema(tb))
 		})
 	})
 	t.Run("memory", func(t *testing.T) {
 		storetest.Run(t, func(tb testing.TB) chronicle.Store {
-			return shred.New(memory.New(nil), shred.NewMemoryKeys(), bookSchema(tb))
+			return shred.New(memory.New(nil), shred.NewMemoryKeys(), noSchema(tb))
 		})
 	})
 	t.Run("sqlite", func(t *testing.T) {
@@ -182,7 +185,17 @@ func TestConformance(t *testing.T) {
 				tb.Fatal(err)
 			}
 			tb.Cleanup(func() { s.Close() })
-			return shred.New(s, shred.NewSQLKeys(s), bookSchema(tb))
+			return shred.New(s, shred.NewSQLKeys(s), noSchema(tb))
 		})
 	})
+}
+
+// noSchema returns a schema that names no personal field.
+func noSchema(t testing.TB) *shred.Schema {
+	t.Helper()
+	s, err := shred.NewSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -401,6 +401,17 @@ type Schema struct {
 	types map[string]eventType
 }
 
+// personal reports whether events of some type hold personal fields:
+// only those may hold encrypted ones.
+func (s *Schema) personal() bool {
+	for _, t := range s.types {
+		if len(t.fields) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // eventType is what a Schema knows of an event type.
 type eventType struct {
 	fields []Field

@@ -22,16 +22,18 @@ var _ chronicle.SnapshotStore = (*Store)(nil)
 // whose state must not be kept: it holds personal fields of a forgotten
 // subject, and a state decided before the subject was forgotten may
 // still hold its values in the clear, with nothing to tell it from one
-// decided after; or the store has no keys, and its state holds
-// [Encrypted] where a store with keys, loading the snapshot, would take
-// it for the fields' values. The error says which. The stream is loaded
-// from its events, as without snapshots.
+// decided after; its reads hide events whose values the state may hold,
+// and whose subjects cannot be read; or the store has no keys, and its
+// state holds [Encrypted] where a store with keys, loading the snapshot,
+// would take it for the fields' values. The error says which. The stream
+// is loaded from its events, as without snapshots.
 var ErrSnapshotRefused = errors.New("snapshot not kept")
 
 // errForgottenSubject and errNoKeys say why a snapshot is refused.
 var (
 	errForgottenSubject = fmt.Errorf("%w: the stream holds personal fields of a forgotten subject, whose values the state may hold", ErrSnapshotRefused)
 	errNoKeys           = fmt.Errorf("%w: the stream holds encrypted fields, which a store without keys reads as %q, and a state that holds that placeholder would load as their values through a store with keys", ErrSnapshotRefused, Encrypted)
+	errHiddenEvents     = fmt.Errorf("%w: reads of the stream hide some of its events (its metadata or a soft delete), and no earlier snapshot covers them: the state may hold personal values of theirs, whose subjects cannot be read", ErrSnapshotRefused)
 )
 
 // sealedSnapshot is the data of a snapshot as a [Store] keeps it in the
@@ -71,8 +73,16 @@ type binder struct {
 //
 // A stream that holds fields of a subject already forgotten takes no
 // snapshot: the state to keep may have been decided before the subject
-// was forgotten, and hold its values. SaveSnapshot then keeps nothing and
-// returns an error matching [ErrSnapshotRefused].
+// was forgotten, and hold its values. Nor does a stream whose reads hide
+// some of its events up to the snapshot's revision (its metadata's
+// MaxCount, MaxAge or TruncateBefore, or a soft delete), unless a
+// snapshot kept before covers them, when the schema names personal
+// fields: the state may hold what those events did (it was loaded before
+// they were hidden, or its command's own events pushed them out under
+// MaxCount), and their subjects cannot be read. A stream pruned after a
+// snapshot (see [chronicle.Repository.WithSnapshots]) goes on taking
+// them. In both cases SaveSnapshot keeps nothing and returns an error
+// matching [ErrSnapshotRefused], and the stream loads from its events.
 func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	ss, err := beneath[chronicle.SnapshotStore](s, "save a snapshot")
 	if err != nil {
@@ -90,9 +100,12 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
 	}
 	// The subjects of the last snapshot, which the events before it
-	// held, when the store beneath keeps one of this store's.
+	// held, when the store beneath keeps one of this store's. Any
+	// snapshot kept covers the events up to its own: one kept in the
+	// clear had none of a subject (the events read from the start all
+	// the same, in case another program put it there).
 	subjects := map[binder]bool{}
-	from := uint64(0)
+	from, covered := uint64(0), uint64(0)
 	last, ok, err := ss.LoadSnapshot(ctx, snap.Stream)
 	switch {
 	case err != nil:
@@ -101,16 +114,26 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		// The store beneath would keep the later one.
 		return nil
 	case ok:
+		covered = last.Revision + 1
 		if sealed, ok := sealedSnapshotOf(last.Data); ok {
 			for _, b := range sealed.Subjects {
 				subjects[b] = true
 			}
-			from = last.Revision + 1
+			from = covered
 		}
 	}
 	if from <= snap.Revision {
-		if err := s.subjectsOf(ctx, snap.Stream, from, snap.Revision, subjects); err != nil {
+		hidden, err := s.subjectsOf(ctx, snap.Stream, from, snap.Revision, covered, subjects)
+		if err != nil {
 			return fail(err)
+		}
+		// Events that reads hide, which the state may have folded in
+		// (loaded before they were hidden, or pushed out by its own
+		// command under MaxCount), hold subjects that cannot be read.
+		// When the snapshot's own event is hidden, the store beneath
+		// refuses it, and says so.
+		if hidden && s.schema.personal() {
+			return fail(errHiddenEvents)
 		}
 	}
 	switch {
@@ -179,25 +202,30 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 // subjectsOf adds to subjects those of the encrypted personal fields of
 // stream's events from revision from to revision to, as they are stored
 // beneath, with the key that each field was sealed with ("" for fields
-// written before envelopes named it).
-func (s *Store) subjectsOf(ctx context.Context, stream string, from, to uint64, subjects map[binder]bool) error {
+// written before envelopes named it). It reports whether the read skipped
+// an event at or after revision covered that is before one it returned,
+// up to to: one that reads hide.
+func (s *Store) subjectsOf(ctx context.Context, stream string, from, to, covered uint64, subjects map[binder]bool) (hidden bool, err error) {
+	next := from // the revision that the read returns next, unless hidden
 	for e, err := range s.inner.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: from}) {
 		if errors.Is(err, chronicle.ErrStreamNotFound) {
-			return nil
+			return hidden, nil
 		}
 		if err != nil {
-			return err
+			return hidden, err
 		}
 		if e.Revision > to {
-			return nil
+			return hidden, nil
 		}
+		hidden = hidden || e.Revision > max(next, covered)
+		next = e.Revision + 1
 		t := s.schema.types[e.Type]
 		if len(t.fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
 			continue
 		}
 		o, err := parseObject(e.Data)
 		if err != nil {
-			return fmt.Errorf("%s@%d: %w", e.Type, e.Revision, err)
+			return hidden, fmt.Errorf("%s@%d: %w", e.Type, e.Revision, err)
 		}
 		for _, name := range o.keys {
 			raw := o.vals[name]
@@ -206,12 +234,12 @@ func (s *Store) subjectsOf(ctx context.Context, stream string, from, to uint64, 
 			}
 			var env envelope
 			if err := json.Unmarshal(raw, &env); err != nil {
-				return fmt.Errorf("%s@%d: field %q: %w", e.Type, e.Revision, name, err)
+				return hidden, fmt.Errorf("%s@%d: field %q: %w", e.Type, e.Revision, name, err)
 			}
 			subjects[binder{Subject: env.Subject, KeyID: env.KeyID}] = true
 		}
 	}
-	return nil
+	return hidden, nil
 }
 
 // snapshotKeys returns the keys of subjects, sorted, and the subjects

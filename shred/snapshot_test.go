@@ -7,6 +7,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -232,5 +233,71 @@ func TestKeylessSnapshotNotLoadedWithKeys(t *testing.T) {
 	}
 	if err := repo.SaveSnapshot(ctx, "book-2"); err != nil {
 		t.Errorf("SaveSnapshot of a stream without encrypted fields through the store without keys: %v", err)
+	}
+}
+
+// TestSnapshotAfterHiddenEvents: a state may hold what events did that
+// reads no longer return (pushed out by the command's own events under
+// MaxCount, say), and whose subjects the store cannot read: a snapshot
+// encrypted without their keys would still read after they are
+// forgotten. Such a snapshot is not kept; one whose hidden events an
+// earlier snapshot covers is, as when a stream is pruned after a
+// snapshot.
+func TestSnapshotAfterHiddenEvents(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range snapshotStores() {
+		t.Run(name, func(t *testing.T) {
+			beneath, keys := open(t)
+			s := shred.New(beneath.(chronicle.Store), keys, bookSchema(t))
+			repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{Every: 3})
+			if err == nil {
+				err = s.SetStreamMetadata(ctx, "book-1", chronicle.StreamMetadata{MaxCount: 2})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The third command's state holds Alice's name, which its
+			// event pushes out of the stream's reads.
+			for _, who := range []string{"Alice Liddell", "Bob Marley", "Carol Kaye"} {
+				if _, err := repo.Handle(ctx, "book-1", sign{Name: who}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+				t.Fatal(err)
+			}
+			state, _, err := repo.Load(ctx, "book-1")
+			if err != nil || slices.Contains(state.Names, "Alice Liddell") {
+				t.Fatalf("Load after forgetting Alice = %+v, %v; want her name nowhere", state, err)
+			}
+			if err := repo.SaveSnapshot(ctx, "book-1"); !errors.Is(err, shred.ErrSnapshotRefused) {
+				t.Errorf("SaveSnapshot of a stream whose reads hide events = %v; want ErrSnapshotRefused", err)
+			}
+
+			// Pruned after a snapshot: the snapshot covers the hidden events.
+			for _, who := range []string{"Dan Brown", "Eve Arden"} {
+				if _, err := repo.Handle(ctx, "book-2", sign{Name: who}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := repo.SaveSnapshot(ctx, "book-2"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetStreamMetadata(ctx, "book-2", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := repo.Handle(ctx, "book-2", sign{Name: "Fay Wray"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := repo.SaveSnapshot(ctx, "book-2"); err != nil {
+				t.Errorf("SaveSnapshot of a stream pruned after its snapshot: %v", err)
+			}
+			if err := s.Forget(ctx, "Dan Brown"); err != nil {
+				t.Fatal(err)
+			}
+			if snap, ok, err := s.LoadSnapshot(ctx, "book-2"); ok || err != nil {
+				t.Errorf("after forgetting Dan, the pruned stream's snapshot reads: %s, %v", snap.Data, err)
+			}
+		})
 	}
 }
