@@ -36,6 +36,14 @@ var (
 	errHiddenEvents     = fmt.Errorf("%w: reads of the stream hide some of its events (its metadata or a soft delete), and no earlier snapshot covers them: the state may hold personal values of theirs, whose subjects cannot be read", ErrSnapshotRefused)
 )
 
+// sealedType prefixes the type of a snapshot that a [Store] keeps
+// encrypted in the store beneath, so that a repository that reads that
+// store's snapshots itself (Snapshots.Store of [chronicle.Snapshots])
+// takes it for a snapshot of another type, and replays: decoded, its
+// data would give a state that no replay gives (encoding/json, say,
+// drops the unknown fields, and leaves a zero state).
+const sealedType = "$shredded_snapshot:"
+
 // sealedSnapshot is the data of a snapshot as a [Store] keeps it in the
 // store beneath: encrypted with a key made of the keys of every subject
 // whose personal fields the stream's events hold, up to the snapshot's
@@ -62,7 +70,9 @@ type binder struct {
 // (the events are read from the last such snapshot on), and
 // [Store.LoadSnapshot] finds no snapshot once any of them is forgotten:
 // the stream is then loaded from its events, where the subject's fields
-// read as [Forgotten]. A snapshot of a stream that holds no encrypted
+// read as [Forgotten]. The store beneath keeps an encrypted snapshot
+// under a type of its own, which a repository that reads the snapshots
+// of that store itself takes for another's: it replays the stream. A snapshot of a stream that holds no encrypted
 // field is kept as it is. A store without keys ([NewDecrypting] given
 // none) keeps no snapshot of a stream that holds encrypted fields: its
 // state holds [Encrypted] for them, which a repository over a store with
@@ -160,6 +170,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	if snap.Data, err = json.Marshal(sealedSnapshot{Cipher: ct, Subjects: bound}); err != nil {
 		return fail(err)
 	}
+	snap.Type = sealedType + snap.Type
 	return ss.SaveSnapshot(ctx, snap)
 }
 
@@ -182,7 +193,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 	if !ok {
 		return snap, true, nil
 	}
-	if s.keys == nil {
+	if snap.Type, ok = strings.CutPrefix(snap.Type, sealedType); !ok || s.keys == nil {
 		return chronicle.Snapshot{}, false, nil
 	}
 	keys, bound, ok, err := s.snapshotKeys(ctx, sealed.Subjects)

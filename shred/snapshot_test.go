@@ -301,3 +301,36 @@ func TestSnapshotAfterHiddenEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestSealedSnapshotBeneath: a repository that keeps its snapshots in the
+// store beneath itself, as programs over a shredding store did before it
+// kept them, finds there the ones that the shredding store encrypted.
+// Decoded, an encrypted snapshot is no state of the stream (JSON drops
+// its unknown fields): the repository must take it for another kind of
+// snapshot and replay, as for any snapshot of another type.
+func TestSealedSnapshotBeneath(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), bookSchema(t))
+	repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{Every: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Handle(ctx, "book-1", sign{Name: "Alice Liddell"}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, ok, err := s.LoadSnapshot(ctx, "book-1"); !ok || err != nil || snap.Type != "shred_test.book" {
+		t.Fatalf("LoadSnapshot = %+v, %v, %v; want the snapshot of a book", snap, ok, err)
+	}
+	old, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{Store: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := guestBook(s).Load(ctx, "book-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := old.Load(ctx, "book-1"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load with the snapshots of the store beneath = %+v, %v; want %+v, as a replay", got, err, want)
+	}
+}
