@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/shred"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -29,6 +30,10 @@ func snapshotStores() map[string]func(t *testing.T) (chronicle.SnapshotStore, sh
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
+			return s, shred.NewSQLKeys(s)
+		},
+		"postgres": func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore) {
+			s := pgtest.Open(t)
 			return s, shred.NewSQLKeys(s)
 		},
 	}
