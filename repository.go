@@ -54,7 +54,11 @@ func NewRepository[S, C, E any](store Store, codec *Codec[E], decider Decider[S,
 // [NoStream] for a stream without events, whose state is the initial one.
 // A stream whose metadata hides all its events loads so too, although
 // the store expects the last of them: Save's refusal then says where
-// they end (see [WrongExpectedRevisionError]), and Handle uses it.
+// they end (see [WrongExpectedRevisionError]), and Handle uses it. A
+// stream loaded from a snapshot whose later events are all hidden loads
+// as its snapshot, since a read cannot tell them from none; Handle,
+// whose append learns of them, decides on the initial state instead, as
+// a replay of the visible events would (see [Repository.WithSnapshots]).
 func (r *Repository[S, C, E]) Load(ctx context.Context, stream string) (S, ExpectedRevision, error) {
 	state, rev, _, _, err := r.load(ctx, stream, uuid.Nil)
 	return state, rev, err
@@ -312,6 +316,14 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		// read: a snapshot taken since may be newer.
 		useHidden := unread && after(hidden, rev)
 		if useHidden {
+			if _, snapped := rev.Revision(); snapped {
+				// The state is a snapshot's (a load that reads nothing
+				// has a revision only from one), and the stream goes on
+				// past it with events that a read does not show: as in
+				// load, the snapshot no longer stands in for the visible
+				// history, which here holds none of the stream's events.
+				state = r.decider.InitialState()
+			}
 			rev = hidden
 		}
 		if unsure != nil {

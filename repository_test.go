@@ -892,7 +892,10 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 
 	t.Run("SnapshotBeforeHidden", func(t *testing.T) {
 		// A snapshot at revision 0, a deposit after it, hidden: the
-		// command is decided on the snapshot and follows the deposit.
+		// command, decided on the snapshot, is refused, which tells of
+		// events after it; decided again as a replay of the visible
+		// events would (none: the account is not open), it is refused
+		// (see TestSnapshotBeforeOnlyHiddenEventsIsDropped).
 		mem := memory.New(nil)
 		repo := snapshotted(t, mem, 1, 0)
 		if _, err := repo.Handle(ctx, "account-1", open{Owner: "ann"}); err != nil {
@@ -908,10 +911,10 @@ func TestRepositoryHandleHiddenStreamChanging(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, err := repo.Handle(ctx, "account-1", deposit{Amount: 5})
-		if err != nil || out.Revision != chronicle.Exact(2) || out.State.Owner != "ann" || out.State.Balance != 5 {
-			t.Errorf("Handle = %+v, %v; want ann's account with 5, at revision 2", out, err)
+		if !errors.Is(err, errNotOpen) || out.Revision != chronicle.Exact(1) || out.State.Open {
+			t.Errorf("Handle = %+v, %v; want errNotOpen on the initial state, at revision 1", out, err)
 		}
-		if want := []string{"0: refused at 1", "1: ok"}; !reflect.DeepEqual(store.appends, want) {
+		if want := []string{"0: refused at 1"}; !reflect.DeepEqual(store.appends, want) {
 			t.Errorf("appends %q, want %q", store.appends, want)
 		}
 	})

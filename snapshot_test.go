@@ -395,3 +395,32 @@ func TestSaveSnapshotOfHiddenStream(t *testing.T) {
 		t.Errorf("SaveSnapshot of a stream whose events are hidden = %v; want ErrStreamNotFound, saying that its metadata may hide them", err)
 	}
 }
+
+// TestSnapshotBeforeOnlyHiddenEventsIsDropped: a snapshot after which
+// the stream has events, all of them hidden, is not used either, once
+// Handle knows of them. Load cannot tell those events from none, but
+// Handle's append learns of them from its refusal, and decides again as
+// a replay of the visible events would.
+func TestSnapshotBeforeOnlyHiddenEventsIsDropped(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	repo, err := newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Every: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Handle(ctx, "a", open{Owner: "ann"})
+	repo.Handle(ctx, "a", deposit{Amount: 1}) // snapshot at 1
+	mustAppend(t, store, "a", deposited{Amount: 10}, deposited{Amount: 100}) // 2 and 3
+	if err := store.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 4}); err != nil {
+		t.Fatal(err)
+	}
+	// Decided on the snapshot, the deposit's append is refused: events
+	// follow the snapshot. Decided again as a replay would, on no event,
+	// the account is not open.
+	if _, err := repo.Handle(ctx, "a", deposit{Amount: 5}); !errors.Is(err, errNotOpen) {
+		t.Fatalf("deposit on a stream whose events are all hidden: %v, want errNotOpen, as without the snapshot", err)
+	}
+	if got := readStream(t, store, "a"); len(got) != 0 {
+		t.Fatalf("the refused deposit left %d visible events", len(got))
+	}
+}
