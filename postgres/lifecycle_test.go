@@ -192,3 +192,120 @@ func TestScavengeInterruptedWithinAStream(t *testing.T) {
 		t.Fatalf("the interrupted scavenge reported %d events removed and the resumed one %d, want 3 in all", p.Removed, p2.Removed)
 	}
 }
+
+// TestSoftDeleteByAnOlderProcess soft-deletes a stream as a process
+// still running the code of schema version 2 does, on a schema that a
+// newer one has migrated since (PostgreSQL tells it nothing): its delete
+// leaves streams_meta.restart as it was. Metadata set on the stream
+// afterwards must still keep hiding what the delete hid, so that the
+// next append does not bring the deleted events back.
+func TestSoftDeleteByAnOlderProcess(t *testing.T) {
+	ctx := context.Background()
+	s, head, meta, tx := twoEventsAndASession(t)
+	// The statements of version 2's Delete, under the head lock.
+	execAll(t, tx,
+		"SELECT position FROM "+head+" FOR UPDATE",
+		"UPDATE "+head+" SET meta_version = meta_version + 1",
+		`INSERT INTO `+meta+` (stream, truncate_before, deleted) VALUES ('s', 2, 1)
+ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.StreamMetadata(ctx, "s"); err != nil || m != (chronicle.StreamMetadata{MaxCount: 5, TruncateBefore: 2}) {
+		t.Errorf("metadata set on the stream that an older process deleted: %+v, %v; want truncate-before 2, what the delete hid", m, err)
+	}
+	if res, err := s.Append(ctx, "s", chronicle.NoStream, chronicle.EventData{Type: "F"}); err != nil || res.FirstRevision != 2 {
+		t.Fatalf("appending to the deleted stream: %+v, %v; want revision 2", res, err)
+	}
+	var revs []uint64
+	for e, err := range s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, e.Revision)
+	}
+	if len(revs) != 1 || revs[0] != 2 {
+		t.Fatalf("the stream reads revisions %v, want [2]: the deleted events came back", revs)
+	}
+}
+
+// TestSetMetadataWaitsForADelete sets metadata on a stream while another
+// session holds its streams_meta row, then appends to the stream and
+// soft-deletes it in that session: the metadata, written once the delete
+// has committed, must hide what the delete hid, events appended after
+// the metadata's statement began included.
+func TestSetMetadataWaitsForADelete(t *testing.T) {
+	ctx := context.Background()
+	s, head, meta, tx := twoEventsAndASession(t)
+	if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 9}); err != nil {
+		t.Fatal(err)
+	}
+	execAll(t, tx, "SELECT 1 FROM "+meta+" WHERE stream = 's' FOR UPDATE")
+	done := make(chan error, 1)
+	go func() { done <- s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 5}) }()
+	// Wait until the metadata's statement waits for the row.
+	conn := mustConnect(t)
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("SetStreamMetadata did not wait for the row that another session holds: %v", err)
+		default:
+		}
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO '||$1||'%'`, meta).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Append(ctx, "s", chronicle.Exact(1), chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	// The statements of Delete, with the row already held.
+	execAll(t, tx,
+		"SELECT position FROM "+head+" FOR UPDATE",
+		"UPDATE "+head+" SET meta_version = meta_version + 1",
+		"UPDATE "+meta+" SET truncate_before = greatest(truncate_before, 4), deleted = 1, restart = 4 WHERE stream = 's'")
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.StreamMetadata(ctx, "s"); err != nil || m != (chronicle.StreamMetadata{MaxCount: 5, TruncateBefore: 4}) {
+		t.Errorf("metadata set while the stream was being deleted: %+v, %v; want truncate-before 4, what the delete hid", m, err)
+	}
+}
+
+// twoEventsAndASession opens a store in a schema of its own, appends two
+// events to its stream "s", and returns it with the names of the
+// schema's head and streams_meta tables and a transaction of another
+// session on the database, rolled back at the end of the test unless
+// committed.
+func twoEventsAndASession(t *testing.T) (s *postgres.Store, head, meta string, tx pgx.Tx) {
+	t.Helper()
+	ctx := context.Background()
+	schema := newSchema(t)
+	s = mustOpen(t, schema, nil)
+	if _, err := s.Append(ctx, "s", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := mustConnect(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	return s, pgx.Identifier{schema, "head"}.Sanitize(), pgx.Identifier{schema, "streams_meta"}.Sanitize(), tx
+}
+
+// execAll runs statements in tx, in order.
+func execAll(t *testing.T, tx pgx.Tx, statements ...string) {
+	t.Helper()
+	for _, stmt := range statements {
+		if _, err := tx.Exec(context.Background(), stmt); err != nil {
+			t.Fatalf("%.40s: %v", stmt, err)
+		}
+	}
+}

@@ -145,10 +145,19 @@ SELECT deleted, visible FROM c`
 
 	// Setting metadata needs no head lock: it changes no append's check.
 	// The row lock of the upsert orders it with deletes, and a
-	// soft-deleted stream keeps hiding what its delete hid.
+	// soft-deleted stream keeps hiding what its delete hid: up to its
+	// restart, read from the row as the upsert locked it, after a delete
+	// it waited for. A process still running the code of version 2,
+	// which PostgreSQL does not stop once a newer one has migrated the
+	// schema, soft-deletes without setting restart: for its deletes,
+	// where the stream's revisions go on, as no append has followed the
+	// delete (as of the statement's snapshot, which may predate a delete
+	// it waited for: restart covers that case for this version's).
 	q.setMeta = `INSERT INTO ` + meta + ` AS m (stream, max_age_us, max_count, truncate_before) VALUES ($1, $2, $3, $4)
 ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
-	truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.restart) ELSE excluded.truncate_before END
+	truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.restart, m.next_revision,
+		(SELECT revision + 1 FROM ` + events + ` WHERE stream = m.stream ORDER BY revision DESC LIMIT 1))
+	ELSE excluded.truncate_before END
 WHERE m.deleted <> 2
 RETURNING 1`
 	q.getMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1"
