@@ -409,7 +409,7 @@ func TestSnapshotBeforeOnlyHiddenEventsIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo.Handle(ctx, "a", open{Owner: "ann"})
-	repo.Handle(ctx, "a", deposit{Amount: 1}) // snapshot at 1
+	repo.Handle(ctx, "a", deposit{Amount: 1})                                // snapshot at 1
 	mustAppend(t, store, "a", deposited{Amount: 10}, deposited{Amount: 100}) // 2 and 3
 	if err := store.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 4}); err != nil {
 		t.Fatal(err)
