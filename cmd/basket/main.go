@@ -9,7 +9,7 @@
 //	basket add ID PRODUCT [--quantity N]   add N (default 1) of PRODUCT to basket ID
 //	basket remove ID PRODUCT               take PRODUCT out of basket ID
 //	basket get ID [--events]               print what basket ID holds; --events tells its story
-//	basket help [COMMAND]                  show help; so does --help after any command
+//	basket help [COMMAND]                  show help; so does --help before or after a command
 //
 // create prints "Created basket with id '<id>'"; get prints one
 // "product = quantity" line per product, sorted by product. Flags may
@@ -283,13 +283,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	top := flag.NewFlagSet("basket", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	top.Var((*dsn.Flag)(&o.store), "store", "")
-	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
-		mainHelp(stdout)
-		return nil
-	} else if err != nil {
+	rest, err := cli.ParseProgram(top, args)
+	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	rest := top.Args()
 	if len(rest) == 0 {
 		return &usageError{msg: "no command given"}
 	}

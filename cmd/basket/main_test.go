@@ -248,6 +248,28 @@ func TestBasketHelp(t *testing.T) {
 	}
 }
 
+// TestBasketHelpOfACommand asks for a command's help in each way basket
+// takes: all print the same, the command's. "basket --help get" printed
+// the general help.
+func TestBasketHelpOfACommand(t *testing.T) {
+	c := newCLI(t)
+	for _, name := range []string{"create", "add", "remove", "get"} {
+		want := c.run(name, "--help")
+		if want.code != 0 || !strings.HasPrefix(want.stdout, "Usage: basket "+name+" ") || want.stderr != "" {
+			t.Fatalf("basket %s --help: exit %d, stderr %q, stdout:\n%s", name, want.code, want.stderr, want.stdout)
+		}
+		for _, args := range [][]string{
+			{"help", name}, {"--help", name}, {"-h", name},
+			{"--store", "memory:", "--help", name}, {name, "-h"},
+		} {
+			if r := c.run(args...); r != want {
+				t.Errorf("basket %q: exit %d, stderr %q, stdout:\n%s\nwant the same as %q:\n%s", args, r.code, r.stderr, r.stdout, []string{name, "--help"}, want.stdout)
+			}
+		}
+	}
+	c.expect(2, "", "basket: unknown command \"fly\"\nRun 'basket --help' for usage.\n", "--help", "fly")
+}
+
 func TestBasketStoreFlag(t *testing.T) {
 	c := newCLI(t)
 	path := filepath.Join(t.TempDir(), "my.db")

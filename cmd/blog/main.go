@@ -12,7 +12,7 @@
 //	blog show ID                                show post ID
 //	blog outbox [--send]                        show the confirmation e-mails; --send delivers the pending ones
 //	blog rebuild                                rebuild the posts read model from the events, with progress
-//	blog help [COMMAND]                         show help; so does --help after any command
+//	blog help [COMMAND]                         show help; so does --help before or after a command
 //
 // create takes the title and content as flags, not arguments, so that
 // neither can be mistaken for the other; it prints
@@ -461,13 +461,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	top := flag.NewFlagSet("blog", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	top.Var((*dsn.Flag)(&o.store), "store", "")
-	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
-		mainHelp(stdout)
-		return nil
-	} else if err != nil {
+	rest, err := cli.ParseProgram(top, args)
+	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	rest := top.Args()
 	if len(rest) == 0 {
 		return &usageError{msg: "no command given"}
 	}

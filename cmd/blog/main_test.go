@@ -350,6 +350,29 @@ func TestBlogHelp(t *testing.T) {
 	}
 }
 
+// TestBlogHelpOfACommand asks for a command's help in each way blog
+// takes: all print the same, the command's. "blog --help show" printed
+// the general help.
+func TestBlogHelpOfACommand(t *testing.T) {
+	c := newCLI(t)
+	c.store = nil
+	for _, name := range []string{"create", "publish", "list", "show", "outbox", "rebuild"} {
+		want := c.run(name, "--help")
+		if want.code != 0 || !strings.HasPrefix(want.stdout, "Usage: blog "+name) || want.stderr != "" {
+			t.Fatalf("blog %s --help: exit %d, stderr %q, stdout:\n%s", name, want.code, want.stderr, want.stdout)
+		}
+		for _, args := range [][]string{
+			{"help", name}, {"--help", name}, {"-h", name},
+			{"--store", "x.db", "--help", name}, {name, "-h"},
+		} {
+			if r := c.run(args...); r != want {
+				t.Errorf("blog %q: exit %d, stderr %q, stdout:\n%s\nwant the same as %q:\n%s", args, r.code, r.stderr, r.stdout, []string{name, "--help"}, want.stdout)
+			}
+		}
+	}
+	c.expect(2, "", "blog: unknown command \"fly\"\nRun 'blog --help' for usage.\n", "--help", "fly")
+}
+
 // TestBlogKurrentHidesThePassword runs blog against a KurrentDB URL that
 // holds a password: the store opens, and the blog refuses it, since it
 // keeps no tables, naming it without the password. The message printed

@@ -38,6 +38,7 @@ import (
 	"strings"
 	"syscall"
 
+	internalcli "github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
 )
 
@@ -281,19 +282,12 @@ func dispatch(ctx context.Context, args []string, c console) int {
 	top.SetOutput(io.Discard)
 	store := new(string)
 	top.Var((*dsn.Flag)(store), "store", "")
-	// Help is a flag here, rather than the flag package's ErrHelp, so
-	// that "chronicle --help read" reads on to the command to explain,
-	// as "chronicle help read" does.
-	help := new(bool)
-	top.BoolVar(help, "help", false, "")
-	top.BoolVar(help, "h", false, "")
-	if err := top.Parse(args); err != nil {
+	// "chronicle --help read" reads on to the command to explain, as
+	// "chronicle help read" does.
+	rest, err := internalcli.ParseProgram(top, args)
+	if err != nil {
 		fmt.Fprintf(a.err, "chronicle: %v\nRun 'chronicle --help' for the usage.\n", err)
 		return exitUsage
-	}
-	rest := top.Args()
-	if *help {
-		rest = append([]string{"help"}, rest...)
 	}
 	if len(rest) == 0 {
 		fmt.Fprint(a.err, "chronicle: no command given\nRun 'chronicle --help' to see the commands.\n")

@@ -33,6 +33,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
 	"github.com/chronicle-es/chronicle/projection"
 )
@@ -175,14 +176,12 @@ func run(ctx context.Context, args []string, c console) int {
 	top.SetOutput(io.Discard)
 	store := new(string)
 	top.Var((*dsn.Flag)(store), "store", "")
-	if err := top.Parse(args); errors.Is(err, flag.ErrHelp) {
-		a.usage(a.out)
-		return exitOK
-	} else if err != nil {
+	args, err := cli.ParseProgram(top, args)
+	if err != nil {
 		fmt.Fprintf(a.err, "connectfour: %v\nRun 'connectfour --help' for the usage.\n", err)
 		return exitUsage
 	}
-	name, rest := "play", top.Args()
+	name, rest := "play", args
 	if len(rest) > 0 {
 		name, rest = rest[0], rest[1:]
 	}

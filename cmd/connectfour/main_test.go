@@ -131,6 +131,14 @@ func TestCommandLine(t *testing.T) {
 			// --store before the command is the program's, as with any
 			// other command: help still reads the name after it.
 			runIn(t, "", nil, "--store", "memory:", "help", cmd.name).must(t, exitOK, "Usage: connectfour "+cmd.name)
+			// All ways of asking print the same: "connectfour --help
+			// play" printed the general help.
+			want := runIn(t, "", nil, cmd.name, "--help")
+			for _, args := range [][]string{{"help", cmd.name}, {"--help", cmd.name}, {"-h", cmd.name}, {cmd.name, "-h"}} {
+				if r := runIn(t, "", nil, args...); r != want {
+					t.Errorf("%q: exit %d\nstdout:\n%s\nwant the same as %q:\n%s", args, r.code, r.out, []string{cmd.name, "--help"}, want.out)
+				}
+			}
 		})
 	}
 	env := map[string]string{"XDG_DATA_HOME": "/data"}

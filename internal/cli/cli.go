@@ -43,6 +43,25 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
+// ParseProgram parses args, a program's command line, against fs, the
+// program's own flags that come before the command, and returns the
+// command and its arguments. -h and --help are flags of fs here, rather
+// than the flag package's [flag.ErrHelp], so that "PROG --help CMD"
+// reads on to the command: the result then starts with "help", and the
+// program shows CMD's help as it does for "PROG help CMD" and
+// "PROG CMD --help".
+func ParseProgram(fs *flag.FlagSet, args []string) ([]string, error) {
+	help := fs.Bool("help", false, "show help")
+	fs.BoolVar(help, "h", false, "show help")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *help {
+		return append([]string{"help"}, fs.Args()...), nil
+	}
+	return fs.Args(), nil
+}
+
 func isBool(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()

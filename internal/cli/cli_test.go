@@ -55,6 +55,37 @@ func TestParseValueThatLooksLikeAFlag(t *testing.T) {
 	}
 }
 
+// TestParseProgram: help asked for before the command reads on to the
+// command, as "help CMD" does, where it stopped at the program's help.
+func TestParseProgram(t *testing.T) {
+	for _, tt := range []struct {
+		args, want []string
+	}{
+		{[]string{"get", "x"}, []string{"get", "x"}},
+		{[]string{"--store", "s", "get", "--help"}, []string{"get", "--help"}},
+		{[]string{"--help", "get", "x"}, []string{"help", "get", "x"}},
+		{[]string{"-h", "--store", "s", "get"}, []string{"help", "get"}},
+		{[]string{"--help"}, []string{"help"}},
+		{nil, []string{}},
+	} {
+		fs := flag.NewFlagSet("prog", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		store := fs.String("store", "", "")
+		got, err := cli.ParseProgram(fs, tt.args)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ParseProgram(%q) = %q, %v; want %q", tt.args, got, err, tt.want)
+		}
+		if slices.Contains(tt.args, "--store") && *store != "s" {
+			t.Errorf("ParseProgram(%q): --store = %q", tt.args, *store)
+		}
+	}
+	fs := flag.NewFlagSet("prog", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := cli.ParseProgram(fs, []string{"--fly", "get"}); err == nil {
+		t.Error("ParseProgram took an unknown flag")
+	}
+}
+
 func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{
 		"sqlite:/tmp/x.db": "sqlite:/tmp/x.db",
