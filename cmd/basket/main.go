@@ -25,13 +25,15 @@
 //
 // # Exit status
 //
-//	0  done
-//	1  failed, such as a store that cannot be opened
-//	2  bad usage or input: unknown command or flag, missing argument,
-//	   malformed id, a quantity that is not a positive integer, a blank
-//	   product name
-//	3  no basket has the id given
-//	4  refused by the rules: removing a product that is not in the basket
+//	0    done
+//	1    failed, such as a store that cannot be opened
+//	2    bad usage or input: unknown command or flag, missing argument,
+//	     malformed id, a quantity that is not a positive integer, a blank
+//	     product name
+//	3    no basket has the id given
+//	4    refused by the rules: removing a product that is not in the basket
+//	130  interrupted (Ctrl-C, SIGINT) before it was done
+//	143  stopped by SIGTERM before it was done
 package main
 
 import (
@@ -42,10 +44,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/chronicle-es/chronicle/examples/basket"
@@ -53,7 +53,8 @@ import (
 	"github.com/chronicle-es/chronicle/internal/dsn"
 )
 
-// Exit statuses; see the package documentation.
+// Exit statuses; see the package documentation. A command stopped by a
+// signal exits cli.ExitInterrupted or cli.ExitTerminated.
 const (
 	exitOK       = 0
 	exitFailure  = 1
@@ -63,7 +64,7 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.NotifyContext(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -245,6 +246,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	// Stopped by a signal: that is what the user needs to hear, not the
+	// "context canceled" of what was under way.
+	if how, code, ok := cli.Stopped(context.Cause(ctx), err); ok {
+		fmt.Fprintf(stderr, "basket: %s before it was done\n", how)
+		return code
+	}
 	code := exitCode(err)
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -388,7 +395,8 @@ Flags, before or after the command's arguments:
   -h, --help      show help
 
 Exit status: 0 done, 1 failed, 2 bad usage or input, 3 unknown basket,
-4 refused by the rules (such as removing a product not in the basket).
+4 refused by the rules (such as removing a product not in the basket),
+130 interrupted (Ctrl-C, SIGINT), 143 stopped by SIGTERM.
 `)
 }
 

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/cli/clitest"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/sqlite"
 )
@@ -367,4 +369,28 @@ func TestBasketHiddenCreation(t *testing.T) {
 	}
 	c.expect(3, "", "basket: get basket "+id+": basket not found\n", "get", id, "--store", path)
 	c.expect(3, "", "basket: history of basket "+id+": basket not found\n", "get", id, "--events", "--store", path)
+}
+
+// TestBasketSignalExitStatus stops a command with each signal that basket
+// catches, while it waits for its store: a PostgreSQL server that accepts
+// the connection and never answers. Shells report 128 plus the signal's
+// number, 130 for SIGINT (Ctrl-C) and 143 for SIGTERM, and the message
+// says which stopped the command; both exited 1 with "context canceled",
+// which tells a user nothing.
+func TestBasketSignalExitStatus(t *testing.T) {
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+		says string
+	}{
+		{syscall.SIGINT, 130, "basket: interrupted (Ctrl-C, SIGINT) before it was done\n"},
+		{syscall.SIGTERM, 143, "basket: stopped by SIGTERM before it was done\n"},
+	} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			code, stderr := clitest.StopWhileWaiting(t, bin, tt.sig, "get", "00000000-0000-0000-0000-000000000000")
+			if code != tt.code || stderr != tt.says {
+				t.Errorf("after %v: exit status %d, stderr %q; want %d, %q", tt.sig, code, stderr, tt.code, tt.says)
+			}
+		})
+	}
 }

@@ -54,12 +54,14 @@
 //
 // # Exit status
 //
-//	0  done
-//	1  failed, such as a store that cannot be opened
-//	2  bad usage or input: unknown command or flag, missing argument,
-//	   malformed id, a blank title, a store without transactions
-//	3  Post does not exist
-//	4  refused by the rules: Post is already published
+//	0    done
+//	1    failed, such as a store that cannot be opened
+//	2    bad usage or input: unknown command or flag, missing argument,
+//	     malformed id, a blank title, a store without transactions
+//	3    Post does not exist
+//	4    refused by the rules: Post is already published
+//	130  interrupted (Ctrl-C, SIGINT) before it was done
+//	143  stopped by SIGTERM before it was done
 package main
 
 import (
@@ -70,9 +72,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/blog"
@@ -83,7 +83,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Exit statuses; see the package documentation.
+// Exit statuses; see the package documentation. A command stopped by a
+// signal exits cli.ExitInterrupted or cli.ExitTerminated.
 const (
 	exitOK       = 0
 	exitFailure  = 1
@@ -93,7 +94,7 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.NotifyContext(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -423,6 +424,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	// Stopped by a signal: that is what the user needs to hear, not the
+	// "context canceled" of what was under way.
+	if how, code, ok := cli.Stopped(context.Cause(ctx), err); ok {
+		fmt.Fprintf(stderr, "blog: %s before it was done\n", how)
+		return code
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		help := "blog --help"
@@ -593,7 +600,8 @@ Flags, before or after the command's arguments:
   -h, --help      show help
 
 Exit status: 0 done, 1 failed, 2 bad usage or input, 3 post does not
-exist, 4 refused by the rules (post already published).
+exist, 4 refused by the rules (post already published), 130 interrupted
+(Ctrl-C, SIGINT), 143 stopped by SIGTERM.
 `)
 }
 

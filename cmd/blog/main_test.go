@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/cli/clitest"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
@@ -452,5 +454,29 @@ func TestBlogStoppedAdviceWithAPassword(t *testing.T) {
 	if r.code != 1 || strings.Contains(r.stderr, "s3cret") || !strings.Contains(r.stderr, ":xxxxx@") ||
 		!strings.HasSuffix(r.stderr, "rebuild\n(with the store's password in place of xxxxx)\n") {
 		t.Errorf("list with the read model stopped, on a store with a password: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestBlogSignalExitStatus stops a command with each signal that blog
+// catches, while it waits for its store: a PostgreSQL server that accepts
+// the connection and never answers. Shells report 128 plus the signal's
+// number, 130 for SIGINT (Ctrl-C) and 143 for SIGTERM, and the message
+// says which stopped the command; both exited 1 with "context canceled",
+// which tells a user nothing.
+func TestBlogSignalExitStatus(t *testing.T) {
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+		says string
+	}{
+		{syscall.SIGINT, 130, "blog: interrupted (Ctrl-C, SIGINT) before it was done\n"},
+		{syscall.SIGTERM, 143, "blog: stopped by SIGTERM before it was done\n"},
+	} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			code, stderr := clitest.StopWhileWaiting(t, bin, tt.sig, "list")
+			if code != tt.code || stderr != tt.says {
+				t.Errorf("after %v: exit status %d, stderr %q; want %d, %q", tt.sig, code, stderr, tt.code, tt.says)
+			}
+		})
 	}
 }

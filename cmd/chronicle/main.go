@@ -34,9 +34,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	internalcli "github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
@@ -51,29 +49,20 @@ const (
 	// exitUsage: the command line is wrong.
 	exitUsage = 2
 	// exitInterrupted: Ctrl-C, as shells report a SIGINT (128+2).
-	exitInterrupted = 130
+	exitInterrupted = internalcli.ExitInterrupted
 	// exitTerminated: stopped by SIGTERM, as shells report it (128+15).
-	exitTerminated = 143
+	exitTerminated = internalcli.ExitTerminated
 )
 
 func main() {
 	// SIGTERM too, so that a server stopped by a service manager shuts
 	// down as gracefully as one stopped with Ctrl-C. The context's cause
 	// keeps which signal it was, for the exit status.
-	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() { cancel(signalled{<-sigs}) }()
+	ctx, stop := internalcli.NotifyContext(context.Background())
 	code := run(ctx, os.Args[1:], console{in: os.Stdin, out: os.Stdout, err: os.Stderr})
-	signal.Stop(sigs)
+	stop()
 	os.Exit(code)
 }
-
-// signalled is the cause of the program's context when a signal stops
-// the program.
-type signalled struct{ sig os.Signal }
-
-func (s signalled) Error() string { return "stopped by " + s.sig.String() }
 
 // console is what the program talks to: passed in, rather than read from
 // package os, so that a run has no state but its own.
@@ -263,17 +252,9 @@ type app struct {
 
 // run runs the command line args and returns the exit status. A command
 // stopped by SIGTERM exits 143, as shells report a SIGTERM, rather than
-// the 130 of Ctrl-C; a server that stops gracefully exits 0 either way.
+// the 130 of Ctrl-C (see fail); a server that stops gracefully exits 0
+// either way.
 func run(ctx context.Context, args []string, c console) int {
-	code := dispatch(ctx, args, c)
-	var sig signalled
-	if code == exitInterrupted && errors.As(context.Cause(ctx), &sig) && sig.sig == syscall.SIGTERM {
-		return exitTerminated
-	}
-	return code
-}
-
-func dispatch(ctx context.Context, args []string, c console) int {
 	c.in = &interruptibleReader{ctx: ctx, r: c.in}
 	a := &app{console: c, stopped: func() error { return context.Cause(ctx) }}
 	// Flags before the command, as in "chronicle --store memory: read s",
@@ -482,14 +463,9 @@ func (a *app) stop() error {
 func (a *app) fail(cmd string, err error) int {
 	// Stopped by a signal: that is what the user needs to hear, not the
 	// "context canceled" of what was under way.
-	if cause := a.stop(); cause != nil && errors.Is(err, context.Canceled) {
-		how := "interrupted (Ctrl-C, SIGINT)"
-		var sig signalled
-		if errors.As(cause, &sig) && sig.sig == syscall.SIGTERM {
-			how = "stopped by SIGTERM"
-		}
+	if how, code, ok := internalcli.Stopped(a.stop(), err); ok {
 		fmt.Fprintf(a.err, "chronicle %s: %s before it was done\n", cmd, how)
-		return exitInterrupted
+		return code
 	}
 	fmt.Fprintf(a.err, "chronicle %s: %v\n", cmd, err)
 	switch {

@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses of a program stopped by a signal, as shells report them
+// (128 plus the signal's number), so that scripts can tell them apart.
+const (
+	// ExitInterrupted is for SIGINT: Ctrl-C.
+	ExitInterrupted = 130
+	// ExitTerminated is for SIGTERM, as a service manager or kill sends.
+	ExitTerminated = 143
+)
+
+// Signalled is the cause of the context that [NotifyContext] returns,
+// once a signal has stopped the program: it keeps which signal it was.
+type Signalled struct{ Signal os.Signal }
+
+func (s Signalled) Error() string { return "stopped by " + s.Signal.String() }
+
+// NotifyContext returns a context that SIGINT (Ctrl-C) or SIGTERM
+// cancels, with a [Signalled] as its cause, for [Stopped] to tell the
+// user which it was. stop ends the handling of the signals.
+func NotifyContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(Signalled{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(context.Canceled)
+	}
+}
+
+// Stopped reports whether err, what a command returned, is the command
+// stopped by a signal: err is [context.Canceled] and cause, the cause of
+// the command's context, a [Signalled]. It returns then what to tell the
+// user in place of "context canceled", which says nothing of what
+// happened: "interrupted (Ctrl-C, SIGINT)" or "stopped by SIGTERM", and
+// the exit status, [ExitInterrupted] or [ExitTerminated].
+func Stopped(cause, err error) (how string, code int, ok bool) {
+	var sig Signalled
+	if !errors.Is(err, context.Canceled) || !errors.As(cause, &sig) {
+		return "", 0, false
+	}
+	if sig.Signal == syscall.SIGTERM {
+		return "stopped by SIGTERM", ExitTerminated, true
+	}
+	return "interrupted (Ctrl-C, SIGINT)", ExitInterrupted, true
+}
