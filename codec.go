@@ -26,9 +26,10 @@ type EventType struct {
 func (t EventType) Name() string { return t.name }
 
 // JSON stores values of type T as events named name, with their data
-// encoded by encoding/json. T is usually a struct; its JSON field tags
-// define the stored shape. Options declare the shape's version and the
-// upcasters that read older ones (see [Versioned]).
+// encoded by encoding/json. T is usually a struct, never an interface
+// type (see [NewCodec]); its JSON field tags define the stored shape.
+// Options declare the shape's version and the upcasters that read older
+// ones (see [Versioned]).
 func JSON[T any](name string, opts ...TypeOption) EventType {
 	t := EventType{
 		name:    name,
@@ -149,8 +150,11 @@ type Codec[E any] struct {
 }
 
 // NewCodec returns a codec for the given event types. It checks that
-// every Go type implements E (or is E), and that no name or Go type is
-// given twice.
+// every Go type implements E (or is E) and is not an interface type, and
+// that no name or Go type is given twice. An interface type is refused
+// since [Codec.Encode] looks an event up by its dynamic type, which is
+// never an interface: register the concrete types that implement it, or
+// map[string]any for data of any shape.
 func NewCodec[E any](types ...EventType) (*Codec[E], error) {
 	target := reflect.TypeFor[E]()
 	c := &Codec[E]{
@@ -166,6 +170,11 @@ func NewCodec[E any](types ...EventType) (*Codec[E], error) {
 		}
 		if err := t.checkVersions(); err != nil {
 			return nil, fmt.Errorf("new codec: %w", err)
+		}
+		if t.goType.Kind() == reflect.Interface {
+			return nil, fmt.Errorf("new codec: %v (event type %q) is an interface type, which Encode never finds: "+
+				"it looks events up by their concrete type; register the concrete types that implement it instead "+
+				"(map[string]any for data of any shape)", t.goType, t.name)
 		}
 		if !t.goType.AssignableTo(target) {
 			return nil, fmt.Errorf("new codec: %v (event type %q) does not implement %v", t.goType, t.name, target)
@@ -234,9 +243,9 @@ func (c *Codec[E]) Decode(r RecordedEvent) (E, error) {
 	if err != nil {
 		return zero, fmt.Errorf("decode %s@%d in %q: %w", r.Type, r.Revision, r.Stream, err)
 	}
-	// NewCodec made sure v's type is assignable to E. A Go type that is
-	// an interface decodes null, or empty data, to nil, which the
-	// one-result assertion would panic on: it gives the zero E.
+	// NewCodec made sure v's type is a concrete type assignable to E.
+	// Should a nil ever come back, the two-result assertion gives the
+	// zero E where the one-result one would panic.
 	e, _ := v.(E)
 	return e, nil
 }

@@ -28,6 +28,9 @@ func TestNewCodecRefuses(t *testing.T) {
 		{"LongName", []chronicle.EventType{chronicle.JSON[opened](strings.Repeat("n", 256))}, "over the limit"},
 		{"ControlCharName", []chronicle.EventType{chronicle.JSON[opened]("Open\ned")}, "control character"},
 		{"ZeroEventType", []chronicle.EventType{{}}, ""},
+		// Encode looks events up by their dynamic type, never an
+		// interface: such an event type was accepted, and never found.
+		{"InterfaceType", []chronicle.EventType{chronicle.JSON[accountEvent]("Account")}, "chronicle_test.accountEvent (event type \"Account\") is an interface type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := chronicle.NewCodec[accountEvent](tc.types...)
@@ -120,20 +123,20 @@ func TestCodecPointerTypes(t *testing.T) {
 	}
 }
 
-// TestCodecInterfaceTypeDecodesNull: data that a tool wrote as null, or
-// left empty, decodes to nil for an event type whose Go type is an
-// interface, as encoding/json does, rather than panicking.
-func TestCodecInterfaceTypeDecodesNull(t *testing.T) {
-	c := chronicle.MustCodec[any](chronicle.JSON[any]("Legacy"))
-	for _, data := range []string{"", "null"} {
-		back, err := c.Decode(chronicle.RecordedEvent{Type: "Legacy", Data: []byte(data)})
-		if err != nil || back != nil {
-			t.Errorf("Decode of %q = %#v, %v; want nil, no error", data, back, err)
-		}
+// TestNewCodecRefusesAnyAsEventType: a codec of any refuses any as an
+// event's Go type, as it refuses every interface type, and names the
+// concrete type that reads data of any shape, which Encode finds too.
+func TestNewCodecRefusesAnyAsEventType(t *testing.T) {
+	if _, err := chronicle.NewCodec[any](chronicle.JSON[any]("Legacy")); err == nil || !strings.Contains(err.Error(), "map[string]any") {
+		t.Fatalf("NewCodec of JSON[any]: %v, want an error that names map[string]any", err)
 	}
+	c := chronicle.MustCodec[any](chronicle.JSON[map[string]any]("Legacy"))
 	back, err := c.Decode(chronicle.RecordedEvent{Type: "Legacy", Data: []byte(`{"a":"b"}`)})
 	if err != nil || !reflect.DeepEqual(back, map[string]any{"a": "b"}) {
 		t.Errorf("Decode of an object = %#v, %v", back, err)
+	}
+	if d, err := c.Encode(back); err != nil || d.Type != "Legacy" {
+		t.Errorf("Encode of what Decode gave = %+v, %v", d, err)
 	}
 }
 
