@@ -672,6 +672,24 @@ func (t eventType) sealedAs(key string) (Field, bool) {
 	return Field{}, false
 }
 
+// maySeal reports whether data, an event's of type t, may hold
+// encrypted fields: t has personal fields, and data mentions an
+// envelope. It spares parsing the events that cannot.
+func (t eventType) maySeal(data []byte) bool {
+	return len(t.fields) > 0 && bytes.Contains(data, []byte(`"$shredded"`))
+}
+
+// sealedField returns the personal field that raw, found under key in an
+// event of type t, holds encrypted, and false when raw is no envelope or
+// key names no personal field (see sealedAs). Reads decrypt, and
+// snapshots are sealed with the subjects of, the same fields.
+func (t eventType) sealedField(key string, raw json.RawMessage) (Field, bool) {
+	if !isEnvelope(raw) {
+		return Field{}, false
+	}
+	return t.sealedAs(key)
+}
+
 // empty reports whether raw, the value of the personal field f, holds
 // nothing personal: null, or an empty string that is its own subject.
 // It is stored as it is: sealed, it would need a key of the subject
@@ -797,7 +815,7 @@ type decrypter struct {
 // [chronicle.Store]'s read yields an error.
 func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chronicle.RecordedEvent, error) {
 	t := d.s.schema.types[e.Type]
-	if len(t.fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
+	if !t.maySeal(e.Data) {
 		return e, nil
 	}
 	o, err := parseObject(e.Data)
@@ -807,10 +825,7 @@ func (d *decrypter) event(ctx context.Context, e chronicle.RecordedEvent) (chron
 	obj := o.vals
 	for _, name := range o.keys {
 		raw := obj[name]
-		if !isEnvelope(raw) {
-			continue
-		}
-		f, ok := t.sealedAs(name)
+		f, ok := t.sealedField(name, raw)
 		if !ok {
 			continue
 		}

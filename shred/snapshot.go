@@ -231,7 +231,7 @@ func (s *Store) subjectsOf(ctx context.Context, stream string, from, to, covered
 		hidden = hidden || e.Revision > max(next, covered)
 		next = e.Revision + 1
 		t := s.schema.types[e.Type]
-		if len(t.fields) == 0 || !bytes.Contains(e.Data, []byte(`"$shredded"`)) {
+		if !t.maySeal(e.Data) {
 			continue
 		}
 		o, err := parseObject(e.Data)
@@ -240,7 +240,7 @@ func (s *Store) subjectsOf(ctx context.Context, stream string, from, to, covered
 		}
 		for _, name := range o.keys {
 			raw := o.vals[name]
-			if _, personal := t.sealedAs(name); !personal || !isEnvelope(raw) {
+			if _, ok := t.sealedField(name, raw); !ok {
 				continue
 			}
 			var env envelope
