@@ -206,8 +206,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 	eventStreamHeaders(w.Header())
 	if err := rc.Flush(); err != nil {
 		if errors.Is(err, http.ErrNotSupported) {
-			for _, h := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
-				w.Header().Del(h)
+			for _, kv := range eventStreamHeader {
+				w.Header().Del(kv.name)
 			}
 			s.apiFail(w, r, errCannotFlush)
 		}
@@ -287,11 +287,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, kind string,
 	}
 }
 
+// eventStreamHeader holds the headers of a subscription's answer, in one
+// place for eventStreamHeaders to set them and for a refused
+// subscription to take them back.
+var eventStreamHeader = [...]struct{ name, value string }{
+	{"Content-Type", "text/event-stream; charset=utf-8"},
+	{"Cache-Control", "no-store"},
+	{"X-Accel-Buffering", "no"}, // let nginx pass events on at once
+}
+
 // eventStreamHeaders sets the headers of a subscription's answer.
 func eventStreamHeaders(h http.Header) {
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // let nginx pass events on at once
+	for _, kv := range eventStreamHeader {
+		h.Set(kv.name, kv.value)
+	}
 }
 
 // writeEvent writes one SSE message. JSON has no raw newlines, so the
