@@ -36,25 +36,24 @@
 //
 // A post's stream may hold an event that this version of the blog cannot
 // read: of a type it does not know, of a newer schema version, or with
-// data that does not decode, written by a newer version of the blog or
-// by another tool. The projections do not pass over it, since it may
-// change a post (a newer version's retitling, say, or an unpublishing)
-// and a read model that went past it would be wrong for good: for this
-// version, and for a newer one that keeps the projections' names, and so
-// their checkpoints. They
-// stop on it at once, without retrying, with an error that matches
-// [ErrUnreadableEvent] and [projection.ErrPermanent] and is a
+// data that does not decode, written by a newer version of the blog or by
+// another tool. The projections do not pass over it, since it may change a
+// post (a newer version's retitling, say, or an unpublishing) and a read
+// model that went past it would be wrong for good: for this version, and
+// for a newer one that keeps the projections' names, and so their
+// checkpoints. They stop on it at once, without retrying, with an error
+// that matches [ErrUnreadableEvent] and [projection.ErrPermanent] and is a
 // [*projection.Error], which names its stream, revision and position, and
 // they resume at it once it reads. Meanwhile the commands of [Service]
 // still write, since they read no more than their own post's stream, and
 // the queries read the read model as it was. To go on, run a version of
-// the blog that reads the event; or, when it is none of the blog's,
-// remove the post: delete its stream, scavenge the store, and rebuild.
-// Streams of the category that are not a post's, such as "post-office",
-// are none of the blog's business, and left alone. A post that reads but
-// breaks a rule is shown as it is, but for a NUL character in its title
-// or content, which PostgreSQL cannot keep: the read models show U+FFFD
-// in its place, on every store.
+// the blog that reads the event; or, when it is none of the blog's, remove
+// the post: delete its stream, scavenge the store, and rebuild. Streams of
+// the category that are not a post's, such as "post-office", are none of
+// the blog's business, and left alone. A post that reads but breaks a rule
+// is shown as it is, but for a NUL character in its title or content,
+// which PostgreSQL cannot keep: the read models show U+FFFD in its place,
+// on every store.
 //
 // # The confirmation e-mail
 //

@@ -83,8 +83,9 @@ func parseStream(stream string) (uuid.UUID, bool) {
 // projections stop on it, rather than pass over what may change a post,
 // with a [*projection.Error] that names it; they resume at it once it
 // reads. They stop at once, without the runner's retries, which could
-// not make it read: the error also matches [projection.ErrPermanent]. To go on, run a version of the blog that reads it; or, when the
-// event is none of the blog's, remove the post: delete its stream (see
+// not make it read: the error also matches [projection.ErrPermanent].
+// To go on, run a version of the blog that reads it; or, when the event
+// is none of the blog's, remove the post: delete its stream (see
 // [chronicle.Deleter]), scavenge the store ([chronicle.Scavenger]) and
 // rebuild the read model ([Blog.Rebuild]).
 var ErrUnreadableEvent = errors.New("the blog cannot read this event")
