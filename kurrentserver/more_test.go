@@ -229,6 +229,84 @@ func TestHiddenEventsStillCount(t *testing.T) {
 	}
 }
 
+// setMeta writes a stream's metadata through the server, as clients do:
+// a $metadata event appended to its "$$" stream.
+func setMeta(t *testing.T, c esdbpb.StreamsClient, stream, data string) {
+	t.Helper()
+	resp, err := appendRaw(t, c, optsAny("$$"+stream), proposed("$metadata", data))
+	if err != nil || resp.GetSuccess() == nil {
+		t.Fatalf("set the metadata of %s to %s: %v, %v", stream, data, resp, err)
+	}
+}
+
+// revisions are the revisions of events.
+func revisions(evs []*esdbpb.ReadResp_ReadEvent_RecordedEvent) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.GetStreamRevision()
+	}
+	return out
+}
+
+// sendsWhatReadsShow checks that the next events that s sends are those
+// that a read of stream shows after revision last, and returns the last
+// of them.
+func (s *sub) sendsWhatReadsShow(c esdbpb.StreamsClient, stream string, last uint64, step string) uint64 {
+	s.t.Helper()
+	var want []uint64
+	for _, rev := range revisions(readStream(s.t, c, stream, nil)) {
+		if rev > last {
+			want = append(want, rev)
+		}
+	}
+	if len(want) == 0 {
+		s.t.Fatalf("%s: a read of %s shows nothing after revision %d", step, stream, last)
+	}
+	evs, _, _ := s.events(len(want))
+	if got := revisions(evs); !equal(got, want) {
+		s.t.Fatalf("%s: the subscription sent revisions %v, where a read of %s shows %v", step, got, stream, want)
+	}
+	return want[len(want)-1]
+}
+
+// A subscription to a stream sends its live events as a read of the
+// stream shows them: not those that its metadata or a soft delete hides.
+func TestSubscribeToStreamHidesWhatReadsHide(t *testing.T) {
+	store, ctx, c := serveEvents(t, "h-1", 3)
+	// add appends n events at once: a read never shows some of them
+	// alone, which the metadata would hide when the rest come.
+	add := func(n int) {
+		t.Helper()
+		events := make([]chronicle.EventData, n)
+		for i := range events {
+			events[i].Type = "N"
+		}
+		if _, err := store.Append(ctx, "h-1", chronicle.Any, events...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := subscribe(t, ctx, c, streamOpts("h-1", false, ptr[uint64](0), 0))
+	s.next() // confirmation
+	last := s.sendsWhatReadsShow(c, "h-1", 0, "catch-up")
+	if up := s.next().GetCaughtUp(); up == nil || up.GetStreamRevision() != 2 {
+		t.Fatalf("want caught up at revision 2, got %v", up)
+	}
+
+	setMeta(t, c, "h-1", `{"$maxCount":2}`)
+	add(3) // 3 to 5, of which a read shows 4 and 5
+	last = s.sendsWhatReadsShow(c, "h-1", last, "max count 2")
+
+	setMeta(t, c, "h-1", `{"$tb":8}`)
+	add(3) // 6 to 8, of which a read shows 8
+	last = s.sendsWhatReadsShow(c, "h-1", last, "truncate before 8")
+
+	if err := store.Delete(ctx, "h-1", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	add(2) // 9 and 10, which start the stream again
+	s.sendsWhatReadsShow(c, "h-1", last, "soft delete and append")
+}
+
 // A subscription from past the end waits for later events; one from the
 // largest revision or position must not wrap around to the start and
 // replay the whole stream or log.

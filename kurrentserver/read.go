@@ -11,6 +11,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/internal/streamsub"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -208,9 +209,8 @@ func (r *reader) confirm() error {
 
 // subscribeStream sends a stream's events after the requested revision,
 // then CaughtUp, then its new events as they commit, until the client
-// leaves. The catch-up reads the stream itself; the live part follows the
-// global log from the head as it was before the catch-up began, so that
-// no event falls between the two, and drops what the catch-up sent.
+// leaves: what a read of the stream shows, live events too (streamsub
+// follows the stream).
 func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error {
 	ctx := r.srv.Context()
 	stream := string(o.GetStreamIdentifier().GetStreamName())
@@ -220,41 +220,31 @@ func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error 
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return rpcError(ctx, err, stream)
 	}
-	head, err := r.st.s.head(ctx)
+	follow, err := streamsub.Start(ctx, r.st.s.store, stream)
 	if err != nil {
 		return rpcError(ctx, err, stream)
 	}
-	var next uint64 // the first revision still to send
+	var from uint64 // the first revision to send
 	switch rev := o.GetRevisionOption().(type) {
 	case *esdbpb.ReadReq_Options_StreamOptions_Revision:
-		next = after(rev.Revision)
+		from = after(rev.Revision)
 	case *esdbpb.ReadReq_Options_StreamOptions_End:
 		state, err := r.st.s.streamState(ctx, stream)
 		if err != nil {
 			return rpcError(ctx, err, stream)
 		}
 		if state.Exists {
-			next = state.LastRevision + 1
+			from = state.LastRevision + 1
 		}
 	}
 	if err := r.confirm(); err != nil {
 		return err
 	}
-	last := head
-	for e, err := range r.st.s.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: next}) {
-		if errors.Is(err, chronicle.ErrStreamNotFound) {
-			break // it may be written later
-		}
-		if err != nil {
-			return rpcError(ctx, err, stream)
-		}
-		if err := r.send(e); err != nil {
-			return err
-		}
-		next, last = e.Revision+1, max(last, e.Position)
+	if err := r.sendAll(ctx, follow.CatchUp(ctx, from), stream); err != nil {
+		return err
 	}
 	caught := &esdbpb.ReadResp_CaughtUp{Timestamp: timestamppb.Now()}
-	if next > 0 && next-1 <= math.MaxInt64 {
+	if next := follow.Next(); next > 0 && next-1 <= math.MaxInt64 {
 		// A revision beyond int64, asked for and never reached, has no
 		// place in the field.
 		rev := int64(next - 1)
@@ -263,18 +253,19 @@ func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error 
 	if err := r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_CaughtUp_{CaughtUp: caught}}); err != nil {
 		return err
 	}
-	live := r.st.s.store.Subscribe(ctx, chronicle.SubscribeOptions{From: last + 1, Filter: chronicle.Filter{StreamPrefix: stream}})
-	for e, err := range live {
+	return r.sendAll(ctx, follow.Live(ctx), stream)
+}
+
+// sendAll sends the events of seq, and fails with its first error, as
+// one about stream.
+func (r *reader) sendAll(ctx context.Context, seq iter.Seq2[chronicle.RecordedEvent, error], stream string) error {
+	for e, err := range seq {
 		if err != nil {
 			return rpcError(ctx, err, stream)
-		}
-		if e.Stream != stream || e.Revision < next {
-			continue
 		}
 		if err := r.send(e); err != nil {
 			return err
 		}
-		next = e.Revision + 1
 	}
 	return nil
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/streamsub"
 )
 
 // Subscription timing.
@@ -79,64 +81,20 @@ func (s *Server) subscribeStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stream(w, r, "stream", func(ctx context.Context, send func(chronicle.RecordedEvent, string) error) error {
-		// The log has no per-stream subscription: read what the stream
-		// holds, then follow the global log after the later of the head
-		// (taken first, so that nothing committed meanwhile is missed)
-		// and the last event read, keeping this stream's events.
-		head, err := s.head(ctx)
+		// What a read of the stream shows, live events too: streamsub
+		// follows the stream, and Live goes on where CatchUp ended.
+		follow, err := streamsub.Start(ctx, s.store, stream)
 		if err != nil {
 			return err
 		}
-		next, after := from, head
-		for e, err := range s.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: from}) {
-			if err != nil {
-				if isNotFound(err) {
-					break // not yet: its first event will come live
+		for _, seq := range []iter.Seq2[chronicle.RecordedEvent, error]{follow.CatchUp(ctx, from), follow.Live(ctx)} {
+			for e, err := range seq {
+				if err != nil {
+					return err
 				}
-				return err
-			}
-			if err := send(e, strconv.FormatUint(e.Revision, 10)); err != nil {
-				return err
-			}
-			next, after = e.Revision+1, max(after, e.Position)
-		}
-		// The global log holds the events that the stream's metadata or
-		// a delete hides until a scavenge: a live event of the stream
-		// that is not sent yet is taken as word that the stream has
-		// more, and the stream is read from the first revision not
-		// sent, so that the subscription sends what a read of the
-		// stream shows now, no more and no less (events that the
-		// metadata shows again included), in one read for all that an
-		// append wrote. A store that cannot hide events is spared the
-		// reads.
-		_, retains := s.store.(chronicle.Retention)
-		_, deletes := s.store.(chronicle.Deleter)
-		sub := chronicle.SubscribeOptions{From: after + 1, Filter: chronicle.Filter{StreamPrefix: stream}}
-		for e, err := range s.store.Subscribe(ctx, sub) {
-			if err != nil {
-				return err
-			}
-			if e.Stream != stream || e.Revision < next {
-				continue
-			}
-			if !retains && !deletes {
 				if err := send(e, strconv.FormatUint(e.Revision, 10)); err != nil {
 					return err
 				}
-				next = e.Revision + 1
-				continue
-			}
-			for got, err := range s.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: next}) {
-				if err != nil {
-					if isNotFound(err) {
-						break // soft-deleted since: an append starts it again
-					}
-					return err
-				}
-				if err := send(got, strconv.FormatUint(got.Revision, 10)); err != nil {
-					return err
-				}
-				next = got.Revision + 1
 			}
 		}
 		return nil
