@@ -44,7 +44,8 @@
 // whose fields its stream holds, and forgetting any of them makes it
 // unreadable (see [Store.SaveSnapshot]); snapshots kept in another
 // store (Snapshots.Store of [chronicle.Snapshots]) hold the state in the
-// clear. Personal fields are top-level fields of
+// clear, and those kept in the store beneath, the Store replaces (see
+// below). Personal fields are top-level fields of
 // JSON objects: fields of the event type, or of a struct it embeds (see
 // [Of]); a field that holds personal values deeper in is personal as a
 // whole.
@@ -85,6 +86,30 @@
 // that an append encrypted under a key that differs from a personal
 // field's name only in case, before appends refused such keys, reads
 // decrypted too, as the field of that name.
+//
+// # Snapshots kept before the Store kept them
+//
+// Before the Store kept snapshots, a repository over it kept them in the
+// store beneath (Snapshots.Store), in the clear: they may hold the
+// values of subjects forgotten since. The Store reads no snapshot that it
+// did not keep, and tells its own by their type; so those that it kept in
+// the clear before it marked them (of streams without encrypted fields)
+// are not read either. A stream with such a snapshot replays from its
+// events until it takes one through the Store, and the Store replaces
+// the old snapshot with an empty one when a load or a save meets it (see
+// [Store.LoadSnapshot]). Forget cannot find them: it knows the subject,
+// not the streams that hold its fields, and only reading every stream's
+// snapshot would tell. To remove them all after upgrading, load the
+// snapshot of every stream through the Store (a [chronicle.StreamLister]
+// lists them), and save one ([chronicle.Repository.SaveSnapshot]) of
+// each stream pruned after its old one, which a load cannot replace: the
+// store beneath keeps none at a revision that reads hide, and a save,
+// even one refused, replaces it at a later revision. A stream pruned
+// after such a snapshot loads from the events that reads still show,
+// without what the hidden ones did, and when the schema names personal
+// fields it takes no snapshot through the Store, as for any hidden
+// events that no snapshot of its own covers: whose values they held
+// cannot be read.
 package shred
 
 import (

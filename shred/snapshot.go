@@ -36,13 +36,26 @@ var (
 	errHiddenEvents     = fmt.Errorf("%w: reads of the stream hide some of its events (its metadata or a soft delete), and no earlier snapshot covers them: the state may hold personal values of theirs, whose subjects cannot be read", ErrSnapshotRefused)
 )
 
-// sealedType prefixes the type of a snapshot that a [Store] keeps
-// encrypted in the store beneath, so that a repository that reads that
-// store's snapshots itself (Snapshots.Store of [chronicle.Snapshots])
-// takes it for a snapshot of another type, and replays: decoded, its
-// data would give a state that no replay gives (encoding/json, say,
-// drops the unknown fields, and leaves a zero state).
-const sealedType = "$shredded_snapshot:"
+// The types under which a [Store] keeps snapshots in the store beneath.
+// A repository that reads that store's snapshots itself
+// (Snapshots.Store of [chronicle.Snapshots]) takes each for a snapshot
+// of another type, and replays.
+const (
+	// sealedType prefixes the type of a snapshot kept encrypted: decoded,
+	// its data would give a state that no replay gives (encoding/json,
+	// say, drops the unknown fields, and leaves a zero state).
+	sealedType = "$shredded_snapshot:"
+	// clearType prefixes the type of a snapshot kept in the clear, of a
+	// stream whose events held no encrypted field. It tells the Store's
+	// own from those that other programs kept in the clear beneath, as
+	// programs over a Store did before it kept snapshots, which may hold
+	// the values of subjects forgotten since: the Store reads neither
+	// these nor anything else that is not its own.
+	clearType = "$shredded_clear_snapshot:"
+	// removedType is the type of an empty snapshot that replaces, beneath,
+	// one that the Store did not keep (see [removeForeign]).
+	removedType = "$shredded_removed_snapshot"
+)
 
 // sealedSnapshot is the data of a snapshot as a [Store] keeps it in the
 // store beneath: encrypted with a key made of the keys of every subject
@@ -70,35 +83,38 @@ type binder struct {
 // (the events are read from the last such snapshot on), and
 // [Store.LoadSnapshot] finds no snapshot once any of them is forgotten:
 // the stream is then loaded from its events, where the subject's fields
-// read as [Forgotten]. The store beneath keeps an encrypted snapshot
-// under a type of its own, which a repository that reads the snapshots
-// of that store itself takes for another's: it replays the stream. A snapshot of a stream that holds no encrypted
-// field is kept as it is. A store without keys ([NewDecrypting] given
-// none) keeps no snapshot of a stream that holds encrypted fields: its
-// state holds [Encrypted] for them, which a repository over a store with
-// keys would load as their values; it returns an error matching
-// [ErrSnapshotRefused]. The key is bound to the
-// events, not to the data: keep in a snapshot no personal value that the
-// stream's events do not hold encrypted.
+// read as [Forgotten]. A snapshot of a stream that holds no encrypted
+// field is kept in the clear. The store beneath keeps both under types
+// of their own, which a repository that reads the snapshots of that
+// store itself takes for another's: it replays the stream. A store
+// without keys ([NewDecrypting] given none) keeps no snapshot of a
+// stream that holds encrypted fields: its state holds [Encrypted] for
+// them, which a repository over a store with keys would load as their
+// values; it returns an error matching [ErrSnapshotRefused]. The key is
+// bound to the events, not to the data: keep in a snapshot no personal
+// value that the stream's events do not hold encrypted.
 //
 // A stream that holds fields of a subject already forgotten takes no
 // snapshot: the state to keep may have been decided before the subject
 // was forgotten, and hold its values. Nor does a stream whose reads hide
 // some of its events up to the snapshot's revision (its metadata's
 // MaxCount, MaxAge or TruncateBefore, or a soft delete), unless a
-// snapshot kept before covers them, when the schema names personal
-// fields: the state may hold what those events did (it was loaded before
-// they were hidden, or its command's own events pushed them out under
-// MaxCount), and their subjects cannot be read. A stream pruned after a
-// snapshot (see [chronicle.Repository.WithSnapshots]) goes on taking
-// them. In both cases SaveSnapshot keeps nothing and returns an error
-// matching [ErrSnapshotRefused], and the stream loads from its events.
+// snapshot that a Store kept before covers them, when the schema names
+// personal fields: the state may hold what those events did (it was
+// loaded before they were hidden, or its command's own events pushed
+// them out under MaxCount), and their subjects cannot be read. A stream
+// pruned after a snapshot through the Store (see
+// [chronicle.Repository.WithSnapshots]) goes on taking them. In both
+// cases SaveSnapshot keeps nothing and returns an error matching
+// [ErrSnapshotRefused], and the stream loads from its events. A snapshot
+// in the store beneath that a Store did not keep (see
+// [Store.LoadSnapshot]) is replaced all the same.
 func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
 	ss, err := beneath[chronicle.SnapshotStore](s, "save a snapshot")
 	if err != nil {
 		return err
 	}
-	fail := func(err error) error {
+	refused := func(err error) error {
 		// The store beneath refuses a snapshot of a stream that reads
 		// cannot show; reading it first must not change that answer.
 		switch {
@@ -109,11 +125,14 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		}
 		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
 	}
+	fail := refused
 	// The subjects of the last snapshot, which the events before it
-	// held, when the store beneath keeps one of this store's. Any
-	// snapshot kept covers the events up to its own: one kept in the
-	// clear had none of a subject (the events read from the start all
-	// the same, in case another program put it there).
+	// held, when the store beneath keeps one of this store's. A snapshot
+	// of this store's covers the events up to its own: one kept in the
+	// clear had none of a subject (the events are read from the start
+	// all the same). One that another program kept covers nothing, as
+	// no load through this store starts from it; where this store keeps
+	// none in its place, it removes it.
 	subjects := map[binder]bool{}
 	from, covered := uint64(0), uint64(0)
 	last, ok, err := ss.LoadSnapshot(ctx, snap.Stream)
@@ -123,13 +142,19 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	case ok && last.Revision > snap.Revision:
 		// The store beneath would keep the later one.
 		return nil
-	case ok:
+	case ok && strings.HasPrefix(last.Type, clearType):
 		covered = last.Revision + 1
+	case ok && strings.HasPrefix(last.Type, sealedType):
 		if sealed, ok := sealedSnapshotOf(last.Data); ok {
 			for _, b := range sealed.Subjects {
 				subjects[b] = true
 			}
-			from = covered
+			from, covered = last.Revision+1, last.Revision+1
+		}
+	case ok && last.Type != removedType:
+		fail = func(err error) error {
+			removeForeign(ctx, ss, snap.Stream, snap.Revision)
+			return refused(err)
 		}
 	}
 	if from <= snap.Revision {
@@ -148,6 +173,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	}
 	switch {
 	case len(subjects) == 0:
+		snap.Type = clearType + snap.Type
 		return ss.SaveSnapshot(ctx, snap)
 	case s.keys == nil:
 		return fail(errNoKeys)
@@ -179,7 +205,17 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 // [errors.ErrUnsupported]. It decrypts the snapshots that
 // [Store.SaveSnapshot] encrypted, and finds none where a subject whose
 // key encrypted it was forgotten since, or where it has no keys. A
-// snapshot kept in the clear reads as it is.
+// snapshot that SaveSnapshot kept in the clear reads as it is.
+//
+// It reads no other snapshot: one that a program kept in the store
+// beneath itself (Snapshots.Store of [chronicle.Snapshots]), as
+// programs over a Store did before it kept snapshots, holds the state
+// in the clear, and may hold the values of a subject forgotten since. It
+// finds none, so the stream is loaded from its events, and replaces that
+// snapshot with an empty one of its own, at the same revision, since a
+// [chronicle.SnapshotStore] has no call to delete one; the store beneath
+// refuses that at a revision that reads hide (a stream pruned after the
+// snapshot), and the next snapshot saved through the Store replaces it.
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
 	ss, err := beneath[chronicle.SnapshotStore](s, "load a snapshot")
 	if err != nil {
@@ -189,11 +225,20 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 	if err != nil || !ok {
 		return snap, ok, err
 	}
-	sealed, ok := sealedSnapshotOf(snap.Data)
-	if !ok {
+	if typ, ok := strings.CutPrefix(snap.Type, clearType); ok {
+		snap.Type = typ
 		return snap, true, nil
 	}
-	if snap.Type, ok = strings.CutPrefix(snap.Type, sealedType); !ok || s.keys == nil {
+	typ, ok := strings.CutPrefix(snap.Type, sealedType)
+	if !ok {
+		if snap.Type != removedType {
+			removeForeign(ctx, ss, stream, snap.Revision)
+		}
+		return chronicle.Snapshot{}, false, nil
+	}
+	snap.Type = typ
+	sealed, ok := sealedSnapshotOf(snap.Data)
+	if !ok || s.keys == nil {
 		return chronicle.Snapshot{}, false, nil
 	}
 	keys, bound, ok, err := s.snapshotKeys(ctx, sealed.Subjects)
@@ -208,6 +253,22 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 		return chronicle.Snapshot{}, false, fmt.Errorf("load snapshot of %q: decrypt: %w", stream, err)
 	}
 	return snap, true, nil
+}
+
+// removeForeign replaces a snapshot of stream that the store beneath
+// keeps, and that a [Store] did not, with an empty one of its own at
+// revision rev, at least as late: a [chronicle.SnapshotStore] has no
+// call that deletes a snapshot, but keeps the later of two, and the last
+// saved of one revision. The foreign snapshot may hold in the clear the
+// values of a subject forgotten since, which a Store must not keep.
+//
+// An error is not returned: the Store reads no foreign snapshot either
+// way, and the next load or save of one tries again. The store beneath
+// refuses one at a revision that its reads hide, such as that of a
+// snapshot after which the stream was pruned: a save at a later
+// revision replaces it.
+func removeForeign(ctx context.Context, ss chronicle.SnapshotStore, stream string, rev uint64) {
+	_ = ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: stream, Revision: rev, Type: removedType})
 }
 
 // subjectsOf adds to subjects those of the encrypted personal fields of

@@ -339,3 +339,129 @@ func TestSealedSnapshotBeneath(t *testing.T) {
 		t.Fatalf("Load with the snapshots of the store beneath = %+v, %v; want %+v, as a replay", got, err, want)
 	}
 }
+
+// withClearSnapshot returns a Store over a store that open returns,
+// whose stream book-1 holds the names of Alice and Bob, and a snapshot
+// beneath that holds them in the clear, as a program kept it before the
+// Store kept snapshots: in the store beneath (Snapshots.Store).
+func withClearSnapshot(t *testing.T, open func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore)) (*shred.Store, chronicle.SnapshotStore) {
+	t.Helper()
+	ctx := context.Background()
+	beneath, keys := open(t)
+	s := shred.New(beneath.(chronicle.Store), keys, bookSchema(t))
+	for _, who := range []string{"Alice Liddell", "Bob Marley"} {
+		if _, err := guestBook(s).Handle(ctx, "book-1", sign{Name: who}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{Store: beneath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SaveSnapshot(ctx, "book-1"); err != nil {
+		t.Fatal(err)
+	}
+	return s, beneath
+}
+
+// noAliceBeneath fails t if the snapshot of book-1 in the store beneath
+// holds Alice's name in the clear after what was done.
+func noAliceBeneath(t *testing.T, beneath chronicle.SnapshotStore, after string) {
+	t.Helper()
+	if raw, ok, err := beneath.LoadSnapshot(context.Background(), "book-1"); err != nil || ok && bytes.Contains(raw.Data, []byte("Alice Liddell")) {
+		t.Errorf("after %s, the store beneath still keeps Alice's name in the clear: %s, %v", after, raw.Data, err)
+	}
+}
+
+// TestSnapshotNotSealedIsNotRead: before the Store kept snapshots,
+// programs over it kept theirs in the store beneath (Snapshots.Store),
+// in the clear. The Store reads only the snapshots that it kept itself:
+// another, found beneath, may hold a forgotten person's name, and is
+// taken for none (the repository replays the stream, whose fields read
+// as forgotten) and replaced beneath, so that the name is not kept
+// there either. So is one under the Store's own type whose envelope it
+// cannot read.
+func TestSnapshotNotSealedIsNotRead(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range snapshotStores() {
+		t.Run(name, func(t *testing.T) {
+			s, beneath := withClearSnapshot(t, open)
+			// A snapshot under the Store's type that is no envelope.
+			if _, err := guestBook(s).Handle(ctx, "book-2", sign{Name: "Alice Liddell"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := beneath.SaveSnapshot(ctx, chronicle.Snapshot{
+				Stream: "book-2", Type: "$shredded_snapshot:shred_test.book", Data: []byte(`{"Names":["Alice Liddell"]}`),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+				t.Fatal(err)
+			}
+
+			repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for stream, want := range map[string][]string{
+				"book-1": {shred.Forgotten, "Bob Marley"},
+				"book-2": {shred.Forgotten},
+			} {
+				if snap, ok, err := s.LoadSnapshot(ctx, stream); ok || err != nil {
+					t.Errorf("LoadSnapshot(%q) after forgetting Alice = %s (%s), %v, %v; want none", stream, snap.Data, snap.Type, ok, err)
+				}
+				if state, _, err := repo.Load(ctx, stream); err != nil || !reflect.DeepEqual(state.Names, want) {
+					t.Errorf("Load(%q) after forgetting Alice = %+v, %v; want %q", stream, state, err, want)
+				}
+			}
+			noAliceBeneath(t, beneath, "a load")
+			// Other streams take snapshots, which the Store reads.
+			if _, err := repo.Handle(ctx, "book-3", sign{Name: "Dan Brown"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := repo.SaveSnapshot(ctx, "book-3"); err != nil {
+				t.Fatal(err)
+			}
+			if snap, ok, err := s.LoadSnapshot(ctx, "book-3"); !ok || err != nil || !bytes.Contains(snap.Data, []byte("Dan Brown")) {
+				t.Errorf("LoadSnapshot of a stream snapshotted through the Store = %s, %v, %v", snap.Data, ok, err)
+			}
+		})
+	}
+}
+
+// TestSnapshotNotSealedBeforePruning: a stream pruned after a snapshot
+// that a program kept in the clear beneath loads from the events that
+// reads show, since the Store does not read that snapshot; it covers no
+// hidden events either, whose subjects cannot be read, so the Store
+// keeps no snapshot of the stream in its place. The store beneath keeps
+// no snapshot at a revision that reads hide, so the load cannot replace
+// the foreign one; the refused save does, at its own revision.
+func TestSnapshotNotSealedBeforePruning(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range snapshotStores() {
+		t.Run(name, func(t *testing.T) {
+			s, beneath := withClearSnapshot(t, open)
+			if err := s.SetStreamMetadata(ctx, "book-1", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
+				t.Fatal(err)
+			}
+			repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := repo.Handle(ctx, "book-1", sign{Name: "Carol Kaye"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+				t.Fatal(err)
+			}
+			state, _, err := repo.Load(ctx, "book-1")
+			if want := []string{"Carol Kaye"}; err != nil || !reflect.DeepEqual(state.Names, want) {
+				t.Errorf("Load after forgetting Alice = %+v, %v; want %q, as the reads show", state, err, want)
+			}
+			if err := repo.SaveSnapshot(ctx, "book-1"); !errors.Is(err, shred.ErrSnapshotRefused) {
+				t.Errorf("SaveSnapshot of the pruned stream = %v; want ErrSnapshotRefused", err)
+			}
+			noAliceBeneath(t, beneath, "a save")
+		})
+	}
+}
