@@ -266,7 +266,7 @@ func (a *app) replay(ctx context.Context, args []string) int {
 			s = steps[i+1]
 		}
 		if err := sleep(ctx, delay); err != nil {
-			return exitInterrupted
+			return a.fail(err)
 		}
 		fmt.Fprintf(a.out, "\nMove %d: %s plays %s\n%s", s.Game.Moves, cli.Printable(m.Player), cli.Printable(string(m.Column)), a.drawGame(s.Game))
 	}

@@ -16,6 +16,10 @@
 // ~/.local/share/chronicle/connectfour.db) unless --store says otherwise:
 // memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT. Run
 // connectfour --help, or any command with --help, for the details.
+//
+// Exit status: 0 done; 1 error; 2 wrong usage; 3 game left unfinished (q,
+// Ctrl-D or end of input: resume it later); 130 interrupted (Ctrl-C,
+// SIGINT) and 143 stopped by SIGTERM, a game under way saved as after q.
 package main
 
 import (
@@ -25,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -38,7 +41,8 @@ import (
 	"github.com/chronicle-es/chronicle/projection"
 )
 
-// Exit codes, so that scripts can tell what happened.
+// Exit codes, so that scripts can tell what happened. A command stopped
+// by a signal exits cli.ExitInterrupted or cli.ExitTerminated.
 const (
 	exitOK = 0
 	// exitError: the command failed, such as a game that does not exist
@@ -49,12 +53,10 @@ const (
 	// exitUnfinished: the player quit (q, Ctrl-D, end of input) before
 	// the game ended. The game is saved and can be resumed.
 	exitUnfinished = 3
-	// exitInterrupted: Ctrl-C, as shells report a SIGINT.
-	exitInterrupted = 130
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := cli.NotifyContext(context.Background())
 	code := run(ctx, os.Args[1:], console{
 		in:     os.Stdin,
 		out:    os.Stdout,
@@ -162,6 +164,8 @@ type app struct {
 	store string
 	// storeDSN is the store actually opened.
 	storeDSN string
+	// stopped returns why the run's context ended, nil while it goes on.
+	stopped func() error
 	// replay's flags: --at, -1 when not given, and --delay, negative
 	// for the default.
 	at    int
@@ -169,7 +173,7 @@ type app struct {
 }
 
 func run(ctx context.Context, args []string, c console) int {
-	a := &app{console: c}
+	a := &app{console: c, stopped: func() error { return context.Cause(ctx) }}
 	// Flags before the command, as in "connectfour --store memory: list",
 	// are the program's: --store and --help.
 	top := flag.NewFlagSet("connectfour", flag.ContinueOnError)
@@ -321,7 +325,8 @@ A game ID may be shortened to its first characters, as long as they are unique.
 Colours are used on a terminal unless NO_COLOR is set.
 
 Exit status: 0 done; 1 error; 2 wrong usage; 3 game left unfinished (q, Ctrl-D
-or end of input: resume it later); 130 interrupted.
+or end of input: resume it later); 130 interrupted (Ctrl-C, SIGINT); 143
+stopped by SIGTERM. A game stopped by either is saved, as after q.
 `, def)
 }
 
@@ -395,6 +400,12 @@ func (a *app) service(store chronicle.Store) *cf.Service {
 
 // fail prints err and returns the exit code for it.
 func (a *app) fail(err error) int {
+	// Stopped by a signal: that is what the user needs to hear, not the
+	// "context canceled" of what was under way.
+	if how, code, ok := cli.Stopped(a.stopped(), err); ok {
+		fmt.Fprintf(a.err, "connectfour: %s before it was done\n", how)
+		return code
+	}
 	fmt.Fprintf(a.err, "connectfour: %v\n", err)
 	var bad *inputError
 	if errors.As(err, &bad) || errors.Is(err, dsn.ErrInvalid) {

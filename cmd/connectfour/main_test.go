@@ -1,19 +1,24 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/cli/clitest"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
@@ -627,4 +632,100 @@ func TestResumeLineHidesThePassword(t *testing.T) {
 			t.Errorf("the output holds the password:\n%s\n%s", r.out, r.errOut)
 		}
 	}
+}
+
+// TestSignalExitStatus stops a command with each signal that connectfour
+// catches, while it waits for its store: a PostgreSQL server that accepts
+// the connection and never answers. Shells report 128 plus the signal's
+// number, 130 for SIGINT (Ctrl-C) and 143 for SIGTERM, as blog, basket
+// and chronicle exit; the message says which stopped the command.
+// connectfour caught only SIGINT, and said "context canceled" with exit
+// status 1; SIGTERM killed it without a word.
+func TestSignalExitStatus(t *testing.T) {
+	clitest.StopsOnSignals(t, binary, "connectfour: ", "list")
+}
+
+// TestSignalWhilePlaying stops a game at the prompt for a move, another
+// before it started, and a replay between two moves, with each signal
+// that connectfour catches: the exit status is the one the shells report,
+// as for the other commands, the game is saved and resumes as after q,
+// and the output says what stopped it. SIGTERM killed the program without
+// a word, with no line to resume the game; Ctrl-C stopped a replay
+// without one.
+func TestSignalWhilePlaying(t *testing.T) {
+	for _, tt := range []struct {
+		sig       syscall.Signal
+		code      int
+		says, how string
+	}{
+		{syscall.SIGINT, 130, "Interrupted (Ctrl-C, SIGINT).\n", "interrupted (Ctrl-C, SIGINT)"},
+		{syscall.SIGTERM, 143, "Stopped by SIGTERM.\n", "stopped by SIGTERM"},
+	} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			home := t.TempDir()
+			db := "sqlite:" + filepath.Join(home, "x.db")
+			r := stopAtPrompt(t, home, "alice\nbob\nD\n", "Next player: bob (O)\nColumn (A-G, q to quit): ", tt.sig, "--store", db)
+			r.must(t, tt.code, tt.says+"Game ", "is saved after 1 move. Resume it with:\n  connectfour resume ")
+			id := gameID.FindStringSubmatch(r.out)[1]
+			runBin(t, home, "q\n", "resume", id, "--store", db).must(t, exitUnfinished, "after 1 move.", "Next player: bob (O)")
+
+			r = stopAtPrompt(t, home, "", "Your name: ", tt.sig, "--store", db)
+			r.must(t, tt.code, tt.says+"No game was started. Bye!\n")
+
+			r = stopAtPrompt(t, home, "", "against bob (O), 1 move.\n", tt.sig, "replay", "--delay", "1h", id, "--store", db)
+			if r.code != tt.code || r.errOut != "connectfour: "+tt.how+" before it was done\n" {
+				t.Errorf("replay after %v: exit %d, stderr %q", tt.sig, r.code, r.errOut)
+			}
+		})
+	}
+}
+
+// stopAtPrompt runs the built program with input written to it, waits
+// until its output ends with prompt, sends it sig and returns what it
+// did.
+func stopAtPrompt(t *testing.T, home, input, prompt string, sig os.Signal, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+filepath.Join(home, "data"), "NO_COLOR=")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if _, err := io.WriteString(stdin, input); err != nil {
+		t.Fatal(err)
+	}
+	// The prompt ends no line: read byte by byte until it is there, and
+	// the program waits for the next line.
+	var out bytes.Buffer
+	r := bufio.NewReader(stdout)
+	for !strings.HasSuffix(out.String(), prompt) {
+		b, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("output ended before the prompt %q: %v\nstdout:\n%s\nstderr:\n%s", prompt, err, &out, &errOut)
+		}
+		out.WriteByte(b)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("%v after %v: %v", args, sig, err)
+	}
+	return result{cmd.ProcessState.ExitCode(), out.String(), errOut.String()}
 }

@@ -24,7 +24,7 @@ const (
 	answered answer = iota
 	// quit: the player typed q, or input ended (Ctrl-D, end of a pipe).
 	quit
-	// interrupted: Ctrl-C.
+	// interrupted: a signal, Ctrl-C or SIGTERM (see [app.interruption]).
 	interrupted
 )
 
@@ -225,11 +225,25 @@ func (s *session) askName(ctx context.Context, question, other string) (string, 
 }
 
 func (s *session) stopBeforeStart(ans answer) int {
-	fmt.Fprintln(s.out, "No game was started. Bye!")
+	code := exitUnfinished
 	if ans == interrupted {
-		return exitInterrupted
+		code = s.interruption()
 	}
-	return exitUnfinished
+	fmt.Fprintln(s.out, "No game was started. Bye!")
+	return code
+}
+
+// interruption says, after a prompt that a signal ended, which signal it
+// was, in the words of cli.Stopped, and returns the exit status for it.
+// A prompt ends so only when the run's context does, which only a test
+// ends otherwise: that reads as Ctrl-C.
+func (a *app) interruption() int {
+	how, code, ok := cli.Stopped(a.stopped(), context.Canceled)
+	if !ok {
+		how, code = "interrupted", cli.ExitInterrupted
+	}
+	fmt.Fprintf(a.out, "%s.\n", capitalize(how))
+	return code
 }
 
 // loop plays moves until the game ends or the players stop.
@@ -293,8 +307,9 @@ func (s *session) askColumn(ctx context.Context) (cf.Column, answer) {
 }
 
 func (s *session) stopUnfinished(ans answer) int {
+	code := exitUnfinished
 	if ans == interrupted {
-		fmt.Fprintln(s.out, "Interrupted.")
+		code = s.interruption()
 	}
 	if s.inMemory() {
 		fmt.Fprintf(s.out, "Game %s stopped after %s; the memory store forgets it now.\n", s.id, moves(s.game.Moves))
@@ -302,10 +317,7 @@ func (s *session) stopUnfinished(ans answer) int {
 		fmt.Fprintf(s.out, "Game %s is saved after %s. Resume it with:\n  %s\n%s", s.id, moves(s.game.Moves), s.commandLine("resume", s.id.String()),
 			s.passwordNote())
 	}
-	if ans == interrupted {
-		return exitInterrupted
-	}
-	return exitUnfinished
+	return code
 }
 
 // inMemory reports whether the events are lost at exit, so that there is

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -46,4 +47,29 @@ func StopWhileWaiting(t *testing.T, bin string, sig os.Signal, args ...string) (
 		t.Fatalf("%s after %v: %v", bin, sig, err)
 	}
 	return cmd.ProcessState.ExitCode(), errOut.String()
+}
+
+// StopsOnSignals runs the program bin with args, as [StopWhileWaiting]
+// does, once for each signal that the programs catch, and checks that it
+// exits with the status that shells report for it, 128 plus the signal's
+// number (130 for SIGINT, Ctrl-C, and 143 for SIGTERM), and prints on
+// standard error no more than prefix, such as "blog: ", and what stopped
+// it before it was done.
+func StopsOnSignals(t *testing.T, bin, prefix string, args ...string) {
+	t.Helper()
+	for _, tt := range []struct {
+		sig  syscall.Signal
+		code int
+		says string
+	}{
+		{syscall.SIGINT, 130, "interrupted (Ctrl-C, SIGINT) before it was done\n"},
+		{syscall.SIGTERM, 143, "stopped by SIGTERM before it was done\n"},
+	} {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			code, stderr := StopWhileWaiting(t, bin, tt.sig, args...)
+			if code != tt.code || stderr != prefix+tt.says {
+				t.Errorf("after %v: exit status %d, stderr %q; want %d, %q", tt.sig, code, stderr, tt.code, prefix+tt.says)
+			}
+		})
+	}
 }
