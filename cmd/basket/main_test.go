@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -378,19 +377,5 @@ func TestBasketHiddenCreation(t *testing.T) {
 // says which stopped the command; both exited 1 with "context canceled",
 // which tells a user nothing.
 func TestBasketSignalExitStatus(t *testing.T) {
-	for _, tt := range []struct {
-		sig  syscall.Signal
-		code int
-		says string
-	}{
-		{syscall.SIGINT, 130, "basket: interrupted (Ctrl-C, SIGINT) before it was done\n"},
-		{syscall.SIGTERM, 143, "basket: stopped by SIGTERM before it was done\n"},
-	} {
-		t.Run(tt.sig.String(), func(t *testing.T) {
-			code, stderr := clitest.StopWhileWaiting(t, bin, tt.sig, "get", "00000000-0000-0000-0000-000000000000")
-			if code != tt.code || stderr != tt.says {
-				t.Errorf("after %v: exit status %d, stderr %q; want %d, %q", tt.sig, code, stderr, tt.code, tt.says)
-			}
-		})
-	}
+	clitest.StopsOnSignals(t, bin, "basket: ", "get", "00000000-0000-0000-0000-000000000000")
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -464,19 +463,5 @@ func TestBlogStoppedAdviceWithAPassword(t *testing.T) {
 // says which stopped the command; both exited 1 with "context canceled",
 // which tells a user nothing.
 func TestBlogSignalExitStatus(t *testing.T) {
-	for _, tt := range []struct {
-		sig  syscall.Signal
-		code int
-		says string
-	}{
-		{syscall.SIGINT, 130, "blog: interrupted (Ctrl-C, SIGINT) before it was done\n"},
-		{syscall.SIGTERM, 143, "blog: stopped by SIGTERM before it was done\n"},
-	} {
-		t.Run(tt.sig.String(), func(t *testing.T) {
-			code, stderr := clitest.StopWhileWaiting(t, bin, tt.sig, "list")
-			if code != tt.code || stderr != tt.says {
-				t.Errorf("after %v: exit status %d, stderr %q; want %d, %q", tt.sig, code, stderr, tt.code, tt.says)
-			}
-		})
-	}
+	clitest.StopsOnSignals(t, bin, "blog: ", "list")
 }
