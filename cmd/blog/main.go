@@ -263,12 +263,16 @@ func (e *stoppedError) Error() string {
 	if e.hidden {
 		password = "\n(with the store's password in place of xxxxx)"
 	}
-	return fmt.Sprintf("the read model is stopped at position %d, on the event %s at revision %d of %s, which this version of blog cannot read: %v\n"+
+	// The type is as another tool stored it, and the codec's words
+	// repeat it: both are shown as titles are (cli.Printable), so that
+	// they can neither drive the terminal nor break the line. The
+	// stream, which a post's id names, is too, for one rule throughout.
+	return fmt.Sprintf("the read model is stopped at position %d, on the event %s at revision %d of %s, which this version of blog cannot read: %s\n"+
 		"If a newer version of blog wrote it, run that version. If the event is none of the blog's, remove its post and rebuild the read model:\n"+
 		"  chronicle --store %s delete %s\n"+
 		"  chronicle --store %s scavenge\n"+
 		"  blog --store %s rebuild%s",
-		e.event.Position, e.event.Type, e.event.Revision, e.event.Stream, why,
+		e.event.Position, cli.Printable(e.event.Type), e.event.Revision, cli.Printable(e.event.Stream), cli.Printable(why.Error()),
 		store, cli.ShellQuote(e.event.Stream), store, store, password)
 }
 

@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -464,4 +465,40 @@ func TestBlogStoppedAdviceWithAPassword(t *testing.T) {
 // which tells a user nothing.
 func TestBlogSignalExitStatus(t *testing.T) {
 	clitest.StopsOnSignals(t, bin, "blog: ", "list")
+}
+
+// TestBlogUnreadableEventTypeCannotDriveTheTerminal stops the read model
+// on events of types that another tool wrote in the database, which no
+// store's append takes: one holds a terminal escape, the other a
+// zero-width non-joiner, which ordinary text holds.
+// The message names the type as list and show name a title
+// (cli.Printable): quoted with Go's escapes when it is not text, as it is
+// when it is. It printed the escape as it was stored.
+func TestBlogUnreadableEventTypeCannotDriveTheTerminal(t *testing.T) {
+	for typ, shown := range map[string]string{
+		"Evil\x1b]0;owned\x07":  `"Evil\x1b]0;owned\a"`,
+		"Post\u200cWasRetitled": "Post\u200cWasRetitled",
+	} {
+		c := newCLI(t)
+		odd := c.create("--title", "Odd")
+		c.withStore(func(ctx context.Context, s *sqlite.Store) {
+			// The store refuses such a type: another tool wrote it in
+			// the database.
+			res, err := s.Append(ctx, "post-"+odd, chronicle.Exact(0), chronicle.EventData{Type: "PostWasRetitled", Data: []byte(`{}`)})
+			if err == nil {
+				err = s.Update(ctx, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, `UPDATE events SET type = $1 WHERE position = $2`, typ, res.FirstPosition)
+					return err
+				})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		r := c.run("list")
+		if r.code != 1 || strings.Contains(r.stderr, "\x1b") ||
+			!strings.Contains(r.stderr, ", on the event "+shown+" at revision 1 of post-"+odd+", which this version of blog cannot read: ") {
+			t.Errorf("list stopped on an event of type %q: exit %d, stderr:\n%s", typ, r.code, r.stderr)
+		}
+	}
 }
