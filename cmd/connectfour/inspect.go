@@ -12,6 +12,7 @@ import (
 
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/internal/cli"
+	"github.com/chronicle-es/chronicle/internal/dsn"
 	"github.com/google/uuid"
 )
 
@@ -108,6 +109,24 @@ func (a *app) list(ctx context.Context, _ []string) int {
 	if err := tw.Flush(); err != nil {
 		return a.fail(err)
 	}
+	return exitOK
+}
+
+func (a *app) rebuild(ctx context.Context, _ []string) int {
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer store.Close()
+	err = a.service(store).RebuildReadModels(ctx)
+	if errors.Is(err, cf.ErrNoReadModels) {
+		fmt.Fprintf(a.out, "On %s, list and stats read the events each time: there is nothing to rebuild.\n", a.where())
+		return exitOK
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	fmt.Fprintf(a.out, "Rebuilt the games list and the leaderboard from the events in %s.\n", dsn.Describe(a.storeDSN))
 	return exitOK
 }
 

@@ -7,6 +7,9 @@
 //	connectfour [play]          play a new game (the default)
 //	connectfour resume ID       continue an unfinished game
 //	connectfour list            list the games
+//	connectfour stats           show the leaderboard
+//	connectfour rebuild         rebuild the games list and the leaderboard
+//	connectfour forget PLAYER   erase a player's name from the games
 //	connectfour show ID         draw a game's board
 //	connectfour history ID      print a game's events
 //	connectfour replay ID       play a game back (--at N: the board after move N)
@@ -128,6 +131,13 @@ names are encrypted cannot be resumed there; resume it on its database.`},
 			help: "On the embedded store, reads the games table that a projection keeps up to date."},
 		{name: "stats", summary: "show the leaderboard: games, wins, losses and ties of each player", run: (*app).stats,
 			help: "On the embedded store, reads the leaderboard that a projection keeps up to date."},
+		{name: "rebuild", summary: "rebuild the games list and the leaderboard from the events", run: (*app).rebuild,
+			help: `On the embedded store and PostgreSQL, list and stats read tables that
+projections keep up to date. Rebuilding empties them and replays every game
+into them. Until then, tables that an older version of connectfour built keep
+what it counted: a game of two players of the same name, which old games may
+have, counted twice. Elsewhere, list and stats read the events each time:
+there is nothing to rebuild.`},
 		{name: "forget", args: "PLAYER", summary: "erase a player's name from the games whose names are encrypted", nargs: 1, run: (*app).forget,
 			help: `Names are personal data. On a store with a database (sqlite:, postgres://),
 this program stores them encrypted, with a key for each player in that

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -728,4 +729,43 @@ func stopAtPrompt(t *testing.T, home, input, prompt string, sig os.Signal, args 
 		t.Fatalf("%v after %v: %v", args, sig, err)
 	}
 	return result{cmd.ProcessState.ExitCode(), out.String(), errOut.String()}
+}
+
+// TestRebuild rebuilds the read models of a store whose leaderboard
+// counts a game twice, as one built before the leaderboard counted a
+// game of two players of the same name once could (21a9aaa): stats shows
+// the counts of the events after it. Such a leaderboard kept its counts,
+// with no command to rebuild it. A store without read models has nothing
+// to rebuild, and says so.
+func TestRebuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c4.db")
+	db := []string{"--store", "sqlite:" + path}
+	runIn(t, lines([]string{"alice", "bob"}, "ABABABA"), nil, db...).must(t, exitOK, "alice (X) wins")
+	alice := regexp.MustCompile(`1\s+alice\s+1\s+1\s+0\s+0`)
+	if r := runIn(t, "", nil, append([]string{"stats"}, db...)...); !alice.MatchString(r.out) {
+		t.Fatalf("stats: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE connectfour_players SET games = 2, wins = 2 WHERE name = 'alice'`)
+		return err
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runIn(t, "", nil, append([]string{"stats"}, db...)...); alice.MatchString(r.out) {
+		t.Fatalf("the leaderboard did not take the old counts:\n%s", r.out)
+	}
+
+	runIn(t, "", nil, append([]string{"rebuild"}, db...)...).must(t, exitOK, "Rebuilt the games list and the leaderboard from the events in "+path+".\n")
+	if r := runIn(t, "", nil, append([]string{"stats"}, db...)...); !alice.MatchString(r.out) {
+		t.Errorf("stats after the rebuild: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	runIn(t, "", nil, "rebuild", "--store", "sqlite:"+filepath.Join(t.TempDir(), "new.db")).must(t, exitOK, "Rebuilt")
+	runIn(t, "", nil, "rebuild", "--store", "memory:").must(t, exitOK, "nothing to rebuild")
 }

@@ -293,6 +293,29 @@ func (s *Service) Forget(ctx context.Context, player string) error {
 	return nil
 }
 
+// ErrNoReadModels means [Service.RebuildReadModels] was called on a
+// service whose store keeps no read models (it is not a
+// [projection.DB]): ListGames and Leaderboard read the events each time,
+// and there is nothing to rebuild.
+var ErrNoReadModels = errors.New("this store keeps no read models: the games and the leaderboard are read from the events each time")
+
+// RebuildReadModels empties the games table and the leaderboard that
+// [Projections] keep, and replays every game's events into them, as
+// [Service.Forget] does. A read model built by an earlier version keeps
+// what that version counted until it is rebuilt, such as a leaderboard
+// that counted twice a game whose two players have the same name (see
+// [PlayerStats]). On a store without read models it returns
+// [ErrNoReadModels].
+func (s *Service) RebuildReadModels(ctx context.Context) error {
+	if s.read == nil {
+		return ErrNoReadModels
+	}
+	if err := s.read.rebuild(ctx); err != nil {
+		return fmt.Errorf("rebuild read models: %w", err)
+	}
+	return nil
+}
+
 // CreateGame starts a new game between two players and returns its id.
 // Names are trimmed of spaces; a refused name gives an error matching
 // [ErrInvalidPlayerName] or [ErrSamePlayers].
