@@ -1,5 +1,11 @@
 package postgres
 
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
 // SetTestHook makes the store's writer call f at each stage of a batch
 // ("checked": states read and checked, lock not taken; "locked": lock taken
 // and events inserted, not committed), so that tests can stretch the
@@ -23,3 +29,10 @@ const SchemaVersion = schemaVersion
 // Fast reports how many batches the store's writer has written without
 // reading their streams' states first.
 func Fast(s *Store) int64 { return s.w.fast.Load() }
+
+// RecordVersion records version as the schema's, as a migration to it
+// does last: tests play with it a newer Chronicle that migrates the
+// schema while the store is open.
+func RecordVersion(ctx context.Context, s *Store, version int) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.recordVersion(ctx, tx, version) })
+}

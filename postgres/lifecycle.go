@@ -29,14 +29,18 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("set metadata of %q: %w", stream, err)
 	}
-	var one int
-	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// The upsert left the row alone: the stream is tombstoned.
-		return &chronicle.StreamDeletedError{Stream: stream}
+	var version int32
+	var written bool
+	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&version, &written)
+	if err == nil {
+		err = s.checkVersion(version)
 	}
 	if err != nil {
 		return fmt.Errorf("set metadata of %q: %w", stream, s.closedErr(ctx, err))
+	}
+	if !written {
+		// The upsert left the row alone: the stream is tombstoned.
+		return &chronicle.StreamDeletedError{Stream: stream}
 	}
 	return nil
 }
@@ -258,9 +262,13 @@ func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo boo
 				return err
 			}
 		}
+		var version int32
 		var maxAge, maxCount, truncate int64
 		var deleted int16
-		if err := tx.QueryRow(ctx, s.sql.scavengeMeta, stream).Scan(&maxAge, &maxCount, &truncate, &deleted); err != nil {
+		if err := tx.QueryRow(ctx, s.sql.scavengeMeta, stream).Scan(&version, &maxAge, &maxCount, &truncate, &deleted); err != nil {
+			return err
+		}
+		if err := s.checkVersion(version); err != nil {
 			return err
 		}
 		var last int64

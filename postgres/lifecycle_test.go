@@ -194,18 +194,21 @@ func TestScavengeInterruptedWithinAStream(t *testing.T) {
 }
 
 // TestSoftDeleteByAnOlderProcess soft-deletes a stream as a process
-// still running the code of schema version 2 does, on a schema that a
-// newer one has migrated since (PostgreSQL tells it nothing): its delete
-// leaves streams_meta.restart as it was. Metadata set on the stream
-// afterwards must still keep hiding what the delete hid, so that the
-// next append does not bring the deleted events back.
+// still running the code of schema version 2 did, on a schema that a
+// process of version 3 had migrated since (PostgreSQL told it nothing,
+// and only version 4 stops it): its delete left streams_meta.restart as
+// it was. Metadata set on the stream afterwards must still keep hiding
+// what the delete hid, so that the next append does not bring the
+// deleted events back.
 func TestSoftDeleteByAnOlderProcess(t *testing.T) {
 	ctx := context.Background()
 	s, head, meta, tx := twoEventsAndASession(t)
-	// The statements of version 2's Delete, under the head lock.
+	// The statements of version 2's Delete, under the head lock. Its
+	// update of the head row says the current version, or the trigger
+	// of version 4 would refuse it, as it refuses such processes since.
 	execAll(t, tx,
 		"SELECT position FROM "+head+" FOR UPDATE",
-		"UPDATE "+head+" SET meta_version = meta_version + 1",
+		"UPDATE "+head+" SET meta_version = meta_version + 1, written_by = schema_version",
 		`INSERT INTO `+meta+` (stream, truncate_before, deleted) VALUES ('s', 2, 1)
 ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, deleted = excluded.deleted`)
 	if err := tx.Commit(ctx); err != nil {
@@ -255,7 +258,7 @@ func TestSetMetadataWaitsForADelete(t *testing.T) {
 			t.Fatalf("SetStreamMetadata did not wait for the row that another session holds: %v", err)
 		default:
 		}
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO '||$1||'%'`, meta).Scan(&waiting)
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO '||$1||'%'`, meta).Scan(&waiting)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +269,7 @@ func TestSetMetadataWaitsForADelete(t *testing.T) {
 	// The statements of Delete, with the row already held.
 	execAll(t, tx,
 		"SELECT position FROM "+head+" FOR UPDATE",
-		"UPDATE "+head+" SET meta_version = meta_version + 1",
+		"UPDATE "+head+" SET meta_version = meta_version + 1, written_by = schema_version",
 		"UPDATE "+meta+" SET truncate_before = greatest(truncate_before, 4), deleted = 1, restart = 4 WHERE stream = 's'")
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)

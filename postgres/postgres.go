@@ -109,6 +109,37 @@
 // migrate it once. Several applications, or tests, can share one database
 // by using different schemas.
 //
+// A process that opened the schema before a newer Chronicle migrated it
+// stops writing to it: its appends, deletes, metadata, snapshots and
+// scavenges fail with an error that says to restart it with the newer
+// Chronicle, while its reads go on. Its code might otherwise write what
+// the newer code reads wrong (a soft delete by the code of version 2, on
+// a schema of version 3, left where the stream went on stale). An
+// upgrade can therefore roll through the processes one at a time: the
+// first to run the newer code migrates, and the others refuse writes
+// until they are restarted with it. Processes built before this check
+// (schema versions 1 to 3) have their appends and deletes refused the
+// same way, though not their other writes: stop them before upgrading.
+//
+// The check costs no round trip. The head row holds the schema's
+// version, and every update of it (each append batch, delete, and
+// scavenge of a stream's last event) says which version its code knows:
+// a trigger refuses it when the two differ, and an older process's
+// update, which says nothing, always. The writes that leave the row
+// alone read the version in their first statement. A migration takes
+// the head table exclusively before it changes anything: the writes
+// under way finish first, under the old schema, and those that come
+// after wait for it and then find the new version. Like the migrations'
+// own changes to the tables, that lock waits for transactions that have
+// read the head (a pg_dump, for one), and appends and subscribers wait
+// behind it. Two other designs were set aside: reading schema_version in
+// every write transaction costs a query per batch, and leaves a window
+// between the read and the commit unless the migration locks as above
+// anyway; and having every open store hold a shared advisory lock, which
+// a migration would have to take exclusively, refuses the migration
+// rather than the older writes, so that no upgrade could roll through
+// running processes, and costs each store a connection.
+//
 // # Connections
 //
 // A Store holds a pgxpool pool for reads (its size is set in the
@@ -218,7 +249,7 @@ func (s *Store) closedErr(ctx context.Context, err error) error {
 }
 
 // schemaVersion is the version of the newest migration.
-const schemaVersion = 3
+const schemaVersion = 4
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -395,6 +426,16 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	if version > schemaVersion {
 		return newerSchema(version)
 	}
+	if version > 0 && version != schemaVersion {
+		// Wait for the store's writes under way in every process, and
+		// make those that come after wait for the new version: each reads
+		// the head row first (see "Schema" in the package doc). It is the
+		// first of the store's tables that they lock, so that none holds
+		// another that the scripts need while it waits for this lock.
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+s.sql.table("head")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("migrate: lock head: %w", err)
+		}
+	}
 	for v := version + 1; v <= schemaVersion; v++ {
 		script, err := migrations.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
 		if err != nil {
@@ -405,8 +446,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		}
 	}
 	if version != schemaVersion {
-		_, err := tx.Exec(ctx, "INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version", schemaVersion)
-		if err != nil {
+		if err := s.recordVersion(ctx, tx, schemaVersion); err != nil {
 			return fmt.Errorf("migrate: set version: %w", err)
 		}
 	}
@@ -414,6 +454,33 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("migrate: commit: %w", err)
 	}
 	return nil
+}
+
+// recordVersion records version as the schema's, the last step of a
+// migration: in schema_version, which Open reads, and in the head row,
+// which the writes of the processes already running read (see
+// migrations/4.sql).
+func (s *Store) recordVersion(ctx context.Context, tx pgx.Tx, version int) error {
+	for _, q := range []string{
+		"INSERT INTO " + s.sql.table("schema_version") + " (version) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
+		"UPDATE " + s.sql.table("head") + " SET schema_version = $1, written_by = $1",
+	} {
+		if _, err := tx.Exec(ctx, q, version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkVersion fails if the head row says that the schema is at another
+// version than this code's: a newer Chronicle has migrated it since the
+// store opened it. The head row's trigger refuses the writes that update
+// the row in the same words.
+func (s *Store) checkVersion(version int32) error {
+	if version == schemaVersion {
+		return nil
+	}
+	return fmt.Errorf("schema %q was migrated to version %d by a newer Chronicle after this process opened it (this one knows version %d): restart this process with the newer Chronicle", s.opts.Schema, version, schemaVersion)
 }
 
 func newerSchema(version int) error {

@@ -36,6 +36,13 @@ func newQueries(schema string) queries {
 	q := queries{schema: schema}
 	events, head := q.table("events"), q.table("head")
 	meta, snapshots, scavenge := q.table("streams_meta"), q.table("snapshots"), q.table("scavenge_state")
+	// Every update of the head row says which schema version this code
+	// knows; the row's trigger refuses it once the schema is at another
+	// (see migrations/4.sql). The writes that leave the row alone read its
+	// schema_version instead, as the first of the store's tables they
+	// lock (see Store.migrate), and the store refuses them itself.
+	current := strconv.Itoa(schemaVersion)
+	written := ", written_by = " + current
 
 	// The state of each stream of a batch (its last revision in events,
 	// whether it is deleted, where its revisions go on, and where they
@@ -65,7 +72,7 @@ ORDER BY q.i`
 	// again under the lock. Appending to a soft-deleted stream brings it
 	// back ($9 names those streams).
 	q.insert = `WITH h AS (
-	UPDATE ` + head + ` SET position = position + $1 WHERE meta_version = $8
+	UPDATE ` + head + ` SET position = position + $1` + written + ` WHERE meta_version = $8
 	RETURNING position - $1 AS base, clock_timestamp() AS at
 ), ins AS (
 	INSERT INTO ` + events + ` (` + eventColumns + `)
@@ -127,7 +134,9 @@ SELECT (SELECT base FROM h)`
 	// returns the event there, and returns the stream's deletion state
 	// and whether a read does. It runs after lockSnapshot, as a statement
 	// of its own, so that it sees what a delete committed before it.
-	q.saveSnapshot = `WITH v AS (
+	q.saveSnapshot = `WITH h AS (
+	SELECT schema_version FROM ` + head + `
+), v AS (
 	` + view + `
 ), c AS (
 	SELECT v.deleted, v.deleted = 0 AND EXISTS (SELECT 1 FROM ` + events + `
@@ -135,11 +144,11 @@ SELECT (SELECT base FROM h)`
 	FROM v
 ), saved AS (
 	INSERT INTO ` + snapshots + ` (stream, revision, type, version, data)
-	SELECT $1, $2, $3::text, $4::integer, $5::bytea FROM c WHERE c.visible
+	SELECT $1, $2, $3::text, $4::integer, $5::bytea FROM h, c WHERE h.schema_version = ` + current + ` AND c.visible
 	ON CONFLICT (stream) DO UPDATE SET revision = excluded.revision, type = excluded.type, version = excluded.version, data = excluded.data
 	WHERE excluded.revision >= ` + snapshots + `.revision
 )
-SELECT deleted, visible FROM c`
+SELECT h.schema_version, c.deleted, c.visible FROM h, c`
 	q.loadSnapshot = "SELECT revision, type, version, data FROM " + snapshots + " WHERE stream = $1"
 	q.hasEvent = "SELECT EXISTS (SELECT 1 FROM " + events + " WHERE id = $1 AND stream = $2)"
 
@@ -147,21 +156,29 @@ SELECT deleted, visible FROM c`
 	// The row lock of the upsert orders it with deletes, and a
 	// soft-deleted stream keeps hiding what its delete hid: up to its
 	// restart, read from the row as the upsert locked it, after a delete
-	// it waited for. A process still running the code of version 2,
-	// which PostgreSQL does not stop once a newer one has migrated the
-	// schema, soft-deletes without setting restart: for its deletes,
-	// where the stream's revisions go on, as no append has followed the
-	// delete (as of the statement's snapshot, which may predate a delete
-	// it waited for: restart covers that case for this version's).
-	q.setMeta = `INSERT INTO ` + meta + ` AS m (stream, max_age_us, max_count, truncate_before) VALUES ($1, $2, $3, $4)
-ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
-	truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.restart, m.next_revision,
-		(SELECT revision + 1 FROM ` + events + ` WHERE stream = m.stream ORDER BY revision DESC LIMIT 1))
-	ELSE excluded.truncate_before END
-WHERE m.deleted <> 2
-RETURNING 1`
+	// it waited for. A process still running the code of version 2
+	// soft-deleted without setting restart, until version 4 stopped such
+	// processes from writing: for those deletes, where the stream's
+	// revisions go on, as no append has followed the delete (as of the
+	// statement's snapshot, which may predate a delete it waited for:
+	// restart covers that case for this version's). It returns the
+	// schema's version, and whether the row was written: not when the
+	// stream is tombstoned.
+	q.setMeta = `WITH h AS (
+	SELECT schema_version FROM ` + head + `
+), up AS (
+	INSERT INTO ` + meta + ` AS m (stream, max_age_us, max_count, truncate_before)
+	SELECT $1, $2, $3, $4 FROM h WHERE h.schema_version = ` + current + `
+	ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
+		truncate_before = CASE WHEN m.deleted = 1 THEN greatest(excluded.truncate_before, m.restart, m.next_revision,
+			(SELECT revision + 1 FROM ` + events + ` WHERE stream = m.stream ORDER BY revision DESC LIMIT 1))
+		ELSE excluded.truncate_before END
+	WHERE m.deleted <> 2
+	RETURNING 1
+)
+SELECT h.schema_version, EXISTS (SELECT 1 FROM up) FROM h`
 	q.getMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1"
-	q.bumpMeta = "UPDATE " + head + " SET meta_version = meta_version + 1"
+	q.bumpMeta = "UPDATE " + head + " SET meta_version = meta_version + 1" + written
 	q.deleteState = `SELECT (SELECT revision FROM ` + events + ` WHERE stream = $1 ORDER BY revision DESC LIMIT 1),
 	coalesce(m.deleted, 0), coalesce(m.next_revision, 0)
 FROM (SELECT 1) one LEFT JOIN ` + meta + ` m ON m.stream = $1`
@@ -174,14 +191,14 @@ ON CONFLICT (stream) DO UPDATE SET truncate_before = greatest(m.truncate_before,
 	// Streams are scavenged in byte order, as Go compares their names.
 	q.scavengeStreams = `SELECT stream FROM ` + meta + ` ORDER BY stream COLLATE "C"`
 	q.scavengeAfter = "SELECT after FROM " + scavenge
-	q.scavengeMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1 FOR UPDATE"
+	q.scavengeMeta = "SELECT h.schema_version, m.max_age_us, m.max_count, m.truncate_before, m.deleted FROM " + head + " h, " + meta + " m WHERE m.stream = $1 FOR UPDATE OF m"
 	q.scavengeLast = "SELECT revision FROM " + events + " WHERE stream = $1 ORDER BY revision DESC LIMIT 1"
 	q.scavengeBelow = "DELETE FROM " + events + " WHERE stream = $1 AND revision < $2"
 	q.scavengeAge = "DELETE FROM " + events + " WHERE stream = $1 AND recorded < clock_timestamp() - $2::float8 * interval '1 microsecond' AND revision < $3"
 	// scavengeTail moves meta_version, and so takes the head lock, when
 	// the scavenge of a live stream will remove its last event (see
 	// scavengeStream); it returns no row when it will not.
-	q.scavengeTail = `UPDATE ` + head + ` SET meta_version = meta_version + 1
+	q.scavengeTail = `UPDATE ` + head + ` SET meta_version = meta_version + 1` + written + `
 WHERE EXISTS (SELECT 1 FROM ` + meta + ` m, LATERAL (SELECT revision, recorded FROM ` + events + `
 		WHERE stream = m.stream ORDER BY revision DESC LIMIT 1) l
 	WHERE m.stream = $1 AND m.deleted = 0 AND (m.truncate_before > l.revision

@@ -77,9 +77,13 @@ func (s *Store) saveSnapshot(ctx context.Context, snap chronicle.Snapshot, data 
 	defer tx.Rollback(context.Background())
 	b := &pgx.Batch{}
 	b.Queue(s.sql.lockSnapshot, snapshotLockClass, s.snapshotLockKey(snap.Stream))
+	var version int32
 	b.Queue(s.sql.saveSnapshot, snap.Stream, sqlnum.Clamp(snap.Revision), snap.Type, int32(snap.Version), data).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&deleted, &visible) })
+		QueryRow(func(row pgx.Row) error { return row.Scan(&version, &deleted, &visible) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, false, err
+	}
+	if err := s.checkVersion(version); err != nil {
 		return 0, false, err
 	}
 	return deleted, visible, tx.Commit(ctx)

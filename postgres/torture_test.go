@@ -85,7 +85,7 @@ func TestTorture(t *testing.T) {
 				t.Errorf("aborter: %v", err)
 				return
 			}
-			_, err = tx.Exec(ctx, "UPDATE "+pgx.Identifier{schema, "head"}.Sanitize()+" SET position = position + 7")
+			_, err = tx.Exec(ctx, "UPDATE "+pgx.Identifier{schema, "head"}.Sanitize()+" SET position = position + 7, written_by = schema_version")
 			time.Sleep(10 * time.Millisecond)
 			tx.Rollback(ctx)
 			if err != nil {
