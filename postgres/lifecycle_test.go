@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -82,31 +81,10 @@ func TestDeleteBetweenCheckAndLock(t *testing.T) {
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	schema := newSchema(t)
-	v1, err := os.ReadFile("migrations/1.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := mustConnect(t)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
-		"CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize(),
-		"SET LOCAL search_path TO " + pgx.Identifier{schema}.Sanitize(),
-		"CREATE TABLE schema_version (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL)",
-		"INSERT INTO schema_version (version) VALUES (1)",
-		string(v1),
+	createAtVersion(t, schema, 1,
 		`INSERT INTO events VALUES (1, 'old', 0, '01890000-0000-7000-8000-000000000001', 'E', '\x7b7d', NULL, now())`,
-		"UPDATE head SET position = 1",
-	} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%.40s: %v", stmt, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+		"UPDATE head SET position = 1")
+	conn := mustConnect(t)
 
 	s := mustOpen(t, schema, nil)
 	res, err := s.Append(ctx, "old", chronicle.Exact(0), chronicle.EventData{Type: "E"})

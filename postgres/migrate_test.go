@@ -2,7 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -115,5 +119,132 @@ func TestOlderCodeRefused(t *testing.T) {
 	// The store itself goes on.
 	if res, err := s.Append(ctx, "s", chronicle.Exact(0), chronicle.EventData{Type: "E"}); err != nil || res.FirstPosition != 2 {
 		t.Fatalf("Append = %+v, %v; want position 2", res, err)
+	}
+}
+
+// createAtVersion makes schema as the build of Chronicle whose newest
+// migration was version made it, then runs stmts in it, such as inserts
+// of the events that build wrote.
+func createAtVersion(t *testing.T, schema string, version int, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	all := []string{
+		"CREATE SCHEMA " + pgx.Identifier{schema}.Sanitize(),
+		"SET LOCAL search_path TO " + pgx.Identifier{schema}.Sanitize(),
+		"CREATE TABLE schema_version (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL)",
+		fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", version),
+	}
+	for v := 1; v <= version; v++ {
+		script, err := os.ReadFile(fmt.Sprintf("migrations/%d.sql", v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, string(script))
+	}
+	tx, err := mustConnect(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, stmt := range append(all, stmts...) {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%.40s: %v", stmt, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateFromVersion3 opens, from two processes at once, a schema
+// that a build of schema version 3 wrote to: streams with metadata, a
+// soft-deleted one and a snapshot. Both must open it, and every kind of
+// write must go on, on what the older build left.
+func TestMigrateFromVersion3(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	createAtVersion(t, schema, 3,
+		`INSERT INTO events VALUES
+			(1, 'a', 0, '01890000-0000-7000-8000-000000000001', 'E', '\x7b7d', NULL, now()),
+			(2, 'a', 1, '01890000-0000-7000-8000-000000000002', 'E', '\x7b7d', NULL, now()),
+			(3, 'b', 0, '01890000-0000-7000-8000-000000000003', 'E', '\x7b7d', NULL, now()),
+			(4, 'c', 0, '01890000-0000-7000-8000-000000000004', 'E', '\x7b7d', NULL, now())`,
+		// Two deletes moved meta_version, one of them b's.
+		"UPDATE head SET position = 4, meta_version = 2",
+		"INSERT INTO streams_meta (stream, max_count) VALUES ('a', 1)",
+		"INSERT INTO streams_meta (stream, truncate_before, deleted, restart) VALUES ('b', 1, 1, 1)",
+		`INSERT INTO snapshots VALUES ('c', 0, 'T', 1, '\x2a')`)
+
+	var stores [2]*postgres.Store
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() {
+			stores[i], errs[i] = postgres.Open(ctx, testURL(t), &postgres.Options{Schema: schema})
+		})
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Fatalf("Open %d of 2 at once: %v", i+1, errs[i])
+		}
+		t.Cleanup(func() { s.Close() })
+	}
+	s, other := stores[0], stores[1]
+
+	if res, err := s.Append(ctx, "a", chronicle.Exact(1), chronicle.EventData{Type: "E"}); err != nil || res.FirstRevision != 2 || res.FirstPosition != 5 {
+		t.Fatalf("Append to a = %+v, %v; want revision 2 at position 5", res, err)
+	}
+	// b starts again after what its delete hid.
+	if res, err := other.Append(ctx, "b", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil || res.FirstRevision != 1 || res.FirstPosition != 6 {
+		t.Fatalf("Append to the soft-deleted b = %+v, %v; want revision 1 at position 6", res, err)
+	}
+	if snap, ok, err := s.LoadSnapshot(ctx, "c"); err != nil || !ok || snap.Type != "T" || string(snap.Data) != "*" {
+		t.Fatalf("LoadSnapshot of c = %+v, %v, %v; want the one the older build saved", snap, ok, err)
+	}
+	if err := other.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 2, Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	meta := chronicle.StreamMetadata{MaxCount: 3}
+	if err := s.SetStreamMetadata(ctx, "c", meta); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.StreamMetadata(ctx, "c"); err != nil || got != meta {
+		t.Fatalf("StreamMetadata of c = %+v, %v; want %+v", got, err, meta)
+	}
+	if err := other.Delete(ctx, "a", chronicle.Exact(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.LoadSnapshot(ctx, "a"); ok || err != nil {
+		t.Fatalf("LoadSnapshot of the deleted a = %v, %v; want none", ok, err)
+	}
+	if err := s.Tombstone(ctx, "c", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	// a's 3 events, b's first, c's.
+	if p, err := other.Scavenge(ctx, nil); err != nil || p.Removed != 5 {
+		t.Fatalf("Scavenge = %+v, %v; want 5 events removed", p, err)
+	}
+	if res, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil || res.FirstRevision != 3 || res.FirstPosition != 7 {
+		t.Fatalf("Append to a, deleted and scavenged = %+v, %v; want revision 3 at position 7", res, err)
+	}
+	var got []string
+	for e, err := range other.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s@%d:%d", e.Stream, e.Revision, e.Position))
+	}
+	if want := []string{"b@1:6", "a@3:7"}; !slices.Equal(got, want) {
+		t.Fatalf("the log holds %q, want %q", got, want)
+	}
+	var version, headVersion int
+	conn := mustConnect(t)
+	if err := conn.QueryRow(ctx, "SELECT v.version, h.schema_version FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()+" v, "+
+		pgx.Identifier{schema, "head"}.Sanitize()+" h").Scan(&version, &headVersion); err != nil {
+		t.Fatal(err)
+	}
+	if version != postgres.SchemaVersion || headVersion != postgres.SchemaVersion {
+		t.Fatalf("schema_version says %d and the head row %d; want %d", version, headVersion, postgres.SchemaVersion)
 	}
 }
