@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -125,6 +126,54 @@ func TestSnapshotForgotten(t *testing.T) {
 			}
 			if snap, ok, err := snaps.LoadSnapshot(ctx, "book-2"); !ok || err != nil || !bytes.Contains(snap.Data, []byte("Dan Brown")) {
 				t.Fatalf("snapshot of another stream = %s, %v, %v", snap.Data, ok, err)
+			}
+		})
+	}
+}
+
+// readsFrom is a memory store that records the revision each read of a
+// stream starts from.
+type readsFrom struct {
+	*memory.Store
+	from []uint64
+}
+
+func (r *readsFrom) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	r.from = append(r.from, opts.From)
+	return r.Store.ReadStream(ctx, stream, opts)
+}
+
+// TestRepositoryLoadsFromSnapshot: a repository over the Store loads a
+// stream from the snapshot that it took through it, and reads only the
+// events after it, whether the Store keeps it encrypted (the stream holds
+// personal fields) or in the clear (the schema names none): each is kept
+// beneath under a type of the Store's own, which the Store takes off, so
+// that the repository finds its own type.
+func TestRepositoryLoadsFromSnapshot(t *testing.T) {
+	ctx := context.Background()
+	none, err := shred.NewSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, schema := range map[string]*shred.Schema{"sealed": bookSchema(t), "clear": none} {
+		t.Run(name, func(t *testing.T) {
+			inner := &readsFrom{Store: memory.New(nil)}
+			repo, err := guestBook(shred.New(inner, shred.NewMemoryKeys(), schema)).WithSnapshots(chronicle.Snapshots[book]{Every: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, who := range []string{"Alice Liddell", "Bob Marley", "Carol Kaye"} {
+				if _, err := repo.Handle(ctx, "book-1", sign{Name: who}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			inner.from = nil
+			state, _, err := repo.Load(ctx, "book-1")
+			if want := []string{"Alice Liddell", "Bob Marley", "Carol Kaye"}; err != nil || !reflect.DeepEqual(state.Names, want) {
+				t.Fatalf("Load = %+v, %v; want %q", state, err, want)
+			}
+			if !slices.Equal(inner.from, []uint64{2}) {
+				t.Fatalf("Load read the stream from revisions %v; want from 2 alone, after the snapshot at revision 1", inner.from)
 			}
 		})
 	}
