@@ -60,6 +60,15 @@ var (
 	// the reader must be upgraded before it can read the event, and a
 	// projection should stop rather than skip it.
 	ErrNewerSchemaVersion = errors.New("chronicle: schema version newer than this code knows")
+
+	// ErrSchemaUpgraded means that a store's schema is of a version that
+	// a newer Chronicle than this process runs has migrated it to: at
+	// Open, the version is above the ones this code knows; later, another
+	// process migrated the schema while this one had it open, and this
+	// one's writes are refused, since its code no longer matches the
+	// schema. Run the newer Chronicle: upgrade, or restart the process
+	// with it. A supervisor can match it to restart rather than retry.
+	ErrSchemaUpgraded = errors.New("chronicle: store schema upgraded by a newer Chronicle")
 )
 
 // WrongExpectedRevisionError tells which stream refused an append, what

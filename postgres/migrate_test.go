@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -62,8 +63,8 @@ func TestUpgradedWhileOpen(t *testing.T) {
 		}},
 	} {
 		err := w.write()
-		if err == nil || !strings.Contains(err.Error(), "newer Chronicle") || !strings.Contains(err.Error(), "restart") {
-			t.Errorf("%s after a newer Chronicle migrated the schema: %v, want an error saying to restart with it", w.name, err)
+		if !errors.Is(err, chronicle.ErrSchemaUpgraded) || !strings.Contains(err.Error(), "restart") {
+			t.Errorf("%s after a newer Chronicle migrated the schema: %v, want an error matching ErrSchemaUpgraded saying to restart with it", w.name, err)
 		}
 	}
 
@@ -246,5 +247,24 @@ func TestMigrateFromVersion3(t *testing.T) {
 	}
 	if version != postgres.SchemaVersion || headVersion != postgres.SchemaVersion {
 		t.Fatalf("schema_version says %d and the head row %d; want %d", version, headVersion, postgres.SchemaVersion)
+	}
+}
+
+// TestOpenNewerSchema: a schema that a newer Chronicle has migrated is
+// refused at Open with an error a supervisor can match.
+func TestOpenNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	s := mustOpen(t, schema, nil)
+	if err := postgres.RecordVersion(ctx, s, postgres.SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := postgres.Open(ctx, testURL(t), &postgres.Options{Schema: schema})
+	if err == nil {
+		s2.Close()
+	}
+	if !errors.Is(err, chronicle.ErrSchemaUpgraded) || !strings.Contains(err.Error(), "upgrade Chronicle") {
+		t.Fatalf("Open of a schema of version %d: %v, want an error matching ErrSchemaUpgraded saying to upgrade", postgres.SchemaVersion+1, err)
 	}
 }

@@ -167,6 +167,7 @@ import (
 	"github.com/chronicle-es/chronicle/internal/catchup"
 	"github.com/chronicle-es/chronicle/internal/closing"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -245,7 +246,7 @@ type Store struct {
 // store is closing (see [closing.Err]): the pool's own errors say only
 // that it is closed.
 func (s *Store) closedErr(ctx context.Context, err error) error {
-	return closing.Err(ctx, s.closed.Load(), err)
+	return closing.Err(ctx, s.closed.Load(), upgraded(err))
 }
 
 // schemaVersion is the version of the newest migration.
@@ -480,11 +481,22 @@ func (s *Store) checkVersion(version int32) error {
 	if version == schemaVersion {
 		return nil
 	}
-	return fmt.Errorf("schema %q was migrated to version %d by a newer Chronicle after this process opened it (this one knows version %d): restart this process with the newer Chronicle", s.opts.Schema, version, schemaVersion)
+	return fmt.Errorf("%w: schema %q was migrated to version %d after this process opened it (this one knows version %d): restart this process with the newer Chronicle", chronicle.ErrSchemaUpgraded, s.opts.Schema, version, schemaVersion)
+}
+
+// upgraded makes err match [chronicle.ErrSchemaUpgraded] when it is the
+// head row's refusal of a write by code older than the schema (SQLSTATE
+// CH001, see migration 4), which pgx returns as a plain server error.
+func upgraded(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "CH001" {
+		return fmt.Errorf("%w: %w", chronicle.ErrSchemaUpgraded, err)
+	}
+	return err
 }
 
 func newerSchema(version int) error {
-	return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
+	return fmt.Errorf("%w: schema version %d is newer than this build knows (%d): upgrade Chronicle", chronicle.ErrSchemaUpgraded, version, schemaVersion)
 }
 
 // schemaVersion reads the schema's version: 0 when it has no

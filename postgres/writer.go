@@ -205,7 +205,7 @@ func (w *writer) commit(batch []*request) {
 	}
 	for i, r := range batch {
 		if err != nil {
-			r.reply <- reply{err: fmt.Errorf("append to %q: %w", r.stream, err)}
+			r.reply <- reply{err: fmt.Errorf("append to %q: %w", r.stream, upgraded(err))}
 			continue
 		}
 		r.reply <- replies[i]

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/chronicle-es/chronicle"
 )
 
 // schemaVersion is the version of the newest migration; it is kept in
@@ -43,7 +45,7 @@ func migrate(ctx context.Context, conn *sql.Conn, busy time.Duration) (err error
 		return fmt.Errorf("migrate: read version: %w", err)
 	}
 	if version > schemaVersion {
-		return fmt.Errorf("schema version %d is newer than this build of Chronicle knows (%d): upgrade Chronicle", version, schemaVersion)
+		return fmt.Errorf("%w: schema version %d is newer than this build knows (%d): upgrade Chronicle", chronicle.ErrSchemaUpgraded, version, schemaVersion)
 	}
 	var broken map[string]bool // the application's schema, before
 	if version != schemaVersion {
@@ -224,7 +226,7 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version != schemaVersion {
-		return fmt.Errorf("the file's schema is now version %d, this process knows version %d: another process upgraded it; restart this one with the newer Chronicle", version, schemaVersion)
+		return fmt.Errorf("%w: the file's schema is now version %d, this process knows version %d: another process upgraded it; restart this one with the newer Chronicle", chronicle.ErrSchemaUpgraded, version, schemaVersion)
 	}
 	return nil
 }

@@ -549,8 +549,8 @@ func TestUpgradedWhileOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.Append(ctx, "a", chronicle.Exact(1), chronicle.EventData{Type: "E"})
-	if err == nil || !strings.Contains(err.Error(), "schema is now version 99") || !strings.Contains(err.Error(), "restart") {
-		t.Fatalf("Append after another process upgraded the file: %v, want an error saying to restart", err)
+	if !errors.Is(err, chronicle.ErrSchemaUpgraded) || !strings.Contains(err.Error(), "schema is now version 99") || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Append after another process upgraded the file: %v, want an error matching ErrSchemaUpgraded saying to restart", err)
 	}
 	if got := len(mustReadAll(t, s)); got != 2 {
 		t.Fatalf("the log holds %d events, want 2", got)
@@ -1108,5 +1108,32 @@ func TestMigrateRestart(t *testing.T) {
 	got, err := readStream(s, "s", chronicle.ReadStreamOptions{})
 	if err != nil || len(got) != 1 || got[0].Revision != 2 {
 		t.Fatalf("the stream reads %v, %v; want revision 2 alone", got, err)
+	}
+}
+
+// TestOpenNewerFile: a file that a newer Chronicle has migrated is
+// refused at Open with an error a supervisor can match.
+func TestOpenNewerFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a newer version's migration does last.
+	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = sqlite.Open(context.Background(), path, nil)
+	if err == nil {
+		s.Close()
+	}
+	if !errors.Is(err, chronicle.ErrSchemaUpgraded) || !strings.Contains(err.Error(), "upgrade Chronicle") {
+		t.Fatalf("Open of a file of schema version 99: %v, want an error matching ErrSchemaUpgraded saying to upgrade", err)
 	}
 }
