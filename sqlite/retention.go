@@ -200,7 +200,10 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 	if err == nil {
 		// Give the free pages back, then fold the WAL into the file and
 		// truncate it, so that the space really returns.
-		_, err = s.update.ExecContext(ctx, "PRAGMA incremental_vacuum")
+		err = s.writing(ctx, func() error {
+			_, err := s.update.ExecContext(ctx, "PRAGMA incremental_vacuum")
+			return err
+		})
 	}
 	if err == nil {
 		err = s.Checkpoint(ctx)

@@ -44,7 +44,10 @@
 // Several processes may open the same file, such as a CLI and a server:
 // writers take SQLite's write lock in turn, waiting up to
 // [Options.BusyTimeout], or until the contexts of all the appends of the
-// batch have ended. Subscribers are woken at once by commits of their own
+// batch have ended. Within one process, the batches of appends and the
+// transactions of [Store.Update] and [Store.Scavenge] queue for the lock
+// in Go, first come first served: SQLite's own wait, which looks for the
+// lock between sleeps, lets whoever takes it again at once keep it. Subscribers are woken at once by commits of their own
 // process, and take those events from memory rather than from the file;
 // they see other processes' commits within [Options.PollInterval].
 //
@@ -157,7 +160,9 @@ type Options struct {
 	// BusyTimeout is how long a write, or Open, which takes the write
 	// lock to bring the schema up to date, waits for another process
 	// that holds the write lock before it fails, give or take the 50 ms
-	// that they wait at a time. Zero means [DefaultBusyTimeout].
+	// that they wait at a time. An append waits as long, in all, for
+	// this store's Update or Scavenge, whose transactions take turns with
+	// appends. Zero means [DefaultBusyTimeout].
 	BusyTimeout time.Duration
 
 	// PollInterval is how often an idle subscriber checks for events that
@@ -206,6 +211,7 @@ type Store struct {
 	stmts   *stmtCache // the read pool's prepared statements
 	group   *readGroup // the readers of ReadStream's pages
 	update  *sql.DB    // one connection for Update, the transactions of read models
+	writes  *writeLock // taken in turn by the writer's transactions and the update connection's
 	w       *writer
 	changed catchup.Notifier
 	recent  recent      // the events committed last, for subscribers
@@ -241,7 +247,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	s := &Store{path: abs, opts: o}
+	s := &Store{path: abs, opts: o, writes: newWriteLock()}
 	s.cache.maxEvents = o.CacheEvents
 	if err := s.open(ctx); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -315,8 +321,9 @@ func (s *Store) open(ctx context.Context) (err error) {
 	opened = append(opened, closer(s.group.close))
 
 	// Update's transactions take the write lock at BEGIN, so that two of
-	// them never deadlock upgrading read locks; one connection makes them
-	// queue in Go rather than spin in SQLite's busy handler.
+	// them never deadlock upgrading read locks; they queue in Go, with the
+	// writer's transactions, rather than spin in SQLite's busy handler
+	// (see writeLock).
 	// secure_delete overwrites what these transactions delete, such as
 	// the key of a forgotten data subject, instead of leaving it in free
 	// pages of the file.
@@ -383,6 +390,9 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		// Updates waiting for the write lock give up; the writer's
+		// batches go on, and Close waits for them.
+		s.writes.close()
 		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.group.close(), s.stmts.close(), s.read.Close())
 		// Subscribers waiting for events read again, and end with
 		// ErrClosed, rather than at their next poll.

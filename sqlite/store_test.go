@@ -1047,6 +1047,90 @@ func TestAppendWaitsForTheLock(t *testing.T) {
 	}
 }
 
+// TestAppendsNotStarvedByUpdates: appends take their turn with Update
+// and Scavenge called again at once, in a loop, by the same process, and
+// none fails for want of the write lock. The update connection took the
+// lock again as soon as it had let it go, so that the writer, which
+// looks for it between sleeps, could find it held whenever it looked, for
+// the whole busy timeout. Each append is made once a call of the loop
+// has returned since the last, so that it meets the loop in full swing.
+func TestAppendsNotStarvedByUpdates(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		appends int
+		call    func(ctx context.Context, s *sqlite.Store) error
+	}{
+		{"Update", 100, func(ctx context.Context, s *sqlite.Store) error {
+			return s.Update(ctx, func(tx *sql.Tx) error {
+				// A read model's transaction: some work under the lock.
+				_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+					INSERT INTO mine (x) SELECT i FROM n`)
+				if err == nil {
+					_, err = tx.ExecContext(ctx, "DELETE FROM mine")
+				}
+				return err
+			})
+		}},
+		{"Scavenge", 40, func(ctx context.Context, s *sqlite.Store) error {
+			_, err := s.Scavenge(ctx, nil)
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := mustOpen(t, &sqlite.Options{BusyTimeout: time.Second})
+			if err := s.Update(ctx, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, "CREATE TABLE mine (x)")
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// Streams for each scavenge to go through, one transaction each.
+			for i := range 5 {
+				if err := s.SetStreamMetadata(ctx, fmt.Sprint("kept", i), chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stop, cancel := context.WithCancel(ctx)
+			defer cancel()
+			called := make(chan struct{}, 1) // a call has returned
+			looped := make(chan error, 1)
+			go func() {
+				defer close(looped)
+				for stop.Err() == nil {
+					if err := tt.call(stop, s); err != nil && stop.Err() == nil {
+						looped <- err
+						return
+					}
+					select {
+					case called <- struct{}{}:
+					default:
+					}
+				}
+			}()
+			for i := range tt.appends {
+				select {
+				case <-called: // perhaps from before the last append
+				default:
+				}
+				select {
+				case <-called:
+				case err := <-looped:
+					t.Fatalf("%s: %v", tt.name, err)
+				}
+				if _, err := s.Append(ctx, fmt.Sprint("kept", i%5), chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+					t.Errorf("append %d while %s ran in a loop: %v", i, tt.name, err)
+					break
+				}
+			}
+			cancel()
+			if err := <-looped; err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+		})
+	}
+}
+
 // TestCloseEndsSubscriptions: an idle subscriber ends at Close, not at
 // its next look for other processes' events.
 func TestCloseEndsSubscriptions(t *testing.T) {

@@ -17,9 +17,27 @@ import (
 // the names of its indexes and triggers. A trigger or view of yours on
 // events should name the columns it copies rather than SELECT *: a newer
 // schema may add one. A transaction holds SQLite's write lock, which appends
-// also need, so keep it short. Updates run one at a time.
+// also need, so keep it short. Updates run one at a time, and take turns
+// with the store's appends, first come first served.
+//
+// fn must not write through the store (Append, SetStreamMetadata, Delete,
+// Tombstone, SaveSnapshot), nor call Update, Scavenge or Checkpoint: each
+// waits for this transaction to end, which waits for fn. A write fails
+// once the busy timeout has passed; the others wait until ctx ends.
 func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.inTx(ctx, s.update, fn)
+	return s.writing(ctx, func() error { return s.inTx(ctx, s.update, fn) })
+}
+
+// writing runs write, which takes SQLite's write lock on the update
+// connection and lets it go before it returns, holding the store's
+// write lock (see writeLock). It waits for that lock until ctx ends or
+// the store closes.
+func (s *Store) writing(ctx context.Context, write func() error) error {
+	if err := s.writes.lock(ctx); err != nil {
+		return fmt.Errorf("wait for the write lock: %w", err)
+	}
+	defer s.writes.unlock()
+	return write()
 }
 
 // View runs fn in a read-only transaction: one consistent snapshot of the
@@ -66,7 +84,11 @@ func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) er
 func (s *Store) Checkpoint(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		var busy, logFrames, done int
-		err := s.update.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+		// A checkpoint that truncates the log keeps writers out while it
+		// runs.
+		err := s.writing(ctx, func() error {
+			return s.update.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+		})
 		if err != nil {
 			return fmt.Errorf("checkpoint: %w", s.closedErr(ctx, err))
 		}

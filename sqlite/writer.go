@@ -78,9 +78,14 @@ type writer struct {
 	closed bool
 	// turn is closed, and replaced, when a read of the stream cache may
 	// go on: the writer turned idle, its transaction checked the file, or
-	// another process holds the write lock (lockedOut). See cached.
+	// another connection holds the write lock (lockedOut): another
+	// process's, or this store's Update. See cached.
 	turn      chan struct{}
 	lockedOut bool
+	// holdsLock: a batch holds the store's write lock (see writeLock),
+	// from before its BEGIN IMMEDIATE until its transaction ends. Only
+	// the caller that has made the writer busy touches it.
+	holdsLock bool
 	// cacheWait bounds a read's wait for its turn (maxCacheWait; tests
 	// change it), and afterAsk, when set by a test, runs after a read
 	// has asked SQLite in checkCached.
@@ -581,31 +586,13 @@ func (w *writer) commit(all *[]*request) reply {
 		}
 		return answer()
 	}
-	// Waiting for SQLite's write lock, which another process may hold for
-	// up to the busy timeout, is the one wait that may end early: when
-	// every caller of the batch has given up. SQLite waits lockWait at a
-	// time on this connection; the callers are checked in between.
-	var err error
-	for start := time.Now(); ; {
-		err = beginHealed(w.exec, "BEGIN IMMEDIATE")
-		if err == nil || !isBusy(err) {
-			break
+	gaveUp, err := w.begin(reqs)
+	if gaveUp {
+		for i, r := range reqs {
+			replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
 		}
-		// Another process holds the write lock, for who knows how long:
-		// reads stop waiting for this transaction (see cached).
-		w.setLockedOut(true)
-		if allGaveUp(reqs) {
-			w.setLockedOut(false) // reads may wait for the writer's next check again
-			for i, r := range reqs {
-				replies[i] = reply{err: fmt.Errorf("%s %q: %w", r.verb, r.stream, r.ctx.Err())}
-			}
-			return answer()
-		}
-		if time.Since(start) >= w.s.opts.BusyTimeout {
-			break
-		}
+		return answer()
 	}
-	w.setLockedOut(false)
 	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
@@ -653,6 +640,7 @@ func (w *writer) commit(all *[]*request) reply {
 		w.rollback()
 		return fail(fmt.Errorf("commit: %w", err))
 	}
+	w.unlockWrites()
 	w.head = b.head
 	if wrote {
 		w.s.cache.add(b.written, b.fresh)
@@ -662,6 +650,85 @@ func (w *writer) commit(all *[]*request) reply {
 	clear(b.written)
 	w.written = b.written[:0]
 	return answer()
+}
+
+// begin begins a batch's transaction, holding the store's write lock
+// (see writeLock) and then SQLite's. Waiting for them, which an Update of
+// this store or another process may hold for up to the busy timeout, is
+// the one wait that may end early: when every caller of the batch has
+// given up, which it reports. It waits lockWait at a time, and looks at
+// the callers in between. Unless it returns nil and false, it holds
+// neither lock.
+func (w *writer) begin(reqs []*request) (gaveUp bool, err error) {
+	start := time.Now()
+	// Another connection may hold the write lock meanwhile, for who knows
+	// how long: reads stop waiting for this transaction until it begins
+	// (see cached).
+	defer w.setLockedOut(false)
+	if ticket := w.s.writes.lockOrQueue(); ticket != nil {
+		w.setLockedOut(true)
+		if gaveUp, err := w.waitWriteLock(ticket, reqs, start); gaveUp || err != nil {
+			return gaveUp, err
+		}
+	}
+	w.holdsLock = true
+	// SQLite waits lockWait at a time on this connection for another
+	// process.
+	for {
+		err = beginHealed(w.exec, "BEGIN IMMEDIATE")
+		if err == nil || !isBusy(err) {
+			break
+		}
+		w.setLockedOut(true)
+		if allGaveUp(reqs) {
+			gaveUp = true
+			break
+		}
+		if time.Since(start) >= w.s.opts.BusyTimeout {
+			break
+		}
+	}
+	if gaveUp || err != nil {
+		w.unlockWrites()
+	}
+	return gaveUp, err
+}
+
+// waitWriteLock waits for ticket, the writer's place in the queue for
+// the store's write lock, lockWait at a time, and looks at the callers of
+// the batch in between. Should they all give up, or the busy timeout pass
+// since start, it withdraws the ticket.
+func (w *writer) waitWriteLock(ticket chan struct{}, reqs []*request, start time.Time) (gaveUp bool, err error) {
+	handed := false
+	defer func() {
+		if !handed {
+			w.s.writes.withdraw(ticket)
+		}
+	}()
+	for {
+		select {
+		case <-ticket:
+			handed = true
+			return false, nil
+		case <-time.After(min(lockWait, w.s.opts.BusyTimeout)):
+		}
+		switch {
+		case allGaveUp(reqs):
+			return true, nil
+		case time.Since(start) >= w.s.opts.BusyTimeout:
+			return false, fmt.Errorf("this store's Update, Scavenge or Checkpoint held the write lock for the whole busy timeout (%v); "+
+				"a write made inside an Update's function waits for that Update to end", w.s.opts.BusyTimeout)
+		}
+	}
+}
+
+// unlockWrites lets the store's write lock go, if the writer holds it:
+// once its transaction has ended, or failed to begin.
+func (w *writer) unlockWrites() {
+	if w.holdsLock {
+		w.holdsLock = false
+		w.s.writes.unlock()
+	}
 }
 
 // lockWait is how long the writer's connection waits for SQLite's write
@@ -700,6 +767,7 @@ func (w *writer) rollback() {
 	// that the rollback failed too; the next batch's BEGIN then finds the
 	// transaction still open and rolls it back (see beginHealed).
 	w.exec("ROLLBACK")
+	w.unlockWrites()
 }
 
 // exec runs a statement without arguments, such as BEGIN or COMMIT, on

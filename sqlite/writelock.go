@@ -1,0 +1,105 @@
+package sqlite
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/chronicle-es/chronicle"
+)
+
+// writeLock is the store's own lock on SQLite's write lock, which both of
+// its write connections take: the writer's, for appends and the other
+// writes ordered with them, and the update connection's, for Update,
+// Scavenge and Checkpoint. Each holds it from BEGIN IMMEDIATE (or the
+// statement that takes SQLite's lock) until COMMIT or ROLLBACK.
+//
+// SQLite's busy handler looks for its lock between sleeps. A connection
+// that takes it again as soon as it has let it go (Update or Scavenge
+// called in a loop) may hold it whenever the other looks, for the whole
+// busy timeout: appends failed with "database is locked" while the
+// process itself was the one holding the lock. Here the two connections
+// take turns, first come first served, and SQLite's busy handler only
+// ever waits for other processes.
+type writeLock struct {
+	mu      sync.Mutex
+	held    bool
+	waiting []chan struct{} // first come first served; closed to hand the lock over
+	closed  chan struct{}   // closed when the store closes
+}
+
+func newWriteLock() *writeLock {
+	return &writeLock{closed: make(chan struct{})}
+}
+
+// lockOrQueue takes the lock and returns nil if it is free; otherwise it
+// queues for it and returns a ticket, which is closed when the lock is
+// handed over. A caller that stops waiting must withdraw its ticket.
+func (l *writeLock) lockOrQueue() (ticket chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held {
+		l.held = true
+		return nil
+	}
+	ticket = make(chan struct{})
+	l.waiting = append(l.waiting, ticket)
+	return ticket
+}
+
+// withdraw takes back the ticket of a caller that stopped waiting. Should
+// the lock have been handed over to it meanwhile, it passes it on.
+func (l *writeLock) withdraw(ticket chan struct{}) {
+	l.mu.Lock()
+	if i := slices.Index(l.waiting, ticket); i >= 0 {
+		l.waiting = slices.Delete(l.waiting, i, i+1)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	l.unlock()
+}
+
+// unlock hands the lock over to the first caller queued, or frees it.
+func (l *writeLock) unlock() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.waiting) == 0 {
+		l.held = false
+		return
+	}
+	next := l.waiting[0]
+	l.waiting = slices.Delete(l.waiting, 0, 1)
+	close(next)
+}
+
+// lock takes the lock, waiting for it until ctx ends or the store closes;
+// the writer, whose batches Close waits for, waits in its own way (see
+// writer.begin).
+func (l *writeLock) lock(ctx context.Context) error {
+	select {
+	case <-l.closed:
+		return chronicle.ErrClosed
+	default:
+	}
+	ticket := l.lockOrQueue()
+	if ticket == nil {
+		return nil
+	}
+	select {
+	case <-ticket:
+		return nil
+	case <-ctx.Done():
+		l.withdraw(ticket)
+		return ctx.Err()
+	case <-l.closed:
+		l.withdraw(ticket)
+		return chronicle.ErrClosed
+	}
+}
+
+// close makes the callers of lock that wait, and those to come, fail with
+// [chronicle.ErrClosed].
+func (l *writeLock) close() {
+	close(l.closed)
+}
