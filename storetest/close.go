@@ -112,12 +112,6 @@ func testCloseWhileCalling(t *testing.T, newStore Factory) {
 						errs <- fmt.Errorf("a call made after Close returned: %v", err)
 						return
 					}
-					// A pause between calls: a call that takes SQLite's
-					// write lock on a connection of its own (a scavenge),
-					// made again at once, can hold it whenever the
-					// writer's busy handler looks, on a loaded machine
-					// for the whole busy timeout (seen once, in a full run).
-					time.Sleep(time.Millisecond)
 				}
 			}()
 		}
