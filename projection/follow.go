@@ -288,7 +288,10 @@ func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, even
 		}
 		e := events[0]
 		// A permanent error would fail every retry too: p stops at once.
-		if permanent := errors.Is(err, ErrPermanent); attempt >= r.opts.Retries || permanent {
+		// So would a write that the store refuses because a newer
+		// Chronicle has migrated its schema, until this process runs it.
+		permanent := errors.Is(err, ErrPermanent) || errors.Is(err, chronicle.ErrSchemaUpgraded)
+		if attempt >= r.opts.Retries || permanent {
 			perr := &Error{Projection: p.Name, Event: e, Err: err}
 			r.setState(p.Name, Stopped, perr)
 			r.opts.Logger.Error("projection stopped", "projection", p.Name, "position", e.Position, "stream", e.Stream, "type", e.Type,

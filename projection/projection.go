@@ -24,7 +24,8 @@
 // the other projections keep running. Nothing is skipped. An error that
 // no retry can mend, such as an event that does not decode, is better
 // marked with [Permanent]: the projection then stops at once, and its
-// error matches [ErrPermanent]. A read of the
+// error matches [ErrPermanent]. It stops at once too when the store
+// refuses a handler's write with [chronicle.ErrSchemaUpgraded]. A read of the
 // log that fails, as on a broken connection, is retried the same way,
 // from the checkpoint; when it still fails, or when the store is closed,
 // the projection stops with that error. While a projection waits to try

@@ -31,7 +31,8 @@ type Options struct {
 	// Retries is how many times a failing event, or a failed read of the
 	// log, is tried again before its projection stops. Zero means
 	// [DefaultRetries]; negative, none. An event whose error matches
-	// [ErrPermanent] is not tried again.
+	// [ErrPermanent], or [chronicle.ErrSchemaUpgraded] (a write refused
+	// until the process runs a newer Chronicle), is not tried again.
 	Retries int
 
 	// Backoff is the wait before the first retry; it doubles each time, up
