@@ -65,9 +65,10 @@ var (
 	// a newer Chronicle than this process runs has migrated it to: at
 	// Open, the version is above the ones this code knows; later, another
 	// process migrated the schema while this one had it open, and this
-	// one's writes are refused, since its code no longer matches the
-	// schema. Run the newer Chronicle: upgrade, or restart the process
-	// with it. A supervisor can match it to restart rather than retry.
+	// one's appends are refused (and, by each store's documentation, its
+	// other writes), since its code no longer matches the schema. Run the
+	// newer Chronicle: upgrade, or restart the process with it. A
+	// supervisor can match it to restart rather than retry.
 	ErrSchemaUpgraded = errors.New("chronicle: store schema upgraded by a newer Chronicle")
 )
 
