@@ -89,20 +89,6 @@ func (b *Blog) Run(ctx context.Context) error { return b.runner.Run(ctx) }
 // [projection.Runner.Rebuild]). The outbox is not rebuilt: it records the
 // e-mails queued, which a replay must not queue again.
 func (b *Blog) Rebuild(ctx context.Context, progress func(projection.Progress)) error {
-	head, err := projection.Head(ctx, b.store)
-	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
-	}
-	if head == 0 {
-		// Nothing to replay; Runner.Rebuild would wait for a first event.
-		if err := b.runner.CatchUp(ctx); err != nil {
-			return fmt.Errorf("rebuild: %w", err)
-		}
-		if progress != nil {
-			progress(projection.Progress{Projection: PostsProjectionName})
-		}
-		return nil
-	}
 	if err := b.runner.Rebuild(ctx, PostsProjectionName, progress); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
