@@ -70,9 +70,14 @@ type Store struct {
 	// from its last.
 	gapless bool
 
+	// calls counts the calls under way, which Close waits for; entering
+	// orders their start with Close, so that none starts once Close
+	// waits (a WaitGroup must not grow from zero while it is waited for).
+	calls     sync.WaitGroup
+	entering  sync.RWMutex
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool // set as Close starts, for fromStatus
+	closed    atomic.Bool // set as Close starts, for enter and fromStatus
 }
 
 // ErrConnectionString means Dial could not use its connection string.
@@ -137,19 +142,42 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the connection without waiting for the calls under way:
-// they, and every call after Close, fail with an error matching
-// [chronicle.ErrClosed] unless the server had already answered; a
-// reconnection to a cluster's leader under way ends too. An
-// append cut short this way may or may not have been written: read the
-// stream, or retry it with the same event IDs, to know. Close may be
-// called more than once.
+// Close ends the calls under way and waits for them, then returns. They
+// end with an error matching [chronicle.ErrClosed], unless the server had
+// already answered; running subscriptions end with one too, as does a
+// reconnection to a cluster's leader under way. An append cut short this
+// way may or may not have been written: read the stream, or retry it with
+// the same event IDs, to know. Every call after Close fails with an error
+// matching ErrClosed, without using the connection, which Close has
+// closed. A read or a subscription whose loop body runs as Close is
+// called is not waited for: its next step gets ErrClosed. Close may be
+// called more than once, and from such a loop body.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.entering.Lock()
 		s.closed.Store(true)
+		s.entering.Unlock()
+		// Closing the connection ends the calls on it at once (gRPC
+		// cancels their streams); they then return.
 		s.closeErr = s.cc.Close()
+		s.calls.Wait()
 	})
 	return s.closeErr
+}
+
+// enter registers a call under way, which Close waits for until it calls
+// the function returned; once the store is closed, it fails with an error
+// matching [chronicle.ErrClosed] instead. A read enters for each step it
+// takes on the connection, not while its caller's loop body runs, so
+// that a loop body that calls Close does not wait for itself.
+func (s *Store) enter() (done func(), err error) {
+	s.entering.RLock()
+	defer s.entering.RUnlock()
+	if s.closed.Load() {
+		return nil, chronicle.ErrClosed
+	}
+	s.calls.Add(1)
+	return s.calls.Done, nil
 }
 
 // messageOverhead is the room a message needs, beyond the data and

@@ -28,8 +28,13 @@ func (s *Store) Delete(ctx context.Context, stream string, expected chronicle.Ex
 		rev, _ := expected.Revision()
 		o.ExpectedStreamRevision = &esdbpb.DeleteReq_Options_Revision{Revision: rev}
 	}
+	done, err := s.enter()
+	if err != nil {
+		return fmt.Errorf("kurrent: delete %q: %w", stream, err)
+	}
+	defer done()
 	var trailer metadata.MD
-	_, err := s.streams.Delete(ctx, &esdbpb.DeleteReq{Options: o}, grpc.Trailer(&trailer))
+	_, err = s.streams.Delete(ctx, &esdbpb.DeleteReq{Options: o}, grpc.Trailer(&trailer))
 	return s.fromStatus(ctx, err, "delete", stream, expected, trailer)
 }
 
@@ -50,8 +55,13 @@ func (s *Store) Tombstone(ctx context.Context, stream string, expected chronicle
 		rev, _ := expected.Revision()
 		o.ExpectedStreamRevision = &esdbpb.TombstoneReq_Options_Revision{Revision: rev}
 	}
+	done, err := s.enter()
+	if err != nil {
+		return fmt.Errorf("kurrent: tombstone %q: %w", stream, err)
+	}
+	defer done()
 	var trailer metadata.MD
-	_, err := s.streams.Tombstone(ctx, &esdbpb.TombstoneReq{Options: o}, grpc.Trailer(&trailer))
+	_, err = s.streams.Tombstone(ctx, &esdbpb.TombstoneReq{Options: o}, grpc.Trailer(&trailer))
 	return s.fromStatus(ctx, err, "tombstone", stream, expected, trailer)
 }
 

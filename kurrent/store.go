@@ -28,6 +28,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected chronicle.Ex
 }
 
 func (s *Store) append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events []chronicle.EventData) (chronicle.AppendResult, error) {
+	done, err := s.enter()
+	if err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("kurrent: append to %q: %w", stream, err)
+	}
+	defer done()
 	opts := &esdbpb.AppendReq_Options{StreamIdentifier: streamID(stream)}
 	switch {
 	case expected.IsNoStream():
@@ -149,15 +154,34 @@ func (s *Store) read(ctx context.Context, stream string, o *esdbpb.ReadReq_Optio
 	defer cancel()
 	o.UuidOption = &esdbpb.ReadReq_Options_UUIDOption{Content: &esdbpb.ReadReq_Options_UUIDOption_String_{String_: empty}}
 	var trailer metadata.MD
-	call, err := s.streams.Read(ctx, &esdbpb.ReadReq{Options: o}, grpc.Trailer(&trailer))
-	if err != nil {
-		yield(chronicle.RecordedEvent{}, s.fromStatus(ctx, err, "read", stream, chronicle.Any, trailer))
-		return
+	var call grpc.ServerStreamingClient[esdbpb.ReadResp]
+	// recv opens the call, the first time, and receives its next
+	// message, as a call under way that Close waits for; the caller's
+	// loop body, between them, is not.
+	recv := func() (*esdbpb.ReadResp, error) {
+		done, err := s.enter()
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		if call == nil {
+			if call, err = s.streams.Read(ctx, &esdbpb.ReadReq{Options: o}, grpc.Trailer(&trailer)); err != nil {
+				return nil, err
+			}
+		}
+		return call.Recv()
 	}
 	n := 0
 	for {
-		resp, err := call.Recv()
+		resp, err := recv()
 		if errors.Is(err, io.EOF) {
+			return
+		}
+		if errors.Is(err, chronicle.ErrClosed) {
+			// Refused by enter, not by gRPC: the call may be open
+			// still, and gRPC may be writing its trailer as Close
+			// ends it, so the trailer is not read.
+			yield(chronicle.RecordedEvent{}, fmt.Errorf("kurrent: read %q: %w", stream, err))
 			return
 		}
 		if err != nil {
