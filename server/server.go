@@ -108,11 +108,15 @@ type Server struct {
 	closing     chan struct{}
 	closeOnce   sync.Once
 	subscribers chan struct{} // one token per open subscription
+	// aborting is closed by Abort, to end Serve's wait for the requests
+	// in flight.
+	aborting  chan struct{}
+	abortOnce sync.Once
 }
 
 // New returns a server for store. opts may be nil.
 func New(store chronicle.Store, opts *Options) (*Server, error) {
-	s := &Server{store: store, closing: make(chan struct{})}
+	s := &Server{store: store, closing: make(chan struct{}), aborting: make(chan struct{})}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -221,7 +225,9 @@ func (s *Server) RunProjections(ctx context.Context) error {
 
 // Serve serves HTTP on ln, and runs the projections, until ctx ends; then
 // it stops taking connections, ends subscriptions and waits up to
-// grace for the requests in flight.
+// grace for the requests in flight, or until [Server.Abort]: it then
+// closes their connections, and returns [context.Canceled] when Abort
+// cut the wait short.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -264,6 +270,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	case <-ctx.Done():
 		s.log.Info("shutting down", "grace", grace.String())
 		shutCtx, cancel := context.WithTimeout(context.Background(), grace)
+		go func() {
+			select {
+			case <-s.aborting:
+				cancel()
+			case <-shutCtx.Done():
+			}
+		}()
 		err = hs.Shutdown(shutCtx)
 		cancel()
 		if err != nil {
@@ -287,6 +300,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 // caller's.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// Abort ends at once the wait of a stopping [Server.Serve] for the
+// requests in flight, as when its grace period runs out, for a program
+// whose user asks again to stop. Called before Serve stops, it ends
+// that wait as soon as it starts.
+func (s *Server) Abort() {
+	s.abortOnce.Do(func() { close(s.aborting) })
 }
 
 // isGRPC reports whether r is a gRPC call: HTTP/2 with a content type of

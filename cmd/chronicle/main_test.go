@@ -641,6 +641,17 @@ func TestMissingStore(t *testing.T) {
 	cli(t, "", "read", "s", "--store", fresh).has(t, exitOK, "E")
 }
 
+// caughtSignals are the signals that the program catches, with the exit
+// status and the words that it reports each with.
+var caughtSignals = []struct {
+	sig  syscall.Signal
+	code int
+	how  string
+}{
+	{syscall.SIGINT, exitInterrupted, "interrupted (Ctrl-C, SIGINT)"},
+	{syscall.SIGTERM, exitTerminated, "stopped by SIGTERM"},
+}
+
 // TestSignalExitStatus stops a command that waits for standard input
 // with each signal that the program catches: shells report 128 plus the
 // signal's number, 130 for SIGINT and 143 for SIGTERM, and scripts tell
@@ -648,14 +659,7 @@ func TestMissingStore(t *testing.T) {
 // The message says which stopped the command, where it said "context
 // canceled", which tells a user nothing.
 func TestSignalExitStatus(t *testing.T) {
-	for _, tt := range []struct {
-		sig  syscall.Signal
-		code int
-		says string
-	}{
-		{syscall.SIGINT, exitInterrupted, "chronicle import: interrupted (Ctrl-C, SIGINT) before it was done\n"},
-		{syscall.SIGTERM, exitTerminated, "chronicle import: stopped by SIGTERM before it was done\n"},
-	} {
+	for _, tt := range caughtSignals {
 		t.Run(tt.sig.String(), func(t *testing.T) {
 			cmd := exec.Command(binary, "--store", "memory:", "import", "-")
 			stdin, err := cmd.StdinPipe()
@@ -686,8 +690,8 @@ func TestSignalExitStatus(t *testing.T) {
 			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
 				t.Fatalf("after %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, rest)
 			}
-			if string(rest) != tt.says {
-				t.Errorf("after %v, stderr %q: want %q", tt.sig, rest, tt.says)
+			if says := "chronicle import: " + tt.how + " before it was done\n"; string(rest) != says {
+				t.Errorf("after %v, stderr %q: want %q", tt.sig, rest, says)
 			}
 		})
 	}

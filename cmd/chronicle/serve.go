@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	internalcli "github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/server"
@@ -24,7 +25,7 @@ import (
 const defaultListen = "127.0.0.1:2113"
 
 // shutdownGrace is how long a stopping server waits for requests in
-// flight.
+// flight: serveHelp says how long.
 const shutdownGrace = 10 * time.Second
 
 func serveFlags(a *app, fs *flag.FlagSet) {
@@ -38,7 +39,8 @@ func serveFlags(a *app, fs *flag.FlagSet) {
 }
 
 const serveHelp = `Serves the store over HTTP until interrupted (SIGINT or SIGTERM), then
-finishes the requests in flight and stops:
+finishes the requests in flight, for up to 10 seconds, and stops; a second
+signal stops it at once:
 
   /                 the web UI: dashboard, stream browser, live tail
   /games            Connect Four in the browser
@@ -155,7 +157,18 @@ func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
 	}
 	fmt.Fprintf(a.out, "Chronicle is serving at %s://%s/ (%s). Stop it with Ctrl-C.\n", scheme, ln.Addr(), mode)
 	log.Info("serving", "addr", ln.Addr().String(), "store", dsn.Describe(name), "read_models", srv.ReadModels())
+	// A second signal, while the server waits for the requests in
+	// flight, stops it at once: the user does not want to wait. Serve
+	// still stops the projections, so that the store, closed on the way
+	// out, is closed under nothing that still reads it.
+	forced := internalcli.Forced(ctx)
+	stopAbort := context.AfterFunc(forced, srv.Abort)
+	defer stopAbort()
 	if err := srv.Serve(ctx, ln, shutdownGrace); err != nil {
+		if how, code, ok := internalcli.Stopped(context.Cause(forced), err); ok {
+			fmt.Fprintf(a.err, "chronicle serve: %s again: forced to stop, without waiting for the requests in flight\n", how)
+			return code
+		}
 		return a.fail("serve", err)
 	}
 	log.Info("stopped")

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -47,13 +49,20 @@ func TestServeRefusesUnsafeFlags(t *testing.T) {
 	cli(t, "", "serve", "--store", "memory:", "--auth", filepath.Join(t.TempDir(), "none")).has(t, exitError, "read users")
 }
 
+// serveCommand returns "chronicle serve" with args, listening on a port
+// of its own, with its data directory in a temporary directory.
+func serveCommand(t *testing.T, args ...string) *exec.Cmd {
+	home := t.TempDir()
+	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "HOME="+home)
+	return cmd
+}
+
 // startServe runs "chronicle serve" with args and returns its base URL
 // and the running command.
 func startServe(t *testing.T, args ...string) (string, *exec.Cmd, *strings.Builder) {
 	t.Helper()
-	home := t.TempDir()
-	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(home, "data"), "HOME="+home)
+	cmd := serveCommand(t, args...)
 	var errOut strings.Builder
 	cmd.Stderr = &errOut
 	out, err := cmd.StdoutPipe()
@@ -104,6 +113,76 @@ func TestServeDefaultStoreAndShutdown(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
+	}
+}
+
+// TestServeSecondSignalForcesStop: a server that waits for a request in
+// flight, after the first signal, stops at once on the second, with the
+// exit status of that signal and a message saying that it was forced.
+// The second signal was ignored: the server waited out the whole grace
+// period, and then exited 1 with "context deadline exceeded".
+func TestServeSecondSignalForcesStop(t *testing.T) {
+	for _, tt := range caughtSignals {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			cmd := serveCommand(t)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil {
+				t.Fatalf("serve printed no address: %v", err)
+			}
+			addr := regexp.MustCompile(`127\.0\.0\.1:[0-9]+`).FindString(line)
+			// An append whose body never comes holds the shutdown for
+			// its grace period: an SSE subscription would not, since
+			// the server ends those when it stops. "100 Continue" says
+			// that the append has begun to read the body.
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST /api/streams/s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+				"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n", addr)
+			if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, " 100 ") {
+				t.Fatalf("the append answered %q, %v; want 100 Continue", line, err)
+			}
+			fmt.Fprint(conn, "{")
+
+			errOut := bufio.NewReader(stderr)
+			var got strings.Builder
+			cmd.Process.Signal(tt.sig)
+			for !strings.Contains(got.String(), "shutting down") {
+				line, err := errOut.ReadString('\n')
+				got.WriteString(line)
+				if err != nil {
+					t.Fatalf("serve did not start its shutdown after %v: %v\nstderr: %s", tt.sig, err, got.String())
+				}
+			}
+			cmd.Process.Signal(tt.sig)
+			rest, _ := io.ReadAll(errOut)
+			got.Write(rest)
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
+				t.Fatalf("after a second %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got.String())
+			}
+			// The projections stop before the store closes: they do not
+			// fail on a closed store.
+			says := "chronicle serve: " + tt.how + " again: forced to stop"
+			if !strings.Contains(got.String(), says) || strings.Contains(got.String(), "level=ERROR") {
+				t.Errorf("stderr lacks %q, or has an error:\n%s", says, got.String())
+			}
+		})
 	}
 }
 

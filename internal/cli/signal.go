@@ -23,24 +23,49 @@ type Signalled struct{ Signal os.Signal }
 
 func (s Signalled) Error() string { return "stopped by " + s.Signal.String() }
 
+// forcedKey is the key of the context that [Forced] returns, in the
+// context that [NotifyContext] returns.
+type forcedKey struct{}
+
 // NotifyContext returns a context that SIGINT (Ctrl-C) or SIGTERM
 // cancels, with a [Signalled] as its cause, for [Stopped] to tell the
-// user which it was. stop ends the handling of the signals.
+// user which it was. A second signal cancels the context that [Forced]
+// returns. stop ends the handling of the signals.
 func NotifyContext(parent context.Context) (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancelCause(parent)
+	signalled, cancel := context.WithCancelCause(parent)
+	forced, force := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
 		case sig := <-sigs:
 			cancel(Signalled{sig})
-		case <-ctx.Done():
+		case <-signalled.Done():
+		}
+		select {
+		case sig := <-sigs:
+			force(Signalled{sig})
+		case <-forced.Done():
 		}
 	}()
-	return ctx, func() {
+	return context.WithValue(signalled, forcedKey{}, forced), func() {
 		signal.Stop(sigs)
 		cancel(context.Canceled)
+		force(context.Canceled)
 	}
+}
+
+// Forced returns a context that a second SIGINT or SIGTERM cancels, once
+// the first has cancelled ctx, a context that [NotifyContext] returned
+// (or one made from it), with a [Signalled] as its cause. A program that
+// stops gracefully, waiting for work under way, stops at once when it is
+// done: the user who signals again does not want to wait. For a ctx not
+// from NotifyContext, it returns a context that is never cancelled.
+func Forced(ctx context.Context) context.Context {
+	if forced, ok := ctx.Value(forcedKey{}).(context.Context); ok {
+		return forced
+	}
+	return context.Background()
 }
 
 // Stopped reports whether err, what a command returned, is the command

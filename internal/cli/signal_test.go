@@ -38,6 +38,33 @@ func TestNotifyContext(t *testing.T) {
 	}
 }
 
+// TestForced: the first signal cancels the context of NotifyContext
+// alone; the second, whichever it is, cancels the one of Forced, with
+// that signal as its cause.
+func TestForced(t *testing.T) {
+	ctx, stop := cli.NotifyContext(context.Background())
+	defer stop()
+	forced := cli.Forced(ctx)
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-forced.Done()
+	how, code, ok := cli.Stopped(context.Cause(forced), forced.Err())
+	if !ok || how != "stopped by SIGTERM" || code != cli.ExitTerminated {
+		t.Errorf("Stopped after a second signal = %q, %d, %v; want SIGTERM's", how, code, ok)
+	}
+	if how, _, _ := cli.Stopped(context.Cause(ctx), ctx.Err()); how != "interrupted (Ctrl-C, SIGINT)" {
+		t.Errorf("the first signal became %q", how)
+	}
+	if cli.Forced(context.Background()).Done() != nil {
+		t.Error("Forced of a context without signals can end")
+	}
+}
+
 // TestStoppedOnlyBySignals: an error that is not a cancellation, or a
 // context cancelled by something other than a signal, is not a command
 // stopped by a signal, and keeps its own message.
@@ -55,5 +82,10 @@ func TestStoppedOnlyBySignals(t *testing.T) {
 	stop()
 	if _, _, ok := cli.Stopped(context.Cause(ctx), ctx.Err()); ok {
 		t.Error("a context that stop ended counts as stopped by a signal")
+	}
+	if forced := cli.Forced(ctx); forced.Err() == nil {
+		t.Error("stop left the context of Forced running")
+	} else if _, _, ok := cli.Stopped(context.Cause(forced), forced.Err()); ok {
+		t.Error("a Forced context that stop ended counts as forced by a signal")
 	}
 }
