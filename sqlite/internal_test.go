@@ -532,6 +532,35 @@ func TestPanicInRead(t *testing.T) {
 // events, stops at the next event when its context ends, not at the end
 // of the page. (The driver watches the context only while the query
 // starts.)
+// TestRawPanicTellsWhere: a panic in raw's function, raised again once
+// the connection is back, tells where it happened: the stack of the panic
+// raised again is raw's, and named neither the function nor what it
+// called.
+func TestRawPanicTellsWhere(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "r.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := s.read.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	recovered := func() (p any) {
+		defer func() { p = recover() }()
+		raw(conn, func(any) error { faultyScan(); return nil }, nil)
+		return nil
+	}()
+	if text := fmt.Sprint(recovered); !strings.HasPrefix(text, "boom") || !strings.Contains(text, "sqlite.faultyScan") {
+		t.Errorf("recovered %s, want the panic and where it was", text)
+	}
+}
+
+// faultyScan panics, for TestRawPanicTellsWhere to find its name in the
+// panic.
+func faultyScan() { panic("boom") }
+
 func TestFilteredPageStops(t *testing.T) {
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), &Options{Durability: Relaxed})
 	if err != nil {

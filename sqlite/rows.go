@@ -10,6 +10,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/rawread"
+	"github.com/chronicle-es/chronicle/internal/repanic"
 	"github.com/google/uuid"
 )
 
@@ -53,14 +54,15 @@ func (s *Store) queryEvents(ctx context.Context, size int, query string, args ..
 // panic in f is raised again after Raw has returned: database/sql closes
 // a connection whose Raw function panics, and the store keeps its
 // connections for its lifetime (a server may recover from a panic and
-// go on). undo, when not nil, runs on the driver connection first, to
-// leave it as f would have had it returned.
+// go on). The panic raised again is a [repanic.Error], which tells where
+// it happened in f. undo, when not nil, runs on the driver connection
+// first, to leave it as f would have had it returned.
 func raw(conn *sql.Conn, f func(dc any) error, undo func(dc any)) error {
 	var panicked any
 	err := conn.Raw(func(dc any) error {
 		defer func() {
 			if p := recover(); p != nil {
-				panicked = p
+				panicked = repanic.Recovered(p)
 				if undo != nil {
 					undo(dc)
 				}

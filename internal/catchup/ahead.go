@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/repanic"
 )
 
 // ReadAhead is [ReadAll] with the next page read while the caller works
@@ -50,8 +51,9 @@ func Ahead(ctx context.Context, read func(ctx context.Context, emit func([]chron
 			defer close(pages)
 			defer func() {
 				// A panic is the caller's, as it would be without the
-				// goroutine: it is raised again on the caller's goroutine.
-				if panicked = recover(); panicked != nil {
+				// goroutine: it is raised again on the caller's goroutine,
+				// telling where it happened on this one.
+				if panicked = repanic.Recovered(recover()); panicked != nil {
 					readErr = nil
 				}
 			}()

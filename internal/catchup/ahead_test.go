@@ -3,8 +3,10 @@ package catchup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,7 +142,8 @@ func readCanceled(t *testing.T, src Source) int {
 // TestAheadPanic: a panic of the reader reaches the caller's goroutine,
 // after the pages read before it, whether the caller reads on or has
 // stopped, so that the caller can recover it as it could without the
-// goroutine.
+// goroutine. It tells where the reader panicked: the stack of the panic
+// raised again is the caller's, which had lost it.
 func TestAheadPanic(t *testing.T) {
 	for _, stopAfter := range []int{0, 1} {
 		var got int
@@ -148,7 +151,8 @@ func TestAheadPanic(t *testing.T) {
 			defer func() { p = recover() }()
 			for _, err := range Ahead(context.Background(), func(ctx context.Context, emit func([]chronicle.RecordedEvent) bool) error {
 				emit([]chronicle.RecordedEvent{{Position: 1}, {Position: 2}})
-				panic("boom")
+				faultyRead()
+				return nil
 			}) {
 				if err != nil {
 					t.Fatalf("error %v, want a panic", err)
@@ -159,14 +163,17 @@ func TestAheadPanic(t *testing.T) {
 			}
 			return nil
 		}()
-		if recovered != "boom" {
-			t.Errorf("stopping after %d: recovered %v, want the reader's panic", stopAfter, recovered)
+		if text := fmt.Sprint(recovered); !strings.Contains(text, "boom") || !strings.Contains(text, "catchup.faultyRead") {
+			t.Errorf("stopping after %d: recovered %s, want the reader's panic and where it was", stopAfter, text)
 		}
 		if stopAfter == 0 && got != 2 {
 			t.Errorf("read %d events before the panic, want 2", got)
 		}
 	}
 }
+
+// faultyRead panics, for TestAheadPanic to find its name in the panic.
+func faultyRead() { panic("boom") }
 
 // TestAheadBodyPanic: a panic of the caller's loop body is the one that
 // reaches the caller, even when the reader has panicked too (it has by

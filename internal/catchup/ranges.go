@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/repanic"
 )
 
 // Ranges is a [Source] that can also read the log by ranges of
@@ -97,7 +98,7 @@ func readUpTo(ctx context.Context, src Ranges, from, head uint64, emit func([]ch
 			res := rangeResult{hi: hi, err: errExited}
 			defer func() {
 				if p := recover(); p != nil {
-					res = rangeResult{panicked: p}
+					res = rangeResult{panicked: repanic.Recovered(p)}
 				}
 				done <- res
 			}()
