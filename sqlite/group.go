@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/repanic"
 )
 
 // readGroup runs the page queries of ReadStream calls that arrive at about
@@ -186,9 +187,11 @@ func (g *readGroup) lead(c *groupConn, req *pageRequest) ([]chronicle.RecordedEv
 		if p := recover(); p != nil {
 			// A bug, recovered above us perhaps: answer the rest of the
 			// batch and pass c on, rather than leave them waiting for good.
-			// (run has ended its transaction already: see raw.)
+			// (run has ended its transaction already: see raw.) Their
+			// error names the panic's value: the stack that raw's
+			// *repanic.Error carries is for the panic raised here.
 			for _, r := range batch[max(answered, 1):] {
-				r.reply <- pageReply{err: fmt.Errorf("read stream: %v", p)}
+				r.reply <- pageReply{err: fmt.Errorf("read stream: %v", repanic.Value(p))}
 			}
 			g.handOn(c)
 			panic(p)

@@ -528,6 +528,68 @@ func TestPanicInRead(t *testing.T) {
 	}
 }
 
+// TestPanicInReadBatchError: the reads batched with one that panics get
+// an error that names the panic, as a person reads it: the panic's value,
+// not the stack that the panic raised again carries.
+func TestPanicInReadBatchError(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), &Options{Durability: Relaxed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := s.group
+	// Take every connection, as busy callers would, so that the next
+	// reads queue.
+	g.mu.Lock()
+	held := g.free
+	g.free = nil
+	g.mu.Unlock()
+	defer func() {
+		for _, c := range held[1:] {
+			g.handOn(c)
+		}
+	}()
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		// Err answers once (page's check), then panics as the batch runs.
+		g.page(&pageRequest{ctx: newErrAfter(1, true), stream: "s-1", limit: 10})
+	}()
+	waitReadsQueued(t, g, 1)
+	batched := make(chan error, 1)
+	go func() {
+		_, err := g.page(&pageRequest{ctx: context.Background(), stream: "s-1", limit: 10})
+		batched <- err
+	}()
+	waitReadsQueued(t, g, 2)
+	g.handOn(held[0]) // the panicking read leads the batch of both
+	if p := <-panicked; p == nil {
+		t.Fatal("the read whose context panics did not panic")
+	}
+	err = <-batched
+	if err == nil || !strings.Contains(err.Error(), "boom") || strings.Contains(err.Error(), "goroutine") {
+		t.Errorf("the read batched with the panic: %v; want an error that names the panic, without a stack", err)
+	}
+}
+
+// waitReadsQueued waits until n reads are queued in g.
+func waitReadsQueued(t *testing.T, g *readGroup, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g.mu.Lock()
+		queued := len(g.queue)
+		g.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads queued, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestFilteredPageStops: a filtered page, which may scan far for its
 // events, stops at the next event when its context ends, not at the end
 // of the page. (The driver watches the context only while the query

@@ -36,6 +36,17 @@ func Recovered(p any) any {
 	return &Error{Value: p, Stack: debug.Stack()}
 }
 
+// Value returns the value passed to panic for p, a value that recover
+// returned: an *Error's own, or else p. An error that names a panic for
+// a person, such as the one given to the other reads of a batch, says
+// this rather than the stack that an *Error carries.
+func Value(p any) any {
+	if e, ok := p.(*Error); ok {
+		return e.Value
+	}
+	return p
+}
+
 func (e *Error) Error() string {
 	return fmt.Sprintf("%v [recovered, raised again elsewhere]\n\nthe panic happened here:\n%s", e.Value, e.Stack)
 }

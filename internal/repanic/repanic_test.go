@@ -40,4 +40,10 @@ func TestRecovered(t *testing.T) {
 	if e := carried(func() { panic("text") }).(*repanic.Error); e.Value != "text" || e.Unwrap() != nil {
 		t.Errorf("Recovered(\"text\") = %v, %v", e.Value, e.Unwrap())
 	}
+	if v := repanic.Value(p); v != fs.ErrNotExist {
+		t.Errorf("Value of a carried panic = %v, want the value panicked with", v)
+	}
+	if v := repanic.Value("text"); v != "text" {
+		t.Errorf("Value of a plain panic = %v, want it as it is", v)
+	}
 }
