@@ -590,10 +590,6 @@ func waitReadsQueued(t *testing.T, g *readGroup, n int) {
 	}
 }
 
-// TestFilteredPageStops: a filtered page, which may scan far for its
-// events, stops at the next event when its context ends, not at the end
-// of the page. (The driver watches the context only while the query
-// starts.)
 // TestRawPanicTellsWhere: a panic in raw's function, raised again once
 // the connection is back, tells where it happened: the stack of the panic
 // raised again is raw's, and named neither the function nor what it
@@ -623,6 +619,10 @@ func TestRawPanicTellsWhere(t *testing.T) {
 // panic.
 func faultyScan() { panic("boom") }
 
+// TestFilteredPageStops: a filtered page, which may scan far for its
+// events, stops at the next event when its context ends, not at the end
+// of the page. (The driver watches the context only while the query
+// starts.)
 func TestFilteredPageStops(t *testing.T) {
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), &Options{Durability: Relaxed})
 	if err != nil {
