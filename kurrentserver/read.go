@@ -12,6 +12,7 @@ import (
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
 	"github.com/chronicle-es/chronicle/internal/streamsub"
+	"github.com/chronicle-es/chronicle/projection"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -193,14 +194,6 @@ func (r *reader) readAll(o *esdbpb.ReadReq_Options_AllOptions, backwards bool, c
 	return nil
 }
 
-// head is the position of the last event in the store, 0 when empty.
-func (s *Server) head(ctx context.Context) (uint64, error) {
-	for e, err := range s.store.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
-		return e.Position, err
-	}
-	return 0, nil
-}
-
 func (r *reader) confirm() error {
 	return r.srv.Send(&esdbpb.ReadResp{Content: &esdbpb.ReadResp_Confirmation{
 		Confirmation: &esdbpb.ReadResp_SubscriptionConfirmation{SubscriptionId: newID().String()},
@@ -276,7 +269,7 @@ func (r *reader) sendAll(ctx context.Context, seq iter.Seq2[chronicle.RecordedEv
 // that a client whose filter matches rarely can still save its place.
 func (r *reader) subscribeAll(o *esdbpb.ReadReq_Options_AllOptions, f *filter) error {
 	ctx := r.srv.Context()
-	head, err := r.st.s.head(ctx)
+	head, err := projection.Head(ctx, r.st.s.store)
 	if err != nil {
 		return rpcError(ctx, err, "$all")
 	}
