@@ -17,7 +17,11 @@ type Snapshot struct {
 	// Revision is the revision of the last event the state includes.
 	Revision uint64
 	// Type names the kind of state, so that a snapshot is never decoded
-	// as the state of another aggregate.
+	// as the state of another aggregate. A [Repository] names its state
+	// by the Go type's package path and name, such as
+	// "example.com/games/connectfour.Game". (Before Chronicle's snapshots
+	// named the package path, a state's name was its package's name and
+	// its own: those snapshots are ignored once, and the streams replay.)
 	Type string
 	// Version is the schema version of Data. A repository ignores a
 	// snapshot of another version and replays the stream instead.
@@ -164,8 +168,21 @@ func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C,
 	}
 	out := *r
 	out.snapshots = &cfg
-	out.snapshotType = reflect.TypeFor[S]().String()
+	out.snapshotType = typeName(reflect.TypeFor[S]())
 	return &out, nil
+}
+
+// typeName names t by its package path, not only its package's name as
+// t.String does, so that two states of the same name in two packages of
+// the same name never take each other's snapshots.
+func typeName(t reflect.Type) string {
+	switch {
+	case t.Kind() == reflect.Pointer:
+		return "*" + typeName(t.Elem())
+	case t.Name() != "" && t.PkgPath() != "":
+		return t.PkgPath() + "." + t.Name()
+	}
+	return t.String()
 }
 
 // snapshot returns the usable snapshot of stream, if any.

@@ -112,6 +112,9 @@ func TestSnapshotSparesTheReplay(t *testing.T) {
 	}
 }
 
+// accountType is the snapshot type of account: its package path and name.
+const accountType = "github.com/chronicle-es/chronicle_test.account"
+
 // TestUnusableSnapshotsAreIgnored: a snapshot of another version, of
 // another type, or that does not decode, must never shape the state.
 func TestUnusableSnapshotsAreIgnored(t *testing.T) {
@@ -120,9 +123,12 @@ func TestUnusableSnapshotsAreIgnored(t *testing.T) {
 		name string
 		snap chronicle.Snapshot
 	}{
-		{"OldVersion", chronicle.Snapshot{Version: 1, Type: "chronicle_test.account", Data: []byte(`{"Open":true,"Balance":999}`)}},
+		{"OldVersion", chronicle.Snapshot{Version: 1, Type: accountType, Data: []byte(`{"Open":true,"Balance":999}`)}},
 		{"OtherType", chronicle.Snapshot{Version: 2, Type: "other.State", Data: []byte(`{"Open":true,"Balance":999}`)}},
-		{"Undecodable", chronicle.Snapshot{Version: 2, Type: "chronicle_test.account", Data: []byte(`{"Balance":"lots"`)}},
+		// A type of the same name in another package whose name is the
+		// same, as Go prints it: chronicle_test.account.
+		{"SameNameOtherPackage", chronicle.Snapshot{Version: 2, Type: "chronicle_test.account", Data: []byte(`{"Open":true,"Balance":999}`)}},
+		{"Undecodable", chronicle.Snapshot{Version: 2, Type: accountType, Data: []byte(`{"Balance":"lots"`)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := memory.New(nil)
@@ -143,7 +149,7 @@ func TestUnusableSnapshotsAreIgnored(t *testing.T) {
 		store := memory.New(nil)
 		repo := snapshotted(t, store, 0, 2)
 		repo.Handle(ctx, "a", open{Owner: "bo"})
-		store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 0, Version: 2, Type: "chronicle_test.account", Data: []byte(`{"Open":true,"Owner":"bo","Balance":7}`)})
+		store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 0, Version: 2, Type: accountType, Data: []byte(`{"Open":true,"Owner":"bo","Balance":7}`)})
 		if state, _, _ := repo.Load(ctx, "a"); state.Balance != 7 {
 			t.Fatalf("a usable snapshot was not used: %+v", state)
 		}

@@ -93,7 +93,7 @@ func TestSnapshotForgotten(t *testing.T) {
 			}
 			if b, ok := loaded(); !ok || !reflect.DeepEqual(b.Names, []string{"Alice Liddell", "Bob Marley"}) || func() bool {
 				snap, _, _ := snaps.LoadSnapshot(ctx, "book-1")
-				return snap.Revision != 1 || snap.Type != "shred_test.book"
+				return snap.Revision != 1 || snap.Type != "github.com/chronicle-es/chronicle/shred_test.book"
 			}() {
 				t.Fatalf("snapshot through the shredding store = %+v, %v; want both names at revision 1", b, ok)
 			}
@@ -373,7 +373,7 @@ func TestSealedSnapshotBeneath(t *testing.T) {
 	if _, err := repo.Handle(ctx, "book-1", sign{Name: "Alice Liddell"}); err != nil {
 		t.Fatal(err)
 	}
-	if snap, ok, err := s.LoadSnapshot(ctx, "book-1"); !ok || err != nil || snap.Type != "shred_test.book" {
+	if snap, ok, err := s.LoadSnapshot(ctx, "book-1"); !ok || err != nil || snap.Type != "github.com/chronicle-es/chronicle/shred_test.book" {
 		t.Fatalf("LoadSnapshot = %+v, %v, %v; want the snapshot of a book", snap, ok, err)
 	}
 	old, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{Store: inner})
@@ -440,7 +440,7 @@ func TestSnapshotNotSealedIsNotRead(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := beneath.SaveSnapshot(ctx, chronicle.Snapshot{
-				Stream: "book-2", Type: "$shredded_snapshot:shred_test.book", Data: []byte(`{"Names":["Alice Liddell"]}`),
+				Stream: "book-2", Type: "$shredded_snapshot:github.com/chronicle-es/chronicle/shred_test.book", Data: []byte(`{"Names":["Alice Liddell"]}`),
 			}); err != nil {
 				t.Fatal(err)
 			}
