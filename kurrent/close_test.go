@@ -10,6 +10,7 @@ import (
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/kurrent"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/storetest"
 	"google.golang.org/grpc"
 )
 
@@ -166,4 +167,12 @@ func TestCloseInLoopBody(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d events after Close, want none", n-1)
 	}
+}
+
+// TestCloseEndsSubscriptions: a subscriber that has caught up waits for
+// the server to push the next event, which only Close can end here; it
+// ends at once, with ErrClosed, as the polling stores' subscribers do.
+func TestCloseEndsSubscriptions(t *testing.T) {
+	addr, _ := serve(t, nil)
+	storetest.CloseEndsSubscriptions(t, dial(t, "kurrentdb://"+addr+"?tls=false"))
 }

@@ -179,7 +179,8 @@ func firstError(seq iter.Seq2[chronicle.RecordedEvent, error]) error {
 // has caught up and waits for events, at once, with an error matching
 // [chronicle.ErrClosed], as a subscriber that is reading does. Give it a
 // store, an [io.Closer], whose subscribers look for other processes'
-// events rarely (every hour, say), so that only Close can wake them.
+// events rarely (every hour, say), or are pushed their events by a
+// server (package kurrent), so that only Close can wake them.
 func CloseEndsSubscriptions(t *testing.T, s chronicle.Store) {
 	t.Helper()
 	mustAppend(t, s, "s", chronicle.NoStream, event("E", 0))
