@@ -176,3 +176,25 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 	addr, _ := serve(t, nil)
 	storetest.CloseEndsSubscriptions(t, dial(t, "kurrentdb://"+addr+"?tls=false"))
 }
+
+// TestBadMetadataAfterClose: an event whose "$customMetadata" is not
+// base64 is refused as invalid, before any look at the connection, so
+// that a closed store refuses it as an open one does, as every store
+// refuses bad input whether closed or not.
+func TestBadMetadataAfterClose(t *testing.T) {
+	addr, _ := serve(t, nil)
+	s := dial(t, "kurrentdb://"+addr+"?tls=false")
+	bad := chronicle.EventData{Type: "E", Metadata: chronicle.Metadata{"$customMetadata": "not base64!"}}
+	ctx := context.Background()
+	for _, when := range []string{"open", "closed"} {
+		if when == "closed" {
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		}
+		_, err := s.Append(ctx, "s-1", chronicle.Any, bad)
+		if !errors.Is(err, chronicle.ErrInvalidEvent) || errors.Is(err, chronicle.ErrClosed) {
+			t.Errorf("an append with bad $customMetadata to the %s store: %v, want an error matching ErrInvalidEvent alone", when, err)
+		}
+	}
+}

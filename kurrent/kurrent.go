@@ -149,9 +149,12 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 // way may or may not have been written: read the stream, or retry it with
 // the same event IDs, to know. Every call after Close fails with an error
 // matching ErrClosed, without using the connection, which Close has
-// closed. A read or a subscription whose loop body runs as Close is
-// called is not waited for: its next step gets ErrClosed. Close may be
-// called more than once, and from such a loop body.
+// closed; but bad input (an invalid stream name, event, filter or
+// metadata) is refused as such first, as an open store refuses it and
+// as the other stores do once closed. A read or a subscription whose
+// loop body runs as Close is called is not waited for: its next step
+// gets ErrClosed. Close may be called more than once, and from such a
+// loop body.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.entering.Lock()

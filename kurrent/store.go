@@ -28,11 +28,6 @@ func (s *Store) Append(ctx context.Context, stream string, expected chronicle.Ex
 }
 
 func (s *Store) append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events []chronicle.EventData) (chronicle.AppendResult, error) {
-	done, err := s.enter()
-	if err != nil {
-		return chronicle.AppendResult{}, fmt.Errorf("kurrent: append to %q: %w", stream, err)
-	}
-	defer done()
 	opts := &esdbpb.AppendReq_Options{StreamIdentifier: streamID(stream)}
 	switch {
 	case expected.IsNoStream():
@@ -54,6 +49,13 @@ func (s *Store) append(ctx context.Context, stream string, expected chronicle.Ex
 		}
 		msgs = append(msgs, &esdbpb.AppendReq{Content: &esdbpb.AppendReq_ProposedMessage_{ProposedMessage: m}})
 	}
+	// Entered once the events are checked, as the other stores do: bad
+	// input is refused as such, whether the store is closed or not.
+	done, err := s.enter()
+	if err != nil {
+		return chronicle.AppendResult{}, fmt.Errorf("kurrent: append to %q: %w", stream, err)
+	}
+	defer done()
 	var trailer metadata.MD
 	resp, err := s.appendCall(ctx, msgs, grpc.Trailer(&trailer))
 	if err != nil {
