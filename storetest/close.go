@@ -18,7 +18,11 @@ import (
 // testClose: once a store that is an [io.Closer] is closed, every call
 // fails with an error matching [chronicle.ErrClosed], whatever abilities
 // the store has, so that a program can tell a store shut down under it
-// from a failing one; closing it again does no harm.
+// from a failing one; closing it again does no harm. Bad input is the
+// exception: it is refused as an open store refuses it, with the error
+// that says what is wrong with it, so that the answer to a caller's
+// mistake does not depend on when the call is made (finding the mistake
+// needs nothing that Close takes away).
 func testClose(t *testing.T, newStore Factory) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -51,6 +55,23 @@ func testClose(t *testing.T, newStore Factory) {
 	}
 	for _, c := range abilityCalls(ctx, s) {
 		check(c.name, c.call())
+	}
+	refused := func(call string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s after Close: %v, want an error matching %v, as before Close", call, err, want)
+		}
+	}
+	_, err = s.Append(ctx, "", chronicle.Any, event("E", 0))
+	refused("Append to a stream without a name", err, chronicle.ErrInvalidStreamName)
+	_, err = s.Append(ctx, "s", chronicle.Any, chronicle.EventData{})
+	refused("Append of an event without a type", err, chronicle.ErrInvalidEvent)
+	refused("ReadStream of a stream without a name", firstError(s.ReadStream(ctx, "", chronicle.ReadStreamOptions{})), chronicle.ErrInvalidStreamName)
+	badFilter := chronicle.Filter{Types: []string{"a\nb"}}
+	refused("ReadAll with a bad filter", firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Filter: badFilter})), chronicle.ErrInvalidEvent)
+	refused("Subscribe with a bad filter", firstError(s.Subscribe(ctx, chronicle.SubscribeOptions{Filter: badFilter})), chronicle.ErrInvalidEvent)
+	if r, ok := has[chronicle.Retention](s); ok {
+		refused("SetStreamMetadata with a negative MaxAge", r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: -1}), chronicle.ErrInvalidMetadata)
 	}
 	if err := c.Close(); err != nil && !errors.Is(err, chronicle.ErrClosed) {
 		t.Errorf("a second Close: %v, want nil or an error matching ErrClosed", err)
