@@ -110,6 +110,25 @@
 // fields it takes no snapshot through the Store, as for any hidden
 // events that no snapshot of its own covers: whose values they held
 // cannot be read.
+//
+// # Snapshots sealed before version 2 of their key
+//
+// The key that seals a snapshot is derived from the keys of its
+// subjects. Before version 2, which the snapshot kept beneath names
+// ($key_version), the keys were hashed joined as they are, so that keys
+// of other lengths could give the same bytes ("ab"+"c" and "a"+"bc"),
+// and a snapshot could open with the keys of other subjects than its
+// own. Version 2 puts each key's length before it, and labels the
+// whole with the version. A snapshot sealed before is still read where
+// every key of its subjects is [KeySize] bytes long, as those of
+// [MemoryKeys] and [SQLKeys] are: such keys join to the same bytes only
+// when they are the same. Where one is not (a [KeyStore] of your own
+// may give keys of 16 or 24 bytes, which AES takes too), the Store
+// finds no snapshot, and the stream replays from its events: one pruned
+// after that snapshot loads without what the hidden events did. The
+// next snapshot saved through the Store replaces it. A program built
+// with an earlier version of this package finds no snapshot in one
+// sealed with version 2, and replays.
 package shred
 
 import (
@@ -469,7 +488,8 @@ func NewSchema(types ...Type) (*Schema, error) {
 // KeyStore keeps one key per data subject. Subjects reach it as SHA-256
 // hashes, never in the clear.
 type KeyStore interface {
-	// Key returns the subject's 32-byte key. When it has none, it creates
+	// Key returns the subject's key, of [KeySize] bytes for AES-256 (AES
+	// takes keys of 16 or 24 bytes too). When it has none, it creates
 	// one if create is set, and else returns nil and no error. The caller
 	// may keep the slice: the key store must not change it later, in
 	// Forget or elsewhere.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,7 +65,23 @@ const (
 type sealedSnapshot struct {
 	Cipher   []byte   `json:"$shredded_snapshot"` // nonce, then ciphertext
 	Subjects []binder `json:"$subjects"`
+	// KeyVersion says how the key was derived from the subjects' keys
+	// (see snapshotKey). Snapshots sealed before it was written have
+	// none, and read as snapshotKeyV1.
+	KeyVersion int `json:"$key_version,omitempty"`
 }
+
+// The versions of the derivation of a snapshot's key from the keys of
+// its subjects (see snapshotKey).
+const (
+	// snapshotKeyV1 hashed the keys joined as they are, so that keys of
+	// other lengths could join to the same bytes: "ab"+"c" and "a"+"bc".
+	// Only lists of keys of KeySize bytes each are read with it.
+	snapshotKeyV1 = 1
+	// snapshotKeyV2 hashes each key after its length, under a label of
+	// its own: no two lists of keys give the same input.
+	snapshotKeyV2 = 2
+)
 
 // binder is a subject whose key a sealed snapshot was encrypted with.
 type binder struct {
@@ -185,7 +202,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	case !ok:
 		return fail(errForgottenSubject)
 	}
-	key, err := snapshotKey(keys)
+	key, err := snapshotKey(snapshotKeyV2, keys)
 	if err != nil {
 		return fail(err)
 	}
@@ -193,7 +210,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 	if err != nil {
 		return fail(err)
 	}
-	if snap.Data, err = json.Marshal(sealedSnapshot{Cipher: ct, Subjects: bound}); err != nil {
+	if snap.Data, err = json.Marshal(sealedSnapshot{Cipher: ct, Subjects: bound, KeyVersion: snapshotKeyV2}); err != nil {
 		return fail(err)
 	}
 	snap.Type = sealedType + snap.Type
@@ -245,7 +262,13 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 	if err != nil || !ok || !slices.Equal(bound, sealed.Subjects) {
 		return chronicle.Snapshot{}, false, err
 	}
-	key, err := snapshotKey(keys)
+	if sealed.KeyVersion == snapshotKeyV1 && slices.ContainsFunc(keys, func(k []byte) bool { return len(k) != KeySize }) {
+		// Joined, such keys may be those of other subjects than the
+		// snapshot's (see snapshotKey): it is not read, the stream
+		// replays, and its next snapshot replaces it.
+		return chronicle.Snapshot{}, false, nil
+	}
+	key, err := snapshotKey(sealed.KeyVersion, keys)
 	if err != nil {
 		return chronicle.Snapshot{}, false, err
 	}
@@ -343,9 +366,24 @@ func cmpBinder(a, b binder) int {
 }
 
 // snapshotKey derives the key of a snapshot from the keys of its
-// subjects: without any one of them it cannot be made.
-func snapshotKey(keys [][]byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, bytes.Join(keys, nil), nil, "chronicle shred snapshot key", KeySize)
+// subjects, as the given version of the derivation did: without any one
+// of them it cannot be made. Version 2 puts each key's length before it,
+// so that the keys of other subjects, of other lengths, cannot give the
+// same input (a custom [KeyStore] may return keys of 16 or 24 bytes,
+// which AES takes too), and labels the input with the version.
+func snapshotKey(version int, keys [][]byte) ([]byte, error) {
+	switch version {
+	case snapshotKeyV1:
+		return hkdf.Key(sha256.New, bytes.Join(keys, nil), nil, "chronicle shred snapshot key", KeySize)
+	case snapshotKeyV2:
+		var in []byte
+		for _, k := range keys {
+			in = binary.BigEndian.AppendUint32(in, uint32(len(k)))
+			in = append(in, k...)
+		}
+		return hkdf.Key(sha256.New, in, nil, "chronicle shred snapshot key, version 2", KeySize)
+	}
+	return nil, fmt.Errorf("unknown version %d of the snapshot key", version)
 }
 
 // snapshotAAD binds a snapshot's ciphertext to the stream, revision, type
@@ -355,7 +393,9 @@ func snapshotAAD(snap chronicle.Snapshot) []byte {
 }
 
 // sealedSnapshotOf returns the sealed snapshot that data is, if it is
-// one: data saved in the clear, by this store or another, is not.
+// one: data saved in the clear, by this store or another, is not, nor
+// is one sealed with a version of the key that this package does not
+// know (see snapshotKey).
 func sealedSnapshotOf(data []byte) (sealedSnapshot, bool) {
 	var sealed sealedSnapshot
 	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"$shredded_snapshot"`)) {
@@ -365,6 +405,13 @@ func sealedSnapshotOf(data []byte) (sealedSnapshot, bool) {
 	dec.DisallowUnknownFields()
 	if dec.Decode(&sealed) != nil || len(sealed.Cipher) < gcmNonceSize+gcmOverhead || len(sealed.Subjects) == 0 {
 		return sealedSnapshot{}, false
+	}
+	switch sealed.KeyVersion {
+	case 0:
+		sealed.KeyVersion = snapshotKeyV1 // sealed before versions were written
+	case snapshotKeyV2:
+	default:
+		return sealedSnapshot{}, false // sealed by a later version of this package
 	}
 	for _, b := range sealed.Subjects {
 		if !isHex(b.Subject, sha256.Size) || !isHex(b.KeyID, keyIDSize) {

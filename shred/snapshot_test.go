@@ -514,3 +514,168 @@ func TestSnapshotNotSealedBeforePruning(t *testing.T) {
 		})
 	}
 }
+
+// fixedKeys is a key store of a custom kind, whose keys, given by the
+// Ref of their subject, need not be [shred.KeySize] bytes long: AES
+// takes 16 and 24 too.
+type fixedKeys map[string][]byte
+
+func (k fixedKeys) Key(_ context.Context, subject string, create bool) ([]byte, error) {
+	key, ok := k[subject]
+	if !ok && create {
+		return nil, errors.New("fixedKeys: no key to give " + subject)
+	}
+	return bytes.Clone(key), nil
+}
+
+func (k fixedKeys) Forget(_ context.Context, subject string) error {
+	delete(k, subject)
+	return nil
+}
+
+// TestSnapshotKeysOfOtherSubjects: a snapshot opens with the keys of its
+// subjects alone, even where the keys differ in length, so that two
+// lists of keys can join to the same bytes: Alice's 16 and Bob's 32
+// bytes, and Carol's 32 and Dan's 16 cut from them. A snapshot of
+// Alice and Bob whose list of subjects is changed to Carol and Dan does
+// not open, and so is not read after Alice is forgotten.
+func TestSnapshotKeysOfOtherSubjects(t *testing.T) {
+	ctx := context.Background()
+	pair := func(a, b string) (string, string) {
+		refs := []string{shred.Ref(a), shred.Ref(b)}
+		slices.Sort(refs) // the order in which a snapshot lists its subjects
+		return refs[0], refs[1]
+	}
+	ab1, ab2 := pair("Alice Liddell", "Bob Marley")
+	cd1, cd2 := pair("Carol Kaye", "Dan Brown")
+	short, long := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16)
+	long = append(long, bytes.Repeat([]byte{3}, 16)...)
+	keys := fixedKeys{
+		ab1: short, ab2: long,
+		cd1: append(slices.Clone(short), long[:16]...), cd2: long[16:],
+	}
+	inner := memory.New(nil)
+	s := shred.New(inner, keys, bookSchema(t))
+	repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := map[string]json.RawMessage{}
+	for stream, names := range map[string][]string{"book-1": {"Alice Liddell", "Bob Marley"}, "book-2": {"Carol Kaye", "Dan Brown"}} {
+		for _, who := range names {
+			if _, err := repo.Handle(ctx, stream, sign{Name: who}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := repo.SaveSnapshot(ctx, stream); err != nil {
+			t.Fatal(err)
+		}
+		raw, _, err := inner.LoadSnapshot(ctx, stream)
+		var data map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(raw.Data, &data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects[stream] = data["$subjects"]
+	}
+	raw, _, err := inner.LoadSnapshot(ctx, "book-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Data = bytes.Replace(raw.Data, subjects["book-1"], subjects["book-2"], 1)
+	if !bytes.Contains(raw.Data, subjects["book-2"]) {
+		t.Fatalf("no list of subjects to change in %s", raw.Data)
+	}
+	if err := inner.SaveSnapshot(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+		t.Fatal(err)
+	}
+	if snap, ok, err := s.LoadSnapshot(ctx, "book-1"); ok {
+		t.Fatalf("after forgetting Alice, her snapshot opens with the keys of Carol and Dan: %s, %v", snap.Data, err)
+	}
+}
+
+// TestSnapshotSealedBeforeKeyVersions: snapshots sealed before the key
+// of a snapshot was derived from its subjects' keys with their lengths
+// (their envelope has no $key_version) still load where every key is
+// [shred.KeySize] bytes long, as those of the package's key stores are,
+// since such keys join to the same bytes only when they are the same.
+// Where some are not, the keys of other subjects could have opened it:
+// it is taken for none, and the stream replays. Either way, the next
+// snapshot replaces it, sealed with the key's version.
+func TestSnapshotSealedBeforeKeyVersions(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := shred.Ref("Alice Liddell"), shred.Ref("Bob Marley")
+	for name, c := range map[string]struct {
+		aliceKeySize int
+		data         string // sealed by the package before key versions, with the keys below
+		loads        bool
+	}{
+		"keys of 32 bytes":        {32, `{"$shredded_snapshot":"nGC+6Zk778lnuhELk2St+dEqS/+/K+jKnW9zl5+AEjV2VkKvnlwGKo2hiNriRyDOpnc2mCJ3uIW6MxqpJ9T1W59wQU0=","$subjects":[{"$subject":"70ac21b813ad77dac1fde39b6cd1a17f5f91937f2d53cdf034e6a2b9c090a7b6","$key":"d490a34a2713d29a"},{"$subject":"91142be009a86f6073a1c8ce884a5c060f5b730f86128ff2f4b17f4e48b919e0","$key":"3875415a066061b5"}]}`, true},
+		"keys of 16 and 32 bytes": {16, `{"$shredded_snapshot":"pRIn0CTQrB7cq+rhJ1VbjaXMPULiRJzIxIWH7/XECsX9dyGJfVWiTGYPOln2nPo4XwqnNOaMhGjm8Rw8RHTaS2R6Ae0=","$subjects":[{"$subject":"70ac21b813ad77dac1fde39b6cd1a17f5f91937f2d53cdf034e6a2b9c090a7b6","$key":"d490a34a2713d29a"},{"$subject":"91142be009a86f6073a1c8ce884a5c060f5b730f86128ff2f4b17f4e48b919e0","$key":"1add4a3012944b3d"}]}`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			keys := fixedKeys{
+				alice:                   bytes.Repeat([]byte{0xa1}, c.aliceKeySize),
+				bob:                     bytes.Repeat([]byte{0xb0}, 32),
+				shred.Ref("Carol Kaye"): bytes.Repeat([]byte{0xc0}, 32),
+			}
+			inner := memory.New(nil)
+			s := shred.New(inner, keys, bookSchema(t))
+			repo, err := guestBook(s).WithSnapshots(chronicle.Snapshots[book]{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, who := range []string{"Alice Liddell", "Bob Marley"} {
+				if _, err := repo.Handle(ctx, "book-1", sign{Name: who}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := inner.SaveSnapshot(ctx, chronicle.Snapshot{
+				Stream: "book-1", Revision: 1, Type: "$shredded_snapshot:shred_test.book", Data: []byte(c.data),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			loaded := func(want ...string) bool {
+				t.Helper()
+				snap, ok, err := s.LoadSnapshot(ctx, "book-1")
+				var b book
+				if err == nil && ok {
+					err = json.Unmarshal(snap.Data, &b)
+				}
+				if err != nil || ok && !reflect.DeepEqual(b.Names, want) {
+					t.Fatalf("LoadSnapshot = %s, %v, %v; want %q", snap.Data, ok, err, want)
+				}
+				return ok
+			}
+			if ok := loaded("Alice Liddell", "Bob Marley"); ok != c.loads {
+				t.Errorf("the snapshot sealed before key versions loads: %v, want %v", ok, c.loads)
+			}
+			if state, _, err := repo.Load(ctx, "book-1"); err != nil || len(state.Names) != 2 {
+				t.Fatalf("Load = %+v, %v; want both names", state, err)
+			}
+			if _, err := repo.Handle(ctx, "book-1", sign{Name: "Carol Kaye"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := repo.SaveSnapshot(ctx, "book-1"); err != nil {
+				t.Fatal(err)
+			}
+			if raw, _, err := inner.LoadSnapshot(ctx, "book-1"); err != nil || !bytes.Contains(raw.Data, []byte(`"$key_version":2`)) {
+				t.Errorf("the snapshot beneath after a save = %s, %v; want one sealed with version 2 of the key", raw.Data, err)
+			}
+			if !loaded("Alice Liddell", "Bob Marley", "Carol Kaye") {
+				t.Errorf("the snapshot saved after the old one does not load")
+			}
+			if err := s.Forget(ctx, "Alice Liddell"); err != nil {
+				t.Fatal(err)
+			}
+			if loaded() {
+				t.Errorf("after forgetting Alice, the snapshot loads")
+			}
+		})
+	}
+}
