@@ -101,15 +101,15 @@
 // not the streams that hold its fields, and only reading every stream's
 // snapshot would tell. To remove them all after upgrading, load the
 // snapshot of every stream through the Store (a [chronicle.StreamLister]
-// lists them), and save one ([chronicle.Repository.SaveSnapshot]) of
-// each stream pruned after its old one, which a load cannot replace: the
-// store beneath keeps none at a revision that reads hide, and a save,
-// even one refused, replaces it at a later revision. A stream pruned
-// after such a snapshot loads from the events that reads still show,
-// without what the hidden ones did, and when the schema names personal
-// fields it takes no snapshot through the Store, as for any hidden
-// events that no snapshot of its own covers: whose values they held
-// cannot be read.
+// lists them). The store beneath keeps no snapshot at a revision that
+// reads hide, so one after which its stream was pruned is replaced at
+// the first revision after it that reads show; of a stream whose reads
+// hide every event, none can be kept, and the old one stays until the
+// stream has an event to show. A stream pruned after such a snapshot
+// loads from the events that reads still show, without what the hidden
+// ones did, and when the schema names personal fields it takes no
+// snapshot through the Store, as for any hidden events that no snapshot
+// of its own covers: whose values they held cannot be read.
 //
 // # Snapshots sealed before version 2 of their key
 //

@@ -54,7 +54,7 @@ const (
 	// these nor anything else that is not its own.
 	clearType = "$shredded_clear_snapshot:"
 	// removedType is the type of an empty snapshot that replaces, beneath,
-	// one that the Store did not keep (see [removeForeign]).
+	// one that the Store did not keep (see removeForeign).
 	removedType = "$shredded_removed_snapshot"
 )
 
@@ -170,7 +170,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 		}
 	case ok && last.Type != removedType:
 		fail = func(err error) error {
-			removeForeign(ctx, ss, snap.Stream, snap.Revision)
+			s.removeForeign(ctx, ss, snap.Stream, snap.Revision)
 			return refused(err)
 		}
 	}
@@ -229,10 +229,16 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 // programs over a Store did before it kept snapshots, holds the state
 // in the clear, and may hold the values of a subject forgotten since. It
 // finds none, so the stream is loaded from its events, and replaces that
-// snapshot with an empty one of its own, at the same revision, since a
-// [chronicle.SnapshotStore] has no call to delete one; the store beneath
-// refuses that at a revision that reads hide (a stream pruned after the
-// snapshot), and the next snapshot saved through the Store replaces it.
+// snapshot with an empty one of its own, since a
+// [chronicle.SnapshotStore] has no call to delete one: at the same
+// revision, or, where reads hide it (a stream pruned after the
+// snapshot), at the first revision after it that reads show, since the
+// store beneath keeps no snapshot at a revision that reads hide. The
+// loads that follow find the empty one, and write nothing. Only where
+// reads show no event from the snapshot's revision on (they hide every
+// event of the stream) can it not be replaced: it stays until the
+// stream has an event to show, and each load reads the stream's first
+// such event to find out.
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snapshot, bool, error) {
 	ss, err := beneath[chronicle.SnapshotStore](s, "load a snapshot")
 	if err != nil {
@@ -249,7 +255,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 	typ, ok := strings.CutPrefix(snap.Type, sealedType)
 	if !ok {
 		if snap.Type != removedType {
-			removeForeign(ctx, ss, stream, snap.Revision)
+			s.removeForeign(ctx, ss, stream, snap.Revision)
 		}
 		return chronicle.Snapshot{}, false, nil
 	}
@@ -279,19 +285,26 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (chronicle.Snap
 }
 
 // removeForeign replaces a snapshot of stream that the store beneath
-// keeps, and that a [Store] did not, with an empty one of its own at
-// revision rev, at least as late: a [chronicle.SnapshotStore] has no
-// call that deletes a snapshot, but keeps the later of two, and the last
+// keeps at revision rev, and that a [Store] did not, with an empty one
+// of its own, at least as late: a [chronicle.SnapshotStore] has no call
+// that deletes a snapshot, but keeps the later of two, and the last
 // saved of one revision. The foreign snapshot may hold in the clear the
 // values of a subject forgotten since, which a Store must not keep.
 //
-// An error is not returned: the Store reads no foreign snapshot either
-// way, and the next load or save of one tries again. The store beneath
-// refuses one at a revision that its reads hide, such as that of a
-// snapshot after which the stream was pruned: a save at a later
-// revision replaces it.
-func removeForeign(ctx context.Context, ss chronicle.SnapshotStore, stream string, rev uint64) {
-	_ = ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: stream, Revision: rev, Type: removedType})
+// The store beneath keeps no snapshot at a revision that its reads
+// hide, such as that of a snapshot after which the stream was pruned:
+// the empty one goes at the first revision from rev on that a read
+// shows, so that the loads after this one find it, and need not try
+// again. Where a read shows none, nothing is saved, as nothing would
+// be kept. An error is not returned: the Store reads no foreign
+// snapshot either way, and the next load or save of one tries again.
+func (s *Store) removeForeign(ctx context.Context, ss chronicle.SnapshotStore, stream string, rev uint64) {
+	for e, err := range s.inner.ReadStream(ctx, stream, chronicle.ReadStreamOptions{From: rev, Limit: 1}) {
+		if err == nil {
+			_ = ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: stream, Revision: e.Revision, Type: removedType})
+		}
+		return
+	}
 }
 
 // subjectsOf adds to subjects those of the encrypted personal fields of

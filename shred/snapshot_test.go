@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"path/filepath"
 	"reflect"
@@ -392,8 +393,9 @@ func TestSealedSnapshotBeneath(t *testing.T) {
 // withClearSnapshot returns a Store over a store that open returns,
 // whose stream book-1 holds the names of Alice and Bob, and a snapshot
 // beneath that holds them in the clear, as a program kept it before the
-// Store kept snapshots: in the store beneath (Snapshots.Store).
-func withClearSnapshot(t *testing.T, open func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore)) (*shred.Store, chronicle.SnapshotStore) {
+// Store kept snapshots: in the store beneath (Snapshots.Store). It
+// returns the store beneath and the Store's keys too.
+func withClearSnapshot(t *testing.T, open func(t *testing.T) (chronicle.SnapshotStore, shred.KeyStore)) (*shred.Store, chronicle.SnapshotStore, shred.KeyStore) {
 	t.Helper()
 	ctx := context.Background()
 	beneath, keys := open(t)
@@ -410,7 +412,7 @@ func withClearSnapshot(t *testing.T, open func(t *testing.T) (chronicle.Snapshot
 	if err := old.SaveSnapshot(ctx, "book-1"); err != nil {
 		t.Fatal(err)
 	}
-	return s, beneath
+	return s, beneath, keys
 }
 
 // noAliceBeneath fails t if the snapshot of book-1 in the store beneath
@@ -434,7 +436,7 @@ func TestSnapshotNotSealedIsNotRead(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range snapshotStores() {
 		t.Run(name, func(t *testing.T) {
-			s, beneath := withClearSnapshot(t, open)
+			s, beneath, _ := withClearSnapshot(t, open)
 			// A snapshot under the Store's type that is no envelope.
 			if _, err := guestBook(s).Handle(ctx, "book-2", sign{Name: "Alice Liddell"}); err != nil {
 				t.Fatal(err)
@@ -482,14 +484,13 @@ func TestSnapshotNotSealedIsNotRead(t *testing.T) {
 // that a program kept in the clear beneath loads from the events that
 // reads show, since the Store does not read that snapshot; it covers no
 // hidden events either, whose subjects cannot be read, so the Store
-// keeps no snapshot of the stream in its place. The store beneath keeps
-// no snapshot at a revision that reads hide, so the load cannot replace
-// the foreign one; the refused save does, at its own revision.
+// keeps no snapshot of the stream in its place; the foreign one is
+// replaced all the same (see TestSnapshotNotSealedAtHiddenRevision).
 func TestSnapshotNotSealedBeforePruning(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range snapshotStores() {
 		t.Run(name, func(t *testing.T) {
-			s, beneath := withClearSnapshot(t, open)
+			s, beneath, _ := withClearSnapshot(t, open)
 			if err := s.SetStreamMetadata(ctx, "book-1", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
 				t.Fatal(err)
 			}
@@ -677,5 +678,62 @@ func TestSnapshotSealedBeforeKeyVersions(t *testing.T) {
 				t.Errorf("after forgetting Alice, the snapshot loads")
 			}
 		})
+	}
+}
+
+// savesCounted is a store beneath a Store that counts the snapshots
+// saved to it.
+type savesCounted struct {
+	chronicle.Store
+	chronicle.SnapshotStore
+	saves int
+}
+
+func (c *savesCounted) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error {
+	c.saves++
+	return c.SnapshotStore.SaveSnapshot(ctx, snap)
+}
+
+// TestSnapshotNotSealedAtHiddenRevision: a snapshot that a program kept
+// in the clear beneath, after which the stream was pruned, is at a
+// revision that reads hide, where the store beneath keeps no snapshot.
+// The first load through the Store replaces it all the same, at a
+// revision that reads show, and the loads after it write nothing. Where
+// reads show no event of the stream, no snapshot can be saved, and no
+// load tries.
+func TestSnapshotNotSealedAtHiddenRevision(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range snapshotStores() {
+		for _, after := range [][]string{{"Carol Kaye"}, nil} {
+			t.Run(fmt.Sprintf("%s/%d events after", name, len(after)), func(t *testing.T) {
+				s, beneath, keys := withClearSnapshot(t, open)
+				if err := s.SetStreamMetadata(ctx, "book-1", chronicle.StreamMetadata{TruncateBefore: 2}); err != nil {
+					t.Fatal(err)
+				}
+				for _, who := range after {
+					if _, err := guestBook(s).Handle(ctx, "book-1", sign{Name: who}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				counted := &savesCounted{Store: beneath.(chronicle.Store), SnapshotStore: beneath}
+				repo, err := guestBook(shred.New(counted, keys, bookSchema(t))).WithSnapshots(chronicle.Snapshots[book]{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 3 {
+					saves := counted.saves
+					state, _, err := repo.Load(ctx, "book-1")
+					if err != nil || !reflect.DeepEqual(state.Names, after) {
+						t.Fatalf("Load = %+v, %v; want %q, as the reads show", state, err, after)
+					}
+					if len(after) > 0 {
+						noAliceBeneath(t, beneath, "a load")
+					}
+					if (i > 0 || len(after) == 0) && counted.saves != saves {
+						t.Errorf("load %d saved %d snapshots beneath; want none", i+1, counted.saves-saves)
+					}
+				}
+			})
+		}
 	}
 }
