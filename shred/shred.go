@@ -15,23 +15,27 @@
 // player. A field that belongs to a subject named elsewhere in the event
 // says so: `chronicle:"personal,subject=customer_id"`.
 //
+// Wrap the store with [New], given a [Schema] of the event types that
+// hold personal fields ([NewSchema], with [Of] for each type) and a
+// [KeyStore] ([SQLKeys] keeps the keys in the SQLite or PostgreSQL
+// store, beside the events, [MemoryKeys] in memory): appends encrypt the
+// marked fields, reads decrypt them, and [Store.Forget] forgets a
+// subject. Data written without encryption (by older code, or other
+// tools) reads as it is. A writer whose events other programs read
+// without this package, beside a writer that keeps its personal data
+// forgettable, wraps the store with [NewDecrypting]: it appends in the
+// clear, and reads the other's encrypted fields decrypted.
+//
 // A key of an event's JSON object is a personal field only under the
 // field's exact JSON name, and a subject is read only from the key of
 // its field's exact JSON name. encoding/json decodes a key that differs
 // from a field's name only in case into the field too: rather than store
 // such a key in the clear, or guess which key names the subject, an
 // append refuses it with an error matching [chronicle.ErrInvalidEvent]
-// that says how to write it, unless it is exactly the JSON name of
-// another field of the type, which it then is, and is left as it is. As
-// encoding/json does, a field hides the fields of the same JSON name of
-// the structs it embeds (see [Of]).
-//
-// Wrap the store with [New]: appends encrypt the marked fields, reads
-// decrypt them. Data written without encryption (by older code, or other
-// tools) reads as it is. A writer whose events other programs read
-// without this package, beside a writer that keeps its personal data
-// forgettable, wraps the store with [NewDecrypting]: it appends in the
-// clear, and reads the other's encrypted fields decrypted.
+// that says how to write it, unless it is exactly the JSON name of a
+// field of the type that is not personal: it is then that field, and is
+// stored as it is. As encoding/json does, a field hides the fields of the
+// same JSON name of the structs it embeds (see [Of]).
 //
 // # What it protects, and what not
 //
@@ -40,15 +44,17 @@
 // from every copy that is exported later. What the application derived
 // from the clear values (read models, logs, e-mails sent) is its own to
 // erase: rebuild read models after forgetting. Snapshots kept through
-// the Store are not: it encrypts each with the keys of the subjects
-// whose fields its stream holds, and forgetting any of them makes it
-// unreadable (see [Store.SaveSnapshot]); snapshots kept in another
-// store (Snapshots.Store of [chronicle.Snapshots]) hold the state in the
-// clear, and those kept in the store beneath, the Store replaces (see
-// below). Personal fields are top-level fields of
-// JSON objects: fields of the event type, or of a struct it embeds (see
-// [Of]); a field that holds personal values deeper in is personal as a
-// whole.
+// the Store need no such care: it encrypts each with the keys of the
+// subjects whose fields its stream holds, and forgetting any of them
+// makes it unreadable (see [Store.SaveSnapshot]). Snapshots that a
+// repository keeps elsewhere (Snapshots.Store of [chronicle.Snapshots])
+// hold the state in the clear, and are the application's to erase;
+// those that it kept so in the store beneath, the Store replaces (see
+// "Snapshots kept before the Store kept them").
+//
+// Personal fields are top-level fields of JSON objects: fields of the
+// event type, or of a struct it embeds (see [Of]); a field that holds
+// personal values deeper in is personal as a whole.
 //
 // # The encrypted field
 //
@@ -65,10 +71,11 @@
 // before, while a field whose key is there but does not open it (it was
 // damaged, or moved to another field) is an error. $string is set when
 // the value was a JSON string, which then reads as [Forgotten] if its Go
-// type decodes that (other values read as null). An append keeps a personal field that is such an
-// envelope already (an event read from the store underneath, appended
-// again) as it is; a value that only starts as one does, such as a map
-// whose first key is "$shredded", is encrypted as any other. A personal
+// type decodes that (other values read as null). An append keeps a
+// personal field that is such an envelope already (an event read from
+// the store underneath, appended again) as it is; a value that only
+// starts as one does, such as a map whose first key is "$shredded", is
+// encrypted as any other. A personal
 // value that is null, or an empty string that is its own subject, holds
 // nothing personal and is kept as it is; a subject field that is null or
 // empty is refused, as a missing one is, since the values of unrelated
@@ -91,10 +98,10 @@
 //
 // Before the Store kept snapshots, a repository over it kept them in the
 // store beneath (Snapshots.Store), in the clear: they may hold the
-// values of subjects forgotten since. The Store reads no snapshot that it
-// did not keep, and tells its own by their type; so those that it kept in
-// the clear before it marked them (of streams without encrypted fields)
-// are not read either. A stream with such a snapshot replays from its
+// values of subjects forgotten since. The Store tells its own snapshots
+// by their type, and reads no other: not even those that it kept itself
+// in the clear (of streams without encrypted fields) before it gave them
+// that type. A stream with such a snapshot replays from its
 // events until it takes one through the Store, and the Store replaces
 // the old snapshot with an empty one when a load or a save meets it (see
 // [Store.LoadSnapshot]). Forget cannot find them: it knows the subject,
