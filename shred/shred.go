@@ -1,8 +1,9 @@
 // Package shred keeps personal data in events erasable, although events
 // are never changed: crypto-shredding. Each personal field is encrypted
-// with a key of its own data subject (AES-256-GCM); forgetting a subject
-// deletes its key, and from then on its fields read as [Forgotten] while
-// everything else about the events stays as it was.
+// with a key of its own data subject (AES-GCM, with 256-bit keys from the
+// key stores of this package); forgetting a subject deletes its key, and
+// from then on its fields read as [Forgotten] while everything else about
+// the events stays as it was.
 //
 // Mark personal fields in the event type's definition:
 //
