@@ -15,7 +15,8 @@ import (
 // closed. A call that was under way when Close began may still end with
 // an answer that closing did not cause, and that is left as it is: one
 // of Chronicle's own errors (a wrong expected revision, a stream not
-// found or deleted, bad input), or the end of ctx, the caller's context.
+// found or deleted, bad input, a schema that a newer Chronicle upgraded),
+// or the end of ctx, the caller's context.
 // A context error while ctx goes on is the store's own contexts ending
 // as it closes: that is labelled.
 func Err(ctx context.Context, closed bool, err error) error {
@@ -31,6 +32,9 @@ var answers = []error{
 	chronicle.ErrWrongExpectedRevision, chronicle.ErrStreamNotFound, chronicle.ErrStreamDeleted,
 	chronicle.ErrIdempotencyConflict, chronicle.ErrInvalidStreamName, chronicle.ErrInvalidEvent,
 	chronicle.ErrEventTooLarge, chronicle.ErrNoEvents, chronicle.ErrUnknownEventType,
+	// A supervisor restarts the process on this one; labelled as closing,
+	// it would read as the process's own shutdown.
+	chronicle.ErrSchemaUpgraded,
 }
 
 func answer(err error) bool {

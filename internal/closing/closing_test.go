@@ -25,6 +25,9 @@ func TestErr(t *testing.T) {
 		{"NotFound", true, &chronicle.StreamNotFoundError{Stream: "s"}, false},
 		{"WrongRevision", true, &chronicle.WrongExpectedRevisionError{Stream: "s", Expected: chronicle.NoStream, Actual: chronicle.Exact(1)}, false},
 		{"Deleted", true, &chronicle.StreamDeletedError{Stream: "s"}, false},
+		// A write refused because another process upgraded the schema: the
+		// process must restart, whether or not it was closing.
+		{"SchemaUpgraded", true, fmt.Errorf("update: %w", chronicle.ErrSchemaUpgraded), false},
 		{"Canceled", true, fmt.Errorf("read: %w", context.Canceled), false},
 		{"Deadline", true, context.DeadlineExceeded, false},
 		// The pool's own context, cancelled by Close, while the caller's
