@@ -218,3 +218,41 @@ func BenchmarkListStreams(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdate runs a read model's transaction that writes one row, as
+// a projection's handler and its checkpoint do, in Relaxed mode so that no
+// fsync hides the cost of Update itself. "AfterAppend" appends before each
+// Update: another connection's commit, which the update connection sees.
+func BenchmarkUpdate(b *testing.B) {
+	for _, appending := range []bool{false, true} {
+		name := "Alone"
+		if appending {
+			name = "AfterAppend"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			s := openBench(b, &Options{Durability: Relaxed})
+			if err := s.Update(ctx, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, "CREATE TABLE model (id INTEGER PRIMARY KEY, n INTEGER)")
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for b.Loop() {
+				n++
+				if appending {
+					if _, err := s.Append(ctx, "s", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.Update(ctx, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, "INSERT INTO model (id, n) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET n = excluded.n", n)
+					return err
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

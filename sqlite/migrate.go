@@ -218,17 +218,22 @@ func runCheck(ctx context.Context, conn *sql.Conn, query string) error {
 
 // checkSchema fails if a newer version of Chronicle has migrated the file
 // since this process opened it: the writer checks whenever another
-// connection has committed, and writes nothing to a schema it does not
-// know.
-func checkSchema(ctx context.Context, conn *sql.Conn) error {
+// connection has committed, and Update in each of its transactions, so
+// that neither writes to a schema it does not know.
+func checkSchema(ctx context.Context, q queryRower) error {
 	var version int
-	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version != schemaVersion {
 		return fmt.Errorf("%w: the file's schema is now version %d, this process knows version %d: another process upgraded it; restart this one with the newer Chronicle", chronicle.ErrSchemaUpgraded, version, schemaVersion)
 	}
 	return nil
+}
+
+// queryRower is a connection, a pool or a transaction, for checkSchema.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // oldHeadMark is what sqlite_sequence says of events from version 5 on.

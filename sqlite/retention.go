@@ -142,7 +142,9 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // time, each in a transaction that also records how far it got, so that
 // appends wait for no more than one stream's removal, and a scavenge that
 // is stopped resumes after the last stream it finished. Then it gives the
-// freed pages back to the file system.
+// freed pages back to the file system. Like [Store.Update], it removes
+// nothing once a newer Chronicle has upgraded the file's schema, and
+// returns an error matching [chronicle.ErrSchemaUpgraded].
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
 	p, err := s.scavenge(ctx, progress)
 	return p, s.closedErr(ctx, err)
@@ -150,6 +152,12 @@ func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 
 func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {
 	var p chronicle.ScavengeProgress
+	// Each stream's transaction checks again (see Update); this says why
+	// at once, rather than a read of tables that the newer schema may
+	// have changed.
+	if err := checkSchema(ctx, s.read); err != nil {
+		return p, fmt.Errorf("scavenge: %w", err)
+	}
 	var after string
 	err := s.read.QueryRowContext(ctx, "SELECT after FROM scavenge_state WHERE id = 1").Scan(&after)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -98,9 +98,11 @@
 // not stop it.
 // Stop every process that has the file open before a newer version opens
 // it. A process that opened it before keeps the schema it knew, and its
-// appends fail, saying to restart it, rather than write to a schema it
-// does not know: the writer checks the file's schema version whenever
-// another connection has committed. (Versions before schema version 5
+// writes fail, saying to restart it, rather than write to a schema it
+// does not know: the writer, which makes appends and the other writes of
+// events, checks the file's schema version whenever another connection
+// has committed, and [Store.Update] (and so [Store.Scavenge]) at the start
+// of each of its transactions. (Versions before schema version 5
 // did not check; version 5 marks the place where they read the log's
 // head, so that their appends fail too, and whatever deletes events, a
 // scavenge of such a version included, leaves the log's head recorded.)

@@ -24,8 +24,26 @@ import (
 // Tombstone, SaveSnapshot), nor call Update, Scavenge or Checkpoint: each
 // waits for this transaction to end, which waits for fn. A write fails
 // once the busy timeout has passed; the others wait until ctx ends.
+//
+// Once another process has upgraded the file's schema with a newer
+// Chronicle, Update returns an error matching
+// [chronicle.ErrSchemaUpgraded] without calling fn, as appends do: restart
+// this process with the newer version.
 func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.writing(ctx, func() error { return s.inTx(ctx, s.update, fn) })
+	return s.writing(ctx, func() error {
+		return s.inTx(ctx, s.update, func(tx *sql.Tx) error {
+			// The transaction holds SQLite's write lock from its BEGIN: no
+			// migration can commit between this check and its commit. One
+			// query, where the writer's pattern (data_version first, the
+			// version only when another connection has committed) would
+			// cost the same query, and a second one whenever an append
+			// came in between, as one mostly does.
+			if err := checkSchema(ctx, tx); err != nil {
+				return s.closedErr(ctx, err)
+			}
+			return fn(tx)
+		})
+	})
 }
 
 // writing runs write, which takes SQLite's write lock on the update
