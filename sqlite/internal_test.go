@@ -385,6 +385,93 @@ func TestLeftInTransaction(t *testing.T) {
 	})
 }
 
+// TestCommitAndRollbackFail: a batch whose COMMIT fails, and the ROLLBACK
+// after it too, may leave the writer's connection inside its transaction,
+// holding SQLite's write lock. The store's own write lock must not pass to
+// Update meanwhile: it would wait for SQLite's the whole busy timeout, and
+// fail with "database is locked". Once the transaction has ended, Update
+// and appends go on, and the failed batch wrote nothing.
+func TestCommitAndRollbackFail(t *testing.T) {
+	ctx := context.Background()
+	injected := errors.New("injected failure")
+	for _, tt := range []struct {
+		name string
+		// persistent: the ROLLBACK fails until the test lets it, and an
+		// Update meanwhile says why at once; then appendFirst says whether
+		// an append or an Update ends the transaction.
+		persistent, appendFirst bool
+	}{
+		{"Once", false, false},
+		{"Persistent/UpdateEnds", true, false},
+		{"Persistent/AppendEnds", true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// With a short busy timeout, a wait for SQLite's lock fails fast.
+			s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"), &Options{Durability: Relaxed, BusyTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Append(ctx, "s", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatal(err)
+			}
+			update := func() error {
+				return s.Update(ctx, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS model (n INTEGER); INSERT INTO model (n) VALUES (1)")
+					return err
+				})
+			}
+			appendAfter := func() {
+				t.Helper()
+				if _, err := s.Append(ctx, "s", chronicle.Exact(0), chronicle.EventData{Type: "After"}); err != nil {
+					t.Fatalf("append after the failed batch: %v", err)
+				}
+			}
+
+			var commitFails, rollbackFails atomic.Int32
+			commitFails.Store(1)
+			rollbackFails.Store(1)
+			if tt.persistent {
+				rollbackFails.Store(1 << 30)
+			}
+			s.w.failExec = func(q string) error {
+				if q == "COMMIT" && commitFails.Add(-1) >= 0 || q == "ROLLBACK" && rollbackFails.Add(-1) >= 0 {
+					return fmt.Errorf("%s: %w", q, injected)
+				}
+				return nil
+			}
+			if _, err := s.Append(ctx, "s", chronicle.Exact(0), chronicle.EventData{Type: "Lost"}); !errors.Is(err, injected) {
+				t.Fatalf("append whose COMMIT failed: %v, want the injected failure", err)
+			}
+			if tt.persistent {
+				if err := update(); !errors.Is(err, injected) || !strings.Contains(err.Error(), "roll back") {
+					t.Fatalf("Update while the writer's transaction could not be rolled back: %v, want an error that says so", err)
+				}
+				rollbackFails.Store(0)
+			}
+			if tt.appendFirst {
+				appendAfter()
+			}
+			if err := update(); err != nil {
+				t.Fatalf("Update after a batch's COMMIT and ROLLBACK failed: %v", err)
+			}
+			if !tt.appendFirst {
+				appendAfter()
+			}
+			var events, rows int
+			if err := s.View(ctx, func(tx *sql.Tx) error {
+				return errors.Join(tx.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&events),
+					tx.QueryRowContext(ctx, "SELECT count(*) FROM model").Scan(&rows))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if events != 2 || rows != 1 {
+				t.Fatalf("the file holds %d events and %d rows of Update, want 2 and 1", events, rows)
+			}
+		})
+	}
+}
+
 // TestRecentBounds adds batches to recent, small and larger than its
 // bounds, and checks after each that it holds the newest events, a
 // gapless run within both bounds, that it serves each of them and none

@@ -51,6 +51,12 @@ func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 // write lock (see writeLock). It waits for that lock until ctx ends or
 // the store closes.
 func (s *Store) writing(ctx context.Context, write func() error) error {
+	// A batch that could not end its transaction keeps the store's write
+	// lock (see writer.rollback): end it, rather than wait for the next
+	// append to.
+	if err := s.w.healIdle(); err != nil {
+		return err
+	}
 	if err := s.writes.lock(ctx); err != nil {
 		return fmt.Errorf("wait for the write lock: %w", err)
 	}

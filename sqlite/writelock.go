@@ -12,7 +12,9 @@ import (
 // its write connections take: the writer's, for appends and the other
 // writes ordered with them, and the update connection's, for Update,
 // Scavenge and Checkpoint. Each holds it from BEGIN IMMEDIATE (or the
-// statement that takes SQLite's lock) until COMMIT or ROLLBACK.
+// statement that takes SQLite's lock) until COMMIT or ROLLBACK, and the
+// writer until its transaction has ended even when that ROLLBACK failed
+// (see writer.rollback).
 //
 // SQLite's busy handler looks for its lock between sleeps. A connection
 // that takes it again as soon as it has let it go (Update or Scavenge

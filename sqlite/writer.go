@@ -84,13 +84,18 @@ type writer struct {
 	lockedOut bool
 	// holdsLock: a batch holds the store's write lock (see writeLock),
 	// from before its BEGIN IMMEDIATE until its transaction ends. Only
-	// the caller that has made the writer busy touches it.
+	// the caller that has made the writer busy touches it. Set while the
+	// writer is idle, it says that a batch could not end its transaction
+	// (see rollback): whoever makes the writer busy next heals it.
 	holdsLock bool
 	// cacheWait bounds a read's wait for its turn (maxCacheWait; tests
 	// change it), and afterAsk, when set by a test, runs after a read
 	// has asked SQLite in checkCached.
 	cacheWait time.Duration
 	afterAsk  func()
+	// failExec, when set by a test, runs before each statement of exec:
+	// an error from it stands for the statement's own.
+	failExec func(query string) error
 
 	lastRevision, streamMeta, insertStream, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
 	reader                                                                                       *groupConn // the page queries on conn, for writer.read
@@ -381,6 +386,9 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	// transaction already (see raw); one in check may leave its own open,
 	// which the next BEGIN on the connection rolls back (see beginHealed).
 	defer w.release()
+	if w.heal() != nil {
+		return nil, false, nil
+	}
 	fill := w.refillable(req)
 	if !w.known && fill {
 		// Since it opened, or since another connection committed, the
@@ -517,6 +525,9 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 // has; the caller has made the writer busy.
 func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
 	defer w.release()
+	if w.heal() != nil {
+		return nil, false, nil
+	}
 	n := w.s.cache.asking()
 	changed, ok := w.check()
 	if w.afterAsk != nil {
@@ -658,8 +669,12 @@ func (w *writer) commit(all *[]*request) reply {
 // the one wait that may end early: when every caller of the batch has
 // given up, which it reports. It waits lockWait at a time, and looks at
 // the callers in between. Unless it returns nil and false, it holds
-// neither lock.
+// neither lock, but for the transaction of an earlier batch that it could
+// not end either (see heal).
 func (w *writer) begin(reqs []*request) (gaveUp bool, err error) {
+	if err := w.heal(); err != nil {
+		return false, err
+	}
 	start := time.Now()
 	// Another connection may hold the write lock meanwhile, for who knows
 	// how long: reads stop waiting for this transaction until it begins
@@ -761,19 +776,78 @@ func isRefusal(err error) bool {
 		errors.Is(err, chronicle.ErrStreamDeleted) || errors.Is(err, chronicle.ErrStreamNotFound)
 }
 
+// rollback ends the batch's transaction, then lets the store's write lock
+// go. Should the connection still be inside the transaction, which holds
+// SQLite's write lock, the writer keeps the store's: handed over to an
+// Update, it would make it wait for SQLite's lock the whole busy timeout,
+// and fail with "database is locked". Whoever makes the writer busy next
+// (a batch, a read, or an Update: see healIdle) ends the transaction and
+// lets the lock go, or fails saying why (see heal).
 func (w *writer) rollback() {
 	w.s.cache.invalidate()
-	// An error here means there was no transaction left to roll back, or
-	// that the rollback failed too; the next batch's BEGIN then finds the
-	// transaction still open and rolls it back (see beginHealed).
-	w.exec("ROLLBACK")
+	if w.endTx() == nil {
+		w.unlockWrites()
+	}
+}
+
+// endTx ends the transaction that the writer's connection may be in, and
+// returns nil once the connection is in none that holds a lock.
+func (w *writer) endTx() error {
+	if w.exec("ROLLBACK") == nil {
+		return nil
+	}
+	// Either there was no transaction left (SQLite ends one itself on
+	// some failures of COMMIT), or the rollback failed: a BEGIN, which
+	// succeeds only outside a transaction, tells them apart. The deferred
+	// transaction it begins holds no lock, even should its ROLLBACK fail;
+	// the next BEGIN would then roll it back (see beginHealed).
+	if w.exec("BEGIN") == nil {
+		w.exec("ROLLBACK")
+		return nil
+	}
+	return w.exec("ROLLBACK")
+}
+
+// heal ends the transaction that an earlier batch could not end (see
+// rollback), if there is one, and lets the store's write lock go. The
+// caller has made the writer busy.
+func (w *writer) heal() error {
+	if !w.holdsLock {
+		return nil
+	}
+	if err := w.endTx(); err != nil {
+		return fmt.Errorf("the writer could not roll back a failed batch's transaction, which may still hold SQLite's write lock (each write tries again): %w", err)
+	}
 	w.unlockWrites()
+	return nil
+}
+
+// healIdle heals the writer (see heal) if it is idle, for a caller of the
+// store's write lock, which would otherwise wait for the writer's next
+// batch to do it; a busy writer heals before it writes or reads.
+func (w *writer) healIdle() error {
+	w.mu.Lock()
+	// holdsLock may be read here once the writer is idle: its last caller
+	// wrote it before release took mu.
+	if w.busy || w.closed || !w.holdsLock {
+		w.mu.Unlock()
+		return nil
+	}
+	w.busy = true
+	w.mu.Unlock()
+	defer w.release()
+	return w.heal()
 }
 
 // exec runs a statement without arguments, such as BEGIN or COMMIT, on
 // the writer's connection. It belongs to no single caller, so no caller's
 // context may cancel it.
 func (w *writer) exec(query string) error {
+	if w.failExec != nil {
+		if err := w.failExec(query); err != nil {
+			return err
+		}
+	}
 	_, err := w.conn.ExecContext(context.Background(), query)
 	return err
 }
