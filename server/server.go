@@ -225,12 +225,13 @@ func (s *Server) RunProjections(ctx context.Context) error {
 
 // Serve serves HTTP on ln, and runs the projections, until ctx ends; then
 // it stops taking connections, ends subscriptions and waits up to
-// grace for the requests in flight, or until [Server.Abort]: it then
-// closes their connections, and returns [context.Canceled] when Abort
-// cut the wait short.
+// grace for the requests in flight, or until [Server.Abort]. When either
+// cuts the wait short, it closes the connections left and returns a
+// [*CutOffError] that names the requests cut off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	flight := newInFlight()
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           flight.track(s.handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.opts.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
@@ -279,6 +280,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		}()
 		err = hs.Shutdown(shutCtx)
 		cancel()
+		// Shutdown returns its context's error alone when the wait is
+		// cut short: the grace period ran out, or Abort ended it.
+		if err == context.DeadlineExceeded || err == context.Canceled {
+			cut := &CutOffError{Grace: grace, Aborted: err == context.Canceled, Requests: flight.running()}
+			s.log.Warn("stopped before the requests in flight had ended", "err", cut)
+			err = cut
+		}
 		if err != nil {
 			hs.Close()
 		}

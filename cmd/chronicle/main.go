@@ -7,7 +7,7 @@
 // Usage:
 //
 //	chronicle serve [--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes]
-//	                [--tls-cert FILE --tls-key FILE] [--log text|json]
+//	                [--tls-cert FILE --tls-key FILE] [--log text|json] [--grace DURATION]
 //	chronicle passwd FILE USER [--role writer|admin]  add a user to a users file for --auth
 //	chronicle export [--stream S]... [--from P] [--prefix P] [--category C]... [--type T]...
 //	                 [--out FILE]                   archive events (stdout by default)
@@ -35,6 +35,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	internalcli "github.com/chronicle-es/chronicle/internal/cli"
 	"github.com/chronicle-es/chronicle/internal/dsn"
@@ -138,7 +139,7 @@ type command struct {
 // function, not a package variable, so that no state outlives a run.
 func commands() []command {
 	return []command{
-		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes] [--tls-cert FILE --tls-key FILE] [--log text|json]", summary: "serve the store over HTTP: API, web UI, Connect Four",
+		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes] [--tls-cert FILE --tls-key FILE] [--log text|json] [--grace DURATION]", summary: "serve the store over HTTP: API, web UI, Connect Four",
 			creates: true, run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
 		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
 			nargs: 2, noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
@@ -246,6 +247,7 @@ type app struct {
 	listen, authFile, logFormat string
 	tlsCert, tlsKey             string
 	readOnly, openWrites        bool
+	grace                       time.Duration
 	// passwd
 	role string
 }
@@ -419,7 +421,8 @@ The default is the embedded store that a Chronicle server uses:
   %s
 
 Exit status: 0 done; 1 error; 2 wrong usage; 130 interrupted (Ctrl-C, SIGINT);
-143 stopped by SIGTERM. A server that stops when told to exits 0.
+143 stopped by SIGTERM. A server that stops when told to exits 0, unless it
+cuts off requests in flight.
 `, def)
 }
 

@@ -24,9 +24,13 @@ import (
 // that a server started without thought is not open to the network.
 const defaultListen = "127.0.0.1:2113"
 
-// shutdownGrace is how long a stopping server waits for requests in
-// flight: serveHelp says how long.
-const shutdownGrace = 10 * time.Second
+// defaultGrace is how long a stopping server waits for the requests in
+// flight, unless --grace says otherwise: long enough for the requests of
+// a store that answers (reads and appends take milliseconds, and the
+// subscriptions end at once), short enough that a user who pressed
+// Ctrl-C is not left waiting, and within what service managers give a
+// service to stop (systemd 90 s, Kubernetes 30 s).
+const defaultGrace = 10 * time.Second
 
 func serveFlags(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&a.listen, "listen", defaultListen, "")
@@ -36,11 +40,10 @@ func serveFlags(a *app, fs *flag.FlagSet) {
 	fs.StringVar(&a.logFormat, "log", "text", "")
 	fs.StringVar(&a.tlsCert, "tls-cert", "", "")
 	fs.StringVar(&a.tlsKey, "tls-key", "", "")
+	fs.DurationVar(&a.grace, "grace", defaultGrace, "")
 }
 
-const serveHelp = `Serves the store over HTTP until interrupted (SIGINT or SIGTERM), then
-finishes the requests in flight, for up to 10 seconds, and stops; a second
-signal stops it at once:
+const serveHelp = `Serves the store over HTTP until interrupted (SIGINT or SIGTERM):
 
   /                 the web UI: dashboard, stream browser, live tail
   /games            Connect Four in the browser
@@ -54,7 +57,13 @@ that the official clients connect with "kurrentdb://HOST:PORT?tls=false".
 Reads are open to whoever can reach the server. Writes need a user of the
 --auth file (HTTP Basic) when one is given. The server listens on loopback
 by default; another address needs --auth or --read-only, so that no
-write is open to other hosts by accident.`
+write is open to other hosts by accident.
+
+On SIGINT (Ctrl-C) or SIGTERM, the server ends the subscriptions, waits for
+the requests in flight for up to --grace (10 seconds by default), and
+stops; a second signal stops it at once. When it cuts off requests in
+flight, either way, it names them and exits with the signal's status: 130
+for SIGINT, 143 for SIGTERM.`
 
 const serveFlagHelp = `  --listen ADDR    the address to listen on (default ` + defaultListen + `; port 0 picks one)
   --auth FILE      users who may write, one "name:role:bcrypt-hash" a line
@@ -64,6 +73,8 @@ const serveFlagHelp = `  --listen ADDR    the address to listen on (default ` + 
                    let a non-loopback --listen go without --auth: anyone who
                    reaches the server may write
   --log FORMAT     log lines as text (the default) or json, on standard error
+  --grace DURATION how long a stopping server waits for the requests in
+                   flight, such as 30s or 2m (default 10s; 0 cuts them off)
   --tls-cert FILE  serve HTTPS (and gRPC over TLS) with this PEM certificate
   --tls-key FILE   and its PEM private key; clients then connect with
                    "kurrentdb://HOST:PORT" (add tlsVerifyCert=false for a
@@ -86,6 +97,9 @@ func (a *app) checkServe() error {
 	}
 	if (a.tlsCert == "") != (a.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+	}
+	if a.grace < 0 {
+		return fmt.Errorf("--grace %v: want a duration of 0 or more, such as 30s (0 stops without waiting for the requests in flight)", a.grace)
 	}
 	if a.authFile != "" && a.readOnly {
 		return errors.New("--auth and --read-only together: a read-only server takes no writes, so it needs no users")
@@ -164,15 +178,27 @@ func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
 	forced := internalcli.Forced(ctx)
 	stopAbort := context.AfterFunc(forced, srv.Abort)
 	defer stopAbort()
-	if err := srv.Serve(ctx, ln, shutdownGrace); err != nil {
-		if how, code, ok := internalcli.Stopped(context.Cause(forced), err); ok {
-			fmt.Fprintf(a.err, "chronicle serve: %s again: forced to stop, without waiting for the requests in flight\n", how)
-			return code
+	err = srv.Serve(ctx, ln, a.grace)
+	var cut *server.CutOffError
+	if !errors.As(err, &cut) {
+		if err != nil {
+			return a.fail("serve", err)
 		}
-		return a.fail("serve", err)
+		log.Info("stopped")
+		return exitOK
 	}
-	log.Info("stopped")
-	return exitOK
+	if how, code, ok := internalcli.Stopped(context.Cause(forced), err); ok {
+		fmt.Fprintf(a.err, "chronicle serve: %s again: forced to stop, and %v\n", how, cut)
+		return code
+	}
+	// The grace period ran out: the signal that started the shutdown,
+	// the cause of the cancelled ctx, stopped the server, and the exit
+	// status says which it was.
+	if how, code, ok := internalcli.Stopped(a.stop(), context.Canceled); ok {
+		fmt.Fprintf(a.err, "chronicle serve: %s, and %v\n--grace DURATION gives the requests in flight longer to end.\n", how, cut)
+		return code
+	}
+	return a.fail("serve", err)
 }
 
 // authorizeGRPC gives the KurrentDB protocol the rules of the HTTP API:

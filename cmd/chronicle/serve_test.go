@@ -46,6 +46,7 @@ func TestServeRefusesUnsafeFlags(t *testing.T) {
 	}
 	cli(t, "", "serve", "--store", "memory:", "--auth", "u", "--read-only").has(t, exitUsage, "--auth and --read-only together")
 	cli(t, "", "serve", "--store", "memory:", "--log", "xml").has(t, exitUsage, `--log "xml": want text or json`)
+	cli(t, "", "serve", "--store", "memory:", "--grace", "-1s").has(t, exitUsage, "--grace -1s: want a duration of 0 or more")
 	cli(t, "", "serve", "--store", "memory:", "--auth", filepath.Join(t.TempDir(), "none")).has(t, exitError, "read users")
 }
 
@@ -116,49 +117,55 @@ func TestServeDefaultStoreAndShutdown(t *testing.T) {
 	}
 }
 
+// serveHoldingAppend starts "chronicle serve" with args, and an append
+// whose body never comes, which holds the server's shutdown for its grace
+// period: an SSE subscription would not, since the server ends those when
+// it stops. It returns the command and its standard error.
+func serveHoldingAppend(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := serveCommand(t, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed no address: %v", err)
+	}
+	addr := regexp.MustCompile(`127\.0\.0\.1:[0-9]+`).FindString(line)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// "100 Continue" says that the append has begun to read the body.
+	fmt.Fprintf(conn, "POST /api/streams/s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n", addr)
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, " 100 ") {
+		t.Fatalf("the append answered %q, %v; want 100 Continue", line, err)
+	}
+	fmt.Fprint(conn, "{")
+	return cmd, bufio.NewReader(stderr)
+}
+
 // TestServeSecondSignalForcesStop: a server that waits for a request in
 // flight, after the first signal, stops at once on the second, with the
-// exit status of that signal and a message saying that it was forced.
-// The second signal was ignored: the server waited out the whole grace
-// period, and then exited 1 with "context deadline exceeded".
+// exit status of that signal and a message saying that it was forced,
+// and which request it cut off. The second signal was ignored: the server
+// waited out the whole grace period, and then exited 1 with "context
+// deadline exceeded".
 func TestServeSecondSignalForcesStop(t *testing.T) {
 	for _, tt := range caughtSignals {
 		t.Run(tt.sig.String(), func(t *testing.T) {
-			cmd := serveCommand(t)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err != nil {
-				t.Fatalf("serve printed no address: %v", err)
-			}
-			addr := regexp.MustCompile(`127\.0\.0\.1:[0-9]+`).FindString(line)
-			// An append whose body never comes holds the shutdown for
-			// its grace period: an SSE subscription would not, since
-			// the server ends those when it stops. "100 Continue" says
-			// that the append has begun to read the body.
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			fmt.Fprintf(conn, "POST /api/streams/s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
-				"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n", addr)
-			if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, " 100 ") {
-				t.Fatalf("the append answered %q, %v; want 100 Continue", line, err)
-			}
-			fmt.Fprint(conn, "{")
-
-			errOut := bufio.NewReader(stderr)
+			cmd, errOut := serveHoldingAppend(t)
 			var got strings.Builder
 			cmd.Process.Signal(tt.sig)
 			for !strings.Contains(got.String(), "shutting down") {
@@ -171,16 +178,49 @@ func TestServeSecondSignalForcesStop(t *testing.T) {
 			cmd.Process.Signal(tt.sig)
 			rest, _ := io.ReadAll(errOut)
 			got.Write(rest)
-			err = cmd.Wait()
+			err := cmd.Wait()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
 				t.Fatalf("after a second %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got.String())
 			}
 			// The projections stop before the store closes: they do not
 			// fail on a closed store.
-			says := "chronicle serve: " + tt.how + " again: forced to stop"
+			says := "chronicle serve: " + tt.how + " again: forced to stop, and cut off 1 request in flight " +
+				"without waiting out the grace period of 10s: POST /api/streams/s (running "
 			if !strings.Contains(got.String(), says) || strings.Contains(got.String(), "level=ERROR") {
 				t.Errorf("stderr lacks %q, or has an error:\n%s", says, got.String())
+			}
+		})
+	}
+}
+
+// TestServeGraceRunsOut: a server whose grace period runs out while a
+// request is in flight exits with the status of the signal that stopped
+// it, and says that the grace period, of the length given, ran out, and
+// which request it cut off. It exited 1, with "context deadline
+// exceeded" alone.
+func TestServeGraceRunsOut(t *testing.T) {
+	for _, tt := range caughtSignals {
+		t.Run(tt.sig.String(), func(t *testing.T) {
+			cmd, errOut := serveHoldingAppend(t, "--grace", "50ms")
+			cmd.Process.Signal(tt.sig)
+			got, _ := io.ReadAll(errOut)
+			err := cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
+				t.Fatalf("after %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got)
+			}
+			for _, says := range []string{
+				"chronicle serve: " + tt.how + ", and cut off 1 request in flight when the grace period of 50ms ran out: " +
+					"POST /api/streams/s (running ",
+				"--grace DURATION gives the requests in flight longer",
+			} {
+				if !strings.Contains(string(got), says) {
+					t.Errorf("stderr lacks %q:\n%s", says, got)
+				}
+			}
+			if strings.Contains(string(got), "context deadline exceeded") {
+				t.Errorf("stderr says %q, which tells the user nothing:\n%s", "context deadline exceeded", got)
 			}
 		})
 	}

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+)
+
+// heldStore is a memory store whose reads of the stream "held" hold their
+// request in flight: they wait until their context ends, or the store is
+// closed. It says when such a read starts, and counts, at Close, the reads
+// still under way.
+type heldStore struct {
+	*memory.Store
+	held      chan struct{} // a read of "held" has started
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	mu             sync.Mutex
+	reading        int
+	readingAtClose int
+}
+
+func newHeldStore(t *testing.T) *heldStore {
+	s := &heldStore{Store: memory.New(nil), held: make(chan struct{}, 10), closed: make(chan struct{})}
+	// Also ends a read that a test left waiting.
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func (s *heldStore) ReadStream(ctx context.Context, stream string, o chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if stream != "held" {
+		return s.Store.ReadStream(ctx, stream, o)
+	}
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		s.mu.Lock()
+		s.reading++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.reading--
+			s.mu.Unlock()
+		}()
+		s.held <- struct{}{}
+		select {
+		case <-ctx.Done():
+			yield(chronicle.RecordedEvent{}, ctx.Err())
+		case <-s.closed:
+			yield(chronicle.RecordedEvent{}, errors.New("read of a closed store"))
+		}
+	}
+}
+
+// Close closes the store, as "chronicle serve" does once Serve returns.
+func (s *heldStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.readingAtClose = s.reading
+		s.mu.Unlock()
+		close(s.closed)
+	})
+	return nil
+}
+
+// serving runs s.Serve with grace on a loopback port until stop is
+// called, and returns the port's address and a function that waits for
+// Serve to return, and returns its error.
+func serving(t *testing.T, s *Server, grace time.Duration) (addr string, stop context.CancelFunc, served func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln, grace) }()
+	served = sync.OnceValue(func() error { return <-done })
+	t.Cleanup(func() {
+		stop()
+		s.Abort()
+		served()
+	})
+	return ln.Addr().String(), stop, served
+}
+
+// TestServeNamesWhatItCutsOff: a server whose grace period runs out, or
+// whose wait Abort ends, with a request in flight, returns a
+// *CutOffError that names the request and the grace period. It returned
+// the bare context.DeadlineExceeded, which the command showed as
+// "context deadline exceeded".
+func TestServeNamesWhatItCutsOff(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		grace   time.Duration
+		aborted bool
+		is      error
+		says    string
+	}{
+		{"GraceRunsOut", time.Millisecond, false, context.DeadlineExceeded, "when the grace period of 1ms ran out: GET /api/streams/held (running "},
+		{"Aborted", time.Hour, true, context.Canceled, "without waiting out the grace period of 1h0m0s: GET /api/streams/held (running "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newHeldStore(t)
+			s, err := New(store, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, stop, served := serving(t, s, tt.grace)
+			go func() {
+				if resp, err := http.Get("http://" + addr + "/api/streams/held"); err == nil {
+					resp.Body.Close()
+				}
+			}()
+			<-store.held
+			stop()
+			if tt.aborted {
+				s.Abort()
+			}
+			err = served()
+			var cut *CutOffError
+			if !errors.As(err, &cut) {
+				t.Fatalf("Serve = %v (%T), want a *CutOffError", err, err)
+			}
+			if cut.Grace != tt.grace || cut.Aborted != tt.aborted || len(cut.Requests) != 1 ||
+				cut.Requests[0].Method != "GET" || cut.Requests[0].Path != "/api/streams/held" {
+				t.Errorf("Serve = %#v, want grace %v, aborted %v, and the read cut off", cut, tt.grace, tt.aborted)
+			}
+			if !errors.Is(err, tt.is) {
+				t.Errorf("Serve = %v, does not match %v", err, tt.is)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "cut off 1 request in flight "+tt.says) {
+				t.Errorf("Serve = %q, want it to say %q", msg, tt.says)
+			}
+		})
+	}
+}
+
+// TestCutOffErrorMessage: the message counts the requests cut off, names
+// a few, and says when none was under way.
+func TestCutOffErrorMessage(t *testing.T) {
+	var reqs []Request
+	for i := range 7 {
+		reqs = append(reqs, Request{Method: "GET", Path: "/api/streams/s" + string(rune('0'+i)), Running: time.Second})
+	}
+	for _, tt := range []struct {
+		err  *CutOffError
+		want string
+	}{
+		{&CutOffError{Grace: time.Second},
+			"cut off the connections still open, with no request under way on them, when the grace period of 1s ran out"},
+		{&CutOffError{Grace: 10 * time.Second, Aborted: true, Requests: reqs[:2]},
+			"cut off 2 requests in flight without waiting out the grace period of 10s: GET /api/streams/s0 (running 1s), GET /api/streams/s1 (running 1s)"},
+		{&CutOffError{Grace: time.Second, Requests: reqs},
+			"cut off 7 requests in flight when the grace period of 1s ran out: GET /api/streams/s0 (running 1s), " +
+				"GET /api/streams/s1 (running 1s), GET /api/streams/s2 (running 1s), GET /api/streams/s3 (running 1s), " +
+				"GET /api/streams/s4 (running 1s), and 2 more"},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() =\n%s\nwant\n%s", got, tt.want)
+		}
+	}
+}
