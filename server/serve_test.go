@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -167,5 +169,61 @@ func TestCutOffErrorMessage(t *testing.T) {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("Error() =\n%s\nwant\n%s", got, tt.want)
 		}
+	}
+}
+
+// syncBuffer is a log's output, which a test reads while the server
+// writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestServeReturnsAfterItsHandlers: Serve returns, and so the store is
+// closed after it, only once the handlers of the requests it cut off have
+// returned. It returned as soon as it had closed their connections, with
+// a handler still reading the store, which was then closed under it.
+func TestServeReturnsAfterItsHandlers(t *testing.T) {
+	store := newHeldStore(t)
+	var log syncBuffer
+	s, err := New(store, &Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, stop, served := serving(t, s, time.Millisecond)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body that never comes: net/http ends the request's context when
+	// its connection closes only once the body has been read, so that
+	// only Serve can end this read.
+	fmt.Fprintf(conn, "GET /api/streams/held HTTP/1.1\r\nHost: %s\r\nContent-Length: 10\r\n\r\n", addr)
+	<-store.held
+	stop()
+	if err := served(); !errors.As(err, new(*CutOffError)) {
+		t.Fatalf("Serve = %v, want a *CutOffError", err)
+	}
+	// What "chronicle serve" does once Serve returns.
+	logged := log.String()
+	store.Close()
+	if store.readingAtClose != 0 {
+		t.Errorf("the store was closed under %d reads of requests that Serve had cut off", store.readingAtClose)
+	}
+	if !strings.Contains(logged, "path=/api/streams/held") {
+		t.Errorf("Serve returned before the handler of the read it cut off had ended (it logs the request as it ends):\n%s", logged)
 	}
 }

@@ -226,12 +226,22 @@ func (s *Server) RunProjections(ctx context.Context) error {
 // Serve serves HTTP on ln, and runs the projections, until ctx ends; then
 // it stops taking connections, ends subscriptions and waits up to
 // grace for the requests in flight, or until [Server.Abort]. When either
-// cuts the wait short, it closes the connections left and returns a
-// [*CutOffError] that names the requests cut off.
+// cuts the wait short, it ends the contexts of the requests left, closes
+// their connections, and returns a [*CutOffError] that names them.
+//
+// Serve returns only once every handler it ran has returned, and the
+// projections have stopped, so that the caller may then close the store:
+// nothing of the server uses it any more. A handler ends when its
+// request's context does; one that ignored it would keep Serve waiting.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	flight := newInFlight()
+	// The handlers' requests are made from handlerCtx, for Serve to end
+	// them: net/http ends a request's context when its connection
+	// closes only once the request's body has been read.
+	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
 	hs := &http.Server{
 		Handler:           flight.track(s.handler),
+		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.opts.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
@@ -269,31 +279,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	select {
 	case err = <-served:
 	case <-ctx.Done():
-		s.log.Info("shutting down", "grace", grace.String())
-		shutCtx, cancel := context.WithTimeout(context.Background(), grace)
-		go func() {
-			select {
-			case <-s.aborting:
-				cancel()
-			case <-shutCtx.Done():
-			}
-		}()
-		err = hs.Shutdown(shutCtx)
-		cancel()
-		// Shutdown returns its context's error alone when the wait is
-		// cut short: the grace period ran out, or Abort ended it.
-		if err == context.DeadlineExceeded || err == context.Canceled {
-			cut := &CutOffError{Grace: grace, Aborted: err == context.Canceled, Requests: flight.running()}
-			s.log.Warn("stopped before the requests in flight had ended", "err", cut)
-			err = cut
-		}
-		if err != nil {
-			hs.Close()
-		}
+		err = s.shutdown(hs, grace, flight)
 		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
 		}
 	}
+	// The handlers left, of the requests cut off or of a server that
+	// failed, end with their requests and their connections; they must
+	// have returned before Serve does, for the caller closes the store
+	// then. After a graceful shutdown there are none.
+	cancelHandlers()
+	hs.Close()
+	flight.wait()
 	stopProjections()
 	if perr := <-projDone; perr != nil {
 		s.log.Error("projections stopped", "err", perr)
@@ -302,6 +299,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		err = nil
 	}
 	return err
+}
+
+// shutdown stops hs from taking connections, and waits up to grace, or
+// until Abort, for the requests in flight. It returns a *CutOffError that
+// names those still running when the wait is cut short.
+func (s *Server) shutdown(hs *http.Server, grace time.Duration, flight *inFlight) error {
+	s.log.Info("shutting down", "grace", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.aborting:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := hs.Shutdown(ctx)
+	// Shutdown returns its context's error alone when the wait is cut
+	// short: the grace period ran out, or Abort ended it.
+	if err != context.DeadlineExceeded && err != context.Canceled {
+		return err
+	}
+	cut := &CutOffError{Grace: grace, Aborted: err == context.Canceled, Requests: flight.running()}
+	s.log.Warn("stopped before the requests in flight had ended", "err", cut)
+	return cut
 }
 
 // Close ends the open subscriptions. The store stays open: it is the

@@ -81,29 +81,54 @@ func (e *CutOffError) Unwrap() error {
 }
 
 // inFlight keeps the requests that Serve is running, to name those that a
-// shutdown cuts off.
+// shutdown cuts off, and to wait for their handlers to return.
 type inFlight struct {
 	mu   sync.Mutex
 	reqs map[*http.Request]time.Time
+	// done is set by wait: from then on, no handler starts.
+	done bool
+	// ended is signalled when a handler returns.
+	ended sync.Cond
 }
 
 func newInFlight() *inFlight {
-	return &inFlight{reqs: make(map[*http.Request]time.Time)}
+	f := &inFlight{reqs: make(map[*http.Request]time.Time)}
+	f.ended.L = &f.mu
+	return f
 }
 
 // track returns next, keeping each of its requests while it runs.
 func (f *inFlight) track(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
+		if f.done {
+			f.mu.Unlock()
+			// A request read just before its connection was closed:
+			// the store may be closed already. The answer goes nowhere.
+			w.Header().Set("Connection", "close")
+			http.Error(w, "the server has stopped", http.StatusServiceUnavailable)
+			return
+		}
 		f.reqs[r] = time.Now()
 		f.mu.Unlock()
 		defer func() {
 			f.mu.Lock()
 			delete(f.reqs, r)
+			f.ended.Broadcast()
 			f.mu.Unlock()
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// wait starts no more handlers, and waits for those running to return.
+func (f *inFlight) wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done = true
+	for len(f.reqs) > 0 {
+		f.ended.Wait()
+	}
 }
 
 // running returns the requests running now, the oldest first.

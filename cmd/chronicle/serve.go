@@ -173,8 +173,9 @@ func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
 	log.Info("serving", "addr", ln.Addr().String(), "store", dsn.Describe(name), "read_models", srv.ReadModels())
 	// A second signal, while the server waits for the requests in
 	// flight, stops it at once: the user does not want to wait. Serve
-	// still stops the projections, so that the store, closed on the way
-	// out, is closed under nothing that still reads it.
+	// still ends the handlers left and stops the projections, and
+	// returns once they have, so that the store, closed on the way out,
+	// is closed under nothing that still uses it.
 	forced := internalcli.Forced(ctx)
 	stopAbort := context.AfterFunc(forced, srv.Abort)
 	defer stopAbort()

@@ -222,6 +222,11 @@ func TestServeGraceRunsOut(t *testing.T) {
 			if strings.Contains(string(got), "context deadline exceeded") {
 				t.Errorf("stderr says %q, which tells the user nothing:\n%s", "context deadline exceeded", got)
 			}
+			// The append's handler ended, and logged it, before the
+			// server stopped and closed the store.
+			if ended, stopped := strings.Index(string(got), "path=/api/streams/s"), strings.Index(string(got), "chronicle serve: "); ended < 0 || ended > stopped {
+				t.Errorf("the append was not logged before the server stopped:\n%s", got)
+			}
 		})
 	}
 }
