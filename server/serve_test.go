@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"net"
@@ -225,5 +227,59 @@ func TestServeReturnsAfterItsHandlers(t *testing.T) {
 	}
 	if !strings.Contains(logged, "path=/api/streams/held") {
 		t.Errorf("Serve returned before the handler of the read it cut off had ended (it logs the request as it ends):\n%s", logged)
+	}
+}
+
+// TestServeEndsSubscriptions: a stopping server ends its subscriptions
+// (the API's, which the web UI's live tail follows too), over HTTP/1.1
+// and HTTP/2, rather than wait for them: its shutdown is graceful however
+// long its grace period, and each subscription ends cleanly.
+func TestServeEndsSubscriptions(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		h2c   bool
+		proto int
+	}{{"HTTP1", false, 1}, {"HTTP2", true, 2}} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := &Options{}
+			client := &http.Client{Transport: &http.Transport{}}
+			if tt.h2c {
+				// Options.GRPC makes Serve speak HTTP/2 in plain text.
+				opts.GRPC = &grpcRecorder{}
+				p := new(http.Protocols)
+				p.SetUnencryptedHTTP2(true)
+				client.Transport.(*http.Transport).Protocols = p
+			}
+			s, err := New(memory.New(nil), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Long enough that a subscription left open fails the test
+			// with a *CutOffError that names it, rather than a hang.
+			addr, stop, served := serving(t, s, time.Minute)
+			var subs []*http.Response
+			for _, path := range []string{"/api/all/subscribe", "/api/streams/s/subscribe"} {
+				resp, err := client.Get("http://" + addr + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				// The server sends "retry:" once it follows the log.
+				line, err := bufio.NewReader(resp.Body).ReadString('\n')
+				if resp.ProtoMajor != tt.proto || !strings.HasPrefix(line, "retry:") {
+					t.Fatalf("subscribe %s: %s, first line %q, %v", path, resp.Proto, line, err)
+				}
+				subs = append(subs, resp)
+			}
+			stop()
+			if err := served(); err != nil {
+				t.Fatalf("Serve = %v, want nil: the subscriptions should not keep a shutdown waiting", err)
+			}
+			for _, resp := range subs {
+				if _, err := io.ReadAll(resp.Body); err != nil {
+					t.Errorf("subscription %s: %v, want it ended cleanly", resp.Request.URL.Path, err)
+				}
+			}
+		})
 	}
 }
