@@ -307,7 +307,7 @@ func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 	if cmd.define != nil {
 		cmd.define(a, fs)
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := internalcli.Parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		commandUsage(a.out, cmd)
 		return exitOK
@@ -349,26 +349,6 @@ func checkArgs(cmd command, pos []string) error {
 		return fmt.Errorf("%s takes %s, got %d arguments: %q", cmd.name, strings.ToLower(cmd.args), len(pos), strings.Join(pos, " "))
 	default:
 		return fmt.Errorf("%s takes one %s, got %d arguments: %q", cmd.name, strings.ToLower(cmd.args), len(pos), strings.Join(pos, " "))
-	}
-}
-
-// parseInterspersed parses flags wherever they are among the arguments,
-// so that "read s --limit 3" works as well as "read --limit 3 s".
-// Arguments after "--" are never flags, for a stream named "-x".
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
 	}
 }
 

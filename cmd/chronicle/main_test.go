@@ -216,6 +216,17 @@ func TestUsageErrors(t *testing.T) {
 	})
 }
 
+// TestFlagValueOfDashes gives a flag "--" as its value, which the flag
+// package takes as the value: the flags after the next argument are flags
+// still. They were taken for arguments, as after a "--" that ends the
+// flags, and a command line that said what it meant was refused.
+func TestFlagValueOfDashes(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users")
+	cli(t, "s3cret\n", "passwd", "--role", "--", users, "ann", "--role", "admin").has(t, exitOK, `User "ann" (admin)`)
+	cli(t, "", "--store", "memory:", "export", "--prefix", "--", "x", "--type", "T").is(t, exitUsage, "",
+		"chronicle export: export takes no arguments, got \"x\"\nRun 'chronicle export --help' for its usage.\n")
+}
+
 func TestDefaultStore(t *testing.T) {
 	r := cli(t, "", "read", "game-1")
 	if r.code != exitError || !regexp.MustCompile(`^Store: /.*/data/chronicle/chronicle\.db\n`).MatchString(r.errOut) {

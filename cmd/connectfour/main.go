@@ -229,7 +229,7 @@ func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 	if cmd.flags != nil {
 		cmd.flags(a, fs)
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := cli.Parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		a.commandUsage(a.out, cmd)
 		return exitOK
@@ -250,26 +250,6 @@ func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 		return exitUsage
 	}
 	return cmd.run(a, ctx, pos)
-}
-
-// parseInterspersed parses flags wherever they are among the arguments,
-// so that "show ID --store memory:" works as well as "show --store
-// memory: ID". Arguments after "--" are never flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
 }
 
 func (a *app) usage(w io.Writer) {

@@ -194,6 +194,15 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+// TestFlagValueOfDashes gives --store "--", a file of that name, which
+// the flag package takes as the value: the flags after the game id are
+// flags still. They were taken for arguments, as after a "--" that ends
+// the flags.
+func TestFlagValueOfDashes(t *testing.T) {
+	runIn(t, "", nil, "replay", "--store", "--", "x", "--at", "x").must(t, exitUsage,
+		"connectfour replay: invalid value \"x\" for flag -at")
+}
+
 // serveKurrent serves store over the KurrentDB protocol, as "chronicle
 // serve" speaks it, and returns the flags that make the program use it.
 func serveKurrent(t *testing.T, store chronicle.Store) []string {
