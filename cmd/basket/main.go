@@ -77,7 +77,7 @@ type command struct {
 	summary string
 	detail  string // more for the command's help, if any
 	flags   string // the flags' part of the usage line
-	setup   func(fs *flag.FlagSet, o *options)
+	setup   func(o *options, fs *flag.FlagSet)
 	run     func(ctx context.Context, a *app, o *options, args []string) error
 }
 
@@ -89,6 +89,15 @@ type options struct {
 	events   bool
 }
 
+// describe tells cli.Program.Dispatch of c.
+func (c command) describe() cli.Command[options] {
+	return cli.Command[options]{Name: c.name, Args: c.args, Setup: c.setup}
+}
+
+// storeFlag defines --store, which every command takes, after the
+// command or before it.
+func storeFlag(o *options, fs *flag.FlagSet) { fs.Var((*dsn.Flag)(&o.store), "store", "") }
+
 // app is what a command runs with: the service over the opened store and
 // where to print.
 type app struct {
@@ -97,7 +106,7 @@ type app struct {
 }
 
 func commands() []command {
-	quantity := func(fs *flag.FlagSet, o *options) {
+	quantity := func(o *options, fs *flag.FlagSet) {
 		o.quantity = 1
 		fs.Var((*quantityFlag)(&o.quantity), "quantity", "how many to add: a positive integer")
 	}
@@ -158,7 +167,7 @@ func commands() []command {
 				"basket's contents come first, oldest first, with the time (UTC) each was\n" +
 				"recorded, then an empty line: a basket that had clocks added and removed\n" +
 				"holds what one that never had clocks holds, but its story differs.",
-			setup: func(fs *flag.FlagSet, o *options) {
+			setup: func(o *options, fs *flag.FlagSet) {
 				fs.BoolVar(&o.events, "events", false, "list the basket's events before its contents")
 			},
 			run: get,
@@ -232,14 +241,6 @@ func (q *quantityFlag) Set(s string) error {
 	return nil
 }
 
-// usageError is a command line that basket does not understand.
-type usageError struct {
-	cmd string // the command whose help to point to; "" for basket's
-	msg string
-}
-
-func (e *usageError) Error() string { return e.msg }
-
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdout, stderr)
@@ -253,13 +254,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	code := exitCode(err)
-	var ue *usageError
+	var ue *cli.UsageError
 	if errors.As(err, &ue) {
-		help := "basket --help"
-		if ue.cmd != "" {
-			help = "basket " + ue.cmd + " --help"
-		}
-		fmt.Fprintf(stderr, "basket: %s\nRun '%s' for usage.\n", ue.msg, help)
+		fmt.Fprintf(stderr, "basket: %v\nRun '%s' for usage.\n", ue, ue.Help("basket"))
 		return code
 	}
 	fmt.Fprintf(stderr, "basket: %v\n", err)
@@ -268,7 +265,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // exitCode maps an error to the exit status, in one place.
 func exitCode(err error) int {
-	var ue *usageError
+	var ue *cli.UsageError
 	switch {
 	case errors.As(err, &ue),
 		errors.Is(err, basket.ErrInvalidID),
@@ -287,67 +284,18 @@ func exitCode(err error) int {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	top := flag.NewFlagSet("basket", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	top.Var((*dsn.Flag)(&o.store), "store", "")
-	rest, err := cli.ParseProgram(top, args)
-	if err != nil {
-		return &usageError{msg: err.Error()}
+	call, err := cli.Program[command, options]{
+		Flags: storeFlag, Commands: commands(), Describe: command.describe, Help: mainHelp, CommandHelp: commandHelp,
+	}.Dispatch(args, &o, stdout)
+	if err != nil || call.Command == nil {
+		return err
 	}
-	if len(rest) == 0 {
-		return &usageError{msg: "no command given"}
-	}
-	name, rest := rest[0], rest[1:]
-	if name == "help" {
-		// "help help" asks for the help of help, which is the help.
-		if len(rest) == 0 || rest[0] == "help" {
-			mainHelp(stdout)
-			return nil
-		}
-		name, rest = rest[0], []string{"--help"}
-	}
-	var cmd *command
-	for _, c := range commands() {
-		if c.name == name {
-			cmd = &c
-		}
-	}
-	if cmd == nil {
-		return &usageError{msg: fmt.Sprintf("unknown command %q", name)}
-	}
-
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var((*dsn.Flag)(&o.store), "store", "where the events are")
-	if cmd.setup != nil {
-		cmd.setup(fs, &o)
-	}
-	pos, err := cli.Parse(fs, rest)
-	if errors.Is(err, flag.ErrHelp) {
-		commandHelp(stdout, cmd)
-		return nil
-	}
-	if err != nil {
-		return &usageError{cmd: name, msg: fmt.Sprintf("%s: %v", name, err)}
-	}
-	if len(pos) != len(cmd.args) {
-		return &usageError{cmd: name, msg: fmt.Sprintf("%s takes %s, got %d argument%s",
-			name, strings.Join(cmd.args, " and "), len(pos), plural(len(pos)))}
-	}
-
 	store, err := openStore(ctx, o.store, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	return cmd.run(ctx, &app{svc: basket.NewService(store), stdout: stdout, stderr: stderr}, &o, pos)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
+	return call.Command.run(ctx, &app{svc: basket.NewService(store), stdout: stdout, stderr: stderr}, &o, call.Args)
 }
 
 // openStore opens the store that --store names, or the default one,
@@ -400,8 +348,8 @@ Exit status: 0 done, 1 failed, 2 bad usage or input, 3 unknown basket,
 `)
 }
 
-func commandHelp(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: basket %s\n\n%s.\n", usageLine(c), capitalize(c.summary))
+func commandHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "Usage: basket %s\n\n%s.\n", usageLine(&c), capitalize(c.summary))
 	if c.detail != "" {
 		fmt.Fprintf(w, "\n%s\n", c.detail)
 	}

@@ -107,7 +107,7 @@ type command struct {
 	flags   string   // the flags' part of the usage line
 	summary string
 	detail  string // more for the command's help, if any
-	setup   func(fs *flag.FlagSet, o *options)
+	setup   func(o *options, fs *flag.FlagSet)
 	// flagHelp lines document the command's own flags.
 	flagHelp []string
 	run      func(ctx context.Context, a *app, o *options, args []string) error
@@ -121,6 +121,15 @@ type options struct {
 	published      bool
 	send           bool
 }
+
+// describe tells cli.Program.Dispatch of c.
+func (c command) describe() cli.Command[options] {
+	return cli.Command[options]{Name: c.name, Args: c.args, Setup: c.setup}
+}
+
+// storeFlag defines --store, which every command takes, after the
+// command or before it.
+func storeFlag(o *options, fs *flag.FlagSet) { fs.Var((*dsn.Flag)(&o.store), "store", "") }
 
 // app is what a command runs with.
 type app struct {
@@ -144,7 +153,7 @@ func commands() []command {
 			summary: "write a draft post and print its id",
 			detail: "The title is required, one line of at most 200 characters; the content\n" +
 				"is optional. Both are flags, not arguments.",
-			setup: func(fs *flag.FlagSet, o *options) {
+			setup: func(o *options, fs *flag.FlagSet) {
 				fs.StringVar(&o.title, "title", "", "")
 				fs.StringVar(&o.content, "content", "", "")
 			},
@@ -164,7 +173,7 @@ func commands() []command {
 		{
 			name: "list", flags: "[--published]",
 			summary: "list the posts, oldest first, one per line: id, status, title",
-			setup: func(fs *flag.FlagSet, o *options) {
+			setup: func(o *options, fs *flag.FlagSet) {
 				fs.BoolVar(&o.published, "published", false, "")
 			},
 			flagHelp: []string{"--published      list only the published posts"},
@@ -181,7 +190,7 @@ func commands() []command {
 			detail: "Each published post has exactly one confirmation e-mail, queued in the\n" +
 				"outbox when the post is published. --send delivers the e-mails not sent\n" +
 				"yet, by printing them, and marks them sent.",
-			setup: func(fs *flag.FlagSet, o *options) {
+			setup: func(o *options, fs *flag.FlagSet) {
 				fs.BoolVar(&o.send, "send", false, "")
 			},
 			flagHelp: []string{"--send           deliver the pending e-mails and mark them sent"},
@@ -414,14 +423,6 @@ func refusal(err error, id uuid.UUID) error {
 	return err
 }
 
-// usageError is a command line that blog does not understand.
-type usageError struct {
-	cmd string // the command whose help to point to; "" for blog's
-	msg string
-}
-
-func (e *usageError) Error() string { return e.msg }
-
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdout, stderr)
@@ -434,13 +435,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "blog: %s before it was done\n", how)
 		return code
 	}
-	var ue *usageError
+	var ue *cli.UsageError
 	if errors.As(err, &ue) {
-		help := "blog --help"
-		if ue.cmd != "" {
-			help = "blog " + ue.cmd + " --help"
-		}
-		fmt.Fprintf(stderr, "blog: %s\nRun '%s' for usage.\n", ue.msg, help)
+		fmt.Fprintf(stderr, "blog: %v\nRun '%s' for usage.\n", ue, ue.Help("blog"))
 	} else {
 		fmt.Fprintf(stderr, "blog: %v\n", err)
 	}
@@ -449,7 +446,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // exitCode maps an error to the exit status, in one place.
 func exitCode(err error) int {
-	var ue *usageError
+	var ue *cli.UsageError
 	switch {
 	case errors.As(err, &ue),
 		errors.Is(err, blog.ErrInvalidID),
@@ -469,62 +466,20 @@ func exitCode(err error) int {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
-	top := flag.NewFlagSet("blog", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	top.Var((*dsn.Flag)(&o.store), "store", "")
-	rest, err := cli.ParseProgram(top, args)
-	if err != nil {
-		return &usageError{msg: err.Error()}
+	call, err := cli.Program[command, options]{
+		Flags: storeFlag, Commands: commands(), Describe: command.describe, Help: mainHelp, CommandHelp: commandHelp,
+		WrongArgs: func(c command, pos []string) string {
+			if c.name != "create" {
+				return ""
+			}
+			return fmt.Sprintf("create takes no arguments: give --title and --content, got %d argument%s", len(pos), plural(len(pos)))
+		},
+	}.Dispatch(args, &o, stdout)
+	if err != nil || call.Command == nil {
+		return err
 	}
-	if len(rest) == 0 {
-		return &usageError{msg: "no command given"}
-	}
-	name, rest := rest[0], rest[1:]
-	if name == "help" {
-		// "help help" asks for the help of help, which is the help.
-		if len(rest) == 0 || rest[0] == "help" {
-			mainHelp(stdout)
-			return nil
-		}
-		name, rest = rest[0], []string{"--help"}
-	}
-	var cmd *command
-	for _, c := range commands() {
-		if c.name == name {
-			cmd = &c
-		}
-	}
-	if cmd == nil {
-		return &usageError{msg: fmt.Sprintf("unknown command %q", name)}
-	}
-
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var((*dsn.Flag)(&o.store), "store", "")
-	if cmd.setup != nil {
-		cmd.setup(fs, &o)
-	}
-	pos, err := cli.Parse(fs, rest)
-	if errors.Is(err, flag.ErrHelp) {
-		commandHelp(stdout, cmd)
-		return nil
-	}
-	if err != nil {
-		return &usageError{cmd: name, msg: fmt.Sprintf("%s: %v", name, err)}
-	}
-	if len(pos) != len(cmd.args) {
-		want := "no arguments"
-		if len(cmd.args) > 0 {
-			want = strings.Join(cmd.args, " and ")
-		}
-		if name == "create" {
-			want = "no arguments: give --title and --content"
-		}
-		return &usageError{cmd: name, msg: fmt.Sprintf("%s takes %s, got %d argument%s",
-			name, want, len(pos), plural(len(pos)))}
-	}
-	if name == "create" && !flagGiven(fs, "title") {
-		return &usageError{cmd: name, msg: "create: --title is required"}
+	if call.Command.name == "create" && !flagGiven(call.Flags, "title") {
+		return &cli.UsageError{Command: "create", Err: errors.New("--title is required")}
 	}
 
 	store, where, err := openStore(ctx, o.store, stderr)
@@ -539,7 +494,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, dsn.Redact(o.store))
 	}
 	a := &app{blog: b, stdout: stdout, stderr: stderr, store: where, hidden: o.store != "" && where != o.store}
-	return a.explain(cmd.run(ctx, a, &o, pos))
+	return a.explain(call.Command.run(ctx, a, &o, call.Args))
 }
 
 func flagGiven(fs *flag.FlagSet, name string) bool {
@@ -609,8 +564,8 @@ exist, 4 refused by the rules (post already published), 130 interrupted
 `)
 }
 
-func commandHelp(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: blog %s\n\n%s.\n", usageLine(c), capitalize(c.summary))
+func commandHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "Usage: blog %s\n\n%s.\n", usageLine(&c), capitalize(c.summary))
 	if c.detail != "" {
 		fmt.Fprintf(w, "\n%s\n", c.detail)
 	}

@@ -123,8 +123,6 @@ type command struct {
 	help, flagHelp string
 	// define adds the command's own flags, besides --store.
 	define func(a *app, fs *flag.FlagSet)
-	// nargs is how many arguments it takes.
-	nargs int
 	// noStore marks a command that works without a store, and creates
 	// one that may make a new store: the others refuse a SQLite file that
 	// does not exist, which a mistyped path would otherwise create empty
@@ -142,7 +140,7 @@ func commands() []command {
 		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes] [--tls-cert FILE --tls-key FILE] [--log text|json] [--grace DURATION]", summary: "serve the store over HTTP: API, web UI, Connect Four",
 			creates: true, run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
 		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
-			nargs: 2, noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
+			noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
 		{name: "export", flags: "[--stream S]... [--from P] [--prefix P] [--category C]... [--type T]... [--out FILE]", summary: "write events to a JSON Lines archive",
 			run: (*app).export, define: exportFlags, check: (*app).checkExport,
 			help: `Without --stream, writes the whole global log in position order, including
@@ -162,7 +160,7 @@ The file is written in full or not at all: a failed export leaves no file.`,
   --category C    only streams of category C (the name before its first '-'); repeatable
   --type T        only events of type T; repeatable`},
 		{name: "import", args: "FILE", flags: "[--keep-origin]", summary: "append the events of an archive (FILE - reads standard input)", creates: true,
-			nargs: 1, run: (*app).importFile, define: importFlags,
+			run: (*app).importFile, define: importFlags,
 			help: `Appends each event to the stream of the same name, keeping its ID, type,
 data and metadata; the store gives it a new position and recorded time
 (--keep-origin keeps the old ones in the metadata keys $originalPosition
@@ -178,7 +176,7 @@ you would after an interrupted import. The lines of a stream tombstoned in
 this store can never be imported: leave them out of the archive.`,
 			flagHelp: `  --keep-origin   keep the original position and recorded time in the metadata`},
 		{name: "read", args: "STREAM", flags: "[--backwards] [--from N] [--limit N]", summary: "print a stream's events",
-			nargs: 1, run: (*app).read, define: readFlags,
+			run: (*app).read, define: readFlags,
 			help: `Prints one event per line: revision, position, recorded time, type and
 data. Data that is JSON is shown compact, other text quoted, and binary
 data as base64:... Events that the stream's metadata hides are not shown.`,
@@ -186,7 +184,7 @@ data as base64:... Events that the stream's metadata hides are not shown.`,
   --from N        start at revision N (default: the first, or the last backwards)
   --limit N       print at most N events (0, the default: all of them)`},
 		{name: "meta", args: "STREAM", flags: "[--max-age D] [--max-count N] [--truncate-before N]",
-			summary: "show or set a stream's retention metadata", nargs: 1, run: (*app).meta, define: metaFlags,
+			summary: "show or set a stream's retention metadata", run: (*app).meta, define: metaFlags,
 			help: `Without flags, shows the metadata. With flags, changes the settings given
 and keeps the others; 0 removes a limit. Reads hide the events the
 metadata excludes at once; "chronicle scavenge" removes them for good.
@@ -196,13 +194,13 @@ whole metadata: keys that other tools set there, such as ACLs, are lost.`,
   --max-count N        keep only the newest N events
   --truncate-before N  hide the events before revision N`},
 		{name: "delete", args: "STREAM", flags: "[--expected E]", summary: "soft-delete a stream",
-			nargs: 1, run: (*app).delete, define: expectedFlag,
+			run: (*app).delete, define: expectedFlag,
 			help: `The stream then reads as not found, and an append starts it again after
 its old last revision (the old events stay hidden). "chronicle scavenge"
 removes its events from the store.`,
 			flagHelp: expectedHelp},
 		{name: "tombstone", args: "STREAM", flags: "[--expected E]", summary: "delete a stream for good",
-			nargs: 1, run: (*app).tombstone, define: expectedFlag,
+			run: (*app).tombstone, define: expectedFlag,
 			help: `The stream can never be read or written again, and its name cannot be
 reused. "chronicle scavenge" removes its events from the store.`,
 			flagHelp: expectedHelp},
@@ -259,70 +257,33 @@ type app struct {
 func run(ctx context.Context, args []string, c console) int {
 	c.in = &interruptibleReader{ctx: ctx, r: c.in}
 	a := &app{console: c, stopped: func() error { return context.Cause(ctx) }}
-	// Flags before the command, as in "chronicle --store memory: read s",
-	// are the program's: --store and --help.
-	top := flag.NewFlagSet("chronicle", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	store := new(string)
-	top.Var((*dsn.Flag)(store), "store", "")
-	// "chronicle --help read" reads on to the command to explain, as
-	// "chronicle help read" does.
-	rest, err := internalcli.ParseProgram(top, args)
-	if err != nil {
-		fmt.Fprintf(a.err, "chronicle: %v\nRun 'chronicle --help' for the usage.\n", err)
-		return exitUsage
-	}
-	if len(rest) == 0 {
-		fmt.Fprint(a.err, "chronicle: no command given\nRun 'chronicle --help' to see the commands.\n")
-		return exitUsage
-	}
-	name, rest := rest[0], rest[1:]
-	// Before the store goes in front of the arguments, which help
-	// would take for the command to explain.
-	if name == "help" {
-		// "help help" asks for the help of help, which is the help.
-		if len(rest) == 0 || rest[0] == "help" {
-			usage(a.out)
-			return exitOK
-		}
-		name, rest = rest[0], []string{"--help"}
-	}
-	if *store != "" {
-		// Given again after the command, the later one wins, as flags do.
-		rest = append([]string{"--store=" + *store}, rest...)
-	}
-	for _, cmd := range commands() {
-		if cmd.name == name {
-			return a.runCommand(ctx, cmd, rest)
+	call, err := internalcli.Program[command, app]{
+		Flags: storeFlag, Commands: commands(), Describe: command.describe,
+		Help: usage, CommandHelp: commandUsage, WrongArgs: wrongArgs,
+	}.Dispatch(args, a, a.out)
+	if err == nil && call.Command != nil && call.Command.check != nil {
+		if err = call.Command.check(a); err != nil {
+			err = &internalcli.UsageError{Command: call.Command.name, Err: err}
 		}
 	}
-	fmt.Fprintf(a.err, "chronicle: unknown command %q\nRun 'chronicle --help' to see the commands.\n", name)
-	return exitUsage
+	if err != nil || call.Command == nil {
+		return internalcli.Report(a.err, "chronicle", err)
+	}
+	return a.runCommand(ctx, *call.Command, call.Flags, call.Args)
 }
 
-func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
-	fs := flag.NewFlagSet("chronicle "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var((*dsn.Flag)(&a.store), "store", "")
-	if cmd.define != nil {
-		cmd.define(a, fs)
-	}
-	pos, err := internalcli.Parse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		commandUsage(a.out, cmd)
-		return exitOK
-	}
-	if err == nil {
-		err = checkArgs(cmd, pos)
-	}
-	if err == nil && cmd.check != nil {
-		err = cmd.check(a)
-	}
-	if err != nil {
-		fmt.Fprintf(a.err, "chronicle %s: %v\n", cmd.name, err)
-		fmt.Fprintf(a.err, "Run 'chronicle %s --help' for its usage.\n", cmd.name)
-		return exitUsage
-	}
+// describe tells internalcli.Program.Dispatch of c: it takes as many
+// arguments as args names.
+func (c command) describe() internalcli.Command[app] {
+	return internalcli.Command[app]{Name: c.name, Args: strings.Fields(c.args), Setup: c.define}
+}
+
+// storeFlag defines --store, which every command takes, after the
+// command or before it.
+func storeFlag(a *app, fs *flag.FlagSet) { fs.Var((*dsn.Flag)(&a.store), "store", "") }
+
+// runCommand runs cmd with pos, its arguments, and fs, its flags, parsed.
+func (a *app) runCommand(ctx context.Context, cmd command, fs *flag.FlagSet, pos []string) int {
 	a.set = make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
 	if cmd.noStore {
@@ -337,18 +298,19 @@ func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
 	return cmd.run(a, ctx, s, pos)
 }
 
-func checkArgs(cmd command, pos []string) error {
-	switch {
-	case len(pos) == cmd.nargs:
-		return nil
-	case cmd.nargs == 0:
-		return fmt.Errorf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
+// wrongArgs words the error of cmd given pos, the wrong number of
+// arguments.
+func wrongArgs(cmd command, pos []string) string {
+	args := strings.ToLower(cmd.args)
+	switch n := len(strings.Fields(cmd.args)); {
+	case n == 0:
+		return fmt.Sprintf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
 	case len(pos) == 0:
-		return fmt.Errorf("%s needs %s", cmd.name, strings.ToLower(cmd.args))
-	case cmd.nargs > 1:
-		return fmt.Errorf("%s takes %s, got %d arguments: %q", cmd.name, strings.ToLower(cmd.args), len(pos), strings.Join(pos, " "))
+		return fmt.Sprintf("%s needs %s", cmd.name, args)
+	case n > 1:
+		return fmt.Sprintf("%s takes %s, got %d arguments: %q", cmd.name, args, len(pos), strings.Join(pos, " "))
 	default:
-		return fmt.Errorf("%s takes one %s, got %d arguments: %q", cmd.name, strings.ToLower(cmd.args), len(pos), strings.Join(pos, " "))
+		return fmt.Sprintf("%s takes one %s, got %d arguments: %q", cmd.name, args, len(pos), strings.Join(pos, " "))
 	}
 }
 

@@ -106,9 +106,30 @@ type command struct {
 	help string
 	// flags adds the command's own flags, besides --store.
 	flags func(a *app, fs *flag.FlagSet)
-	// nargs is how many arguments it takes.
-	nargs int
 	run   func(a *app, ctx context.Context, args []string) int
+}
+
+// describe tells cli.Program.Dispatch of c: it takes as many
+// arguments as args names.
+func (c command) describe() cli.Command[app] {
+	return cli.Command[app]{Name: c.name, Args: strings.Fields(c.args), Setup: c.flags}
+}
+
+// storeFlag defines --store, which every command takes, after the
+// command or before it.
+func storeFlag(a *app, fs *flag.FlagSet) { fs.Var((*dsn.Flag)(&a.store), "store", "") }
+
+// wrongArgs words the error of cmd given pos, the wrong number of
+// arguments.
+func wrongArgs(cmd command, pos []string) string {
+	switch {
+	case cmd.args == "":
+		return fmt.Sprintf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
+	case len(pos) == 0:
+		return cmd.name + " needs a game id"
+	default:
+		return fmt.Sprintf("%s takes one game id, got %d arguments", cmd.name, len(pos))
+	}
 }
 
 // commands lists the commands in the order the help shows them. It is a
@@ -121,7 +142,7 @@ Type q (or press Ctrl-D) at any prompt to stop; the game is saved, and
 "connectfour resume ID" continues it. Input may be piped in:
 
   printf 'alice\nbob\nD\nD\n' | connectfour play`},
-		{name: "resume", args: "ID", summary: "continue an unfinished game", nargs: 1, run: (*app).resume,
+		{name: "resume", args: "ID", summary: "continue an unfinished game", run: (*app).resume,
 			help: `Continues the game where it was left. ID is a game id, or its first characters.
 The moves store the players' names as the game's start stored them: encrypted
 in a game started on sqlite: or postgres://, whose keys are in that database,
@@ -138,7 +159,7 @@ into them. Until then, tables that an older version of connectfour built keep
 what it counted: a game of two players of the same name, which old games may
 have, counted twice. Elsewhere, list and stats read the events each time:
 there is nothing to rebuild.`},
-		{name: "forget", args: "PLAYER", summary: "erase a player's name from the games whose names are encrypted", nargs: 1, run: (*app).forget,
+		{name: "forget", args: "PLAYER", summary: "erase a player's name from the games whose names are encrypted", run: (*app).forget,
 			help: `Names are personal data. On a store with a database (sqlite:, postgres://),
 this program stores them encrypted, with a key for each player in that
 database. Forgetting deletes the player's key: the games stay and still
@@ -154,10 +175,10 @@ database for the keys (forget refuses there). Forget says how many games of
 the store still hold the name in the clear; delete their streams to erase it
 from them. Names stored encrypted read as [encrypted] over kurrentdb://, and
 such a game cannot be resumed there.`},
-		{name: "show", args: "ID", summary: "draw a game's board", nargs: 1, run: (*app).show},
-		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", nargs: 1, run: (*app).history,
+		{name: "show", args: "ID", summary: "draw a game's board", run: (*app).show},
+		{name: "history", args: "ID", summary: "print a game's events: revision, time, type, data", run: (*app).history,
 			help: "The events are the game: everything else is computed from them."},
-		{name: "replay", args: "ID", summary: "play a game back move by move", nargs: 1, run: (*app).replay,
+		{name: "replay", args: "ID", summary: "play a game back move by move", run: (*app).replay,
 			help: `Draws the board after each move, pausing between moves on a terminal.
 With --at N, draws only the board as it was after move N (0 is the empty board).`,
 			flags: func(a *app, fs *flag.FlagSet) {
@@ -184,72 +205,14 @@ type app struct {
 
 func run(ctx context.Context, args []string, c console) int {
 	a := &app{console: c, stopped: func() error { return context.Cause(ctx) }}
-	// Flags before the command, as in "connectfour --store memory: list",
-	// are the program's: --store and --help.
-	top := flag.NewFlagSet("connectfour", flag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	store := new(string)
-	top.Var((*dsn.Flag)(store), "store", "")
-	args, err := cli.ParseProgram(top, args)
-	if err != nil {
-		fmt.Fprintf(a.err, "connectfour: %v\nRun 'connectfour --help' for the usage.\n", err)
-		return exitUsage
+	call, err := cli.Program[command, app]{
+		Flags: storeFlag, Commands: commands(), Describe: command.describe, Default: "play",
+		Help: a.usage, CommandHelp: a.commandUsage, WrongArgs: wrongArgs,
+	}.Dispatch(args, a, a.out)
+	if err != nil || call.Command == nil {
+		return cli.Report(a.err, "connectfour", err)
 	}
-	name, rest := "play", args
-	if len(rest) > 0 {
-		name, rest = rest[0], rest[1:]
-	}
-	// Before the store goes in front of the arguments, which help
-	// would take for the command to explain.
-	if name == "help" {
-		// "help help" asks for the help of help, which is the help.
-		if len(rest) == 0 || rest[0] == "help" {
-			a.usage(a.out)
-			return exitOK
-		}
-		name, rest = rest[0], []string{"--help"}
-	}
-	if *store != "" {
-		// Given again after the command, the later one wins, as flags do.
-		rest = append([]string{"--store=" + *store}, rest...)
-	}
-	for _, cmd := range commands() {
-		if cmd.name == name {
-			return a.runCommand(ctx, cmd, rest)
-		}
-	}
-	fmt.Fprintf(a.err, "connectfour: unknown command %q\nRun 'connectfour --help' to see the commands.\n", name)
-	return exitUsage
-}
-
-func (a *app) runCommand(ctx context.Context, cmd command, args []string) int {
-	fs := flag.NewFlagSet("connectfour "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var((*dsn.Flag)(&a.store), "store", "")
-	if cmd.flags != nil {
-		cmd.flags(a, fs)
-	}
-	pos, err := cli.Parse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		a.commandUsage(a.out, cmd)
-		return exitOK
-	}
-	if err == nil && len(pos) != cmd.nargs {
-		switch {
-		case cmd.nargs == 0:
-			err = fmt.Errorf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
-		case len(pos) == 0:
-			err = fmt.Errorf("%s needs a game id", cmd.name)
-		default:
-			err = fmt.Errorf("%s takes one game id, got %d arguments", cmd.name, len(pos))
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(a.err, "connectfour %s: %v\n", cmd.name, err)
-		fmt.Fprintf(a.err, "Run 'connectfour %s --help' for its usage.\n", cmd.name)
-		return exitUsage
-	}
-	return cmd.run(a, ctx, pos)
+	return call.Command.run(a, ctx, call.Args)
 }
 
 func (a *app) usage(w io.Writer) {
