@@ -1,12 +1,8 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,23 +17,7 @@ import (
 // bin is the basket command, built once for all tests.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "basket-cli")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "basket")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clitest.Main(m, "basket", &bin) }
 
 // cli runs the built command with its own data directory, so that the
 // default store of each test is new.
@@ -58,19 +38,8 @@ type result struct {
 
 func (c *cli) run(args ...string) result {
 	c.t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+c.data, "HOME="+c.data)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	code := 0
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("basket %s: %v", strings.Join(args, " "), err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	r := clitest.Run(c.t, bin, nil, []string{"XDG_DATA_HOME=" + c.data, "HOME=" + c.data}, args...)
+	return result{r.Stdout, r.Stderr, r.Code}
 }
 
 // expect runs args and checks the exact output and exit status.

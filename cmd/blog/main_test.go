@@ -1,15 +1,12 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,23 +24,7 @@ import (
 // bin is the blog command, built once for all tests.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "blog-cli")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "blog")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clitest.Main(m, "blog", &bin) }
 
 // cli runs the built command with its own data directory and store.
 type cli struct {
@@ -64,19 +45,9 @@ type result struct {
 
 func (c *cli) run(args ...string) result {
 	c.t.Helper()
-	cmd := exec.Command(bin, append(append([]string{}, c.store...), args...)...)
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+c.data, "HOME="+c.data)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	code := 0
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("blog %s: %v", strings.Join(args, " "), err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	env := []string{"XDG_DATA_HOME=" + c.data, "HOME=" + c.data}
+	r := clitest.Run(c.t, bin, nil, env, append(append([]string{}, c.store...), args...)...)
+	return result{r.Stdout, r.Stderr, r.Code}
 }
 
 func (c *cli) expect(wantCode int, wantStdout, wantStderr string, args ...string) {
