@@ -126,10 +126,18 @@ func wrongArgs(cmd command, pos []string) string {
 	case cmd.args == "":
 		return fmt.Sprintf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
 	case len(pos) == 0:
-		return cmd.name + " needs a game id"
+		return fmt.Sprintf("%s needs a %s", cmd.name, argName(cmd.args))
 	default:
-		return fmt.Sprintf("%s takes one game id, got %d arguments", cmd.name, len(pos))
+		return fmt.Sprintf("%s takes one %s, got %d arguments", cmd.name, argName(cmd.args), len(pos))
 	}
+}
+
+// argName words a command's argument, as its usage names it, for errors.
+func argName(args string) string {
+	if args == "PLAYER" {
+		return "player's name"
+	}
+	return "game id"
 }
 
 // commands lists the commands in the order the help shows them. It is a

@@ -176,6 +176,8 @@ func TestCommandLine(t *testing.T) {
 		"UnknownFlag":      {[]string{"list", "--colour"}, exitUsage, "flag provided but not defined: -colour"},
 		"MissingID":        {[]string{"show", "--store", "memory:"}, exitUsage, "show needs a game id"},
 		"ExtraArgs":        {[]string{"list", "x"}, exitUsage, "list takes no arguments"},
+		"MissingPlayer":    {[]string{"forget", "--store", "memory:"}, exitUsage, "forget needs a player's name"},
+		"TwoPlayers":       {[]string{"forget", "--store", "memory:", "ann", "bo"}, exitUsage, "forget takes one player's name, got 2 arguments"},
 		"BadAt":            {[]string{"replay", "--at", "x", "abc"}, exitUsage, "invalid value"},
 		"NotAnID":          {[]string{"show", "--store", "memory:", "zebra"}, exitUsage, `"zebra" is not a game id`},
 		"NoSuchGame":       {[]string{"show", "--store", "memory:", "0b0e1f3c-3a6f-4d6e-9d2a-2f6f0a4f3b11"}, exitError, "there is no game 0b0e1f3c"},
