@@ -37,6 +37,9 @@ type Repository[S, C, E any] struct {
 
 	snapshots    *Snapshots[S] // nil: no snapshots
 	snapshotType string
+	// oldSnapshotType is how releases before snapshotType named the
+	// state (see Snapshot.Type).
+	oldSnapshotType string
 }
 
 // NewRepository returns a repository that keeps the decider's streams in

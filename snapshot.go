@@ -19,9 +19,14 @@ type Snapshot struct {
 	// Type names the kind of state, so that a snapshot is never decoded
 	// as the state of another aggregate. A [Repository] names its state
 	// by the Go type's package path and name, such as
-	// "example.com/games/connectfour.Game". (Before Chronicle's snapshots
+	// "example.com/games/connectfour.Game". Before Chronicle's snapshots
 	// named the package path, a state's name was its package's name and
-	// its own: those snapshots are ignored once, and the streams replay.)
+	// its own ("connectfour.Game"), which a state of the same name in
+	// another package of the same name shares. A repository uses such a
+	// snapshot only where the events before it are hidden (the stream was
+	// pruned after it, see [Repository.WithSnapshots]): a replay would
+	// lose what they did. Elsewhere it replays the stream, and its next
+	// snapshot replaces the old one.
 	Type string
 	// Version is the schema version of Data. A repository ignores a
 	// snapshot of another version and replays the stream instead.
@@ -169,6 +174,7 @@ func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C,
 	out := *r
 	out.snapshots = &cfg
 	out.snapshotType = typeName(reflect.TypeFor[S]())
+	out.oldSnapshotType = reflect.TypeFor[S]().String()
 	return &out, nil
 }
 
@@ -192,7 +198,19 @@ func (r *Repository[S, C, E]) snapshot(ctx context.Context, stream string) (S, u
 		return zero, 0, false
 	}
 	snap, ok, err := r.snapshots.Store.LoadSnapshot(ctx, stream)
-	if err != nil || !ok || snap.Type != r.snapshotType || snap.Version != r.snapshots.Version {
+	if err != nil || !ok || snap.Version != r.snapshots.Version {
+		return zero, 0, false
+	}
+	switch snap.Type {
+	case r.snapshotType:
+	case r.oldSnapshotType:
+		// Another state of that name may have saved it (see
+		// Snapshot.Type): it is used only where a replay cannot give
+		// the state, as the events before it are hidden.
+		if !r.startHidden(ctx, stream) {
+			return zero, 0, false
+		}
+	default:
 		return zero, 0, false
 	}
 	state, err := r.snapshots.Decode(snap.Data)
@@ -200,6 +218,15 @@ func (r *Repository[S, C, E]) snapshot(ctx context.Context, stream string) (S, u
 		return zero, 0, false
 	}
 	return state, snap.Revision, true
+}
+
+// startHidden reports whether a read of stream hides its first event,
+// or every event: a replay cannot give what they did.
+func (r *Repository[S, C, E]) startHidden(ctx context.Context, stream string) bool {
+	for rec, err := range r.store.ReadStream(ctx, stream, ReadStreamOptions{Limit: 1}) {
+		return err == nil && rec.Revision > 0
+	}
+	return true
 }
 
 // SaveSnapshot loads stream and saves a snapshot of its state now. A
