@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -19,14 +21,16 @@ type Snapshot struct {
 	// Type names the kind of state, so that a snapshot is never decoded
 	// as the state of another aggregate. A [Repository] names its state
 	// by the Go type's package path and name, such as
-	// "example.com/games/connectfour.Game". Before Chronicle's snapshots
-	// named the package path, a state's name was its package's name and
-	// its own ("connectfour.Game"), which a state of the same name in
-	// another package of the same name shares. A repository uses such a
-	// snapshot only where the events before it are hidden (the stream was
-	// pruned after it, see [Repository.WithSnapshots]): a replay would
-	// lose what they did. Elsewhere it replays the stream, and its next
-	// snapshot replaces the old one.
+	// "example.com/games/connectfour.Game", and a state of an unnamed
+	// type by those of the named types in it, such as
+	// "[]example.com/games/connectfour.Game". Before Chronicle's
+	// snapshots named the package path, a state's name was its package's
+	// name and its own ("connectfour.Game"), which a state of the same
+	// name in another package of the same name shares. A repository
+	// uses such a snapshot only where the events before it are hidden
+	// (the stream was pruned after it, see [Repository.WithSnapshots]):
+	// a replay would lose what they did. Elsewhere it replays the
+	// stream, and its next snapshot replaces the old one.
 	Type string
 	// Version is the schema version of Data. A repository ignores a
 	// snapshot of another version and replays the stream instead.
@@ -180,13 +184,44 @@ func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C,
 
 // typeName names t by its package path, not only its package's name as
 // t.String does, so that two states of the same name in two packages of
-// the same name never take each other's snapshots.
+// the same name never take each other's snapshots; nor do states of
+// unnamed types made of them, such as slices, maps or structs, whose
+// String names the named types in them by their package's name too.
+// (reflect names the type arguments of a generic type by their package
+// path already.) Channels, functions and interfaces, which no encoding
+// keeps as state, are named as String does.
 func typeName(t reflect.Type) string {
-	switch {
-	case t.Kind() == reflect.Pointer:
-		return "*" + typeName(t.Elem())
-	case t.Name() != "" && t.PkgPath() != "":
+	if t.Name() != "" {
+		if t.PkgPath() == "" {
+			return t.Name() // predeclared: int, string, error
+		}
 		return t.PkgPath() + "." + t.Name()
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return "*" + typeName(t.Elem())
+	case reflect.Slice:
+		return "[]" + typeName(t.Elem())
+	case reflect.Array:
+		return fmt.Sprintf("[%d]%s", t.Len(), typeName(t.Elem()))
+	case reflect.Map:
+		return "map[" + typeName(t.Key()) + "]" + typeName(t.Elem())
+	case reflect.Struct:
+		fields := make([]string, t.NumField())
+		for i := range fields {
+			f := t.Field(i)
+			fields[i] = typeName(f.Type)
+			if !f.Anonymous {
+				fields[i] = f.Name + " " + fields[i]
+			}
+			if f.Tag != "" {
+				fields[i] += " " + strconv.Quote(string(f.Tag))
+			}
+		}
+		if len(fields) == 0 {
+			return "struct {}"
+		}
+		return "struct { " + strings.Join(fields, "; ") + " }"
 	}
 	return t.String()
 }

@@ -206,6 +206,57 @@ func TestSnapshotOfOldNameBeforePruning(t *testing.T) {
 	}
 }
 
+// TestSnapshotTypeOfUnnamedState: a state of an unnamed type, such as a
+// slice or a map of a named one, is named by the package path of the
+// named types in it too, so that it does not take the snapshot of the
+// same kind of state of another package of the same name, which Go
+// prints alike: []chronicle_test.account.
+func TestSnapshotTypeOfUnnamedState(t *testing.T) {
+	t.Run("Slice", func(t *testing.T) {
+		testSnapshotTypeOfUnnamedState(t, "[]chronicle_test.account", `[{"Open":true,"Balance":999}]`,
+			func(a account) []account { return []account{a} },
+			func(s []account) account { return s[len(s)-1] })
+	})
+	t.Run("Map", func(t *testing.T) {
+		testSnapshotTypeOfUnnamedState(t, "map[string]chronicle_test.account", `{"a":{"Open":true,"Balance":999}}`,
+			func(a account) map[string]account { return map[string]account{"a": a} },
+			func(s map[string]account) account { return s["a"] })
+	})
+	t.Run("Struct", func(t *testing.T) {
+		type state = struct{ A account }
+		testSnapshotTypeOfUnnamedState(t, "struct { A chronicle_test.account }", `{"A":{"Open":true,"Balance":999}}`,
+			func(a account) state { return state{a} },
+			func(s state) account { return s.A })
+	})
+}
+
+// testSnapshotTypeOfUnnamedState runs TestSnapshotTypeOfUnnamedState for
+// a state S that holds an account, which wrap puts in and last takes out.
+func testSnapshotTypeOfUnnamedState[S any](t *testing.T, other, data string, wrap func(account) S, last func(S) account) {
+	t.Helper()
+	ctx := context.Background()
+	d := accountDecider()
+	store := memory.New(nil)
+	repo, err := chronicle.NewRepository(store, accountCodec(), chronicle.Decider[S, accountCommand, accountEvent]{
+		Initial: func() S { return wrap(account{}) },
+		Decide: func(s S, cmd accountCommand) ([]accountEvent, error) {
+			return d.Decide(last(s), cmd)
+		},
+		Evolve: func(s S, e accountEvent) S { return wrap(d.Evolve(last(s), e)) },
+	}, nil).WithSnapshots(chronicle.Snapshots[S]{Version: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Handle(ctx, "a", open{Owner: "bo"})
+	repo.Handle(ctx, "a", deposit{Amount: 5})
+	if err := store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 1, Version: 2, Type: other, Data: []byte(data)}); err != nil {
+		t.Fatal(err)
+	}
+	if state, _, err := repo.Load(ctx, "a"); err != nil || last(state).Balance != 5 {
+		t.Fatalf("Load = %+v, %v; want balance 5 from a replay, not the snapshot of a %s", state, err, other)
+	}
+}
+
 func TestHandleOnceWithSnapshots(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(nil)
