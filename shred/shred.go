@@ -128,13 +128,19 @@
 // and a snapshot could open with the keys of other subjects than its
 // own. Version 2 puts each key's length before it, and labels the
 // whole with the version. A snapshot sealed before is still read where
-// every key of its subjects is [KeySize] bytes long, as those of
-// [MemoryKeys] and [SQLKeys] are: such keys join to the same bytes only
-// when they are the same. Where one is not (a [KeyStore] of your own
-// may give keys of 16 or 24 bytes, which AES takes too), the Store
-// finds no snapshot, and the stream replays from its events: one pruned
-// after that snapshot loads without what the hidden events did. The
-// next snapshot saved through the Store replaces it. A program built
+// every key of its subjects is [KeySize] bytes long, as all those of
+// [MemoryKeys] and [SQLKeys] are: keys of one length join to the same
+// bytes only when they are the same. That holds only if the keys that
+// sealed it were of that length too, which the Store cannot check once
+// one of them is forgotten: with a [KeyStore] of your own that gave
+// some subjects keys of 16 or 24 bytes (AES takes them too), a snapshot
+// of two subjects with keys of 16 bytes, its list of subjects changed
+// to one whose key is those two joined, would still open. Keys drawn at
+// random, as they must be, are never so joined. Where a key is not
+// [KeySize] bytes long, the Store finds no snapshot, and the stream
+// replays from its events: one pruned after that snapshot loads without
+// what the hidden events did. The next snapshot saved through the Store
+// replaces it. A program built
 // with an earlier version of this package finds no snapshot in one
 // sealed with version 2, and replays.
 package shred

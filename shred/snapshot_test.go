@@ -604,7 +604,8 @@ func TestSnapshotKeysOfOtherSubjects(t *testing.T) {
 // of a snapshot was derived from its subjects' keys with their lengths
 // (their envelope has no $key_version) still load where every key is
 // [shred.KeySize] bytes long, as those of the package's key stores are,
-// since such keys join to the same bytes only when they are the same.
+// since keys of one length join to the same bytes only when they are
+// the same (if the keys that sealed it were of that length too).
 // Where some are not, the keys of other subjects could have opened it:
 // it is taken for none, and the stream replays. Either way, the next
 // snapshot replaces it, sealed with the key's version.
