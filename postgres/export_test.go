@@ -34,5 +34,12 @@ func Fast(s *Store) int64 { return s.w.fast.Load() }
 // does last: tests play with it a newer Chronicle that migrates the
 // schema while the store is open.
 func RecordVersion(ctx context.Context, s *Store, version int) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.recordVersion(ctx, tx, version) })
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return RecordVersionIn(ctx, s, tx, version) })
+}
+
+// RecordVersionIn is RecordVersion in tx, a transaction of the test's
+// own, which can take the locks that a migration takes first and commit
+// when the test likes.
+func RecordVersionIn(ctx context.Context, s *Store, tx pgx.Tx, version int) error {
+	return s.recordVersion(ctx, tx, version)
 }

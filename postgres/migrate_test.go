@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -60,6 +61,16 @@ func TestUpgradedWhileOpen(t *testing.T) {
 		{"Scavenge", func() error {
 			_, err := s.Scavenge(ctx, nil)
 			return err
+		}},
+		// A read model's transaction, which fn writes in.
+		{"Update", func() error {
+			return s.Update(ctx, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, "CREATE TABLE mine (x integer)")
+				if err == nil {
+					err = errors.New("fn ran")
+				}
+				return err
+			})
 		}},
 	} {
 		err := w.write()
@@ -266,5 +277,97 @@ func TestOpenNewerSchema(t *testing.T) {
 	}
 	if !errors.Is(err, chronicle.ErrSchemaUpgraded) || !strings.Contains(err.Error(), "upgrade Chronicle") {
 		t.Fatalf("Open of a schema of version %d: %v, want an error matching ErrSchemaUpgraded saying to upgrade", postgres.SchemaVersion+1, err)
+	}
+}
+
+// TestUpdateOrderedWithMigration: a migration waits for the Updates under
+// way, which commit under the schema they checked, and an Update that
+// begins while a migration runs waits for it, then refuses without
+// running fn. A check that a migration could commit after, before the
+// Update's own commit, would let fn write to a schema it does not know.
+func TestUpdateOrderedWithMigration(t *testing.T) {
+	ctx := context.Background()
+	schema := newSchema(t)
+	s := mustOpen(t, schema, nil)
+	head := pgx.Identifier{schema, "head"}.Sanitize()
+	lockHead := "LOCK TABLE " + head + " IN ACCESS EXCLUSIVE MODE" // as Store.migrate does
+	watch := mustConnect(t)
+
+	// An Update under way when the migration begins.
+	started, released := make(chan struct{}), make(chan struct{})
+	// Released at the latest as the test ends, before the store closes,
+	// which waits for the Update's connection.
+	release := sync.OnceFunc(func() { close(released) })
+	t.Cleanup(release)
+	updated := make(chan error, 1)
+	go func() {
+		updated <- s.Update(ctx, func(tx *sql.Tx) error {
+			close(started)
+			<-released
+			_, err := tx.ExecContext(ctx, "CREATE TABLE mine (x integer)")
+			return err
+		})
+	}()
+	select {
+	case <-started:
+	case err := <-updated:
+		t.Fatalf("Update returned %v before fn ran", err)
+	}
+	migration, err := mustConnect(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { migration.Rollback(context.Background()) })
+	locked := make(chan error, 1)
+	go func() {
+		_, err := migration.Exec(ctx, lockHead)
+		locked <- err
+	}()
+	waitForLock(t, watch, "the migration", lockHead, locked)
+	release()
+	if err := <-updated; err != nil {
+		t.Fatalf("Update under way when the migration began: %v, want it committed under the schema it checked", err)
+	}
+	if err := <-locked; err != nil {
+		t.Fatal(err)
+	}
+
+	// An Update that begins while the migration holds the head.
+	if err := postgres.RecordVersionIn(ctx, s, migration, postgres.SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{}, 1)
+	go func() {
+		updated <- s.Update(ctx, func(tx *sql.Tx) error {
+			ran <- struct{}{}
+			return nil
+		})
+	}()
+	waitForLock(t, watch, "Update", "%"+head+"%", updated)
+	if err := migration.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = <-updated
+	if !errors.Is(err, chronicle.ErrSchemaUpgraded) || !strings.Contains(err.Error(), "restart") || len(ran) > 0 {
+		t.Fatalf("Update begun during the migration: %v (fn ran: %v), want an error matching ErrSchemaUpgraded saying to restart, before fn", err, len(ran) > 0)
+	}
+}
+
+// waitForLock waits until a session whose statement is LIKE query waits
+// for a table's lock. done receives what runs that statement, which must
+// not end first: it would have taken the lock at once.
+func waitForLock(t *testing.T, conn *pgx.Conn, what, query string, done <-chan error) {
+	t.Helper()
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("%s did not wait for the lock on the head table: it returned %v", what, err)
+		default:
+		}
+		err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND wait_event = 'relation' AND query LIKE $1`, query).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -110,24 +110,27 @@
 // by using different schemas.
 //
 // A process that opened the schema before a newer Chronicle migrated it
-// stops writing to it: its appends, deletes, metadata, snapshots and
-// scavenges fail with an error that says to restart it with the newer
-// Chronicle, while its reads go on. Its code might otherwise write what
-// the newer code reads wrong (a soft delete by the code of version 2, on
-// a schema of version 3, left where the stream went on stale). An
-// upgrade can therefore roll through the processes one at a time: the
-// first to run the newer code migrates, and the others refuse writes
-// until they are restarted with it. Processes built before this check
-// (schema versions 1 to 3) have their appends and deletes refused the
-// same way, though not their other writes: stop them before upgrading.
+// stops writing to it: its appends, deletes, metadata, snapshots,
+// scavenges and Updates (the transactions of read models) fail with an
+// error that says to restart it with the newer Chronicle, while its
+// reads go on. Its code might otherwise write what the newer code reads
+// wrong (a soft delete by the code of version 2, on a schema of version
+// 3, left where the stream went on stale). An upgrade can therefore roll
+// through the processes one at a time: the first to run the newer code
+// migrates, and the others refuse writes until they are restarted with
+// it. Processes built before this check (schema versions 1 to 3) have
+// their appends and deletes refused the same way, though not their other
+// writes, and the first builds of version 4 did not check their Updates:
+// stop them before upgrading.
 //
 // The check costs no round trip. The head row holds the schema's
 // version, and every update of it (each append batch, delete, and
 // scavenge of a stream's last event) says which version its code knows:
 // a trigger refuses it when the two differ, and an older process's
 // update, which says nothing, always. The writes that leave the row
-// alone read the version in their first statement. A migration takes
-// the head table exclusively before it changes anything: the writes
+// alone read the version in their first statement, and an Update in the
+// statement that takes its advisory lock, before fn runs. A migration
+// takes the head table exclusively before it changes anything: the writes
 // under way finish first, under the old schema, and those that come
 // after wait for it and then find the new version. Like the migrations'
 // own changes to the tables, that lock waits for transactions that have

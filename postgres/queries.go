@@ -30,6 +30,9 @@ type queries struct {
 
 	// Listing streams.
 	listStreams, listRecentStreams, countStreams string
+
+	// The first statement of an Update's transaction.
+	beginUpdate string
 }
 
 func newQueries(schema string) queries {
@@ -236,6 +239,16 @@ LIMIT $2`
 	q.countStreams = `SELECT
 	(SELECT count(*) FROM (SELECT DISTINCT stream FROM ` + events + `) s WHERE ` + notDeleted + `),
 	(SELECT count(*) FROM ` + events + `)`
+
+	// beginUpdate takes the update lock ($2, $3), sets the search path
+	// ($1) for the transaction, and returns the schema's version. Reading
+	// the head row takes a lock on the table that the transaction keeps:
+	// a migration, which takes the table exclusively first, waits for the
+	// transaction to end, and an Update that begins meanwhile waits for
+	// the migration, then reads the version it recorded (see
+	// Store.migrate): under READ COMMITTED, a statement takes its
+	// snapshot once it holds its tables' locks.
+	q.beginUpdate = "SELECT h.schema_version FROM " + head + " h, pg_advisory_xact_lock($2, hashtext($3)), set_config('search_path', $1, true)"
 	return q
 }
 

@@ -32,6 +32,15 @@ const updateLockClass = 0x75706474
 // Appends do not take that lock, and go on meanwhile. Keep fn short, and
 // do not call Update from inside fn: it would wait for itself.
 //
+// Once a newer Chronicle has migrated the schema, Update returns an error
+// matching [chronicle.ErrSchemaUpgraded] without calling fn, as the
+// store's other writes do: restart this process with the newer version.
+// The statement that takes the advisory lock reads the schema's version
+// too, and the transaction keeps the head table's share lock from then
+// on: a migration waits for the Updates under way, which commit under
+// the schema they checked, and an Update that begins while a migration
+// runs waits for it, then refuses (see "Schema" in the package doc).
+//
 // Write only tables of your own: events, head, snapshots, streams_meta,
 // scavenge_state and schema_version belong to the store.
 func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -44,20 +53,37 @@ func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("update: %w", ctx.Err())
 	}
 	defer func() { <-s.updates }()
-	return s.inTx(ctx, nil, "SELECT pg_advisory_xact_lock($2, hashtext($3)), set_config('search_path', $1, true)", fn)
+	return s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		var version int32
+		err := tx.QueryRowContext(ctx, s.sql.beginUpdate, s.searchPath(), updateLockClass, s.opts.Schema).Scan(&version)
+		if err != nil {
+			return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
+		}
+		if err := s.checkVersion(version); err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		return fn(tx)
+	})
 }
 
 // View runs fn in a read-only transaction, with the store's schema as the
 // search path: one consistent snapshot of the database (REPEATABLE READ,
 // READ ONLY), which neither waits for writers nor makes them wait.
 func (s *Store) View(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-		"SELECT set_config('search_path', $1, true)", fn)
+	return s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('search_path', $1, true)", s.searchPath()); err != nil {
+			return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
+		}
+		return fn(tx)
+	})
 }
 
-// inTx runs fn in a transaction that first runs prologue, whose $1 is the
-// search path and $2 and $3 the keys of the update lock.
-func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, fn func(*sql.Tx) error) error {
+// searchPath is the value of search_path that puts the store's schema
+// first, for Update and View.
+func (s *Store) searchPath() string { return pgx.Identifier{s.opts.Schema}.Sanitize() }
+
+// inTx runs fn in a transaction, and commits if fn returns nil.
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
@@ -72,13 +98,6 @@ func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, prologue string, 
 			tx.Rollback()
 		}
 	}()
-	args := []any{pgx.Identifier{s.opts.Schema}.Sanitize()}
-	if opts == nil {
-		args = append(args, updateLockClass, s.opts.Schema)
-	}
-	if _, err := tx.ExecContext(ctx, prologue, args...); err != nil {
-		return fmt.Errorf("begin: %w", s.closedErr(ctx, err))
-	}
 	if err := fn(tx); err != nil {
 		return err
 	}
