@@ -93,7 +93,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	if how == tombstoned {
 		verb = "tombstone"
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", verb, stream, err)
 	}
@@ -238,7 +238,7 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 // round trip, and a commit cut short could not tell whether the events
 // are gone, so the scavenge could not count them right.
 func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo bool) (removed uint64, err error) {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return 0, err
 	}

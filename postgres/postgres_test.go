@@ -83,3 +83,20 @@ func TestConformance(t *testing.T) {
 	testURL(t) // skip once, rather than in every case of the suite
 	storetest.Run(t, func(tb testing.TB) chronicle.Store { return mustOpenNew(tb) })
 }
+
+// TestConformanceRepeatableReadDefault runs the suite on sessions whose
+// default isolation is REPEATABLE READ: the store's writes rest on READ
+// COMMITTED, and must ask for it.
+func TestConformanceRepeatableReadDefault(t *testing.T) {
+	u := repeatableReadURL(t)
+	storetest.Run(t, func(tb testing.TB) chronicle.Store {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := postgres.Open(ctx, u, &postgres.Options{Schema: newSchema(tb)})
+		if err != nil {
+			tb.Fatalf("Open: %v", err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -205,3 +207,37 @@ func TestUpdateWaitsForContext(t *testing.T) {
 func TestUpdateEndedMidway(t *testing.T) { storetest.UpdateEndedMidway(t, mustOpenNew(t)) }
 
 func TestPanicInTransaction(t *testing.T) { storetest.PanicInTransaction(t, mustOpenNew(t)) }
+
+// repeatableReadURL is the test server's URL with REPEATABLE READ for its
+// sessions' default isolation, as a database or a role may set it.
+func repeatableReadURL(tb testing.TB) string {
+	u, err := url.Parse(testURL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Encode's "+" for the space is not one to libpq's rules, which pgx
+	// follows.
+	u.RawQuery = strings.TrimPrefix(u.RawQuery+"&default_transaction_isolation=repeatable%20read", "&")
+	return u.String()
+}
+
+// TestUpdateIsReadCommitted: Update's promises (one at a time, ordered
+// with migrations) rest on READ COMMITTED, which a database or a role may
+// not have for its default.
+func TestUpdateIsReadCommitted(t *testing.T) {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, repeatableReadURL(t), &postgres.Options{Schema: newSchema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var level string
+	if err := s.Update(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "SHOW transaction_isolation").Scan(&level)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if level != "read committed" {
+		t.Fatalf("Update ran at %s isolation on a database whose default is repeatable read, want read committed", level)
+	}
+}
