@@ -11,7 +11,6 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
-	"github.com/chronicle-es/chronicle/internal/streamsub"
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
@@ -213,7 +212,7 @@ func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error 
 	if err := chronicle.ValidateStreamName(stream); err != nil {
 		return rpcError(ctx, err, stream)
 	}
-	follow, err := streamsub.Start(ctx, r.st.s.store, stream)
+	follow, err := r.st.s.streams.Start(ctx, stream)
 	if err != nil {
 		return rpcError(ctx, err, stream)
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/internal/streamsub"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
@@ -117,12 +118,15 @@ type Server struct {
 	grpc  *grpc.Server
 	// id is this node's instance ID in Gossip answers.
 	id *esdbpb.UUID
+	// streams follows the streams that subscriptions follow, so that the
+	// subscriptions to one stream share its reads.
+	streams *streamsub.Hub
 }
 
 // New returns a server over store. opts may be nil. The store is not
 // closed by the server.
 func New(store chronicle.Store, opts *Options) *Server {
-	s := &Server{store: store, id: uuidString(newID())}
+	s := &Server{store: store, id: uuidString(newID()), streams: streamsub.NewHub(store)}
 	if opts != nil {
 		s.opts = *opts
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,5 +442,57 @@ func TestSubscribeStreamSendsWhatReadsShowAgain(t *testing.T) {
 		if id, _ := c.next(t); id != want {
 			t.Fatalf("after revisions 5 and 6 were shown again and 7 was appended, the subscription sent revision %s, want %s (5, 6 and 7, as a reconnection sends)", id, want)
 		}
+	}
+}
+
+// readsCounted is a memory store that counts the reads of each stream.
+type readsCounted struct {
+	*memory.Store
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (s *readsCounted) ReadStream(ctx context.Context, stream string, o chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	s.mu.Lock()
+	s.reads[stream]++
+	s.mu.Unlock()
+	return s.Store.ReadStream(ctx, stream, o)
+}
+
+func (s *readsCounted) readsOf(stream string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads[stream]
+}
+
+// TestSubscribersOfAStreamShareItsReads: the subscriptions to one stream
+// read it once for an append between them, not once each, and each still
+// sends every event once, in order.
+func TestSubscribersOfAStreamShareItsReads(t *testing.T) {
+	const subscribers, appends = 4, 10
+	store := &readsCounted{Store: memory.New(nil), reads: map[string]int{}}
+	_, ts := newTestServer(t, store, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "E", 1)).want(t, 201, "")
+	var subs []*sseClient
+	for range subscribers {
+		c := subscribe(t, ts.URL, "/api/streams/s/subscribe", nil)
+		if id, _ := c.next(t); id != "0" {
+			t.Fatalf("the subscription sent revision %s first, want 0", id)
+		}
+		subs = append(subs, c)
+	}
+	before := store.readsOf("s")
+	for i := 1; i <= appends; i++ {
+		post(t, ts, "/api/streams/s", appendBody(strconv.Itoa(i-1), "E", 1)).want(t, 201, "")
+		for n, c := range subs {
+			if id, _ := c.next(t); id != strconv.Itoa(i) {
+				t.Fatalf("subscriber %d sent revision %s, want %d", n, id, i)
+			}
+		}
+	}
+	// Each subscription may read once more as it joins the others, as
+	// well as once for each append between them.
+	if n, most := store.readsOf("s")-before, appends+subscribers; n > most {
+		t.Errorf("%d subscriptions read the stream %d times for %d appends, want at most %d", subscribers, n, appends, most)
 	}
 }

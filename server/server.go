@@ -29,6 +29,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/connectfour"
+	"github.com/chronicle-es/chronicle/internal/streamsub"
 	"github.com/chronicle-es/chronicle/projection"
 )
 
@@ -102,6 +103,9 @@ type Server struct {
 	m       *serverMetrics
 	stats   statsCache
 	ui      *ui
+	// streams follows the streams that subscriptions follow, so that the
+	// subscriptions to one stream share its reads.
+	streams *streamsub.Hub
 
 	// closing is closed when the server shuts down, to end subscriptions,
 	// which would otherwise keep a graceful shutdown waiting.
@@ -116,7 +120,7 @@ type Server struct {
 
 // New returns a server for store. opts may be nil.
 func New(store chronicle.Store, opts *Options) (*Server, error) {
-	s := &Server{store: store, closing: make(chan struct{}), aborting: make(chan struct{})}
+	s := &Server{store: store, streams: streamsub.NewHub(store), closing: make(chan struct{}), aborting: make(chan struct{})}
 	if opts != nil {
 		s.opts = *opts
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
-	"github.com/chronicle-es/chronicle/internal/streamsub"
 )
 
 // Subscription timing.
@@ -83,7 +82,7 @@ func (s *Server) subscribeStream(w http.ResponseWriter, r *http.Request) {
 	s.stream(w, r, "stream", func(ctx context.Context, send func(chronicle.RecordedEvent, string) error) error {
 		// What a read of the stream shows, live events too: streamsub
 		// follows the stream, and Live goes on where CatchUp ended.
-		follow, err := streamsub.Start(ctx, s.store, stream)
+		follow, err := s.streams.Start(ctx, stream)
 		if err != nil {
 			return err
 		}
