@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -467,6 +468,98 @@ func TestCommitAndRollbackFail(t *testing.T) {
 			}
 			if events != 2 || rows != 1 {
 				t.Fatalf("the file holds %d events and %d rows of Update, want 2 and 1", events, rows)
+			}
+		})
+	}
+}
+
+// TestCommitAndRollbackFailWithUpdateWaiting: an Update that queued for
+// the store's write lock while a batch held it, and whose COMMIT and
+// ROLLBACK then failed, ends the transaction the batch left open, or
+// fails saying why it cannot, as an Update that comes later does. It
+// must not wait for another caller of the writer to do so: with none to
+// come, it would wait until its context ends.
+func TestCommitAndRollbackFailWithUpdateWaiting(t *testing.T) {
+	ctx := context.Background()
+	injected := errors.New("injected failure")
+	for _, tt := range []struct {
+		name string
+		// rollbackFails is how many ROLLBACKs fail: the batch's rollback
+		// runs two when the first fails (see endTx).
+		rollbackFails int32
+		wantErr       bool
+	}{
+		{"Transient", 2, false},
+		{"Persistent", 1 << 30, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"), &Options{Durability: Relaxed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Append(ctx, "s", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatal(err)
+			}
+			committing, fail := make(chan struct{}), make(chan struct{})
+			var commitFails atomic.Bool
+			commitFails.Store(true)
+			var rollbackFails atomic.Int32
+			rollbackFails.Store(tt.rollbackFails)
+			s.w.failExec = func(q string) error {
+				switch {
+				case q == "COMMIT" && commitFails.Swap(false):
+					close(committing)
+					<-fail
+					return fmt.Errorf("%s: %w", q, injected)
+				case q == "ROLLBACK" && rollbackFails.Add(-1) >= 0:
+					return fmt.Errorf("%s: %w", q, injected)
+				}
+				return nil
+			}
+			appended := make(chan error, 1)
+			go func() {
+				_, err := s.Append(ctx, "s", chronicle.Exact(0), chronicle.EventData{Type: "Lost"})
+				appended <- err
+			}()
+			<-committing
+			// The batch holds the write lock: the Update queues for it. Its
+			// context only ends the test should the Update wait for good.
+			uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			updated := make(chan error, 1)
+			go func() {
+				updated <- s.Update(uctx, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, "CREATE TABLE model (n INTEGER); INSERT INTO model (n) VALUES (1)")
+					return err
+				})
+			}()
+			for !waiting(s.writes) {
+				runtime.Gosched()
+			}
+			close(fail)
+			if err := <-appended; !errors.Is(err, injected) {
+				t.Fatalf("append whose COMMIT failed: %v, want the injected failure", err)
+			}
+			err = <-updated
+			switch {
+			case tt.wantErr && (!errors.Is(err, injected) || !strings.Contains(err.Error(), "roll back")):
+				t.Fatalf("Update queued while the writer's transaction could not be rolled back: %v, want an error that says so", err)
+			case !tt.wantErr && err != nil:
+				t.Fatalf("Update queued before a batch's COMMIT and ROLLBACK failed: %v", err)
+			}
+			rollbackFails.Store(0)
+			if _, err := s.Append(ctx, "s", chronicle.Exact(0), chronicle.EventData{Type: "After"}); err != nil {
+				t.Fatalf("append after the failed batch: %v", err)
+			}
+			var events int
+			if err := s.View(ctx, func(tx *sql.Tx) error {
+				return tx.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&events)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if events != 2 {
+				t.Fatalf("the file holds %d events, want 2", events)
 			}
 		})
 	}

@@ -54,10 +54,7 @@ func (s *Store) writing(ctx context.Context, write func() error) error {
 	// A batch that could not end its transaction keeps the store's write
 	// lock (see writer.rollback): end it, rather than wait for the next
 	// append to.
-	if err := s.w.healIdle(); err != nil {
-		return err
-	}
-	if err := s.writes.lock(ctx); err != nil {
+	if err := s.writes.lock(ctx, s.w.healIdle); err != nil {
 		return fmt.Errorf("wait for the write lock: %w", err)
 	}
 	defer s.writes.unlock()

@@ -77,8 +77,11 @@ func (l *writeLock) unlock() {
 
 // lock takes the lock, waiting for it until ctx ends or the store closes;
 // the writer, whose batches Close waits for, waits in its own way (see
-// writer.begin).
-func (l *writeLock) lock(ctx context.Context) error {
+// writer.begin). Before it waits, and again whenever the channel that
+// heal returned is closed, it calls heal, which lets the lock go should
+// the writer keep it for a transaction that it could not end (see
+// writer.healIdle); an error from heal ends the wait.
+func (l *writeLock) lock(ctx context.Context, heal func() (<-chan struct{}, error)) error {
 	select {
 	case <-l.closed:
 		return chronicle.ErrClosed
@@ -88,15 +91,23 @@ func (l *writeLock) lock(ctx context.Context) error {
 	if ticket == nil {
 		return nil
 	}
-	select {
-	case <-ticket:
-		return nil
-	case <-ctx.Done():
-		l.withdraw(ticket)
-		return ctx.Err()
-	case <-l.closed:
-		l.withdraw(ticket)
-		return chronicle.ErrClosed
+	for {
+		stranded, err := heal()
+		if err != nil {
+			l.withdraw(ticket)
+			return err
+		}
+		select {
+		case <-ticket:
+			return nil
+		case <-stranded:
+		case <-ctx.Done():
+			l.withdraw(ticket)
+			return ctx.Err()
+		case <-l.closed:
+			l.withdraw(ticket)
+			return chronicle.ErrClosed
+		}
 	}
 }
 

@@ -88,6 +88,10 @@ type writer struct {
 	// writer is idle, it says that a batch could not end its transaction
 	// (see rollback): whoever makes the writer busy next heals it.
 	holdsLock bool
+	// stranded is closed, and replaced, when the writer turns idle with
+	// holdsLock set: the callers waiting for the store's write lock then
+	// heal the writer (see healIdle), which no batch may come to do.
+	stranded chan struct{}
 	// cacheWait bounds a read's wait for its turn (maxCacheWait; tests
 	// change it), and afterAsk, when set by a test, runs after a read
 	// has asked SQLite in checkCached.
@@ -141,7 +145,8 @@ func (w *writer) boundStreams() {
 }
 
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
-	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), maxStreams: maxCachedStreams, turn: make(chan struct{}), cacheWait: maxCacheWait}
+	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), maxStreams: maxCachedStreams,
+		turn: make(chan struct{}), stranded: make(chan struct{}), cacheWait: maxCacheWait}
 	w.idle.L = &w.mu
 	// The connection waits for SQLite's write lock lockWait at a time;
 	// commit waits up to the busy timeout in all (see lockWait).
@@ -362,6 +367,10 @@ func (w *writer) release() {
 		return
 	}
 	w.busy = false
+	if w.holdsLock {
+		close(w.stranded)
+		w.stranded = make(chan struct{})
+	}
 	w.idle.Broadcast()
 	w.signalLocked()
 	w.mu.Unlock()
@@ -781,8 +790,9 @@ func isRefusal(err error) bool {
 // SQLite's write lock, the writer keeps the store's: handed over to an
 // Update, it would make it wait for SQLite's lock the whole busy timeout,
 // and fail with "database is locked". Whoever makes the writer busy next
-// (a batch, a read, or an Update: see healIdle) ends the transaction and
-// lets the lock go, or fails saying why (see heal).
+// (a batch, a read, or an Update, even one that was already waiting for
+// the lock: see healIdle) ends the transaction and lets the lock go, or
+// fails saying why (see heal).
 func (w *writer) rollback() {
 	w.s.cache.invalidate()
 	if w.endTx() == nil {
@@ -822,21 +832,25 @@ func (w *writer) heal() error {
 	return nil
 }
 
-// healIdle heals the writer (see heal) if it is idle, for a caller of the
-// store's write lock, which would otherwise wait for the writer's next
-// batch to do it; a busy writer heals before it writes or reads.
-func (w *writer) healIdle() error {
+// healIdle heals the writer (see heal) if it is idle, for a caller
+// waiting for the store's write lock, which would otherwise wait for the
+// writer's next batch to do it; a busy writer heals before it writes or
+// reads. It returns a channel that is closed when the writer next turns
+// idle still holding the lock: the caller, if it still waits, calls
+// healIdle again then.
+func (w *writer) healIdle() (stranded <-chan struct{}, err error) {
 	w.mu.Lock()
+	stranded = w.stranded
 	// holdsLock may be read here once the writer is idle: its last caller
 	// wrote it before release took mu.
 	if w.busy || w.closed || !w.holdsLock {
 		w.mu.Unlock()
-		return nil
+		return stranded, nil
 	}
 	w.busy = true
 	w.mu.Unlock()
 	defer w.release()
-	return w.heal()
+	return stranded, w.heal()
 }
 
 // exec runs a statement without arguments, such as BEGIN or COMMIT, on
