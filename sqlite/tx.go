@@ -14,7 +14,10 @@ import (
 //
 // Write only tables of your own: events, stream_ids, snapshots,
 // streams_meta, scavenge_state and log_state belong to the store, as do
-// the names of its indexes and triggers. A trigger or view of yours on
+// the names of its indexes and triggers, and the file's user_version
+// (PRAGMA user_version), which holds the version of its schema: should it
+// change, every write of this store fails as below, and Open takes the
+// file for one of that version. A trigger or view of yours on
 // events should name the columns it copies rather than SELECT *: a newer
 // schema may add one. A transaction holds SQLite's write lock, which appends
 // also need, so keep it short. Updates run one at a time, and take turns
