@@ -178,9 +178,18 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 
 	// The computation outlives a request that gives up (a slow count may
 	// take longer than a request may wait), so that its result is kept
-	// and the next request does not start it all over again.
+	// and the next request does not start it all over again; but not a
+	// server that cuts its requests off, which waits for this one's
+	// handler before the store may be closed.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statsLimit)
 	defer cancel()
+	go func() {
+		select {
+		case <-s.cutOff:
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
 	began := time.Now()
 	st, err := s.computeStats(cctx)
 	c.mu.Lock()

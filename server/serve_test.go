@@ -19,13 +19,14 @@ import (
 	"github.com/chronicle-es/chronicle/memory"
 )
 
-// heldStore is a memory store whose reads of the stream "held" hold their
-// request in flight: they wait until their context ends, or the store is
-// closed. It says when such a read starts, and counts, at Close, the reads
-// still under way.
+// heldStore is a memory store whose reads of the stream "held", and of
+// the global log when holdLog is set, hold their request in flight: they
+// wait until their context ends, or the store is closed. It says when
+// such a read starts, and counts, at Close, the reads still under way.
 type heldStore struct {
 	*memory.Store
-	held      chan struct{} // a read of "held" has started
+	holdLog   bool
+	held      chan struct{} // a read held has started
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -45,6 +46,18 @@ func (s *heldStore) ReadStream(ctx context.Context, stream string, o chronicle.R
 	if stream != "held" {
 		return s.Store.ReadStream(ctx, stream, o)
 	}
+	return s.hold(ctx)
+}
+
+func (s *heldStore) ReadAll(ctx context.Context, o chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	if !s.holdLog {
+		return s.Store.ReadAll(ctx, o)
+	}
+	return s.hold(ctx)
+}
+
+// hold returns a read that waits until ctx ends or the store is closed.
+func (s *heldStore) hold(ctx context.Context) iter.Seq2[chronicle.RecordedEvent, error] {
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
 		s.mu.Lock()
 		s.reading++
@@ -281,5 +294,43 @@ func TestServeEndsSubscriptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeEndsTheStatsItCutsOff: the dashboard's figures, which a
+// request computes for the requests after it too and so outlive it, end
+// when Serve cuts off the requests, and Serve returns. They went on, on
+// a store slow to count, for up to statsLimit (5 minutes), which Serve
+// waited out, after a grace period run out or a forced stop.
+func TestServeEndsTheStatsItCutsOff(t *testing.T) {
+	store := newHeldStore(t)
+	store.holdLog = true
+	s, err := New(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, stop, served := serving(t, s, time.Millisecond)
+	// Runs before serving's cleanup, which waits for Serve: a test
+	// that fails ends the read, and so Serve, rather than wait.
+	t.Cleanup(func() { store.Close() })
+	go func() {
+		if resp, err := http.Get("http://" + addr + "/api/stats"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-store.held
+	stop()
+	returned := make(chan error, 1)
+	go func() { returned <- served() }()
+	select {
+	case err := <-returned:
+		var cut *CutOffError
+		if !errors.As(err, &cut) || len(cut.Requests) != 1 || cut.Requests[0].Path != "/api/stats" {
+			t.Fatalf("Serve = %v, want a *CutOffError that names GET /api/stats", err)
+		}
+	case <-time.After(30 * time.Second):
+		// A bound on a hang, not a measure of speed: Serve has nothing
+		// left to wait for but the stats.
+		t.Fatal("Serve still waits for the stats it cut off, which go on reading the store")
 	}
 }

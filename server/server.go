@@ -116,11 +116,16 @@ type Server struct {
 	// in flight.
 	aborting  chan struct{}
 	abortOnce sync.Once
+	// cutOff is closed when Serve ends the requests left, to end too
+	// what a request runs apart from its context, for the requests after
+	// it (the stats): Serve waits for that request's handler.
+	cutOff     chan struct{}
+	cutOffOnce sync.Once
 }
 
 // New returns a server for store. opts may be nil.
 func New(store chronicle.Store, opts *Options) (*Server, error) {
-	s := &Server{store: store, streams: streamsub.NewHub(store), closing: make(chan struct{}), aborting: make(chan struct{})}
+	s := &Server{store: store, streams: streamsub.NewHub(store), closing: make(chan struct{}), aborting: make(chan struct{}), cutOff: make(chan struct{})}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -293,6 +298,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	// have returned before Serve does, for the caller closes the store
 	// then. After a graceful shutdown there are none.
 	cancelHandlers()
+	s.cutOffOnce.Do(func() { close(s.cutOff) })
 	hs.Close()
 	flight.wait()
 	stopProjections()
