@@ -30,7 +30,10 @@ type forcedKey struct{}
 // NotifyContext returns a context that SIGINT (Ctrl-C) or SIGTERM
 // cancels, with a [Signalled] as its cause, for [Stopped] to tell the
 // user which it was. A second signal cancels the context that [Forced]
-// returns. stop ends the handling of the signals.
+// returns, and a third stops the program at once, by the signal's own
+// action, as if it were not caught: a program that waits, after a forced
+// stop, for work that does not end (a store that does not answer) is
+// still stopped by its user. stop ends the handling of the signals.
 func NotifyContext(parent context.Context) (ctx context.Context, stop func()) {
 	signalled, cancel := context.WithCancelCause(parent)
 	forced, force := context.WithCancelCause(context.Background())
@@ -44,6 +47,9 @@ func NotifyContext(parent context.Context) (ctx context.Context, stop func()) {
 		}
 		select {
 		case sig := <-sigs:
+			// Before force, so that the next signal stops a program
+			// that has seen the forced stop, rather than go unheard.
+			signal.Stop(sigs)
 			force(Signalled{sig})
 		case <-forced.Done():
 		}

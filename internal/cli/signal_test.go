@@ -1,11 +1,16 @@
 package cli_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle/internal/cli"
 )
@@ -87,5 +92,71 @@ func TestStoppedOnlyBySignals(t *testing.T) {
 		t.Error("stop left the context of Forced running")
 	} else if _, _, ok := cli.Stopped(context.Cause(forced), forced.Err()); ok {
 		t.Error("a Forced context that stop ended counts as forced by a signal")
+	}
+}
+
+// signalChild names the environment variable that makes
+// TestThirdSignalExits's process, run again by the test, the program
+// that it signals.
+const signalChild = "CHRONICLE_CLI_SIGNAL_CHILD"
+
+// TestThirdSignalExits: a program whose stop, forced by a second signal,
+// still waits for work that does not end, is stopped by a third, at once
+// and by the signal itself, as a program that does not catch it is. The
+// third signal was caught and ignored: only SIGKILL stopped it.
+func TestThirdSignalExits(t *testing.T) {
+	if os.Getenv(signalChild) != "" {
+		// The program: it says where it is, and after the forced stop
+		// waits for ever, as for a handler that ignores its context.
+		ctx, stop := cli.NotifyContext(context.Background())
+		defer stop()
+		fmt.Println("started")
+		<-ctx.Done()
+		fmt.Println("stopping")
+		<-cli.Forced(ctx).Done()
+		fmt.Println("forced")
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestThirdSignalExits$")
+			cmd.Env = append(os.Environ(), signalChild+"=1")
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			out := bufio.NewReader(stdout)
+			for _, want := range []string{"started\n", "stopping\n", "forced\n"} {
+				if line, err := out.ReadString('\n'); line != want {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("the program said %q, %v; want %q", line, err, want)
+				}
+				cmd.Process.Signal(sig)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				// A bound on a hang, not a measure of speed.
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("the program still ran after a third %v", sig)
+			}
+			ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !ok || !ws.Signaled() || ws.Signal() != sig {
+				t.Errorf("after a third %v the program ended with %v; want it stopped by %v itself", sig, cmd.ProcessState, sig)
+			}
+		})
 	}
 }
