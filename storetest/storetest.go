@@ -19,6 +19,12 @@
 // [errors.ErrUnsupported] when called with a context that has ended. Calls
 // of every ability with a context that has ended must fail with its error
 // (or that one) and change nothing. Run it with -race.
+//
+// A store whose subscribers also poll for events, such as those that other
+// processes commit, should make its stores for the suite with a long poll
+// (an hour, say): a subscription that a commit, or Close, forgot to wake
+// then fails at the suite's timeouts, rather than passing at the next
+// poll.
 package storetest
 
 import (
