@@ -161,6 +161,14 @@ func (r *recent) page(from uint64, limit int, f chronicle.Filter) (page []chroni
 type liveSource struct{ source }
 
 func (src liveSource) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
+	if src.s.closed.Load() {
+		// No commit will wake the subscriber again, and Close's own
+		// wake-up may have come before it took the channel it is about
+		// to wait on: a page from memory would leave it waiting for its
+		// next poll. The file, which Close shuts before it wakes
+		// subscribers, ends the subscription with ErrClosed.
+		return src.source.Page(ctx, from, limit, f)
+	}
 	page, next, ok, err := src.s.recent.page(from, limit, f)
 	if ok || err != nil {
 		return page, next, err

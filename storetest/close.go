@@ -155,17 +155,24 @@ type namedCall struct {
 	call func() error
 }
 
-// abilityCalls are calls of stream "s" that both Close tests make: a
-// subscription, and a call of each ability of s that neither writes
-// events nor changes what reads return. A subscription must end with
-// Close, rather than wait for events that will not come: its deadline
-// is a failure.
+// abilityCalls are calls of stream "s" that both Close tests make:
+// subscriptions, with and without a filter (a store may read their
+// events in different ways), and a call of each ability of s that
+// neither writes events nor changes what reads return. A subscription
+// must end with Close, rather than wait for events that will not come:
+// its deadline is a failure.
 func abilityCalls(ctx context.Context, s chronicle.Store) []namedCall {
-	calls := []namedCall{{"Subscribe", func() error {
-		sub, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return firstError(s.Subscribe(sub, chronicle.SubscribeOptions{}))
-	}}}
+	subscribe := func(opts chronicle.SubscribeOptions) func() error {
+		return func() error {
+			sub, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return firstError(s.Subscribe(sub, opts))
+		}
+	}
+	calls := []namedCall{
+		{"Subscribe", subscribe(chronicle.SubscribeOptions{})},
+		{"Subscribe with a filter", subscribe(chronicle.SubscribeOptions{Filter: chronicle.Filter{Types: []string{"E"}}})},
+	}
 	if r, ok := has[chronicle.Retention](s); ok {
 		calls = append(calls, namedCall{"StreamMetadata", func() error { _, err := r.StreamMetadata(ctx, "s"); return err }})
 	}
