@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,22 +17,51 @@ import (
 // until the returned function is called.
 func holdLock(t *testing.T, s *sqlite.Store) (release func()) {
 	t.Helper()
-	locked, unlock := make(chan struct{}), make(chan struct{})
+	return holdTx(t, s.Update)
+}
+
+// holdRead keeps a read transaction of s open, on a snapshot of the file
+// as it is now, until the returned function is called.
+func holdRead(t *testing.T, s *sqlite.Store) (release func()) {
+	t.Helper()
+	return holdTx(t, s.View)
+}
+
+// holdTx keeps a transaction of run (Update or View) open, once it has
+// read the file, until release is called, or the test ends.
+func holdTx(t *testing.T, run func(context.Context, func(*sql.Tx) error) error) (release func()) {
+	t.Helper()
+	reading, unblock := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Update(context.Background(), func(*sql.Tx) error {
-			close(locked)
-			<-unlock
+		done <- run(context.Background(), func(tx *sql.Tx) error {
+			var n int
+			// A read transaction takes its snapshot at its first read,
+			// not at BEGIN.
+			if err := tx.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil {
+				return err
+			}
+			close(reading)
+			<-unblock
 			return nil
 		})
 	}()
-	<-locked
-	return func() {
-		close(unlock)
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+	select {
+	case <-reading:
+	case err := <-done:
+		t.Fatalf("hold a transaction: %v", err)
 	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(unblock)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 // TestOpenWhileLocked: Open, which takes the write lock to bring the

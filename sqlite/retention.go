@@ -142,7 +142,12 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // time, each in a transaction that also records how far it got, so that
 // appends wait for no more than one stream's removal, and a scavenge that
 // is stopped resumes after the last stream it finished. Then it gives the
-// freed pages back to the file system. Like [Store.Update], it removes
+// freed pages back to the file system, and empties the write-ahead log
+// ([Store.Checkpoint]) so that the removed events are gone from the disk.
+// Should readers keep the log in use, it returns an error matching
+// [ErrCheckpointBusy]: the events are removed, but the space, and their
+// bytes in the log, come back only with a Checkpoint, or a Scavenge,
+// called again once the readers are done. Like [Store.Update], it removes
 // nothing once a newer Chronicle has upgraded the file's schema, and
 // returns an error matching [chronicle.ErrSchemaUpgraded].
 func (s *Store) Scavenge(ctx context.Context, progress func(chronicle.ScavengeProgress)) (chronicle.ScavengeProgress, error) {

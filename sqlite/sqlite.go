@@ -44,12 +44,15 @@
 // Several processes may open the same file, such as a CLI and a server:
 // writers take SQLite's write lock in turn, waiting up to
 // [Options.BusyTimeout], or until the contexts of all the appends of the
-// batch have ended. Within one process, the batches of appends and the
-// transactions of [Store.Update] and [Store.Scavenge] queue for the lock
-// in Go, first come first served: SQLite's own wait, which looks for the
-// lock between sleeps, lets whoever takes it again at once keep it. Subscribers are woken at once by commits of their own
-// process, and take those events from memory rather than from the file;
-// they see other processes' commits within [Options.PollInterval].
+// batch have ended. Within one process, the batches of appends, the
+// transactions of [Store.Update] and [Store.Scavenge], and the attempts
+// of [Store.Checkpoint] to empty the write-ahead log, which wait no more
+// than 20 ms each for readers, queue for the lock in Go, first come first
+// served: SQLite's own wait, which looks for the lock between sleeps,
+// lets whoever takes it again at once keep it. Subscribers are woken at
+// once by commits of their own process, and take those events from
+// memory rather than from the file; they see other processes' commits
+// within [Options.PollInterval].
 //
 // # Streams in memory
 //
@@ -164,7 +167,8 @@ type Options struct {
 	// that holds the write lock before it fails, give or take the 50 ms
 	// that they wait at a time. An append waits as long, in all, for
 	// this store's Update or Scavenge, whose transactions take turns with
-	// appends. Zero means [DefaultBusyTimeout].
+	// appends. [Store.Checkpoint] waits as long for readers that use the
+	// write-ahead log. Zero means [DefaultBusyTimeout].
 	BusyTimeout time.Duration
 
 	// PollInterval is how often an idle subscriber checks for events that
@@ -213,7 +217,8 @@ type Store struct {
 	stmts   *stmtCache // the read pool's prepared statements
 	group   *readGroup // the readers of ReadStream's pages
 	update  *sql.DB    // one connection for Update, the transactions of read models
-	writes  *writeLock // taken in turn by the writer's transactions and the update connection's
+	ckpt    *sql.DB    // one connection for Checkpoint, with a short busy timeout
+	writes  *writeLock // taken in turn by the writer's transactions, the update connection's and Checkpoint's
 	w       *writer
 	changed catchup.Notifier
 	recent  recent      // the events committed last, for subscribers
@@ -257,7 +262,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-// open connects the store's three pools, checks the file and its schema,
+// open connects the store's pools, checks the file and its schema,
 // and starts the writer. On error it closes whatever it opened.
 func (s *Store) open(ctx context.Context) (err error) {
 	var opened []interface{ Close() error }
@@ -334,6 +339,13 @@ func (s *Store) open(ctx context.Context) (err error) {
 	}
 	s.update.SetMaxOpenConns(1)
 
+	// Checkpoint's connection waits only briefly for readers: it may
+	// hold the write lock meanwhile (see Store.Checkpoint).
+	if s.ckpt, err = connect(min(checkpointWait, s.opts.BusyTimeout), "", syncMode); err != nil {
+		return err
+	}
+	s.ckpt.SetMaxOpenConns(1)
+
 	s.w, err = newWriter(ctx, s, wdb, conn)
 	return err
 }
@@ -397,7 +409,7 @@ func (s *Store) Close() error {
 		// Updates waiting for the write lock give up; the writer's
 		// batches go on, and Close waits for them.
 		s.writes.close()
-		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.group.close(), s.stmts.close(), s.read.Close())
+		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.ckpt.Close(), s.group.close(), s.stmts.close(), s.read.Close())
 		// Subscribers waiting for events read again, and end with
 		// ErrClosed, rather than at their next poll.
 		s.changed.Notify()

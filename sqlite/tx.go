@@ -100,32 +100,99 @@ func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) er
 	return nil
 }
 
+// ErrCheckpointBusy means that [Store.Checkpoint] gave up because readers
+// kept the write-ahead log in use: long read transactions, such as those
+// of [Store.View], of this process or of another that has the file open
+// (or, rarely, another process that kept checkpointing or writing).
+// Call Checkpoint again once they are done.
+var ErrCheckpointBusy = errors.New("sqlite: readers kept the write-ahead log in use")
+
+// checkpointWait is how long each of a Checkpoint's attempts to empty the
+// log waits for readers that still use it, holding the write lock that
+// appends need, and how long it then waits without the lock before it
+// tries again.
+const checkpointWait = 20 * time.Millisecond
+
 // Checkpoint copies the write-ahead log into the database file and
 // empties it, so that what was deleted from the database (with
 // secure_delete, which Update's transactions use) is gone from the disk
-// too, not only from the file. It waits briefly for readers that hold old
-// snapshots.
+// too, not only from the file. When it returns nil, the log has been
+// copied and truncated.
+//
+// A read transaction keeps the commits that came after its snapshot from
+// being copied, and any read of the log keeps the log from being emptied.
+// Checkpoint copies what readers allow without keeping appends out; then,
+// holding the write lock, it copies the rest and empties the log, waiting
+// up to 20 ms for the readers that still use it. It tries again, letting
+// appends in between, as long as readers use the log, up to the busy
+// timeout ([Options.BusyTimeout]) or until ctx ends, and then returns an
+// error matching [ErrCheckpointBusy] (and ctx's error, when ctx ended).
+// Like Update, it waits for the write lock until ctx ends.
 func (s *Store) Checkpoint(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		var busy, logFrames, done int
-		// A checkpoint that truncates the log keeps writers out while it
-		// runs.
-		err := s.writing(ctx, func() error {
-			return s.update.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
-		})
-		if err != nil {
-			return fmt.Errorf("checkpoint: %w", s.closedErr(ctx, err))
-		}
-		if busy == 0 {
+	giveUp := time.Now().Add(s.opts.BusyTimeout)
+	readers := false // an attempt found readers in the log
+	for {
+		done, err := s.checkpointOnce(ctx)
+		if done {
 			return nil
 		}
-		if attempt == 50 {
-			return fmt.Errorf("checkpoint: readers kept old pages in use: try again when they are done")
+		if err == nil {
+			readers = true
+			if time.Now().After(giveUp) {
+				return fmt.Errorf("checkpoint: %w for the whole busy timeout (%v): %s", ErrCheckpointBusy, s.opts.BusyTimeout, checkpointAdvice)
+			}
+			t := time.NewTimer(min(checkpointWait, time.Until(giveUp)))
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				err = ctx.Err()
+			}
 		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
+		if readers && ctx.Err() != nil {
+			// An attempt may have been interrupted: ctx's end, and the
+			// readers it waited for, are what the caller must see.
+			return fmt.Errorf("checkpoint: %w until ctx ended (%w): %s", ErrCheckpointBusy, ctx.Err(), checkpointAdvice)
 		}
+		return fmt.Errorf("checkpoint: %w", s.closedErr(ctx, err))
 	}
+}
+
+const checkpointAdvice = "call Checkpoint again once long reads of the file, such as View transactions of this process or of another, are done"
+
+// checkpointOnce tries once to copy the log into the file and empty it,
+// and reports whether it did. It reports false and no error while readers
+// use the log.
+func (s *Store) checkpointOnce(ctx context.Context) (bool, error) {
+	// First copy what readers allow without the write lock, so that
+	// appends go on meanwhile, and the truncation, which keeps them out,
+	// has little left to copy. A reader whose snapshot is older than
+	// frames that are left keeps them in the log: the truncation would
+	// only wait for it to end, holding the lock.
+	busy, logged, copied, err := s.walCheckpoint(ctx, "PASSIVE")
+	if err != nil || busy || copied < logged {
+		return false, err
+	}
+	// Truncating keeps writers out while it runs; its connection waits
+	// checkpointWait at most for readers that still use the log.
+	err = s.writing(ctx, func() (err error) {
+		busy, _, _, err = s.walCheckpoint(ctx, "TRUNCATE")
+		return err
+	})
+	return err == nil && !busy, err
+}
+
+// walCheckpoint runs a checkpoint of mode on the checkpoint connection,
+// and returns the frames of the log, and those copied into the file. busy
+// says that it could not take a lock it needed: for TRUNCATE, those of
+// the readers that still use the log.
+func (s *Store) walCheckpoint(ctx context.Context, mode string) (busy bool, logged, copied int, err error) {
+	var b int
+	err = s.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &logged, &copied)
+	if isBusy(err) {
+		// SQLite reports most locks held in b, and some as an error.
+		return true, 0, 0, nil
+	}
+	return b != 0, logged, copied, err
 }

@@ -8,13 +8,13 @@ import (
 	"github.com/chronicle-es/chronicle"
 )
 
-// writeLock is the store's own lock on SQLite's write lock, which both of
-// its write connections take: the writer's, for appends and the other
-// writes ordered with them, and the update connection's, for Update,
-// Scavenge and Checkpoint. Each holds it from BEGIN IMMEDIATE (or the
-// statement that takes SQLite's lock) until COMMIT or ROLLBACK, and the
-// writer until its transaction has ended even when that ROLLBACK failed
-// (see writer.rollback).
+// writeLock is the store's own lock on SQLite's write lock, which its
+// write connections take: the writer's, for appends and the other writes
+// ordered with them, the update connection's, for Update and Scavenge,
+// and the checkpoint connection's, to empty the write-ahead log. Each
+// holds it from BEGIN IMMEDIATE (or the statement that takes SQLite's
+// lock) until COMMIT or ROLLBACK, and the writer until its transaction
+// has ended even when that ROLLBACK failed (see writer.rollback).
 //
 // SQLite's busy handler looks for its lock between sleeps. A connection
 // that takes it again as soon as it has let it go (Update or Scavenge

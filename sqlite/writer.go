@@ -741,7 +741,7 @@ func (w *writer) waitWriteLock(ticket chan struct{}, reqs []*request, start time
 			return true, nil
 		case time.Since(start) >= w.s.opts.BusyTimeout:
 			return false, fmt.Errorf("this store's Update, Scavenge or Checkpoint held the write lock for the whole busy timeout (%v): "+
-				"one ran that long (a Checkpoint waits for long reads to end), or a write was made inside an Update's function, which waits for that Update to end", w.s.opts.BusyTimeout)
+				"one ran that long, or a write was made inside an Update's function, which waits for that Update to end", w.s.opts.BusyTimeout)
 		}
 	}
 }
