@@ -132,11 +132,15 @@ func (k *SQLKeys) Key(ctx context.Context, subject string, create bool) ([]byte,
 
 // Forget implements [KeyStore]. On the embedded store, the deleted key's
 // bytes are overwritten in the file, and its write-ahead log is emptied,
-// so that no copy of the key stays on disk. On PostgreSQL the key is gone
-// from every query at once, but the server keeps the bytes of the deleted
-// row in the table's file until vacuum reuses its space, and in its
-// write-ahead log and backups until they are recycled: erasing those is
-// the database administrator's part.
+// so that no copy of the key stays on disk. Should readers keep the log
+// in use for the store's busy timeout, or ctx end first (see its
+// Checkpoint), Forget returns an error matching [ErrKeyOnDisk]: the key
+// is deleted, but the file or its log may hold a copy until a Forget
+// called again empties the log. On PostgreSQL the key is gone from every
+// query at once, but the server keeps the bytes of the deleted row in the
+// table's file until vacuum reuses its space, and in its write-ahead log
+// and backups until they are recycled: erasing those is the database
+// administrator's part.
 func (k *SQLKeys) Forget(ctx context.Context, subject string) error {
 	if err := k.setup(ctx); err != nil {
 		return fmt.Errorf("key store: %w", err)
@@ -150,7 +154,7 @@ func (k *SQLKeys) Forget(ctx context.Context, subject string) error {
 	}
 	if c, ok := k.db.(interface{ Checkpoint(context.Context) error }); ok {
 		if err := c.Checkpoint(ctx); err != nil {
-			return fmt.Errorf("key store: forget: %w", err)
+			return fmt.Errorf("key store: forget: %w (in the database's file or write-ahead log, until a checkpoint empties the log): call Forget again to erase it: %w", ErrKeyOnDisk, err)
 		}
 	}
 	return nil

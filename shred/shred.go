@@ -508,9 +508,19 @@ type KeyStore interface {
 	// may keep the slice: the key store must not change it later, in
 	// Forget or elsewhere.
 	Key(ctx context.Context, subject string, create bool) ([]byte, error)
-	// Forget deletes the subject's key, for good.
+	// Forget deletes the subject's key, for good. Should it delete the
+	// key but leave a copy of it on disk, it returns an error matching
+	// [ErrKeyOnDisk]; called again, it erases the copy.
 	Forget(ctx context.Context, subject string) error
 }
+
+// ErrKeyOnDisk means that a Forget deleted the subject's key, so that the
+// subject's fields read as [Forgotten] from then on, but could not erase
+// every copy of the key from the disk: [SQLKeys] on the embedded store,
+// whose write-ahead log keeps the deleted key until it is emptied, which
+// long reads delay. Call Forget again once they are done: it erases what
+// is left.
+var ErrKeyOnDisk = errors.New("shred: the key is deleted, but a copy of it is still on disk")
 
 // Ref returns how a subject is named to the [KeyStore] and in the
 // encrypted fields: the hex SHA-256 of the subject.
@@ -570,7 +580,9 @@ func NewDecrypting(inner chronicle.Store, keys KeyStore, schema *Schema) *Store 
 func (s *Store) Unwrap() chronicle.Store { return s.inner }
 
 // Forget forgets subject: its personal fields read as [Forgotten] from
-// now on, in every event, wherever they were copied.
+// now on, in every event, wherever they were copied. An error matching
+// [ErrKeyOnDisk] means that they do, but that a copy of the key is still
+// on disk: call Forget again to erase it.
 func (s *Store) Forget(ctx context.Context, subject string) error {
 	if s.keys == nil {
 		return errors.New("forget subject: this store has no keys")

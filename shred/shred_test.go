@@ -3,6 +3,7 @@ package shred_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -220,6 +221,17 @@ func TestNothingOnDisk(t *testing.T) {
 	if err := s.Forget(ctx, "Zebedee Quixotic"); err != nil {
 		t.Fatal(err)
 	}
+	checkNothingOnDisk(t, path, key)
+	if got := readOne[started](t, s, "game-1", 5); got.PlayerOne != shred.Forgotten || got.PlayerTwo != "Other Player" {
+		t.Fatalf("after forgetting, read %+v", got)
+	}
+}
+
+// checkNothingOnDisk fails the test if the embedded store's file at path,
+// or its write-ahead log, holds the forgotten key or Zebedee Quixotic's
+// name.
+func checkNothingOnDisk(t *testing.T, path string, key []byte) {
+	t.Helper()
 	for _, suffix := range []string{"", "-wal"} {
 		raw, err := os.ReadFile(path + suffix)
 		if err != nil {
@@ -235,9 +247,65 @@ func TestNothingOnDisk(t *testing.T) {
 			t.Fatalf("%s still holds the forgotten key", filepath.Base(path+suffix))
 		}
 	}
-	if got := readOne[started](t, s, "game-1", 5); got.PlayerOne != shred.Forgotten || got.PlayerTwo != "Other Player" {
-		t.Fatalf("after forgetting, read %+v", got)
+}
+
+// TestForgetWhileReadersUseTheLog: a Forget on the embedded store while
+// a reader keeps its write-ahead log in use deletes the key, so that the
+// subject's fields read as forgotten, but cannot empty the log, which
+// still holds the key: it says so, with an error matching ErrKeyOnDisk.
+// Called again once the reader is done, it erases the key from the disk.
+func TestForgetWhileReadersUseTheLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	db, err := sqlite.Open(ctx, path, &sqlite.Options{BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer db.Close()
+	keys := shred.NewSQLKeys(db)
+	s := shred.New(db, keys, schema(t))
+	if _, err := s.Append(ctx, "game-1", chronicle.Any, jsonEvent(t, "Started",
+		started{PlayerOne: "Zebedee Quixotic", PlayerTwo: "Other Player"})); err != nil {
+		t.Fatal(err)
+	}
+	key, err := keys.Key(ctx, shred.Ref("Zebedee Quixotic"), false)
+	if err != nil || len(key) != shred.KeySize {
+		t.Fatalf("key = %x, %v", key, err)
+	}
+
+	// A reader, of another process, whose snapshot has the key, and
+	// which keeps its deletion in the log.
+	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM chronicle_subject_keys").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Forget(ctx, "Zebedee Quixotic")
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, shred.ErrKeyOnDisk) || !errors.Is(err, sqlite.ErrCheckpointBusy) {
+		t.Fatalf("Forget while a reader used the log: %v, want ErrKeyOnDisk and sqlite.ErrCheckpointBusy", err)
+	}
+	if k, err := keys.Key(ctx, shred.Ref("Zebedee Quixotic"), false); k != nil || err != nil {
+		t.Fatalf("after a Forget that said the key was deleted, the key store holds %x, %v", k, err)
+	}
+	if got := readOne[started](t, s, "game-1", 0); got.PlayerOne != shred.Forgotten {
+		t.Fatalf("after a Forget that said the key was deleted, read %+v", got)
+	}
+
+	if err := s.Forget(ctx, "Zebedee Quixotic"); err != nil {
+		t.Fatalf("Forget again once the reader was done: %v", err)
+	}
+	checkNothingOnDisk(t, path, key)
 }
 
 // newStore returns a shredding store of types over a memory store, and
