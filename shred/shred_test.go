@@ -3,7 +3,6 @@ package shred_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/internal/sqlitetest"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/shred"
 	"github.com/chronicle-es/chronicle/sqlite"
@@ -275,23 +275,9 @@ func TestForgetWhileReadersUseTheLog(t *testing.T) {
 
 	// A reader, of another process, whose snapshot has the key, and
 	// which keeps its deletion in the log.
-	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM chronicle_subject_keys").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	release := sqlitetest.HoldRead(t, path)
 	err = s.Forget(ctx, "Zebedee Quixotic")
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if !errors.Is(err, shred.ErrKeyOnDisk) || !errors.Is(err, sqlite.ErrCheckpointBusy) {
 		t.Fatalf("Forget while a reader used the log: %v, want ErrKeyOnDisk and sqlite.ErrCheckpointBusy", err)
 	}

@@ -182,14 +182,20 @@ func newReadModels(store chronicle.Store, db projection.DB) *readModels {
 	return &readModels{db: db, runner: runner}
 }
 
-// rebuild rebuilds every read model, then, on the embedded store, empties
-// its write-ahead log so that the old rows are gone from the disk too.
+// rebuild rebuilds every read model.
 func (rm *readModels) rebuild(ctx context.Context) error {
 	for _, p := range Projections() {
 		if err := rm.runner.Rebuild(ctx, p.Name, nil); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkpoint empties the embedded store's write-ahead log, so that the
+// rows a rebuild replaced are gone from the disk too, not only from the
+// tables.
+func (rm *readModels) checkpoint(ctx context.Context) error {
 	if c, ok := rm.db.(interface{ Checkpoint(context.Context) error }); ok {
 		return c.Checkpoint(ctx)
 	}

@@ -277,17 +277,35 @@ var ErrNamesNotForgettable = errors.New("this service stores names in the clear:
 // other services made in it too: the events stay, and the games still
 // replay, but the name reads as "[forgotten]" from now on. Names stored in
 // the clear, in the games that other services started, stay.
-// The read models are rebuilt, so that they forget it too.
+// The read models are rebuilt, so that they forget it too. When the key
+// is deleted but a copy stays on the disk for now (an error matching
+// [shred.ErrKeyOnDisk]: another reader kept the embedded store's log in
+// use), the name is forgotten all the same, the read models included,
+// and calling Forget again once the reads are done erases the copies.
 func (s *Service) Forget(ctx context.Context, player string) error {
 	if s.secure == nil {
 		return ErrNamesNotForgettable
 	}
-	if err := s.secure.Forget(ctx, player); err != nil {
-		return fmt.Errorf("forget %q: %w", player, err)
+	// A key deleted but still on the disk (shred.ErrKeyOnDisk) is
+	// forgotten all the same: the read models must lose the name now,
+	// and the error says what is left to do.
+	forgot := s.secure.Forget(ctx, player)
+	if forgot != nil && !errors.Is(forgot, shred.ErrKeyOnDisk) {
+		return fmt.Errorf("forget %q: %w", player, forgot)
 	}
 	if s.read != nil {
 		if err := s.read.rebuild(ctx); err != nil {
 			return fmt.Errorf("forget %q: rebuild read models: %w", player, err)
+		}
+	}
+	if forgot != nil {
+		// The readers that kept the key on the disk keep the read
+		// models' old rows there too: Forget again clears both.
+		return fmt.Errorf("forget %q: %w", player, forgot)
+	}
+	if s.read != nil {
+		if err := s.read.checkpoint(ctx); err != nil {
+			return fmt.Errorf("forget %q: the read models no longer hold the name, but copies of their old rows stay on the disk until a checkpoint: forget again once long reads are done: %w", player, err)
 		}
 	}
 	return nil
@@ -311,6 +329,9 @@ func (s *Service) RebuildReadModels(ctx context.Context) error {
 		return ErrNoReadModels
 	}
 	if err := s.read.rebuild(ctx); err != nil {
+		return fmt.Errorf("rebuild read models: %w", err)
+	}
+	if err := s.read.checkpoint(ctx); err != nil {
 		return fmt.Errorf("rebuild read models: %w", err)
 	}
 	return nil

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	cf "github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/internal/pgtest"
+	"github.com/chronicle-es/chronicle/internal/sqlitetest"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/projection"
 	"github.com/chronicle-es/chronicle/shred"
@@ -583,5 +585,48 @@ func TestMovesStoreNamesAsTheGameStarted(t *testing.T) {
 				t.Errorf("an append through the server's store to the CLI's game stored %q", got)
 			}
 		})
+	}
+}
+
+// TestForgetWhileReadersUseTheLog: a Forget whose key store could not
+// yet erase the key from the disk (another process's reader kept the
+// log in use) has still deleted it, and must still take the name out of
+// the read models, then say what is left to do.
+func TestForgetWhileReadersUseTheLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "games.db")
+	store, err := sqlite.Open(ctx, path, &sqlite.Options{BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := cf.NewService(store, cf.WithForgettableNames())
+	id := mustCreate(t, svc, "Wilhelmina", "bob")
+	mustPlay(t, svc, id, "ABABABA")
+	if board, err := svc.Leaderboard(ctx); err != nil || len(board) != 2 {
+		t.Fatalf("leaderboard before forgetting = %+v, %v", board, err)
+	}
+
+	release := sqlitetest.HoldRead(t, path)
+	err = svc.Forget(ctx, "Wilhelmina")
+	release()
+	if !errors.Is(err, shred.ErrKeyOnDisk) {
+		t.Fatalf("Forget while a reader used the log = %v, want an error matching shred.ErrKeyOnDisk", err)
+	}
+	board, err := svc.Leaderboard(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range board {
+		if p.Name == "Wilhelmina" {
+			t.Fatalf("after a Forget that deleted the key, the leaderboard still names her: %+v", board)
+		}
+	}
+	games, err := svc.ListGames(ctx)
+	if err != nil || len(games) != 1 || games[0].Game.PlayerOne == "Wilhelmina" {
+		t.Fatalf("after a Forget that deleted the key, ListGames = %+v, %v", games, err)
+	}
+	if err := svc.Forget(ctx, "Wilhelmina"); err != nil {
+		t.Fatalf("Forget again, once the reader is done: %v", err)
 	}
 }
