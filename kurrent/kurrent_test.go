@@ -66,7 +66,7 @@ func TestConformanceThroughTheHTTPServer(t *testing.T) {
 	storetest.Run(t, func(tb testing.TB) chronicle.Store {
 		store := memory.New(nil)
 		srv, err := server.New(store, &server.Options{
-			GRPC:         kurrentserver.New(store, nil).GRPC(),
+			GRPC:         kurrentserver.New(store, nil),
 			LoopbackOnly: true,
 		})
 		if err != nil {

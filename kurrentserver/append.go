@@ -171,11 +171,45 @@ type batch struct {
 // append is one or more chunks with the same correlation ID, the last
 // marked final; each gets one answer, with errors as google.rpc.Status
 // details rather than as the call's status, so that the stream goes on.
+//
+// Clients keep the stream open for all their appends, so that it would
+// never end by itself: when the server begins to stop, it ends as a
+// subscription does, once the appends begun on it are answered.
 func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendReq, esdbpb.BatchAppendResp]) error {
 	ctx := srv.Context()
+	// Chunks are received apart, so that the wait for the next one
+	// also sees the server stop.
+	type received struct {
+		req *esdbpb.BatchAppendReq
+		err error
+	}
+	reqs := make(chan received)
+	go func() {
+		for {
+			req, err := srv.Recv()
+			select {
+			case reqs <- received{req, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	pending := make(map[string]*batch)
 	for {
-		req, err := srv.Recv()
+		stopping := st.s.stopping
+		if len(pending) > 0 {
+			stopping = nil // the rest of an append begun is awaited
+		}
+		var in received
+		select {
+		case in = <-reqs:
+		case <-stopping:
+			return errStopping
+		}
+		req, err := in.req, in.err
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

@@ -27,27 +27,44 @@ type reader struct {
 }
 
 // Read serves reads of a stream or of $all and, when the count option is
-// a subscription, subscriptions to them.
+// a subscription, subscriptions to them. A subscription ends when the
+// server begins to stop, with the status that says so, since it would
+// never end by itself; a read gets the time that the server gives the
+// calls in flight.
 func (st *streams) Read(req *esdbpb.ReadReq, srv grpc.ServerStreamingServer[esdbpb.ReadResp]) error {
 	o := req.GetOptions()
+	_, subscribe := o.GetCountOption().(*esdbpb.ReadReq_Options_Subscription)
+	if !subscribe {
+		return st.read(srv.Context(), o, srv)
+	}
+	ctx, stop := st.s.untilStopping(srv.Context())
+	defer stop()
+	err := st.read(ctx, o, srv)
+	if errors.Is(context.Cause(ctx), errStopping) {
+		return errStopping
+	}
+	return err
+}
+
+func (st *streams) read(ctx context.Context, o *esdbpb.ReadReq_Options, srv grpc.ServerStreamingServer[esdbpb.ReadResp]) error {
 	r := &reader{st: st, srv: srv, structured: o.GetUuidOption().GetStructured() != nil}
 	backwards := o.GetReadDirection() == esdbpb.ReadReq_Options_Backwards
 	_, subscribe := o.GetCountOption().(*esdbpb.ReadReq_Options_Subscription)
 	switch so := o.GetStreamOption().(type) {
 	case *esdbpb.ReadReq_Options_Stream:
 		if subscribe {
-			return r.subscribeStream(so.Stream)
+			return r.subscribeStream(ctx, so.Stream)
 		}
-		return r.readStream(so.Stream, backwards, o.GetCount())
+		return r.readStream(ctx, so.Stream, backwards, o.GetCount())
 	case *esdbpb.ReadReq_Options_All:
 		f, err := newFilter(o.GetFilter())
 		if err != nil {
-			return rpcError(srv.Context(), err, "$all")
+			return rpcError(ctx, err, "$all")
 		}
 		if subscribe {
-			return r.subscribeAll(so.All, f)
+			return r.subscribeAll(ctx, so.All, f)
 		}
-		return r.readAll(so.All, backwards, o.GetCount(), f)
+		return r.readAll(ctx, so.All, backwards, o.GetCount(), f)
 	}
 	return status.Error(codes.InvalidArgument, "a read names a stream or $all")
 }
@@ -68,14 +85,13 @@ func (r *reader) notFound(stream string) error {
 	}})
 }
 
-func (r *reader) readStream(o *esdbpb.ReadReq_Options_StreamOptions, backwards bool, count uint64) error {
-	ctx := r.srv.Context()
+func (r *reader) readStream(ctx context.Context, o *esdbpb.ReadReq_Options_StreamOptions, backwards bool, count uint64) error {
 	stream := string(o.GetStreamIdentifier().GetStreamName())
 	if target, ok := metastreamOf(stream); ok {
 		// Its one event is at revision 0: a read forwards from a later
 		// revision, or from the end, starts past it.
 		pastEnd := !backwards && (o.GetRevision() > 0 || o.GetEnd() != nil)
-		return r.readMetastream(stream, target, pastEnd)
+		return r.readMetastream(ctx, stream, target, pastEnd)
 	}
 	if strings.HasPrefix(stream, "$") {
 		// Chronicle has no system streams: $all is read with AllOptions.
@@ -119,8 +135,7 @@ func (r *reader) readStream(o *esdbpb.ReadReq_Options_StreamOptions, backwards b
 // metadata stream, or the metadata stream as not found when none is set.
 // A read that starts pastEnd finds nothing, as past the end of any
 // stream, but still tells a missing metadata stream apart.
-func (r *reader) readMetastream(name, target string, pastEnd bool) error {
-	ctx := r.srv.Context()
+func (r *reader) readMetastream(ctx context.Context, name, target string, pastEnd bool) error {
 	m, err := r.st.s.metadata(ctx, target)
 	if status.Code(err) == codes.Unimplemented || err == nil && m.IsZero() {
 		return r.notFound(name)
@@ -162,8 +177,7 @@ func allFrom(o *esdbpb.ReadReq_Options_AllOptions, backwards bool) uint64 {
 	return 0
 }
 
-func (r *reader) readAll(o *esdbpb.ReadReq_Options_AllOptions, backwards bool, count uint64, f *filter) error {
-	ctx := r.srv.Context()
+func (r *reader) readAll(ctx context.Context, o *esdbpb.ReadReq_Options_AllOptions, backwards bool, count uint64, f *filter) error {
 	from := allFrom(o, backwards)
 	if backwards && from == 0 {
 		return nil
@@ -203,8 +217,7 @@ func (r *reader) confirm() error {
 // then CaughtUp, then its new events as they commit, until the client
 // leaves: what a read of the stream shows, live events too (streamsub
 // follows the stream).
-func (r *reader) subscribeStream(o *esdbpb.ReadReq_Options_StreamOptions) error {
-	ctx := r.srv.Context()
+func (r *reader) subscribeStream(ctx context.Context, o *esdbpb.ReadReq_Options_StreamOptions) error {
 	stream := string(o.GetStreamIdentifier().GetStreamName())
 	if strings.HasPrefix(stream, "$") {
 		return status.Errorf(codes.Unimplemented, "cannot subscribe to %q: Chronicle serves subscriptions to user streams and $all", stream)
@@ -266,8 +279,7 @@ func (r *reader) sendAll(ctx context.Context, seq iter.Seq2[chronicle.RecordedEv
 // pass the filter, then CaughtUp, then new ones as they commit. A filtered
 // subscription also gets a Checkpoint every so many events looked at, so
 // that a client whose filter matches rarely can still save its place.
-func (r *reader) subscribeAll(o *esdbpb.ReadReq_Options_AllOptions, f *filter) error {
-	ctx := r.srv.Context()
+func (r *reader) subscribeAll(ctx context.Context, o *esdbpb.ReadReq_Options_AllOptions, f *filter) error {
 	head, err := projection.Head(ctx, r.st.s.store)
 	if err != nil {
 		return rpcError(ctx, err, "$all")

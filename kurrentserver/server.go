@@ -16,6 +16,8 @@
 // a listener of its own, or beside an HTTP UI on one port with
 // [Server.Handler], which routes gRPC requests to it and everything else
 // to the UI; [Server.ServeWithHTTP] shows the wiring for plain-text HTTP/2.
+// [Server.GracefulStop] stops it as an HTTP server shuts down: the
+// subscriptions end at once, and the other calls in flight may end.
 package kurrentserver
 
 import (
@@ -27,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -121,12 +124,20 @@ type Server struct {
 	// streams follows the streams that subscriptions follow, so that the
 	// subscriptions to one stream share its reads.
 	streams *streamsub.Hub
+
+	// stopping is closed when the server begins to stop: it ends the
+	// subscriptions, and refuses the calls that come. mu orders its
+	// closing with the start of calls, which calls counts, so that
+	// GracefulStop waits for calls only once none can start.
+	mu       sync.Mutex
+	stopping chan struct{}
+	calls    sync.WaitGroup
 }
 
 // New returns a server over store. opts may be nil. The store is not
 // closed by the server.
 func New(store chronicle.Store, opts *Options) *Server {
-	s := &Server{store: store, id: uuidString(newID()), streams: streamsub.NewHub(store)}
+	s := &Server{store: store, id: uuidString(newID()), streams: streamsub.NewHub(store), stopping: make(chan struct{})}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -141,8 +152,8 @@ func New(store chronicle.Store, opts *Options) *Server {
 		// ResourceExhausted, well below the events that stores take.
 		// (What the server sends has no limit by default.)
 		grpc.MaxRecvMsgSize(chronicle.DefaultMaxEventSize + messageOverhead),
-		grpc.UnaryInterceptor(s.unaryAuth),
-		grpc.StreamInterceptor(s.streamAuth),
+		grpc.UnaryInterceptor(s.unary),
+		grpc.StreamInterceptor(s.stream),
 	}
 	s.grpc = grpc.NewServer(append(sopts, s.opts.GRPCOptions...)...)
 	esdbpb.RegisterStreamsServer(s.grpc, &streams{s: s})
@@ -151,18 +162,16 @@ func New(store chronicle.Store, opts *Options) *Server {
 	return s
 }
 
-// GRPC returns the *grpc.Server, to Serve on a listener, to register
-// more services on before serving, or to stop.
+// GRPC returns the *grpc.Server, to Serve on a listener, or to register
+// more services on before serving. Stop the Server rather than it: its
+// GracefulStop would wait for the subscriptions forever.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
-// Serve accepts gRPC connections on l until it is closed or [Server.Stop]
-// is called. Clients speak plain-text HTTP/2 to it; for TLS, give
-// grpc.Creds in Options.GRPCOptions.
+// Serve accepts gRPC connections on l until it is closed, or
+// [Server.Stop] or [Server.GracefulStop] is called. Clients speak
+// plain-text HTTP/2 to it; for TLS, give grpc.Creds in
+// Options.GRPCOptions.
 func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
-
-// Stop closes the listeners and connections at once, ending every call
-// and subscription.
-func (s *Server) Stop() { s.grpc.Stop() }
 
 // IsGRPC reports whether r is a gRPC call: HTTP/2 with a content type of
 // application/grpc (or application/grpc+proto, ...).
@@ -182,7 +191,7 @@ func (s *Server) Handler(other http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if IsGRPC(r) {
-			s.grpc.ServeHTTP(w, r)
+			s.ServeHTTP(w, r)
 			return
 		}
 		other.ServeHTTP(w, r)
@@ -300,7 +309,14 @@ func accessOf(method string) (access Access, public bool) {
 	return Read, false
 }
 
-func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// unary and stream count each call in for GracefulStop, or refuse it
+// once the server has begun to stop, and ask Options.Authorize.
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	end, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	if access, public := accessOf(info.FullMethod); !public {
 		if err := s.authorize(ctx, access); err != nil {
 			return nil, err
@@ -309,7 +325,12 @@ func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerI
 	return handler(ctx, req)
 }
 
-func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
+	defer end()
 	if access, public := accessOf(info.FullMethod); !public {
 		if err := s.authorize(ss.Context(), access); err != nil {
 			return err

@@ -310,7 +310,7 @@ func TestUIEscapesEventContents(t *testing.T) {
 type grpcRecorder struct{ calls int }
 
 func (g *grpcRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.calls++ }
-func (g *grpcRecorder) Stop()                                            {}
+func (g *grpcRecorder) GracefulStop()                                    {}
 
 // TestLoopbackOnlyRefusesOtherHostsOverGRPC: the gRPC calls that share
 // the server's port are refused for a host that is not loopback too, in

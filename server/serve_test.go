@@ -16,17 +16,25 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // heldStore is a memory store whose reads of the stream "held", and of
 // the global log when holdLog is set, hold their request in flight: they
-// wait until their context ends, or the store is closed. It says when
-// such a read starts, and counts, at Close, the reads still under way.
+// wait until their context ends, or the store is closed, or release is
+// closed, and then find nothing. It says when such a read starts, and
+// counts, at Close, the reads still under way.
 type heldStore struct {
 	*memory.Store
 	holdLog   bool
 	held      chan struct{} // a read held has started
+	release   chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -36,7 +44,7 @@ type heldStore struct {
 }
 
 func newHeldStore(t *testing.T) *heldStore {
-	s := &heldStore{Store: memory.New(nil), held: make(chan struct{}, 10), closed: make(chan struct{})}
+	s := &heldStore{Store: memory.New(nil), held: make(chan struct{}, 10), release: make(chan struct{}), closed: make(chan struct{})}
 	// Also ends a read that a test left waiting.
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -73,6 +81,7 @@ func (s *heldStore) hold(ctx context.Context) iter.Seq2[chronicle.RecordedEvent,
 			yield(chronicle.RecordedEvent{}, ctx.Err())
 		case <-s.closed:
 			yield(chronicle.RecordedEvent{}, errors.New("read of a closed store"))
+		case <-s.release:
 		}
 	}
 }
@@ -109,11 +118,79 @@ func serving(t *testing.T, s *Server, grace time.Duration) (addr string, stop co
 	return ln.Addr().String(), stop, served
 }
 
+// heldCall starts a call that the store holds in flight, over HTTP or
+// over gRPC (the KurrentDB protocol that "chronicle serve" serves on the
+// same port), and names it as a *CutOffError does.
+type heldCall struct {
+	name         string
+	method, path string
+	start        func(t *testing.T, addr string)
+}
+
+var heldCalls = []heldCall{
+	{"HTTP", "GET", "/api/streams/held", func(t *testing.T, addr string) {
+		go func() {
+			if resp, err := http.Get("http://" + addr + "/api/streams/held"); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}},
+	{"GRPC", "POST", "/event_store.client.streams.Streams/Read", func(t *testing.T, addr string) {
+		c := streamsClient(t, addr)
+		go func() {
+			if call, err := c.Read(context.Background(), readReq("held", false)); err == nil {
+				call.Recv()
+			}
+		}()
+	}},
+}
+
+// newKurrentServer returns a server of store that serves the KurrentDB
+// protocol too, as "chronicle serve" does.
+func newKurrentServer(t *testing.T, store chronicle.Store) *Server {
+	t.Helper()
+	s, err := New(store, &Options{GRPC: kurrentserver.New(store, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// streamsClient returns a client of the KurrentDB protocol at addr.
+func streamsClient(t *testing.T, addr string) esdbpb.StreamsClient {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return esdbpb.NewStreamsClient(cc)
+}
+
+// readReq asks for a read of stream from its start, or a subscription to
+// it.
+func readReq(stream string, subscribe bool) *esdbpb.ReadReq {
+	o := &esdbpb.ReadReq_Options{
+		StreamOption: &esdbpb.ReadReq_Options_Stream{Stream: &esdbpb.ReadReq_Options_StreamOptions{
+			StreamIdentifier: &esdbpb.StreamIdentifier{StreamName: []byte(stream)},
+			RevisionOption:   &esdbpb.ReadReq_Options_StreamOptions_Start{Start: &esdbpb.Empty{}},
+		}},
+		CountOption: &esdbpb.ReadReq_Options_Count{Count: 100},
+	}
+	if subscribe {
+		o.CountOption = &esdbpb.ReadReq_Options_Subscription{Subscription: &esdbpb.ReadReq_Options_SubscriptionOptions{}}
+	}
+	return &esdbpb.ReadReq{Options: o}
+}
+
 // TestServeNamesWhatItCutsOff: a server whose grace period runs out, or
 // whose wait Abort ends, with a request in flight, returns a
-// *CutOffError that names the request and the grace period. It returned
-// the bare context.DeadlineExceeded, which the command showed as
-// "context deadline exceeded".
+// *CutOffError that names the request and the grace period, and returns
+// once the request's handler has, so that the store is not closed under
+// it. It returned the bare context.DeadlineExceeded, which the command
+// showed as "context deadline exceeded". And a gRPC call was cut off
+// at once, when the server began to stop, left out of the error, and
+// its handler left running: Serve returned nil.
 func TestServeNamesWhatItCutsOff(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
@@ -122,42 +199,101 @@ func TestServeNamesWhatItCutsOff(t *testing.T) {
 		is      error
 		says    string
 	}{
-		{"GraceRunsOut", time.Millisecond, false, context.DeadlineExceeded, "when the grace period of 1ms ran out: GET /api/streams/held (running "},
-		{"Aborted", time.Hour, true, context.Canceled, "without waiting out the grace period of 1h0m0s: GET /api/streams/held (running "},
+		{"GraceRunsOut", time.Millisecond, false, context.DeadlineExceeded, "when the grace period of 1ms ran out: "},
+		{"Aborted", time.Hour, true, context.Canceled, "without waiting out the grace period of 1h0m0s: "},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			store := newHeldStore(t)
-			s, err := New(store, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr, stop, served := serving(t, s, tt.grace)
-			go func() {
-				if resp, err := http.Get("http://" + addr + "/api/streams/held"); err == nil {
-					resp.Body.Close()
+		for _, call := range heldCalls {
+			t.Run(tt.name+"/"+call.name, func(t *testing.T) {
+				store := newHeldStore(t)
+				s := newKurrentServer(t, store)
+				addr, stop, served := serving(t, s, tt.grace)
+				call.start(t, addr)
+				<-store.held
+				stop()
+				if tt.aborted {
+					s.Abort()
 				}
-			}()
-			<-store.held
-			stop()
-			if tt.aborted {
-				s.Abort()
+				err := served()
+				store.Close()
+				var cut *CutOffError
+				if !errors.As(err, &cut) {
+					t.Fatalf("Serve = %v (%T), want a *CutOffError", err, err)
+				}
+				if cut.Grace != tt.grace || cut.Aborted != tt.aborted || len(cut.Requests) != 1 ||
+					cut.Requests[0].Method != call.method || cut.Requests[0].Path != call.path {
+					t.Errorf("Serve = %#v, want grace %v, aborted %v, and the read cut off", cut, tt.grace, tt.aborted)
+				}
+				if !errors.Is(err, tt.is) {
+					t.Errorf("Serve = %v, does not match %v", err, tt.is)
+				}
+				says := "cut off 1 request in flight " + tt.says + call.method + " " + call.path + " (running "
+				if msg := err.Error(); !strings.Contains(msg, says) {
+					t.Errorf("Serve = %q, want it to say %q", msg, says)
+				}
+				if store.readingAtClose != 0 {
+					t.Errorf("Serve returned before the handler of the read it cut off had ended: the store was closed under it")
+				}
+			})
+		}
+	}
+}
+
+// TestServeGivesGRPCCallsTheGrace: a stopping server treats the gRPC
+// calls it serves as it treats the web's requests: a read in flight gets
+// the grace period to end, and ends well; a subscription ends at once,
+// with Unavailable and a message that says why; and a call made then is
+// refused with Unavailable. Serve stopped the gRPC server as soon as it
+// began to stop, which cut every call off at once, with an answer that
+// clients took for a malformed one ("malformed header: missing HTTP
+// content-type").
+func TestServeGivesGRPCCallsTheGrace(t *testing.T) {
+	store := newHeldStore(t)
+	s := newKurrentServer(t, store)
+	addr, stop, served := serving(t, s, time.Minute)
+	c := streamsClient(t, addr)
+	ctx := t.Context()
+	sub, err := c.Read(ctx, readReq("s", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := sub.Recv(); err != nil || r.GetConfirmation() == nil {
+		t.Fatalf("subscribe: %v, %v; want a confirmation", r, err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		call, err := c.Read(ctx, readReq("held", false))
+		for err == nil {
+			_, err = call.Recv()
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		read <- err
+	}()
+	<-store.held
+	stop()
+	for {
+		if _, err := sub.Recv(); err != nil {
+			if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "stopping") {
+				t.Errorf("the subscription ended with %v; want Unavailable, with a message that the server is stopping", err)
 			}
-			err = served()
-			var cut *CutOffError
-			if !errors.As(err, &cut) {
-				t.Fatalf("Serve = %v (%T), want a *CutOffError", err, err)
-			}
-			if cut.Grace != tt.grace || cut.Aborted != tt.aborted || len(cut.Requests) != 1 ||
-				cut.Requests[0].Method != "GET" || cut.Requests[0].Path != "/api/streams/held" {
-				t.Errorf("Serve = %#v, want grace %v, aborted %v, and the read cut off", cut, tt.grace, tt.aborted)
-			}
-			if !errors.Is(err, tt.is) {
-				t.Errorf("Serve = %v, does not match %v", err, tt.is)
-			}
-			if msg := err.Error(); !strings.Contains(msg, "cut off 1 request in flight "+tt.says) {
-				t.Errorf("Serve = %q, want it to say %q", msg, tt.says)
-			}
-		})
+			break
+		}
+	}
+	// The subscription's end says that the gRPC server is stopping.
+	call, err := c.Read(ctx, readReq("s", false))
+	if err == nil {
+		_, err = call.Recv()
+	}
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("a read started as the server stops: %v, want it refused with Unavailable", err)
+	}
+	close(store.release)
+	if err := <-read; err != nil {
+		t.Errorf("the read in flight as the server began to stop: %v, want it to end well, within the grace period", err)
+	}
+	if err := served(); err != nil {
+		t.Errorf("Serve = %v, want nil: the calls in flight ended within the grace period", err)
 	}
 }
 

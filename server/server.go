@@ -69,22 +69,32 @@ type Options struct {
 	// (HTTP/2 requests with a gRPC content type), so that one port
 	// serves both the UI and a client protocol: "chronicle serve" gives
 	// it the KurrentDB protocol of package kurrentserver. Serve then
-	// speaks plain-text HTTP/2 as well as HTTP/1.1, and stops GRPC
-	// first when it shuts down. The GRPC server does its own
-	// authorization: the Users, ReadOnly and limits above are not
-	// applied to it; LoopbackOnly is.
+	// speaks plain-text HTTP/2 as well as HTTP/1.1, and shuts the calls
+	// down as it does the requests (see [Server.Serve]). The GRPC server
+	// does its own authorization: the Users, ReadOnly and limits above
+	// are not applied to it; LoopbackOnly is.
 	GRPC GRPCServer
 	// TLS, when set, makes Serve speak HTTPS (HTTP/1.1 and HTTP/2, chosen
 	// by ALPN), and gRPC over TLS, with this configuration.
 	TLS *tls.Config
 }
 
-// GRPCServer is what [Options.GRPC] needs of a gRPC server; a
-// *grpc.Server has it.
+// GRPCServer is what [Options.GRPC] needs of a gRPC server: a
+// *kurrentserver.Server has it.
+//
+// A *grpc.Server has the method, but not what Serve needs of it: over
+// ServeHTTP, its GracefulStop ends every call at once to drain it,
+// without a status, and so cuts off the calls that Serve gives a grace
+// period.
 type GRPCServer interface {
 	http.Handler
-	// Stop ends every call and closes the server's connections.
-	Stop()
+	// GracefulStop ends at once the calls that never end by themselves,
+	// such as subscriptions, and refuses the calls that come, with a
+	// status that says that the server is stopping (codes.Unavailable);
+	// it returns once the other calls have ended, and their handlers
+	// have returned. Serve calls it when it shuts down, and again once
+	// it has ended the calls left, to wait for their handlers.
+	GracefulStop()
 }
 
 // Server serves one store. Create it with [New].
@@ -238,6 +248,10 @@ func (s *Server) RunProjections(ctx context.Context) error {
 // cuts the wait short, it ends the contexts of the requests left, closes
 // their connections, and returns a [*CutOffError] that names them.
 //
+// The calls of [Options.GRPC] are requests here too: the server's
+// GracefulStop ends its subscriptions and refuses new calls, and the
+// other calls get the grace period, or are cut off and named.
+//
 // Serve returns only once every handler it ran has returned, and the
 // projections have stopped, so that the caller may then close the store:
 // nothing of the server uses it any more. A handler ends when its
@@ -268,8 +282,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		hs.Protocols.SetHTTP2(true)
 		hs.Protocols.SetUnencryptedHTTP2(true)
 		hs.ReadTimeout = 0
-		// Shutdown would wait for open gRPC streams forever.
-		hs.RegisterOnShutdown(s.opts.GRPC.Stop)
 	}
 	hs.RegisterOnShutdown(s.Close)
 
@@ -285,9 +297,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		go func() { served <- hs.Serve(ln) }()
 	}
 	var err error
+	var grpcStopping sync.WaitGroup
 	select {
 	case err = <-served:
 	case <-ctx.Done():
+		if g := s.opts.GRPC; g != nil {
+			// Its subscriptions end now, as Close ends the web's; its
+			// other calls are requests in flight, for the shutdown to
+			// wait for.
+			grpcStopping.Go(g.GracefulStop)
+		}
 		err = s.shutdown(hs, grace, flight)
 		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
@@ -301,6 +320,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	s.cutOffOnce.Do(func() { close(s.cutOff) })
 	hs.Close()
 	flight.wait()
+	if g := s.opts.GRPC; g != nil {
+		// A gRPC call's handler runs apart from its request's: it ends
+		// with the request's context, and GracefulStop waits for it.
+		g.GracefulStop()
+		grpcStopping.Wait()
+	}
 	stopProjections()
 	if perr := <-projDone; perr != nil {
 		s.log.Error("projections stopped", "err", perr)

@@ -28,7 +28,9 @@ type CutOffError struct {
 	Requests []Request
 }
 
-// Request is a request that a stopping server cut off.
+// Request is a request that a stopping server cut off. A gRPC call of
+// [Options.GRPC] is one too, named by its method, such as "POST
+// /event_store.client.streams.Streams/Read".
 type Request struct {
 	// Method is the request's method, such as "GET".
 	Method string

@@ -59,9 +59,10 @@ Reads are open to whoever can reach the server. Writes need a user of the
 by default; another address needs --auth or --read-only, so that no
 write is open to other hosts by accident.
 
-On SIGINT (Ctrl-C) or SIGTERM, the server ends the subscriptions, waits for
-the requests in flight for up to --grace (10 seconds by default), and
-stops; a second signal stops it at once. When it cuts off requests in
+On SIGINT (Ctrl-C) or SIGTERM, the server ends the subscriptions (those of
+the KurrentDB protocol too), waits for the requests in flight (gRPC calls
+too) for up to --grace (10 seconds by default), and stops; a second signal
+stops it at once. When it cuts off requests in
 flight, either way, it names them and exits with the signal's status: 130
 for SIGINT, 143 for SIGTERM. Should something still hold it then, such as
 a store that does not answer, a third signal ends it on the spot, without
@@ -148,7 +149,7 @@ func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
 		ReadOnly:     a.readOnly,
 		LoopbackOnly: server.IsLoopback(a.listen),
 		StoreName:    dsn.Describe(name),
-		GRPC:         kurrent.GRPC(),
+		GRPC:         kurrent,
 		TLS:          tlsConfig,
 	})
 	if err != nil {

@@ -28,7 +28,10 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
 	"github.com/chronicle-es/chronicle/kurrent"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestServeRefusesUnsafeFlags(t *testing.T) {
@@ -117,11 +120,9 @@ func TestServeDefaultStoreAndShutdown(t *testing.T) {
 	}
 }
 
-// serveHoldingAppend starts "chronicle serve" with args, and an append
-// whose body never comes, which holds the server's shutdown for its grace
-// period: an SSE subscription would not, since the server ends those when
-// it stops. It returns the command and its standard error.
-func serveHoldingAppend(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
+// serveStderr starts "chronicle serve" with args, and returns the
+// command, the address it serves at, and its standard error.
+func serveStderr(t *testing.T, args ...string) (*exec.Cmd, string, *bufio.Reader) {
 	t.Helper()
 	cmd := serveCommand(t, args...)
 	stdout, err := cmd.StdoutPipe()
@@ -140,7 +141,16 @@ func serveHoldingAppend(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader)
 	if err != nil {
 		t.Fatalf("serve printed no address: %v", err)
 	}
-	addr := regexp.MustCompile(`127\.0\.0\.1:[0-9]+`).FindString(line)
+	return cmd, regexp.MustCompile(`127\.0\.0\.1:[0-9]+`).FindString(line), bufio.NewReader(stderr)
+}
+
+// serveHoldingAppend starts "chronicle serve" with args, and an append
+// whose body never comes, which holds the server's shutdown for its grace
+// period: an SSE subscription would not, since the server ends those when
+// it stops. It returns the command and its standard error.
+func serveHoldingAppend(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd, addr, stderr := serveStderr(t, args...)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +163,89 @@ func serveHoldingAppend(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader)
 		t.Fatalf("the append answered %q, %v; want 100 Continue", line, err)
 	}
 	fmt.Fprint(conn, "{")
-	return cmd, bufio.NewReader(stderr)
+	return cmd, stderr
+}
+
+// heldReadEvents is how many events of 16 KiB the read that
+// serveHoldingRead holds reads: 1 MiB, many times what the client takes
+// in before it reads on.
+const heldReadEvents = 64
+
+// serveHoldingRead starts "chronicle serve --store memory:" with args, and
+// a read over the KurrentDB protocol (gRPC) of a stream larger than the
+// client takes in before it reads on, which holds the read in flight,
+// and so the server's shutdown for its grace period, until the client
+// reads on. It returns the command, its standard error, and the read,
+// whose first event has come: the server serves it.
+func serveHoldingRead(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, grpc.ServerStreamingClient[esdbpb.ReadResp]) {
+	t.Helper()
+	cmd, addr, stderr := serveStderr(t, append([]string{"--store", "memory:"}, args...)...)
+	ctx := t.Context()
+	client, err := kurrent.Dial(ctx, "kurrentdb://"+addr+"?tls=false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make([]chronicle.EventData, heldReadEvents)
+	for i := range events {
+		events[i] = chronicle.EventData{Type: "E", Data: []byte(`"` + strings.Repeat("x", 16<<10) + `"`)}
+	}
+	_, err = client.Append(ctx, "big", chronicle.NoStream, events...)
+	client.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Windows of a fixed 64 KiB, which gRPC would otherwise widen.
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	read, err := esdbpb.NewStreamsClient(cc).Read(ctx, &esdbpb.ReadReq{Options: &esdbpb.ReadReq_Options{
+		StreamOption: &esdbpb.ReadReq_Options_Stream{Stream: &esdbpb.ReadReq_Options_StreamOptions{
+			StreamIdentifier: &esdbpb.StreamIdentifier{StreamName: []byte("big")},
+			RevisionOption:   &esdbpb.ReadReq_Options_StreamOptions_Start{Start: &esdbpb.Empty{}},
+		}},
+		CountOption: &esdbpb.ReadReq_Options_Count{Count: heldReadEvents},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := read.Recv(); err != nil || r.GetEvent() == nil {
+		t.Fatalf("the read began with %v, %v; want an event", r, err)
+	}
+	return cmd, stderr, read
+}
+
+// heldRequests start "chronicle serve" with a request that holds its
+// shutdown, over HTTP or over gRPC, as serveHoldingAppend and
+// serveHoldingRead do, and name it as the server does when it cuts it
+// off.
+var heldRequests = []struct {
+	name  string
+	names string
+	serve func(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader)
+}{
+	{"HTTP", "POST /api/streams/s", serveHoldingAppend},
+	{"GRPC", "POST /event_store.client.streams.Streams/Read", func(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
+		cmd, stderr, _ := serveHoldingRead(t, args...)
+		return cmd, stderr
+	}},
+}
+
+// readUntil reads errOut until a line that holds want, and returns what
+// it read.
+func readUntil(t *testing.T, errOut *bufio.Reader, want string) string {
+	t.Helper()
+	var got strings.Builder
+	for !strings.Contains(got.String(), want) {
+		line, err := errOut.ReadString('\n')
+		got.WriteString(line)
+		if err != nil {
+			t.Fatalf("serve did not log %q: %v\nstderr: %s", want, err, got.String())
+		}
+	}
+	return got.String()
 }
 
 // TestServeSecondSignalForcesStop: a server that waits for a request in
@@ -161,36 +253,32 @@ func serveHoldingAppend(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader)
 // exit status of that signal and a message saying that it was forced,
 // and which request it cut off. The second signal was ignored: the server
 // waited out the whole grace period, and then exited 1 with "context
-// deadline exceeded".
+// deadline exceeded". A gRPC call was cut off at once, on the first
+// signal, and not named.
 func TestServeSecondSignalForcesStop(t *testing.T) {
-	for _, tt := range caughtSignals {
-		t.Run(tt.sig.String(), func(t *testing.T) {
-			cmd, errOut := serveHoldingAppend(t)
-			var got strings.Builder
-			cmd.Process.Signal(tt.sig)
-			for !strings.Contains(got.String(), "shutting down") {
-				line, err := errOut.ReadString('\n')
-				got.WriteString(line)
-				if err != nil {
-					t.Fatalf("serve did not start its shutdown after %v: %v\nstderr: %s", tt.sig, err, got.String())
+	for _, held := range heldRequests {
+		for _, tt := range caughtSignals {
+			t.Run(held.name+"/"+tt.sig.String(), func(t *testing.T) {
+				cmd, errOut := held.serve(t)
+				cmd.Process.Signal(tt.sig)
+				got := readUntil(t, errOut, "shutting down")
+				cmd.Process.Signal(tt.sig)
+				rest, _ := io.ReadAll(errOut)
+				got += string(rest)
+				err := cmd.Wait()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
+					t.Fatalf("after a second %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got)
 				}
-			}
-			cmd.Process.Signal(tt.sig)
-			rest, _ := io.ReadAll(errOut)
-			got.Write(rest)
-			err := cmd.Wait()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
-				t.Fatalf("after a second %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got.String())
-			}
-			// The projections stop before the store closes: they do not
-			// fail on a closed store.
-			says := "chronicle serve: " + tt.how + " again: forced to stop, and cut off 1 request in flight " +
-				"without waiting out the grace period of 10s: POST /api/streams/s (running "
-			if !strings.Contains(got.String(), says) || strings.Contains(got.String(), "level=ERROR") {
-				t.Errorf("stderr lacks %q, or has an error:\n%s", says, got.String())
-			}
-		})
+				// The projections stop before the store closes: they do not
+				// fail on a closed store.
+				says := "chronicle serve: " + tt.how + " again: forced to stop, and cut off 1 request in flight " +
+					"without waiting out the grace period of 10s: " + held.names + " (running "
+				if !strings.Contains(got, says) || strings.Contains(got, "level=ERROR") {
+					t.Errorf("stderr lacks %q, or has an error:\n%s", says, got)
+				}
+			})
+		}
 	}
 }
 
@@ -198,36 +286,75 @@ func TestServeSecondSignalForcesStop(t *testing.T) {
 // request is in flight exits with the status of the signal that stopped
 // it, and says that the grace period, of the length given, ran out, and
 // which request it cut off. It exited 1, with "context deadline
-// exceeded" alone.
+// exceeded" alone; and 0 when the request was a gRPC call, which it cut
+// off at once, without naming it.
 func TestServeGraceRunsOut(t *testing.T) {
-	for _, tt := range caughtSignals {
-		t.Run(tt.sig.String(), func(t *testing.T) {
-			cmd, errOut := serveHoldingAppend(t, "--grace", "50ms")
-			cmd.Process.Signal(tt.sig)
-			got, _ := io.ReadAll(errOut)
-			err := cmd.Wait()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
-				t.Fatalf("after %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got)
-			}
-			for _, says := range []string{
-				"chronicle serve: " + tt.how + ", and cut off 1 request in flight when the grace period of 50ms ran out: " +
-					"POST /api/streams/s (running ",
-				"--grace DURATION gives the requests in flight longer",
-			} {
-				if !strings.Contains(string(got), says) {
-					t.Errorf("stderr lacks %q:\n%s", says, got)
+	for _, held := range heldRequests {
+		for _, tt := range caughtSignals {
+			t.Run(held.name+"/"+tt.sig.String(), func(t *testing.T) {
+				cmd, errOut := held.serve(t, "--grace", "50ms")
+				cmd.Process.Signal(tt.sig)
+				got, _ := io.ReadAll(errOut)
+				err := cmd.Wait()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != tt.code {
+					t.Fatalf("after %v: %v, want exit status %d\nstderr: %s", tt.sig, err, tt.code, got)
 				}
-			}
-			if strings.Contains(string(got), "context deadline exceeded") {
-				t.Errorf("stderr says %q, which tells the user nothing:\n%s", "context deadline exceeded", got)
-			}
-			// The append's handler ended, and logged it, before the
-			// server stopped and closed the store.
-			if ended, stopped := strings.Index(string(got), "path=/api/streams/s"), strings.Index(string(got), "chronicle serve: "); ended < 0 || ended > stopped {
-				t.Errorf("the append was not logged before the server stopped:\n%s", got)
-			}
-		})
+				for _, says := range []string{
+					"chronicle serve: " + tt.how + ", and cut off 1 request in flight when the grace period of 50ms ran out: " +
+						held.names + " (running ",
+					"--grace DURATION gives the requests in flight longer",
+				} {
+					if !strings.Contains(string(got), says) {
+						t.Errorf("stderr lacks %q:\n%s", says, got)
+					}
+				}
+				if strings.Contains(string(got), "context deadline exceeded") {
+					t.Errorf("stderr says %q, which tells the user nothing:\n%s", "context deadline exceeded", got)
+				}
+				// The append's handler ended, and logged it, before the
+				// server stopped and closed the store.
+				if held.name != "HTTP" {
+					return
+				}
+				if ended, stopped := strings.Index(string(got), "path=/api/streams/s"), strings.Index(string(got), "chronicle serve: "); ended < 0 || ended > stopped {
+					t.Errorf("the append was not logged before the server stopped:\n%s", got)
+				}
+			})
+		}
+	}
+}
+
+// TestServeGivesGRPCCallsTheGrace: a gRPC call in flight when the server
+// is told to stop gets the grace period to end, as a request does, and
+// ends well; the server then exits 0. It was cut off at once, and its
+// client told of a malformed answer ("malformed header: missing HTTP
+// content-type").
+func TestServeGivesGRPCCallsTheGrace(t *testing.T) {
+	cmd, errOut, read := serveHoldingRead(t)
+	cmd.Process.Signal(syscall.SIGTERM)
+	got := readUntil(t, errOut, "shutting down")
+	n := 1
+	for {
+		r, err := read.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Errorf("the read in flight as the server began to stop: %v, after %d events of %d; want it to end well", err, n, heldReadEvents)
+			break
+		}
+		if r.GetEvent() != nil {
+			n++
+		}
+	}
+	if n != heldReadEvents {
+		t.Errorf("the read in flight as the server began to stop got %d events, want %d", n, heldReadEvents)
+	}
+	rest, _ := io.ReadAll(errOut)
+	got += string(rest)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v, want it to stop gracefully\nstderr: %s", err, got)
 	}
 }
 
@@ -310,12 +437,14 @@ func TestServeSpeaksKurrentDB(t *testing.T) {
 		t.Fatalf("HTTP read after a delete over gRPC: %s, want 404", resp.Status)
 	}
 
-	// A gRPC subscription left open does not hold up shutdown.
+	// A gRPC subscription left open does not hold up shutdown: it ends
+	// at once, with a status that says why.
 	client, err := kurrent.Dial(context.Background(), kdb(""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
+	established := make(chan struct{})
 	subscribed := make(chan error, 1)
 	go func() {
 		for _, err := range client.Subscribe(context.Background(), chronicle.SubscribeOptions{}) {
@@ -323,10 +452,21 @@ func TestServeSpeaksKurrentDB(t *testing.T) {
 				subscribed <- err
 				return
 			}
+			select {
+			case <-established:
+			default:
+				close(established)
+			}
 		}
 		subscribed <- nil
 	}()
-	time.Sleep(200 * time.Millisecond) // let the subscription reach the server
+	// The log holds the events appended above: the first to come says
+	// that the server serves the subscription.
+	select {
+	case <-established:
+	case err := <-subscribed:
+		t.Fatalf("the subscription ended before its first event: %v", err)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -340,8 +480,8 @@ func TestServeSpeaksKurrentDB(t *testing.T) {
 	}
 	select {
 	case err := <-subscribed:
-		if err == nil {
-			t.Error("the subscription ended without an error when the server stopped")
+		if err == nil || !strings.Contains(err.Error(), "Unavailable") || !strings.Contains(err.Error(), "stopping") {
+			t.Errorf("the subscription ended with %v, want Unavailable, saying that the server is stopping", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the subscription did not end when the server stopped")
