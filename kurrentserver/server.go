@@ -215,8 +215,11 @@ func (s *Server) HTTPServer(addr string, other http.Handler) *http.Server {
 
 // ServeWithHTTP serves gRPC and other on l, in plain text (HTTP/1.1 and
 // HTTP/2), until ctx ends; then it shuts down: it stops accepting, ends
-// subscriptions (which would otherwise never finish) and waits a little
-// for calls in flight.
+// subscriptions (which would otherwise never finish), as
+// [Server.GracefulStop] does, and waits up to 5 seconds for the calls
+// and requests in flight. Those left then are cut off: it returns
+// context.DeadlineExceeded, once the handlers of the gRPC calls cut off
+// have returned.
 func (s *Server) ServeWithHTTP(ctx context.Context, l net.Listener, other http.Handler) error {
 	hs := s.HTTPServer(l.Addr().String(), other)
 	done := make(chan error, 1)
@@ -228,8 +231,15 @@ func (s *Server) ServeWithHTTP(ctx context.Context, l net.Listener, other http.H
 	}
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	s.grpc.Stop()
+	// The calls are requests in flight for Shutdown to wait for.
+	var stopping sync.WaitGroup
+	stopping.Go(s.GracefulStop)
 	err := hs.Shutdown(shutdown)
+	if err != nil {
+		hs.Close()
+		s.Stop()
+	}
+	stopping.Wait()
 	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}

@@ -39,6 +39,36 @@ func (s *heldAppends) Append(ctx context.Context, stream string, exp chronicle.E
 	return s.Store.Append(ctx, stream, exp, events...)
 }
 
+// subscribeAndHold opens a subscription, which it returns once it is
+// confirmed, and an append to the stream "held", which it returns once
+// store holds it: the error of the append comes on the channel when it
+// ends.
+func subscribeAndHold(t *testing.T, ctx context.Context, c esdbpb.StreamsClient, store *heldAppends) (*sub, <-chan error) {
+	t.Helper()
+	sub := subscribe(t, ctx, c, allOpts(false, nil, 0))
+	if sub.next().GetConfirmation() == nil {
+		t.Fatal("the subscription was not confirmed")
+	}
+	appended := make(chan error, 1)
+	go func() { appended <- appendHeld(ctx, c) }()
+	<-store.held
+	return sub, appended
+}
+
+// endsStopping reads the rest of sub, and fails the test unless the
+// subscription ends with the status of a stopping server.
+func endsStopping(t *testing.T, sub *sub) {
+	t.Helper()
+	for {
+		if _, err := sub.s.Recv(); err != nil {
+			if !isStopping(err) {
+				t.Errorf("the subscription ended with %v, want Unavailable, saying that the server is stopping", err)
+			}
+			return
+		}
+	}
+}
+
 // appendHeld appends an event to the stream "held", which heldAppends
 // holds.
 func appendHeld(ctx context.Context, c esdbpb.StreamsClient) error {
@@ -104,13 +134,7 @@ func TestGracefulStop(t *testing.T) {
 	c := esdbpb.NewStreamsClient(cc)
 	ctx := ctxT(t)
 
-	sub := subscribe(t, ctx, c, allOpts(false, nil, 0))
-	if sub.next().GetConfirmation() == nil {
-		t.Fatal("the subscription was not confirmed")
-	}
-	appended := make(chan error, 1)
-	go func() { appended <- appendHeld(ctx, c) }()
-	<-store.held
+	sub, appended := subscribeAndHold(t, ctx, c, store)
 	// A batch append stream with an append under way, and another one
 	// begun, whose last chunk has not come: the chunks are read in
 	// order, so the first one has been when the append is held.
@@ -131,14 +155,7 @@ func TestGracefulStop(t *testing.T) {
 		srv.GracefulStop()
 		close(stopped)
 	}()
-	for {
-		if _, err := sub.s.Recv(); err != nil {
-			if !isStopping(err) {
-				t.Errorf("the subscription ended with %v, want Unavailable, saying that the server is stopping", err)
-			}
-			break
-		}
-	}
+	endsStopping(t, sub)
 	if _, err := esdbpb.NewServerFeaturesClient(cc).GetSupportedMethods(ctx, &esdbpb.Empty{}); !isStopping(err) {
 		t.Errorf("a call made once GracefulStop had begun: %v, want it refused with Unavailable, saying that the server is stopping", err)
 	}
@@ -184,5 +201,39 @@ func TestServeHTTPRefusesOnceStopped(t *testing.T) {
 	srv.ServeHTTP(w, r)
 	if got, msg := w.Header().Get("Grpc-Status"), w.Header().Get("Grpc-Message"); got != "14" || !strings.Contains(msg, "stopping") {
 		t.Errorf("a call once stopped: grpc-status %q, grpc-message %q; want 14 (Unavailable), saying that the server is stopping", got, msg)
+	}
+}
+
+// TestServeWithHTTPLetsCallsEnd: ServeWithHTTP, once its ctx ends, ends
+// the subscriptions, with the status of a stopping server, and lets the
+// calls in flight end, as its doc says. It stopped the *grpc.Server
+// first, which cut them off at once, and ended the subscriptions
+// without a status.
+func TestServeWithHTTPLetsCallsEnd(t *testing.T) {
+	store := &heldAppends{Store: memory.New(nil), held: make(chan struct{}), release: make(chan struct{})}
+	srv := kurrentserver.New(store, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeWithHTTP(ctx, l, nil) }()
+	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := esdbpb.NewStreamsClient(cc)
+	sub, appended := subscribeAndHold(t, ctxT(t), c, store)
+	stop()
+	endsStopping(t, sub)
+	close(store.release)
+	if err := <-appended; err != nil {
+		t.Errorf("the append in flight: %v, want it to end well", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("ServeWithHTTP = %v, want nil", err)
 	}
 }
