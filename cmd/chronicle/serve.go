@@ -62,11 +62,11 @@ write is open to other hosts by accident.
 On SIGINT (Ctrl-C) or SIGTERM, the server ends the subscriptions (those of
 the KurrentDB protocol too), waits for the requests in flight (gRPC calls
 too) for up to --grace (10 seconds by default), and stops; a second signal
-stops it at once. When it cuts off requests in
-flight, either way, it names them and exits with the signal's status: 130
-for SIGINT, 143 for SIGTERM. Should something still hold it then, such as
-a store that does not answer, a third signal ends it on the spot, without
-closing the store.`
+stops it at once. When it cuts off requests in flight, either way, it
+names them and exits with the signal's status: 130 for SIGINT, 143 for
+SIGTERM. Should something still hold it then, such as a store that does
+not answer, a third signal ends it on the spot, without closing the
+store.`
 
 const serveFlagHelp = `  --listen ADDR    the address to listen on (default ` + defaultListen + `; port 0 picks one)
   --auth FILE      users who may write, one "name:role:bcrypt-hash" a line
