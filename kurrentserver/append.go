@@ -184,6 +184,9 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		err error
 	}
 	reqs := make(chan received)
+	// Once ctx ends, the receiver drops what it received rather than
+	// wait for a loop that may have returned; the loop watches ctx
+	// too, so that it never waits for the receiver that has gone.
 	go func() {
 		for {
 			req, err := srv.Recv()
@@ -208,6 +211,8 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		case in = <-reqs:
 		case <-stopping:
 			return errStopping
+		case <-ctx.Done():
+			return grpcstatus.FromContextError(ctx.Err()).Err()
 		}
 		req, err := in.req, in.err
 		if errors.Is(err, io.EOF) {

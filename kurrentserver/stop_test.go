@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
@@ -109,15 +110,11 @@ func batchReq(corr *esdbpb.UUID, stream string, final bool) *esdbpb.BatchAppendR
 	}
 }
 
-// TestGracefulStop: GracefulStop ends the subscriptions at once, and
-// refuses new calls, with Unavailable and a message that the server is
-// stopping; it lets the appends in flight end, a batch append stream's
-// too, even one whose chunks are still coming, and returns once they
-// have. A BatchAppend stream then ends, as clients keep one open for
-// their appends. The server had no graceful stop of its own, and a
-// *grpc.Server's waited for the subscriptions forever.
-func TestGracefulStop(t *testing.T) {
-	store := &heldAppends{Store: memory.New(nil), held: make(chan struct{}), release: make(chan struct{})}
+// serveAlone serves store with [kurrentserver.Server.Serve] on a
+// loopback port of its own, and returns the server, a client connection
+// to it, and the channel that Serve's error comes on.
+func serveAlone(t *testing.T, store chronicle.Store) (*kurrentserver.Server, *grpc.ClientConn, <-chan error) {
+	t.Helper()
 	srv := kurrentserver.New(store, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,7 +127,20 @@ func TestGracefulStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	t.Cleanup(func() { cc.Close() })
+	return srv, cc, served
+}
+
+// TestGracefulStop: GracefulStop ends the subscriptions at once, and
+// refuses new calls, with Unavailable and a message that the server is
+// stopping; it lets the appends in flight end, a batch append stream's
+// too, even one whose chunks are still coming, and returns once they
+// have. A BatchAppend stream then ends, as clients keep one open for
+// their appends. The server had no graceful stop of its own, and a
+// *grpc.Server's waited for the subscriptions forever.
+func TestGracefulStop(t *testing.T) {
+	store := &heldAppends{Store: memory.New(nil), held: make(chan struct{}), release: make(chan struct{})}
+	srv, cc, served := serveAlone(t, store)
 	c := esdbpb.NewStreamsClient(cc)
 	ctx := ctxT(t)
 
@@ -235,5 +245,46 @@ func TestServeWithHTTPLetsCallsEnd(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("ServeWithHTTP = %v, want nil", err)
+	}
+}
+
+// TestGracefulStopAfterBatchAppendClientsLeft: the BatchAppend streams
+// whose clients left with an append begun, its last chunk never sent,
+// end, and GracefulStop returns. Each such stream's handler waited for
+// a chunk that would never come, half the time (as Go's select chose),
+// so that the server never stopped.
+func TestGracefulStopAfterBatchAppendClientsLeft(t *testing.T) {
+	srv, cc, _ := serveAlone(t, memory.New(nil))
+	c := esdbpb.NewStreamsClient(cc)
+	// Each stream's handler, wrong, waited forever with even odds:
+	// enough of them that one at least would.
+	for range 32 {
+		ctx, leave := context.WithCancel(ctxT(t))
+		batches, err := c.BatchAppend(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		begun := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+		done := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+		for _, r := range []*esdbpb.BatchAppendReq{batchReq(begun, "b", false), batchReq(done, "b", true)} {
+			if err := batches.Send(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The chunks are read in order: the first append is begun.
+		if r, err := batches.Recv(); err != nil || r.GetSuccess() == nil {
+			t.Fatalf("the append after the one begun: %v, %v; want it to end well", r, err)
+		}
+		leave()
+	}
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("GracefulStop still waited 10 s after the clients of the BatchAppend streams had left")
 	}
 }
