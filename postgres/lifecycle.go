@@ -31,7 +31,13 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	}
 	var version int32
 	var written bool
-	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&version, &written)
+	// The upsert may wait for a Delete's or a scavenge's lock on the
+	// row, and must then write the row as they left it, as READ
+	// COMMITTED does: at the session's default isolation, which a
+	// database or a role may set to REPEATABLE READ, it would fail.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&version, &written)
+	})
 	if err == nil {
 		err = s.checkVersion(version)
 	}
@@ -198,7 +204,13 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 			progress(p)
 		}
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.scavengeDone); err != nil {
+	// READ COMMITTED, as SetStreamMetadata's upsert: another process's
+	// scavenge may hold the row.
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, s.sql.scavengeDone)
+		return err
+	})
+	if err != nil {
 		return p, fmt.Errorf("scavenge: %w", err)
 	}
 	if _, err := s.pool.Exec(ctx, "VACUUM "+s.sql.table("events")); err != nil {

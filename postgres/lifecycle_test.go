@@ -180,7 +180,7 @@ func TestScavengeInterruptedWithinAStream(t *testing.T) {
 // deleted events back.
 func TestSoftDeleteByAnOlderProcess(t *testing.T) {
 	ctx := context.Background()
-	s, head, meta, tx := twoEventsAndASession(t)
+	s, head, meta, tx := twoEventsAndASession(t, testURL(t))
 	// The statements of version 2's Delete, under the head lock. Its
 	// update of the head row says the current version, or the trigger
 	// of version 4 would refuse it, as it refuses such processes since.
@@ -218,10 +218,25 @@ ON CONFLICT (stream) DO UPDATE SET truncate_before = excluded.truncate_before, d
 // session holds its streams_meta row, then appends to the stream and
 // soft-deletes it in that session: the metadata, written once the delete
 // has committed, must hide what the delete hid, events appended after
-// the metadata's statement began included.
+// the metadata's statement began included. It does so on sessions whose
+// default isolation is REPEATABLE READ too, as a database or a role may
+// set it: there, the upsert that waited for the row failed with "could
+// not serialize access due to concurrent update".
 func TestSetMetadataWaitsForADelete(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{
+		{"DefaultIsolation", testURL},
+		{"RepeatableReadDefault", repeatableReadURL},
+	} {
+		t.Run(tt.name, func(t *testing.T) { setMetadataWaitsForADelete(t, tt.url(t)) })
+	}
+}
+
+func setMetadataWaitsForADelete(t *testing.T, url string) {
 	ctx := context.Background()
-	s, head, meta, tx := twoEventsAndASession(t)
+	s, head, meta, tx := twoEventsAndASession(t, url)
 	if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 9}); err != nil {
 		t.Fatal(err)
 	}
@@ -260,20 +275,24 @@ func TestSetMetadataWaitsForADelete(t *testing.T) {
 	}
 }
 
-// twoEventsAndASession opens a store in a schema of its own, appends two
-// events to its stream "s", and returns it with the names of the
-// schema's head and streams_meta tables and a transaction of another
-// session on the database, rolled back at the end of the test unless
-// committed.
-func twoEventsAndASession(t *testing.T) (s *postgres.Store, head, meta string, tx pgx.Tx) {
+// twoEventsAndASession opens a store in a schema of its own, on the
+// database at url, appends two events to its stream "s", and returns it
+// with the names of the schema's head and streams_meta tables and a
+// transaction of another session on the database, rolled back at the end
+// of the test unless committed.
+func twoEventsAndASession(t *testing.T, url string) (s *postgres.Store, head, meta string, tx pgx.Tx) {
 	t.Helper()
 	ctx := context.Background()
 	schema := newSchema(t)
-	s = mustOpen(t, schema, nil)
+	s, err := postgres.Open(ctx, url, &postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	if _, err := s.Append(ctx, "s", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := mustConnect(t).Begin(ctx)
+	tx, err = mustConnect(t).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
