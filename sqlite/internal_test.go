@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -1471,5 +1472,73 @@ func TestStreamQueriesSeek(t *testing.T) {
 		if !strings.Contains(text, "INDEX events_stream_revision (stream_id=?") || strings.Contains(text, "SCAN e") {
 			t.Errorf("%s does not seek events by stream:\n%s", name, text)
 		}
+	}
+}
+
+// TestCheckpointWaitsForShortReads: on a busy server, short reads that
+// began before the last append keep frames from a checkpoint that lets
+// appends go on, one after another; they end soon after the write lock
+// has stopped the appends, and Checkpoint must wait for them holding it.
+// It took the lock only when a checkpoint without it had copied every
+// frame, which such readers never let happen: it failed at the busy
+// timeout, at every call, with ErrCheckpointBusy. Here the reader ends as
+// soon as Checkpoint holds the lock. A long read, which keeps the same
+// frames from one attempt to the next, Checkpoint waits for without the
+// lock, which it takes only at its first attempt.
+func TestCheckpointWaitsForShortReads(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		short   bool // the reader ends once Checkpoint holds the lock
+		wantErr error
+	}{
+		{"ShortRead", true, nil},
+		{"LongRead", false, ErrCheckpointBusy},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "c.db")
+			s, err := Open(ctx, path, &Options{BusyTimeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Append(ctx, "before", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatal(err)
+			}
+			tx, err := s.read.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			var n int
+			// A read transaction takes its snapshot at its first read.
+			if err := tx.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			// A frame that the reader's snapshot does not have.
+			if _, err := s.Append(ctx, "after", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
+				t.Fatal(err)
+			}
+			locked := 0
+			s.truncating = func() {
+				if locked++; tt.short && locked == 1 {
+					if err := tx.Rollback(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			if err := s.Checkpoint(ctx); !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
+				t.Fatalf("Checkpoint = %v, want %v", err, tt.wantErr)
+			}
+			if locked != 1 {
+				t.Errorf("Checkpoint took the write lock to truncate %d times, want 1", locked)
+			}
+			if !tt.short {
+				return
+			}
+			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
+				t.Fatalf("after Checkpoint the write-ahead log holds %d bytes, want 0", fi.Size())
+			}
+		})
 	}
 }

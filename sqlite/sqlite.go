@@ -227,6 +227,10 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	closed    atomic.Bool // set as Close starts, for closedErr
+
+	// truncating, when a test sets it, is called by Checkpoint holding
+	// the write lock, before it truncates the log.
+	truncating func()
 }
 
 // closedErr returns err, made to match [chronicle.ErrClosed] once the

@@ -123,16 +123,20 @@ const checkpointWait = 20 * time.Millisecond
 // being copied, and any read of the log keeps the log from being emptied.
 // Checkpoint copies what readers allow without keeping appends out; then,
 // holding the write lock, it copies the rest and empties the log, waiting
-// up to 20 ms for the readers that still use it. It tries again, letting
-// appends in between, as long as readers use the log, up to the busy
-// timeout ([Options.BusyTimeout]) or until ctx ends, and then returns an
-// error matching [ErrCheckpointBusy] (and ctx's error, when ctx ended).
+// up to 20 ms for the readers that still use it, which short reads end
+// within. It tries again, letting appends in between, as long as readers
+// use the log, up to the busy timeout ([Options.BusyTimeout]) or until
+// ctx ends, and then returns an error matching [ErrCheckpointBusy] (and
+// ctx's error, when ctx ended). A reader that keeps the same commits from
+// being copied from one attempt to the next, a long read, it waits for
+// without the lock.
 // Like Update, it waits for the write lock until ctx ends.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	giveUp := time.Now().Add(s.opts.BusyTimeout)
 	readers := false // an attempt found readers in the log
+	held := -1       // the frame at which readers stopped the last attempt's copy, if they did
 	for {
-		done, err := s.checkpointOnce(ctx)
+		done, err := s.checkpointOnce(ctx, &held)
 		if done {
 			return nil
 		}
@@ -163,20 +167,38 @@ const checkpointAdvice = "call Checkpoint again once long reads of the file, suc
 
 // checkpointOnce tries once to copy the log into the file and empty it,
 // and reports whether it did. It reports false and no error while readers
-// use the log.
-func (s *Store) checkpointOnce(ctx context.Context) (bool, error) {
+// use the log. *held is the frame at which readers stopped the previous
+// attempt's copy, or -1; checkpointOnce sets it for the next one.
+func (s *Store) checkpointOnce(ctx context.Context, held *int) (bool, error) {
 	// First copy what readers allow without the write lock, so that
 	// appends go on meanwhile, and the truncation, which keeps them out,
-	// has little left to copy. A reader whose snapshot is older than
-	// frames that are left keeps them in the log: the truncation would
-	// only wait for it to end, holding the lock.
+	// has little left to copy.
 	busy, logged, copied, err := s.walCheckpoint(ctx, "PASSIVE")
-	if err != nil || busy || copied < logged {
+	if err != nil || busy {
 		return false, err
+	}
+	if copied < logged {
+		// Readers whose snapshots are older than the frames left keep
+		// them in the log. On a busy server, short reads do so one after
+		// another while appends go on, and end soon once the write lock
+		// has stopped the appends: the truncation waits for them. A
+		// reader that stopped the previous attempt at the same frame is
+		// a long read, which the truncation would only wait for holding
+		// the lock.
+		long := copied == *held
+		*held = copied
+		if long {
+			return false, nil
+		}
+	} else {
+		*held = -1
 	}
 	// Truncating keeps writers out while it runs; its connection waits
 	// checkpointWait at most for readers that still use the log.
 	err = s.writing(ctx, func() (err error) {
+		if s.truncating != nil {
+			s.truncating()
+		}
 		busy, _, _, err = s.walCheckpoint(ctx, "TRUNCATE")
 		return err
 	})
