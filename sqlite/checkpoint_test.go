@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/sqlite"
 )
 
@@ -23,56 +22,6 @@ func walSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
-}
-
-// TestCheckpointLetsAppendsThrough: while a reader keeps a Checkpoint
-// waiting, appends go on, of this process and of another one whose busy
-// timeout is short; once the reader is done, the Checkpoint empties the
-// log. Checkpoint held the write lock while SQLite waited for the readers,
-// for the whole busy timeout at each of its attempts: appends of another
-// process failed with "database is locked", and this process's with "held
-// the write lock for the whole busy timeout".
-func TestCheckpointLetsAppendsThrough(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(ctx, path, &sqlite.Options{BusyTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	other, err := sqlite.Open(ctx, path, &sqlite.Options{BusyTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	appendN(t, s, "before", 3)
-	release := holdRead(t, s)
-	// Frames the reader's snapshot does not have, which it keeps from
-	// being copied into the file.
-	appendN(t, s, "after", 1)
-
-	checkpointed := make(chan error, 1)
-	go func() { checkpointed <- s.Checkpoint(ctx) }()
-	for i := range 20 {
-		if _, err := other.Append(ctx, "other", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
-			t.Fatalf("append %d of another process while a reader kept Checkpoint waiting: %v", i, err)
-		}
-		if _, err := s.Append(ctx, "same", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
-			t.Fatalf("append %d while a reader kept Checkpoint waiting: %v", i, err)
-		}
-	}
-	select {
-	case err := <-checkpointed:
-		t.Fatalf("Checkpoint returned %v while a reader still used the log", err)
-	default:
-	}
-	release()
-	if err := <-checkpointed; err != nil {
-		t.Fatalf("Checkpoint once the reader was done: %v", err)
-	}
-	if n := walSize(t, path); n != 0 {
-		t.Fatalf("after Checkpoint the write-ahead log holds %d bytes, want 0", n)
-	}
 }
 
 // TestCheckpointReportsReaders: a Checkpoint that readers keep from

@@ -1502,23 +1502,7 @@ func TestCheckpointWaitsForShortReads(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if _, err := s.Append(ctx, "before", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-				t.Fatal(err)
-			}
-			tx, err := s.read.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback()
-			var n int
-			// A read transaction takes its snapshot at its first read.
-			if err := tx.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			// A frame that the reader's snapshot does not have.
-			if _, err := s.Append(ctx, "after", chronicle.NoStream, chronicle.EventData{Type: "E"}); err != nil {
-				t.Fatal(err)
-			}
+			tx := oldSnapshot(t, s)
 			locked := 0
 			s.truncating = func() {
 				if locked++; tt.short && locked == 1 {
@@ -1536,9 +1520,108 @@ func TestCheckpointWaitsForShortReads(t *testing.T) {
 			if !tt.short {
 				return
 			}
-			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
-				t.Fatalf("after Checkpoint the write-ahead log holds %d bytes, want 0", fi.Size())
-			}
+			checkWALEmpty(t, path)
 		})
+	}
+}
+
+// TestCheckpointLetsAppendsThrough: while a reader keeps a Checkpoint
+// waiting, appends go on, of this process and of another one whose busy
+// timeout is short; once the reader is done, the Checkpoint empties the
+// log. Checkpoint held the write lock while SQLite waited for the readers,
+// for the whole busy timeout at each of its attempts: appends of another
+// process failed with "database is locked", and this process's with "held
+// the write lock for the whole busy timeout". The appends begin once
+// Checkpoint holds the lock to wait for the reader, as its first attempt
+// does: begun before, as they were, this process's first append waited
+// out the busy timeout and got the lock as Checkpoint gave up, and the
+// others came in before it took the lock again, so that the test passed
+// with that fault too.
+func TestCheckpointLetsAppendsThrough(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := Open(ctx, path, &Options{BusyTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := Open(ctx, path, &Options{BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx := oldSnapshot(t, s)
+	locked := make(chan struct{})
+	var once sync.Once
+	s.truncating = func() { once.Do(func() { close(locked) }) }
+
+	checkpointed := make(chan error, 1)
+	go func() { checkpointed <- s.Checkpoint(ctx) }()
+	select {
+	case <-locked:
+	case err := <-checkpointed:
+		t.Fatalf("Checkpoint returned %v without taking the write lock to wait for the reader", err)
+	}
+	for i := range 5 {
+		// This process's appends wait for the write lock, which
+		// Checkpoint holds from before the hook: a second, fifty times
+		// the 20 ms that it may hold it for, is an append that waited
+		// for the reader.
+		wait, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := s.Append(wait, "same", chronicle.Any, chronicle.EventData{Type: "E"})
+		cancel()
+		if err != nil {
+			t.Fatalf("append %d while a reader kept Checkpoint waiting: %v", i, err)
+		}
+		if _, err := other.Append(ctx, "other", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+			t.Fatalf("append %d of another process while a reader kept Checkpoint waiting: %v", i, err)
+		}
+	}
+	select {
+	case err := <-checkpointed:
+		t.Fatalf("Checkpoint returned %v while a reader still used the log", err)
+	default:
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-checkpointed; err != nil {
+		t.Fatalf("Checkpoint once the reader was done: %v", err)
+	}
+	checkWALEmpty(t, path)
+}
+
+// oldSnapshot appends an event to s, begins a read transaction that sees
+// it, and appends another that it does not see, whose frame in the log
+// the reader keeps from being copied into the file. The transaction is
+// rolled back when the test ends, if it has not been.
+func oldSnapshot(t *testing.T, s *Store) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "before", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	var n int
+	// A read transaction takes its snapshot at its first read.
+	if err := tx.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "after", chronicle.Any, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// checkWALEmpty fails the test unless the write-ahead log of the file at
+// path is empty.
+func checkWALEmpty(t *testing.T, path string) {
+	t.Helper()
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
+		t.Fatalf("after Checkpoint the write-ahead log holds %d bytes, want 0", fi.Size())
 	}
 }
