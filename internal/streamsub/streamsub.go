@@ -54,6 +54,7 @@ type follower struct {
 	// Under Hub.mu.
 	members map[*member]struct{}
 	next    uint64        // the revision that the next read starts at
+	reads   uint64        // the reads begun
 	failed  chan struct{} // closed when the log or a read failed
 	err     error         // why, once failed is closed
 }
@@ -61,13 +62,21 @@ type follower struct {
 // member is one subscription's place in a follower.
 type member struct {
 	batches chan batch
-	missed  bool // under Hub.mu: a batch did not fit in batches
+	// Under Hub.mu.
+	missed bool   // a batch did not fit in batches
+	joined uint64 // the follower's reads begun before the member joined
 }
 
 // batch is what a read of the stream from revision from showed.
 type batch struct {
 	from   uint64
 	events []chronicle.RecordedEvent
+	// early, in place of the events, tells a member that the read began
+	// before it joined: it may show what the member started too late
+	// to see (events that a delete or the metadata hid before), so the
+	// member reads for itself instead, after it, so as to miss none of
+	// what it showed either.
+	early bool
 }
 
 // Stream follows one stream: [Stream.CatchUp] yields the events it holds,
@@ -121,9 +130,11 @@ func (s *Stream) CatchUp(ctx context.Context, from uint64) iter.Seq2[chronicle.R
 // shows again included), in one read for all that an append wrote. The
 // subscriptions of a Hub to one stream share that work: a goroutine of
 // the Hub follows the log and reads for them all, and each yields what
-// the read showed from its own next revision on. One that joins the others, or falls behind them,
-// reads the stream once for itself. A store that cannot hide events is
-// spared the reads, and each subscription follows the log for itself.
+// the read showed from its own next revision on. One that joins the
+// others, or falls behind them, reads the stream once for itself (one
+// that joins during a read of theirs, once more after it). A store that
+// cannot hide events is spared the reads, and each subscription follows
+// the log for itself.
 func (s *Stream) Live(ctx context.Context) iter.Seq2[chronicle.RecordedEvent, error] {
 	if !s.hub.hides {
 		return s.liveAlone(ctx)
@@ -134,9 +145,10 @@ func (s *Stream) Live(ctx context.Context) iter.Seq2[chronicle.RecordedEvent, er
 		defer h.leave(f, m)
 		// deliver yields what b shows from the next revision on, or what a
 		// read of its own shows when b starts after it (the reads before
-		// b showed events that this subscription has not yielded).
+		// b showed events that this subscription has not yielded) or
+		// began before it joined.
 		deliver := func(b batch) bool {
-			if b.from > s.next {
+			if b.early || b.from > s.next {
 				return s.readAgain(ctx, m, yield)
 			}
 			for _, e := range b.events {
@@ -267,8 +279,10 @@ func (h *Hub) join(s *Stream) (*follower, *member) {
 	} else {
 		// The follower's reads so far may have shown events that s has
 		// not yielded: s reads once for itself. From then on the
-		// follower reads from s's next revision, or one before it.
+		// follower reads from s's next revision, or one before it. A
+		// read under way is not handed to s (see batch.early).
 		m.missed = true
+		m.joined = f.reads
 		f.next = min(f.next, s.next)
 	}
 	f.members[m] = struct{}{}
@@ -320,8 +334,13 @@ func (h *Hub) follow(ctx context.Context, f *follower, after uint64) error {
 		}
 		h.mu.Lock()
 		from := f.next
+		skip := e.Revision < from
+		if !skip {
+			f.reads++
+		}
+		read := f.reads
 		h.mu.Unlock()
-		if e.Revision < from {
+		if skip {
 			continue
 		}
 		var events []chronicle.RecordedEvent
@@ -336,8 +355,12 @@ func (h *Hub) follow(ctx context.Context, f *follower, after uint64) error {
 			f.next = events[len(events)-1].Revision + 1
 		}
 		for m := range f.members {
+			b := batch{from: from, events: events}
+			if read <= m.joined {
+				b = batch{early: true}
+			}
 			select {
-			case m.batches <- batch{from: from, events: events}:
+			case m.batches <- b:
 			default:
 				m.missed = true
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -296,5 +297,151 @@ func TestSubscribersEndWithTheRead(t *testing.T) {
 	add()
 	if got := c.take(t, 1); got[0] != 2 {
 		t.Fatalf("a later subscription yielded %d, want 2", got[0])
+	}
+}
+
+// heldStore is a memory store whose stream reads call hooks, when set:
+// before, as they begin, and after, once they have taken their view of
+// the stream, before they yield it. A test can hold a read there.
+type heldStore struct {
+	*memory.Store
+	mu            sync.Mutex
+	before, after func()
+}
+
+func (h *heldStore) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		h.call(&h.before)
+		type item struct {
+			e   chronicle.RecordedEvent
+			err error
+		}
+		var shown []item
+		for e, err := range h.Store.ReadStream(ctx, stream, opts) {
+			shown = append(shown, item{e, err})
+		}
+		h.call(&h.after)
+		for _, it := range shown {
+			if !yield(it.e, it.err) {
+				return
+			}
+		}
+	}
+}
+
+func (h *heldStore) call(hook *func()) {
+	h.mu.Lock()
+	f := *hook
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// holdNext makes the next read that calls the hook wait there until
+// release is closed, once it has closed held, and the later ones send on
+// reads (when it has room).
+func (h *heldStore) holdNext(hook *func()) (held, release chan struct{}, reads chan struct{}) {
+	held, release = make(chan struct{}), make(chan struct{})
+	reads = make(chan struct{}, 16)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*hook = func() {
+		h.mu.Lock()
+		*hook = func() {
+			select {
+			case reads <- struct{}{}:
+			default: // more reads than the test waits for
+			}
+		}
+		h.mu.Unlock()
+		close(held)
+		<-release
+	}
+	return held, release, reads
+}
+
+// heldFive is a stream s of a held store with revisions 0 to 4, and a
+// subscription to it that has yielded them, whose shared read of
+// revision 5 is held.
+type heldFive struct {
+	store *heldStore
+	hub   *streamsub.Hub
+	live  *subscriber
+	// release lets the shared read go on; reads gets a value for each
+	// read after it (when it has room).
+	release, reads chan struct{}
+}
+
+// holdFive makes a heldFive whose read of revision 5 waits at the hook
+// that at returns (before or after it takes its view of the stream).
+func holdFive(t *testing.T, at func(*heldStore) *func()) *heldFive {
+	f := &heldFive{store: &heldStore{Store: memory.New(nil)}}
+	f.hub = streamsub.NewHub(f.store)
+	for range 5 {
+		f.add(t)
+	}
+	f.live = newSubscriber(t.Context(), t, f.hub, "s", 0)
+	f.live.take(t, 5)
+	var held chan struct{}
+	held, f.release, f.reads = f.store.holdNext(at(f.store))
+	f.add(t)
+	<-held
+	return f
+}
+
+func (f *heldFive) add(t *testing.T) {
+	t.Helper()
+	if _, err := f.store.Append(t.Context(), "s", chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJoinerGetsNoReadFromBeforeIt: a subscription that joins the others
+// while the shared read of an append is under way, after that append was
+// deleted, does not send it: no read made since it started shows it.
+func TestJoinerGetsNoReadFromBeforeIt(t *testing.T) {
+	// The shared read of revision 5 takes its view, and waits.
+	f := holdFive(t, func(h *heldStore) *func() { return &h.after })
+	if err := f.store.Delete(t.Context(), "s", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	// A client that had 0 to 4 comes back: revision 5 was deleted
+	// before it did. Its catch-up reads nothing, and so does its read
+	// as it joins the others; the shared read then hands out what it
+	// saw before the delete.
+	b := newSubscriber(t.Context(), t, f.hub, "s", 5)
+	<-f.reads // catch-up
+	<-f.reads // joining
+	close(f.release)
+	f.add(t) // 6, the stream's first revision after the delete
+	if got := b.take(t, 1); got[0] != 6 {
+		t.Fatalf("a subscription that started after revision 5 was deleted sent %d first, want 6", got[0])
+	}
+	if got := f.live.take(t, 2); fmt.Sprint(got) != "[5 6]" {
+		t.Fatalf("the subscription that was live when revision 5 was appended sent %v, want [5 6]", got)
+	}
+}
+
+// TestJoinerMissesNoneOfAReadUnderWay: a subscription that joins the
+// others while the shared read of an append is under way, before it
+// takes its view of the stream, still sends what that read shows past
+// its own, at once.
+func TestJoinerMissesNoneOfAReadUnderWay(t *testing.T) {
+	// The shared read of revision 5 begins, and waits.
+	f := holdFive(t, func(h *heldStore) *func() { return &h.before })
+	b := newSubscriber(t.Context(), t, f.hub, "s", 5)
+	<-f.reads // catch-up, which shows 5
+	if got := b.take(t, 1); got[0] != 5 {
+		t.Fatalf("the catch-up sent %d, want 5", got[0])
+	}
+	<-f.reads // joining, which shows nothing more
+	f.add(t)  // 6, after the joiner's reads, before the shared read's view
+	close(f.release)
+	if got := f.live.take(t, 2); fmt.Sprint(got) != "[5 6]" {
+		t.Fatalf("the subscription that was live when revision 5 was appended sent %v, want [5 6]", got)
+	}
+	if got := b.take(t, 1); got[0] != 6 {
+		t.Fatalf("the subscription that joined during the shared read sent %d, want 6", got[0])
 	}
 }
