@@ -163,6 +163,7 @@ func wrongExpectedVersion(w *chronicle.WrongExpectedRevisionError) *esdbpb.Appen
 
 // batch is one append of a BatchAppend stream, as its chunks arrive.
 type batch struct {
+	corr   *esdbpb.UUID
 	opts   *esdbpb.BatchAppendReq_Options
 	events []chronicle.EventData
 }
@@ -171,6 +172,10 @@ type batch struct {
 // append is one or more chunks with the same correlation ID, the last
 // marked final; each gets one answer, with errors as google.rpc.Status
 // details rather than as the call's status, so that the stream goes on.
+//
+// A client that closes its side of the stream still has each append it
+// sent a chunk of answered before the stream ends: one whose final chunk
+// never came with an error, as nothing of it is written.
 //
 // Clients keep the stream open for all their appends, so that it would
 // never end by itself: when the server begins to stop, it ends as a
@@ -216,7 +221,7 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		}
 		req, err := in.req, in.err
 		if errors.Is(err, io.EOF) {
-			return nil
+			return st.abandon(ctx, srv, pending)
 		}
 		if err != nil {
 			return err
@@ -228,7 +233,7 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		key := corr.String()
 		b := pending[key]
 		if b == nil {
-			b = &batch{}
+			b = &batch{corr: req.GetCorrelationId()}
 			pending[key] = b
 		}
 		if req.GetOptions() != nil {
@@ -253,6 +258,22 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 			return err
 		}
 	}
+}
+
+// abandon answers the appends whose final chunk never came, once their
+// client has closed its side of the stream, so that it knows that none
+// of their events were written rather than wait for answers that would
+// never come, or guess.
+func (st *streams) abandon(ctx context.Context, srv grpc.BidiStreamingServer[esdbpb.BatchAppendReq, esdbpb.BatchAppendResp], pending map[string]*batch) error {
+	for _, b := range pending {
+		resp := st.batchAppend(ctx, b, grpcstatus.Error(codes.InvalidArgument,
+			"the client closed the stream before the final chunk of this append (is_final): nothing of it was written; send it again, ending with a final chunk"))
+		resp.CorrelationId = b.corr
+		if err := srv.Send(resp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (st *streams) batchAppend(ctx context.Context, b *batch, bad error) *esdbpb.BatchAppendResp {

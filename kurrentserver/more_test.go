@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,81 @@ func TestBatchAppend(t *testing.T) {
 	}
 	if _, err := s.Recv(); err != io.EOF {
 		t.Fatalf("after CloseSend: %v, want EOF", err)
+	}
+}
+
+// TestBatchAppendHalfClosed: when a client closes its side of a
+// BatchAppend stream, every append it sent a chunk of is answered before
+// the stream ends: the finished ones as usual, and one whose final chunk
+// never came with an error saying that nothing of it was written, which
+// is so. The server ended the stream with status OK and never answered
+// the unfinished append, so that its client could not tell whether its
+// events were written.
+func TestBatchAppendHalfClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		finished bool // whether the append sent last had its final chunk
+	}{
+		{"Unfinished", false},
+		{"FinalThenClose", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := memory.New(nil)
+			c := esdbpb.NewStreamsClient(conn(t, store, nil))
+			s, err := c.BatchAppend(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+			last := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+			for _, r := range []*esdbpb.BatchAppendReq{batchReq(whole, "whole", true), batchReq(last, "last", tc.finished)} {
+				if err := s.Send(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			answers := map[string]*esdbpb.BatchAppendResp{}
+			for {
+				r, err := s.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("the stream ended with %v, want OK once each append is answered", err)
+				}
+				answers[r.GetCorrelationId().GetString_()] = r
+			}
+			if r := answers[whole.GetString_()]; r.GetSuccess() == nil {
+				t.Errorf("the finished append: %v, want success", r)
+			}
+			r := answers[last.GetString_()]
+			switch {
+			case r == nil:
+				t.Fatalf("the append sent last was never answered; answers: %v", answers)
+			case tc.finished && r.GetSuccess() == nil:
+				t.Errorf("the finished append sent last: %v, want success", r)
+			case !tc.finished && (codes.Code(r.GetError().GetCode()) != codes.InvalidArgument ||
+				!strings.Contains(r.GetError().GetMessage(), "nothing of it was written") ||
+				string(r.GetStreamIdentifier().GetStreamName()) != "last"):
+				t.Errorf("the unfinished append: %v, want InvalidArgument for stream last, saying that nothing of it was written", r)
+			}
+			var streams []string
+			for e, err := range store.ReadAll(ctxT(t), chronicle.ReadAllOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				streams = append(streams, e.Stream)
+			}
+			want := []string{"whole"}
+			if tc.finished {
+				want = append(want, "last")
+			}
+			if !equal(streams, want) {
+				t.Errorf("the store holds events of %v, want %v", streams, want)
+			}
+		})
 	}
 }
 
