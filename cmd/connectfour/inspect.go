@@ -192,9 +192,9 @@ func (a *app) stats(ctx context.Context, _ []string) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "RANK\tPLAYER\tGAMES\tWINS\tLOSSES\tTIES\t")
+	fmt.Fprintln(tw, "RANK\tPLAYER\tGAMES\tWINS\tLOSSES\tTIES")
 	for i, p := range players {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t\n", i+1, cli.Printable(p.Name), p.Games, p.Wins, p.Losses, p.Ties)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\n", i+1, cli.Printable(p.Name), p.Games, p.Wins, p.Losses, p.Ties)
 	}
 	if err := tw.Flush(); err != nil {
 		return a.fail(err)

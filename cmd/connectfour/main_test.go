@@ -366,6 +366,11 @@ func TestBinaryWinAndTie(t *testing.T) {
 	}
 	stats := runBin(t, home, "", "stats", "--store", db)
 	stats.must(t, exitOK, "RANK", "PLAYER", "WINS")
+	for line := range strings.Lines(stats.out) {
+		if strings.TrimRight(line, " \n") != strings.TrimSuffix(line, "\n") {
+			t.Fatalf("stats ends a line with spaces: %q", line)
+		}
+	}
 	for _, want := range []string{`1\s+alice\s+1\s+1\s+0\s+0`, `\d\s+bob\s+1\s+0\s+1\s+0`, `\d\s+carol\s+1\s+0\s+0\s+1`} {
 		if !regexp.MustCompile(want).MatchString(stats.out) {
 			t.Fatalf("stats lacks a line matching %s:\n%s", want, stats.out)
