@@ -3,13 +3,11 @@ package connectfour_test
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-)
 
-// goListing finds the Go code blocks of a Markdown file.
-var goListing = regexp.MustCompile("(?s)```go\n(.*?)```")
+	"github.com/chronicle-es/chronicle/internal/doclisting"
+)
 
 // TestTutorialListings checks that every Go listing of docs/tutorial.md is
 // real code: it appears, character for character, in one of this
@@ -34,13 +32,13 @@ func TestTutorialListings(t *testing.T) {
 		}
 		sources = append(sources, string(b))
 	}
-	listings := goListing.FindAllStringSubmatch(string(doc), -1)
+	listings := doclisting.Go(string(doc))
 	if len(listings) < 8 {
 		t.Fatalf("found %d Go listings in the tutorial, want at least 8 (one per step)", len(listings))
 	}
-	for i, m := range listings {
-		listing := m[1]
-		if !inSources(sources, listing) && !inSources(sources, indent(listing)) {
+	for i, l := range listings {
+		listing := l.Code
+		if !inSources(sources, listing) && !inSources(sources, doclisting.Indent(listing)) {
 			t.Errorf("listing %d of docs/tutorial.md is not in examples/connectfour/*.go:\n%s", i+1, listing)
 		}
 	}
@@ -53,16 +51,4 @@ func inSources(sources []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// indent adds a tab to every non-empty line of s, as gofmt indents the
-// body of a function.
-func indent(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = "\t" + l
-		}
-	}
-	return strings.Join(lines, "\n")
 }
