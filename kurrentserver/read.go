@@ -35,21 +35,23 @@ func (st *streams) Read(req *esdbpb.ReadReq, srv grpc.ServerStreamingServer[esdb
 	o := req.GetOptions()
 	_, subscribe := o.GetCountOption().(*esdbpb.ReadReq_Options_Subscription)
 	if !subscribe {
-		return st.read(srv.Context(), o, srv)
+		return st.read(srv.Context(), o, false, srv)
 	}
 	ctx, stop := st.s.untilStopping(srv.Context())
 	defer stop()
-	err := st.read(ctx, o, srv)
+	err := st.read(ctx, o, true, srv)
 	if errors.Is(context.Cause(ctx), errStopping) {
 		return errStopping
 	}
 	return err
 }
 
-func (st *streams) read(ctx context.Context, o *esdbpb.ReadReq_Options, srv grpc.ServerStreamingServer[esdbpb.ReadResp]) error {
+// read serves Read with ctx in place of the call's context, which a
+// subscription's ends when the server begins to stop; subscribe says
+// whether o asks for one.
+func (st *streams) read(ctx context.Context, o *esdbpb.ReadReq_Options, subscribe bool, srv grpc.ServerStreamingServer[esdbpb.ReadResp]) error {
 	r := &reader{st: st, srv: srv, structured: o.GetUuidOption().GetStructured() != nil}
 	backwards := o.GetReadDirection() == esdbpb.ReadReq_Options_Backwards
-	_, subscribe := o.GetCountOption().(*esdbpb.ReadReq_Options_Subscription)
 	switch so := o.GetStreamOption().(type) {
 	case *esdbpb.ReadReq_Options_Stream:
 		if subscribe {
