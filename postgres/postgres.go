@@ -527,9 +527,9 @@ func (s *Store) Schema() string { return s.opts.Schema }
 
 // Close waits for the appends under way, then closes the store's
 // connections. Every call after Close fails with an error matching
-// [chronicle.ErrClosed], but for bad input (an invalid stream name,
-// event, filter or metadata), refused as such first, as before Close;
-// running subscriptions end with one. Close may be called more than
+// [chronicle.ErrClosed], and running subscriptions end with one; only
+// bad input (an invalid stream name, event, filter or metadata) is
+// refused as such first, as before Close. Close may be called more than
 // once. It returns nil: closing a connection cannot fail in a way that
 // the caller could act on.
 func (s *Store) Close() error {

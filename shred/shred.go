@@ -76,11 +76,11 @@
 // personal field that is such an envelope already (an event read from
 // the store underneath, appended again) as it is; a value that only
 // starts as one does, such as a map whose first key is "$shredded", is
-// encrypted as any other. A personal
-// value that is null, or an empty string that is its own subject, holds
-// nothing personal and is kept as it is; a subject field that is null or
-// empty is refused, as a missing one is, since the values of unrelated
-// people would otherwise share one key.
+// encrypted as any other. A personal value that is null, or an empty
+// string that is its own subject, holds nothing personal and is kept as
+// it is; a subject field that is null or empty is refused, as a missing
+// one is, since the values of unrelated people would otherwise share
+// one key.
 //
 // Fields written before $key existed have none, and there the two cases
 // cannot be told apart: a wrong key and a damaged ciphertext both fail
@@ -140,9 +140,8 @@
 // [KeySize] bytes long, the Store finds no snapshot, and the stream
 // replays from its events: one pruned after that snapshot loads without
 // what the hidden events did. The next snapshot saved through the Store
-// replaces it. A program built
-// with an earlier version of this package finds no snapshot in one
-// sealed with version 2, and replays.
+// replaces it. A program built with an earlier version of this package
+// finds no snapshot in one sealed with version 2, and replays.
 package shred
 
 import (

@@ -226,7 +226,7 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool // set as Close starts, for closedErr
+	closed    atomic.Bool // set as Close starts, for closedErr and liveSource
 
 	// truncating, when a test sets it, is called by Checkpoint holding
 	// the write lock, before it truncates the log.
@@ -403,10 +403,10 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 func (s *Store) Path() string { return s.path }
 
 // Close waits for appends under way, then closes the file. Every call
-// after Close fails with an error matching [chronicle.ErrClosed], but
-// for bad input (an invalid stream name, event, filter or metadata),
-// refused as such first, as before Close; running subscriptions end with
-// one. Close may be called more than once.
+// after Close fails with an error matching [chronicle.ErrClosed], and
+// running subscriptions end with one; only bad input (an invalid stream
+// name, event, filter or metadata) is refused as such first, as before
+// Close. Close may be called more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)

@@ -17,9 +17,9 @@ import (
 // the names of its indexes and triggers, and the file's user_version
 // (PRAGMA user_version), which holds the version of its schema: should it
 // change, every write of this store fails as below, and Open takes the
-// file for one of that version. A trigger or view of yours on
-// events should name the columns it copies rather than SELECT *: a newer
-// schema may add one. A transaction holds SQLite's write lock, which appends
+// file for one of that version. A trigger or view of yours on events
+// should name the columns it copies rather than SELECT *: a newer schema
+// may add one. A transaction holds SQLite's write lock, which appends
 // also need, so keep it short. Updates run one at a time, and take turns
 // with the store's appends, first come first served.
 //
@@ -127,10 +127,10 @@ const checkpointWait = 20 * time.Millisecond
 // within. It tries again, letting appends in between, as long as readers
 // use the log, up to the busy timeout ([Options.BusyTimeout]) or until
 // ctx ends, and then returns an error matching [ErrCheckpointBusy] (and
-// ctx's error, when ctx ended). A reader that keeps the same commits from
-// being copied from one attempt to the next, a long read, it waits for
-// without the lock.
-// Like Update, it waits for the write lock until ctx ends.
+// ctx's error, when ctx ended). A long read, one that keeps the same
+// commits from being copied from one attempt to the next, it waits for
+// without the lock. Like Update, it waits for the write lock until ctx
+// ends.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	giveUp := time.Now().Add(s.opts.BusyTimeout)
 	readers := false // an attempt found readers in the log
