@@ -108,7 +108,7 @@ func (f *inFlight) track(next http.Handler) http.Handler {
 			// A request read just before its connection was closed:
 			// the store may be closed already. The answer goes nowhere.
 			w.Header().Set("Connection", "close")
-			http.Error(w, "the server has stopped", http.StatusServiceUnavailable)
+			http.Error(w, "the server is stopping: try again once it is back", http.StatusServiceUnavailable)
 			return
 		}
 		f.reqs[r] = time.Now()

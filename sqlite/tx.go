@@ -42,7 +42,7 @@ func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 			// cost the same query, and a second one whenever an append
 			// came in between, as one mostly does.
 			if err := checkSchema(ctx, tx); err != nil {
-				return s.closedErr(ctx, err)
+				return fmt.Errorf("update: %w", s.closedErr(ctx, err))
 			}
 			return fn(tx)
 		})
