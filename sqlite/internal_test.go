@@ -1625,3 +1625,90 @@ func checkWALEmpty(t *testing.T, path string) {
 		t.Fatalf("after Checkpoint the write-ahead log holds %d bytes, want 0", fi.Size())
 	}
 }
+
+// TestScavengeVacuumLetsAppendsThrough: while a scavenge gives the free
+// pages of the events it removed back to the file system, appends go on.
+// It gave them all back in one statement, holding the write lock that
+// appends need: after a scavenge of many events, for seconds, and appends
+// failed once the busy timeout had passed. Here an append queues for the
+// lock at each step of the vacuum: each must go through before the
+// vacuum ends, and the space must come back all the same.
+func TestScavengeVacuumLetsAppendsThrough(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v.db")
+	s, err := Open(ctx, path, &Options{Durability: Relaxed, BusyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Enough free pages for several steps of the vacuum.
+	big := chronicle.EventData{Type: "E", Data: []byte(`"` + strings.Repeat("x", 4000) + `"`)}
+	for range 4 * vacuumStep / 100 {
+		if _, err := s.Append(ctx, "doomed", chronicle.Any, slices.Repeat([]chronicle.EventData{big}, 100)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Tombstone(ctx, "doomed", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		steps, appends, midway int
+		appended               chan error // the last append's result, or nil before the first
+	)
+	appendOne := func() {
+		appended = make(chan error, 1)
+		go func(done chan<- error) {
+			_, err := s.Append(ctx, "live", chronicle.Any, chronicle.EventData{Type: "E"})
+			done <- err
+		}(appended)
+		appends++
+		// The vacuum's next step must find the append queued, as a
+		// busy server's would be.
+		for !waiting(s.writes) {
+			runtime.Gosched()
+		}
+	}
+	s.vacuuming = func() {
+		steps++
+		if appended != nil {
+			// The append queued before this step did, and has had the
+			// lock in between: it has returned, or is about to.
+			select {
+			case err := <-appended:
+				if err != nil {
+					t.Errorf("append %d during the vacuum: %v", appends, err)
+				}
+				midway++
+			case <-time.After(time.Minute):
+				t.Errorf("append %d still waits at step %d of the vacuum, though it queued for the lock before this step did", appends, steps)
+				return
+			}
+		}
+		appendOne()
+	}
+	if _, err := s.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-appended; err != nil {
+		t.Errorf("append %d, queued at the vacuum's last step: %v", appends, err)
+	}
+	if midway == 0 {
+		t.Fatalf("the vacuum ran in %d step(s), and no append went through before it ended", steps)
+	}
+	var free int
+	if err := s.read.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		t.Fatal(err)
+	}
+	if free != 0 {
+		t.Fatalf("after Scavenge the file has %d free pages, want 0: the space was not given back", free)
+	}
+	checkWALEmpty(t, path)
+	var got int
+	if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != appends {
+		t.Fatalf("%d events left, want the %d appended during the vacuum", got, appends)
+	}
+}

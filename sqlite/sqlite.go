@@ -45,7 +45,8 @@
 // writers take SQLite's write lock in turn, waiting up to
 // [Options.BusyTimeout], or until the contexts of all the appends of the
 // batch have ended. Within one process, the batches of appends, the
-// transactions of [Store.Update] and [Store.Scavenge], and the attempts
+// transactions of [Store.Update] and [Store.Scavenge] (whose vacuum at
+// the end gives free pages back 2 MiB at a time), and the attempts
 // of [Store.Checkpoint] to empty the write-ahead log, which wait no more
 // than 20 ms each for readers, queue for the lock in Go, first come first
 // served: SQLite's own wait, which looks for the lock between sleeps,
@@ -231,6 +232,9 @@ type Store struct {
 	// truncating, when a test sets it, is called by Checkpoint holding
 	// the write lock, before it truncates the log.
 	truncating func()
+	// vacuuming, when a test sets it, is called by Scavenge holding the
+	// write lock, before each step that gives free pages back.
+	vacuuming func()
 }
 
 // closedErr returns err, made to match [chronicle.ErrClosed] once the
