@@ -396,6 +396,9 @@ func (w *writer) read(req *pageRequest) ([]chronicle.RecordedEvent, bool, error)
 	// which the next BEGIN on the connection rolls back (see beginHealed).
 	defer w.release()
 	if w.heal() != nil {
+		// The connection still holds a transaction it could not end:
+		// the read pool reads instead, and the next batch, which tries
+		// to end it too, reports the failure to its appends.
 		return nil, false, nil
 	}
 	fill := w.refillable(req)
@@ -535,6 +538,7 @@ func (w *writer) cached(ctx context.Context, stream string, opts chronicle.ReadS
 func (w *writer) checkCached(stream string, opts chronicle.ReadStreamOptions) ([]chronicle.RecordedEvent, bool, error) {
 	defer w.release()
 	if w.heal() != nil {
+		// As in read: the file answers, not the cache.
 		return nil, false, nil
 	}
 	n := w.s.cache.asking()

@@ -163,6 +163,7 @@ func (e *UsageError) Help(prog string) string {
 // arguments. Its words start with the command's name: those of
 // [Program.WrongArgs], else "get takes ID, got 0 arguments".
 type ArgsError struct {
+	// Command is the command's name, as the command line gave it.
 	Command string
 	// Want names the arguments that the command takes, and Got holds
 	// those it got.
