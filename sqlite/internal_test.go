@@ -1643,7 +1643,7 @@ func TestScavengeVacuumLetsAppendsThrough(t *testing.T) {
 	defer s.Close()
 	// Enough free pages for several steps of the vacuum.
 	big := chronicle.EventData{Type: "E", Data: []byte(`"` + strings.Repeat("x", 4000) + `"`)}
-	for range 4 * vacuumStep / 100 {
+	for range 4 * vacuumFirstStep / 100 {
 		if _, err := s.Append(ctx, "doomed", chronicle.Any, slices.Repeat([]chronicle.EventData{big}, 100)...); err != nil {
 			t.Fatal(err)
 		}
@@ -1710,5 +1710,32 @@ func TestScavengeVacuumLetsAppendsThrough(t *testing.T) {
 	}
 	if got != appends {
 		t.Fatalf("%d events left, want the %d appended during the vacuum", got, appends)
+	}
+}
+
+// TestNextVacuumStep: a step of the vacuum that held the write lock past
+// vacuumSlow is halved, one under vacuumFast doubled, within their
+// bounds, so that appends wait about as long for a step whatever the
+// file, rather than as long as a fixed count of pages takes.
+func TestNextVacuumStep(t *testing.T) {
+	for _, c := range []struct {
+		pages int
+		took  time.Duration
+		want  int
+	}{
+		{vacuumFirstStep, vacuumSlow + 1, vacuumFirstStep / 2},
+		{vacuumFirstStep, 200 * time.Millisecond, vacuumFirstStep / 2},
+		{vacuumMinStep, time.Second, vacuumMinStep},
+		{vacuumMinStep + 1, time.Second, vacuumMinStep},
+		{vacuumFirstStep, vacuumFast - 1, vacuumFirstStep * 2},
+		{vacuumMaxStep, 0, vacuumMaxStep},
+		{vacuumMaxStep - 1, 0, vacuumMaxStep},
+		{vacuumFirstStep, vacuumFast, vacuumFirstStep},
+		{vacuumFirstStep, vacuumSlow, vacuumFirstStep},
+		{vacuumFirstStep, (vacuumFast + vacuumSlow) / 2, vacuumFirstStep},
+	} {
+		if got := nextVacuumStep(c.pages, c.took); got != c.want {
+			t.Errorf("nextVacuumStep(%d, %v) = %d, want %d", c.pages, c.took, got, c.want)
+		}
 	}
 }

@@ -143,9 +143,9 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // time, each in a transaction that also records how far it got, so that
 // appends wait for no more than one stream's removal, and a scavenge that
 // is stopped resumes after the last stream it finished. Then it gives the
-// freed pages back to the file system, 2 MiB at a time so that appends go
-// on in between, and empties the write-ahead log ([Store.Checkpoint]) so
-// that the removed events are gone from the disk. Should ctx end while it
+// freed pages back to the file system in steps of about 20 ms each, so
+// that appends go on in between, and empties the write-ahead log
+// ([Store.Checkpoint]) so that the removed events are gone from the disk. Should ctx end while it
 // gives the space back, the events are removed, and a Scavenge called
 // again gives the rest back. Should readers keep the log in use, it
 // returns an error matching [ErrCheckpointBusy]: the events are removed,
@@ -299,34 +299,64 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 	return removed, err
 }
 
-// vacuumStep is how many free pages each step of a scavenge's vacuum
-// gives back, holding the write lock: 2 MiB with SQLite's default page
-// size. A step took 20 ms on average after a scavenge of 270,000 events,
-// and 70 ms after one of 900,000, whose pages lie further apart (see
-// docs/benchmarks.md).
-const vacuumStep = 512
+// The steps of a scavenge's vacuum each hold the write lock that appends
+// need, so an append waits for at most one step. A fixed count of pages
+// did not bound that wait: 512 pages (2 MiB with SQLite's default page
+// size) took 19 ms on average after a scavenge of 270,000 events, but
+// 69 ms, and up to 199 ms, after one of 900,000, whose pages lie further
+// apart (see docs/benchmarks.md). So each step gives back as many pages
+// as the last step's time suggests, aiming at about the 20 ms that an
+// attempt of Checkpoint holds the lock for.
+const (
+	vacuumFirstStep = 512 // pages of the first step
+	vacuumMinStep   = 16  // so that each step still gives back some
+	// vacuumMaxStep is 8 MiB: should the pages to move lie further apart
+	// after a fast stretch, one step of it takes about a quarter of a
+	// second at the slowest rate measured, before the halving sets in.
+	vacuumMaxStep = 2048
+	vacuumSlow    = 20 * time.Millisecond
+	vacuumFast    = 5 * time.Millisecond
+)
 
-// vacuum gives the file's free pages back to the file system, vacuumStep
-// at a time, letting the write lock go between steps so that appends go
-// on: all at once, after a scavenge of many events, it held the lock for
-// seconds, and appends failed once the busy timeout had passed. It gives
-// back no more pages than were free when it began, so that it ends even
-// should Updates keep freeing pages meanwhile.
+// nextVacuumStep returns how many pages the vacuum's next step gives
+// back, after a step of pages that held the write lock for took. It
+// halves a step that took longer than vacuumSlow, and doubles one that
+// took less than vacuumFast: halving at once corrects a step that ran
+// long, and the band between keeps the count from swinging every step.
+func nextVacuumStep(pages int, took time.Duration) int {
+	switch {
+	case took > vacuumSlow:
+		return max(pages/2, vacuumMinStep)
+	case took < vacuumFast:
+		return min(pages*2, vacuumMaxStep)
+	}
+	return pages
+}
+
+// vacuum gives the file's free pages back to the file system in steps
+// (see nextVacuumStep), letting the write lock go between them so that
+// appends go on: all at once, after a scavenge of many events, it held
+// the lock for seconds, and appends failed once the busy timeout had
+// passed. It gives back no more pages than were free when it began, so
+// that it ends even should Updates keep freeing pages meanwhile.
 func (s *Store) vacuum(ctx context.Context) error {
 	var left int
 	if err := s.read.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&left); err != nil {
 		return err
 	}
-	for left > 0 {
+	for step := vacuumFirstStep; left > 0; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		free := 0
+		var took time.Duration
 		err := s.writing(ctx, func() error {
 			if s.vacuuming != nil {
 				s.vacuuming()
 			}
-			if _, err := s.update.ExecContext(ctx, "PRAGMA incremental_vacuum("+strconv.Itoa(vacuumStep)+")"); err != nil {
+			start := time.Now()
+			defer func() { took = time.Since(start) }()
+			if _, err := s.update.ExecContext(ctx, "PRAGMA incremental_vacuum("+strconv.Itoa(step)+")"); err != nil {
 				return err
 			}
 			return s.update.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free)
@@ -334,7 +364,8 @@ func (s *Store) vacuum(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		left = min(left-vacuumStep, free)
+		left = min(left-step, free)
+		step = nextVacuumStep(step, took)
 	}
 	return nil
 }

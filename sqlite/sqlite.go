@@ -46,7 +46,7 @@
 // [Options.BusyTimeout], or until the contexts of all the appends of the
 // batch have ended. Within one process, the batches of appends, the
 // transactions of [Store.Update] and [Store.Scavenge] (whose vacuum at
-// the end gives free pages back 2 MiB at a time), and the attempts
+// the end gives free pages back in steps of about 20 ms), and the attempts
 // of [Store.Checkpoint] to empty the write-ahead log, which wait no more
 // than 20 ms each for readers, queue for the lock in Go, first come first
 // served: SQLite's own wait, which looks for the lock between sleeps,
