@@ -118,7 +118,8 @@ func (s *Stream) CatchUp(ctx context.Context, from uint64) iter.Seq2[chronicle.R
 // Live yields the stream's events after those that CatchUp yielded, as
 // they commit, until ctx ends, the caller stops or the store fails. The
 // events it yields may be shared with the other subscriptions to the
-// stream: they must not be changed.
+// stream: they must not be changed. The store's error comes after every
+// event that the reads before it showed.
 //
 // The log has no subscription to one stream: the live part follows the
 // global log after the later of the head taken by Start and the last
@@ -132,9 +133,10 @@ func (s *Stream) CatchUp(ctx context.Context, from uint64) iter.Seq2[chronicle.R
 // the Hub follows the log and reads for them all, and each yields what
 // the read showed from its own next revision on. One that joins the
 // others, or falls behind them, reads the stream once for itself (one
-// that joins during a read of theirs, once more after it). A store that
-// cannot hide events is spared the reads, and each subscription follows
-// the log for itself.
+// that joins during a read of theirs, once more after it; one behind
+// when a shared read fails, before it yields the error, which its own
+// read may then replace). A store that cannot hide events is spared the
+// reads, and each subscription follows the log for itself.
 func (s *Stream) Live(ctx context.Context) iter.Seq2[chronicle.RecordedEvent, error] {
 	if !s.hub.hides {
 		return s.liveAlone(ctx)
@@ -178,11 +180,19 @@ func (s *Stream) Live(ctx context.Context) iter.Seq2[chronicle.RecordedEvent, er
 					return
 				}
 			case <-f.failed:
-				// What was read before the failure comes first.
+				// What was read before the failure comes first: the
+				// batches that fitted, then, for those that did not, a
+				// read of its own (which may fail too, and end it).
 				for len(m.batches) > 0 {
 					if !deliver(<-m.batches) {
 						return
 					}
+				}
+				h.mu.Lock()
+				missed := m.missed
+				h.mu.Unlock()
+				if missed && !s.readAgain(ctx, m, yield) {
+					return
 				}
 				if f.err != nil {
 					yield(chronicle.RecordedEvent{}, f.err)

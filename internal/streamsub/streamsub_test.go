@@ -244,16 +244,23 @@ func TestSlowSubscriber(t *testing.T) {
 }
 
 // failingStore is a memory store whose stream reads fail while fail is
-// set.
+// set, and the next one once failNext is set.
 type failingStore struct {
 	*memory.Store
-	fail atomic.Bool
+	fail, failNext atomic.Bool
+	// begun, when not nil, gets a value as each read begins (when it has
+	// room), so that a test can tell where the subscriptions are.
+	begun chan struct{}
 }
 
 var errRead = errors.New("the disk is on fire")
 
 func (f *failingStore) ReadStream(ctx context.Context, stream string, opts chronicle.ReadStreamOptions) iter.Seq2[chronicle.RecordedEvent, error] {
-	if f.fail.Load() {
+	select {
+	case f.begun <- struct{}{}:
+	default:
+	}
+	if f.fail.Load() || f.failNext.CompareAndSwap(true, false) {
 		return func(yield func(chronicle.RecordedEvent, error) bool) { yield(chronicle.RecordedEvent{}, errRead) }
 	}
 	return f.Store.ReadStream(ctx, stream, opts)
@@ -297,6 +304,74 @@ func TestSubscribersEndWithTheRead(t *testing.T) {
 	add()
 	if got := c.take(t, 1); got[0] != 2 {
 		t.Fatalf("a later subscription yielded %d, want 2", got[0])
+	}
+}
+
+// TestSlowSubscriberEndsWithTheReadAfterWhatItMissed: a subscription
+// that fell behind the others by more reads than it may hold, when the
+// shared read then fails, yields every event that the reads before the
+// failure showed, once and in order, before the error: what did not fit
+// as well as what it held.
+func TestSlowSubscriberEndsWithTheReadAfterWhatItMissed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &failingStore{Store: memory.New(nil), begun: make(chan struct{}, 3)}
+	hub := streamsub.NewHub(store)
+	// The slow one yields nothing until the test takes from its got.
+	fast, slow := newSubscriber(ctx, t, hub, "s", 0), newSubscriber(ctx, t, hub, "s", 0)
+	// Both follow the stream once three reads have begun: a catch-up
+	// each, then the read of the one that joins the other.
+	for range 3 {
+		<-store.begun
+	}
+	add := func() {
+		t.Helper()
+		if _, err := store.Append(ctx, "s", chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 40 // more reads than the slow one may hold
+	for i := range n {
+		add()
+		if got := fast.take(t, 1); got[0] != uint64(i) {
+			t.Fatalf("the fast subscription yielded %d, want %d", got[0], i)
+		}
+	}
+	store.failNext.Store(true)
+	add() // revision n, whose shared read fails
+	select {
+	case err := <-fast.end:
+		if !errors.Is(err, errRead) {
+			t.Fatalf("the fast subscription ended with %v, want %v", err, errRead)
+		}
+	case rev := <-fast.got:
+		t.Fatalf("the fast subscription yielded revision %d from a read that failed", rev)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fast subscription did not end")
+	}
+	// The slow one reads for itself what it missed, which the store
+	// shows again: up to revision n.
+	var got []uint64
+	for {
+		select {
+		case rev := <-slow.got:
+			got = append(got, rev)
+			continue
+		case err := <-slow.end:
+			if !errors.Is(err, errRead) {
+				t.Fatalf("the slow subscription yielded %v, then ended with %v, want %v", got, err, errRead)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the slow subscription yielded %v, then nothing for 10s", got)
+		}
+		break
+	}
+	want := make([]uint64, n+1)
+	for i := range want {
+		want[i] = uint64(i)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the slow subscription yielded %v before the error, want 0 to %d in order", got, n)
 	}
 }
 
