@@ -32,12 +32,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 	var version int32
 	var written bool
 	// The upsert may wait for a Delete's or a scavenge's lock on the
-	// row, and must then write the row as they left it, as READ
-	// COMMITTED does: at the session's default isolation, which a
-	// database or a role may set to REPEATABLE READ, it would fail.
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&version, &written)
-	})
+	// row, and then writes the row as they left it, as READ COMMITTED,
+	// which the store's connections always use, does.
+	err := s.pool.QueryRow(ctx, s.sql.setMeta, stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(m.TruncateBefore)).Scan(&version, &written)
 	if err == nil {
 		err = s.checkVersion(version)
 	}
@@ -99,7 +96,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	if how == tombstoned {
 		verb = "tombstone"
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", verb, stream, err)
 	}
@@ -204,13 +201,7 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 			progress(p)
 		}
 	}
-	// READ COMMITTED, as SetStreamMetadata's upsert: another process's
-	// scavenge may hold the row.
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, s.sql.scavengeDone)
-		return err
-	})
-	if err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql.scavengeDone); err != nil {
 		return p, fmt.Errorf("scavenge: %w", err)
 	}
 	if _, err := s.pool.Exec(ctx, "VACUUM "+s.sql.table("events")); err != nil {
@@ -250,7 +241,7 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 // round trip, and a commit cut short could not tell whether the events
 // are gone, so the scavenge could not count them right.
 func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo bool) (removed uint64, err error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -151,7 +151,11 @@
 // which cannot carry LISTEN. It turns JIT compilation off on its own
 // connections, unless the connection string sets jit: its statements are
 // short, and PostgreSQL's estimates for tables not yet analysed once made
-// it compile each page read, at a hundred times the cost of the read.
+// it compile each page read, at a hundred times the cost of the read. Its
+// connections' transactions are READ COMMITTED, whatever the connection
+// string, the database or the role sets for a default: the store's writes
+// rest on it (a statement that waited for a lock reads the rows committed
+// meanwhile), and View asks for REPEATABLE READ by name.
 package postgres
 
 import (
@@ -283,6 +287,7 @@ func Open(ctx context.Context, connString string, opts *Options) (*Store, error)
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	s := &Store{opts: o, channel: channelName(o.Schema), sql: newQueries(o.Schema), updates: make(chan struct{}, 1)}
 	if err := s.open(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open postgres store (schema %q): %w", o.Schema, err)
@@ -391,7 +396,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

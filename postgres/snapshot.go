@@ -69,7 +69,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap chronicle.Snapshot) error
 // stream's deletion state and whether a read returns the snapshot's
 // event, which is whether it was kept.
 func (s *Store) saveSnapshot(ctx context.Context, snap chronicle.Snapshot, data []byte) (deleted int16, visible bool, err error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, false, err
 	}

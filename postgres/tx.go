@@ -53,7 +53,7 @@ func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("update: %w", ctx.Err())
 	}
 	defer func() { <-s.updates }()
-	return s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(tx *sql.Tx) error {
+	return s.inTx(ctx, nil, func(tx *sql.Tx) error {
 		var version int32
 		err := tx.QueryRowContext(ctx, s.sql.beginUpdate, s.searchPath(), updateLockClass, s.opts.Schema).Scan(&version)
 		if err != nil {

@@ -41,14 +41,6 @@ func (r *request) size() int {
 // a batch of its own.
 const maxBatchBytes = 64 << 20
 
-// beginWrite begins the transactions that write. The store's writes rest
-// on READ COMMITTED (a statement that waited for a lock reads the rows as
-// committed since), so every one of them names it, as the other writes'
-// pgx.TxOptions and Update's sql.TxOptions do, rather than take the
-// session's default, which a database or a role may set to another
-// (TestConformanceRepeatableReadDefault).
-const beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED"
-
 type reply struct {
 	res chronicle.AppendResult
 	err error
@@ -269,7 +261,7 @@ func (w *writer) attempt(ctx context.Context, batch []*request, locked bool) (re
 	}
 
 	if locked {
-		if _, err := conn.Exec(ctx, beginWrite); err != nil {
+		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 			return nil, fmt.Errorf("begin: %w", err)
 		}
 		if _, err := conn.Exec(ctx, w.s.sql.lockHead); err != nil {
@@ -406,7 +398,7 @@ func (w *writer) insert(ctx context.Context, conn *pgx.Conn, ins *insertArgs, me
 	hook := w.hook.Load()
 	b := &pgx.Batch{}
 	if begin {
-		b.Queue(beginWrite)
+		b.Queue("BEGIN")
 	}
 	if undelete == nil {
 		undelete = []string{}
