@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+
+	"github.com/chronicle-es/chronicle/internal/jsonread"
 )
 
 // EventType describes how one Go type is stored as events of one type
@@ -48,7 +50,7 @@ func JSON[T any](name string, opts ...TypeOption) EventType {
 			if len(b) == 0 {
 				return v, nil
 			}
-			err := json.Unmarshal(b, target)
+			err := jsonread.Unmarshal(b, target)
 			return v, err
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/chronicle-es/chronicle/internal/jsonread"
 	"github.com/google/uuid"
 )
 
@@ -133,7 +134,7 @@ func UnmarshalMetadata(b []byte) (Metadata, error) {
 		return nil, nil
 	}
 	var m Metadata
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := jsonread.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chronicle-es/chronicle/internal/jsonread"
 	"github.com/google/uuid"
 )
 
@@ -171,7 +172,7 @@ func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C,
 	if cfg.Decode == nil {
 		cfg.Decode = func(b []byte) (S, error) {
 			var s S
-			err := json.Unmarshal(b, &s)
+			err := jsonread.Unmarshal(b, &s)
 			return s, err
 		}
 	}

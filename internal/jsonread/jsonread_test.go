@@ -1,0 +1,206 @@
+package jsonread_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/chronicle-es/chronicle/internal/jsonread"
+)
+
+type moved struct {
+	Player string `json:"player"`
+	Column int    `json:"column"`
+}
+
+type nested struct {
+	Name    string            `json:"name"`
+	Tags    []string          `json:"tags,omitempty"`
+	Counts  map[string]int    `json:"counts"`
+	Inner   *moved            `json:"inner"`
+	Any     any               `json:"any"`
+	At      time.Time         `json:"at"`
+	Raw     json.RawMessage   `json:"raw"`
+	Flag    bool              `json:"flag,string"`
+	Amount  float64           `json:"amount"`
+	Small   int8              `json:"small"`
+	Bytes   []byte            `json:"bytes"`
+	Arr     [2]uint16         `json:"arr"`
+	Ignored string            `json:"-"`
+	Labels  map[int]string    `json:"labels"`
+	Next    *nested           `json:"next"`
+	Meta    map[string]string `json:",omitempty"`
+	embedded
+}
+
+type embedded struct {
+	Deep string `json:"deep"`
+}
+
+type withNumber struct {
+	N    json.Number            `json:"n"`
+	More map[string]json.Number `json:"more"`
+}
+
+// inputs are valid and invalid JSON, and JSON that does not fit the
+// types: each is decoded into each type by both decoders.
+var inputs = []string{
+	`{"player":"6f1c2a3e-8d44-4b7a-9a0e-1c2d3e4f5a6b","column":3}`,
+	`{"PLAYER":"x","Column":1}`,
+	`{"player":"a","player":"b"}`,
+	`{"player":"\u00e9\ud83d\ude00 \"q\" \\","column":-0}`,
+	`{"player":"bad utf8 ` + "\xff" + `","column":1}`,
+	`{"column":1e2}`,
+	`{"column":1.5}`,
+	`{"column":99999999999999999999}`,
+	`{"column":"3"}`,
+	`{"player":null,"column":null}`,
+	`null`,
+	``,
+	`   `,
+	`{`,
+	`{"player":"a",}`,
+	`{"player":"a"} trailing`,
+	`[1,2,3]`,
+	`"just a string"`,
+	`{"name":"n","tags":["a","b"],"counts":{"x":1,"y":2},"inner":{"player":"p","column":6},"any":{"k":[1,"two",null,true,2.5]},"at":"2026-12-06T22:15:00.123456789Z","raw":{"a" : [1, 2]},"flag":"true","amount":-1.25e-3,"small":127,"bytes":"aGVsbG8=","arr":[1,65535],"Ignored":"x","labels":{"1":"one","-2":"minus two"},"next":{"name":"child"},"Meta":{"k":"v"},"deep":"d"}`,
+	`{"small":128}`,
+	`{"flag":true}`,
+	`{"at":"not a time"}`,
+	`{"labels":{"x":"not an int key"}}`,
+	`{"bytes":"not base64!"}`,
+	`{"arr":[1,2,3]}`,
+	`{"n":12.50,"more":{"a":-1e400,"b":0}}`,
+	`{"n":"12"}`,
+	`{"n":"not a number"}`,
+	`{"n":true}`,
+	`{"unknown":{"deeply":[{"nested":null}]},"player":"p"}`,
+}
+
+// TestMatchesEncodingJSON holds Unmarshal to encoding/json's results:
+// the same value and the same error, for every input and type.
+func TestMatchesEncodingJSON(t *testing.T) {
+	for _, in := range inputs {
+		for _, typ := range []reflect.Type{
+			reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[withNumber](),
+			reflect.TypeFor[map[string]any](), reflect.TypeFor[[]any](), reflect.TypeFor[any](),
+			reflect.TypeFor[*moved](), reflect.TypeFor[map[string]string](),
+		} {
+			t.Run(fmt.Sprintf("%v/%.20q", typ, in), func(t *testing.T) { same(t, typ, []byte(in)) })
+		}
+	}
+}
+
+func same(t *testing.T, typ reflect.Type, data []byte) {
+	t.Helper()
+	want := reflect.New(typ)
+	wantErr := json.Unmarshal(data, want.Interface())
+	got := reflect.New(typ)
+	gotErr := jsonread.Unmarshal(data, got.Interface())
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || reflect.TypeOf(gotErr) != reflect.TypeOf(wantErr) {
+		t.Fatalf("Unmarshal(%q) into %v: error %T %v, encoding/json's %T %v", data, typ, gotErr, gotErr, wantErr, wantErr)
+	}
+	if wantErr == nil && !reflect.DeepEqual(got.Interface(), want.Interface()) {
+		t.Fatalf("Unmarshal(%q) into %v:\n got %#v\nwant %#v", data, typ, got.Elem().Interface(), want.Elem().Interface())
+	}
+}
+
+// TestErrorsMatchable shows that callers can still match the standard
+// library's error types.
+func TestErrorsMatchable(t *testing.T) {
+	var m moved
+	var syntax *json.SyntaxError
+	if err := jsonread.Unmarshal([]byte(`{"player":`), &m); !errors.As(err, &syntax) {
+		t.Errorf("truncated input: %T %v, want a *json.SyntaxError", err, err)
+	}
+	var typ *json.UnmarshalTypeError
+	if err := jsonread.Unmarshal([]byte(`{"column":"x"}`), &m); !errors.As(err, &typ) {
+		t.Errorf("a string for an int: %T %v, want a *json.UnmarshalTypeError", err, err)
+	}
+	var invalid *json.InvalidUnmarshalError
+	if err := jsonread.Unmarshal([]byte(`{}`), m); !errors.As(err, &invalid) {
+		t.Errorf("not a pointer: %T %v, want a *json.InvalidUnmarshalError", err, err)
+	}
+}
+
+// TestFast checks which types take the faster decoder: all but those
+// that hold encoding/json.Number, however deep.
+func TestFast(t *testing.T) {
+	type deepNumber struct {
+		A []map[string]*[1]withNumber
+	}
+	type recursive struct {
+		Self []recursive
+		Next *recursive
+	}
+	for typ, want := range map[reflect.Type]bool{
+		reflect.TypeFor[*moved]():          true,
+		reflect.TypeFor[*nested]():         true,
+		reflect.TypeFor[*recursive]():      true,
+		reflect.TypeFor[*map[string]any](): true,
+		reflect.TypeFor[*withNumber]():     false,
+		reflect.TypeFor[*deepNumber]():     false,
+		reflect.TypeFor[*json.Number]():    false,
+	} {
+		if got := jsonread.Fast(typ); got != want {
+			t.Errorf("Fast(%v) = %v, want %v", typ, got, want)
+		}
+	}
+}
+
+// TestFewerAllocations shows that the faster decoder is the one that
+// ran: encoding/json allocates its decoder's state at every call.
+func TestFewerAllocations(t *testing.T) {
+	data := []byte(inputs[0])
+	std := testing.AllocsPerRun(100, func() {
+		var m moved
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ours := testing.AllocsPerRun(100, func() {
+		var m moved
+		if err := jsonread.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if ours >= std {
+		t.Errorf("Unmarshal made %v allocations a call, encoding/json %v: the faster decoder did not run", ours, std)
+	}
+}
+
+func FuzzMatchesEncodingJSON(f *testing.F) {
+	for _, in := range inputs {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, typ := range []reflect.Type{reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any]()} {
+			same(t, typ, data)
+		}
+	})
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	data := []byte(inputs[0])
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m moved
+			if err := json.Unmarshal(data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("jsonread", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m moved
+			if err := jsonread.Unmarshal(data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
