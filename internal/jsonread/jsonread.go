@@ -15,7 +15,11 @@
 //     callers get the standard library's error types and messages (and
 //     the standard library has the last word on what is invalid);
 //   - a type that holds encoding/json.Number, which the other package
-//     does not know as a number, decodes with encoding/json.
+//     does not know as a number, decodes with encoding/json;
+//   - so does a struct with a field tag option that encoding/json does
+//     not know (anything but omitempty, omitzero and string): the other
+//     package reads v2's options (case:strict, embed, format, ...) even
+//     in its v1 API, and encoding/json ignores them.
 //
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
@@ -24,6 +28,7 @@ package jsonread
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"sync"
 
 	fast "github.com/go-json-experiment/json/v1"
@@ -54,19 +59,20 @@ var numberType = reflect.TypeFor[json.Number]()
 var verdicts sync.Map // reflect.Type -> bool
 
 // Fast reports whether values of type t decode the same with the faster
-// decoder: whether t holds no encoding/json.Number anywhere in its
-// structure.
+// decoder: whether nothing in t's structure is read differently by the
+// two (see the package doc).
 func Fast(t reflect.Type) bool {
 	if v, ok := verdicts.Load(t); ok {
 		return v.(bool)
 	}
-	ok := !holdsNumber(t, map[reflect.Type]bool{})
+	ok := !differs(t, map[reflect.Type]bool{})
 	verdicts.Store(t, ok)
 	return ok
 }
 
-// holdsNumber walks t's structure; seen stops it at recursive types.
-func holdsNumber(t reflect.Type, seen map[reflect.Type]bool) bool {
+// differs walks t's structure for what the two decoders read
+// differently; seen stops it at recursive types.
+func differs(t reflect.Type, seen map[reflect.Type]bool) bool {
 	if t == numberType {
 		return true
 	}
@@ -76,15 +82,30 @@ func holdsNumber(t reflect.Type, seen map[reflect.Type]bool) bool {
 	seen[t] = true
 	switch t.Kind() {
 	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return holdsNumber(t.Elem(), seen)
+		return differs(t.Elem(), seen)
 	case reflect.Map:
-		return holdsNumber(t.Key(), seen) || holdsNumber(t.Elem(), seen)
+		return differs(t.Key(), seen) || differs(t.Elem(), seen)
 	case reflect.Struct:
 		for i := range t.NumField() {
-			if holdsNumber(t.Field(i).Type, seen) {
+			f := t.Field(i)
+			if !v1Tag(f.Tag.Get("json")) || differs(f.Type, seen) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// v1Tag reports whether a field's json tag has only options that
+// encoding/json knows, so that both decoders read it alike.
+func v1Tag(tag string) bool {
+	_, opts, _ := strings.Cut(tag, ",")
+	for opt := range strings.SplitSeq(opts, ",") {
+		switch opt {
+		case "", "omitempty", "omitzero", "string":
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle/internal/jsonread"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 type moved struct {
@@ -43,6 +44,60 @@ type embedded struct {
 type withNumber struct {
 	N    json.Number            `json:"n"`
 	More map[string]json.Number `json:"more"`
+}
+
+// caseStrict has a tag option that only the faster decoder reads:
+// encoding/json matches "NAME" to it, case:strict would not.
+type caseStrict struct {
+	Name string `json:"name,case:strict"`
+}
+
+// embedOption has v2's embed option, which encoding/json ignores: for it
+// Inner is a member named "Inner", not Inner's fields inlined.
+type embedOption struct {
+	Inner moved          `json:",embed"`
+	Rest  map[string]any `json:"rest,embed"`
+}
+
+// formatOption has v2's format option, which encoding/json ignores.
+type formatOption struct {
+	At time.Time `json:",format:unix"`
+}
+
+// typeCase is one input for one type.
+type typeCase struct {
+	typ reflect.Type
+	in  string
+}
+
+// typeCases are inputs that the faster decoder once read differently
+// from encoding/json, each for the type that showed it.
+var typeCases = []typeCase{
+	{reflect.TypeFor[caseStrict](), `{"NAME":"x"}`},
+	{reflect.TypeFor[embedOption](), `{"player":"x","Inner":{"player":"y"},"rest":{"a":1},"other":2}`},
+	{reflect.TypeFor[formatOption](), `{"At":12}`},
+}
+
+// fuzzTypes are the types the fuzz test decodes each input into.
+var fuzzTypes = []reflect.Type{
+	reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any](),
+	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](),
+}
+
+// TestTypeCases holds Unmarshal to encoding/json's results for typeCases.
+func TestTypeCases(t *testing.T) {
+	for _, c := range typeCases {
+		t.Run(fmt.Sprintf("%v/%.30q", c.typ, c.in), func(t *testing.T) { same(t, c.typ, []byte(c.in)) })
+	}
+}
+
+// TestGlobalFormatTag shows that a program that turns the format option
+// on for every caller of the faster decoder, as its package allows, does
+// not change what Unmarshal reads.
+func TestGlobalFormatTag(t *testing.T) {
+	jsonv2.ExperimentalGlobalSupportFormatTag(true)
+	defer jsonv2.ExperimentalGlobalSupportFormatTag(false)
+	same(t, reflect.TypeFor[formatOption](), []byte(`{"At":12}`))
 }
 
 // inputs are valid and invalid JSON, and JSON that does not fit the
@@ -144,6 +199,8 @@ func TestFast(t *testing.T) {
 		reflect.TypeFor[*withNumber]():     false,
 		reflect.TypeFor[*deepNumber]():     false,
 		reflect.TypeFor[*json.Number]():    false,
+		reflect.TypeFor[*caseStrict]():     false,
+		reflect.TypeFor[*embedOption]():    false,
 	} {
 		if got := jsonread.Fast(typ); got != want {
 			t.Errorf("Fast(%v) = %v, want %v", typ, got, want)
@@ -176,8 +233,11 @@ func FuzzMatchesEncodingJSON(f *testing.F) {
 	for _, in := range inputs {
 		f.Add([]byte(in))
 	}
+	for _, c := range typeCases {
+		f.Add([]byte(c.in))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, typ := range []reflect.Type{reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any]()} {
+		for _, typ := range fuzzTypes {
 			same(t, typ, data)
 		}
 	})
