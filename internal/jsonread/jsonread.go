@@ -19,7 +19,11 @@
 //   - so does a struct with a field tag option that encoding/json does
 //     not know (anything but omitempty, omitzero and string): the other
 //     package reads v2's options (case:strict, embed, format, ...) even
-//     in its v1 API, and encoding/json ignores them.
+//     in its v1 API, and encoding/json ignores them;
+//   - and so does a struct with a tag name that encoding/json refuses
+//     (one with a character other than a letter, a digit or its few
+//     punctuation marks), for which it names the field by its Go name
+//     where the other package takes the tag's.
 //
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
@@ -30,6 +34,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 
 	fast "github.com/go-json-experiment/json/v1"
 )
@@ -50,6 +55,10 @@ func Unmarshal(data []byte, v any) error {
 	}
 	return nil
 }
+
+// v1NamePunct are the punctuation marks, and the space, that
+// encoding/json accepts in a tag name besides letters and digits.
+const v1NamePunct = "!#$%&()*+-./:;<=>?@[]^_{|}~ "
 
 // numberType is the one type that encoding/json treats as special by its
 // identity rather than by its methods.
@@ -96,10 +105,16 @@ func differs(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return false
 }
 
-// v1Tag reports whether a field's json tag has only options that
-// encoding/json knows, so that both decoders read it alike.
+// v1Tag reports whether a field's json tag has a name that encoding/json
+// accepts and only options that it knows, so that both decoders read the
+// tag alike.
 func v1Tag(tag string) bool {
-	_, opts, _ := strings.Cut(tag, ",")
+	name, opts, _ := strings.Cut(tag, ",")
+	for _, r := range name {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(v1NamePunct, r) {
+			return false
+		}
+	}
 	for opt := range strings.SplitSeq(opts, ",") {
 		switch opt {
 		case "", "omitempty", "omitzero", "string":

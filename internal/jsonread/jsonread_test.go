@@ -64,6 +64,14 @@ type formatOption struct {
 	At time.Time `json:",format:unix"`
 }
 
+// oddNames have tag names that encoding/json refuses, and so names the
+// fields by their Go names, where the faster decoder takes the tag's.
+type oddNames struct {
+	Euro  int `json:"€"`
+	//lint:ignore SA5008 a tag encoding/json refuses is what this tests
+	Slash int `json:"a\\b"`
+}
+
 // typeCase is one input for one type.
 type typeCase struct {
 	typ reflect.Type
@@ -76,12 +84,13 @@ var typeCases = []typeCase{
 	{reflect.TypeFor[caseStrict](), `{"NAME":"x"}`},
 	{reflect.TypeFor[embedOption](), `{"player":"x","Inner":{"player":"y"},"rest":{"a":1},"other":2}`},
 	{reflect.TypeFor[formatOption](), `{"At":12}`},
+	{reflect.TypeFor[oddNames](), `{"€":1,"a\\b":2,"Euro":5,"Slash":6}`},
 }
 
 // fuzzTypes are the types the fuzz test decodes each input into.
 var fuzzTypes = []reflect.Type{
 	reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any](),
-	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](),
+	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](), reflect.TypeFor[oddNames](),
 }
 
 // TestTypeCases holds Unmarshal to encoding/json's results for typeCases.
