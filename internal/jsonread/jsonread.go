@@ -23,13 +23,18 @@
 //   - and so does a struct with a tag name that encoding/json refuses
 //     (one with a character other than a letter, a digit or its few
 //     punctuation marks), for which it names the field by its Go name
-//     where the other package takes the tag's.
+//     where the other package takes the tag's;
+//   - and so does a map whose key type encoding/json reads otherwise: one
+//     of a kind it refuses (floats, bools, ...), and one with an
+//     UnmarshalJSON method, which it calls with the key still quoted and
+//     escaped.
 //
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
 package jsonread
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -64,6 +69,11 @@ const v1NamePunct = "!#$%&()*+-./:;<=>?@[]^_{|}~ "
 // identity rather than by its methods.
 var numberType = reflect.TypeFor[json.Number]()
 
+var (
+	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
 // verdicts caches Fast's answer per type: the walk is paid once.
 var verdicts sync.Map // reflect.Type -> bool
 
@@ -93,7 +103,7 @@ func differs(t reflect.Type, seen map[reflect.Type]bool) bool {
 	case reflect.Pointer, reflect.Slice, reflect.Array:
 		return differs(t.Elem(), seen)
 	case reflect.Map:
-		return differs(t.Key(), seen) || differs(t.Elem(), seen)
+		return !v1Key(t.Key()) || differs(t.Key(), seen) || differs(t.Elem(), seen)
 	case reflect.Struct:
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -101,6 +111,26 @@ func differs(t reflect.Type, seen map[reflect.Type]bool) bool {
 				return true
 			}
 		}
+	}
+	return false
+}
+
+// v1Key reports whether both decoders read map keys of type k alike:
+// those of the kinds encoding/json accepts, or that it reads with
+// UnmarshalText.
+func v1Key(k reflect.Type) bool {
+	p := reflect.PointerTo(k)
+	if p.Implements(unmarshalerType) {
+		return false
+	}
+	if p.Implements(textUnmarshalerType) {
+		return true
+	}
+	switch k.Kind() {
+	case reflect.String,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
 	}
 	return false
 }

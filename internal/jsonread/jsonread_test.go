@@ -67,9 +67,23 @@ type formatOption struct {
 // oddNames have tag names that encoding/json refuses, and so names the
 // fields by their Go names, where the faster decoder takes the tag's.
 type oddNames struct {
-	Euro  int `json:"€"`
+	Euro int `json:"€"`
 	//lint:ignore SA5008 a tag encoding/json refuses is what this tests
 	Slash int `json:"a\\b"`
+}
+
+// floatKeys has a map key kind that encoding/json refuses and the faster
+// decoder reads.
+type floatKeys struct {
+	F map[float64]string `json:"f"`
+	B map[bool]string    `json:"b"`
+}
+
+// timeKeys has a key type with an UnmarshalJSON method, which
+// encoding/json calls with the quoted key, escapes and all; the faster
+// decoder unquotes it first.
+type timeKeys struct {
+	T map[time.Time]int `json:"t"`
 }
 
 // typeCase is one input for one type.
@@ -84,6 +98,9 @@ var typeCases = []typeCase{
 	{reflect.TypeFor[caseStrict](), `{"NAME":"x"}`},
 	{reflect.TypeFor[embedOption](), `{"player":"x","Inner":{"player":"y"},"rest":{"a":1},"other":2}`},
 	{reflect.TypeFor[formatOption](), `{"At":12}`},
+	{reflect.TypeFor[floatKeys](), `{"f":{"1.5":"x"}}`},
+	{reflect.TypeFor[floatKeys](), `{"b":{}}`},
+	{reflect.TypeFor[timeKeys](), `{"t":{"2026-12-06T22:15:00\u005a":1}}`},
 	{reflect.TypeFor[oddNames](), `{"€":1,"a\\b":2,"Euro":5,"Slash":6}`},
 }
 
@@ -91,6 +108,7 @@ var typeCases = []typeCase{
 var fuzzTypes = []reflect.Type{
 	reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any](),
 	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](), reflect.TypeFor[oddNames](),
+	reflect.TypeFor[floatKeys](), reflect.TypeFor[timeKeys](),
 }
 
 // TestTypeCases holds Unmarshal to encoding/json's results for typeCases.
