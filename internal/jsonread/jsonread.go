@@ -27,7 +27,9 @@
 //   - and so does a map whose key type encoding/json reads otherwise: one
 //     of a kind it refuses (floats, bools, ...), and one with an
 //     UnmarshalJSON method, which it calls with the key still quoted and
-//     escaped.
+//     escaped;
+//   - and so does a type with the other package's own method,
+//     UnmarshalJSONFrom, which only that package calls.
 //
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
@@ -41,6 +43,7 @@ import (
 	"sync"
 	"unicode"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	fast "github.com/go-json-experiment/json/v1"
 )
 
@@ -72,6 +75,7 @@ var numberType = reflect.TypeFor[json.Number]()
 var (
 	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	unmarshalerFromType = reflect.TypeFor[jsonv2.UnmarshalerFrom]()
 )
 
 // verdicts caches Fast's answer per type: the walk is paid once.
@@ -92,7 +96,7 @@ func Fast(t reflect.Type) bool {
 // differs walks t's structure for what the two decoders read
 // differently; seen stops it at recursive types.
 func differs(t reflect.Type, seen map[reflect.Type]bool) bool {
-	if t == numberType {
+	if t == numberType || reflect.PointerTo(t).Implements(unmarshalerFromType) {
 		return true
 	}
 	if seen[t] {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chronicle-es/chronicle/internal/jsonread"
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 type moved struct {
@@ -86,6 +87,17 @@ type timeKeys struct {
 	T map[time.Time]int `json:"t"`
 }
 
+// v2Method has the faster decoder's own method, which encoding/json
+// does not know: a program that also uses that package for other JSON
+// may have types like it.
+type v2Method struct{ Got string }
+
+func (m *v2Method) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	v, err := d.ReadValue()
+	m.Got = "v2: " + string(v)
+	return err
+}
+
 // typeCase is one input for one type.
 type typeCase struct {
 	typ reflect.Type
@@ -101,6 +113,7 @@ var typeCases = []typeCase{
 	{reflect.TypeFor[floatKeys](), `{"f":{"1.5":"x"}}`},
 	{reflect.TypeFor[floatKeys](), `{"b":{}}`},
 	{reflect.TypeFor[timeKeys](), `{"t":{"2026-12-06T22:15:00\u005a":1}}`},
+	{reflect.TypeFor[struct{ V v2Method }](), `{"V":{"Got":"x"}}`},
 	{reflect.TypeFor[oddNames](), `{"€":1,"a\\b":2,"Euro":5,"Slash":6}`},
 }
 
