@@ -31,6 +31,10 @@
 //   - and so does a type with the other package's own method,
 //     UnmarshalJSONFrom, which only that package calls.
 //
+// time.Time keeps the faster decoder, told to call time.Time's own
+// UnmarshalJSON as encoding/json does: left to itself it unescapes the
+// string first, and so accepts "...\u005a" that encoding/json refuses.
+//
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
 package jsonread
@@ -41,6 +45,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -55,7 +60,7 @@ func Unmarshal(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || !Fast(rv.Type()) {
 		return json.Unmarshal(data, v)
 	}
-	if err := fast.Unmarshal(data, v); err != nil {
+	if err := jsonv2.Unmarshal(data, v, fastOptions); err != nil {
 		// Start again from the zero value, so that what v holds and the
 		// error are encoding/json's alone.
 		rv.Elem().SetZero()
@@ -67,6 +72,15 @@ func Unmarshal(data []byte, v any) error {
 // v1NamePunct are the punctuation marks, and the space, that
 // encoding/json accepts in a tag name besides letters and digits.
 const v1NamePunct = "!#$%&()*+-./:;<=>?@[]^_{|}~ "
+
+// fastOptions are the faster decoder's v1 options, with time.Time read
+// by its UnmarshalJSON method as encoding/json reads it.
+var fastOptions = jsonv2.JoinOptions(
+	fast.DefaultOptionsV1(),
+	jsonv2.WithUnmarshalers(jsonv2.UnmarshalFunc(func(b []byte, t *time.Time) error {
+		return t.UnmarshalJSON(b)
+	})),
+)
 
 // numberType is the one type that encoding/json treats as special by its
 // identity rather than by its methods.

@@ -98,6 +98,13 @@ func (m *v2Method) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 	return err
 }
 
+// times holds time.Time in the places a decoder may reach it from.
+type times struct {
+	At time.Time             `json:"at"`
+	P  *time.Time            `json:"p"`
+	M  map[string]*time.Time `json:"m"`
+}
+
 // typeCase is one input for one type.
 type typeCase struct {
 	typ reflect.Type
@@ -114,6 +121,10 @@ var typeCases = []typeCase{
 	{reflect.TypeFor[floatKeys](), `{"b":{}}`},
 	{reflect.TypeFor[timeKeys](), `{"t":{"2026-12-06T22:15:00\u005a":1}}`},
 	{reflect.TypeFor[struct{ V v2Method }](), `{"V":{"Got":"x"}}`},
+	{reflect.TypeFor[nested](), `{"at":"2026-12-06T22:15:00\u005a"}`},
+	{reflect.TypeFor[nested](), `{"at":"2026-12-06T22:15:00.Z"}`},
+	{reflect.TypeFor[times](), `{"p":null,"at":null,"m":{"a":"2026-12-06T22:15:00Z","b":null}}`},
+	{reflect.TypeFor[times](), `{"p":"2026-12-06T22:15:00Z","at":"2026-12-06T22:15:00+01:00"}`},
 	{reflect.TypeFor[oddNames](), `{"€":1,"a\\b":2,"Euro":5,"Slash":6}`},
 }
 
@@ -121,7 +132,7 @@ var typeCases = []typeCase{
 var fuzzTypes = []reflect.Type{
 	reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any](),
 	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](), reflect.TypeFor[oddNames](),
-	reflect.TypeFor[floatKeys](), reflect.TypeFor[timeKeys](),
+	reflect.TypeFor[floatKeys](), reflect.TypeFor[timeKeys](), reflect.TypeFor[times](),
 }
 
 // TestTypeCases holds Unmarshal to encoding/json's results for typeCases.
