@@ -7,33 +7,28 @@
 // call and checks the input in a pass of its own before decoding it.
 //
 // Go 1.27 rebuilt encoding/json on its v2 implementation, which decodes
-// the same input into the same values in a single pass. Until that is
-// the Go this module builds with, Unmarshal uses the same code from the
-// module that hosts it, github.com/go-json-experiment/json/v1, and keeps
-// encoding/json's results exactly:
-//   - where it fails, Unmarshal decodes again with encoding/json, so that
-//     callers get the standard library's error types and messages (and
-//     the standard library has the last word on what is invalid);
-//   - a type that holds encoding/json.Number, which the other package
-//     does not know as a number, decodes with encoding/json;
-//   - so does a struct with a field tag option that encoding/json does
-//     not know (anything but omitempty, omitzero and string): the other
-//     package reads v2's options (case:strict, embed, format, ...) even
-//     in its v1 API, and encoding/json ignores them;
-//   - and so does a struct with a tag name that encoding/json refuses
-//     (one with a character other than a letter, a digit or its few
-//     punctuation marks), for which it names the field by its Go name
-//     where the other package takes the tag's;
-//   - and so does a map whose key type encoding/json reads otherwise: one
-//     of a kind it refuses (floats, bools, ...), and one with an
-//     UnmarshalJSON method, which it calls with the key still quoted and
-//     escaped;
-//   - and so does a type with the other package's own method,
-//     UnmarshalJSONFrom, which only that package calls.
-//
-// time.Time keeps the faster decoder, told to call time.Time's own
-// UnmarshalJSON as encoding/json does: left to itself it unescapes the
-// string first, and so accepts "...\u005a" that encoding/json refuses.
+// in a single pass. Until that is the Go this module builds with,
+// Unmarshal uses the same code from the module that hosts it,
+// github.com/go-json-experiment/json/v1, where both are known to read
+// alike, and encoding/json everywhere else, so that its results are
+// encoding/json's:
+//   - the faster decoder takes only plain data: booleans, numbers and
+//     strings; pointers, slices, arrays, string-keyed maps and structs of
+//     them; any; time.Time (through its own UnmarshalJSON, as
+//     encoding/json calls it) and json.RawMessage. A struct qualifies
+//     when it has no embedded fields, its tags are ones encoding/json
+//     reads (a valid name; no options but omitempty, omitzero, and string
+//     on a basic kind), and no two of its fields' names match when case
+//     is ignored. Each of these rules stands where a difference between
+//     the two was found: v2's tag options, tag names encoding/json
+//     refuses, which of two fields takes a key, map keys of other kinds,
+//     the v2 method UnmarshalJSONFrom, escapes in a time;
+//   - any other type (one with its own UnmarshalJSON or UnmarshalText,
+//     encoding/json.Number, ...) decodes with encoding/json;
+//   - input that the faster decoder refuses is decoded again, from the
+//     zero value, by encoding/json, so that callers get the standard
+//     library's error types and messages, and it has the last word on
+//     what is invalid.
 //
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
@@ -82,11 +77,10 @@ var fastOptions = jsonv2.JoinOptions(
 	})),
 )
 
-// numberType is the one type that encoding/json treats as special by its
-// identity rather than by its methods.
-var numberType = reflect.TypeFor[json.Number]()
-
 var (
+	numberType          = reflect.TypeFor[json.Number]()
+	timeType            = reflect.TypeFor[time.Time]()
+	rawMessageType      = reflect.TypeFor[json.RawMessage]()
 	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	unmarshalerFromType = reflect.TypeFor[jsonv2.UnmarshalerFrom]()
@@ -95,80 +89,127 @@ var (
 // verdicts caches Fast's answer per type: the walk is paid once.
 var verdicts sync.Map // reflect.Type -> bool
 
-// Fast reports whether values of type t decode the same with the faster
-// decoder: whether nothing in t's structure is read differently by the
-// two (see the package doc).
+// Fast reports whether Unmarshal decodes into values of type t with the
+// faster decoder: whether t is plain data (see the package doc).
 func Fast(t reflect.Type) bool {
 	if v, ok := verdicts.Load(t); ok {
 		return v.(bool)
 	}
-	ok := !differs(t, map[reflect.Type]bool{})
+	ok := plain(t, map[reflect.Type]bool{})
 	verdicts.Store(t, ok)
 	return ok
 }
 
-// differs walks t's structure for what the two decoders read
-// differently; seen stops it at recursive types.
-func differs(t reflect.Type, seen map[reflect.Type]bool) bool {
-	if t == numberType || reflect.PointerTo(t).Implements(unmarshalerFromType) {
+// plain reports whether both decoders read values of type t alike; seen
+// stops it at recursive types, which the rest of the walk decides.
+func plain(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if t == timeType || t == rawMessageType {
 		return true
 	}
-	if seen[t] {
+	// encoding/json knows Number by its identity, the other by its own
+	// Number type.
+	if t == numberType || decodesItself(t) {
 		return false
+	}
+	if seen[t] {
+		return true
 	}
 	seen[t] = true
 	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return differs(t.Elem(), seen)
-	case reflect.Map:
-		return !v1Key(t.Key()) || differs(t.Key(), seen) || differs(t.Elem(), seen)
-	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !v1Tag(f.Tag.Get("json")) || differs(f.Type, seen) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// v1Key reports whether both decoders read map keys of type k alike:
-// those of the kinds encoding/json accepts, or that it reads with
-// UnmarshalText.
-func v1Key(k reflect.Type) bool {
-	p := reflect.PointerTo(k)
-	if p.Implements(unmarshalerType) {
-		return false
-	}
-	if p.Implements(textUnmarshalerType) {
-		return true
-	}
-	switch k.Kind() {
-	case reflect.String,
+	case reflect.Bool, reflect.String,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
 		return true
+	case reflect.Interface:
+		return t.NumMethod() == 0
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return plain(t.Elem(), seen)
+	case reflect.Map:
+		return t.Key().Kind() == reflect.String && !decodesItself(t.Key()) && plain(t.Elem(), seen)
+	case reflect.Struct:
+		return plainStruct(t, seen)
 	}
 	return false
 }
 
-// v1Tag reports whether a field's json tag has a name that encoding/json
-// accepts and only options that it knows, so that both decoders read the
-// tag alike.
-func v1Tag(tag string) bool {
+// decodesItself reports whether t, or a pointer to it, has a method that
+// one of the decoders would call instead of reading the value itself.
+func decodesItself(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return p.Implements(unmarshalerType) || p.Implements(textUnmarshalerType) || p.Implements(unmarshalerFromType)
+}
+
+// plainStruct reports whether both decoders map a struct's fields to the
+// same keys: no embedded fields, tags that encoding/json reads, and no
+// two names that match the same key, case ignored.
+func plainStruct(t reflect.Type, seen map[reflect.Type]bool) bool {
+	names := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous {
+			return false
+		}
+		tag := f.Tag.Get("json")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		name, ok := v1Tag(tag, f.Type)
+		if !ok || !plain(f.Type, seen) {
+			return false
+		}
+		if name == "" {
+			name = f.Name
+		}
+		key := foldKey(name)
+		if names[key] {
+			return false
+		}
+		names[key] = true
+	}
+	return true
+}
+
+// v1Tag returns the name in a field's json tag, and whether encoding/json
+// reads the tag as the faster decoder does: a name of the characters it
+// accepts, and no options but omitempty, omitzero, and string on a field
+// of a basic kind.
+func v1Tag(tag string, ft reflect.Type) (string, bool) {
 	name, opts, _ := strings.Cut(tag, ",")
 	for _, r := range name {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(v1NamePunct, r) {
-			return false
+			return "", false
 		}
 	}
 	for opt := range strings.SplitSeq(opts, ",") {
 		switch opt {
-		case "", "omitempty", "omitzero", "string":
+		case "", "omitempty", "omitzero":
+		case "string":
+			switch ft.Kind() {
+			case reflect.Bool, reflect.String,
+				reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+				reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+				reflect.Float32, reflect.Float64:
+			default:
+				return "", false
+			}
 		default:
-			return false
+			return "", false
 		}
 	}
-	return true
+	return name, true
+}
+
+// foldKey maps each letter of name to the smallest of the letters that
+// simple case folding makes equal to it, so that two names match when
+// case is ignored (as encoding/json matches keys, bytes.EqualFold) exactly
+// when their keys are equal.
+func foldKey(name string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
 }

@@ -42,6 +42,51 @@ type embedded struct {
 	Deep string `json:"deep"`
 }
 
+// rich is plain data of every shape the faster decoder takes.
+type rich struct {
+	Name   string            `json:"name"`
+	Tags   []string          `json:"tags,omitempty"`
+	Counts map[string]int    `json:"counts"`
+	Inner  *moved            `json:"inner"`
+	Any    any               `json:"any"`
+	At     time.Time         `json:"at"`
+	AtP    *time.Time        `json:"atp"`
+	Raw    json.RawMessage   `json:"raw"`
+	Flag   bool              `json:"flag,string"`
+	Num    int64             `json:"num,string,omitzero"`
+	Amount float64           `json:"amount"`
+	Small  int8              `json:"small"`
+	Bytes  []byte            `json:"bytes"`
+	Arr    [2]uint16         `json:"arr"`
+	Skip   string            `json:"-"`
+	Next   *rich             `json:"next"`
+	Meta   map[string]string `json:",omitempty"`
+	Named  column            `json:"named"`
+	Nested []map[string]*rich
+	//lint:ignore U1000 an unexported field, which both decoders skip, is what this tests
+	hidden int
+}
+
+type column int
+
+// collide has two fields whose names match the same keys when case is
+// ignored: which one a key fills is encoding/json's rule to apply.
+type collide struct {
+	A string `json:"xy"`
+	B string `json:"XY"`
+}
+
+// collideEmbedded is the same through an embedded struct, where
+// encoding/json's rule also weighs the fields' depths.
+type collideEmbedded struct {
+	lower
+	XY string `json:"XY"`
+}
+
+type lower struct {
+	Xy string `json:"xy"`
+}
+
 type withNumber struct {
 	N    json.Number            `json:"n"`
 	More map[string]json.Number `json:"more"`
@@ -126,6 +171,11 @@ var typeCases = []typeCase{
 	{reflect.TypeFor[times](), `{"p":null,"at":null,"m":{"a":"2026-12-06T22:15:00Z","b":null}}`},
 	{reflect.TypeFor[times](), `{"p":"2026-12-06T22:15:00Z","at":"2026-12-06T22:15:00+01:00"}`},
 	{reflect.TypeFor[oddNames](), `{"€":1,"a\\b":2,"Euro":5,"Slash":6}`},
+	{reflect.TypeFor[collide](), `{"Xy":"v"}`},
+	{reflect.TypeFor[collide](), `{"xy":"a","XY":"b","Xy":"c"}`},
+	{reflect.TypeFor[collideEmbedded](), `{"Xy":"v"}`},
+	{reflect.TypeFor[rich](), `{"at":"2026-12-06T22:15:00\u005a"}`},
+	{reflect.TypeFor[rich](), `{"num":"12","flag":"false","named":7,"Nested":[{"a":{"name":"x"}},null]}`},
 }
 
 // fuzzTypes are the types the fuzz test decodes each input into.
@@ -133,6 +183,7 @@ var fuzzTypes = []reflect.Type{
 	reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[any](),
 	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](), reflect.TypeFor[oddNames](),
 	reflect.TypeFor[floatKeys](), reflect.TypeFor[timeKeys](), reflect.TypeFor[times](),
+	reflect.TypeFor[rich](), reflect.TypeFor[collide](), reflect.TypeFor[collideEmbedded](),
 }
 
 // TestTypeCases holds Unmarshal to encoding/json's results for typeCases.
@@ -232,8 +283,8 @@ func TestErrorsMatchable(t *testing.T) {
 	}
 }
 
-// TestFast checks which types take the faster decoder: all but those
-// that hold encoding/json.Number, however deep.
+// TestFast checks which types take the faster decoder: plain data only
+// (see the package doc).
 func TestFast(t *testing.T) {
 	type deepNumber struct {
 		A []map[string]*[1]withNumber
@@ -242,21 +293,47 @@ func TestFast(t *testing.T) {
 		Self []recursive
 		Next *recursive
 	}
+	type text struct{ V textValue }
 	for typ, want := range map[reflect.Type]bool{
-		reflect.TypeFor[*moved]():          true,
-		reflect.TypeFor[*nested]():         true,
-		reflect.TypeFor[*recursive]():      true,
-		reflect.TypeFor[*map[string]any](): true,
-		reflect.TypeFor[*withNumber]():     false,
-		reflect.TypeFor[*deepNumber]():     false,
-		reflect.TypeFor[*json.Number]():    false,
-		reflect.TypeFor[*caseStrict]():     false,
-		reflect.TypeFor[*embedOption]():    false,
+		reflect.TypeFor[*moved]():           true,
+		reflect.TypeFor[*rich]():            true,
+		reflect.TypeFor[*recursive]():       true,
+		reflect.TypeFor[*map[string]any]():  true,
+		reflect.TypeFor[*times]():           true,
+		reflect.TypeFor[*any]():             true,
+		reflect.TypeFor[*nested]():          false, // an embedded struct
+		reflect.TypeFor[*withNumber]():      false,
+		reflect.TypeFor[*deepNumber]():      false,
+		reflect.TypeFor[*json.Number]():     false,
+		reflect.TypeFor[*caseStrict]():      false,
+		reflect.TypeFor[*embedOption]():     false,
+		reflect.TypeFor[*formatOption]():    false,
+		reflect.TypeFor[*oddNames]():        false,
+		reflect.TypeFor[*floatKeys]():       false,
+		reflect.TypeFor[*timeKeys]():        false,
+		reflect.TypeFor[*v2Method]():        false,
+		reflect.TypeFor[*collide]():         false,
+		reflect.TypeFor[*collideEmbedded](): false,
+		reflect.TypeFor[*text]():            false,
+		reflect.TypeFor[*fmt.Stringer]():    false,
+		reflect.TypeFor[*chan int]():        false,
+		reflect.TypeFor[*struct {
+			P *int `json:"p,string"`
+		}](): false,
 	} {
 		if got := jsonread.Fast(typ); got != want {
 			t.Errorf("Fast(%v) = %v, want %v", typ, got, want)
 		}
 	}
+}
+
+// textValue reads itself from text, which only encoding/json is left to
+// call.
+type textValue struct{ s string }
+
+func (v *textValue) UnmarshalText(b []byte) error {
+	v.s = string(b)
+	return nil
 }
 
 // TestFewerAllocations shows that the faster decoder is the one that
