@@ -179,13 +179,31 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			t.Skipf("MaxAge %v is kept as %v, longer than this test waits (%v)", asked.MaxAge, kept.MaxAge, maxAgeWait)
 		}
 		time.Sleep(kept.MaxAge + 10*time.Millisecond)
-		mustAppend(t, s, "s", chronicle.Any, events("New", 2)...)
-		got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
-		// The new events may have aged too on a slow machine; the old ones
-		// must be gone.
-		for _, e := range got {
-			if e.Type == "Old" {
-				t.Fatalf("an event older than the max age (%v) was read: revision %d", kept.MaxAge, e.Revision)
+		// Events younger than the max age must stay: a store that hid
+		// every event would pass a check of the old ones alone. Only a
+		// read that ends within half the max age of the append that
+		// began before it can tell (a slow machine may age the new events
+		// too): the append and read are tried again until one does, for
+		// maxAgeWait at most.
+		for deadline := time.Now().Add(maxAgeWait); ; {
+			began := time.Now()
+			res := mustAppend(t, s, "s", chronicle.Any, events("New", 2)...)
+			got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
+			took := time.Since(began)
+			for _, e := range got {
+				if e.Type == "Old" {
+					t.Fatalf("an event older than the max age (%v) was read: revision %d", kept.MaxAge, e.Revision)
+				}
+			}
+			if took < kept.MaxAge/2 {
+				want := []uint64{res.FirstRevision, res.LastRevision}
+				if revs := revisions(got); !slices.Equal(revs[max(len(revs)-2, 0):], want) {
+					t.Fatalf("events appended and read within %v, younger than the max age (%v), are hidden: revisions %v read, want them to end with %v", took, kept.MaxAge, revs, want)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no append and read of the stream took less than half the max age (%v) in %v: too slow to tell whether events younger than it stay", kept.MaxAge, maxAgeWait)
 			}
 		}
 	})
