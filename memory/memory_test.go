@@ -11,3 +11,21 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(testing.TB) chronicle.Store { return memory.New(nil) })
 }
+
+// withoutDeleter is a memory store that shows, of the lifecycle
+// abilities, Retention and Scavenger alone, as a store that cannot
+// delete streams does.
+type withoutDeleter struct {
+	chronicle.Store
+	chronicle.Retention
+	chronicle.Scavenger
+}
+
+// TestConformanceWithoutDeleter: the scavenges that need no Deleter are
+// checked on a store that has none.
+func TestConformanceWithoutDeleter(t *testing.T) {
+	storetest.Run(t, func(testing.TB) chronicle.Store {
+		s := memory.New(nil)
+		return withoutDeleter{s, s, s}
+	})
+}
