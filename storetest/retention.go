@@ -322,14 +322,21 @@ func testLifecycle(t *testing.T, newStore Factory) {
 
 	t.Run("Scavenge", func(t *testing.T) {
 		s := open(t)
-		mustAppend(t, s, "keep", chronicle.NoStream, events("E", 3)...)           // 1-3
-		mustAppend(t, s, "capped", chronicle.NoStream, events("E", 5)...)         // 4-8
-		mustAppend(t, s, "deleted", chronicle.NoStream, events("E", 2)...)        // 9-10
-		mustAppend(t, s, "keep", chronicle.Exact(2), events("E", 2)...)           // 11-12
-		mustAppend(t, s, "tomb", chronicle.NoStream, events("E", 2)...)           // 13-14
-		s.SetStreamMetadata(ctx, "capped", chronicle.StreamMetadata{MaxCount: 2}) // keeps 7-8
-		s.Delete(ctx, "deleted", chronicle.Any)
-		s.Tombstone(ctx, "tomb", chronicle.Any)
+		mustAppend(t, s, "keep", chronicle.NoStream, events("E", 3)...)    // 1-3
+		mustAppend(t, s, "capped", chronicle.NoStream, events("E", 5)...)  // 4-8
+		mustAppend(t, s, "deleted", chronicle.NoStream, events("E", 2)...) // 9-10
+		mustAppend(t, s, "keep", chronicle.Exact(2), events("E", 2)...)    // 11-12
+		mustAppend(t, s, "tomb", chronicle.NoStream, events("E", 2)...)    // 13-14
+		// capped keeps 7-8.
+		if err := s.SetStreamMetadata(ctx, "capped", chronicle.StreamMetadata{MaxCount: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "deleted", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Tombstone(ctx, "tomb", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
 		sub := subscribe(t, s, chronicle.SubscribeOptions{})
 		sub.waitFor(t, 14)
 
@@ -403,7 +410,10 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		if err := s.SetStreamMetadata(ctx, "gone", chronicle.StreamMetadata{TruncateBefore: 1200}); err != nil {
 			t.Fatal(err)
 		}
-		s.SetStreamMetadata(ctx, "capped", chronicle.StreamMetadata{MaxCount: 1}) // keeps 2530
+		// capped keeps 2530.
+		if err := s.SetStreamMetadata(ctx, "capped", chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+			t.Fatal(err)
+		}
 		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 1229 {
 			t.Fatalf("Scavenge = %+v, %v; want 1229 events removed", p, err)
 		}
@@ -481,7 +491,9 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		s := openScavenger(t)
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 3)...)
 		time.Sleep(20 * time.Millisecond)
-		s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: 10 * time.Millisecond})
+		if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxAge: 10 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
 		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 3 {
 			t.Fatalf("Scavenge = %+v, %v; want 3 events removed", p, err)
 		}
@@ -506,7 +518,9 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		s := openScavenger(t)
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 5)...) // 0-4
 		m := chronicle.StreamMetadata{TruncateBefore: 10}
-		s.SetStreamMetadata(ctx, "s", m)
+		if err := s.SetStreamMetadata(ctx, "s", m); err != nil {
+			t.Fatal(err)
+		}
 		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 5 {
 			t.Fatalf("Scavenge = %+v, %v; want 5 events removed", p, err)
 		}
@@ -570,7 +584,9 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		s := openScavenger(t)
 		for _, name := range []string{"a", "b", "c"} {
 			mustAppend(t, s, name, chronicle.NoStream, events("E", 3)...)
-			s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1})
+			if err := s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		stop, cancel := context.WithCancel(ctx)
 		p, err := s.Scavenge(stop, func(chronicle.ScavengeProgress) { cancel() })
