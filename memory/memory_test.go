@@ -14,18 +14,19 @@ func TestConformance(t *testing.T) {
 
 // withoutDeleter is a memory store that shows, of the lifecycle
 // abilities, Retention and Scavenger alone, as a store that cannot
-// delete streams does.
+// delete streams does, and finds events.
 type withoutDeleter struct {
 	chronicle.Store
 	chronicle.Retention
 	chronicle.Scavenger
+	chronicle.EventFinder
 }
 
-// TestConformanceWithoutDeleter: the scavenges that need no Deleter are
-// checked on a store that has none.
+// TestConformanceWithoutDeleter: the scavenges, and the finds of hidden
+// events, that need no Deleter are checked on a store that has none.
 func TestConformanceWithoutDeleter(t *testing.T) {
 	storetest.Run(t, func(testing.TB) chronicle.Store {
 		s := memory.New(nil)
-		return withoutDeleter{s, s, s}
+		return withoutDeleter{s, s, s, s}
 	})
 }
