@@ -217,16 +217,23 @@ func CloseEndsSubscriptions(t *testing.T, s chronicle.Store) {
 	caughtUp := make(chan struct{})
 	ended := make(chan error, 1)
 	go func() {
+		seen := 0
 		for _, err := range s.Subscribe(ctx, chronicle.SubscribeOptions{}) {
 			if err != nil {
 				ended <- err
 				return
 			}
-			close(caughtUp)
+			if seen++; seen == 1 {
+				close(caughtUp)
+			}
 		}
 		ended <- errors.New("the subscription ended without an error")
 	}()
-	<-caughtUp
+	select {
+	case <-caughtUp:
+	case err := <-ended:
+		t.Fatalf("the subscription ended before its first event: %v", err)
+	}
 	time.Sleep(50 * time.Millisecond) // it waits for the next event
 	if err := s.(io.Closer).Close(); err != nil {
 		t.Fatalf("Close: %v", err)
