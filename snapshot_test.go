@@ -95,20 +95,20 @@ func TestSnapshotSparesTheReplay(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{Store: memory.New(nil)}
 	repo := snapshotted(t, store, 10, 1)
-	repo.Handle(ctx, "a", open{Owner: "bo"})
+	mustHandle(t, repo, "a", open{Owner: "bo"})
 	for range 24 {
 		if _, err := repo.Handle(ctx, "a", deposit{Amount: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	snap, ok, _ := store.LoadSnapshot(ctx, "a")
-	if !ok || snap.Revision != 19 {
-		t.Fatalf("snapshot at %d (found %v), want 19: every 10 events", snap.Revision, ok)
+	snap, ok, err := store.LoadSnapshot(ctx, "a")
+	if err != nil || !ok || snap.Revision != 19 {
+		t.Fatalf("snapshot at %d (found %v, %v), want 19: every 10 events", snap.Revision, ok, err)
 	}
 	store.read = 0
-	state, rev, _ := repo.Load(ctx, "a")
-	if store.read != 5 || rev != chronicle.Exact(24) || state.Balance != 24 {
-		t.Fatalf("loaded %+v at %s reading %d events; want balance 24 at revision 24, reading only the 5 events after the snapshot", state, rev, store.read)
+	state, rev, err := repo.Load(ctx, "a")
+	if err != nil || store.read != 5 || rev != chronicle.Exact(24) || state.Balance != 24 {
+		t.Fatalf("loaded %+v at %s (%v) reading %d events; want balance 24 at revision 24, reading only the 5 events after the snapshot", state, rev, err, store.read)
 	}
 }
 
@@ -133,8 +133,8 @@ func TestUnusableSnapshotsAreIgnored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := memory.New(nil)
 			repo := snapshotted(t, store, 0, 2)
-			repo.Handle(ctx, "a", open{Owner: "bo"})
-			repo.Handle(ctx, "a", deposit{Amount: 5})
+			mustHandle(t, repo, "a", open{Owner: "bo"})
+			mustHandle(t, repo, "a", deposit{Amount: 5})
 			tt.snap.Stream, tt.snap.Revision = "a", 1
 			if err := store.SaveSnapshot(ctx, tt.snap); err != nil {
 				t.Fatal(err)
@@ -148,10 +148,12 @@ func TestUnusableSnapshotsAreIgnored(t *testing.T) {
 	t.Run("Usable", func(t *testing.T) {
 		store := memory.New(nil)
 		repo := snapshotted(t, store, 0, 2)
-		repo.Handle(ctx, "a", open{Owner: "bo"})
-		store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 0, Version: 2, Type: accountType, Data: []byte(`{"Open":true,"Owner":"bo","Balance":7}`)})
-		if state, _, _ := repo.Load(ctx, "a"); state.Balance != 7 {
-			t.Fatalf("a usable snapshot was not used: %+v", state)
+		mustHandle(t, repo, "a", open{Owner: "bo"})
+		if err := store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 0, Version: 2, Type: accountType, Data: []byte(`{"Open":true,"Owner":"bo","Balance":7}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if state, _, err := repo.Load(ctx, "a"); err != nil || state.Balance != 7 {
+			t.Fatalf("a usable snapshot was not used: %+v, %v", state, err)
 		}
 	})
 }
@@ -175,8 +177,8 @@ func TestSnapshotOfOldNameBeforePruning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			store := memory.New(nil)
 			repo := snapshotted(t, store, 0, 2)
-			repo.Handle(ctx, "a", open{Owner: "bo"})
-			repo.Handle(ctx, "a", deposit{Amount: 5})
+			mustHandle(t, repo, "a", open{Owner: "bo"})
+			mustHandle(t, repo, "a", deposit{Amount: 5})
 			// As the previous release named account: one that differs
 			// from a replay, to tell which the load used.
 			if err := store.SaveSnapshot(ctx, chronicle.Snapshot{
@@ -247,8 +249,8 @@ func testSnapshotTypeOfUnnamedState[S any](t *testing.T, other, data string, wra
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo.Handle(ctx, "a", open{Owner: "bo"})
-	repo.Handle(ctx, "a", deposit{Amount: 5})
+	mustHandle(t, repo, "a", open{Owner: "bo"})
+	mustHandle(t, repo, "a", deposit{Amount: 5})
 	if err := store.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 1, Version: 2, Type: other, Data: []byte(data)}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,13 +263,13 @@ func TestHandleOnceWithSnapshots(t *testing.T) {
 	ctx := context.Background()
 	store := memory.New(nil)
 	repo := snapshotted(t, store, 2, 1)
-	repo.Handle(ctx, "a", open{Owner: "bo"})
+	mustHandle(t, repo, "a", open{Owner: "bo"})
 	id := chronicle.EventID(chronicle.EventID([16]byte{1}, 0), 0)
 	if _, err := repo.HandleOnce(ctx, "a", deposit{Amount: 5}, id); err != nil {
 		t.Fatal(err)
 	}
 	for range 4 {
-		repo.Handle(ctx, "a", deposit{Amount: 1})
+		mustHandle(t, repo, "a", deposit{Amount: 1})
 	}
 	// The first deposit is now behind the snapshot: the repository must
 	// still recognise it.
@@ -328,16 +330,16 @@ func TestSnapshotBeforeHiddenEventsIsDropped(t *testing.T) {
 				t.Fatal(err)
 			}
 			plain := newRepo(store, nil)
-			repo.Handle(ctx, "a", open{Owner: "ann"})
-			repo.Handle(ctx, "a", deposit{Amount: 1}) // snapshot at 1
+			mustHandle(t, repo, "a", open{Owner: "ann"})
+			mustHandle(t, repo, "a", deposit{Amount: 1}) // snapshot at 1
 			// Revisions 2 and 3, without snapshots.
 			if _, err := plain.HandleOnce(ctx, "a", deposit{Amount: 10}, id); err != nil {
 				t.Fatal(err)
 			}
 			mustAppend(t, store, "a", deposited{Amount: 100}, deposited{Amount: 10000}) // 3 and 4
 			tt.hide(t, store)
-			if snap, ok, _ := snaps.LoadSnapshot(ctx, "a"); !ok || snap.Revision != 1 {
-				t.Fatalf("snapshot at %d (found %v), want 1", snap.Revision, ok)
+			if snap, ok, err := snaps.LoadSnapshot(ctx, "a"); err != nil || !ok || snap.Revision != 1 {
+				t.Fatalf("snapshot at %d (found %v, %v), want 1", snap.Revision, ok, err)
 			}
 			want, wantRev, err := plain.Load(ctx, "a")
 			if err != nil {
@@ -515,8 +517,8 @@ func TestSnapshotBeforeOnlyHiddenEventsIsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo.Handle(ctx, "a", open{Owner: "ann"})
-	repo.Handle(ctx, "a", deposit{Amount: 1})                                // snapshot at 1
+	mustHandle(t, repo, "a", open{Owner: "ann"})
+	mustHandle(t, repo, "a", deposit{Amount: 1})                             // snapshot at 1
 	mustAppend(t, store, "a", deposited{Amount: 10}, deposited{Amount: 100}) // 2 and 3
 	if err := store.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 4}); err != nil {
 		t.Fatal(err)
@@ -529,5 +531,16 @@ func TestSnapshotBeforeOnlyHiddenEventsIsDropped(t *testing.T) {
 	}
 	if got := readStream(t, store, "a"); len(got) != 0 {
 		t.Fatalf("the refused deposit left %d visible events", len(got))
+	}
+}
+
+// mustHandle handles cmds in order on stream, failing the test at the
+// first error, for setups whose commands must all succeed.
+func mustHandle[S any](t *testing.T, repo *chronicle.Repository[S, accountCommand, accountEvent], stream string, cmds ...accountCommand) {
+	t.Helper()
+	for _, c := range cmds {
+		if _, err := repo.Handle(context.Background(), stream, c); err != nil {
+			t.Fatalf("Handle(%q, %+v): %v", stream, c, err)
+		}
 	}
 }
