@@ -43,3 +43,15 @@ func RecordVersion(ctx context.Context, s *Store, version int) error {
 func RecordVersionIn(ctx context.Context, s *Store, tx pgx.Tx, version int) error {
 	return s.recordVersion(ctx, tx, version)
 }
+
+// WriterPID returns the server process ID of the connection that the
+// store's writer uses, opening it if need be, so that a test can end it
+// as a failing network would.
+func WriterPID(ctx context.Context, s *Store) (uint32, error) {
+	conn, err := s.w.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	return conn.Conn().PgConn().PID(), nil
+}
