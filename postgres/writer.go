@@ -408,10 +408,17 @@ func (w *writer) insert(ctx context.Context, conn *pgx.Conn, ins *insertArgs, me
 		QueryRow(func(row pgx.Row) error { return row.Scan(&got) })
 	// Delivered at commit, and only if it commits.
 	b.Queue(w.s.sql.notify, w.s.channel)
+	// committed is set once the server has answered the COMMIT: an error
+	// after that (a FATAL sent as the connection ends) cannot undo it.
+	var committed bool
 	if hook == nil {
-		b.Queue("COMMIT").Exec(checkCommitted)
+		b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
+			err := checkCommitted(ct)
+			committed = err == nil
+			return err
+		})
 	}
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil && !committed {
 		if isStreamRevisionTaken(err) {
 			return 0, err
 		}
@@ -448,7 +455,10 @@ func checkCommitted(ct pgconn.CommandTag) error {
 // event IDs can.
 func unknownOutcome(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	// A FATAL error ends the connection, and may come after the commit
+	// did: the server finishes a commit before it acts on
+	// pg_terminate_backend or a shutdown.
+	if errors.As(err, &pgErr) && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC" {
 		return err // the server answered: it did not commit
 	}
 	return fmt.Errorf("%w; the connection failed, so the events may have been written: retry with the same event IDs to find out", err)
