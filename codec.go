@@ -33,6 +33,13 @@ func (t EventType) Name() string { return t.name }
 // Options declare the shape's version and the upcasters that read older
 // ones (see [Versioned]).
 func JSON[T any](name string, opts ...TypeOption) EventType {
+	// The decoder for the type decode hands to jsonread is chosen once.
+	rt := reflect.TypeFor[T]()
+	into := reflect.PointerTo(rt)
+	if rt.Kind() == reflect.Pointer {
+		into = rt
+	}
+	unmarshal := jsonread.For(into)
 	t := EventType{
 		name:    name,
 		version: 1,
@@ -43,14 +50,14 @@ func JSON[T any](name string, opts ...TypeOption) EventType {
 			// A pointer type decodes into a new value, never to a nil
 			// pointer, even from empty data or JSON null.
 			target := any(&v)
-			if rt := reflect.TypeFor[T](); rt.Kind() == reflect.Pointer {
+			if rt.Kind() == reflect.Pointer {
 				p := reflect.New(rt.Elem())
 				v, target = p.Interface().(T), p.Interface()
 			}
 			if len(b) == 0 {
 				return v, nil
 			}
-			err := jsonread.Unmarshal(b, target)
+			err := unmarshal(b, target)
 			return v, err
 		},
 	}

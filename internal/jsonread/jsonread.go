@@ -55,8 +55,25 @@ func Unmarshal(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return json.Unmarshal(data, v)
 	}
+	return unmarshal(decoder(rv.Type()), data, v)
+}
+
+// For returns Unmarshal for values of type t, a pointer type, with the
+// choice of decoder made once: for callers that decode into one type
+// again and again, as an event type's codec does. Its v must be a
+// non-nil pointer of type t to a zero value.
+func For(t reflect.Type) func(data []byte, v any) error {
+	if t.Kind() != reflect.Pointer {
+		return Unmarshal
+	}
+	h := decoder(t)
+	return func(data []byte, v any) error { return unmarshal(h, data, v) }
+}
+
+// unmarshal decodes data into v with the decoder h.
+func unmarshal(h how, data []byte, v any) error {
 	opts := v1Options
-	switch decoder(rv.Type()) {
+	switch h {
 	case standard:
 		return json.Unmarshal(data, v)
 	case fasterWithTime:
@@ -65,7 +82,7 @@ func Unmarshal(data []byte, v any) error {
 	if err := jsonv2.Unmarshal(data, v, opts); err != nil {
 		// Start again from the zero value, so that what v holds and the
 		// error are encoding/json's alone.
-		rv.Elem().SetZero()
+		reflect.ValueOf(v).Elem().SetZero()
 		return json.Unmarshal(data, v)
 	}
 	return nil

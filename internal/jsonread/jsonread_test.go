@@ -255,13 +255,18 @@ func same(t *testing.T, typ reflect.Type, data []byte) {
 	t.Helper()
 	want := reflect.New(typ)
 	wantErr := json.Unmarshal(data, want.Interface())
-	got := reflect.New(typ)
-	gotErr := jsonread.Unmarshal(data, got.Interface())
-	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || reflect.TypeOf(gotErr) != reflect.TypeOf(wantErr) {
-		t.Fatalf("Unmarshal(%q) into %v: error %T %v, encoding/json's %T %v", data, typ, gotErr, gotErr, wantErr, wantErr)
-	}
-	if wantErr == nil && !reflect.DeepEqual(got.Interface(), want.Interface()) {
-		t.Fatalf("Unmarshal(%q) into %v:\n got %#v\nwant %#v", data, typ, got.Elem().Interface(), want.Elem().Interface())
+	for name, unmarshal := range map[string]func([]byte, any) error{
+		"Unmarshal": jsonread.Unmarshal,
+		"For":       jsonread.For(reflect.PointerTo(typ)),
+	} {
+		got := reflect.New(typ)
+		gotErr := unmarshal(data, got.Interface())
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || reflect.TypeOf(gotErr) != reflect.TypeOf(wantErr) {
+			t.Fatalf("%s(%q) into %v: error %T %v, encoding/json's %T %v", name, data, typ, gotErr, gotErr, wantErr, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(got.Interface(), want.Interface()) {
+			t.Fatalf("%s(%q) into %v:\n got %#v\nwant %#v", name, data, typ, got.Elem().Interface(), want.Elem().Interface())
+		}
 	}
 }
 
