@@ -458,10 +458,21 @@ func unknownOutcome(err error) error {
 	// A FATAL error ends the connection, and may come after the commit
 	// did: the server finishes a commit before it acts on
 	// pg_terminate_backend or a shutdown.
-	if errors.As(err, &pgErr) && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC" {
+	if errors.As(err, &pgErr) && !endsConnection(pgErr) {
 		return err // the server answered: it did not commit
 	}
 	return fmt.Errorf("%w; the connection failed, so the events may have been written: retry with the same event IDs to find out", err)
+}
+
+// endsConnection reports whether the server ended the connection with
+// err. Severity is in the server's lc_messages language; the English word
+// comes apart, from servers since PostgreSQL 9.6.
+func endsConnection(err *pgconn.PgError) bool {
+	severity := err.SeverityUnlocalized
+	if severity == "" {
+		severity = err.Severity
+	}
+	return severity == "FATAL" || severity == "PANIC"
 }
 
 // isRefusal reports whether err refuses an append for its own reasons, as
