@@ -295,11 +295,17 @@ func (w *writer) forget() {
 	w.s.cache.clear()
 }
 
-// reload drops what the writer remembers of the file, and reads the
-// log's head again, after another connection has committed: version is
-// the file's data_version, read in the same transaction.
+// reload drops what the writer remembers of the file, and what the
+// subscribers would take from memory, and reads the log's head again,
+// after another connection has committed: version is the file's
+// data_version, read in the same transaction.
 func (w *writer) reload(ctx context.Context, version int64) error {
 	w.forget()
+	// That commit may have been a scavenge, whose removed events the
+	// subscribers must no longer take from memory: a scavenge is how
+	// deleted data leaves the store. Another process's appends reset the
+	// memory anyway, at this process's next commit.
+	w.s.recent.clear()
 	if err := checkSchema(ctx, w.conn); err != nil {
 		return err
 	}
