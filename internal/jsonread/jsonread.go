@@ -176,12 +176,10 @@ func (w *walk) plain(t reflect.Type) bool {
 		return true
 	}
 	w.seen[t] = true
-	switch t.Kind() {
-	case reflect.Bool, reflect.String,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
+	if basic(t.Kind()) {
 		return true
+	}
+	switch t.Kind() {
 	case reflect.Interface:
 		return t.NumMethod() == 0
 	case reflect.Pointer, reflect.Slice, reflect.Array:
@@ -246,12 +244,7 @@ func v1Tag(tag string, ft reflect.Type) (string, bool) {
 		switch opt {
 		case "", "omitempty", "omitzero":
 		case "string":
-			switch ft.Kind() {
-			case reflect.Bool, reflect.String,
-				reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-				reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-				reflect.Float32, reflect.Float64:
-			default:
+			if !basic(ft.Kind()) {
 				return "", false
 			}
 		default:
@@ -273,4 +266,17 @@ func foldKey(name string) string {
 		}
 		return least
 	}, name)
+}
+
+// basic reports whether k is a boolean, number or string kind: the
+// kinds both decoders read alike, and those the string option applies to.
+func basic(k reflect.Kind) bool {
+	switch k {
+	case reflect.Bool, reflect.String,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
