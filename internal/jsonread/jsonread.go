@@ -30,6 +30,13 @@
 //     library's error types and messages, and it has the last word on
 //     what is invalid.
 //
+// Before either, a struct of booleans, numbers and strings only (a flat
+// struct, as most events are) is read by a decoder of this package's own
+// in one pass, as long as its input is plainly encoding/json's own
+// output: keys spelt as the fields' names, strings without escapes,
+// numbers that fit. Anything else, it leaves to the two above (see
+// flatStruct).
+//
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
 package jsonread
@@ -66,14 +73,21 @@ func For(t reflect.Type) func(data []byte, v any) error {
 	if t.Kind() != reflect.Pointer {
 		return Unmarshal
 	}
-	h := decoder(t)
-	return func(data []byte, v any) error { return unmarshal(h, data, v) }
+	d := decoder(t)
+	return func(data []byte, v any) error { return unmarshal(d, data, v) }
 }
 
-// unmarshal decodes data into v with the decoder h.
-func unmarshal(h how, data []byte, v any) error {
+// unmarshal decodes data into v with the decoders d names.
+func unmarshal(d verdict, data []byte, v any) error {
+	if d.flat != nil {
+		s := reflect.ValueOf(v).Elem()
+		if d.flat.decode(data, s) {
+			return nil
+		}
+		s.SetZero()
+	}
 	opts := v1Options
-	switch h {
+	switch d.how {
 	case standard:
 		return json.Unmarshal(data, v)
 	case fasterWithTime:
@@ -117,7 +131,14 @@ var (
 	unmarshalerFromType = reflect.TypeFor[jsonv2.UnmarshalerFrom]()
 )
 
-// how is the decoder that Unmarshal uses for a type.
+// verdict is the decoders that Unmarshal uses for a type: flat, for a
+// pointer to a flat struct, then the one how names.
+type verdict struct {
+	how  how
+	flat *flatStruct
+}
+
+// how is the decoder that Unmarshal uses for a type after flat, if any.
 type how uint8
 
 const (
@@ -127,28 +148,31 @@ const (
 )
 
 // verdicts caches decoder's answer per type: the walk is paid once.
-var verdicts sync.Map // reflect.Type -> how
+var verdicts sync.Map // reflect.Type -> verdict
 
 // Fast reports whether Unmarshal decodes into values of type t with the
 // faster decoder: whether t is plain data (see the package doc).
-func Fast(t reflect.Type) bool { return decoder(t) != standard }
+func Fast(t reflect.Type) bool { return decoder(t).how != standard }
 
-// decoder returns the decoder for values of type t.
-func decoder(t reflect.Type) how {
+// decoder returns the decoders for values of type t.
+func decoder(t reflect.Type) verdict {
 	if v, ok := verdicts.Load(t); ok {
-		return v.(how)
+		return v.(verdict)
 	}
 	w := walk{seen: map[reflect.Type]bool{}}
-	h := standard
+	var d verdict
 	switch {
 	case !w.plain(t):
 	case w.times:
-		h = fasterWithTime
+		d.how = fasterWithTime
 	default:
-		h = faster
+		d.how = faster
 	}
-	verdicts.Store(t, h)
-	return h
+	if d.how != standard && t.Kind() == reflect.Pointer {
+		d.flat = newFlat(t.Elem())
+	}
+	verdicts.Store(t, d)
+	return d
 }
 
 // walk is a walk through a type's structure.

@@ -69,6 +69,16 @@ type rich struct {
 
 type column int
 
+// kinds is a flat struct (see flat.go) with a field of several kinds, so
+// that an input the flat decoder gives up on halfway is read again.
+type kinds struct {
+	S string  `json:"s"`
+	B bool    `json:"b"`
+	U uint8   `json:"u"`
+	F float32 `json:"f"`
+	C column  `json:"c"`
+}
+
 // collide has two fields whose names match the same keys when case is
 // ignored: which one a key fills is encoding/json's rule to apply.
 type collide struct {
@@ -184,6 +194,7 @@ var fuzzTypes = []reflect.Type{
 	reflect.TypeFor[caseStrict](), reflect.TypeFor[embedOption](), reflect.TypeFor[oddNames](),
 	reflect.TypeFor[floatKeys](), reflect.TypeFor[timeKeys](), reflect.TypeFor[times](),
 	reflect.TypeFor[rich](), reflect.TypeFor[collide](), reflect.TypeFor[collideEmbedded](),
+	reflect.TypeFor[kinds](),
 }
 
 // TestTypeCases holds Unmarshal to encoding/json's results for typeCases.
@@ -235,6 +246,10 @@ var inputs = []string{
 	`{"n":"not a number"}`,
 	`{"n":true}`,
 	`{"unknown":{"deeply":[{"nested":null}]},"player":"p"}`,
+	`{"s":"x","b":true,"u":255,"f":-1.5e3,"c":-7}`,
+	`{"s":"x","b":true,"u":256}`,
+	`{"s":"x","b":true,"f":1e39}`,
+	`{"s":"x","b":true,"S":"y"}`,
 }
 
 // TestMatchesEncodingJSON holds Unmarshal to encoding/json's results:
@@ -244,7 +259,7 @@ func TestMatchesEncodingJSON(t *testing.T) {
 		for _, typ := range []reflect.Type{
 			reflect.TypeFor[moved](), reflect.TypeFor[nested](), reflect.TypeFor[withNumber](),
 			reflect.TypeFor[map[string]any](), reflect.TypeFor[[]any](), reflect.TypeFor[any](),
-			reflect.TypeFor[*moved](), reflect.TypeFor[map[string]string](),
+			reflect.TypeFor[*moved](), reflect.TypeFor[map[string]string](), reflect.TypeFor[kinds](),
 		} {
 			t.Run(fmt.Sprintf("%v/%.20q", typ, in), func(t *testing.T) { same(t, typ, []byte(in)) })
 		}
