@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,39 @@ type times struct {
 	M  map[string]*time.Time `json:"m"`
 }
 
+// shouted, selfRead and refusing are shaped like flat structs (see
+// flat.go), but a method reads them or their fields: only encoding/json
+// calls it, so they must not reach the flat decoder.
+type shouted struct {
+	S shout `json:"s"`
+}
+
+// shout is a string that reads itself from text, in capitals.
+type shout string
+
+func (s *shout) UnmarshalText(b []byte) error {
+	*s = shout(strings.ToUpper(string(b)))
+	return nil
+}
+
+type selfRead struct {
+	S string `json:"s"`
+}
+
+func (r *selfRead) UnmarshalJSON(b []byte) error {
+	r.S = "read by its method: " + string(b)
+	return nil
+}
+
+type refusing struct {
+	N refused `json:"n"`
+}
+
+// refused is a number whose method, on its value, refuses every input.
+type refused int
+
+func (refused) UnmarshalJSON([]byte) error { return errors.New("refused") }
+
 // typeCase is one input for one type.
 type typeCase struct {
 	typ reflect.Type
@@ -186,6 +220,9 @@ var typeCases = []typeCase{
 	{reflect.TypeFor[collideEmbedded](), `{"Xy":"v"}`},
 	{reflect.TypeFor[rich](), `{"at":"2026-12-06T22:15:00\u005a"}`},
 	{reflect.TypeFor[rich](), `{"num":"12","flag":"false","named":7,"Nested":[{"a":{"name":"x"}},null]}`},
+	{reflect.TypeFor[shouted](), `{"s":"x"}`},
+	{reflect.TypeFor[selfRead](), `{"s":"x"}`},
+	{reflect.TypeFor[refusing](), `{"n":1}`},
 }
 
 // fuzzTypes are the types the fuzz test decodes each input into.
@@ -335,6 +372,9 @@ func TestFast(t *testing.T) {
 		reflect.TypeFor[*collide]():         false,
 		reflect.TypeFor[*collideEmbedded](): false,
 		reflect.TypeFor[*text]():            false,
+		reflect.TypeFor[*shouted]():         false,
+		reflect.TypeFor[*selfRead]():        false,
+		reflect.TypeFor[*refusing]():        false,
 		reflect.TypeFor[*fmt.Stringer]():    false,
 		reflect.TypeFor[*chan int]():        false,
 		reflect.TypeFor[*struct {
