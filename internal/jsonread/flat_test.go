@@ -58,6 +58,7 @@ var flatInputs = []string{
 	`{"named":"x","named":"y"}`, `{"ünï":"v"}`, `{"ÜNÏ":"v"}`,
 	``, `   `, `null`, `[]`, `"s"`, `{`, `{"s"`, `{"s":`, `{"s":"x"`, `{"s":"x",}`, `{,}`, `{"s":"x"}}`, `{"s":"x"} {}`, `{"s":"x"} x`,
 	`{"s" "x"}`, `{s:"x"}`, `{"s":"x" "b":true}`, "\ufeff{}", `{"s":"x"}` + "\x00",
+	`{}x`, `{}}`, `{} {}`, "{\f}", "{\"s\":\"x\"\v}", "\u00a0{}", `{"s","x"}`, `{"s"x"y"}`,
 }
 
 // TestFlatMatchesEncodingJSON holds the flat decoder to encoding/json:
