@@ -16,7 +16,9 @@ import (
 // escapes, numbers that fit their field. Anything else, from a key in
 // another case to a syntax error, it leaves to the decoders above it,
 // which read the input again from the zero value, so that the results
-// are still encoding/json's (TestFlatMatchesEncodingJSON).
+// are still encoding/json's (TestFlatMatchesEncodingJSON). That includes
+// strings holding <, > or &, which encoding/json.Marshal writes escaped
+// (\u003c): they are read at the other decoders' speed.
 type flatStruct struct {
 	fields []flatField
 }
@@ -30,7 +32,11 @@ type flatField struct {
 }
 
 // newFlat returns the flat decoder of struct type t, or nil if t is not
-// flat. The caller has checked that t is plain data (see walk.plain).
+// flat. It looks only at the kinds and tag options of t's fields: the
+// caller must have found t plain data (walk.plain), which rules out what
+// would make encoding/json read it otherwise: methods that decode the
+// struct or a field, embedded fields, tag names encoding/json refuses,
+// and field names that match one key when case is ignored.
 func newFlat(t reflect.Type) *flatStruct {
 	if t.Kind() != reflect.Struct {
 		return nil
@@ -140,7 +146,9 @@ func (f *flatField) set(fv reflect.Value, data []byte, i int) (int, bool) {
 			fv.SetBool(true)
 			return i + 4, true
 		case hasLiteral(data, i, "false"):
-			fv.SetBool(false) // a key given twice: the last one counts
+			// The field is not always still false: with a key given
+			// twice, the last value counts, as with encoding/json.
+			fv.SetBool(false)
 			return i + 5, true
 		}
 		return i, false
@@ -164,7 +172,7 @@ func (f *flatField) set(fv reflect.Value, data []byte, i int) (int, bool) {
 			return i, false
 		}
 		fv.SetInt(n)
-	default:
+	default: // the unsigned kinds, the last that basic allows
 		n, err := strconv.ParseUint(lit, 10, f.bits)
 		if err != nil {
 			return i, false

@@ -32,10 +32,10 @@
 //
 // Before either, a struct of booleans, numbers and strings only (a flat
 // struct, as most events are) is read by a decoder of this package's own
-// in one pass, as long as its input is plainly encoding/json's own
-// output: keys spelt as the fields' names, strings without escapes,
-// numbers that fit. Anything else, it leaves to the two above (see
-// flatStruct).
+// in one pass, as long as its input is plainly written: keys spelt as
+// the fields' names, strings without escapes (encoding/json writes <, >
+// and & escaped, so strings holding them take the slower way), numbers
+// that fit. Anything else, it leaves to the two above (see flatStruct).
 //
 // Encoding stays with encoding/json, so the bytes that stores keep do not
 // change.
@@ -74,10 +74,17 @@ func For(t reflect.Type) func(data []byte, v any) error {
 		return Unmarshal
 	}
 	d := decoder(t)
-	return func(data []byte, v any) error { return unmarshal(d, data, v) }
+	return func(data []byte, v any) error {
+		if reflect.TypeOf(v) != t || reflect.ValueOf(v).IsNil() {
+			// Not what For promises to take: as Unmarshal would take it.
+			return Unmarshal(data, v)
+		}
+		return unmarshal(d, data, v)
+	}
 }
 
-// unmarshal decodes data into v with the decoders d names.
+// unmarshal decodes data into v, a non-nil pointer of the type whose
+// verdict d is, with the decoders d names.
 func unmarshal(d verdict, data []byte, v any) error {
 	if d.flat != nil {
 		s := reflect.ValueOf(v).Elem()

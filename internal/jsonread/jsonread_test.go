@@ -452,3 +452,26 @@ func BenchmarkUnmarshal(b *testing.B) {
 		}
 	})
 }
+
+// TestForOutsideItsContract shows that For, given what its doc rules
+// out (a nil pointer, or a pointer to another type than its own), still
+// does what encoding/json does rather than panic or fill the wrong
+// fields.
+func TestForOutsideItsContract(t *testing.T) {
+	unmarshal := jsonread.For(reflect.TypeFor[*moved]())
+	for _, in := range []string{`{}`, `{"player":"x"}`} {
+		var nilMoved *moved
+		err := unmarshal([]byte(in), nilMoved)
+		want := json.Unmarshal([]byte(in), nilMoved)
+		if fmt.Sprint(err) != fmt.Sprint(want) {
+			t.Errorf("a nil *moved, %s: %v, encoding/json %v", in, err, want)
+		}
+	}
+	var other struct {
+		Column int    `json:"column"`
+		Player string `json:"player"`
+	}
+	if err := unmarshal([]byte(`{"player":"x","column":3}`), &other); err != nil || other.Player != "x" || other.Column != 3 {
+		t.Errorf("another type: %+v, %v; want {Column:3 Player:x}", other, err)
+	}
+}
