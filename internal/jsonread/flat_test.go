@@ -155,3 +155,21 @@ func TestFlatTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestFlatChosen shows that Unmarshal and For take the flat decoder for
+// a pointer to a flat struct that is plain data, and only then.
+func TestFlatChosen(t *testing.T) {
+	for typ, want := range map[reflect.Type]bool{
+		reflect.TypeFor[*flatAll](): true,
+		reflect.TypeFor[flatAll]():  false, // not a pointer: nothing to decode into
+		reflect.TypeFor[*struct {
+			A int `json:"a"`
+			B int `json:"A"` // the same key when case is ignored: not plain data
+		}](): false,
+		reflect.TypeFor[*struct{ P *string }](): false,
+	} {
+		if got := decoder(typ).flat != nil; got != want {
+			t.Errorf("decoder(%v) takes the flat decoder: %v, want %v", typ, got, want)
+		}
+	}
+}
