@@ -572,3 +572,50 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+// TestImportWhereOnlyNewerEventsAre imports runs of events whose first
+// ones the store does not hold but whose later ones it does: the store
+// the archive came from, after a scavenge removed a stream's oldest
+// events, and a store that got an archive of a stream's newest events
+// before one of all of them. The runs were appended whole, as their first
+// event was new, and the events the store held were written twice.
+func TestImportWhereOnlyNewerEventsAre(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range map[string]func(*testing.T) store{"Memory": newMemory, "SQLite": newSQLite} {
+		t.Run(name, func(t *testing.T) {
+			check := func(t *testing.T, s store, res archive.ImportResult) {
+				t.Helper()
+				seen := map[uuid.UUID]bool{}
+				for _, e := range readAll(t, s) {
+					if seen[e.ID] {
+						t.Errorf("event %s is in the store twice (revision %d of %q)", e.ID, e.Revision, e.Stream)
+					}
+					seen[e.ID] = true
+				}
+				if res != (archive.ImportResult{Lines: 10, Events: 10, Written: 5, Existing: 5}) {
+					t.Errorf("ImportResult = %+v, want 5 written and 5 existing", res)
+				}
+			}
+			t.Run("RestoredAfterScavenge", func(t *testing.T) {
+				s := open(t)
+				seed(t, s, []string{"a"}, 10)
+				file, _ := mustExport(t, s, nil)
+				if err := s.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 5}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.(chronicle.Scavenger).Scavenge(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				check(t, s, mustImport(t, s, file, nil))
+			})
+			t.Run("NewestFirst", func(t *testing.T) {
+				src, dst := newMemory(t), open(t)
+				seed(t, src, []string{"a"}, 10)
+				all, _ := mustExport(t, src, nil)
+				newest, _ := mustExport(t, src, &archive.ExportOptions{From: 6})
+				mustImport(t, dst, newest, nil)
+				check(t, dst, mustImport(t, dst, all, nil))
+			})
+		})
+	}
+}

@@ -55,7 +55,8 @@ const (
 type ImportOptions struct {
 	// BatchSize is the most events appended in one append. Zero means
 	// [DefaultBatchSize]. One checks every event by its ID on its own:
-	// slower, but see [Import] for the one case where that matters.
+	// slower, but see [Import] for the one case where that matters with
+	// a store that is not a [chronicle.EventFinder].
 	BatchSize int
 
 	// MaxLineSize is the longest line accepted, in bytes. Zero means
@@ -111,13 +112,17 @@ type ImportResult struct {
 // [chronicle.ErrIdempotencyConflict] and Import appends that run one
 // event at a time, which sorts out which ones are new.
 //
-// A run whose first event is new is appended whole. That is right for
-// any file whose streams are in revision order, as Export writes them,
-// and for several such files imported one after the other, even if they
-// overlap. It would write an event twice only when a run's first event is
-// missing from the store but a later one is not, which happens when an
-// archive of a stream's newest events was imported before an archive of
-// all of them; set [ImportOptions.BatchSize] to 1 to guard against that.
+// A run whose first event is new would be appended whole, and the events
+// of it that the store holds written twice, when a later event of the run
+// is in the store but not the first: in the store the archive came from,
+// after a scavenge removed a stream's oldest events, or in one that
+// imported an archive of a stream's newest events before one of all of
+// them. A store that is a [chronicle.EventFinder] (the memory, SQLite and
+// PostgreSQL stores) tells Import so, which then appends that run one
+// event at a time; with another store, set [ImportOptions.BatchSize] to 1
+// to guard against it. Either way, the events that are new follow those
+// that the stream holds: a stream restored into the store that lost its
+// oldest events has them after its newest.
 //
 // # Bad input
 //
@@ -283,8 +288,11 @@ func (im *importer) flush(ctx context.Context, upTo int) error {
 		return nil
 	}
 	im.batch, im.size = im.batch[:0], 0
-	err := im.append(ctx, batch)
-	if len(batch) > 1 && (errors.Is(err, chronicle.ErrIdempotencyConflict) ||
+	whole, err := im.whole(ctx, batch)
+	if whole {
+		err = im.append(ctx, batch)
+	}
+	if len(batch) > 1 && (!whole && err == nil || errors.Is(err, chronicle.ErrIdempotencyConflict) ||
 		errors.Is(err, chronicle.ErrInvalidEvent) || errors.Is(err, chronicle.ErrEventTooLarge)) {
 		// Part of the batch is in the store already, or one of its events
 		// is refused: one event at a time finds which, and imports the
@@ -304,6 +312,35 @@ func (im *importer) flush(ctx context.Context, upTo int) error {
 		im.opts.Progress(im.res)
 	}
 	return nil
+}
+
+// whole reports whether batch can be appended in one append. The store
+// recognises events it holds by the first event of an append: a batch
+// whose first event it does not hold, but whose last one it does, would
+// be written whole, those it holds a second time. That is the case of a
+// store whose scavenge removed a stream's oldest events, and of one that
+// imported an archive of a stream's newest events before one of all of
+// them. A store that is not a [chronicle.EventFinder] cannot tell.
+func (im *importer) whole(ctx context.Context, batch []event) (bool, error) {
+	finder, ok := im.store.(chronicle.EventFinder)
+	if !ok || len(batch) < 2 {
+		return true, nil
+	}
+	has := func(e event) (bool, error) {
+		ok, err := finder.HasEvent(ctx, e.stream, e.data.ID)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			// Named by the batch's first line, the first not imported.
+			return false, &LineError{Line: batch[0].line, Err: err}
+		}
+		return ok || err != nil, nil
+	}
+	// What a store holds of a batch is a run of its first events (an
+	// import that stopped), or of its last (the cases above): when the
+	// last is new, or the first is held, the store tells them apart.
+	if ok, err := has(batch[len(batch)-1]); !ok || err != nil {
+		return err == nil, err
+	}
+	return has(batch[0])
 }
 
 // append appends events, all of one stream, and counts them.
