@@ -619,3 +619,23 @@ func TestImportWhereOnlyNewerEventsAre(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxLineSizeIsTheLongestLine checks that a line of exactly
+// MaxLineSize bytes, whatever ends it, is imported, and one byte more is
+// refused: the limit took the line's end into account, and refused a
+// line of MaxLineSize bytes as "longer than the limit".
+func TestMaxLineSizeIsTheLongestLine(t *testing.T) {
+	l := good("s", 0)
+	for _, end := range []string{"", "\n", "\r\n"} {
+		for _, limit := range []int{len(l), len(l) - 1} {
+			res, err := archive.Import(context.Background(), newMemory(t), strings.NewReader(l+end), &archive.ImportOptions{MaxLineSize: limit})
+			var lerr *archive.LineError
+			switch {
+			case limit == len(l) && (err != nil || res.Events != 1):
+				t.Errorf("a line of %d bytes ending %q, limit %d: %+v, %v; want it imported", len(l), end, limit, res, err)
+			case limit < len(l) && (!errors.As(err, &lerr) || lerr.Line != 1 || !strings.Contains(err.Error(), "longer than the limit")):
+				t.Errorf("a line of %d bytes ending %q, limit %d: %v; want it refused as too long", len(l), end, limit, err)
+			}
+		}
+	}
+}

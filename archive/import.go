@@ -59,8 +59,8 @@ type ImportOptions struct {
 	// a store that is not a [chronicle.EventFinder].
 	BatchSize int
 
-	// MaxLineSize is the longest line accepted, in bytes. Zero means
-	// [DefaultMaxLineSize].
+	// MaxLineSize is the longest line accepted, in bytes, not counting
+	// its end ("\n" or "\r\n"). Zero means [DefaultMaxLineSize].
 	MaxLineSize int
 
 	// KeepOrigin adds to each imported event's metadata where and when
@@ -166,12 +166,21 @@ func Import(ctx context.Context, store chronicle.Store, r io.Reader, opts *Impor
 	src := &failedReader{r: r}
 	sc := bufio.NewScanner(src)
 	// The scanner takes the larger of max and the buffer's capacity as
-	// its limit, so the buffer must not start larger than the limit.
-	sc.Buffer(make([]byte, 0, min(64<<10, o.MaxLineSize)), o.MaxLineSize)
+	// its limit, so the buffer must not start larger than the limit. Its
+	// limit holds the line's end too, "\r\n" at most: a longer line than
+	// MaxLineSize that fits is refused below.
+	limit := o.MaxLineSize + min(2, math.MaxInt-o.MaxLineSize)
+	sc.Buffer(make([]byte, 0, min(64<<10, limit)), limit)
 	sc.Split(src.scanLines)
 	n := 0
 	for sc.Scan() {
 		n++
+		if len(sc.Bytes()) > o.MaxLineSize {
+			if err := im.flush(ctx, n-1); err != nil {
+				return im.res, err
+			}
+			return im.res, tooLong(n, o.MaxLineSize)
+		}
 		text := bytes.TrimSpace(sc.Bytes())
 		if len(text) == 0 {
 			if len(im.batch) == 0 {
@@ -201,7 +210,7 @@ func Import(ctx context.Context, store chronicle.Store, r io.Reader, opts *Impor
 			return im.res, ferr
 		}
 		if errors.Is(err, bufio.ErrTooLong) {
-			return im.res, &LineError{Line: n + 1, Err: fmt.Errorf("line is longer than the limit of %d bytes", o.MaxLineSize)}
+			return im.res, tooLong(n+1, o.MaxLineSize)
 		}
 		return im.res, fmt.Errorf("import: read line %d: %w", n+1, err)
 	}
@@ -209,6 +218,12 @@ func Import(ctx context.Context, store chronicle.Store, r io.Reader, opts *Impor
 		return im.res, err
 	}
 	return im.res, nil
+}
+
+// tooLong is the error of a line over the limit, which says how to
+// import it.
+func tooLong(line, limit int) error {
+	return &LineError{Line: line, Err: fmt.Errorf("line is longer than the limit of %d bytes: if it is an event that the store took, set ImportOptions.MaxLineSize higher to import it", limit)}
 }
 
 // failedReader remembers the error of a read that failed, so that the
