@@ -14,12 +14,17 @@
 //     with [Step.CommandID]: the second time, the repository finds the
 //     command's events in the stream and does not run it again;
 //   - events the workflow appends itself get IDs from [Step.EventID]; the
-//     store acknowledges a repeated append without writing it twice, with
-//     whatever expected revision, also when the stream was soft-deleted
+//     store acknowledges a repeated append without writing it twice when
+//     it expects what the first delivery's append expected:
+//     [chronicle.Any], [chronicle.StreamExists], [chronicle.NoStream] or
+//     the same exact revision, also when the stream was soft-deleted
 //     between two deliveries, which leaves it deleted (see
-//     [chronicle.Store.Append]). Once a scavenge has removed the deleted
-//     events, a redelivery writes them again; so does one to a KurrentDB
-//     node, which recognises such a retry only in some cases (see
+//     [chronicle.Store.Append]). An exact revision read from the stream
+//     at each delivery is not the same: the second delivery reads the
+//     revision of the first one's events, expects it, and writes them
+//     again. Once a scavenge has removed the deleted events, a
+//     redelivery writes them again; so does one to a KurrentDB node,
+//     which recognises such a retry only in some cases (see
 //     docs/kurrent.md).
 //
 // A side effect outside the store (an e-mail, an HTTP call) cannot be

@@ -333,3 +333,61 @@ func TestStepRedeliveredAfterItsStreamWasDeleted(t *testing.T) {
 		})
 	}
 }
+
+// TestStepAppendRedelivered checks what the package documentation says
+// of a step that appends its own events: a redelivery writes nothing when
+// its append expects what the first one did, but an exact revision read
+// from the stream at each delivery is the revision of the first
+// delivery's event, and the append goes ahead. The documentation said any
+// expected revision was acknowledged.
+func TestStepAppendRedelivered(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range map[string]chronicle.Store{
+		"memory": memory.New(nil),
+		"sqlite": openStore(t, filepath.Join(t.TempDir(), "events.db")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			for i, tt := range []struct {
+				expect func(last uint64) chronicle.ExpectedRevision
+				want   int // events the two deliveries leave
+			}{
+				{func(uint64) chronicle.ExpectedRevision { return chronicle.Any }, 1},
+				{func(uint64) chronicle.ExpectedRevision { return chronicle.StreamExists }, 1},
+				{func(uint64) chronicle.ExpectedRevision { return chronicle.Exact(0) }, 1},
+				{chronicle.Exact, 2}, // read afresh: the first delivery's event
+			} {
+				stream := fmt.Sprintf("ledger-%d", i)
+				res, err := s.Append(ctx, stream, chronicle.NoStream, chronicle.EventData{Type: "Opened"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				trigger := chronicle.RecordedEvent{ID: uuid.New(), Stream: "order-1", Type: "OrderPlaced"}
+				step := workflow.Step{Workflow: "post", Trigger: trigger}
+				for range 2 {
+					last := res.LastRevision
+					for e, err := range s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End, Limit: 1}) {
+						if err != nil {
+							t.Fatal(err)
+						}
+						last = e.Revision
+					}
+					if _, err := s.Append(ctx, stream, tt.expect(last), chronicle.EventData{ID: step.EventID("post", 0), Type: "Posted"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				n := 0
+				for e, err := range s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e.Type == "Posted" {
+						n++
+					}
+				}
+				if n != tt.want {
+					t.Errorf("case %d: two deliveries wrote %d events, want %d", i, n, tt.want)
+				}
+			}
+		})
+	}
+}
