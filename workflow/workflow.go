@@ -82,7 +82,11 @@ func (s Step) CommandID(key string) uuid.UUID {
 var nameEscaper = strings.NewReplacer(`\`, `\\`, `/`, `\/`)
 
 // EventID returns the ID of the i-th event that the step appends under
-// key, the same on every delivery.
+// key, the same on every delivery. It is the ID that
+// [chronicle.Repository.HandleOnce] gives the i-th event of the command
+// [Step.CommandID](key): give the step's own events and its commands
+// different keys, or, in a stream that holds both, one is taken for the
+// other and not written.
 func (s Step) EventID(key string, i int) uuid.UUID {
 	return chronicle.EventID(s.CommandID(key), i)
 }

@@ -391,3 +391,32 @@ func TestStepAppendRedelivered(t *testing.T) {
 		})
 	}
 }
+
+// TestEventIDIsThatOfTheCommandOfTheSameKey checks what EventID's
+// documentation says: the events a step appends under a key have the IDs
+// of the events of its command of that key, so that one is taken for the
+// other in a stream that holds both.
+func TestEventIDIsThatOfTheCommandOfTheSameKey(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(nil)
+	trigger := chronicle.RecordedEvent{ID: uuid.New(), Stream: "order-1", Type: "OrderPlaced"}
+	step := workflow.Step{Workflow: "fulfil-order", Trigger: trigger}
+	codec := chronicle.MustCodec[stockEvent](chronicle.JSON[StockReserved]("StockReserved"))
+	stocks := chronicle.NewRepository(s, codec, stock, nil)
+	if _, err := stocks.HandleOnce(ctx, "stock-1", reserve{order: "1"}, step.CommandID("reserve")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "stock-1", chronicle.Any, chronicle.EventData{ID: step.EventID("reserve", 0), Type: "Noted"}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, err := range s.ReadStream(ctx, "stock-1", chronicle.ReadStreamOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("stock-1 holds %d events: the step's own event under the command's key was written", n)
+	}
+}
