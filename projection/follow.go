@@ -103,12 +103,19 @@ func (e *readError) Error() string { return e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
 // errMoved means the stored checkpoint is not where this runner left it:
-// another process is running the projection too. The batch is dropped,
-// and the runner resumes from the stored checkpoint, so that no event is
-// applied twice.
+// another process is running the projection too, or a rebuild reset it.
+// The batch is dropped, and the runner resumes from the stored
+// checkpoint, so that no event is applied twice, nor counted as handled
+// in a read model that the reset emptied.
 var errMoved = errors.New("checkpoint moved by another runner")
 
 func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
+	// Noted before the checkpoint is loaded, and once a reset under way
+	// is done: see resetCount.
+	rs := r.resets[p.Name]
+	rs.mu.Lock()
+	resets := rs.n
+	rs.mu.Unlock()
 	cp, err := r.checkpoints.Load(ctx, p.Name)
 	if err != nil {
 		return &readError{err: err}
@@ -178,7 +185,7 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 		select {
 		case it, ok = <-ch:
 		case <-idleC:
-			to, err := r.skip(ctx, p, cp, until)
+			to, err := r.skip(ctx, p, resets, cp, until)
 			if err != nil {
 				return err
 			}
@@ -223,7 +230,7 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 			}
 		}
 		if len(batch) > 0 {
-			if err := r.apply(ctx, p, cp, batch); err != nil {
+			if err := r.apply(ctx, p, resets, cp, batch); err != nil {
 				return err
 			}
 			cp = batch[len(batch)-1].Position
@@ -245,7 +252,7 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 	// The read covered every position up to until, whether the filter
 	// kept it or not: record that, so that the lag reads 0.
 	if until > cp {
-		if err := r.move(ctx, p, cp, until); err != nil {
+		if err := r.move(ctx, p, resets, cp, until); err != nil {
 			return err
 		}
 		if progress != nil {
@@ -258,15 +265,15 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 // apply commits a batch of the events after checkpoint after. When the
 // batch fails, its events are applied one at a time, each with retries,
 // so that the events before the failing one are kept and the failing one
-// is named.
-func (r *Runner) apply(ctx context.Context, p *Projection, after uint64, batch []chronicle.RecordedEvent) error {
+// is named. resets is what the follow noted of p's resets.
+func (r *Runner) apply(ctx context.Context, p *Projection, resets, after uint64, batch []chronicle.RecordedEvent) error {
 	if len(batch) > 1 {
-		if err := r.commit(ctx, p, after, batch); err == nil || ctx.Err() != nil || errors.Is(err, errMoved) {
+		if err := r.commit(ctx, p, resets, after, batch); err == nil || ctx.Err() != nil || errors.Is(err, errMoved) {
 			return err
 		}
 	}
 	for i := range batch {
-		if err := r.retrying(ctx, p, after, batch[i:i+1]); err != nil {
+		if err := r.retrying(ctx, p, resets, after, batch[i:i+1]); err != nil {
 			return err
 		}
 		after = batch[i].Position
@@ -274,10 +281,10 @@ func (r *Runner) apply(ctx context.Context, p *Projection, after uint64, batch [
 	return nil
 }
 
-func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, events []chronicle.RecordedEvent) error {
+func (r *Runner) retrying(ctx context.Context, p *Projection, resets, after uint64, events []chronicle.RecordedEvent) error {
 	wait := r.opts.Backoff
 	for attempt := 0; ; attempt++ {
-		err := r.commit(ctx, p, after, events)
+		err := r.commit(ctx, p, resets, after, events)
 		if err == nil && attempt > 0 {
 			r.recovered(p.Name)
 		}
@@ -312,8 +319,8 @@ func (r *Runner) retrying(ctx context.Context, p *Projection, after uint64, even
 
 // commit applies events, which follow checkpoint after, and records the
 // new checkpoint: in one transaction for Apply, one after the other for
-// Handle.
-func (r *Runner) commit(ctx context.Context, p *Projection, after uint64, events []chronicle.RecordedEvent) error {
+// Handle, unless a reset came since the follow noted resets.
+func (r *Runner) commit(ctx context.Context, p *Projection, resets, after uint64, events []chronicle.RecordedEvent) error {
 	last := events[len(events)-1].Position
 	if p.transactional() {
 		return r.tx.Update(ctx, func(tx *sql.Tx) error {
@@ -338,7 +345,20 @@ func (r *Runner) commit(ctx context.Context, p *Projection, after uint64, events
 			return err
 		}
 	}
-	return r.checkpoints.Save(ctx, p.Name, last)
+	return r.handled(p, resets, func() error { return r.checkpoints.Save(ctx, p.Name, last) })
+}
+
+// handled runs save, which saves a Handle projection's checkpoint, unless
+// p has been reset since the follow noted resets: then it returns
+// [errMoved], and the follow goes on from the checkpoint of the reset.
+func (r *Runner) handled(p *Projection, resets uint64, save func() error) error {
+	rs := r.resets[p.Name]
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.n != resets {
+		return errMoved
+	}
+	return save()
 }
 
 func (r *Runner) state(name string) State {
@@ -363,7 +383,7 @@ func (r *Runner) state(name string) State {
 // move to H, and the subscription, which delivers every event for p in
 // position order, has none below H left to deliver. H is an event's
 // position, from which every store can resume.
-func (r *Runner) skip(ctx context.Context, p *Projection, after, until uint64) (uint64, error) {
+func (r *Runner) skip(ctx context.Context, p *Projection, resets, after, until uint64) (uint64, error) {
 	head, err := Head(ctx, r.store)
 	if err != nil {
 		return after, r.skipFailed(ctx, p, err)
@@ -384,7 +404,7 @@ func (r *Runner) skip(ctx context.Context, p *Projection, after, until uint64) (
 			return after, nil
 		}
 	}
-	if err := r.move(ctx, p, after, head); err != nil {
+	if err := r.move(ctx, p, resets, after, head); err != nil {
 		return after, r.skipFailed(ctx, p, err)
 	}
 	return head, nil
@@ -401,8 +421,16 @@ func (r *Runner) skipFailed(ctx context.Context, p *Projection, err error) error
 // move moves p's checkpoint from after to pos, with no event. On a
 // database, it does so only if the stored checkpoint is still after, and
 // else returns [errMoved], as commit does: another runner got elsewhere,
-// or a rebuild started over.
-func (r *Runner) move(ctx context.Context, p *Projection, after, pos uint64) error {
+// or a rebuild started over. So it does when a rebuild of this runner
+// reset a Handle projection since the follow noted resets.
+func (r *Runner) move(ctx context.Context, p *Projection, resets, after, pos uint64) error {
+	if !p.transactional() {
+		return r.handled(p, resets, func() error { return r.moveStored(ctx, p, after, pos) })
+	}
+	return r.moveStored(ctx, p, after, pos)
+}
+
+func (r *Runner) moveStored(ctx context.Context, p *Projection, after, pos uint64) error {
 	if r.tx == nil {
 		return r.checkpoints.Save(ctx, p.Name, pos)
 	}

@@ -311,6 +311,71 @@ func TestHandleIsAtLeastOnceOnMemory(t *testing.T) {
 	}
 }
 
+// TestRebuildDuringRunOfHandle rebuilds a Handle projection while Run
+// follows it in the same runner, and an event comes in while ResetHandled
+// empties the read model: the rebuild must still replay every event, and
+// Run must still handle the new one after it.
+func TestRebuildDuringRunOfHandle(t *testing.T) {
+	s := memory.New(nil)
+	fill(t, s, "m", 3, 10)
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	live := make(chan struct{})
+	var liveOnce sync.Once
+	cps := projection.NewMemoryCheckpoints()
+	p := projection.Projection{
+		Name: "seen",
+		Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[e.Position] = true
+			if e.Position == 12 {
+				liveOnce.Do(func() { close(live) })
+			}
+			return nil
+		},
+		ResetHandled: func(ctx context.Context) error {
+			fill(t, s, "live", 1, 1) // position 12
+			<-live
+			// Run, having handled it, saves its checkpoint now, unless the
+			// runner holds it back.
+			for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if cp, _ := cps.Load(ctx, "seen"); cp == 12 {
+					break
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			clear(seen)
+			return nil
+		},
+	}
+	r := mustRunner(t, s, &projection.Options{Checkpoints: cps}, p)
+	if err := r.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, r)
+	fill(t, s, "live", 1, 1) // position 11: Run follows the log
+	waitStatus(t, r, 11)
+	if err := r.Rebuild(context.Background(), "seen", nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for pos := range uint64(11) {
+		if !seen[pos+1] {
+			t.Errorf("after the rebuild, the read model lacks position %d; it has %v", pos+1, slices.Sorted(maps.Keys(seen)))
+			break
+		}
+	}
+	mu.Unlock()
+	waitStatus(t, r, 12)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 12 {
+		t.Errorf("with Run caught up at position 12, the read model has %v", slices.Sorted(maps.Keys(seen)))
+	}
+}
+
 func TestInvalidProjections(t *testing.T) {
 	noop := func(context.Context, chronicle.RecordedEvent) error { return nil }
 	apply := func(context.Context, *sql.Tx, chronicle.RecordedEvent) error { return nil }

@@ -80,6 +80,24 @@ type Runner struct {
 	// rebuilding holds the projections that Rebuild is replaying, which
 	// go back to Building, not Running, when a retry succeeds.
 	rebuilding map[string]bool
+
+	// resets keeps, for each projection, the count of the rebuilds that
+	// have reset it (see handled).
+	resets map[string]*resetCount
+}
+
+// resetCount is how many times a Handle projection's read model has been
+// emptied for a rebuild. A follow of the projection notes it when it
+// loads the checkpoint, and saves a checkpoint only while it is still
+// the same: after a reset, the events that the follow handled may be gone
+// from the read model, and its checkpoint would tell the rebuild, and the
+// next run, that they are there. Apply projections need none of this:
+// their events and checkpoint commit together, and so does their reset.
+type resetCount struct {
+	// mu is held by a reset from the save of checkpoint 0 to the end of
+	// ResetHandled, and by each save of a checkpoint.
+	mu sync.Mutex
+	n  uint64
 }
 
 // State is what a projection is doing.
@@ -120,7 +138,7 @@ type Status struct {
 
 // NewRunner returns a runner for projections over store. opts may be nil.
 func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) (*Runner, error) {
-	r := &Runner{store: store, status: map[string]*Status{}, rebuilding: map[string]bool{}}
+	r := &Runner{store: store, status: map[string]*Status{}, rebuilding: map[string]bool{}, resets: map[string]*resetCount{}}
 	if opts != nil {
 		r.opts = *opts
 	}
@@ -166,6 +184,7 @@ func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) 
 		}
 		r.projections = append(r.projections, &p)
 		r.status[p.Name] = &Status{Name: p.Name, State: Idle}
+		r.resets[p.Name] = &resetCount{}
 	}
 	return r, nil
 }
@@ -287,7 +306,8 @@ type Progress struct {
 // Rebuild empties the named projection's read model and replays the log
 // into it, up to the last event committed when it is called. progress,
 // if not nil, is called after each batch. Do not run the projection
-// elsewhere meanwhile.
+// elsewhere meanwhile; a Run or CatchUp of this Runner may go on, and
+// goes on from where the rebuild got.
 func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progress)) error {
 	p := r.projection(name)
 	if p == nil {
@@ -348,6 +368,13 @@ func (r *Runner) reset(ctx context.Context, p *Projection) error {
 	// Checkpoint first: should the process die before the read model is
 	// emptied, the replay goes over the old one, which an idempotent
 	// Handle tolerates. The other order would leave events missing.
+	// Follows of p under way (a Run beside the rebuild) save no checkpoint
+	// from now on, and those that start wait for the read model to be
+	// empty.
+	rs := r.resets[p.Name]
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.n++
 	if err := r.checkpoints.Save(ctx, p.Name, 0); err != nil {
 		return err
 	}
