@@ -731,3 +731,38 @@ func TestPermanentErrorStopsAtOnce(t *testing.T) {
 		t.Errorf("Permanent(nil) = %v, want nil", err)
 	}
 }
+
+// TestRunningAfterCatchUpOrRebuildBesideRun: a CatchUp, or a Rebuild, of
+// the Runner that also runs the projection leaves it running when it
+// ends, since Run still follows the log: not idle, as if nothing did.
+func TestRunningAfterCatchUpOrRebuildBesideRun(t *testing.T) {
+	for _, rebuild := range []bool{false, true} {
+		t.Run(map[bool]string{false: "CatchUp", true: "Rebuild"}[rebuild], func(t *testing.T) {
+			s := memory.New(nil)
+			fill(t, s, "a", 1, 3)
+			p := projection.Projection{Name: "p", Handle: func(context.Context, chronicle.RecordedEvent) error { return nil }}
+			r := mustRunner(t, s, nil, p)
+			run(t, r)
+			waitFor(t, r, "running at position 3", func(st projection.Status) bool {
+				return st.State == projection.Running && st.Checkpoint == 3
+			})
+			fill(t, s, "a", 1, 1)
+			var err error
+			if rebuild {
+				err = r.Rebuild(context.Background(), "p", nil)
+			} else {
+				err = r.CatchUp(context.Background())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := r.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[0].State != projection.Running {
+				t.Fatalf("status while Run follows the log = %+v, want running", st[0])
+			}
+		})
+	}
+}

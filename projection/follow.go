@@ -30,20 +30,25 @@ type item struct {
 // When the reads still fail, or the store is closed, which no retry
 // mends, p stops with that error.
 func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progress func(uint64)) error {
-	if r.state(p.Name) != Building {
-		r.setState(p.Name, Running, nil)
+	r.mu.Lock()
+	r.following[p.Name]++
+	if st := r.status[p.Name]; st.State != Building {
+		st.State, st.Err = Running, nil
 	}
+	r.mu.Unlock()
 	// Ended by ctx or done, whether retrying or not, p is Idle; Stopped
 	// stays, and so does the state of a rebuild that is still going on,
-	// which Rebuild sets when it is done. A follow that started while p
-	// was being rebuilt (a CatchUp beside Rebuild) may outlast the
+	// which Rebuild sets when it is done, and that of another follow of p
+	// that goes on (a Run beside a CatchUp). A follow that started while
+	// p was being rebuilt (a CatchUp beside Rebuild) may outlast the
 	// rebuild, and its retry leaves p Retrying or, once recovered,
 	// Running: it is Idle after it too. One lock for the check and the
 	// change, so that no state set in between is lost.
 	defer func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if st := r.status[p.Name]; (st.State == Running || st.State == Retrying) && !r.rebuilding[p.Name] {
+		r.following[p.Name]--
+		if st := r.status[p.Name]; (st.State == Running || st.State == Retrying) && !r.rebuilding[p.Name] && r.following[p.Name] == 0 {
 			st.State, st.Err = Idle, nil
 		}
 	}()

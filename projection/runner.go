@@ -80,6 +80,9 @@ type Runner struct {
 	// rebuilding holds the projections that Rebuild is replaying, which
 	// go back to Building, not Running, when a retry succeeds.
 	rebuilding map[string]bool
+	// following counts, for each projection, the follows of the log under
+	// way (of Run, CatchUp or Rebuild): it is Idle only once none is.
+	following map[string]int
 
 	// resets keeps, for each projection, the count of the rebuilds that
 	// have reset it (see handled).
@@ -138,7 +141,7 @@ type Status struct {
 
 // NewRunner returns a runner for projections over store. opts may be nil.
 func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) (*Runner, error) {
-	r := &Runner{store: store, status: map[string]*Status{}, rebuilding: map[string]bool{}, resets: map[string]*resetCount{}}
+	r := &Runner{store: store, status: map[string]*Status{}, rebuilding: map[string]bool{}, following: map[string]int{}, resets: map[string]*resetCount{}}
 	if opts != nil {
 		r.opts = *opts
 	}
@@ -326,11 +329,17 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Progres
 	r.setState(name, Building, nil)
 	defer func() {
 		// Done, failed or cut short, it is no longer being rebuilt, nor
-		// retrying; an event that kept failing leaves it Stopped.
+		// retrying; an event that kept failing leaves it Stopped. A Run
+		// beside the rebuild still follows the log: it is Running then,
+		// or Retrying as that Run's retry set it.
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		delete(r.rebuilding, name)
-		if st := r.status[name]; st.State == Building || st.State == Retrying {
+		st := r.status[name]
+		switch {
+		case r.following[name] > 0 && st.State == Building:
+			st.State, st.Err = Running, nil
+		case r.following[name] == 0 && (st.State == Building || st.State == Retrying):
 			st.State, st.Err = Idle, nil
 		}
 	}()
