@@ -96,6 +96,11 @@ func (p *Projection) validate(txStore bool) error {
 	case (p.Setup != nil || p.Reset != nil) && !txStore:
 		return fmt.Errorf("projection %q: Setup and Reset need a database with transactions", p.Name)
 	}
+	// Every read of the log would refuse it, and its projection would
+	// retry in vain.
+	if err := p.Filter.Validate(); err != nil {
+		return fmt.Errorf("projection %q: %w", p.Name, err)
+	}
 	return nil
 }
 

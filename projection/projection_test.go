@@ -390,6 +390,9 @@ func TestInvalidProjections(t *testing.T) {
 		{"Both", openSQLite(t), []projection.Projection{{Name: "p", Handle: noop, Apply: apply}}, "not both"},
 		{"ApplyWithoutTx", memory.New(nil), []projection.Projection{{Name: "p", Apply: apply}}, "needs a database with transactions"},
 		{"Duplicate", memory.New(nil), []projection.Projection{{Name: "p", Handle: noop}, {Name: "p", Handle: noop}}, "two projections"},
+		// A filter that every read refuses (a type read from a file with
+		// Windows line ends): refused here, not retried at every run.
+		{"BadFilter", memory.New(nil), []projection.Projection{{Name: "p", Handle: noop, Filter: chronicle.Filter{Types: []string{"Happened\r"}}}}, "Filter.Types[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
