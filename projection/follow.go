@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime/debug"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -338,7 +339,7 @@ func (r *Runner) commit(ctx context.Context, p *Projection, resets, after uint64
 				return err
 			}
 			for _, e := range events {
-				if err := p.Apply(ctx, tx, e); err != nil {
+				if err := unpanic(func() error { return p.Apply(ctx, tx, e) }); err != nil {
 					return err
 				}
 			}
@@ -346,11 +347,30 @@ func (r *Runner) commit(ctx context.Context, p *Projection, resets, after uint64
 		})
 	}
 	for _, e := range events {
-		if err := p.Handle(ctx, e); err != nil {
+		if err := unpanic(func() error { return p.Handle(ctx, e) }); err != nil {
 			return err
 		}
 	}
 	return r.handled(p, resets, func() error { return r.checkpoints.Save(ctx, p.Name, last) })
+}
+
+// unpanic runs a projection's Apply or Handle, and returns its panic as
+// a permanent error, with the stack: a bug that every try would meet
+// again stops that projection at the event, as the package doc says a
+// failing event does, rather than the process with every projection
+// (Run's and CatchUp's run in goroutines of their own, out of their
+// callers' reach).
+func unpanic(fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			verr, ok := v.(error)
+			if !ok {
+				verr = fmt.Errorf("%v", v)
+			}
+			err = Permanent(fmt.Errorf("panic: %w\n%s", verr, debug.Stack()))
+		}
+	}()
+	return fn()
 }
 
 // handled runs save, which saves a Handle projection's checkpoint, unless

@@ -25,10 +25,12 @@
 // no retry can mend, such as an event that does not decode, is better
 // marked with [Permanent]: the projection then stops at once, and its
 // error matches [ErrPermanent]. It stops at once too when the store
-// refuses a handler's write with [chronicle.ErrSchemaUpgraded]. A read of the
-// log that fails, as on a broken connection, is retried the same way,
-// from the checkpoint; when it still fails, or when the store is closed,
-// the projection stops with that error. While a projection waits to try
+// refuses a handler's write with [chronicle.ErrSchemaUpgraded], and when
+// Apply or Handle panics: the panic is then a permanent error, with its
+// stack, rather than the end of the process. A read of the log that
+// fails, as on a broken connection, is retried the same way, from the
+// checkpoint; when it still fails, or when the store is closed, the
+// projection stops with that error. While a projection waits to try
 // again, [Runner.Status] shows it [Retrying], with the last error, so that
 // a failure shows before the projection stops.
 package projection

@@ -255,6 +255,62 @@ func TestFailingEventStopsOnlyItsProjection(t *testing.T) {
 	}
 }
 
+// TestPanicStopsOnlyItsProjection: an Apply or a Handle that panics on an
+// event stops its projection at that event, as an error that no retry
+// can mend does, and the other projections, and the process, go on.
+func TestPanicStopsOnlyItsProjection(t *testing.T) {
+	s := openSQLite(t)
+	want := fill(t, s, "f", 4, 20)
+	var nilMap map[string]int
+	panicky := counts("panicky", chronicle.Filter{})
+	apply := panicky.Apply
+	panicky.Apply = func(ctx context.Context, tx *sql.Tx, e chronicle.RecordedEvent) error {
+		if e.Position == 7 {
+			nilMap[e.Stream]++
+		}
+		return apply(ctx, tx, e)
+	}
+	handled := 0
+	panickyHandle := projection.Projection{Name: "panicky_handle", Handle: func(_ context.Context, e chronicle.RecordedEvent) error {
+		if e.Position == 9 {
+			panic("unexpected event")
+		}
+		handled++
+		return nil
+	}}
+	r := mustRunner(t, s, &projection.Options{BatchSize: 4, Backoff: time.Millisecond},
+		panicky, panickyHandle, counts("good", chronicle.Filter{}))
+	err := r.CatchUp(context.Background())
+	if !errors.Is(err, projection.ErrPermanent) || !strings.Contains(err.Error(), "assignment to entry in nil map") ||
+		!strings.Contains(err.Error(), "unexpected event") {
+		t.Fatalf("CatchUp = %v, want the permanent errors of both panics", err)
+	}
+	st, serr := r.Status(context.Background())
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	for i, want := range []struct {
+		checkpoint uint64
+		state      projection.State
+	}{{6, projection.Stopped}, {8, projection.Stopped}, {20, projection.Idle}} {
+		if st[i].Checkpoint != want.checkpoint || st[i].State != want.state {
+			t.Errorf("%s: %+v, want %s at checkpoint %d", st[i].Name, st[i], want.state, want.checkpoint)
+		}
+	}
+	var perr *projection.Error
+	if !errors.As(st[0].Err, &perr) || perr.Event.Position != 7 {
+		t.Errorf("panicky's error = %v, want a *projection.Error at position 7", st[0].Err)
+	}
+	if got := readCounts(t, s, "good"); !maps.Equal(got, want) {
+		t.Errorf("good = %v, want %v", got, want)
+	}
+	if handled != 8 {
+		t.Errorf("panicky_handle handled %d events, want the 8 before its panic", handled)
+	}
+	// The panic let go of the database: the store still takes appends.
+	fill(t, s, "f", 1, 1)
+}
+
 // failingAt returns p with an Apply that fails with err at position pos,
 // and adds "try" to tl each time.
 func failingAt(p projection.Projection, pos uint64, tl *timeline, err error) projection.Projection {
