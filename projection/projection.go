@@ -78,7 +78,9 @@ type Projection struct {
 	Handle func(ctx context.Context, e chronicle.RecordedEvent) error
 
 	// ResetHandled empties a Handle projection's read model before a
-	// rebuild.
+	// rebuild. While it runs, the Runner's follows of the projection wait
+	// before saving a checkpoint, so it must not itself call that
+	// Runner's CatchUp, Run or Rebuild: they would wait for it.
 	ResetHandled func(ctx context.Context) error
 }
 
