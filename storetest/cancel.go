@@ -39,7 +39,10 @@ func testCanceledContext(t *testing.T, newStore Factory) {
 	}
 	check("ReadStream of an existing stream", first(s.ReadStream(ended, "s", chronicle.ReadStreamOptions{})))
 	check("ReadStream of a missing stream", first(s.ReadStream(ended, "missing", chronicle.ReadStreamOptions{})))
+	check("ReadStream backwards", first(s.ReadStream(ended, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End})))
 	check("ReadAll", first(s.ReadAll(ended, chronicle.ReadAllOptions{})))
+	check("ReadAll backwards", first(s.ReadAll(ended, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End})))
+	check("ReadAll with a filter", first(s.ReadAll(ended, chronicle.ReadAllOptions{Filter: chronicle.Filter{Types: []string{"E"}}})))
 	ss, snapshots := has[chronicle.SnapshotStore](s)
 	snap := chronicle.Snapshot{Stream: "s", Revision: 1, Type: "T", Version: 1, Data: []byte("1")}
 	if snapshots {
