@@ -172,11 +172,17 @@ func testAppend(t *testing.T, newStore Factory) {
 	t.Run("DataIsCopied", func(t *testing.T) {
 		s := newStore(t)
 		data := []byte(`{"v":1}`)
-		mustAppend(t, s, "s", chronicle.NoStream, chronicle.EventData{Type: "E", Data: data})
+		meta := chronicle.Metadata{"k": "v"}
+		mustAppend(t, s, "s", chronicle.NoStream, chronicle.EventData{Type: "E", Data: data, Metadata: meta})
 		data[6] = '2'
+		meta["k"] = "changed"
+		meta["added"] = "x"
 		got := readStream(t, s, "s", chronicle.ReadStreamOptions{})
 		if string(got[0].Data) != `{"v":1}` {
 			t.Fatalf("changing the appended slice changed the stored event: %s", got[0].Data)
+		}
+		if !maps.Equal(got[0].Metadata, chronicle.Metadata{"k": "v"}) {
+			t.Fatalf("changing the appended metadata changed the stored event: %v", got[0].Metadata)
 		}
 		got[0].Data[6] = '3'
 		again := readStream(t, s, "s", chronicle.ReadStreamOptions{})
