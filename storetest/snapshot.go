@@ -72,6 +72,13 @@ func testSnapshots(t *testing.T, newStore Factory) {
 		if string(got.Data) != "abc" {
 			t.Fatalf("changing the saved slice changed the snapshot: %q", got.Data)
 		}
+		// A loaded snapshot is the caller's too: a repository that
+		// decodes into its bytes, or changes them, must not change what
+		// the next load gets.
+		got.Data[0] = 'y'
+		if again, _, _ := ss.LoadSnapshot(ctx, "s"); string(again.Data) != "abc" {
+			t.Fatalf("changing a loaded snapshot's data changed the stored snapshot: %q", again.Data)
+		}
 	})
 	t.Run("InvalidStream", func(t *testing.T) {
 		ss := open(t)
