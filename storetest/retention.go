@@ -538,6 +538,42 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		}
 	})
 
+	t.Run("ScavengedStayRemoved", func(t *testing.T) {
+		// A scavenge removes the events it finds hidden for good:
+		// metadata that hides less afterwards does not bring them back,
+		// to reads or to snapshots, and the stream's revisions go on.
+		s := openScavenger(t)
+		mustAppend(t, s, "s", chronicle.NoStream, events("E", 5)...) // 0-4
+		if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{TruncateBefore: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Scavenge(ctx, nil); err != nil || p.Removed != 3 {
+			t.Fatalf("Scavenge = %+v, %v; want 3 events removed", p, err)
+		}
+		if err := s.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); !slices.Equal(got, []uint64{3, 4}) {
+			t.Fatalf("with its metadata cleared after a scavenge, the stream reads %v, want [3 4]", got)
+		}
+		if got := revs(t, s, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}); !slices.Equal(got, []uint64{4, 3}) {
+			t.Fatalf("with its metadata cleared after a scavenge, the stream reads %v backwards, want [4 3]", got)
+		}
+		if got := revs(t, s, "s", chronicle.ReadStreamOptions{Limit: 1}); !slices.Equal(got, []uint64{3}) {
+			t.Fatalf("with its metadata cleared after a scavenge, a read of one event gives %v, want [3]", got)
+		}
+		if got := positions(readAll(t, s, chronicle.ReadAllOptions{})); !slices.Equal(got, []uint64{4, 5}) {
+			t.Fatalf("with the metadata cleared after a scavenge, the log holds positions %v, want [4 5]", got)
+		}
+		if ss, ok := has[chronicle.SnapshotStore](s); ok {
+			err := ss.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "s", Revision: 1, Type: "T", Version: 1, Data: []byte("1")})
+			wantErr(t, "SaveSnapshot at a revision that a scavenge removed", err, chronicle.ErrStreamNotFound)
+		}
+		if res := mustAppend(t, s, "s", chronicle.Exact(4), event("E", 5)); res.FirstRevision != 5 {
+			t.Fatalf("after a scavenge, the stream went on at revision %d, want 5", res.FirstRevision)
+		}
+	})
+
 	t.Run("ScavengeProgressCallsStore", func(t *testing.T) {
 		// The progress function may use the store, to log how many events
 		// it holds, say: a scavenge that calls it holding a lock of the
