@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, newStore) })
 	t.Run("StreamLister", func(t *testing.T) {
 		testStreamLister(t, newStore)
+		t.Run("Hidden", func(t *testing.T) { testStreamListerHidden(t, newStore) })
 		t.Run("Scavenged", func(t *testing.T) { testStreamListerScavenged(t, newStore) })
 		t.Run("Selection", func(t *testing.T) { testStreamListerSelection(t, newStore) })
 	})

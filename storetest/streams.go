@@ -103,6 +103,63 @@ func testStreamLister(t *testing.T, newStore Factory) {
 	}
 }
 
+// testStreamListerHidden: a stream whose events its metadata hides, all
+// of them, still exists and holds them until a scavenge: ListStreams
+// lists it and CountStreams counts it. The events that a delete hides
+// are held until a scavenge too: CountStreams counts them, as ReadAll
+// yields them, though ListStreams leaves their streams out.
+func testStreamListerHidden(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	s := openAs[listerRetentionStore](t, newStore, "chronicle.StreamLister and Retention")
+	want := func(streams []string, events uint64) {
+		t.Helper()
+		infos, err := s.ListStreams(ctx, chronicle.ListStreamsOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, in := range infos {
+			got = append(got, in.Stream)
+		}
+		if !slices.Equal(got, streams) {
+			t.Errorf("ListStreams = %q, want %q", got, streams)
+		}
+		if ns, ne, err := s.CountStreams(ctx); err != nil || ns != uint64(len(streams)) || ne != events {
+			t.Errorf("CountStreams = %d streams, %d events, %v; want %d, %d", ns, ne, err, len(streams), events)
+		}
+		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != int(events) {
+			t.Errorf("ReadAll yields %d events, want %d", n, events)
+		}
+	}
+	mustAppend(t, s, "kept", chronicle.NoStream, events("E", 1)...)   // 1
+	mustAppend(t, s, "hidden", chronicle.NoStream, events("E", 2)...) // 2-3
+	if err := s.SetStreamMetadata(ctx, "hidden", chronicle.StreamMetadata{TruncateBefore: 5}); err != nil {
+		t.Fatal(err)
+	}
+	want([]string{"hidden", "kept"}, 3)
+	d, ok := has[chronicle.Deleter](s)
+	if !ok {
+		return
+	}
+	mustAppend(t, s, "deleted", chronicle.NoStream, events("E", 2)...)    // 4-5
+	mustAppend(t, s, "tombstoned", chronicle.NoStream, events("E", 1)...) // 6
+	if err := d.Delete(ctx, "deleted", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Tombstone(ctx, "tombstoned", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	want([]string{"hidden", "kept"}, 6)
+}
+
+// listerRetentionStore is a store that lists its streams, whose streams
+// have metadata.
+type listerRetentionStore interface {
+	chronicle.Store
+	chronicle.StreamLister
+	chronicle.Retention
+}
+
 // testStreamListerScavenged: a stream whose events a scavenge removed,
 // every one of them, has no events: ListStreams leaves it out and
 // CountStreams does not count it, though it is not deleted.
