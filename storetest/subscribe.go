@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -370,4 +372,104 @@ func testConcurrency(t *testing.T, newStore Factory) {
 		close(stop)
 		wg.Wait()
 	})
+	t.Run("AbilitiesDuringWrites", func(t *testing.T) { testAbilitiesDuringWrites(t, newStore) })
+}
+
+// testAbilitiesDuringWrites calls each ability the store has that reads,
+// and reads both ways, while another goroutine appends, sets metadata,
+// saves snapshots, deletes and scavenges: run with -race, it finds a
+// store whose abilities read what a write changes without the lock or
+// transaction that the write takes, or whose scavenge changes what a
+// reader holds. Each read must still succeed, and a stream read must
+// give gapless revisions.
+func testAbilitiesDuringWrites(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	ctx := testContext(t, time.Minute)
+	r, retention := has[chronicle.Retention](s)
+	d, deletes := has[chronicle.Deleter](s)
+	sc, scavenges := has[chronicle.Scavenger](s)
+	ss, snapshots := has[chronicle.SnapshotStore](s)
+	mustAppend(t, s, "s", chronicle.NoStream, event("E", 0))
+	reads := []namedCall{
+		{"ReadStream", func() error { return gapless(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}), 1) }},
+		{"ReadStream backwards", func() error {
+			return gapless(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}), -1)
+		}},
+		{"ReadAll backwards", func() error {
+			return firstError(s.ReadAll(ctx, chronicle.ReadAllOptions{Backwards: true, From: chronicle.End, Limit: 20}))
+		}},
+	}
+	for _, c := range abilityCalls(ctx, s) {
+		// Subscriptions wait for events; the others return.
+		if !strings.HasPrefix(c.name, "Subscribe") && c.name != "Scavenge" && c.name != "SaveSnapshot" {
+			reads = append(reads, c)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	for _, c := range reads {
+		wg.Go(func() {
+			// A pause between calls leaves a SQL store's writer the
+			// time to commit.
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				if err := c.call(); err != nil {
+					t.Errorf("%s during writes: %v", c.name, err)
+					return
+				}
+			}
+		})
+	}
+	// Rounds for a quarter of a second, ten at least: a store whose
+	// calls are quick (in memory) goes through many, and so through
+	// many scavenges under way as the readers read, while a slow one
+	// (a SQL store under -race) is not held long.
+	for i, began := 0, time.Now(); i < 10 || time.Since(began) < 250*time.Millisecond; i++ {
+		res := mustAppend(t, s, "s", chronicle.Any, events("E", 3)...)
+		mustAppend(t, s, fmt.Sprintf("o-%d", i), chronicle.NoStream, event("O", i))
+		if retention {
+			if err := r.SetStreamMetadata(ctx, "s", chronicle.StreamMetadata{MaxCount: 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if snapshots {
+			snap := chronicle.Snapshot{Stream: "s", Revision: res.LastRevision, Type: "T", Version: 1, Data: []byte("{}")}
+			if err := ss.SaveSnapshot(ctx, snap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if deletes {
+			if err := d.Delete(ctx, fmt.Sprintf("o-%d", i), chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if scavenges {
+			if _, err := sc.Scavenge(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// gapless drains a read of one stream and returns its error, or one
+// saying where its revisions were not consecutive in the direction step.
+func gapless(seq iter.Seq2[chronicle.RecordedEvent, error], step int) error {
+	evs, err := collect(seq)
+	if err != nil {
+		return err
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Revision != uint64(int(evs[i-1].Revision)+step) {
+			return fmt.Errorf("revision %d after %d", evs[i].Revision, evs[i-1].Revision)
+		}
+	}
+	return nil
 }
