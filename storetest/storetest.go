@@ -177,27 +177,29 @@ func wantErr(tb testing.TB, what string, err, target error) {
 	}
 }
 
-// wantNotFound fails unless stream reads as not found: a single error
-// matching ErrStreamNotFound, yielded with a zero event, and nothing
-// else, as the Store godoc says. It drains the read to the end to see
-// that nothing follows the error.
+// wantNotFound fails unless stream reads as not found, forwards and
+// backwards: a single error matching ErrStreamNotFound, yielded with a
+// zero event, and nothing else, as the Store godoc says. It drains each
+// read to the end to see that nothing follows the error.
 func wantNotFound(tb testing.TB, s chronicle.Store, stream string) {
 	tb.Helper()
-	var yielded []string
-	for e, err := range s.ReadStream(context.Background(), stream, chronicle.ReadStreamOptions{}) {
-		switch {
-		case err == nil:
-			yielded = append(yielded, fmt.Sprintf("event %d", e.Revision))
-		case !errors.Is(err, chronicle.ErrStreamNotFound):
-			yielded = append(yielded, fmt.Sprintf("error %v", err))
-		case !reflect.DeepEqual(e, chronicle.RecordedEvent{}):
-			yielded = append(yielded, fmt.Sprintf("ErrStreamNotFound with event %+v", e))
-		default:
-			yielded = append(yielded, "ErrStreamNotFound")
+	for _, opts := range []chronicle.ReadStreamOptions{{}, {Backwards: true, From: chronicle.End}} {
+		var yielded []string
+		for e, err := range s.ReadStream(context.Background(), stream, opts) {
+			switch {
+			case err == nil:
+				yielded = append(yielded, fmt.Sprintf("event %d", e.Revision))
+			case !errors.Is(err, chronicle.ErrStreamNotFound):
+				yielded = append(yielded, fmt.Sprintf("error %v", err))
+			case !reflect.DeepEqual(e, chronicle.RecordedEvent{}):
+				yielded = append(yielded, fmt.Sprintf("ErrStreamNotFound with event %+v", e))
+			default:
+				yielded = append(yielded, "ErrStreamNotFound")
+			}
 		}
-	}
-	if len(yielded) != 1 || yielded[0] != "ErrStreamNotFound" {
-		tb.Fatalf("ReadStream(%q) yielded %q; want ErrStreamNotFound alone, with a zero event", stream, yielded)
+		if len(yielded) != 1 || yielded[0] != "ErrStreamNotFound" {
+			tb.Fatalf("ReadStream(%q, backwards %v) yielded %q; want ErrStreamNotFound alone, with a zero event", stream, opts.Backwards, yielded)
+		}
 	}
 }
 
