@@ -259,6 +259,19 @@ func testLifecycle(t *testing.T, newStore Factory) {
 	t.Run("Tombstone", func(t *testing.T) {
 		s := openAs[deleterRetentionStore](t, newStore, "chronicle.Deleter and Retention")
 		mustAppend(t, s, "s", chronicle.NoStream, events("E", 2)...)
+		// A tombstone checks its expected revision as a delete does, and
+		// one refused deletes nothing.
+		for _, exp := range []chronicle.ExpectedRevision{chronicle.Exact(0), chronicle.NoStream} {
+			err := s.Tombstone(ctx, "s", exp)
+			wantErr(t, "Tombstone expecting "+exp.String()+" of a stream at revision 1", err, chronicle.ErrWrongExpectedRevision)
+			var wrong *chronicle.WrongExpectedRevisionError
+			if errors.As(err, &wrong) && wrong.Op != "tombstone" {
+				t.Errorf("Tombstone with a stale revision: Op = %q, want \"tombstone\" so the message names what was refused", wrong.Op)
+			}
+		}
+		if got := revs(t, s, "s", chronicle.ReadStreamOptions{}); !slices.Equal(got, []uint64{0, 1}) {
+			t.Fatalf("after refused tombstones, the stream reads %v, want [0 1]", got)
+		}
 		if err := s.Tombstone(ctx, "s", chronicle.StreamExists); err != nil {
 			t.Fatal(err)
 		}
