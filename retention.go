@@ -103,7 +103,11 @@ type Retention interface {
 	// soft-deleted stream, which stays deleted until an append: its
 	// TruncateBefore is raised to what the delete hid (the deleted
 	// stream's last revision plus one), so that it cannot bring those
-	// events back. On a tombstoned stream it fails with
+	// events back. Once the stream is written again, its metadata is
+	// replaced like any other's: metadata with a lower TruncateBefore
+	// shows the deleted events again, until a scavenge has removed them
+	// (StreamMetadata gives what to keep when changing other settings).
+	// On a tombstoned stream it fails with
 	// [ErrStreamDeleted]; metadata that [StreamMetadata.Validate] refuses
 	// fails with [ErrInvalidMetadata] and changes nothing.
 	SetStreamMetadata(ctx context.Context, stream string, m StreamMetadata) error
