@@ -179,7 +179,7 @@ func jsonKind(t reflect.Type) string {
 
 func (s *Server) apiAppend(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -274,8 +274,14 @@ func (req appendRequest) validate() (chronicle.ExpectedRevision, []chronicle.Eve
 }
 
 // checkQuery refuses query parameters other than those allowed, so that
-// a misspelt parameter is not silently ignored.
-func checkQuery(q url.Values, allowed ...string) error {
+// a misspelt parameter is not silently ignored, and a query that cannot
+// be read, whose garbled parameters r.URL.Query would leave out: a
+// delete would go ahead without its expected revision.
+func checkQuery(r *http.Request, allowed ...string) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("the query %q cannot be read (%v): write a %% in a value as %%25, and separate parameters with &", r.URL.RawQuery, err)
+	}
 	for k, v := range q {
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
@@ -363,7 +369,7 @@ func (pg *pageJSON) next(p pageQuery, n uint64, full bool) {
 func (s *Server) apiReadStream(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	q := r.URL.Query()
-	if err := checkQuery(q, "from", "direction", "limit"); err != nil {
+	if err := checkQuery(r, "from", "direction", "limit"); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -401,7 +407,7 @@ func (s *Server) readStream(r *http.Request, stream string, p pageQuery) (pageJS
 
 func (s *Server) apiReadAll(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkQuery(q, "from", "direction", "limit", "prefix", "category", "type"); err != nil {
+	if err := checkQuery(r, "from", "direction", "limit", "prefix", "category", "type"); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -462,7 +468,7 @@ type streamList struct {
 
 func (s *Server) apiListStreams(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkQuery(q, "prefix", "category", "before", "limit"); err != nil {
+	if err := checkQuery(r, "prefix", "category", "before", "limit"); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -581,7 +587,7 @@ var errNoRetention = &Error{Status: http.StatusNotImplemented, Code: "not_suppor
 
 func (s *Server) apiGetMetadata(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -604,7 +610,7 @@ func (s *Server) apiGetMetadata(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiSetMetadata(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -663,7 +669,7 @@ func (s *Server) apiSetMetadata(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	q := r.URL.Query()
-	if err := checkQuery(q, "expectedRevision", "tombstone"); err != nil {
+	if err := checkQuery(r, "expectedRevision", "tombstone"); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}

@@ -104,7 +104,7 @@ func parseGameID(r *http.Request) (uuid.UUID, error) {
 }
 
 func (s *Server) apiGetGame(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -122,7 +122,7 @@ func (s *Server) apiGetGame(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiCreateGame(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -155,7 +155,7 @@ func (s *Server) apiCreateGame(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiMove(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -229,7 +229,7 @@ func (s *Server) gameSummaries(r *http.Request) ([]gameSummaryJSON, error) {
 }
 
 func (s *Server) apiListGames(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -262,7 +262,7 @@ func (s *Server) leaderboard(r *http.Request) ([]playerJSON, error) {
 }
 
 func (s *Server) apiLeaderboard(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}

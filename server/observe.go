@@ -249,7 +249,7 @@ func (s *Server) computeStats(ctx context.Context) (Stats, error) {
 }
 
 func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}

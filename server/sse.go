@@ -30,7 +30,7 @@ const (
 // the last one it received (the Last-Event-ID header).
 func (s *Server) subscribeAll(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkQuery(q, "from", "prefix", "category", "type"); err != nil {
+	if err := checkQuery(r, "from", "prefix", "category", "type"); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -66,7 +66,7 @@ func (s *Server) subscribeAll(w http.ResponseWriter, r *http.Request) {
 // a revision. Each event's SSE id is its revision.
 func (s *Server) subscribeStream(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if err := checkQuery(r.URL.Query(), "from"); err != nil {
+	if err := checkQuery(r, "from"); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}

@@ -185,7 +185,7 @@ func (u *ui) dashboard(w http.ResponseWriter, r *http.Request) {
 
 func (u *ui) streams(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkQuery(q, "prefix", "category", "before", "limit"); err != nil {
+	if err := checkQuery(r, "prefix", "category", "before", "limit"); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -218,7 +218,7 @@ func (u *ui) streams(w http.ResponseWriter, r *http.Request) {
 func (u *ui) stream(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	q := r.URL.Query()
-	if err := checkQuery(q, "from", "direction", "limit"); err != nil {
+	if err := checkQuery(r, "from", "direction", "limit"); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -266,7 +266,7 @@ func (u *ui) stream(w http.ResponseWriter, r *http.Request) {
 
 func (u *ui) tail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := checkQuery(q, "stream"); err != nil {
+	if err := checkQuery(r, "stream"); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -321,7 +321,7 @@ func (u *ui) tail(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) gamesPage(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query()); err != nil {
+	if err := checkQuery(r); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -341,7 +341,7 @@ func (u *ui) gamesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) game(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r.URL.Query(), "as"); err != nil {
+	if err := checkQuery(r, "as"); err != nil {
 		u.fail(w, r, err)
 		return
 	}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestMalformedQueryRefused: a query string that cannot be read, such as
+// one with a bare '%' or a ';', is refused with 400, rather than read
+// without the parameters it garbles: a delete whose expectedRevision was
+// lost went ahead as if it expected any revision.
+func TestMalformedQueryRefused(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "E", 3)).want(t, 201, "")
+	for _, tt := range []struct{ method, path string }{
+		{"DELETE", "/api/streams/s?expectedRevision=1%"},
+		{"DELETE", "/api/streams/s?expectedRevision=1;tombstone=true"},
+		{"GET", "/api/all?prefix=50%"},
+		{"GET", "/api/streams/s?limit=1;from=2"},
+		{"GET", "/api/streams?category=%zz"},
+		{"GET", "/api/all/subscribe?from=%"},
+		{"GET", "/api/streams/s/subscribe?from=1%"},
+	} {
+		a := do(t, ts, req{method: tt.method, path: tt.path}).want(t, 400, "bad_request")
+		if msg := a.json(t)["error"].(string); !strings.Contains(msg, "query") || !strings.Contains(msg, "%25") {
+			t.Errorf("%s %s: message %q does not say that the query cannot be read, and how to write a %%", tt.method, tt.path, msg)
+		}
+	}
+	if a := get(t, ts, "/streams?prefix=%"); a.status != 400 || !strings.Contains(a.header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET /streams?prefix=%%: %d %s, want 400 and a page", a.status, a.header.Get("Content-Type"))
+	}
+	// The refused delete deleted nothing.
+	p := get(t, ts, "/api/streams/s").want(t, 200, "").json(t)
+	if n := len(p["events"].([]any)); n != 3 {
+		t.Errorf("after the refused deletes the stream has %d events, want 3", n)
+	}
+}
