@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -125,15 +126,24 @@ func decodeBody(r *http.Request, v any) error {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
 			Message: fmt.Sprintf("the body is %s: send JSON, with Content-Type: application/json", ct)}
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+			return err
+		}
+		return badRequest("the body cannot be read: %v", err)
+	}
+	// encoding/json reads bytes that are not UTF-8 into a string as
+	// U+FFFD: an event's type, or a name, would be stored other than sent.
+	if !utf8.Valid(body) {
+		return badRequest("the body is not valid JSON: it holds bytes that are not UTF-8 (at byte %d): send text in UTF-8, and binary data in base64 (an event's dataBase64)", firstInvalid(body))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
-		case errors.As(err, &tooBig):
-			return err
 		case errors.Is(err, io.EOF):
 			return badRequest("the request has no body: send a JSON object")
 		case errors.Is(err, io.ErrUnexpectedEOF):
@@ -153,6 +163,19 @@ func decodeBody(r *http.Request, v any) error {
 		return badRequest("the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// firstInvalid returns the offset of the first byte of b that is not
+// part of valid UTF-8.
+func firstInvalid(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // jsonKind says what JSON a field of type t takes, in the words of the

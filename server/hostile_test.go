@@ -3,6 +3,10 @@ package server
 import (
 	"strings"
 	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/google/uuid"
 )
 
 // TestMalformedQueryRefused: a query string that cannot be read, such as
@@ -33,5 +37,36 @@ func TestMalformedQueryRefused(t *testing.T) {
 	p := get(t, ts, "/api/streams/s").want(t, 200, "").json(t)
 	if n := len(p["events"].([]any)); n != 3 {
 		t.Errorf("after the refused deletes the stream has %d events, want 3", n)
+	}
+}
+
+// TestBodyNotUTF8Refused: JSON is UTF-8, and a body with other bytes is
+// refused, rather than stored with each of them replaced by U+FFFD, as
+// encoding/json reads them into strings: an event's type or metadata, or
+// a player's name, would be written other than sent, on a 201.
+func TestBodyNotUTF8Refused(t *testing.T) {
+	id := uuid.NewString()
+	for name, open := range map[string]func(t *testing.T) chronicle.Store{
+		"Memory": func(t *testing.T) chronicle.Store { return memory.New(nil) },
+		"SQLite": func(t *testing.T) chronicle.Store { return sqliteStore(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, ts := newTestServer(t, open(t), nil)
+			for _, tt := range []struct{ method, path, body string }{
+				{"POST", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"Caf` + "\xe9" + `"}]}`},
+				{"POST", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","metadata":{"k` + "\xff" + `":"v"}}]}`},
+				{"POST", "/api/streams/s", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","data":"` + "\xc3" + `"}]}`},
+				{"POST", "/api/games", `{"playerOne":"Ren` + "\xe9" + `e","playerTwo":"Bob"}`},
+			} {
+				a := do(t, ts, req{method: tt.method, path: tt.path, body: tt.body}).want(t, 400, "bad_request")
+				if msg := a.json(t)["error"].(string); !strings.Contains(msg, "UTF-8") {
+					t.Errorf("%s %s: message %q does not say that the body is not UTF-8", tt.method, tt.path, msg)
+				}
+			}
+			get(t, ts, "/api/streams/s").want(t, 404, "stream_not_found")
+			if g := get(t, ts, "/api/games").want(t, 200, "").json(t)["games"].([]any); len(g) != 0 {
+				t.Errorf("a refused game was started: %v", g)
+			}
+		})
 	}
 }
