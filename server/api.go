@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -122,7 +123,7 @@ const maxEventsPerAppend = 10000
 // decodeBody decodes a request's JSON body into v, strictly: unknown
 // fields and trailing data are errors, so that a typo is not ignored.
 func decodeBody(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
 			Message: fmt.Sprintf("the body is %s: send JSON, with Content-Type: application/json", ct)}
 	}
@@ -163,6 +164,13 @@ func decodeBody(r *http.Request, v any) error {
 		return badRequest("the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// isJSON reports whether the media type of a Content-Type is JSON's,
+// whose name, like any, is case-insensitive, whatever its parameters.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return (err == nil || errors.Is(err, mime.ErrInvalidMediaParameter)) && mt == "application/json"
 }
 
 // firstInvalid returns the offset of the first byte of b that is not

@@ -70,3 +70,28 @@ func TestBodyNotUTF8Refused(t *testing.T) {
 		})
 	}
 }
+
+// TestContentTypeIsAMediaType: a media type's name is case-insensitive
+// (RFC 9110), so that APPLICATION/JSON is JSON, and is a whole name, so
+// that application/jsonx is not.
+func TestContentTypeIsAMediaType(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	for ct, status := range map[string]int{
+		"application/json":                 201,
+		"APPLICATION/JSON":                 201,
+		"Application/Json; charset=UTF-8":  201,
+		"application/json ; charset=utf-8": 201,
+		"application/jsonx":                415,
+		"application/json-seq":             415,
+		"text/plain":                       415,
+	} {
+		a := do(t, ts, req{method: "POST", path: "/api/streams/s", body: appendBody(`"any"`, "E", 1), header: map[string]string{"Content-Type": ct}})
+		if a.status != status {
+			t.Errorf("Content-Type %q: %d, want %d\n%s", ct, a.status, status, a.body)
+		}
+	}
+	p := get(t, ts, "/api/streams/s").want(t, 200, "").json(t)
+	if n := len(p["events"].([]any)); n != 4 {
+		t.Errorf("%d events written, want 4 (one per append accepted)", n)
+	}
+}
