@@ -1,11 +1,19 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
 )
 
@@ -94,4 +102,135 @@ func TestContentTypeIsAMediaType(t *testing.T) {
 	if n := len(p["events"].([]any)); n != 4 {
 		t.Errorf("%d events written, want 4 (one per append accepted)", n)
 	}
+}
+
+// storeState sums up what a request could change in store: every
+// event of the log, the streams and their last revisions, and the
+// metadata of stream s, so that a refused request can be shown to have
+// changed none of it.
+func storeState(t *testing.T, store chronicle.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for e, err := range store.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatalf("read the log: %v", err)
+		}
+		fmt.Fprintf(&b, "%d %s %d %s %s %x %v\n", e.Position, e.Stream, e.Revision, e.ID, e.Type, e.Data, e.Metadata)
+	}
+	infos, err := store.(chronicle.StreamLister).ListStreams(ctx, chronicle.ListStreamsOptions{})
+	if err != nil {
+		t.Fatalf("list the streams: %v", err)
+	}
+	for _, in := range infos {
+		fmt.Fprintf(&b, "stream %s at %d\n", in.Stream, in.LastRevision)
+	}
+	m, err := store.(chronicle.Retention).StreamMetadata(ctx, "s")
+	fmt.Fprintf(&b, "metadata of s: %+v %v\n", m, err)
+	return b.String()
+}
+
+// FuzzRequests sends any request to the server, over a memory store and
+// a SQLite one, and checks what the project promises of bad input: the
+// server does not panic (the handler is called directly, so a panic
+// fails the test rather than being recovered by net/http), answers no
+// 5xx, answers a refusal on the API in JSON with an error and a code,
+// and writes nothing when it refuses.
+func FuzzRequests(f *testing.F) {
+	id := "0b8e3c4e-1d2a-4c77-9a52-0c8f0f1d2e3a"
+	for _, seed := range []struct{ method, target, contentType, body, lastEventID string }{
+		{"POST", "/api/streams/s", "application/json", `{"expectedRevision":2,"events":[{"id":"` + id + `","type":"E","data":{"n":1}}]}`, ""},
+		{"POST", "/api/streams/s", "application/json", `{"expectedRevision":"no-stream","events":[{"id":"` + id + `","type":"E"},{"id":"` + id + `","type":"E"}]}`, ""},
+		{"POST", "/api/streams/s", "application/json", `{"expectedRevision":18446744073709551616,"events":[{"id":"x","type":"\u0000"}]}`, ""},
+		{"POST", "/api/streams/a%2Fb%00", "", `{"expectedRevision":"any","events":[{"id":"` + id + `","type":"E","dataBase64":"!"}]}`, ""},
+		{"POST", "/api/streams/s", "APPLICATION/JSON", `{"expectedRevision":`, ""},
+		{"DELETE", "/api/streams/s?expectedRevision=1%&tombstone=true", "", "", ""},
+		{"DELETE", "/api/streams/s?expectedRevision=-1", "", "", ""},
+		{"PUT", "/api/streams/s/metadata", "application/json", `{"maxAge":"-1h","maxCount":1.5,"truncateBefore":-1}`, ""},
+		{"GET", "/api/streams/s?from=18446744073709551615&direction=backwards&limit=1001", "", "", ""},
+		{"GET", "/api/all?prefix=%FF&type=&category=a-b", "", "", ""},
+		{"GET", "/api/streams?before=0&limit=x", "", "", ""},
+		{"GET", "/api/all/subscribe?from=18446744073709551615", "", "", "18446744073709551615"},
+		{"GET", "/api/streams/s/subscribe", "", "", "-1"},
+		{"POST", "/api/games/" + id + "/moves", "application/json", `{"player":"\u202e","column":"Z"}`, ""},
+		{"PATCH", "/streams/%E2%80%8B?before=1;limit=2", "", "", ""},
+	} {
+		f.Add(seed.method, seed.target, seed.contentType, seed.body, seed.lastEventID)
+	}
+	type served struct {
+		store   chronicle.Store
+		handler http.Handler
+	}
+	var servers []served
+	for _, open := range []func() chronicle.Store{
+		func() chronicle.Store { return memory.New(nil) },
+		func() chronicle.Store {
+			st, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "events.db"), &sqlite.Options{Durability: sqlite.Relaxed})
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Cleanup(func() { st.Close() })
+			return st
+		},
+	} {
+		store := open()
+		if _, err := store.Append(context.Background(), "s", chronicle.NoStream,
+			chronicle.EventData{ID: uuid.New(), Type: "E"}, chronicle.EventData{ID: uuid.New(), Type: "E"}, chronicle.EventData{ID: uuid.New(), Type: "E"}); err != nil {
+			f.Fatal(err)
+		}
+		s, err := New(store, &Options{MaxBodyBytes: 64 << 10})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(s.Close)
+		servers = append(servers, served{store, s.Handler()})
+	}
+	f.Fuzz(func(t *testing.T, method, target, contentType, body, lastEventID string) {
+		if !strings.HasPrefix(target, "/") {
+			target = "/" + target
+		}
+		for _, v := range []string{contentType, lastEventID} {
+			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+				return // no server reads such a header: net/http refuses it
+			}
+		}
+		for _, sv := range servers {
+			// A subscription that is taken runs until its request ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			r, err := http.NewRequestWithContext(ctx, method, "http://127.0.0.1"+target, strings.NewReader(body))
+			if err != nil {
+				cancel()
+				return // not a request that reaches a server
+			}
+			r.RemoteAddr = "127.0.0.1:1"
+			if contentType != "" {
+				r.Header.Set("Content-Type", contentType)
+			}
+			if lastEventID != "" {
+				r.Header.Set("Last-Event-ID", lastEventID)
+			}
+			before := storeState(t, sv.store)
+			w := httptest.NewRecorder()
+			sv.handler.ServeHTTP(w, r)
+			cancel()
+			status, answer := w.Code, w.Body.String()
+			if status >= 500 {
+				t.Fatalf("%s %q: %d for user input\n%s", method, target, status, answer)
+			}
+			if status < 300 {
+				continue
+			}
+			if after := storeState(t, sv.store); after != before {
+				t.Fatalf("%s %q: refused with %d, but the store changed:\nbefore:\n%s\nafter:\n%s", method, target, status, before, after)
+			}
+			if !strings.HasPrefix(r.URL.Path, "/api/") || status < 400 {
+				continue
+			}
+			var e struct{ Error, Code string }
+			if err := json.Unmarshal([]byte(answer), &e); err != nil || e.Error == "" || e.Code == "" ||
+				!strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+				t.Fatalf("%s %q: %d without a JSON error and code (%s)\n%s", method, target, status, w.Header().Get("Content-Type"), answer)
+			}
+		}
+	})
 }
