@@ -234,3 +234,19 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+// TestAPIRootAnswersJSON: /api, without its slash, is the API's, and
+// its "not found" is JSON, as under /api/, not the UI's page; so is that
+// of a path that cleans to it, such as /api/streams/.., which the mux
+// redirects there.
+func TestAPIRootAnswersJSON(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	for _, path := range []string{"/api", "/api/streams/.."} {
+		for _, method := range []string{"GET", "DELETE"} {
+			a := do(t, ts, req{method: method, path: path}).want(t, 404, "not_found")
+			if !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+				t.Errorf("%s %s: Content-Type %q, want JSON", method, path, a.header.Get("Content-Type"))
+			}
+		}
+	}
+}

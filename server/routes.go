@@ -36,7 +36,7 @@ type route struct {
 
 // api reports whether a route answers in JSON (rather than HTML).
 func (rt route) api() bool {
-	return !strings.HasPrefix(rt.pattern, "/") || strings.HasPrefix(rt.pattern, "/api/") ||
+	return !strings.HasPrefix(rt.pattern, "/") || rt.pattern == "/api" || strings.HasPrefix(rt.pattern, "/api/") ||
 		strings.HasPrefix(rt.pattern, "/health/") || rt.pattern == "/metrics"
 }
 
