@@ -447,7 +447,12 @@ func (s *Server) apiReadAll(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
-	page, err := s.readAll(r, p, filterOf(q))
+	f, err := filterOf(q)
+	if err != nil {
+		s.apiFail(w, r, err)
+		return
+	}
+	page, err := s.readAll(r, p, f)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -455,12 +460,18 @@ func (s *Server) apiReadAll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-func filterOf(q url.Values) chronicle.Filter {
+// filterOf reads the filter of a read or a subscription of the log. A
+// type left blank is refused: no event has an empty type, so it would
+// select nothing, where a blank prefix or category selects everything.
+func filterOf(q url.Values) (chronicle.Filter, error) {
 	f := chronicle.Filter{StreamPrefix: q.Get("prefix"), Types: q["type"]}
 	if c := q.Get("category"); c != "" {
 		f.Categories = []string{c}
 	}
-	return f
+	if slices.Contains(f.Types, "") {
+		return f, badRequest("type is empty, and no event has an empty type: give an event type to select, or leave it out to select every type")
+	}
+	return f, nil
 }
 
 func (s *Server) readAll(r *http.Request, p pageQuery, f chronicle.Filter) (pageJSON, error) {

@@ -250,3 +250,23 @@ func TestAPIRootAnswersJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyTypeFilterRefused: no event has an empty type, so a read or
+// a subscription of the log filtered by type= (as a form with the field
+// left blank sends) selected nothing: an empty page, or a subscription
+// that never sent an event, without a word. It is refused, with what to
+// do, as a prefix or category left blank means no filter.
+func TestEmptyTypeFilterRefused(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"any"`, "E", 2)).want(t, 201, "")
+	for _, path := range []string{"/api/all?type=", "/api/all?type=E&type=", "/api/all/subscribe?type=", "/api/all/subscribe?from=1&type=&type=E"} {
+		a := get(t, ts, path).want(t, 400, "bad_request")
+		if msg := a.json(t)["error"].(string); !strings.Contains(msg, "type") || !strings.Contains(msg, "leave it out") {
+			t.Errorf("%s: message %q does not say that a type is empty, and what to do", path, msg)
+		}
+	}
+	p := get(t, ts, "/api/all?type=E&category=&prefix=").want(t, 200, "").json(t)
+	if n := len(p["events"].([]any)); n != 2 {
+		t.Errorf("type=E with a blank prefix and category: %d events, want 2", n)
+	}
+}

@@ -44,8 +44,11 @@ func (s *Server) subscribeAll(w http.ResponseWriter, r *http.Request) {
 	}
 	// A filter the store would refuse is refused here, with a status,
 	// before the stream of events starts.
-	f := filterOf(q)
-	if err := f.Validate(); err != nil {
+	f, err := filterOf(q)
+	if err == nil {
+		err = f.Validate()
+	}
+	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
