@@ -166,6 +166,10 @@ type batch struct {
 	corr   *esdbpb.UUID
 	opts   *esdbpb.BatchAppendReq_Options
 	events []chronicle.EventData
+	// bad is why a chunk was refused: the append stays pending, its
+	// later chunks dropped, until its final chunk, so that it gets one
+	// answer and none of its events are written as another append.
+	bad error
 }
 
 // BatchAppend serves many appends over one bidirectional stream. Each
@@ -239,20 +243,22 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		if req.GetOptions() != nil {
 			b.opts = req.GetOptions()
 		}
-		var bad error
 		for _, m := range req.GetProposedMessages() {
+			if b.bad != nil {
+				break
+			}
 			e, err := eventData(m)
 			if err != nil {
-				bad = err
+				b.bad = err
 				break
 			}
 			b.events = append(b.events, e)
 		}
-		if !req.GetIsFinal() && bad == nil {
+		if !req.GetIsFinal() {
 			continue
 		}
 		delete(pending, key)
-		resp := st.batchAppend(ctx, b, bad)
+		resp := st.batchAppend(ctx, b, b.bad)
 		resp.CorrelationId = req.GetCorrelationId()
 		if err := srv.Send(resp); err != nil {
 			return err
@@ -266,8 +272,12 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 // never come, or guess.
 func (st *streams) abandon(ctx context.Context, srv grpc.BidiStreamingServer[esdbpb.BatchAppendReq, esdbpb.BatchAppendResp], pending map[string]*batch) error {
 	for _, b := range pending {
-		resp := st.batchAppend(ctx, b, grpcstatus.Error(codes.InvalidArgument,
-			"the client closed the stream before the final chunk of this append (is_final): nothing of it was written; send it again, ending with a final chunk"))
+		bad := b.bad
+		if bad == nil {
+			bad = grpcstatus.Error(codes.InvalidArgument,
+				"the client closed the stream before the final chunk of this append (is_final): nothing of it was written; send it again, ending with a final chunk")
+		}
+		resp := st.batchAppend(ctx, b, bad)
 		resp.CorrelationId = b.corr
 		if err := srv.Send(resp); err != nil {
 			return err

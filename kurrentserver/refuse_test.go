@@ -1,0 +1,93 @@
+package kurrentserver_test
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/memory"
+	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+)
+
+// eachStore runs test over a memory store and a SQLite store.
+func eachStore(t *testing.T, test func(t *testing.T, store chronicle.Store)) {
+	t.Run("memory", func(t *testing.T) { test(t, memory.New(nil)) })
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		test(t, s)
+	})
+}
+
+// storedStreams lists the stream of every event in store, in order.
+func storedStreams(t *testing.T, store chronicle.Store) []string {
+	t.Helper()
+	var streams []string
+	for e, err := range store.ReadAll(ctxT(t), chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, e.Stream)
+	}
+	return streams
+}
+
+// TestBatchAppendRefusedChunkWritesNothing: an append of a BatchAppend
+// stream whose first chunk holds a bad event is refused whole, with one
+// answer, however many chunks follow. The server answered the bad chunk,
+// forgot the append, and took the chunks after it as a new append: the
+// client was told that its append failed, and then either got a second
+// answer for it (no options) or had the rest of its events written.
+func TestBatchAppendRefusedChunkWritesNothing(t *testing.T) {
+	for _, withOptions := range []bool{false, true} {
+		t.Run(map[bool]string{false: "OptionsFirst", true: "OptionsRepeated"}[withOptions], func(t *testing.T) {
+			eachStore(t, func(t *testing.T, store chronicle.Store) {
+				c := esdbpb.NewStreamsClient(conn(t, store, nil))
+				s, err := c.BatchAppend(ctxT(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				corr := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+				bad := batchReq(corr, "split", false)
+				bad.ProposedMessages[0].Id = &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: "not-a-uuid"}}
+				rest := batchReq(corr, "split", true)
+				if !withOptions {
+					rest.Options = nil
+				}
+				for _, r := range []*esdbpb.BatchAppendReq{bad, rest} {
+					if err := s.Send(r); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.CloseSend(); err != nil {
+					t.Fatal(err)
+				}
+				var answers []*esdbpb.BatchAppendResp
+				for {
+					r, err := s.Recv()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					answers = append(answers, r)
+				}
+				if len(answers) != 1 || codes.Code(answers[0].GetError().GetCode()) != codes.InvalidArgument {
+					t.Errorf("options on the last chunk %v: answers %v, want one, InvalidArgument", withOptions, answers)
+				}
+				if got := storedStreams(t, store); len(got) != 0 {
+					t.Errorf("options on the last chunk %v: the store holds events of %v, want none", withOptions, got)
+				}
+			})
+		})
+	}
+}
