@@ -64,22 +64,26 @@ func (s *Server) metadata(ctx context.Context, stream string) (chronicle.StreamM
 	return m, err
 }
 
-// setMetadata writes the last of events, a "$metadata" event, as the
-// metadata of stream. The expected revision is checked against the view:
+// setMetadata writes the last of events, all "$metadata" events, as
+// the metadata of stream. The expected revision is checked against the view:
 // revision 0 when metadata is set, no stream when it is not.
 func (s *Server) setMetadata(ctx context.Context, stream string, exp chronicle.ExpectedRevision, events []chronicle.EventData) (chronicle.AppendResult, error) {
 	r, err := s.retention()
 	if err != nil {
 		return chronicle.AppendResult{}, err
 	}
-	last := events[len(events)-1]
-	if last.Type != metadataEventType {
-		return chronicle.AppendResult{}, status.Errorf(codes.InvalidArgument,
-			"a metadata stream takes %q events, not %q", metadataEventType, last.Type)
-	}
-	m, err := parseStreamMetadata(last.Data)
-	if err != nil {
-		return chronicle.AppendResult{}, status.Error(codes.InvalidArgument, err.Error())
+	// The last event is the metadata that stays; the others are checked
+	// as well, since an event refused if sent alone is not to be
+	// accepted and dropped because another follows it.
+	var m chronicle.StreamMetadata
+	for i, e := range events {
+		if e.Type != metadataEventType {
+			return chronicle.AppendResult{}, status.Errorf(codes.InvalidArgument,
+				"a metadata stream takes %q events, not %q (event %d)", metadataEventType, e.Type, i)
+		}
+		if m, err = parseStreamMetadata(e.Data); err != nil {
+			return chronicle.AppendResult{}, status.Errorf(codes.InvalidArgument, "event %d: %v", i, err)
+		}
 	}
 	old, err := r.StreamMetadata(ctx, stream)
 	if err != nil {

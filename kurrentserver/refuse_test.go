@@ -12,6 +12,7 @@ import (
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // eachStore runs test over a memory store and a SQLite store.
@@ -90,4 +91,28 @@ func TestBatchAppendRefusedChunkWritesNothing(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMetadataAppendRefusesEveryBadEvent: an append to a "$$stream" of
+// several events is refused, and sets nothing, when any of them is not a
+// "$metadata" event Chronicle can keep, not only when the last is not.
+// The server looked at the last event only, and dropped the others
+// without a word, whatever they held.
+func TestMetadataAppendRefusesEveryBadEvent(t *testing.T) {
+	eachStore(t, func(t *testing.T, store chronicle.Store) {
+		c := esdbpb.NewStreamsClient(conn(t, store, nil))
+		for name, first := range map[string]*esdbpb.AppendReq{
+			"OtherType":  proposed("Renamed", `{"$maxCount":3}`),
+			"NotJSON":    proposed("$metadata", `not json`),
+			"UnknownKey": proposed("$metadata", `{"$acl":{"$r":"$admins"}}`),
+		} {
+			_, err := appendRaw(t, c, optsAny("$$m-"+name), first, proposed("$metadata", `{"$maxCount":2}`))
+			if status.Code(err) != codes.InvalidArgument {
+				t.Errorf("%s then a good $metadata event: %v, want InvalidArgument", name, err)
+			}
+			if m, err := store.(chronicle.Retention).StreamMetadata(ctxT(t), "m-"+name); err != nil || !m.IsZero() {
+				t.Errorf("%s then a good $metadata event: the store holds metadata %+v (%v), want none", name, m, err)
+			}
+		}
+	})
 }
