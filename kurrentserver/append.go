@@ -69,6 +69,7 @@ func (st *streams) Append(srv grpc.ClientStreamingServer[esdbpb.AppendReq, esdbp
 		}
 		e, err := eventData(msg)
 		if err != nil {
+			setMissingKeyTrailer(ctx, err)
 			return err
 		}
 		events = append(events, e)

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -87,6 +89,11 @@ func eventData(p proposed) (chronicle.EventData, error) {
 		return chronicle.EventData{}, status.Errorf(codes.InvalidArgument, "bad event ID: %v", err)
 	}
 	sys := p.GetMetadata()
+	for _, k := range requiredKeys {
+		if _, ok := sys[k]; !ok {
+			return chronicle.EventData{}, missingKeyError(k)
+		}
+	}
 	e := chronicle.EventData{ID: id, Type: sys[keyType], Data: p.GetData()}
 	custom := p.GetCustomMetadata()
 	if len(custom) > 0 {
@@ -102,6 +109,33 @@ func eventData(p proposed) (chronicle.EventData, error) {
 		e.Metadata = e.Metadata.With(metaContentType, ct)
 	}
 	return e, nil
+}
+
+// requiredKeys are the keys of a proposed event's metadata that the
+// protocol requires: without a content type, an event could only be
+// guessed to be JSON, and read back as if it were.
+var requiredKeys = []string{keyType, keyContentType}
+
+// missingKeyError refuses a proposed event without one of requiredKeys.
+type missingKeyError string
+
+func (k missingKeyError) Error() string {
+	return fmt.Sprintf("the event's metadata has no %q: every proposed event needs %q and %q", string(k), keyType, keyContentType)
+}
+
+// GRPCStatus makes the error an InvalidArgument status.
+func (k missingKeyError) GRPCStatus() *status.Status {
+	return status.New(codes.InvalidArgument, k.Error())
+}
+
+// setMissingKeyTrailer sends, when err is a missingKeyError, the trailer
+// that the official clients turn into their error for it.
+func setMissingKeyTrailer(ctx context.Context, err error) {
+	var missing missingKeyError
+	if errors.As(err, &missing) {
+		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "missing-required-metadata-property",
+			"required-metadata-properties", strings.Join(requiredKeys, ",")))
+	}
 }
 
 func hasReserved(m chronicle.Metadata) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -113,6 +114,51 @@ func TestMetadataAppendRefusesEveryBadEvent(t *testing.T) {
 			if m, err := store.(chronicle.Retention).StreamMetadata(ctxT(t), "m-"+name); err != nil || !m.IsZero() {
 				t.Errorf("%s then a good $metadata event: the store holds metadata %+v (%v), want none", name, m, err)
 			}
+		}
+	})
+}
+
+// TestAppendRefusesMissingRequiredMetadata: a proposed event without the
+// "type" or "content-type" key of its metadata, both of which the
+// protocol requires, is refused, as KurrentDB refuses it: with
+// InvalidArgument, a message naming the key, the exception that clients
+// turn into their error for it, and nothing written, by Append and by
+// BatchAppend alike. Without a content type the event was taken as
+// JSON, and read back claiming to be, whatever its data.
+func TestAppendRefusesMissingRequiredMetadata(t *testing.T) {
+	eachStore(t, func(t *testing.T, store chronicle.Store) {
+		c := esdbpb.NewStreamsClient(conn(t, store, nil))
+		for missing, md := range map[string]map[string]string{
+			"content-type": {"type": "T"},
+			"type":         {"content-type": "application/octet-stream"},
+		} {
+			ev := proposed("T", `{}`)
+			ev.GetProposedMessage().Metadata = md
+			code, trailer := appendTrailer(t, c, optsAny("s"), ev)
+			if code != codes.InvalidArgument || first(trailer, "exception") != "missing-required-metadata-property" {
+				t.Errorf("append without %q: %v, trailer %v; want InvalidArgument, missing-required-metadata-property", missing, code, trailer)
+			}
+			_, err := appendRaw(t, c, optsAny("s"), ev)
+			if !strings.Contains(status.Convert(err).Message(), `"`+missing+`"`) {
+				t.Errorf("append without %q: %q does not name the key", missing, status.Convert(err).Message())
+			}
+			b, err := c.BatchAppend(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := batchReq(nil, "s", true)
+			req.ProposedMessages[0].Metadata = md
+			if err := b.Send(req); err != nil {
+				t.Fatal(err)
+			}
+			r, err := b.Recv()
+			if err != nil || codes.Code(r.GetError().GetCode()) != codes.InvalidArgument || !strings.Contains(r.GetError().GetMessage(), `"`+missing+`"`) {
+				t.Errorf("batch append without %q: %v %v; want InvalidArgument naming the key", missing, r, err)
+			}
+			b.CloseSend()
+		}
+		if got := storedStreams(t, store); len(got) != 0 {
+			t.Errorf("the store holds events of %v, want none", got)
 		}
 	})
 }
