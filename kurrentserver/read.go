@@ -381,9 +381,16 @@ func newFilter(o *esdbpb.ReadReq_Options_FilterOptions) (*filter, error) {
 	case *esdbpb.ReadReq_Options_FilterOptions_EventType:
 		f.onType, expr = true, x.EventType
 	default:
-		return nil, nil
+		// Served unfiltered, it would send every event of the log to a
+		// client that asked for some.
+		return nil, status.Error(codes.InvalidArgument,
+			"a filter filters on stream names (stream_identifier) or on event types (event_type); this one names neither: send no_filter to read everything")
 	}
 	f.prefixes = expr.GetPrefix()
+	if len(f.prefixes) > 0 && expr.GetRegex() != "" {
+		return nil, status.Error(codes.InvalidArgument,
+			"a filter has prefixes or a regular expression, not both: give the prefixes as a regular expression, or leave one out")
+	}
 	// A prefix is refused as a store refuses it in a chronicle.Filter,
 	// with the same error, whether the store applies it or the server
 	// does (several prefixes, type prefixes, subscriptions).

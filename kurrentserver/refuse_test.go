@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
@@ -159,6 +160,42 @@ func TestAppendRefusesMissingRequiredMetadata(t *testing.T) {
 		}
 		if got := storedStreams(t, store); len(got) != 0 {
 			t.Errorf("the store holds events of %v, want none", got)
+		}
+	})
+}
+
+// TestFilterThatCannotBeReadRefused: a read or subscription of $all whose
+// filter names neither stream names nor event types, or gives both
+// prefixes and a regular expression, is refused with InvalidArgument and
+// sends no event. The first was served unfiltered, every event of the
+// log; the second by its prefixes alone, where KurrentDB goes by the
+// regular expression.
+func TestFilterThatCannotBeReadRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, store chronicle.Store) {
+		for _, s := range []string{"a-1", "b-1"} {
+			if _, err := store.Append(ctxT(t), s, chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := esdbpb.NewStreamsClient(conn(t, store, nil))
+		for name, f := range map[string]*esdbpb.ReadReq_Options_FilterOptions{
+			"NoFilter": {},
+			"PrefixesAndRegex": {Filter: &esdbpb.ReadReq_Options_FilterOptions_StreamIdentifier{
+				StreamIdentifier: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: []string{"a"}, Regex: "^b"}}},
+		} {
+			for _, subscription := range []bool{false, true} {
+				o := allOpts(false, nil, 100)
+				o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: f}
+				if subscription {
+					o.CountOption = &esdbpb.ReadReq_Options_Subscription{Subscription: &esdbpb.ReadReq_Options_SubscriptionOptions{}}
+				}
+				ctx, cancel := context.WithTimeout(ctxT(t), time.Second)
+				resps, err := tryRead(ctx, c, o)
+				cancel()
+				if status.Code(err) != codes.InvalidArgument || len(eventPositions(resps)) != 0 {
+					t.Errorf("%s (subscription %v): %v, %d events; want InvalidArgument and none", name, subscription, err, len(eventPositions(resps)))
+				}
+			}
 		}
 	})
 }
