@@ -2,7 +2,9 @@ package kurrentserver_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +15,9 @@ import (
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -198,4 +202,47 @@ func TestFilterThatCannotBeReadRefused(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGossipAuthorityWithoutPort: a client whose :authority has no port
+// (a host name alone, as a URI may give it) is told this node's address:
+// the host it named, at the port it reached; one whose port is not a
+// number is refused with InvalidArgument, which names it. The server
+// failed both calls with Internal, and the first client could not
+// connect.
+func TestGossipAuthorityWithoutPort(t *testing.T) {
+	for _, serve := range []string{"ServeWithHTTP", "Serve"} {
+		t.Run(serve, func(t *testing.T) {
+			var target string
+			if serve == "Serve" {
+				_, cc, _ := serveAlone(t, memory.New(nil))
+				target = cc.Target()
+			} else {
+				target = conn(t, memory.New(nil), nil).Target()
+			}
+			cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("db.example"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			ci, err := esdbpb.NewGossipClient(cc).Read(ctxT(t), &esdbpb.Empty{})
+			_, port, _ := net.SplitHostPort(target)
+			if err != nil || len(ci.GetMembers()) != 1 {
+				t.Fatalf("gossip: %v %v, want this node at db.example:%s", ci, err, port)
+			}
+			ep := ci.GetMembers()[0].GetHttpEndPoint()
+			if ep.GetAddress() != "db.example" || fmt.Sprint(ep.GetPort()) != port {
+				t.Errorf("gossip: %v, want db.example:%s", ci, port)
+			}
+			bad, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("db.example:http"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bad.Close()
+			_, err = esdbpb.NewGossipClient(bad).Read(ctxT(t), &esdbpb.Empty{})
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "db.example:http") {
+				t.Errorf("gossip for :authority db.example:http: %v, want InvalidArgument naming it", err)
+			}
+		})
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -349,6 +350,16 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	return handler(srv, ss)
 }
 
+// hostOnly returns the host of an authority that names no port: a name,
+// an IPv4 address, or an IPv6 address in brackets.
+func hostOnly(authority string) (string, bool) {
+	if h, ok := strings.CutPrefix(authority, "["); ok {
+		h, ok = strings.CutSuffix(h, "]")
+		return h, ok
+	}
+	return authority, authority != "" && !strings.Contains(authority, ":")
+}
+
 // features answers ServerFeatures: the methods this server serves.
 type features struct {
 	esdbpb.UnimplementedServerFeaturesServer
@@ -379,16 +390,30 @@ type gossip struct {
 // Read reports this node alone, alive and leader, at the address the
 // client reached it by (or Options.Advertise).
 func (g gossip) Read(ctx context.Context, _ *esdbpb.Empty) (*esdbpb.ClusterInfo, error) {
-	addr := g.s.opts.Advertise
+	var local string
+	if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
+		local = p.LocalAddr.String()
+	}
+	addr, fromClient := g.s.opts.Advertise, false
 	if addr == "" {
+		addr = local
 		md, _ := metadata.FromIncomingContext(ctx)
 		if a := md.Get(":authority"); len(a) > 0 {
-			addr = a[0]
-		} else if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
-			addr = p.LocalAddr.String()
+			addr, fromClient = a[0], true
+			// An authority may name the host alone: the client reached
+			// it at the port the call came in on.
+			if _, port, err := splitHostPort(local); err == nil {
+				if host, ok := hostOnly(addr); ok {
+					addr = net.JoinHostPort(host, strconv.FormatUint(uint64(port), 10))
+				}
+			}
 		}
 	}
 	host, port, err := splitHostPort(addr)
+	if err != nil && fromClient {
+		return nil, status.Errorf(codes.InvalidArgument,
+			"the call's :authority %q is not a host and port that this node can be told apart by: connect to host:port, or have the server set Options.Advertise", addr)
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "cannot tell this node's address from %q: set Options.Advertise", addr)
 	}
