@@ -54,6 +54,11 @@ func (st *streams) read(ctx context.Context, o *esdbpb.ReadReq_Options, subscrib
 	backwards := o.GetReadDirection() == esdbpb.ReadReq_Options_Backwards
 	switch so := o.GetStreamOption().(type) {
 	case *esdbpb.ReadReq_Options_Stream:
+		if o.GetFilter() != nil {
+			// Served unfiltered, it would send the events the filter
+			// leaves out.
+			return status.Error(codes.InvalidArgument, "a filter applies to reads and subscriptions of $all: read a stream with no_filter")
+		}
 		if subscribe {
 			return r.subscribeStream(ctx, so.Stream)
 		}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // eachStore runs test over a memory store and a SQLite store.
@@ -168,6 +169,31 @@ func TestAppendRefusesMissingRequiredMetadata(t *testing.T) {
 	})
 }
 
+// readAndSubscribeRefused checks that a read with o, and a subscription
+// with o, are refused with InvalidArgument before they send an event; a
+// subscription that is not refused fails the check after a second.
+func readAndSubscribeRefused(t *testing.T, c esdbpb.StreamsClient, o *esdbpb.ReadReq_Options, name string) {
+	t.Helper()
+	for _, subscription := range []bool{false, true} {
+		o := proto.Clone(o).(*esdbpb.ReadReq_Options)
+		if subscription {
+			o.CountOption = &esdbpb.ReadReq_Options_Subscription{Subscription: &esdbpb.ReadReq_Options_SubscriptionOptions{}}
+		}
+		ctx, cancel := context.WithTimeout(ctxT(t), time.Second)
+		resps, err := tryRead(ctx, c, o)
+		cancel()
+		events := 0
+		for _, r := range resps {
+			if r.GetEvent() != nil {
+				events++
+			}
+		}
+		if status.Code(err) != codes.InvalidArgument || events != 0 {
+			t.Errorf("%s (subscription %v): %v, %d events; want InvalidArgument and none", name, subscription, err, events)
+		}
+	}
+}
+
 // TestFilterThatCannotBeReadRefused: a read or subscription of $all whose
 // filter names neither stream names nor event types, or gives both
 // prefixes and a regular expression, is refused with InvalidArgument and
@@ -187,19 +213,9 @@ func TestFilterThatCannotBeReadRefused(t *testing.T) {
 			"PrefixesAndRegex": {Filter: &esdbpb.ReadReq_Options_FilterOptions_StreamIdentifier{
 				StreamIdentifier: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: []string{"a"}, Regex: "^b"}}},
 		} {
-			for _, subscription := range []bool{false, true} {
-				o := allOpts(false, nil, 100)
-				o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: f}
-				if subscription {
-					o.CountOption = &esdbpb.ReadReq_Options_Subscription{Subscription: &esdbpb.ReadReq_Options_SubscriptionOptions{}}
-				}
-				ctx, cancel := context.WithTimeout(ctxT(t), time.Second)
-				resps, err := tryRead(ctx, c, o)
-				cancel()
-				if status.Code(err) != codes.InvalidArgument || len(eventPositions(resps)) != 0 {
-					t.Errorf("%s (subscription %v): %v, %d events; want InvalidArgument and none", name, subscription, err, len(eventPositions(resps)))
-				}
-			}
+			o := allOpts(false, nil, 100)
+			o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: f}
+			readAndSubscribeRefused(t, c, o, name)
 		}
 	})
 }
@@ -245,4 +261,21 @@ func TestGossipAuthorityWithoutPort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamReadWithFilterRefused: a read or subscription of one stream
+// that carries a filter is refused with InvalidArgument, as KurrentDB
+// refuses it, and sends no event. Filters apply to $all: the server
+// served the stream unfiltered, events the filter leaves out included.
+func TestStreamReadWithFilterRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, store chronicle.Store) {
+		if _, err := store.Append(ctxT(t), "a-1", chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		c := esdbpb.NewStreamsClient(conn(t, store, nil))
+		o := streamOpts("a-1", false, nil, 100)
+		o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: &esdbpb.ReadReq_Options_FilterOptions{Filter: &esdbpb.ReadReq_Options_FilterOptions_EventType{
+			EventType: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: []string{"Other"}}}}}
+		readAndSubscribeRefused(t, c, o, "a-1 filtered")
+	})
 }
