@@ -417,11 +417,13 @@ func newFilter(o *esdbpb.ReadReq_Options_FilterOptions) (*filter, error) {
 	}
 	// The window is how many events the server may look at between two
 	// checkpoints; the multiplier stretches it.
-	window := int(o.GetMax())
-	if window <= 0 {
+	window := uint64(o.GetMax())
+	if window == 0 {
 		window = 32
 	}
-	f.every = window * max(1, int(o.GetCheckpointIntervalMultiplier()))
+	// Two uint32s multiply within a uint64; as an int the product could
+	// wrap to a negative number, and make every event a checkpoint.
+	f.every = int(min(window*uint64(max(1, o.GetCheckpointIntervalMultiplier())), math.MaxInt))
 	return f, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"path/filepath"
 	"strings"
@@ -278,4 +279,38 @@ func TestStreamReadWithFilterRefused(t *testing.T) {
 			EventType: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: []string{"Other"}}}}}
 		readAndSubscribeRefused(t, c, o, "a-1 filtered")
 	})
+}
+
+// TestCheckpointWindowAtItsLargest: a filtered subscription of $all whose
+// window and multiplier are both the largest a client can send gets no
+// checkpoint before it catches up, over a few events: the window is far
+// beyond them. Their product, past the largest int, wrapped to a negative
+// number, and a checkpoint came after every event looked at.
+func TestCheckpointWindowAtItsLargest(t *testing.T) {
+	store := memory.New(nil)
+	for _, s := range []string{"a-1", "a-2", "a-3"} {
+		if _, err := store.Append(ctxT(t), s, chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	o := allOpts(false, nil, 0)
+	o.FilterOption = &esdbpb.ReadReq_Options_Filter{Filter: &esdbpb.ReadReq_Options_FilterOptions{
+		Filter: &esdbpb.ReadReq_Options_FilterOptions_EventType{
+			EventType: &esdbpb.ReadReq_Options_FilterOptions_Expression{Prefix: []string{"Other"}}},
+		Window:                       &esdbpb.ReadReq_Options_FilterOptions_Max{Max: math.MaxUint32},
+		CheckpointIntervalMultiplier: math.MaxUint32,
+	}}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	s := subscribe(t, ctx, c, o)
+	var checkpoints []uint64
+	for r := s.next(); r.GetCaughtUp() == nil; r = s.next() {
+		if cp := r.GetCheckpoint(); cp != nil {
+			checkpoints = append(checkpoints, cp.GetCommitPosition())
+		}
+	}
+	if len(checkpoints) > 1 {
+		t.Errorf("checkpoints before catching up: %v, want at most the one at catching up", checkpoints)
+	}
 }
