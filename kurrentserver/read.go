@@ -52,6 +52,9 @@ func (st *streams) Read(req *esdbpb.ReadReq, srv grpc.ServerStreamingServer[esdb
 func (st *streams) read(ctx context.Context, o *esdbpb.ReadReq_Options, subscribe bool, srv grpc.ServerStreamingServer[esdbpb.ReadResp]) error {
 	r := &reader{st: st, srv: srv, structured: o.GetUuidOption().GetStructured() != nil}
 	backwards := o.GetReadDirection() == esdbpb.ReadReq_Options_Backwards
+	if d := o.GetReadDirection(); !backwards && d != esdbpb.ReadReq_Options_Forwards {
+		return status.Errorf(codes.InvalidArgument, "unknown read direction %d: read forwards (0) or backwards (1)", d)
+	}
 	switch so := o.GetStreamOption().(type) {
 	case *esdbpb.ReadReq_Options_Stream:
 		if o.GetFilter() != nil {

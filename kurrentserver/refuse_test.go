@@ -314,3 +314,19 @@ func TestCheckpointWindowAtItsLargest(t *testing.T) {
 		t.Errorf("checkpoints before catching up: %v, want at most the one at catching up", checkpoints)
 	}
 }
+
+// TestReadDirectionUnknownRefused: a read whose direction is neither
+// forwards nor backwards (a value from a later protocol, or a bad one) is
+// refused with InvalidArgument, as KurrentDB refuses it. It was read as
+// forwards.
+func TestReadDirectionUnknownRefused(t *testing.T) {
+	store := memory.New(nil)
+	if _, err := store.Append(ctxT(t), "a-1", chronicle.Any, chronicle.EventData{Type: "E", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	c := esdbpb.NewStreamsClient(conn(t, store, nil))
+	for name, o := range map[string]*esdbpb.ReadReq_Options{"Stream": streamOpts("a-1", false, nil, 10), "All": allOpts(false, nil, 10)} {
+		o.ReadDirection = 7
+		readAndSubscribeRefused(t, c, o, name)
+	}
+}
