@@ -25,7 +25,7 @@ import (
 // conn serves store on a loopback port, the way `chronicle serve` does
 // (gRPC beside an HTTP page, net/http plain-text HTTP/2), and returns a
 // client connection to it.
-func conn(t *testing.T, store chronicle.Store, opts *kurrentserver.Options) *grpc.ClientConn {
+func conn(t testing.TB, store chronicle.Store, opts *kurrentserver.Options) *grpc.ClientConn {
 	t.Helper()
 	srv := kurrentserver.New(store, opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
