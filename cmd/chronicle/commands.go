@@ -104,7 +104,9 @@ func importFlags(a *app, fs *flag.FlagSet) {
 	fs.BoolVar(&a.keepOrigin, "keep-origin", false, "")
 }
 
-func (a *app) importFile(ctx context.Context, s dsn.Store, args []string) int {
+// importFile opens the archive before the store, which it may create:
+// an archive that cannot be read leaves no new, empty store behind.
+func (a *app) importFile(ctx context.Context, _ dsn.Store, args []string) int {
 	name := args[0]
 	in := a.in
 	if name != "-" {
@@ -113,10 +115,18 @@ func (a *app) importFile(ctx context.Context, s dsn.Store, args []string) int {
 			return a.fail("import", err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return a.fail("import", fmt.Errorf("%s is a directory: give an archive file, or - for standard input", name))
+		}
 		in = f
 	} else {
 		name = "standard input"
 	}
+	s, err := a.openStore(ctx, true)
+	if err != nil {
+		return a.fail("import", err)
+	}
+	defer s.Close()
 	res, err := archive.Import(ctx, s, in, &archive.ImportOptions{KeepOrigin: a.keepOrigin})
 	done := fmt.Sprintf("%s (%d new, %d already in the store)", plural(res.Events, "event"), res.Written, res.Existing)
 	if err != nil {

@@ -123,10 +123,12 @@ type command struct {
 	help, flagHelp string
 	// define adds the command's own flags, besides --store.
 	define func(a *app, fs *flag.FlagSet)
-	// noStore marks a command that works without a store, and creates
-	// one that may make a new store: the others refuse a SQLite file that
-	// does not exist, which a mistyped path would otherwise create empty
-	// (an export of nothing, a scavenge of nothing, both "done").
+	// noStore marks a command that is given no store: one that works
+	// without, or import, which opens its file first, so that a file that
+	// cannot be read makes no new store. creates marks one that may make
+	// a new store: the others refuse a SQLite file that does not exist,
+	// which a mistyped path would otherwise create empty (an export of
+	// nothing, a scavenge of nothing, both "done").
 	noStore, creates bool
 	// check validates the flags, before the store is opened.
 	check func(a *app) error
@@ -159,7 +161,7 @@ The file is written in full or not at all: a failed export leaves no file.`,
   --prefix P      only streams whose name starts with P
   --category C    only streams of category C (the name before its first '-'); repeatable
   --type T        only events of type T; repeatable`},
-		{name: "import", args: "FILE", flags: "[--keep-origin]", summary: "append the events of an archive (FILE - reads standard input)", creates: true,
+		{name: "import", args: "FILE", flags: "[--keep-origin]", summary: "append the events of an archive (FILE - reads standard input)", noStore: true,
 			run: (*app).importFile, define: importFlags,
 			help: `Appends each event to the stream of the same name, keeping its ID, type,
 data and metadata; the store gives it a new position and recorded time

@@ -760,3 +760,19 @@ func TestImportIntoTombstonedStream(t *testing.T) {
 	cli(t, lines[2]+lines[3], "import", "-", dst).is(t, exitError, "", "Store: "+path+"\n"+
 		strings.Replace(refused, "line 3", "line 1", 1)+"Nothing was imported. "+advice)
 }
+
+// TestImportOfMissingFileMakesNoStore imports a file that does not
+// exist, and a directory, into a store that does not exist yet: the
+// import fails, and leaves no new, empty store behind, which a later
+// command would take for the store meant. It made the store first.
+func TestImportOfMissingFileMakesNoStore(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "new.db")
+	for _, file := range []string{filepath.Join(dir, "typo.jsonl"), dir} {
+		r := cli(t, "", "import", file, "--store", store)
+		r.has(t, exitError, "chronicle import: ", file)
+		if _, err := os.Stat(store); err == nil {
+			t.Fatalf("import %s failed and left a new store %s\nstderr:\n%s", file, store, r.errOut)
+		}
+	}
+}
