@@ -52,7 +52,7 @@ func (a *app) findGame(ctx context.Context, svc *cf.Service, arg string) (uuid.U
 
 // openGame opens the store and finds the game that arg names.
 func (a *app) openGame(ctx context.Context, arg string) (*cf.Service, uuid.UUID, func(), error) {
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, false)
 	if err != nil {
 		return nil, uuid.Nil, nil, err
 	}
@@ -86,7 +86,7 @@ func status(g cf.Game) string {
 }
 
 func (a *app) list(ctx context.Context, _ []string) int {
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, false)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -113,7 +113,7 @@ func (a *app) list(ctx context.Context, _ []string) int {
 }
 
 func (a *app) rebuild(ctx context.Context, _ []string) int {
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, false)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -135,7 +135,7 @@ func (a *app) forget(ctx context.Context, args []string) int {
 	if player == "" {
 		return a.fail(badInput("forget whom? give the player's name"))
 	}
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, false)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -178,7 +178,7 @@ func (a *app) forget(ctx context.Context, args []string) int {
 }
 
 func (a *app) stats(ctx context.Context, _ []string) int {
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, false)
 	if err != nil {
 		return a.fail(err)
 	}

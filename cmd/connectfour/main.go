@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -275,7 +276,8 @@ func (a *app) commonHelp(w io.Writer) {
 	}
 	fmt.Fprintf(w, `
 --store DSN chooses where events are kept:
-  sqlite:PATH     the embedded SQLite store in file PATH (default %s)
+  sqlite:PATH     the embedded SQLite store in file PATH (default %s),
+                  which play creates and the other commands need
   postgres://URL  PostgreSQL (add schema=NAME to the URL to pick the schema)
   kurrentdb://HOST:PORT?tls=false
                   a KurrentDB (EventStoreDB) server or a chronicle serve,
@@ -318,9 +320,17 @@ func defaultStorePath(getenv func(string) string) (string, error) {
 }
 
 // openStore opens the store of --store, or the default one, whose
-// directory it creates.
-func (a *app) openStore(ctx context.Context) (dsn.Store, error) {
+// directory it creates. Unless creates, as for every command but play,
+// it refuses a --store that names a SQLite file that does not exist:
+// a mistyped path would else get a new, empty store, of which list says
+// "No games yet" and show that it has no such game.
+func (a *app) openStore(ctx context.Context, creates bool) (dsn.Store, error) {
 	a.storeDSN = a.store
+	if path, ok := dsn.SQLitePath(a.store); ok && !creates {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("there is no store at %s: check the path (play makes a new store)", path)
+		}
+	}
 	if a.store == "" {
 		path, err := defaultStorePath(a.getenv)
 		if err != nil {

@@ -755,6 +755,36 @@ func TestRebuild(t *testing.T) {
 	if r := runIn(t, "", nil, append([]string{"stats"}, db...)...); !alice.MatchString(r.out) {
 		t.Errorf("stats after the rebuild: exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
-	runIn(t, "", nil, "rebuild", "--store", "sqlite:"+filepath.Join(t.TempDir(), "new.db")).must(t, exitOK, "Rebuilt")
+	empty := filepath.Join(t.TempDir(), "new.db")
+	if st, err = sqlite.Open(ctx, empty, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	runIn(t, "", nil, "rebuild", "--store", "sqlite:"+empty).must(t, exitOK, "Rebuilt")
 	runIn(t, "", nil, "rebuild", "--store", "memory:").must(t, exitOK, "nothing to rebuild")
+}
+
+// TestMistypedStoreIsRefused runs each command but play on a SQLite file
+// that does not exist, as a mistyped --store names: it must say there is
+// no store there, and create nothing. They made an empty store, in a new
+// directory too, and list and stats said "No games yet" and exited 0.
+func TestMistypedStoreIsRefused(t *testing.T) {
+	home := t.TempDir()
+	missing := filepath.Join(home, "typo", "games.db")
+	id := "61ecdbcd-6787-49b9-9818-2fdaea966080"
+	for _, args := range [][]string{
+		{"list"}, {"stats"}, {"rebuild"}, {"forget", "alice"},
+		{"show", id}, {"history", id}, {"replay", id}, {"resume", id},
+	} {
+		for _, store := range []string{"sqlite:" + missing, missing} {
+			r := runBin(t, home, "", append(args, "--store", store)...)
+			r.must(t, exitError, "there is no store at "+missing+": check the path")
+			if r.out != "" {
+				t.Errorf("%v: stdout %q, want nothing", args, r.out)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Errorf("the refused commands created %s", filepath.Dir(missing))
+	}
 }

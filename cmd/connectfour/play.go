@@ -128,7 +128,7 @@ func (a *app) play(ctx context.Context, _ []string) int {
 	// Cancelled on return, to stop the goroutine that reads input.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, true)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -160,7 +160,7 @@ func (a *app) resume(ctx context.Context, args []string) int {
 	// Cancelled on return, to stop the goroutine that reads input.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	store, err := a.openStore(ctx)
+	store, err := a.openStore(ctx, false)
 	if err != nil {
 		return a.fail(err)
 	}
