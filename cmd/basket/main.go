@@ -290,7 +290,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil || call.Command == nil {
 		return err
 	}
-	store, err := openStore(ctx, o.store, stderr)
+	store, err := openStore(ctx, o.store, call.Command.name == "create", stderr)
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // openStore opens the store that --store names, or the default one,
 // telling the user where the default one is the first time it is made.
-func openStore(ctx context.Context, name string, stderr io.Writer) (dsn.Store, error) {
+// Unless creates, as for every command but create, it refuses a --store
+// that names a SQLite file that does not exist: a mistyped path would
+// else get a new, empty store, in which no basket is found.
+func openStore(ctx context.Context, name string, creates bool, stderr io.Writer) (dsn.Store, error) {
+	if path, ok := dsn.SQLitePath(name); ok && !creates {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("there is no store at %s: check the path (create makes a new store)", path)
+		}
+	}
 	if name != "" {
 		// dsn's errors name the store already.
 		return dsn.Open(ctx, name)
@@ -336,7 +344,8 @@ Commands:
 	fmt.Fprint(w, `
 Flags, before or after the command's arguments:
   --store STORE   where the events are: PATH or sqlite:PATH (the embedded
-                  store), memory: (gone when the command ends),
+                  store, which create makes and the other commands need),
+                  memory: (gone when the command ends),
                   postgres://URL, or kurrentdb://HOST:PORT?tls=false (a
                   KurrentDB server or a chronicle serve); by default
                   `+defaultStore()+`

@@ -348,3 +348,23 @@ func TestBasketHiddenCreation(t *testing.T) {
 func TestBasketSignalExitStatus(t *testing.T) {
 	clitest.StopsOnSignals(t, bin, "basket: ", "get", "00000000-0000-0000-0000-000000000000")
 }
+
+// TestBasketMistypedStoreIsRefused runs add, remove and get on a SQLite
+// file that does not exist, as a mistyped --store names: each must say
+// there is no store there, and create nothing. They made an empty store,
+// in a new directory too, and answered "basket not found", which sent
+// the user looking for a basket rather than for the store.
+func TestBasketMistypedStoreIsRefused(t *testing.T) {
+	c := newCLI(t)
+	missing := filepath.Join(t.TempDir(), "typo", "baskets.db")
+	id := "61ecdbcd-6787-49b9-9818-2fdaea966080"
+	for _, args := range [][]string{{"get", id}, {"add", id, "clocks"}, {"remove", id, "clocks"}} {
+		for _, store := range []string{missing, "sqlite:" + missing} {
+			c.expect(1, "", "basket: there is no store at "+missing+": check the path (create makes a new store)\n",
+				append(args, "--store", store)...)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Errorf("the refused commands created %s", filepath.Dir(missing))
+	}
+}
