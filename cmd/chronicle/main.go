@@ -124,12 +124,12 @@ type command struct {
 	// define adds the command's own flags, besides --store.
 	define func(a *app, fs *flag.FlagSet)
 	// noStore marks a command that is given no store: one that works
-	// without, or import, which opens its file first, so that a file that
-	// cannot be read makes no new store. creates marks one that may make
-	// a new store: the others refuse a SQLite file that does not exist,
-	// which a mistyped path would otherwise create empty (an export of
-	// nothing, a scavenge of nothing, both "done").
-	noStore, creates bool
+	// without, or import and serve, which may make a new store, and read
+	// their files first, so that a file that cannot be read makes none.
+	// The others are given a store that exists: they refuse a SQLite file
+	// that does not, which a mistyped path would otherwise create empty
+	// (an export of nothing, a scavenge of nothing, both "done").
+	noStore bool
 	// check validates the flags, before the store is opened.
 	check func(a *app) error
 	run   func(a *app, ctx context.Context, s dsn.Store, args []string) int
@@ -140,7 +140,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", flags: "[--listen ADDR] [--auth FILE | --read-only | --allow-unauthenticated-writes] [--tls-cert FILE --tls-key FILE] [--log text|json] [--grace DURATION]", summary: "serve the store over HTTP: API, web UI, Connect Four",
-			creates: true, run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
+			noStore: true, run: (*app).serve, define: serveFlags, check: (*app).checkServe, help: serveHelp, flagHelp: serveFlagHelp},
 		{name: "passwd", args: "FILE USER", flags: "[--role writer|admin]", summary: "add a user who may write to a users file (for serve --auth)",
 			noStore: true, run: (*app).passwd, define: passwdFlags, help: passwdHelp, flagHelp: passwdFlagHelp},
 		{name: "export", flags: "[--stream S]... [--from P] [--prefix P] [--category C]... [--type T]... [--out FILE]", summary: "write events to a JSON Lines archive",
@@ -292,7 +292,7 @@ func (a *app) runCommand(ctx context.Context, cmd command, fs *flag.FlagSet, pos
 		return cmd.run(a, ctx, nil, pos)
 	}
 
-	s, err := a.openStore(ctx, cmd.creates)
+	s, err := a.openStore(ctx, false)
 	if err != nil {
 		return a.fail(cmd.name, err)
 	}

@@ -114,7 +114,10 @@ func (a *app) checkServe() error {
 	return nil
 }
 
-func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
+// serve reads the users file and the TLS certificate before it opens
+// the store, which it may make: a file that cannot be read leaves no new
+// store behind.
+func (a *app) serve(ctx context.Context, _ dsn.Store, _ []string) int {
 	var users *server.Users
 	if a.authFile != "" {
 		var err error
@@ -122,6 +125,19 @@ func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
 			return a.fail("serve", err)
 		}
 	}
+	var tlsConfig *tls.Config
+	if a.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.tlsCert, a.tlsKey)
+		if err != nil {
+			return a.fail("serve", fmt.Errorf("load the TLS certificate: %w", err))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s, err := a.openStore(ctx, true)
+	if err != nil {
+		return a.fail("serve", err)
+	}
+	defer s.Close()
 	var handler slog.Handler = slog.NewTextHandler(a.err, nil)
 	if a.logFormat == "json" {
 		handler = slog.NewJSONHandler(a.err, nil)
@@ -135,14 +151,6 @@ func (a *app) serve(ctx context.Context, s dsn.Store, _ []string) int {
 	// so that the official clients connect with
 	// "kurrentdb://127.0.0.1:2113?tls=false".
 	kurrent := kurrentserver.New(s, &kurrentserver.Options{Authorize: authorizeGRPC(users, a.readOnly)})
-	var tlsConfig *tls.Config
-	if a.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(a.tlsCert, a.tlsKey)
-		if err != nil {
-			return a.fail("serve", fmt.Errorf("load the TLS certificate: %w", err))
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	srv, err := server.New(s, &server.Options{
 		Logger:       log,
 		Users:        users,

@@ -560,3 +560,19 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestServeUnreadableFilesMakeNoStore starts a server whose users file,
+// or TLS certificate, cannot be read, on a store that does not exist
+// yet: it must refuse, as it does, and leave no new store behind, as a
+// refused --listen leaves none. The store was made before the files were
+// read.
+func TestServeUnreadableFilesMakeNoStore(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "new", "events.db")
+	missing := filepath.Join(dir, "missing")
+	cli(t, "", "serve", "--store", fresh, "--auth", missing).has(t, exitError, "read users")
+	cli(t, "", "serve", "--store", fresh, "--tls-cert", missing, "--tls-key", missing).has(t, exitError, "load the TLS certificate")
+	if _, err := os.Stat(filepath.Dir(fresh)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused serve left %s: %v", filepath.Dir(fresh), err)
+	}
+}
