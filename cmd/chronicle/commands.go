@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -34,11 +35,15 @@ func exportFlags(a *app, fs *flag.FlagSet) {
 	fs.Var(&a.types, "type", "")
 }
 
-// checkExport refuses a --category that holds a '-'. The library takes
-// it, and selects nothing, as a filter's strings select what they say
+// checkExport refuses a --category that holds a '-', and an empty
+// --type, as a script whose variable is unset gives. The library takes
+// them, and selects nothing, as a filter's strings select what they say
 // (see chronicle.Filter); a user who gives one means something else,
 // and would get an archive of nothing without a word.
 func (a *app) checkExport() error {
+	if slices.Contains(a.types, "") {
+		return errors.New("--type is empty, and no event has an empty type: give an event type, or leave --type out to export every type")
+	}
 	for _, c := range a.categories {
 		if strings.Contains(c, "-") {
 			q := internalcli.ShellQuote(c)

@@ -776,3 +776,21 @@ func TestImportOfMissingFileMakesNoStore(t *testing.T) {
 		}
 	}
 }
+
+// TestExportOfEmptyTypeRefused exports with an empty --type, as a
+// script whose variable is unset gives it. No event has an empty type:
+// alone, it made an archive of nothing, and the export said "Exported 0
+// events" and exited 0; beside another --type, it selected nothing
+// without a word. It must be refused, with nothing written, as the
+// server refuses type=.
+func TestExportOfEmptyTypeRefused(t *testing.T) {
+	store, _ := newStore(t, game(t))
+	out := filepath.Join(t.TempDir(), "archive.jsonl")
+	for _, args := range [][]string{{"--type", ""}, {"--type=GameWon", "--type="}} {
+		r := cli(t, "", append([]string{"export", store, "--out", out}, args...)...)
+		r.has(t, exitUsage, "chronicle export: --type is empty, and no event has an empty type: give an event type, or leave --type out to export every type")
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("export %v wrote %s", args, out)
+		}
+	}
+}
