@@ -482,6 +482,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &cli.UsageError{Command: "create", Err: errors.New("--title is required")}
 	}
 
+	noTables := fmt.Errorf("%w: --store %s keeps no tables beside its events, and the blog keeps its read model "+
+		"(table posts) and outbox in the store's own database, committed with the events they come from: "+
+		"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, dsn.Redact(o.store))
+	// Refused before it is dialled: whether the server answers or not,
+	// the blog cannot use it, and "connection refused" would send the
+	// user to start a server that the blog then refuses.
+	if dsn.IsKurrentDB(o.store) {
+		return noTables
+	}
 	store, where, err := openStore(ctx, o.store, stderr)
 	if err != nil {
 		return err
@@ -489,9 +498,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer store.Close()
 	b, err := blog.New(store, nil)
 	if err != nil {
-		return fmt.Errorf("%w: --store %s keeps no tables beside its events, and the blog keeps its read model "+
-			"(table posts) and outbox in the store's own database, committed with the events they come from: "+
-			"use the embedded store (--store PATH) or PostgreSQL (--store postgres://URL)", blog.ErrNoTransactions, dsn.Redact(o.store))
+		return noTables
 	}
 	a := &app{blog: b, stdout: stdout, stderr: stderr, store: where, hidden: o.store != "" && where != o.store}
 	return a.explain(call.Command.run(ctx, a, &o, call.Args))

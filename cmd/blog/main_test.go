@@ -473,3 +473,23 @@ func TestBlogUnreadableEventTypeCannotDriveTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestBlogKurrentRefusedUnreached runs blog against a KurrentDB URL where
+// no server listens: the blog cannot keep its read model there whether
+// the server answers or not, and must say so, as it does when it
+// answers. It dialled first, and said only that the connection was
+// refused, so that the user fixed the server, only to be refused then.
+func TestBlogKurrentRefusedUnreached(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newCLI(t)
+	c.store = []string{"--store", "kurrentdb://" + addr + "?tls=false"}
+	r := c.run("list")
+	if r.code != 2 || !strings.Contains(r.stderr, "needs a store with transactions") || strings.Contains(r.stderr, "refused") {
+		t.Errorf("blog list over kurrentdb:// with no server: exit %d, stderr %q; want exit 2 and that the blog needs a store with transactions", r.code, r.stderr)
+	}
+}

@@ -205,6 +205,15 @@ type memoryStore struct{ *memory.Store }
 
 func (memoryStore) Close() error { return nil }
 
+// IsKurrentDB reports whether dsn names a KurrentDB (EventStoreDB)
+// server, or a chronicle serve reached as one, by its scheme, without
+// dialling it: such a store keeps events only, and a program that needs
+// a database beside them can refuse it before it waits for the server.
+func IsKurrentDB(dsn string) bool {
+	scheme, _, found := strings.Cut(dsn, ":")
+	return found && isKurrent(scheme)
+}
+
 // IsMemory reports whether dsn names the memory store, as [Open] takes
 // it: "memory:" or "memory", and not a file such as "memory.db".
 func IsMemory(dsn string) bool { return dsn == "memory" || dsn == "memory:" }

@@ -323,3 +323,23 @@ func TestSQLitePath(t *testing.T) {
 		}
 	}
 }
+
+// TestIsKurrentDB: the schemes that Open dials as KurrentDB, and not a
+// file whose name starts with one.
+func TestIsKurrentDB(t *testing.T) {
+	for name, want := range map[string]bool{
+		"kurrentdb://127.0.0.1:2113?tls=false": true,
+		"esdb://localhost:2113":                true,
+		"kurrentdb+discover://h:2113":          true,
+		"esdb+discover://h:2113":               true,
+		"kurrentdb.db":                         false,
+		"sqlite:kurrentdb://x":                 false,
+		"postgres://u@h/db":                    false,
+		"memory:":                              false,
+		"":                                     false,
+	} {
+		if got := dsn.IsKurrentDB(name); got != want {
+			t.Errorf("IsKurrentDB(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
