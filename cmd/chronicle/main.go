@@ -303,14 +303,14 @@ func (a *app) runCommand(ctx context.Context, cmd command, fs *flag.FlagSet, pos
 // wrongArgs words the error of cmd given pos, the wrong number of
 // arguments.
 func wrongArgs(cmd command, pos []string) string {
-	args := strings.ToLower(cmd.args)
+	args := strings.Join(strings.Fields(strings.ToLower(cmd.args)), " and ")
 	switch n := len(strings.Fields(cmd.args)); {
 	case n == 0:
 		return fmt.Sprintf("%s takes no arguments, got %q", cmd.name, strings.Join(pos, " "))
 	case len(pos) == 0:
 		return fmt.Sprintf("%s needs %s", cmd.name, args)
 	case n > 1:
-		return fmt.Sprintf("%s takes %s, got %d arguments: %q", cmd.name, args, len(pos), strings.Join(pos, " "))
+		return fmt.Sprintf("%s takes %s, got %s: %q", cmd.name, args, plural(len(pos), "argument"), strings.Join(pos, " "))
 	default:
 		return fmt.Sprintf("%s takes one %s, got %d arguments: %q", cmd.name, args, len(pos), strings.Join(pos, " "))
 	}

@@ -149,7 +149,11 @@ func TestUsageErrors(t *testing.T) {
 		"UnknownFlag":    {[]string{"read", "s", "--colour"}, "chronicle read: flag provided but not defined: -colour\nRun 'chronicle read --help' for its usage.\n"},
 		"MissingStream":  {[]string{"read"}, "chronicle read: read needs stream\nRun 'chronicle read --help' for its usage.\n"},
 		"ExtraArgs":      {[]string{"scavenge", "now"}, "chronicle scavenge: scavenge takes no arguments, got \"now\"\nRun 'chronicle scavenge --help' for its usage.\n"},
-		"TwoStreams":     {[]string{"delete", "a", "b"}, "chronicle delete: delete takes one stream, got 2 arguments: \"a b\"\nRun 'chronicle delete --help' for its usage.\n"},
+		// A command of two arguments named them as one, "file user",
+		// and counted "1 arguments".
+		"PasswdNoArgs": {[]string{"passwd"}, "chronicle passwd: passwd needs file and user\nRun 'chronicle passwd --help' for its usage.\n"},
+		"PasswdOneArg": {[]string{"passwd", "users"}, "chronicle passwd: passwd takes file and user, got 1 argument: \"users\"\nRun 'chronicle passwd --help' for its usage.\n"},
+		"TwoStreams":   {[]string{"delete", "a", "b"}, "chronicle delete: delete takes one stream, got 2 arguments: \"a b\"\nRun 'chronicle delete --help' for its usage.\n"},
 		"BadMaxAge": {[]string{"meta", "s", "--max-age", "a week"},
 			"chronicle meta: invalid value \"a week\" for flag -max-age: want a duration such as 30d, 36h or 90m\nRun 'chronicle meta --help' for its usage.\n"},
 		"NegativeMaxAge": {[]string{"meta", "s", "--max-age=-3h"},
