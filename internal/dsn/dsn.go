@@ -87,8 +87,20 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 	case isScheme(kind, found):
 		return nil, invalidf("open store %q: unknown kind %q: give memory:, sqlite:PATH, postgres://URL or kurrentdb://HOST:PORT", Redact(dsn), kind)
 	default:
-		return sqlite.Open(ctx, dsn, nil)
+		return openSQLiteFile(ctx, dsn)
 	}
+}
+
+// openSQLiteFile opens the SQLite store in file path. A directory is
+// refused first: SQLite says only "unable to open database file", and
+// a --store that names the data directory, rather than the file in it,
+// is an easy mistake.
+func openSQLiteFile(ctx context.Context, path string) (Store, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("open sqlite store %s: %s is a directory: give the path of a database file, such as %s",
+			path, path, filepath.Join(path, "events.db"))
+	}
+	return sqlite.Open(ctx, path, nil)
 }
 
 // openSQLite opens the SQLite store of "sqlite:PATH", refusing what
@@ -99,7 +111,7 @@ func openSQLite(ctx context.Context, dsn, path string) (Store, error) {
 	if err := checkSQLitePath(dsn, path); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, path, nil)
+	return openSQLiteFile(ctx, path)
 }
 
 // checkSQLitePath refuses the path of "sqlite:PATH" when it is missing,

@@ -343,3 +343,25 @@ func TestIsKurrentDB(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenDirectory opens a directory as a SQLite store, as a --store
+// that names the data directory rather than the file in it does: the
+// error must say that it is a directory, and what to give instead. It
+// said "unable to open database file (14)", which tells neither.
+func TestOpenDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{dir, "sqlite:" + dir} {
+		s, err := dsn.Open(context.Background(), name)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) opened a directory", name)
+		}
+		want := dir + " is a directory: give the path of a database file, such as " + filepath.Join(dir, "events.db")
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%q) = %v, want it to say %q", name, err, want)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("Open of a directory left %v in it", left)
+	}
+}
