@@ -491,7 +491,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if dsn.IsKurrentDB(o.store) {
 		return noTables
 	}
-	store, where, err := openStore(ctx, o.store, stderr)
+	store, where, err := openStore(ctx, o.store, call.Command.name == "create", stderr)
 	if err != nil {
 		return err
 	}
@@ -520,8 +520,15 @@ func plural(n int) string {
 // openStore opens the store that --store names, or the default one,
 // telling the user where the default one is the first time it is made.
 // It returns the store's name too, as --store would give it, without a
-// password.
-func openStore(ctx context.Context, name string, stderr io.Writer) (dsn.Store, string, error) {
+// password. Unless creates, as for every command but create, it refuses
+// a --store that names a SQLite file that does not exist: a mistyped
+// path would else get a new, empty store, which has no posts.
+func openStore(ctx context.Context, name string, creates bool, stderr io.Writer) (dsn.Store, string, error) {
+	if path, ok := dsn.SQLitePath(name); ok && !creates {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("there is no store at %s: check the path (create makes a new store)", path)
+		}
+	}
 	if name != "" {
 		s, err := dsn.Open(ctx, name) // its errors name the store already
 		return s, dsn.Redact(name), err
@@ -559,7 +566,8 @@ Commands:
 Every command first brings the read model and the outbox up to date.
 
 Flags, before or after the command's arguments:
-  --store STORE   the embedded store: PATH or sqlite:PATH; by default
+  --store STORE   the embedded store: PATH or sqlite:PATH, which create
+                  makes and the other commands need; by default
                   `+defaultStore()+`;
                   or PostgreSQL: postgres://URL (add schema=NAME to pick
                   the schema); memory: cannot keep the read model

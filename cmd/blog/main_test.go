@@ -33,9 +33,24 @@ type cli struct {
 	store []string // the --store flag and value, or none for the default
 }
 
+// newCLI returns a cli whose --store names an empty store: only create
+// makes a new one, the other commands refuse a file that does not exist.
 func newCLI(t *testing.T) *cli {
 	dir := t.TempDir()
-	return &cli{t: t, data: dir, store: []string{"--store", filepath.Join(dir, "blog.db")}}
+	return &cli{t: t, data: dir, store: []string{"--store", emptyStore(t, filepath.Join(dir, "blog.db"))}}
+}
+
+// emptyStore makes an empty SQLite store in file path, and returns path.
+func emptyStore(t *testing.T, path string) string {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 type result struct {
@@ -126,7 +141,7 @@ func testBlog(t *testing.T, c *cli) {
 	if n := strings.Count(r.stdout, "From: "); n != 2 || !strings.Contains(r.stdout, "--- pending\n") {
 		t.Errorf("outbox after a second publication holds %d e-mails:\n%s", n, r.stdout)
 	}
-	c.expect(0, "", "(no published posts)\n", "--store", filepath.Join(t.TempDir(), "other.db"), "list", "--published")
+	c.expect(0, "", "(no published posts)\n", "--store", emptyStore(t, filepath.Join(t.TempDir(), "other.db")), "list", "--published")
 
 	// A rebuild gives the same read model, and queues no e-mail again.
 	list := c.run("list").stdout
@@ -491,5 +506,25 @@ func TestBlogKurrentRefusedUnreached(t *testing.T) {
 	r := c.run("list")
 	if r.code != 2 || !strings.Contains(r.stderr, "needs a store with transactions") || strings.Contains(r.stderr, "refused") {
 		t.Errorf("blog list over kurrentdb:// with no server: exit %d, stderr %q; want exit 2 and that the blog needs a store with transactions", r.code, r.stderr)
+	}
+}
+
+// TestBlogMistypedStoreIsRefused runs each command but create on a SQLite
+// file that does not exist, as a mistyped --store names: each must say
+// there is no store there, and create nothing. They made an empty store,
+// in a new directory too, and list said "(no posts)", publish "Post does
+// not exist", with the posts in the store meant.
+func TestBlogMistypedStoreIsRefused(t *testing.T) {
+	c := newCLI(t)
+	missing := filepath.Join(t.TempDir(), "typo", "blog.db")
+	id := "0b0a6e9c-3c8e-4d6e-9a43-4a1f0f2a8b11"
+	for _, args := range [][]string{{"list"}, {"outbox"}, {"rebuild"}, {"show", id}, {"publish", id}} {
+		for _, store := range []string{missing, "sqlite:" + missing} {
+			c.store = []string{"--store", store}
+			c.expect(1, "", "blog: there is no store at "+missing+": check the path (create makes a new store)\n", args...)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Errorf("the refused commands created %s", filepath.Dir(missing))
 	}
 }
