@@ -304,9 +304,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // that names a SQLite file that does not exist: a mistyped path would
 // else get a new, empty store, in which no basket is found.
 func openStore(ctx context.Context, name string, creates bool, stderr io.Writer) (dsn.Store, error) {
-	if path, ok := dsn.SQLitePath(name); ok && !creates {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("there is no store at %s: check the path (create makes a new store)", path)
+	if !creates {
+		if err := dsn.MustExist(name, "create makes a new store"); err != nil {
+			return nil, err
 		}
 	}
 	if name != "" {

@@ -32,7 +32,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -383,9 +382,9 @@ func (a *app) openStore(ctx context.Context, creates bool) (dsn.Store, error) {
 		name = def
 	}
 	fmt.Fprintf(a.err, "Store: %s\n", dsn.Describe(name))
-	if path, ok := dsn.SQLitePath(name); ok && !creates {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("there is no store at %s: check the path (import and serve make a new store)", path)
+	if !creates {
+		if err := dsn.MustExist(name, "import and serve make a new store"); err != nil {
+			return nil, err
 		}
 	}
 	s, err := dsn.Open(ctx, name)

@@ -31,7 +31,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -326,9 +325,9 @@ func defaultStorePath(getenv func(string) string) (string, error) {
 // "No games yet" and show that it has no such game.
 func (a *app) openStore(ctx context.Context, creates bool) (dsn.Store, error) {
 	a.storeDSN = a.store
-	if path, ok := dsn.SQLitePath(a.store); ok && !creates {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("there is no store at %s: check the path (play makes a new store)", path)
+	if !creates {
+		if err := dsn.MustExist(a.store, "play makes a new store"); err != nil {
+			return nil, err
 		}
 	}
 	if a.store == "" {

@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -216,6 +217,23 @@ func Redact(dsn string) string {
 type memoryStore struct{ *memory.Store }
 
 func (memoryStore) Close() error { return nil }
+
+// MustExist returns an error when dsn names a SQLite file that does not
+// exist, and nil otherwise, as for another kind of store. The programs
+// call it before a command that only reads or changes a store, which
+// [Open] would otherwise create empty at a mistyped path, and answer
+// about a store that was never meant. makes names the commands that do
+// make a new store, for the error's advice.
+func MustExist(dsn, makes string) error {
+	path, ok := SQLitePath(dsn)
+	if !ok {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("there is no store at %s: check the path (%s)", path, makes)
+	}
+	return nil
+}
 
 // IsKurrentDB reports whether dsn names a KurrentDB (EventStoreDB)
 // server, or a chronicle serve reached as one, by its scheme, without

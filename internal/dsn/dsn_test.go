@@ -365,3 +365,29 @@ func TestOpenDirectory(t *testing.T) {
 		t.Errorf("Open of a directory left %v in it", left)
 	}
 }
+
+// TestMustExist: a SQLite file that does not exist is an error that names
+// it, and creates nothing; a file that exists, and the other kinds of
+// store, are not.
+func TestMustExist(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo", "events.db")
+	for _, name := range []string{missing, "sqlite:" + missing} {
+		err := dsn.MustExist(name, "create makes one")
+		if want := "there is no store at " + missing + ": check the path (create makes one)"; err == nil || err.Error() != want {
+			t.Errorf("MustExist(%q) = %v, want %q", name, err, want)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("MustExist left %v", left)
+	}
+	file := filepath.Join(dir, "events.db")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{file, "sqlite:" + file, "memory:", "postgres://u@127.0.0.1:1/db", "kurrentdb://127.0.0.1:1", "sqlite:"} {
+		if err := dsn.MustExist(name, "x"); err != nil {
+			t.Errorf("MustExist(%q) = %v, want nil", name, err)
+		}
+	}
+}
