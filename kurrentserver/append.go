@@ -55,6 +55,7 @@ func (st *streams) Append(srv grpc.ClientStreamingServer[esdbpb.AppendReq, esdbp
 	_, isRev := opts.GetExpectedStreamRevision().(*esdbpb.AppendReq_Options_Revision)
 	exp := expected(opts, isRev)
 	var events []chronicle.EventData
+	size := 0
 	for {
 		req, err := srv.Recv()
 		if errors.Is(err, io.EOF) {
@@ -66,6 +67,11 @@ func (st *streams) Append(srv grpc.ClientStreamingServer[esdbpb.AppendReq, esdbp
 		msg := req.GetProposedMessage()
 		if msg == nil {
 			return grpcstatus.Error(codes.InvalidArgument, "options may be sent once, first")
+		}
+		if size += proto.Size(msg); size > st.s.opts.MaxAppendSize {
+			err := appendTooLarge{st.s.opts.MaxAppendSize}
+			setMissingKeyTrailer(ctx, err)
+			return err
 		}
 		e, err := eventData(msg)
 		if err != nil {
@@ -167,6 +173,7 @@ type batch struct {
 	corr   *esdbpb.UUID
 	opts   *esdbpb.BatchAppendReq_Options
 	events []chronicle.EventData
+	size   int // of the events received, as sent (see Options.MaxAppendSize)
 	// bad is why a chunk was refused: the append stays pending, its
 	// later chunks dropped, until its final chunk, so that it gets one
 	// answer and none of its events are written as another append.
@@ -246,6 +253,10 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		}
 		for _, m := range req.GetProposedMessages() {
 			if b.bad != nil {
+				break
+			}
+			if b.size += proto.Size(m); b.size > st.s.opts.MaxAppendSize {
+				b.bad, b.events = appendTooLarge{st.s.opts.MaxAppendSize}, nil
 				break
 			}
 			e, err := eventData(m)

@@ -128,14 +128,34 @@ func (k missingKeyError) GRPCStatus() *status.Status {
 	return status.New(codes.InvalidArgument, k.Error())
 }
 
-// setMissingKeyTrailer sends, when err is a missingKeyError, the trailer
-// that the official clients turn into their error for it.
+// setMissingKeyTrailer sends, when err is a missingKeyError or an
+// appendTooLarge, the trailer that the official clients turn into their
+// error for it.
 func setMissingKeyTrailer(ctx context.Context, err error) {
 	var missing missingKeyError
-	if errors.As(err, &missing) {
+	var large appendTooLarge
+	switch {
+	case errors.As(err, &missing):
 		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "missing-required-metadata-property",
 			"required-metadata-properties", strings.Join(requiredKeys, ",")))
+	case errors.As(err, &large):
+		_ = grpc.SetTrailer(ctx, metadata.Pairs("exception", "maximum-append-size-exceeded",
+			"maximum-append-size", strconv.Itoa(large.max)))
 	}
+}
+
+// appendTooLarge refuses an append whose events take more than max
+// bytes in all (see Options.MaxAppendSize).
+type appendTooLarge struct{ max int }
+
+func (e appendTooLarge) Error() string {
+	return fmt.Sprintf("the append's events take more than %d bytes, the most this server takes in one append: "+
+		"split it into smaller appends, or raise kurrentserver.Options.MaxAppendSize", e.max)
+}
+
+// GRPCStatus makes the error an InvalidArgument status.
+func (e appendTooLarge) GRPCStatus() *status.Status {
+	return status.New(codes.InvalidArgument, e.Error())
 }
 
 func hasReserved(m chronicle.Metadata) bool {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
+	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/sqlite"
 	"github.com/google/uuid"
@@ -329,4 +330,48 @@ func TestReadDirectionUnknownRefused(t *testing.T) {
 		o.ReadDirection = 7
 		readAndSubscribeRefused(t, c, o, name)
 	}
+}
+
+// TestAppendOverMaxAppendSizeRefused sends appends whose events hold more
+// than Options.MaxAppendSize in all, none of them larger than it alone:
+// each is refused, with the exception the official clients know, and
+// nothing of it is written, so that no client can make the server hold
+// an append of any size in memory.
+func TestAppendOverMaxAppendSizeRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, store chronicle.Store) {
+		const limit = 64 << 10
+		c := esdbpb.NewStreamsClient(conn(t, store, &kurrentserver.Options{MaxAppendSize: limit}))
+		data := `"` + strings.Repeat("x", 10<<10) + `"`
+		var events []*esdbpb.AppendReq
+		for range 8 {
+			events = append(events, proposed("T", data))
+		}
+		code, trailer := appendTrailer(t, c, optsAny("s"), events...)
+		if code != codes.InvalidArgument || first(trailer, "exception") != "maximum-append-size-exceeded" {
+			t.Errorf("an append of 80 KiB over a limit of 64: %v, trailer %v; want InvalidArgument, maximum-append-size-exceeded", code, trailer)
+		}
+		if _, err := appendRaw(t, c, optsAny("s"), events[:4]...); err != nil {
+			t.Errorf("an append of 40 KiB under a limit of 64: %v", err)
+		}
+		b, err := c.BatchAppend(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		corr := &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}}
+		for i := range 8 {
+			req := batchReq(corr, "b", i == 7)
+			req.ProposedMessages[0].Data = []byte(data)
+			if err := b.Send(req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := b.Recv()
+		if err != nil || codes.Code(r.GetError().GetCode()) != codes.InvalidArgument || !strings.Contains(r.GetError().GetMessage(), "MaxAppendSize") {
+			t.Errorf("a batch append of 80 KiB in 8 chunks over a limit of 64: %v %v; want InvalidArgument naming MaxAppendSize", r, err)
+		}
+		b.CloseSend()
+		if got := storedStreams(t, store); fmt.Sprint(got) != "[s s s s]" {
+			t.Errorf("the store holds events of %v, want the four of s alone", got)
+		}
+	})
 }

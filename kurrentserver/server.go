@@ -65,6 +65,15 @@ type Options struct {
 	// request's :authority), which is right for a single node.
 	Advertise string
 
+	// MaxAppendSize is the most bytes that the events of one append may
+	// take in all, as sent (their IDs, data and metadata): an append
+	// over it is refused as it arrives, with codes.InvalidArgument and
+	// the exception "maximum-append-size-exceeded" that the official
+	// clients know, and nothing of it is written. It bounds the memory
+	// that one append of a client holds. Zero means
+	// [DefaultMaxAppendSize].
+	MaxAppendSize int
+
 	// GRPCOptions are added to the options of the *grpc.Server, after
 	// the server's own, so that they override them: a store that takes
 	// events larger than [chronicle.DefaultMaxEventSize] needs a
@@ -72,6 +81,11 @@ type Options struct {
 	// own is chronicle.DefaultMaxEventSize plus 1 MiB).
 	GRPCOptions []grpc.ServerOption
 }
+
+// DefaultMaxAppendSize is [Options.MaxAppendSize] when it is zero: an
+// event of the largest size that the stores take by default, with 4 MiB
+// to spare, as the HTTP API's limit on a request's body.
+const DefaultMaxAppendSize = chronicle.DefaultMaxEventSize + 4<<20
 
 // Access is what a call does with the store, for [Options.Authorize].
 type Access int
@@ -141,6 +155,9 @@ func New(store chronicle.Store, opts *Options) *Server {
 	s := &Server{store: store, id: uuidString(newID()), streams: streamsub.NewHub(store), stopping: make(chan struct{})}
 	if opts != nil {
 		s.opts = *opts
+	}
+	if s.opts.MaxAppendSize <= 0 {
+		s.opts.MaxAppendSize = DefaultMaxAppendSize
 	}
 	sopts := []grpc.ServerOption{
 		// Clients ping every 10 s by default, even when idle; the gRPC
