@@ -70,12 +70,12 @@ func (st *streams) Append(srv grpc.ClientStreamingServer[esdbpb.AppendReq, esdbp
 		}
 		if size += proto.Size(msg); size > st.s.opts.MaxAppendSize {
 			err := appendTooLarge{st.s.opts.MaxAppendSize}
-			setMissingKeyTrailer(ctx, err)
+			setExceptionTrailer(ctx, err)
 			return err
 		}
 		e, err := eventData(msg)
 		if err != nil {
-			setMissingKeyTrailer(ctx, err)
+			setExceptionTrailer(ctx, err)
 			return err
 		}
 		events = append(events, e)

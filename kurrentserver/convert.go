@@ -128,10 +128,10 @@ func (k missingKeyError) GRPCStatus() *status.Status {
 	return status.New(codes.InvalidArgument, k.Error())
 }
 
-// setMissingKeyTrailer sends, when err is a missingKeyError or an
+// setExceptionTrailer sends, when err is a missingKeyError or an
 // appendTooLarge, the trailer that the official clients turn into their
 // error for it.
-func setMissingKeyTrailer(ctx context.Context, err error) {
+func setExceptionTrailer(ctx context.Context, err error) {
 	var missing missingKeyError
 	var large appendTooLarge
 	switch {

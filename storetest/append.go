@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/stress"
 	"github.com/google/uuid"
 )
 
@@ -472,7 +473,7 @@ func testValidation(t *testing.T, newStore Factory) {
 	}
 	t.Run("ReadInvalidName", func(t *testing.T) {
 		s := newStore(t)
-		_, err := collect(s.ReadStream(context.Background(), "bad\x01name", chronicle.ReadStreamOptions{}))
+		_, err := stress.Collect(s.ReadStream(context.Background(), "bad\x01name", chronicle.ReadStreamOptions{}))
 		wantErr(t, "ReadStream", err, chronicle.ErrInvalidStreamName)
 	})
 	t.Run("AbilitiesInvalidName", func(t *testing.T) {

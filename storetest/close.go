@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/stress"
 	"github.com/google/uuid"
 )
 
@@ -199,7 +200,7 @@ func abilityCalls(ctx context.Context, s chronicle.Store) []namedCall {
 
 // firstError drains seq and returns its error, if any.
 func firstError(seq iter.Seq2[chronicle.RecordedEvent, error]) error {
-	_, err := collect(seq)
+	_, err := stress.Collect(seq)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/stress"
 )
 
 func testReadStream(t *testing.T, newStore Factory) {
@@ -61,7 +62,7 @@ func testReadStream(t *testing.T, newStore Factory) {
 	})
 	t.Run("NotFound", func(t *testing.T) {
 		wantNotFound(t, s, "missing-1")
-		_, err := collect(s.ReadStream(context.Background(), "missing-1", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
+		_, err := stress.Collect(s.ReadStream(context.Background(), "missing-1", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
 		wantErr(t, "backwards ReadStream of a missing stream", err, chronicle.ErrStreamNotFound)
 	})
 	t.Run("WhileCreated", func(t *testing.T) {
@@ -77,7 +78,7 @@ func testReadStream(t *testing.T, newStore Factory) {
 				appended <- err
 			}()
 			for range 4 {
-				evs, err := collect(s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}))
+				evs, err := stress.Collect(s.ReadStream(ctx, stream, chronicle.ReadStreamOptions{}))
 				switch {
 				case err != nil && !errors.Is(err, chronicle.ErrStreamNotFound):
 					t.Fatalf("%s: %v", stream, err)

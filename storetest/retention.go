@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/stress"
 	"github.com/google/uuid"
 )
 
@@ -275,9 +276,9 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		if err := s.Tombstone(ctx, "s", chronicle.StreamExists); err != nil {
 			t.Fatal(err)
 		}
-		_, err := collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}))
+		_, err := stress.Collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}))
 		wantErr(t, "ReadStream of a tombstoned stream", err, chronicle.ErrStreamDeleted)
-		_, err = collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
+		_, err = stress.Collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{Backwards: true, From: chronicle.End}))
 		wantErr(t, "backwards ReadStream of a tombstoned stream", err, chronicle.ErrStreamDeleted)
 		// Until a scavenge, the deleted events are still in the log.
 		if n := len(readAll(t, s, chronicle.ReadAllOptions{})); n != 2 {

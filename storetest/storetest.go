@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/stress"
 )
 
 // Factory returns a new, empty store for one test. It registers whatever
@@ -93,21 +94,9 @@ func mustAppend(tb testing.TB, s chronicle.Store, stream string, exp chronicle.E
 	return res
 }
 
-// collect drains seq, stopping at the first error.
-func collect(seq iter.Seq2[chronicle.RecordedEvent, error]) ([]chronicle.RecordedEvent, error) {
-	var out []chronicle.RecordedEvent
-	for e, err := range seq {
-		if err != nil {
-			return out, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
 func mustRead(tb testing.TB, seq iter.Seq2[chronicle.RecordedEvent, error]) []chronicle.RecordedEvent {
 	tb.Helper()
-	out, err := collect(seq)
+	out, err := stress.Collect(seq)
 	if err != nil {
 		tb.Fatalf("read: %v (after %d events)", err, len(out))
 	}

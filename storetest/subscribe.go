@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/internal/stress"
 )
 
 // subscriber collects what a subscription delivers, in a goroutine.
@@ -354,7 +355,7 @@ func testConcurrency(t *testing.T, newStore Factory) {
 						return
 					default:
 					}
-					got, err := collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}))
+					got, err := stress.Collect(s.ReadStream(ctx, "s", chronicle.ReadStreamOptions{}))
 					if err != nil {
 						t.Errorf("read during writes: %v", err)
 						return
@@ -462,7 +463,7 @@ func testAbilitiesDuringWrites(t *testing.T, newStore Factory) {
 // gapless drains a read of one stream and returns its error, or one
 // saying where its revisions were not consecutive in the direction step.
 func gapless(seq iter.Seq2[chronicle.RecordedEvent, error], step int) error {
-	evs, err := collect(seq)
+	evs, err := stress.Collect(seq)
 	if err != nil {
 		return err
 	}

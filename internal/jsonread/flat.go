@@ -2,7 +2,9 @@ package jsonread
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -48,8 +50,10 @@ func newFlat(t reflect.Type) *flatStruct {
 		if !f.IsExported() || tag == "-" {
 			continue
 		}
-		name, opts := cutTag(tag)
-		if opts != "" && opts != "omitempty" && opts != "omitzero" && opts != "omitempty,omitzero" && opts != "omitzero,omitempty" {
+		// walk.plain has left no options but omitempty, omitzero and
+		// string; only string changes what decoding reads.
+		name, opts, _ := strings.Cut(tag, ",")
+		if slices.Contains(strings.Split(opts, ","), "string") {
 			return nil
 		}
 		if !basic(f.Type.Kind()) {
@@ -65,16 +69,6 @@ func newFlat(t reflect.Type) *flatStruct {
 		d.fields = append(d.fields, ff)
 	}
 	return d
-}
-
-// cutTag splits a json tag into its name and its options.
-func cutTag(tag string) (name, opts string) {
-	for i := range len(tag) {
-		if tag[i] == ',' {
-			return tag[:i], tag[i+1:]
-		}
-	}
-	return tag, ""
 }
 
 // decode fills v, an addressable zero struct of d's type, from data, and
