@@ -119,9 +119,11 @@ func (r *Runner) followFrom(ctx context.Context, p *Projection, until uint64, pr
 	// Noted before the checkpoint is loaded, and once a reset under way
 	// is done: see resetCount.
 	rs := r.resets[p.Name]
-	rs.mu.Lock()
+	if err := rs.acquire(ctx); err != nil {
+		return err
+	}
 	resets := rs.n
-	rs.mu.Unlock()
+	rs.release()
 	cp, err := r.checkpoints.Load(ctx, p.Name)
 	if err != nil {
 		return &readError{err: err}
@@ -351,7 +353,7 @@ func (r *Runner) commit(ctx context.Context, p *Projection, resets, after uint64
 			return err
 		}
 	}
-	return r.handled(p, resets, func() error { return r.checkpoints.Save(ctx, p.Name, last) })
+	return r.handled(ctx, p, resets, func() error { return r.checkpoints.Save(ctx, p.Name, last) })
 }
 
 // unpanic runs a projection's Apply or Handle, and returns its panic as
@@ -376,10 +378,12 @@ func unpanic(fn func() error) (err error) {
 // handled runs save, which saves a Handle projection's checkpoint, unless
 // p has been reset since the follow noted resets: then it returns
 // [errMoved], and the follow goes on from the checkpoint of the reset.
-func (r *Runner) handled(p *Projection, resets uint64, save func() error) error {
+func (r *Runner) handled(ctx context.Context, p *Projection, resets uint64, save func() error) error {
 	rs := r.resets[p.Name]
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	if err := rs.acquire(ctx); err != nil {
+		return err
+	}
+	defer rs.release()
 	if rs.n != resets {
 		return errMoved
 	}
@@ -450,7 +454,7 @@ func (r *Runner) skipFailed(ctx context.Context, p *Projection, err error) error
 // reset a Handle projection since the follow noted resets.
 func (r *Runner) move(ctx context.Context, p *Projection, resets, after, pos uint64) error {
 	if !p.transactional() {
-		return r.handled(p, resets, func() error { return r.moveStored(ctx, p, after, pos) })
+		return r.handled(ctx, p, resets, func() error { return r.moveStored(ctx, p, after, pos) })
 	}
 	return r.moveStored(ctx, p, after, pos)
 }

@@ -677,3 +677,47 @@ func TestRebuildCutShortIsNotBuilding(t *testing.T) {
 		}
 	}
 }
+
+// TestRunEndsDuringResetHandled: a Run whose context ends while a rebuild
+// beside it runs ResetHandled returns then, rather than once the reset
+// is done, which may take as long as the read model's owner wants.
+func TestRunEndsDuringResetHandled(t *testing.T) {
+	s := memory.New(nil)
+	fill(t, s, "m", 3, 10)
+	resetting, release := make(chan struct{}), make(chan struct{})
+	p := projection.Projection{
+		Name:   "slow",
+		Handle: func(context.Context, chronicle.RecordedEvent) error { return nil },
+		ResetHandled: func(context.Context) error {
+			close(resetting)
+			<-release
+			return nil
+		},
+	}
+	r := mustRunner(t, s, nil, p)
+	rebuilt := make(chan error, 1)
+	go func() { rebuilt <- r.Rebuild(context.Background(), "slow", nil) }()
+	<-resetting
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond) // Run reaches its wait for the reset
+	cancel()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Run went on waiting for ResetHandled for 5s after its context ended")
+		close(release)
+		<-ran
+		release = nil
+	}
+	if release != nil {
+		close(release)
+	}
+	if err := <-rebuilt; err != nil {
+		t.Errorf("Rebuild = %v", err)
+	}
+}

@@ -97,11 +97,28 @@ type Runner struct {
 // next run, that they are there. Apply projections need none of this:
 // their events and checkpoint commit together, and so does their reset.
 type resetCount struct {
-	// mu is held by a reset from the save of checkpoint 0 to the end of
-	// ResetHandled, and by each save of a checkpoint.
-	mu sync.Mutex
-	n  uint64
+	// lock is held by a reset from the save of checkpoint 0 to the end of
+	// ResetHandled, and by each save of a checkpoint: a channel of one
+	// token rather than a mutex, so that a follow waiting for a reset,
+	// which lasts as long as ResetHandled wants, gives up when its
+	// context ends.
+	lock chan struct{}
+	n    uint64
 }
+
+func newResetCount() *resetCount { return &resetCount{lock: make(chan struct{}, 1)} }
+
+// acquire takes rc's lock, or returns ctx's error once ctx ends first.
+func (rc *resetCount) acquire(ctx context.Context) error {
+	select {
+	case rc.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (rc *resetCount) release() { <-rc.lock }
 
 // State is what a projection is doing.
 type State string
@@ -187,7 +204,7 @@ func NewRunner(store chronicle.Store, opts *Options, projections ...Projection) 
 		}
 		r.projections = append(r.projections, &p)
 		r.status[p.Name] = &Status{Name: p.Name, State: Idle}
-		r.resets[p.Name] = &resetCount{}
+		r.resets[p.Name] = newResetCount()
 	}
 	return r, nil
 }
@@ -381,8 +398,10 @@ func (r *Runner) reset(ctx context.Context, p *Projection) error {
 	// from now on, and those that start wait for the read model to be
 	// empty.
 	rs := r.resets[p.Name]
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	if err := rs.acquire(ctx); err != nil {
+		return err
+	}
+	defer rs.release()
 	rs.n++
 	if err := r.checkpoints.Save(ctx, p.Name, 0); err != nil {
 		return err
