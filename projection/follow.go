@@ -70,7 +70,15 @@ func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progre
 			// that is how it is meant to stop.
 			return ctx.Err()
 		case ctx.Err() != nil:
-			return err
+			var stopped *Error
+			if errors.As(err, &stopped) {
+				return err // p stopped for good: that, not ctx, is the news
+			}
+			// A handler or a save cut short as ctx ended may fail with an
+			// error of its own rather than ctx's: still the end that Run
+			// is meant to have. Nothing half-done stays (the event is
+			// handled again from the checkpoint); the error is kept beside.
+			return errors.Join(ctx.Err(), err)
 		}
 		closed := errors.Is(err, chronicle.ErrClosed)
 		if !closed && !errors.As(err, &read) {

@@ -721,3 +721,39 @@ func TestRunEndsDuringResetHandled(t *testing.T) {
 		t.Errorf("Rebuild = %v", err)
 	}
 }
+
+// TestRunEndsCleanlyWhenHandleFailsAtShutdown: a Handle cut short by the
+// end of Run's context may fail with an error of its own (a driver's
+// "connection reset", say) rather than the context's; Run, whose context
+// ending is how it is meant to stop, still returns nil, and the event is
+// handled again by the next run, from the checkpoint.
+func TestRunEndsCleanlyWhenHandleFailsAtShutdown(t *testing.T) {
+	s := memory.New(nil)
+	fill(t, s, "m", 1, 3)
+	started := make(chan struct{})
+	var once sync.Once
+	p := projection.Projection{
+		Name: "cut",
+		Handle: func(ctx context.Context, e chronicle.RecordedEvent) error {
+			if e.Position < 3 {
+				return nil
+			}
+			once.Do(func() { close(started) })
+			<-ctx.Done()
+			return errors.New("write the read model: connection reset by peer")
+		},
+	}
+	cps := projection.NewMemoryCheckpoints()
+	r := mustRunner(t, s, &projection.Options{Checkpoints: cps, BatchSize: 1}, p)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-ran; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+	if cp, err := cps.Load(context.Background(), "cut"); err != nil || cp != 2 {
+		t.Errorf("checkpoint = %d, %v; want 2: the event cut short is handled again", cp, err)
+	}
+}
