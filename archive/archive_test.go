@@ -639,3 +639,23 @@ func TestMaxLineSizeIsTheLongestLine(t *testing.T) {
 		}
 	}
 }
+
+// TestExportStreamHiddenByRetention: a named stream whose events
+// retention hides, every one, exports no line and no error, as its read
+// shows it; an unwritten one is refused (TestExportStreams).
+func TestExportStreamHiddenByRetention(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(nil)
+	if _, err := s.Append(ctx, "a", chronicle.NoStream, chronicle.EventData{Type: "x", Data: []byte("{}")},
+		chronicle.EventData{Type: "x", Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamMetadata(ctx, "a", chronicle.StreamMetadata{TruncateBefore: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	res, err := archive.Export(ctx, s, &buf, &archive.ExportOptions{Streams: []string{"a"}})
+	if err != nil || res.Events != 0 || buf.Len() != 0 {
+		t.Errorf("Export of a stream whose events are all hidden = %+v, %v, %q; want no event, no error", res, err, buf.String())
+	}
+}

@@ -19,8 +19,9 @@ type ExportOptions struct {
 	// Streams lists the streams to export, each in revision order, one
 	// after the other in the order given (a name given twice is exported
 	// once). They are read as [chronicle.Store.ReadStream] shows them:
-	// without the events that retention hides, and a stream that is
-	// deleted, or has no events, is an error.
+	// without the events that retention hides. A stream that is deleted,
+	// or was never written, is an error; one whose events retention hides,
+	// every one of them, is not, and adds no line.
 	//
 	// Empty Streams exports the whole store: the global log in position
 	// order, as [chronicle.Store.ReadAll] shows it, which includes the
