@@ -143,10 +143,11 @@ type Snapshots[S any] struct {
 
 // WithSnapshots returns a copy of r that loads streams from their newest
 // snapshot and takes snapshots as cfg says. A snapshot of another type or
-// version, or one that fails to decode, is ignored: the stream is replayed
-// from its start, so a snapshot never yields a state that a replay would
-// not, unless the stream's metadata has since hidden events that the
-// snapshot folded in: the snapshot still holds what they did.
+// version, one that fails to decode, or one at revision [End], which no
+// stream reaches, is ignored: the stream is replayed from its start, so
+// a snapshot never yields a state that a replay would not, unless the
+// stream's metadata has since hidden events that the snapshot folded in:
+// the snapshot still holds what they did.
 //
 // A snapshot at revision N is used only when the events right after it
 // are read: the first event a read from N+1 returns is N+1, or there is
@@ -234,7 +235,10 @@ func (r *Repository[S, C, E]) snapshot(ctx context.Context, stream string) (S, u
 		return zero, 0, false
 	}
 	snap, ok, err := r.snapshots.Store.LoadSnapshot(ctx, stream)
-	if err != nil || !ok || snap.Version != r.snapshots.Version {
+	// No stream has an event at End: a snapshot there is corrupt, and
+	// the read after it would wrap to revision 0, folding the whole
+	// stream onto it.
+	if err != nil || !ok || snap.Version != r.snapshots.Version || snap.Revision == End {
 		return zero, 0, false
 	}
 	switch snap.Type {

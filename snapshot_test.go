@@ -544,3 +544,27 @@ func mustHandle[S any](t *testing.T, repo *chronicle.Repository[S, accountComman
 		}
 	}
 }
+
+// TestSnapshotAtEndIsIgnored: no stream has an event at revision End
+// (math.MaxUint64), so a snapshot that says it has (a corrupt one, kept
+// apart from the events) is not used: the revision after it would wrap
+// to 0, and the whole stream would be folded onto it.
+func TestSnapshotAtEndIsIgnored(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(nil)
+	snaps := &mapSnapshots{}
+	repo, err := newRepo(store, nil).WithSnapshots(chronicle.Snapshots[account]{Store: snaps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, store, "a", opened{Owner: "ann"}, deposited{Amount: 5})
+	if err := snaps.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: chronicle.End, Type: accountType,
+		Data: []byte(`{"Open":true,"Owner":"ann","Balance":1000}`)}); err != nil {
+		t.Fatal(err)
+	}
+	want := account{Open: true, Owner: "ann", Balance: 5, Seen: 2}
+	got, rev, err := repo.Load(ctx, "a")
+	if err != nil || got != want || rev != chronicle.Exact(1) {
+		t.Fatalf("Load = %+v at %s, %v; want %+v at revision 1, as a replay", got, rev, err, want)
+	}
+}
