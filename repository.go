@@ -23,7 +23,8 @@ type RepositoryOptions struct {
 	// an append after a load that read no events, by events that the
 	// next load neither reads nor finds in a newer snapshot, is no such
 	// conflict, once per command: the stream's metadata hides them (see
-	// Handle).
+	// Handle). Nor is one that finds the stream ending before the
+	// snapshot it was decided on (see Load).
 	Retries int
 }
 
@@ -62,16 +63,22 @@ func NewRepository[S, C, E any](store Store, codec *Codec[E], decider Decider[S,
 // as its snapshot, since a read cannot tell them from none; Handle,
 // whose append learns of them, decides on the initial state instead, as
 // a replay of the visible events would (see [Repository.WithSnapshots]).
+// A stream whose snapshot, kept by a [Snapshots] Store apart from its
+// events, is past its last event (the event store was restored from a
+// backup older than the snapshot, say) loads as that snapshot too, for
+// the same reason; Handle, whose append's refusal says where the stream
+// ends, replays the stream instead.
 func (r *Repository[S, C, E]) Load(ctx context.Context, stream string) (S, ExpectedRevision, error) {
-	state, rev, _, _, err := r.load(ctx, stream, uuid.Nil)
+	state, rev, _, _, err := r.load(ctx, stream, uuid.Nil, true)
 	return state, rev, err
 }
 
 // load is Load that also reports whether the stream holds an event with
 // ID seek, and whether the stream exists but the load read none of its
 // events (unread): its metadata hides them all, or all after its
-// snapshot, or it has none after its snapshot.
-func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid.UUID) (state S, rev ExpectedRevision, found, unread bool, err error) {
+// snapshot, or it has none after its snapshot. Without snapshots, it
+// replays the stream whatever snapshot the repository keeps of it.
+func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid.UUID, snapshots bool) (state S, rev ExpectedRevision, found, unread bool, err error) {
 	state, rev, from := r.decider.InitialState(), NoStream, uint64(0)
 	finder, canFind := r.store.(EventFinder)
 	// asked is whether found covers the whole stream, hidden events too.
@@ -95,14 +102,16 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string, seek uuid
 		return nil
 	}
 	snapped := false
-	if snap, at, ok := r.snapshot(ctx, stream); ok && (seek == uuid.Nil || canFind) {
-		if err := ask(); err != nil {
-			return state, rev, false, false, err
-		}
-		// Without a finder, the events before the snapshot are read for
-		// the command's.
-		if seek == uuid.Nil || canFind {
-			state, rev, from, snapped = snap, Exact(at), at+1, true
+	if snapshots {
+		if snap, at, ok := r.snapshot(ctx, stream); ok && (seek == uuid.Nil || canFind) {
+			if err := ask(); err != nil {
+				return state, rev, false, false, err
+			}
+			// Without a finder, the events before the snapshot are read
+			// for the command's.
+			if seek == uuid.Nil || canFind {
+				state, rev, from, snapped = snap, Exact(at), at+1, true
+			}
 		}
 	}
 	read := false
@@ -304,11 +313,14 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 	// counted or not; refused is what that append was decided on.
 	var unsure error
 	var refused Outcome[S, E]
+	// beyond is whether a refusal showed the loaded snapshot to be past
+	// the stream's end: the loads after it replay the stream.
+	beyond := false
 	if guess != nil {
 		unsure, hidden = guess, exactOrNone(guess.Actual)
 	}
 	for {
-		state, rev, done, unread, err := r.load(ctx, stream, seek)
+		state, rev, done, unread, err := r.load(ctx, stream, seek, !beyond)
 		if err != nil {
 			return Outcome[S, E]{}, err
 		}
@@ -348,6 +360,16 @@ func (r *Repository[S, C, E]) handle(ctx context.Context, stream string, cmd C, 
 		if errors.Is(err, ErrWrongExpectedRevision) {
 			decided = true
 			var wrong *WrongExpectedRevisionError
+			if unread && errors.As(err, &wrong) && !beyond && pastEnd(rev, wrong.Actual) {
+				// The stream ends before the revision loaded, which a
+				// load that read nothing has only from a snapshot, and
+				// revisions never go back: the snapshot, kept apart from
+				// the events, is past the stream's end. No other writer
+				// did that, and every append decided on the snapshot
+				// would be refused alike: replay the stream instead.
+				beyond = true
+				continue
+			}
 			if unread && errors.As(err, &wrong) {
 				// The next load tells whether the events that refused it
 				// are hidden or another writer's.
@@ -386,6 +408,13 @@ func after(a, b ExpectedRevision) bool {
 	}
 	rb, ok := b.Revision()
 	return !ok || ra > rb
+}
+
+// pastEnd reports whether rev is past the end of a stream that a refusal
+// found at actual: actual is an exact revision before rev.
+func pastEnd(rev, actual ExpectedRevision) bool {
+	_, exists := actual.Revision()
+	return exists && after(rev, actual)
 }
 
 // exactOrNone returns rev if it is an exact revision, and NoStream

@@ -281,7 +281,7 @@ func (r *Repository[S, C, E]) SaveSnapshot(ctx context.Context, stream string) e
 	if r.snapshots == nil {
 		return errors.New("save snapshot: the repository has no snapshots configured: see WithSnapshots")
 	}
-	state, rev, _, unread, err := r.load(ctx, stream, uuid.Nil)
+	state, rev, _, unread, err := r.load(ctx, stream, uuid.Nil, true)
 	if err != nil {
 		return err
 	}

@@ -568,3 +568,52 @@ func TestSnapshotAtEndIsIgnored(t *testing.T) {
 		t.Fatalf("Load = %+v at %s, %v; want %+v at revision 1, as a replay", got, rev, err, want)
 	}
 }
+
+// TestSnapshotBeyondTheStreamIsDropped: a snapshot kept apart from the
+// events may be of a revision past the stream's last event: the event
+// store was restored from a backup older than the snapshot, say. A load
+// cannot tell that from a stream with no event after its snapshot, but
+// the append decided on it is refused by a stream that ends before the
+// snapshot: no other writer did that, and no retry from the snapshot
+// gets past it. Handle decides again on a replay of the stream.
+func TestSnapshotBeyondTheStreamIsDropped(t *testing.T) {
+	ctx := context.Background()
+	id := chronicle.EventID([16]byte{9}, 0)
+	for _, tt := range []struct {
+		name   string
+		opts   *chronicle.RepositoryOptions
+		handle func(*chronicle.Repository[account, accountCommand, accountEvent]) (chronicle.Outcome[account, accountEvent], error)
+	}{
+		{"Handle", nil, func(r *chronicle.Repository[account, accountCommand, accountEvent]) (chronicle.Outcome[account, accountEvent], error) {
+			return r.Handle(ctx, "a", deposit{Amount: 1})
+		}},
+		{"NoRetries", &chronicle.RepositoryOptions{Retries: -1}, func(r *chronicle.Repository[account, accountCommand, accountEvent]) (chronicle.Outcome[account, accountEvent], error) {
+			return r.Handle(ctx, "a", deposit{Amount: 1})
+		}},
+		{"HandleOnce", nil, func(r *chronicle.Repository[account, accountCommand, accountEvent]) (chronicle.Outcome[account, accountEvent], error) {
+			return r.HandleOnce(ctx, "a", deposit{Amount: 1}, id)
+		}},
+		{"HandleNew", nil, func(r *chronicle.Repository[account, accountCommand, accountEvent]) (chronicle.Outcome[account, accountEvent], error) {
+			return r.HandleNew(ctx, "a", deposit{Amount: 1})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := memory.New(nil)
+			snaps := &mapSnapshots{}
+			repo, err := newRepo(store, tt.opts).WithSnapshots(chronicle.Snapshots[account]{Store: snaps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, store, "a", opened{Owner: "ann"}, deposited{Amount: 5}) // 0 and 1
+			if err := snaps.SaveSnapshot(ctx, chronicle.Snapshot{Stream: "a", Revision: 7, Type: accountType,
+				Data: []byte(`{"Open":true,"Owner":"ann","Balance":1000,"Seen":8}`)}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := tt.handle(repo)
+			want := account{Open: true, Owner: "ann", Balance: 6, Seen: 3}
+			if err != nil || out.State != want || out.Revision != chronicle.Exact(2) || len(out.Events) != 1 {
+				t.Fatalf("= %+v, %v; want the deposit decided on a replay: %+v at revision 2", out, err, want)
+			}
+		})
+	}
+}
