@@ -31,7 +31,9 @@ func counterRepo(store chronicle.Store) *chronicle.Repository[int, Add, Added] {
 
 // Take a snapshot every 3 events, so that a load reads the snapshot and
 // the events after it rather than the whole stream. The memory store
-// keeps the snapshots itself.
+// keeps the snapshots itself. Once the stream has a snapshot, the events
+// it covers can be hidden (pruned), and loads still give the whole
+// stream's state.
 func ExampleRepository_WithSnapshots() {
 	ctx := context.Background()
 	store := memory.New(nil)
@@ -48,11 +50,21 @@ func ExampleRepository_WithSnapshots() {
 	}
 	snap, ok, err := store.LoadSnapshot(ctx, "counter-1")
 	fmt.Printf("snapshot: %v, after revision %d, %s, %v\n", ok, snap.Revision, snap.Data, err)
+
+	// Prune the stream: hide the events that the snapshot covers. A
+	// replay sees only the last event; a load from the snapshot, all.
+	if err := store.SetStreamMetadata(ctx, "counter-1", chronicle.StreamMetadata{TruncateBefore: snap.Revision + 1}); err != nil {
+		fmt.Println(err)
+		return
+	}
 	total, rev, err := repo.Load(ctx, "counter-1")
 	fmt.Printf("loaded: total %d at revision %v, %v\n", total, rev, err)
+	total, rev, err = counterRepo(store).Load(ctx, "counter-1")
+	fmt.Printf("replayed without snapshots: total %d at revision %v, %v\n", total, rev, err)
 	// Output:
 	// snapshot: true, after revision 2, 6, <nil>
 	// loaded: total 10 at revision 3, <nil>
+	// replayed without snapshots: total 4 at revision 3, <nil>
 }
 
 // A command that may be delivered twice, as one a workflow sends again
