@@ -189,6 +189,9 @@ func NewCodec[E any](types ...EventType) (*Codec[E], error) {
 			return nil, fmt.Errorf("new codec: %v (event type %q) does not implement %v", t.goType, t.name, target)
 		}
 		if prev, dup := c.byName[t.name]; dup {
+			if prev.goType == t.goType {
+				return nil, fmt.Errorf("new codec: event type %q of %v is given twice: give each event type once", t.name, t.goType)
+			}
 			return nil, fmt.Errorf("new codec: event type %q is given for both %v and %v", t.name, prev.goType, t.goType)
 		}
 		if prev, dup := c.byType[t.goType]; dup {

@@ -21,6 +21,9 @@ func TestNewCodecRefuses(t *testing.T) {
 		want  string
 	}{
 		{"DuplicateName", []chronicle.EventType{chronicle.JSON[opened]("Opened"), chronicle.JSON[deposited]("Opened")}, `"Opened" is given for both`},
+		// The same event type given twice, as when two lists of types
+		// share one: the message said "for both T and T".
+		{"SameTwice", []chronicle.EventType{chronicle.JSON[opened]("Opened"), chronicle.JSON[opened]("Opened")}, `event type "Opened" of chronicle_test.opened is given twice`},
 		{"DuplicateType", []chronicle.EventType{chronicle.JSON[opened]("Opened"), chronicle.JSON[opened]("AccountOpened")}, `is given as both "Opened" and "AccountOpened"`},
 		{"NotImplementingE", []chronicle.EventType{chronicle.JSON[notAnEvent]("NotAnEvent")}, "does not implement"},
 		{"PointerNotImplementingE", []chronicle.EventType{chronicle.JSON[*notAnEvent]("NotAnEvent")}, "does not implement"},
