@@ -146,8 +146,9 @@ type Snapshots[S any] struct {
 // version, one that fails to decode, or one at revision [End], which no
 // stream reaches, is ignored: the stream is replayed from its start, so
 // a snapshot never yields a state that a replay would not, unless the
-// stream's metadata has since hidden events that the snapshot folded in:
-// the snapshot still holds what they did.
+// stream's metadata has since hidden events that the snapshot folded in
+// (the snapshot still holds what they did), or shown again events that
+// it left out (see below).
 //
 // A snapshot at revision N is used only when the events right after it
 // are read: the first event a read from N+1 returns is N+1, or there is
@@ -158,7 +159,13 @@ type Snapshots[S any] struct {
 // snapshot plus those would be the state of neither the visible events
 // nor all of them: the repository drops the snapshot and replays the
 // visible events from the start, as a repository without snapshots does,
-// and the snapshots it takes after hold that state.
+// and the snapshots it takes after hold that state. So does any snapshot
+// taken while the events before it are hidden and no earlier snapshot
+// covers them (MaxCount, say, or a TruncateBefore set before any
+// snapshot). Metadata changed later to show those events again (see
+// [Retention]) shows them to a replay, but not to loads from such a
+// snapshot, nor from the snapshots folded from it: bump
+// [Snapshots].Version to have the stream replayed.
 func (r *Repository[S, C, E]) WithSnapshots(cfg Snapshots[S]) (*Repository[S, C, E], error) {
 	if cfg.Store == nil {
 		ss, ok := r.store.(SnapshotStore)
