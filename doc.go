@@ -8,9 +8,11 @@
 // appended to streams (one per aggregate, such as "game-42") in a
 // [Store], and never changed. Each event gets a revision in its stream
 // (0, 1, 2, ...) and a position in the store's global log (1, 2, 3, ...).
-// Both are gapless, and positions follow commit order, so a reader that
-// remembers the last position it handled resumes without skipping or
-// repeating an event.
+// Both are given without gaps, and positions follow commit order, so a
+// reader that remembers the last position it handled resumes without
+// skipping or repeating an event. Only a scavenge (see [Scavenger])
+// leaves holes, where it removes the events that retention or a delete
+// hides; positions are never reused.
 //
 // There are only a few types to learn:
 //
