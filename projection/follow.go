@@ -361,7 +361,7 @@ func (r *Runner) commit(ctx context.Context, p *Projection, resets, after uint64
 			return err
 		}
 	}
-	return r.handled(ctx, p, resets, func() error { return r.checkpoints.Save(ctx, p.Name, last) })
+	return r.handled(ctx, p, resets, last, func() error { return r.checkpoints.Save(ctx, p.Name, last) })
 }
 
 // unpanic runs a projection's Apply or Handle, and returns its panic as
@@ -383,10 +383,15 @@ func unpanic(fn func() error) (err error) {
 	return fn()
 }
 
-// handled runs save, which saves a Handle projection's checkpoint, unless
-// p has been reset since the follow noted resets: then it returns
-// [errMoved], and the follow goes on from the checkpoint of the reset.
-func (r *Runner) handled(ctx context.Context, p *Projection, resets uint64, save func() error) error {
+// handled runs save, which saves a Handle projection's checkpoint at
+// pos, unless p has been reset since the follow noted resets: then it
+// returns [errMoved], and the follow goes on from the checkpoint of the
+// reset. A save that would take the checkpoint back is left out: another
+// follow of p in this runner (a Run beside a Rebuild or a CatchUp), begun
+// since the same reset, has handled every event up to a later one, and
+// the checkpoint moved back would leave the events between to be handled
+// again, by the next run only.
+func (r *Runner) handled(ctx context.Context, p *Projection, resets, pos uint64, save func() error) error {
 	rs := r.resets[p.Name]
 	if err := rs.acquire(ctx); err != nil {
 		return err
@@ -395,7 +400,14 @@ func (r *Runner) handled(ctx context.Context, p *Projection, resets uint64, save
 	if rs.n != resets {
 		return errMoved
 	}
-	return save()
+	if pos <= rs.saved {
+		return nil
+	}
+	if err := save(); err != nil {
+		return err
+	}
+	rs.saved = pos
+	return nil
 }
 
 func (r *Runner) state(name string) State {
@@ -462,7 +474,7 @@ func (r *Runner) skipFailed(ctx context.Context, p *Projection, err error) error
 // reset a Handle projection since the follow noted resets.
 func (r *Runner) move(ctx context.Context, p *Projection, resets, after, pos uint64) error {
 	if !p.transactional() {
-		return r.handled(ctx, p, resets, func() error { return r.moveStored(ctx, p, after, pos) })
+		return r.handled(ctx, p, resets, pos, func() error { return r.moveStored(ctx, p, after, pos) })
 	}
 	return r.moveStored(ctx, p, after, pos)
 }

@@ -104,6 +104,9 @@ type resetCount struct {
 	// context ends.
 	lock chan struct{}
 	n    uint64
+	// saved is the highest checkpoint that a follow of this runner has
+	// saved since the last reset (see handled).
+	saved uint64
 }
 
 func newResetCount() *resetCount { return &resetCount{lock: make(chan struct{}, 1)} }
@@ -402,7 +405,7 @@ func (r *Runner) reset(ctx context.Context, p *Projection) error {
 		return err
 	}
 	defer rs.release()
-	rs.n++
+	rs.n, rs.saved = rs.n+1, 0
 	if err := r.checkpoints.Save(ctx, p.Name, 0); err != nil {
 		return err
 	}
