@@ -191,9 +191,10 @@ const (
 // Options configures a [Store]. A nil *Options gives the defaults.
 type Options struct {
 	// Schema is the PostgreSQL schema that holds the store's tables; it is
-	// created if it does not exist. Any name PostgreSQL accepts will do: it
-	// is quoted, so "Events" and "events" are different schemas. Empty
-	// means [DefaultSchema].
+	// created if it does not exist. Any name PostgreSQL accepts will do,
+	// but "$user", which a search path takes for the current role's
+	// schema: it is quoted, so "Events" and "events" are different
+	// schemas. Empty means [DefaultSchema].
 	Schema string
 
 	// MaxEventSize limits each event's data and metadata, in bytes. Zero
@@ -343,9 +344,14 @@ func (s *Store) open(ctx context.Context, cfg *pgxpool.Config) (err error) {
 }
 
 // validateSchema refuses names that PostgreSQL would change: it truncates
-// identifiers to 63 bytes, so two long names could share one schema.
+// identifiers to 63 bytes, so two long names could share one schema; and
+// a search path, which the migrations and Update set to the store's
+// schema, takes "$user", quoted or not, for the schema of the current
+// role's name.
 func validateSchema(name string) error {
 	switch {
+	case name == "$user":
+		return errors.New(`schema name "$user" stands for the current role's schema in a search path, where the store puts its schema: choose another name`)
 	case len(name) > 63:
 		return fmt.Errorf("schema name %.20q... is %d bytes long; PostgreSQL keeps only 63", name, len(name))
 	case !utf8.ValidString(name) || strings.ContainsRune(name, 0):

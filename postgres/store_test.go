@@ -60,6 +60,25 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
+// TestSchemaNameUser: "$user" is a name PostgreSQL accepts for a schema,
+// but in a search path, quoted or not, it stands for the schema named
+// after the current role, which is where the migration and Update would
+// create the store's tables. Open refuses it, saying why, rather than
+// fail in the migration with an error about some other schema.
+func TestSchemaNameUser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t.Cleanup(func() { dropSchema(t, testURL(t), "$user") })
+	s, err := postgres.Open(ctx, testURL(t), &postgres.Options{Schema: "$user"})
+	if err == nil {
+		s.Close()
+		t.Fatal(`Open with the schema "$user" succeeded`)
+	}
+	if !strings.Contains(err.Error(), "search path") {
+		t.Fatalf(`Open with the schema "$user": %v, want an error that says the search path takes it for the role's schema`, err)
+	}
+}
+
 func TestReopen(t *testing.T) {
 	schema := newSchema(t)
 	s := mustOpen(t, schema, nil)
