@@ -74,9 +74,12 @@
 // the value was a JSON string, which then reads as [Forgotten] if its Go
 // type decodes that (other values read as null). An append keeps a
 // personal field that is such an envelope already (an event read from
-// the store underneath, appended again) as it is; a value that only
-// starts as one does, such as a map whose first key is "$shredded", is
-// encrypted as any other. A personal value that is null, or an empty
+// the store underneath, appended again) as it is, unless its key is
+// there and does not open it, which would fail every read of the event:
+// such an append is refused with an error matching
+// [chronicle.ErrInvalidEvent]. A value that only starts as one does,
+// such as a map whose first key is "$shredded", is encrypted as any
+// other. A personal value that is null, or an empty
 // string that is its own subject, holds nothing personal and is kept as
 // it is; a subject field that is null or empty is refused, as a missing
 // one is, since the values of unrelated people would otherwise share
@@ -658,10 +661,15 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, t ev
 	var todo []sealing
 	for _, key := range o.keys {
 		f, ok, err := t.field(key)
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if ok && !sealed(obj[key]) && !empty(f, obj[key]) {
+		case !ok:
+		case sealed(obj[key]):
+			if err := s.checkSealed(ctx, eventType, f, obj[key]); err != nil {
+				return nil, err
+			}
+		case !empty(f, obj[key]):
 			todo = append(todo, sealing{field: f})
 		}
 	}
@@ -692,6 +700,24 @@ func (s *Store) encrypt(ctx context.Context, eventType string, data []byte, t ev
 		obj[w.field.Name] = env
 	}
 	return o.marshal(), nil
+}
+
+// checkSealed makes sure that raw, an encrypted field that an append
+// keeps as it is, opens as field f of an event of type eventType where
+// its subject's key is there to tell, as a read would: kept, one moved
+// from another field or event type, or damaged, would make every read
+// of its event fail. Where the key is gone, the field reads as
+// forgotten, and is kept.
+func (s *Store) checkSealed(ctx context.Context, eventType string, f Field, raw json.RawMessage) error {
+	d := &decrypter{s: s}
+	_, err := d.field(ctx, eventType, f.Name, false, raw)
+	switch {
+	case errors.Is(err, errNotAuthentic):
+		return fmt.Errorf("%w: field %q is encrypted already, but its subject's key does not open it as that field of a %s event: it was damaged, or encrypted for another field or event type: give its value in the clear instead", chronicle.ErrInvalidEvent, f.Name, eventType)
+	case err != nil:
+		return fmt.Errorf("check encrypted field %q: %w", f.Name, err)
+	}
+	return nil
 }
 
 // field returns the personal field that key, a key of an event's JSON

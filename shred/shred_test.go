@@ -668,6 +668,68 @@ func TestMovedCiphertextDoesNotDecrypt(t *testing.T) {
 	}
 }
 
+// TestSealedFieldThatDoesNotOpenIsRefused checks that an append keeps an
+// encrypted field as it is only if it opens: one moved to another field,
+// or damaged, whose subject's key is there, made every read of its event
+// fail, the log's and the subscriptions' too, from then on. The append
+// is refused, with an error that matches chronicle.ErrInvalidEvent, and
+// nothing is stored. The field of a forgotten subject, which no key
+// opens, is still kept, and reads as forgotten.
+func TestSealedFieldThatDoesNotOpenIsRefused(t *testing.T) {
+	ctx := context.Background()
+	inner := memory.New(nil)
+	s := shred.New(inner, shred.NewMemoryKeys(), schema(t))
+	if _, err := s.Append(ctx, "g", chronicle.NoStream, jsonEvent(t, "Started", started{PlayerOne: "Ann", PlayerTwo: "Bob"})); err != nil {
+		t.Fatal(err)
+	}
+	stored := storedFields(t, inner, "g")
+	var env struct {
+		Cipher string `json:"$shredded"`
+	}
+	if err := json.Unmarshal(stored["player_one"], &env); err != nil {
+		t.Fatal(err)
+	}
+	// The same envelope, in its order of keys, with the end of its
+	// ciphertext changed.
+	damagedJSON := bytes.Replace(stored["player_one"], []byte(env.Cipher), []byte(env.Cipher[:len(env.Cipher)-4]+"AAAA"), 1)
+	for name, e := range map[string]chronicle.EventData{
+		// Ann's ciphertext, moved to another event type's field.
+		"moved": jsonEvent(t, "Shipped", map[string]json.RawMessage{"customer_id": []byte(`"Ann"`), "address": stored["player_one"]}),
+		// Bob's and Ann's ciphertexts, swapped.
+		"other field": jsonEvent(t, "Started", map[string]json.RawMessage{"player_one": stored["player_two"], "player_two": stored["player_one"]}),
+		"damaged":     jsonEvent(t, "Started", map[string]json.RawMessage{"player_one": damagedJSON, "player_two": []byte(`"Cy"`)}),
+	} {
+		_, err := s.Append(ctx, "h-"+name, chronicle.Any, e)
+		if !errors.Is(err, chronicle.ErrInvalidEvent) {
+			t.Errorf("%s: append: %v, want an error matching ErrInvalidEvent", name, err)
+		}
+		for _, err := range inner.ReadStream(ctx, "h-"+name, chronicle.ReadStreamOptions{}) {
+			if !errors.Is(err, chronicle.ErrStreamNotFound) {
+				t.Errorf("%s: the refused append was stored (%v)", name, err)
+			}
+			break
+		}
+	}
+	for _, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	// Read from the store beneath and appended again: kept as it is.
+	if _, err := s.Append(ctx, "copy", chronicle.NoStream, jsonEvent(t, "Started", stored)); err != nil {
+		t.Fatalf("appending the stored event again: %v", err)
+	}
+	if err := s.Forget(ctx, "Ann"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "copy", chronicle.Exact(0), jsonEvent(t, "Started", stored)); err != nil {
+		t.Fatalf("appending the stored event again once Ann is forgotten: %v", err)
+	}
+	if got := readOne[started](t, s, "copy", 1); got.PlayerOne != shred.Forgotten || got.PlayerTwo != "Bob" {
+		t.Errorf("read %+v, want Ann forgotten and Bob", got)
+	}
+}
+
 func TestSchemaErrors(t *testing.T) {
 	type badTag struct {
 		A string `chronicle:"secret"`
