@@ -62,7 +62,10 @@ type Store interface {
 	// breaks out of the loop. It never skips or repeats an event: events
 	// arrive in position order. When ctx ends, the sequence ends with
 	// ctx's error. A filter that [Filter.Validate] refuses makes it yield
-	// that error alone, at once.
+	// that error alone, at once. A read of the store that fails (a
+	// connection lost, a closed store) ends the sequence with its error:
+	// subscribe again from the position after the last event yielded,
+	// which loses nothing (package projection's runners do).
 	Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[RecordedEvent, error]
 }
 
