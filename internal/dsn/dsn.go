@@ -153,6 +153,11 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	if n := len(q["schema"]); n > 1 {
 		return nil, invalidf("open store %s: schema given %d times: give it once", Redact(dsn), n)
 	}
+	if v, ok := q["schema"]; ok && v[0] == "" {
+		// As a script whose variable is unset writes it: the default
+		// schema, which may hold another store, was not what it meant.
+		return nil, invalidf("open store %s: schema is empty: name the schema, or leave the parameter out for %q", Redact(dsn), postgres.DefaultSchema)
+	}
 	opts := &postgres.Options{Schema: q.Get("schema")}
 	q.Del("schema")
 	u.RawQuery = q.Encode()

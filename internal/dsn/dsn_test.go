@@ -181,6 +181,9 @@ func TestOpenPostgresRefusesParametersItCannotRead(t *testing.T) {
 		{"postgres://ada:secret@127.0.0.1:1/db?schema=mine;sslmode=disable", "semicolon"},
 		{"postgres://ada:secret@127.0.0.1:1/db?sslmode=disable&bad%zz", "escape"},
 		{"postgres://ada:secret@127.0.0.1:1/db?schema=a&schema=b", "schema given 2 times"},
+		// As a script whose variable is unset writes it: not the default
+		// schema, which holds another store's events.
+		{"postgres://ada:secret@127.0.0.1:1/db?schema=&sslmode=disable", "schema is empty"},
 	} {
 		s, err := dsn.Open(context.Background(), tt.dsn)
 		if err == nil {
