@@ -376,6 +376,11 @@ func TestClusterConnectionStrings(t *testing.T) {
 		"kurrentdb://h1?tls=false&TLS=true",
 		"kurrentdb://h1?tlsCAFile=/etc/ca.pem",
 		"kurrentdb://h1?userCertFile=a.pem&userKeyFile=a.key",
+		// Settings that url.Values.Query would skip without a word,
+		// leaving TLS on: separated by ';', or with a bad escape.
+		"kurrentdb://h1?tls=false;tlsVerifyCert=false",
+		"kurrentdb://h1?tls=fals%e",
+		"kurrentdb://h1?tls=false&%zz=1",
 	} {
 		if _, err := kurrent.Dial(ctx, conn, nil); !errors.Is(err, kurrent.ErrConnectionString) {
 			t.Errorf("Dial(%q): %v, want ErrConnectionString", conn, err)

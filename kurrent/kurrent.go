@@ -234,8 +234,15 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 		return set, nil, err
 	}
 	set.discover = discover
-	q := make(url.Values, len(u.Query()))
-	for k, v := range u.Query() {
+	// Not u.Query, which skips a setting it cannot read ("tls=false;x",
+	// a bad escape) without a word: the connection would be made
+	// without it, with TLS on, say.
+	raw, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return set, nil, fmt.Errorf("%w: settings %q: %v: separate them with '&', and escape '%%' as %%25", ErrConnectionString, u.RawQuery, err)
+	}
+	q := make(url.Values, len(raw))
+	for k, v := range raw {
 		k = strings.ToLower(k) // the clients read settings case-insensitively
 		q[k] = append(q[k], v...)
 	}
