@@ -381,6 +381,11 @@ func TestClusterConnectionStrings(t *testing.T) {
 		"kurrentdb://h1?tls=false;tlsVerifyCert=false",
 		"kurrentdb://h1?tls=fals%e",
 		"kurrentdb://h1?tls=false&%zz=1",
+		// A setting without a value, which is neither true nor false,
+		// nor a number of milliseconds.
+		"kurrentdb://h1?tls=",
+		"kurrentdb://h1?tls=false&tlsVerifyCert",
+		"kurrentdb://h1?keepAliveTimeout=",
 	} {
 		if _, err := kurrent.Dial(ctx, conn, nil); !errors.Is(err, kurrent.ErrConnectionString) {
 			t.Errorf("Dial(%q): %v, want ErrConnectionString", conn, err)

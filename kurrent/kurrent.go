@@ -87,7 +87,9 @@ var ErrConnectionString = errors.New("kurrent: bad connection string")
 // the official clients take, "kurrentdb://[user:password@]host:port[?tls=false]"
 // (or "esdb://..."), or by a bare "host:port" (plain text). TLS is on
 // unless tls=false; tlsVerifyCert=false skips checking the certificate.
-// A setting that no official client knows (a misspelt one), a value of
+// A setting that no official client knows (a misspelt one), one given
+// twice or without a value, settings that cannot be read (separated by
+// ';', or with a bad '%' escape), a value of
 // tls or tlsVerifyCert other than true or false, and the settings this
 // client does not support but that would change how it connects
 // (tlsCAFile, userCertFile, userKeyFile) fail with ErrConnectionString;
@@ -301,8 +303,9 @@ var settings = map[string]bool{
 }
 
 // checkSettings refuses a setting that no official client knows, such as
-// a misspelt one, which would otherwise be ignored without a word, and
-// one that Dial does not honour but would change how it connects.
+// a misspelt one, which would otherwise be ignored without a word, one
+// that Dial does not honour but would change how it connects, and one
+// given twice or without a value.
 func checkSettings(q url.Values) error {
 	for k, v := range q {
 		accepted, known := settings[k]
@@ -313,6 +316,10 @@ func checkSettings(q url.Values) error {
 			return fmt.Errorf("%w: %s is not supported by this client: install the certificate in the system's store, or log in with a user and password", ErrConnectionString, k)
 		case len(v) > 1:
 			return fmt.Errorf("%w: %s given %d times: give it once", ErrConnectionString, k, len(v))
+		case v[0] == "":
+			// Read as unset, "tls=" would leave TLS on, and
+			// "keepAliveTimeout=" the default, without a word.
+			return fmt.Errorf("%w: %s has no value: give one, or leave the setting out", ErrConnectionString, k)
 		}
 	}
 	return nil
