@@ -135,6 +135,12 @@ func Dial(ctx context.Context, conn string, opts *Options) (*Store, error) {
 		s.cc, n = c, c.current()
 	} else {
 		if n, err = connectNode(ctx, set.seeds[0], dopts); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				// gRPC reports the end of ctx as a status, which
+				// errors.Is does not match with ctx's error: say it
+				// plainly, as a cluster's discovery does.
+				return nil, fmt.Errorf("%w (after: %v)", ctxErr, err)
+			}
 			return nil, err
 		}
 		s.cc = n.cc

@@ -248,3 +248,35 @@ func TestLongestMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// A Dial whose ctx ends before the server answers fails with an error
+// that matches ctx's error, as every call of the store does, and as a
+// Dial that discovers a cluster does: here the server accepts the
+// connection but never speaks.
+func TestDialEndsWithItsContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	conn := "kurrentdb://" + l.Addr().String() + "?tls=false"
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := kurrent.Dial(ctx, conn, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Dial past its deadline: %v, want an error matching context.DeadlineExceeded", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, err := kurrent.Dial(ctx, conn, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial with a cancelled context: %v, want an error matching context.Canceled", err)
+	}
+}
