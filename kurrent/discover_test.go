@@ -398,3 +398,17 @@ func TestClusterConnectionStrings(t *testing.T) {
 		t.Fatalf("seeds: %v", err)
 	}
 }
+
+// The error of a bad connection string does not show its password,
+// which would end up in logs and on terminals.
+func TestConnectionStringErrorHidesPassword(t *testing.T) {
+	for _, conn := range []string{
+		"kurrentdb://admin:s3cret@?tls=false",
+		"esdb://admin:s3cret%zz@h1:2113?tls=false",
+	} {
+		_, err := kurrent.Dial(context.Background(), conn, nil)
+		if !errors.Is(err, kurrent.ErrConnectionString) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Dial(%q): %v, want ErrConnectionString without the password", conn, err)
+		}
+	}
+}

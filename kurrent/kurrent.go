@@ -227,6 +227,11 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	}
 	u, err := url.Parse(scheme + "://" + userinfo + "hosts" + tail)
 	if err != nil {
+		// Not err itself, which quotes the string, password and all.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return set, nil, fmt.Errorf("%w: %v", ErrConnectionString, err)
 	}
 	base, discover := strings.CutSuffix(u.Scheme, "+discover")
@@ -236,7 +241,7 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 		return set, nil, fmt.Errorf("%w: scheme %q, want kurrentdb://, kurrentdb+discover://, esdb:// or esdb+discover://", ErrConnectionString, u.Scheme)
 	}
 	if hosts == "" {
-		return set, nil, fmt.Errorf("%w: no host in %q", ErrConnectionString, conn)
+		return set, nil, fmt.Errorf("%w: no host: write %s://HOST:PORT", ErrConnectionString, u.Scheme)
 	}
 	if set.seeds, err = parseHosts(hosts); err != nil {
 		return set, nil, err
