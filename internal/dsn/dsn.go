@@ -51,15 +51,20 @@ type Store interface {
 var ErrInvalid = errors.New("invalid store")
 
 // invalid is an error of the string given to Open; its message is the
-// whole of what the user reads.
-type invalid struct{ msg string }
+// whole of what the user reads. err, if not nil, is the error of the
+// package that read the string, which it unwraps to.
+type invalid struct {
+	msg string
+	err error
+}
 
 func invalidf(format string, args ...any) error {
-	return &invalid{fmt.Sprintf(format, args...)}
+	return &invalid{msg: fmt.Sprintf(format, args...)}
 }
 
 func (e *invalid) Error() string        { return e.msg }
 func (e *invalid) Is(target error) bool { return target == ErrInvalid }
+func (e *invalid) Unwrap() error        { return e.err }
 
 // Open opens the store that dsn names.
 func Open(ctx context.Context, dsn string) (Store, error) {
@@ -81,6 +86,10 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 			return nil, invalidf("open store %s: write %s://HOST:PORT, with the two slashes", Redact(dsn), kind)
 		}
 		s, err := kurrent.Dial(ctx, dsn, nil)
+		if errors.Is(err, kurrent.ErrConnectionString) {
+			// About the string itself, not the server: wrong usage.
+			return nil, &invalid{msg: fmt.Sprintf("open store %s: %v", Redact(dsn), err), err: err}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", Redact(dsn), err)
 		}

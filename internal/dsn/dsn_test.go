@@ -245,15 +245,17 @@ func TestOpenKurrentDBWithoutSlashes(t *testing.T) {
 // could not be opened do not.
 func TestOpenInvalid(t *testing.T) {
 	for dsnString, want := range map[string]string{
-		"":                                  "--store is empty",
-		"bogus:x":                           `unknown kind "bogus"`,
-		"memory:x":                          "memory: takes nothing after the colon",
-		"sqlite:":                           "path after sqlite: is missing",
-		"sqlite://x.db":                     "not a URL with a host",
-		"sqlite:x.db?mode=ro":               "takes no parameters",
-		"postgres://h/db?schema=a&schema=b": "schema given 2 times",
-		"postgres://h/db?a=%zz":             "bad query parameters",
-		"kurrentdb:127.0.0.1:2113":          "with the two slashes",
+		"":                                     "--store is empty",
+		"bogus:x":                              `unknown kind "bogus"`,
+		"memory:x":                             "memory: takes nothing after the colon",
+		"sqlite:":                              "path after sqlite: is missing",
+		"sqlite://x.db":                        "not a URL with a host",
+		"sqlite:x.db?mode=ro":                  "takes no parameters",
+		"postgres://h/db?schema=a&schema=b":    "schema given 2 times",
+		"postgres://h/db?a=%zz":                "bad query parameters",
+		"kurrentdb:127.0.0.1:2113":             "with the two slashes",
+		"kurrentdb://127.0.0.1:2113?tls=flase": `tls="flase", want true or false`,
+		"esdb://h1,,h2":                        "empty host",
 	} {
 		_, err := dsn.Open(context.Background(), dsnString)
 		if !errors.Is(err, dsn.ErrInvalid) || !strings.Contains(fmt.Sprint(err), want) {
