@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
@@ -124,10 +125,20 @@ func parseHosts(hosts string) ([]string, error) {
 		}
 		host, port, err := net.SplitHostPort(h)
 		if err != nil {
-			// No port: "db.example", "10.0.0.1" or "[::1]".
-			host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), "2113"
+			// No port: "db.example", "10.0.0.1", "::1" or "[::1]".
+			host, port = h, "2113"
+			if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+				host = h[1 : len(h)-1]
+			}
 		}
-		if n, perr := strconv.ParseUint(port, 10, 16); host == "" || perr != nil || n == 0 {
+		// A bracket left over ("[::1"), a space ("db example") or what
+		// ends a host in a URL ("@", "?": a bare host:port given a
+		// password or settings) is no host to dial: gRPC would dial
+		// something else, or say only that the name resolved to nothing.
+		bad := func(r rune) bool {
+			return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`[]/\@?#`, r)
+		}
+		if n, perr := strconv.ParseUint(port, 10, 16); host == "" || perr != nil || n == 0 || strings.ContainsFunc(host, bad) {
 			return nil, fmt.Errorf("%w: bad host %q", ErrConnectionString, h)
 		}
 		out = append(out, net.JoinHostPort(host, port))

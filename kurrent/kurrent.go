@@ -85,7 +85,9 @@ var ErrConnectionString = errors.New("kurrent: bad connection string")
 
 // Dial connects to the server named by a connection string of the form
 // the official clients take, "kurrentdb://[user:password@]host:port[?tls=false]"
-// (or "esdb://..."), or by a bare "host:port" (plain text). TLS is on
+// (or "esdb://..."), or by a bare "host:port" (plain text, without
+// settings; a host without a port, here as in a connection string, gets
+// KurrentDB's 2113). TLS is on
 // unless tls=false; tlsVerifyCert=false skips checking the certificate.
 // A setting that no official client knows (a misspelt one), one given
 // twice or without a value, settings that cannot be read (separated by
@@ -211,7 +213,14 @@ func messageLimits(maxEventSize int) grpc.DialOption {
 func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	var set clusterSettings
 	if !strings.Contains(conn, "://") {
-		set.seeds = []string{conn}
+		// A bare host:port: one host, in plain text, without settings.
+		// Not quoted, as it may hold a password meant for a connection
+		// string.
+		seeds, err := parseHosts(conn)
+		if err != nil || len(seeds) != 1 {
+			return set, nil, fmt.Errorf("%w: neither a connection string (kurrentdb://HOST:PORT?tls=false, with the two slashes) nor a bare HOST:PORT", ErrConnectionString)
+		}
+		set.seeds = seeds
 		ka, _ := keepaliveOf(nil) // the defaults
 		return set, []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithKeepaliveParams(ka)}, nil
 	}
