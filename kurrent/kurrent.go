@@ -51,7 +51,10 @@ type Options struct {
 	// MaxEventSize limits each event's data and metadata, in bytes,
 	// checked before sending. Zero means [chronicle.DefaultMaxEventSize].
 	// Calls send and receive gRPC messages of up to this size, or
-	// chronicle.DefaultMaxEventSize if larger, plus 1 MiB.
+	// chronicle.DefaultMaxEventSize if larger, plus 1 MiB. An event
+	// within it that the server refuses as too large, by its store's
+	// limit or its own on a message, fails with an error matching
+	// [chronicle.ErrEventTooLarge] too.
 	MaxEventSize int
 	// DialOptions are added to the gRPC dial options, after those that
 	// the connection string and MaxEventSize imply, so that they

@@ -144,6 +144,25 @@ func TestEventTooLargeForTheServersStore(t *testing.T) {
 	}
 }
 
+// An event within the client's MaxEventSize but over what the server
+// takes in one gRPC message (by default the stores' largest event and
+// 1 MiB more) is refused by gRPC itself, before the server's store sees
+// it: still an error that matches ErrEventTooLarge, which says so.
+func TestEventTooLargeForTheServersMessages(t *testing.T) {
+	addr, _ := serve(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := kurrent.Dial(ctx, "kurrentdb://"+addr+"?tls=false", &kurrent.Options{MaxEventSize: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Append(ctx, "s-1", chronicle.Any, chronicle.EventData{Type: "E", Data: make([]byte, chronicle.DefaultMaxEventSize+2<<20)})
+	if !errors.Is(err, chronicle.ErrEventTooLarge) {
+		t.Fatalf("append of an event over the server's message limit: %v; want an error matching ErrEventTooLarge", err)
+	}
+}
+
 func TestDeleteAndMetadata(t *testing.T) {
 	addr, backing := serve(t, nil)
 	s := dial(t, "esdb://"+addr+"?tls=false")

@@ -13,7 +13,9 @@ import (
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/internal/esdbpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 var empty = &esdbpb.Empty{}
@@ -58,6 +60,12 @@ func (s *Store) append(ctx context.Context, stream string, expected chronicle.Ex
 	defer done()
 	var trailer metadata.MD
 	resp, err := s.appendCall(ctx, msgs, grpc.Trailer(&trailer))
+	if err != nil && ctx.Err() == nil && status.Code(err) == codes.ResourceExhausted && len(trailer.Get("exception")) == 0 {
+		// gRPC refused a message over the server's limit before the
+		// server read it: an event that the client's MaxEventSize let
+		// through, but too large for the server.
+		return chronicle.AppendResult{}, fmt.Errorf("kurrent: append to %q: %w for the server; it said: %s", stream, chronicle.ErrEventTooLarge, status.Convert(err).Message())
+	}
 	if err != nil {
 		return chronicle.AppendResult{}, s.fromStatus(ctx, err, "append to", stream, expected, trailer)
 	}
