@@ -63,6 +63,13 @@ func proposedMessage(e chronicle.EventData) (*esdbpb.AppendReq_ProposedMessage, 
 			if err != nil {
 				return nil, fmt.Errorf("%w: metadata %s is not base64: %v", chronicle.ErrInvalidEvent, metaRaw, err)
 			}
+			// The bytes are the whole of the custom metadata: other keys
+			// would be lost without a word.
+			for k := range m {
+				if k != metaRaw && k != metaContentType {
+					return nil, fmt.Errorf("%w: metadata %s, the event's custom metadata as bytes, cannot go with other keys such as %q: the protocol carries one or the other", chronicle.ErrInvalidEvent, metaRaw, k)
+				}
+			}
 			custom = b
 		} else {
 			rest := make(chronicle.Metadata, len(m))

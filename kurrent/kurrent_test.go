@@ -299,3 +299,36 @@ func TestDialEndsWithItsContext(t *testing.T) {
 		t.Errorf("Dial with a cancelled context: %v, want an error matching context.Canceled", err)
 	}
 }
+
+// The protocol carries an event's custom metadata as one value: the
+// bytes under the reserved key $customMetadata, or a JSON object of the
+// other keys, not both. An append whose metadata holds both is refused,
+// as ErrInvalidEvent, rather than written without the other keys.
+func TestRawMetadataWithOtherKeys(t *testing.T) {
+	addr, backing := serve(t, nil)
+	s := dial(t, "kurrentdb://"+addr+"?tls=false")
+	ctx := context.Background()
+	md := chronicle.Metadata{"$customMetadata": "aGVsbG8=", "user": "bob"}
+	_, err := s.Append(ctx, "s-1", chronicle.Any, chronicle.EventData{Type: "E", Metadata: md})
+	if !errors.Is(err, chronicle.ErrInvalidEvent) {
+		for e, rerr := range backing.ReadStream(ctx, "s-1", chronicle.ReadStreamOptions{}) {
+			t.Logf("the server's store holds metadata %v, %v", e.Metadata, rerr)
+		}
+		t.Fatalf("append with metadata %v: %v, want an error matching ErrInvalidEvent", md, err)
+	}
+	for _, err := range backing.ReadStream(ctx, "s-1", chronicle.ReadStreamOptions{}) {
+		if !errors.Is(err, chronicle.ErrStreamNotFound) {
+			t.Fatalf("the refused append wrote: %v", err)
+		}
+	}
+	// With the content type alone beside it, it goes through whole.
+	md = chronicle.Metadata{"$customMetadata": "aGVsbG8=", "$contentType": "application/octet-stream"}
+	if _, err := s.Append(ctx, "s-2", chronicle.Any, chronicle.EventData{Type: "E", Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+	for e, err := range s.ReadStream(ctx, "s-2", chronicle.ReadStreamOptions{}) {
+		if err != nil || len(e.Metadata) != 2 || e.Metadata["$customMetadata"] != md["$customMetadata"] || e.Metadata["$contentType"] != md["$contentType"] {
+			t.Fatalf("read back %v, %v; want %v", e.Metadata, err, md)
+		}
+	}
+}
