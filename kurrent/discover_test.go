@@ -414,6 +414,12 @@ func TestConnectionStringErrorHidesPassword(t *testing.T) {
 	for _, conn := range []string{
 		"kurrentdb://admin:s3cret@?tls=false",
 		"esdb://admin:s3cret%zz@h1:2113?tls=false",
+		// A '/', '?' or '#' in the password, unescaped, ends the host
+		// part early: the password is not to be read as hosts or
+		// settings, and quoted as such.
+		"kurrentdb://admin:s3cret/x@h1:2113?tls=false",
+		"kurrentdb://admin:s3cret?x@h1:2113",
+		"kurrentdb://admin:s3cret#x@h1:2113",
 	} {
 		_, err := kurrent.Dial(context.Background(), conn, nil)
 		if !errors.Is(err, kurrent.ErrConnectionString) || strings.Contains(err.Error(), "s3cret") {

@@ -236,6 +236,12 @@ func parse(conn string) (clusterSettings, []grpc.DialOption, error) {
 	userinfo, hosts := "", authority
 	if i := strings.LastIndex(authority, "@"); i >= 0 {
 		userinfo, hosts = authority[:i+1], authority[i+1:]
+	} else if before, _, ok := strings.Cut(tail, "@"); ok && !strings.Contains(before, "=") {
+		// An '@' after the host part, and not in a setting's value: a
+		// '/', '?' or '#' in the password ended the host part early.
+		// What came before it is no host, and not quoted, as it holds
+		// the password.
+		return set, nil, fmt.Errorf("%w: a '/', '?' or '#' in the user or password must be escaped, as %%2F, %%3F or %%23", ErrConnectionString)
 	}
 	u, err := url.Parse(scheme + "://" + userinfo + "hosts" + tail)
 	if err != nil {
