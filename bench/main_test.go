@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chronicle-es/chronicle"
+	"github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/memory"
 )
 
@@ -462,4 +463,73 @@ func readReport(t *testing.T, path string) Report {
 		t.Fatal(err)
 	}
 	return rep
+}
+
+// faultyLog is a store whose ReadAll hands out the events of the log
+// at the positions of order, in turn: positions in another order, or
+// one twice and another never, as a faulty read might.
+type faultyLog struct {
+	chronicle.Store
+	order []uint64
+}
+
+func (f faultyLog) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter.Seq2[chronicle.RecordedEvent, error] {
+	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		var log []chronicle.RecordedEvent
+		for rec, err := range f.Store.ReadAll(ctx, opts) {
+			if err != nil {
+				yield(rec, err)
+				return
+			}
+			log = append(log, rec)
+		}
+		for _, p := range f.order {
+			if !yield(log[p-1], nil) {
+				return
+			}
+		}
+	}
+}
+
+// TestReplayReadsInOrder: REPLAY reads the whole log in order
+// (WORKLOAD.md), so its read fails on a log handed out in another order,
+// or with an event twice in place of another, though as many events
+// come as the store holds.
+func TestReplayReadsInOrder(t *testing.T) {
+	ctx := context.Background()
+	pool, err := gamePool(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := memory.New(nil)
+	if _, err := s.Append(ctx, "game-1", chronicle.NoStream, pool[0]...); err != nil {
+		t.Fatal(err)
+	}
+	n := uint64(len(pool[0]))
+	in := func(edit func([]uint64)) []uint64 {
+		order := make([]uint64, n)
+		for i := range order {
+			order[i] = uint64(i) + 1
+		}
+		edit(order)
+		return order
+	}
+	codec := connectfour.NewCodec()
+	bar := track(io.Discard, "replay", "events", n)
+	defer bar.finish()
+	if got, err := replayRead(ctx, faultyLog{Store: s, order: in(func([]uint64) {})}, codec, bar); err != nil || got != int(n) {
+		t.Fatalf("the log in order: %d events, %v; want %d", got, err, n)
+	}
+	for _, c := range []struct {
+		name  string
+		order []uint64
+	}{
+		{"swapped", in(func(o []uint64) { o[2], o[3] = o[3], o[2] })},
+		{"repeated", in(func(o []uint64) { o[3] = o[2] })},
+		{"first repeated last", in(func(o []uint64) { o[n-1] = 1 })},
+	} {
+		if got, err := replayRead(ctx, faultyLog{Store: s, order: c.order}, codec, bar); err == nil {
+			t.Errorf("%s (%v): read %d events without an error", c.name, c.order, got)
+		}
+	}
 }

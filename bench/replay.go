@@ -181,24 +181,12 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 		}
 		bar := track(h.log, fmt.Sprintf("%s replay %d", t.kind, n), "events", uint64(n))
 		t0 := time.Now()
-		got := 0
-		for rec, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
-			if err != nil {
-				bar.finish()
-				return out, err
-			}
-			if _, err := codec.Decode(rec); err != nil {
-				bar.finish()
-				return out, fmt.Errorf("decode event %d: %w", rec.Position, err)
-			}
-			got++
-			if got%4096 == 0 {
-				bar.add(4096)
-			}
-		}
+		got, err := replayRead(ctx, s, codec, bar)
 		out.replay = best(out.replay, time.Since(t0))
-		bar.add(got % 4096)
 		bar.finish()
+		if err != nil {
+			return out, err
+		}
 		if measured {
 			_, out.peak, _ = memStatus()
 		}
@@ -207,6 +195,36 @@ func (h *harness) replay(ctx context.Context, t target, n int) (replayRun, error
 		}
 	}
 	return out, nil
+}
+
+// replayRead is REPLAY's read: the whole global log of s, from its
+// start and in order, each event decoded into its Go type. It returns
+// how many events it read, and counts them on bar. An event whose
+// position does not come after the one before it fails the read: a
+// read out of order, or one that repeats an event in place of another,
+// hands out as many events as the log holds, and the count that the
+// caller checks would not tell.
+func replayRead(ctx context.Context, s chronicle.Store, codec *chronicle.Codec[connectfour.Event], bar *tracker) (int, error) {
+	got := 0
+	defer func() { bar.add(got % 4096) }()
+	var last uint64
+	for rec, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{}) {
+		if err != nil {
+			return got, err
+		}
+		if rec.Position <= last {
+			return got, fmt.Errorf("the log's event at position %d came after the one at %d: not in order", rec.Position, last)
+		}
+		last = rec.Position
+		if _, err := codec.Decode(rec); err != nil {
+			return got, fmt.Errorf("decode event %d: %w", rec.Position, err)
+		}
+		got++
+		if got%4096 == 0 {
+			bar.add(4096)
+		}
+	}
+	return got, nil
 }
 
 // best is the shorter of two timings, where 0 is no timing yet.
