@@ -9,6 +9,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -84,6 +85,12 @@ func TestHarness(t *testing.T) {
 					}
 					if f.Workload == "C4-PAR" && f.Case == "C=64" && !strings.Contains(f.Note, "for comparison only, not durable: on a store with relaxed durability (no fsync at all) the same games play") {
 						t.Errorf("C4-PAR C=64's note lacks the relaxed store's games: %q", f.Note)
+					}
+					// WORKLOAD.md: relaxed figures are never mixed with
+					// durable ones, so the relaxed games are set against
+					// C4-SEQ played on the relaxed store too.
+					if f.Workload == "C4-PAR" && f.Case == "C=64" && !regexp.MustCompile(`[0-9.]+x the relaxed store's own C4-SEQ \([0-9,]+ moves/s\)`).MatchString(f.Note) {
+						t.Errorf("C4-PAR C=64's note does not set the relaxed games against a relaxed C4-SEQ: %q", f.Note)
 					}
 					if f.Workload == "C4-SEQ" && f.Unit == "commands/s" && !strings.Contains(f.Note, "the schema's raw commit") {
 						t.Errorf("C4-SEQ's note lacks the schema's ceiling: %q", f.Note)
