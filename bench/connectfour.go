@@ -276,6 +276,9 @@ func (h *harness) subOn(ctx context.Context, s chronicle.Store, games int, kind 
 	run, err := playGames(ctx, connectfour.NewService(ts), games, 64, bar)
 	bar.finish()
 	if err != nil {
+		// The subscriber writes to out until it has stopped.
+		stopSub()
+		<-subDone
 		return out, err
 	}
 	out.c4Run = run

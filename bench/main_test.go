@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -538,5 +540,30 @@ func TestReplayReadsInOrder(t *testing.T) {
 		if got, err := replayRead(ctx, faultyLog{Store: s, order: c.order}, codec, bar); err == nil {
 			t.Errorf("%s (%v): read %d events without an error", c.name, c.order, got)
 		}
+	}
+}
+
+// failAfter fails every append after the first n.
+type failAfter struct {
+	chronicle.Store
+	n     int64
+	calls *atomic.Int64
+}
+
+func (f failAfter) Append(ctx context.Context, stream string, expected chronicle.ExpectedRevision, events ...chronicle.EventData) (chronicle.AppendResult, error) {
+	if f.calls.Add(1) > f.n {
+		return chronicle.AppendResult{}, errors.New("disk full")
+	}
+	return f.Store.Append(ctx, stream, expected, events...)
+}
+
+// TestSubGamesFail: when the games fail, SUB returns their error once its
+// subscriber has stopped, not while the subscriber still writes to the
+// result it returns (a data race that -race reports).
+func TestSubGamesFail(t *testing.T) {
+	h := newHarness(config{}, target{kind: "memory"}, io.Discard, io.Discard)
+	s := faultySub{Store: failAfter{Store: memory.New(nil), n: 20, calls: new(atomic.Int64)}, drop: 1}
+	if _, err := h.subOn(context.Background(), s, 4, "memory"); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("SUB with failing games: %v, want their error", err)
 	}
 }
