@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ func newHarness(cfg config, tgt target, stdout, stderr io.Writer) *harness {
 func (h *harness) run(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	h.rep = &Report{
-		Command: h.cfg.command, Store: h.tgt.kind, Relaxed: h.tgt.relaxed, Quick: h.cfg.quick, Started: start,
+		Command: h.cfg.command, Code: codeOf(debug.ReadBuildInfo()), Store: h.tgt.kind, Relaxed: h.tgt.relaxed, Quick: h.cfg.quick, Started: start,
 		Machine: Machine{CPUs: runtime.NumCPU(), CPU: cpuModel(), Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, LoadBefore: loadAvg()},
 	}
 	fmt.Fprintf(h.out, "store %s; load average %s\n", h.tgt.kind, h.rep.Machine.LoadBefore)

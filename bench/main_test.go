@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -565,5 +566,31 @@ func TestSubGamesFail(t *testing.T) {
 	s := faultySub{Store: failAfter{Store: memory.New(nil), n: 20, calls: new(atomic.Int64)}, drop: 1}
 	if _, err := h.subOn(context.Background(), s, 4, "memory"); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("SUB with failing games: %v, want their error", err)
+	}
+}
+
+// TestCodeOf: the report says which commit its binary was built from,
+// and says so when it cannot tell.
+func TestCodeOf(t *testing.T) {
+	info := func(kv ...string) *debug.BuildInfo {
+		bi := &debug.BuildInfo{}
+		for i := 0; i < len(kv); i += 2 {
+			bi.Settings = append(bi.Settings, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return bi
+	}
+	for _, tt := range []struct {
+		info *debug.BuildInfo
+		ok   bool
+		want string
+	}{
+		{info("vcs.revision", "abc123", "vcs.modified", "false"), true, "commit abc123"},
+		{info("vcs.revision", "abc123", "vcs.modified", "true"), true, "commit abc123, with uncommitted changes in the checkout"},
+		{info(), true, "commit not recorded"},
+		{nil, false, "commit not recorded"},
+	} {
+		if got := codeOf(tt.info, tt.ok); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("codeOf(%v) = %q, want %q...", tt.info, got, tt.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 // Report is one run: what ran where, the baselines, and the figures.
 type Report struct {
 	Command   string      `json:"command"`
+	Code      string      `json:"code"` // the commit the binary was built from, as codeOf tells
 	Store     string      `json:"store"`
 	Relaxed   bool        `json:"relaxed,omitempty"` // the sqlite store ran without an fsync per commit
 	Quick     bool        `json:"quick"`
@@ -179,6 +181,7 @@ func (r *Report) markdown(chart string) string {
 		b.WriteString("- **Relaxed durability**: the store did not fsync its commits (synchronous=NORMAL), so none of these figures is durable, and no target is judged (the targets are the durable store's); the raw SQLite baselines ran with the same relaxed pragmas, and only the fsync rate is durable\n")
 	}
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.Command)
+	fmt.Fprintf(&b, "- Code: %s\n", r.Code)
 	fmt.Fprintf(&b, "- Started %s, took %.0f s\n", r.Started.Format(time.RFC3339), r.Seconds)
 	fmt.Fprintf(&b, "- Machine: %d CPUs (%s), %s\n", r.Machine.CPUs, r.Machine.CPU, r.Machine.Go)
 	fmt.Fprintf(&b, "- Load average before: %s; after: %s\n\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
@@ -270,4 +273,29 @@ func (r *Report) chart(path string) error {
 	p.NominalY(names...)
 	p.X.Min = 0
 	return p.Save(9*vg.Inch, vg.Length(len(bars))*0.28*vg.Inch+1.5*vg.Inch, path)
+}
+
+// codeOf says which code a binary of the harness was built from, from
+// its build information: the commit, and whether the checkout had
+// changes beside it. go build in a checkout records them; go run and
+// builds outside one do not.
+func codeOf(info *debug.BuildInfo, ok bool) string {
+	var rev, modified string
+	if ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+	}
+	switch {
+	case rev == "":
+		return "commit not recorded in the binary (go run, and go build with -buildvcs=false, record none: go build -buildvcs=true in the checkout does)"
+	case modified == "true":
+		return "commit " + rev + ", with uncommitted changes in the checkout"
+	}
+	return "commit " + rev
 }
