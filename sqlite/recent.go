@@ -153,11 +153,26 @@ func (r *recent) page(from uint64, limit int, f chronicle.Filter) (page []chroni
 	return page, next, true, nil
 }
 
+// covers reports whether the run held holds position from.
+func (r *recent) covers(from uint64) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	held := r.held()
+	return len(held) > 0 && held[0].Position <= from && from <= held[len(held)-1].Position
+}
+
 // liveSource is the store's global log for subscriptions: recent events
 // from memory, the rest from the file. ReadAll does not use it, as it
 // stops at a short page, which the end of recent may be when another
 // process has committed since; a subscription waits for its next poll
 // and reads the file then.
+//
+// Another process's scavenge may have removed events that recent holds:
+// the writer clears recent when it sees that commit, at its next
+// transaction. A store that appends no more runs none, so before memory
+// serves a page, the writer must have asked within the poll interval,
+// the time within which subscribers see other processes' commits; if it
+// has not, the page asks, or reads the file when the writer is busy.
 type liveSource struct{ source }
 
 func (src liveSource) Page(ctx context.Context, from uint64, limit int, f chronicle.Filter) ([]chronicle.RecordedEvent, uint64, error) {
@@ -167,6 +182,9 @@ func (src liveSource) Page(ctx context.Context, from uint64, limit int, f chroni
 		// to wait on: a page from memory would leave it waiting for its
 		// next poll. The file, which Close shuts before it wakes
 		// subscribers, ends the subscription with ErrClosed.
+		return src.source.Page(ctx, from, limit, f)
+	}
+	if src.s.recent.covers(from) && !src.s.w.checkedWithin(src.s.opts.PollInterval) && !src.s.w.checkIdle() {
 		return src.source.Page(ctx, from, limit, f)
 	}
 	page, next, ok, err := src.s.recent.page(from, limit, f)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -116,6 +117,13 @@ type writer struct {
 	head       uint64
 	known      bool
 	version    int64
+
+	// checked is when the writer last asked SQLite whether another
+	// connection had committed, as time since opened: what [recent]
+	// holds was the file's as of then, but for commits of other
+	// connections since (see liveSource).
+	opened  time.Time
+	checked atomic.Int64
 }
 
 // The writer's queries of one stream ?1, which must seek the index of
@@ -146,7 +154,7 @@ func (w *writer) boundStreams() {
 
 func newWriter(ctx context.Context, s *Store, db *sql.DB, conn *sql.Conn) (*writer, error) {
 	w := &writer{s: s, db: db, conn: conn, streams: make(map[string]streamInfo), maxStreams: maxCachedStreams,
-		turn: make(chan struct{}), stranded: make(chan struct{}), cacheWait: maxCacheWait}
+		turn: make(chan struct{}), stranded: make(chan struct{}), cacheWait: maxCacheWait, opened: time.Now()}
 	w.idle.L = &w.mu
 	// The connection waits for SQLite's write lock lockWait at a time;
 	// commit waits up to the busy timeout in all (see lockWait).
@@ -325,9 +333,38 @@ func (w *writer) refresh(ctx context.Context) (changed bool, err error) {
 		return false, fmt.Errorf("read head: %w", err)
 	}
 	if version == w.version && w.known {
+		w.checked.Store(int64(time.Since(w.opened)))
 		return false, nil
 	}
-	return true, w.reload(ctx, version)
+	if err := w.reload(ctx, version); err != nil {
+		return true, err
+	}
+	w.checked.Store(int64(time.Since(w.opened)))
+	return true, nil
+}
+
+// checkedWithin reports whether the writer has asked SQLite, within d,
+// whether another connection had committed (see refresh).
+func (w *writer) checkedWithin(d time.Duration) bool {
+	return time.Since(w.opened)-time.Duration(w.checked.Load()) <= d
+}
+
+// checkIdle asks SQLite whether another connection has committed, as
+// check does, if the writer is idle, and reports whether it could tell.
+func (w *writer) checkIdle() bool {
+	w.mu.Lock()
+	if w.busy || w.closed {
+		w.mu.Unlock()
+		return false
+	}
+	w.busy = true
+	w.mu.Unlock()
+	defer w.release()
+	if w.heal() != nil {
+		return false
+	}
+	_, ok := w.check()
+	return ok
 }
 
 // setLockedOut records whether another connection holds the write lock,
