@@ -46,6 +46,9 @@ func (s *Store) SetStreamMetadata(ctx context.Context, stream string, m chronicl
 			ON CONFLICT (stream) DO UPDATE SET max_age_us = excluded.max_age_us, max_count = excluded.max_count,
 				truncate_before = excluded.truncate_before`,
 			stream, maxage.In(m.MaxAge, time.Microsecond), sqlnum.Clamp(m.MaxCount), sqlnum.Clamp(truncate))
+		if err == nil {
+			err = b.rescavenge(ctx, stream)
+		}
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("set metadata of %q: %w", stream, err)
 		}
@@ -130,6 +133,9 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 		if err == nil {
 			_, err = b.w.conn.ExecContext(ctx, "DELETE FROM snapshots WHERE stream = ?", stream)
 		}
+		if err == nil {
+			err = b.rescavenge(ctx, stream)
+		}
 		if err != nil {
 			return chronicle.AppendResult{}, false, fmt.Errorf("%s %q: %w", verb, stream, err)
 		}
@@ -139,10 +145,23 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	return err
 }
 
+// rescavenge makes a scavenge that resumes an interrupted one scavenge
+// stream again, whose metadata or deletion the batch changes, should the
+// interrupted one have done it already: what it hides now must be gone
+// once the resumed scavenge returns. The scavenge resumes from the stream
+// before it instead; the streams between are scavenged again, finding
+// little to remove.
+func (b *batch) rescavenge(ctx context.Context, stream string) error {
+	_, err := b.w.conn.ExecContext(ctx, `UPDATE scavenge_state
+		SET after = coalesce((SELECT max(stream) FROM streams_meta WHERE stream < ?1), '') WHERE after >= ?1`, stream)
+	return err
+}
+
 // Scavenge implements [chronicle.Scavenger]. It works one stream at a
 // time, each in a transaction that also records how far it got, so that
 // appends wait for no more than one stream's removal, and a scavenge that
-// is stopped resumes after the last stream it finished. Then it gives the
+// is stopped resumes after the last stream it finished (but for those
+// deleted, or given new metadata, since: it scavenges them again). Then it gives the
 // freed pages back to the file system in steps of about 20 ms each, so
 // that appends go on in between, and empties the write-ahead log
 // ([Store.Checkpoint]) so that the removed events are gone from the disk. Should ctx end while it

@@ -1215,3 +1215,45 @@ func TestMigrateRestart(t *testing.T) {
 		t.Fatalf("the stream reads %v, %v; want revision 2 alone", got, err)
 	}
 }
+
+// TestScavengeResumedAfterChanges: a scavenge resumes after the last
+// stream that the interrupted one finished, but a stream among those
+// that was deleted, or whose metadata hides more, since then is scavenged
+// again: a scavenge that returns has removed what deletes and metadata
+// hid when it began, as the memory store's does, however long ago a
+// scavenge was interrupted (by ctx or a crash).
+func TestScavengeResumedAfterChanges(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, nil)
+	for _, name := range []string{"a", "b", "c"} {
+		appendN(t, s, name, 3)
+		if err := s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop, cancel := context.WithCancel(ctx)
+	p, err := s.Scavenge(stop, func(p chronicle.ScavengeProgress) {
+		if p.Done == 2 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || p.Done != 2 {
+		t.Fatalf("the interrupted scavenge = %+v, %v; want a and b done, and context.Canceled", p, err)
+	}
+	if err := s.Delete(ctx, "a", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamMetadata(ctx, "b", chronicle.StreamMetadata{TruncateBefore: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scavenge(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range mustReadAll(t, s) {
+		left = append(left, fmt.Sprintf("%s@%d", e.Stream, e.Revision))
+	}
+	if want := []string{"c@2"}; !slices.Equal(left, want) {
+		t.Fatalf("after the resumed scavenge the log holds %v, want %v: a was deleted and b's events hidden since the interrupted one", left, want)
+	}
+}
