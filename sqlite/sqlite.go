@@ -295,11 +295,11 @@ func (s *Store) open(ctx context.Context) (err error) {
 
 	// The writer keeps one connection for its whole life. Incremental
 	// auto-vacuum, which only a new file can take, lets a scavenge give
-	// the space of removed events back to the file system. Setting it
-	// takes the write lock, as migrate does, so the connection waits for
-	// the lock lockWait at a time, and Open as long as the busy timeout
-	// in all (see waitForLock).
-	wdb, err := connect(min(lockWait, s.opts.BusyTimeout), "", "auto_vacuum(INCREMENTAL)", "journal_mode(WAL)", syncMode, "foreign_keys(ON)")
+	// the space of removed events back to the file system. Migrating, and
+	// then setting WAL mode, take the write lock, so the connection waits
+	// for the lock lockWait at a time, and Open as long as the busy
+	// timeout in all (see waitForLock).
+	wdb, err := connect(min(lockWait, s.opts.BusyTimeout), "", "auto_vacuum(INCREMENTAL)", syncMode, "foreign_keys(ON)")
 	if err != nil {
 		return err
 	}
@@ -313,10 +313,13 @@ func (s *Store) open(ctx context.Context) (err error) {
 		return err
 	}
 	opened = append(opened, conn)
-	if err := checkWAL(ctx, conn); err != nil {
+	if err := migrate(ctx, conn, s.opts.BusyTimeout); err != nil {
 		return err
 	}
-	if err := migrate(ctx, conn, s.opts.BusyTimeout); err != nil {
+	// Only once the file is known to be a store's: WAL mode outlasts
+	// the connection, and a file that migrate refuses, another program's
+	// database say, keeps the journal mode its program chose.
+	if err := useWAL(ctx, conn, s.opts.BusyTimeout); err != nil {
 		return err
 	}
 
@@ -390,12 +393,18 @@ func dsn(path string, busy time.Duration, pragmas ...string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-// checkWAL makes sure the file really is in WAL mode: SQLite answers with
-// the mode it ended up in, which may not be the one asked for.
-func checkWAL(ctx context.Context, conn *sql.Conn) error {
+// useWAL puts the file in WAL mode, which a file that is not in it yet
+// takes only while no other connection uses it: it waits for them as
+// waitForLock says. It makes sure the file really is in WAL mode: SQLite
+// answers with the mode it ended up in, which may not be the one asked
+// for.
+func useWAL(ctx context.Context, conn *sql.Conn, busy time.Duration) error {
 	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("read journal mode: %w", err)
+	err := waitForLock(ctx, busy, func() error {
+		return conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+	})
+	if err != nil {
+		return fmt.Errorf("set journal mode: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal mode is %q, not WAL: is the file on a file system without shared memory?", mode)

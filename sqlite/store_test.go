@@ -616,6 +616,49 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+// TestOpenRefusedLeavesFileAlone: Open of an SQLite file that it
+// refuses, another program's database or one of a newer schema, leaves
+// the file as it was: in its journal mode too, which the program that
+// owns the file chose (a journal in WAL mode needs shared memory, which
+// a network file system may not give).
+func TestOpenRefusedLeavesFileAlone(t *testing.T) {
+	for name, queries := range map[string][]string{
+		"another program's events table": {"CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)"},
+		"a newer schema":                 {"CREATE TABLE users (id INTEGER PRIMARY KEY)", "PRAGMA user_version = 99"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.db")
+			// A new connection each time: one reads the journal mode
+			// from the file when it opens.
+			mode := func(queries ...string) string {
+				db, err := sql.Open("sqlite", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				for _, q := range queries {
+					if _, err := db.Exec(q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var mode string
+				if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+					t.Fatal(err)
+				}
+				return mode
+			}
+			before := mode(queries...)
+			if s, err := sqlite.Open(context.Background(), path, nil); err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+			if after := mode(); after != before {
+				t.Fatalf("Open refused the file, but changed its journal mode from %s to %s", before, after)
+			}
+		})
+	}
+}
+
 func TestOpenBadPath(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	notDB := []byte(strings.Repeat("this is not a database\n", 200))
