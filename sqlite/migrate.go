@@ -40,9 +40,20 @@ func migrate(ctx context.Context, conn *sql.Conn, busy time.Duration) (err error
 			err = fmt.Errorf("migrate: commit: %w", err)
 		}
 	}()
-	var version int
-	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	var version, events int
+	if err := conn.QueryRowContext(ctx, "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'events')").
+		Scan(&version, &events); err != nil {
 		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	// Migration 1 creates events and sets the version in one transaction:
+	// a file with the one but not the other is another program's, whose
+	// migrations would fail with SQL errors, and whose version, should it
+	// be above schemaVersion, no newer Chronicle set.
+	if version == 0 && events != 0 {
+		return fmt.Errorf("%s: it has a table named events, but no schema version (user_version 0); %s", notAStore, notAStoreAdvice)
+	}
+	if version != 0 && events == 0 {
+		return fmt.Errorf("%s: its user_version is %d, but it has no table named events; %s", notAStore, version, notAStoreAdvice)
 	}
 	if version > schemaVersion {
 		return fmt.Errorf("%w: schema version %d is newer than this build knows (%d): upgrade Chronicle", chronicle.ErrSchemaUpgraded, version, schemaVersion)
@@ -68,6 +79,12 @@ func migrate(ctx context.Context, conn *sql.Conn, busy time.Duration) (err error
 	}
 	return nil
 }
+
+// The words of Open's refusal of a file that no Chronicle wrote.
+const (
+	notAStore       = "the file is an SQLite database of another program, not a Chronicle store"
+	notAStoreAdvice = "give the path of a store, or of a file that does not exist yet"
+)
 
 // migrateTo runs migration v, and the changes that SQL alone cannot make.
 func migrateTo(ctx context.Context, conn *sql.Conn, v int) error {

@@ -250,6 +250,15 @@ const maxIdleReaders = 64
 // Open opens the store in the SQLite file at path, creating the file, its
 // directory and its schema when they do not exist yet, and bringing an
 // older schema up to date. opts may be nil.
+//
+// An SQLite database without a table named events and without a schema
+// version (user_version 0), such as an application's own, gets the
+// store's tables beside its own. Open refuses, and leaves as it was, a
+// file that is not an SQLite database; another program's database, one
+// that has a table named events but no schema version, or a schema
+// version but no events table; and a store of a schema version newer
+// than this build knows, with an error matching
+// [chronicle.ErrSchemaUpgraded].
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
 	if path == "" {

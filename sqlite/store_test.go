@@ -624,7 +624,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 func TestOpenRefusedLeavesFileAlone(t *testing.T) {
 	for name, queries := range map[string][]string{
 		"another program's events table": {"CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)"},
-		"a newer schema":                 {"CREATE TABLE users (id INTEGER PRIMARY KEY)", "PRAGMA user_version = 99"},
+		"a newer schema":                 {"CREATE TABLE events (position INTEGER PRIMARY KEY)", "PRAGMA user_version = 99"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "app.db")
@@ -654,6 +654,41 @@ func TestOpenRefusedLeavesFileAlone(t *testing.T) {
 			}
 			if after := mode(); after != before {
 				t.Fatalf("Open refused the file, but changed its journal mode from %s to %s", before, after)
+			}
+		})
+	}
+}
+
+// TestOpenNotAStore: an SQLite file that no Chronicle wrote, one whose
+// events table is not a store's or whose user_version is set though it
+// has none, is refused saying so; not with an SQL error of a migration
+// that does not apply, nor, for a user_version above Chronicle's, as a
+// store that a newer Chronicle upgraded.
+func TestOpenNotAStore(t *testing.T) {
+	for name, queries := range map[string][]string{
+		"an events table of its own":  {"CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)"},
+		"a schema version of its own": {"CREATE TABLE users (id INTEGER PRIMARY KEY)", "PRAGMA user_version = 3"},
+		"a version above Chronicle's": {"CREATE TABLE users (id INTEGER PRIMARY KEY)", "PRAGMA user_version = 99"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.db")
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range queries {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close()
+			s, err := sqlite.Open(context.Background(), path, nil)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), "not a Chronicle store") || errors.Is(err, chronicle.ErrSchemaUpgraded) {
+				t.Fatalf("Open: %v; want an error that says the file is not a Chronicle store, and does not match ErrSchemaUpgraded", err)
 			}
 		})
 	}
