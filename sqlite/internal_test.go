@@ -1739,3 +1739,48 @@ func TestNextVacuumStep(t *testing.T) {
 		}
 	}
 }
+
+// TestRecentKeepsNoScavenged: a scavenge of this store that removes
+// events of a batch that has just committed, before the batch has kept
+// them in memory for subscribers, must not leave them there: the
+// scavenge clears what memory holds, and the batch must not add the
+// removed events back after it.
+func TestRecentKeepsNoScavenged(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "r.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetStreamMetadata(ctx, "d", chronicle.StreamMetadata{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var removed uint64
+	var scavengeErr error
+	s.w.committed = func() {
+		s.w.committed = nil
+		go func() {
+			defer close(done)
+			var p chronicle.ScavengeProgress
+			p, scavengeErr = s.Scavenge(ctx, nil)
+			removed = p.Removed
+		}()
+		// The scavenge runs now, unless the batch keeps it out until its
+		// events are in memory.
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if _, err := s.Append(ctx, "d", chronicle.NoStream, chronicle.EventData{Type: "E"}, chronicle.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if scavengeErr != nil || removed != 1 {
+		t.Fatalf("Scavenge removed %d events, %v; want position 1", removed, scavengeErr)
+	}
+	if page, _, ok, _ := s.recent.page(1, 10, chronicle.Filter{}); ok && len(page) > 0 && page[0].Position == 1 {
+		t.Fatalf("subscribers are served position 1 from memory after a scavenge removed it")
+	}
+}

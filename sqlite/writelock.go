@@ -14,7 +14,9 @@ import (
 // and the checkpoint connection's, to empty the write-ahead log. Each
 // holds it from BEGIN IMMEDIATE (or the statement that takes SQLite's
 // lock) until COMMIT or ROLLBACK, and the writer until its transaction
-// has ended even when that ROLLBACK failed (see writer.rollback).
+// has ended even when that ROLLBACK failed (see writer.rollback), and
+// after a COMMIT until it has kept the batch's events in memory (see
+// writer.commit).
 //
 // SQLite's busy handler looks for its lock between sleeps. A connection
 // that takes it again as soon as it has let it go (Update or Scavenge

@@ -101,6 +101,9 @@ type writer struct {
 	// failExec, when set by a test, runs before each statement of exec:
 	// an error from it stands for the statement's own.
 	failExec func(query string) error
+	// committed, when set by a test, runs after a batch has committed,
+	// before its events are kept in memory.
+	committed func()
 
 	lastRevision, streamMeta, insertStream, insertEvent, eventsAt, findID, readHead, dataVersion *sql.Stmt
 	reader                                                                                       *groupConn // the page queries on conn, for writer.read
@@ -707,13 +710,19 @@ func (w *writer) commit(all *[]*request) reply {
 		w.rollback()
 		return fail(fmt.Errorf("commit: %w", err))
 	}
-	w.unlockWrites()
+	if w.committed != nil {
+		w.committed()
+	}
 	w.head = b.head
 	if wrote {
 		w.s.cache.add(b.written, b.fresh)
 		w.s.recent.add(b.written)
 		w.s.changed.Notify()
 	}
+	// Only now may this store's Scavenge run: it clears what recent
+	// holds once it has removed events, and the batch must not add them
+	// back after it.
+	w.unlockWrites()
 	clear(b.written)
 	w.written = b.written[:0]
 	return answer()
