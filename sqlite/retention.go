@@ -209,6 +209,7 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 		return p, fmt.Errorf("scavenge: %w", err)
 	}
 	p.Total = len(streams)
+	resumed := after // the resume point as this scavenge last left it
 	for _, stream := range streams {
 		if err := ctx.Err(); err != nil {
 			return p, fmt.Errorf("scavenge: %w", err)
@@ -219,10 +220,11 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 		}
 		// One transaction: a stream that fails is neither done nor has
 		// lost an event.
-		removed, err := s.scavengeStream(ctx, stream)
+		removed, err := s.scavengeStream(ctx, stream, resumed)
 		if err != nil {
 			return p, fmt.Errorf("scavenge %q: %w", stream, err)
 		}
+		resumed = stream
 		p.Done++
 		p.Removed += removed
 		if progress != nil {
@@ -251,8 +253,11 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 }
 
 // scavengeStream removes the hidden events of one stream, and records that
-// it is done, in one transaction.
-func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
+// it is done, in one transaction: it moves the resume point from
+// resumed, where the scavenge last left it, to stream. A resume point
+// that is no longer at resumed was moved back by a change to a stream
+// that the scavenge had done (see rescavenge), and stays there.
+func (s *Store) scavengeStream(ctx context.Context, stream, resumed string) (removed uint64, err error) {
 	err = s.Update(ctx, func(tx *sql.Tx) error {
 		var maxAge, maxCount, truncate int64
 		var deleted int
@@ -307,7 +312,8 @@ func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO scavenge_state (id, after) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET after = excluded.after", stream)
+		_, err = tx.ExecContext(ctx, `INSERT INTO scavenge_state (id, after) VALUES (1, ?1)
+			ON CONFLICT (id) DO UPDATE SET after = excluded.after WHERE after = ?2`, stream, resumed)
 		return err
 	})
 	if err == nil && removed > 0 {
