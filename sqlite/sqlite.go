@@ -53,7 +53,8 @@
 // lets whoever takes it again at once keep it. Subscribers are woken at
 // once by commits of their own process, and take those events from
 // memory rather than from the file; they see other processes' commits
-// within [Options.PollInterval].
+// within [Options.PollInterval], and within it too stop being handed,
+// from that memory, the events that another process's scavenge removed.
 //
 // # Streams in memory
 //
