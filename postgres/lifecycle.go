@@ -139,6 +139,7 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 	b.Queue(s.sql.lockSnapshot, snapshotLockClass, s.snapshotLockKey(stream))
 	b.Queue(s.sql.markDeleted, stream, next, how)
 	b.Queue(s.sql.dropSnapshot, stream)
+	b.Queue(s.sql.rescavenge, stream)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("%s %q: %w", verb, stream, err)
 	}
@@ -153,7 +154,9 @@ func (s *Store) delete(ctx context.Context, stream string, expected chronicle.Ex
 // stream's hidden events but the last, without the head lock, so that
 // appends go on meanwhile; the second takes the head lock only when the
 // last event goes too, and records that the stream is done, so that a
-// scavenge that is stopped resumes at the stream it had not finished. At the end it runs
+// scavenge that is stopped resumes at the stream it had not finished
+// (and scavenges again those it had, that were deleted or given new
+// metadata since). At the end it runs
 // VACUUM on the events table, so that PostgreSQL can use the space of
 // the removed rows again (VACUUM gives the operating system back only
 // the pages at the end of the table; VACUUM FULL, which this does not
@@ -179,6 +182,7 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 		return p, fmt.Errorf("scavenge: %w", err)
 	}
 	p.Total = len(streams)
+	resumed := after // the resume point as this scavenge last left it
 	for _, stream := range streams {
 		if err := ctx.Err(); err != nil {
 			return p, fmt.Errorf("scavenge: %w", err)
@@ -191,11 +195,12 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 		// its second fails: it counts, or the scavenge that resumes at
 		// the stream would leave it out of its count, and p would say
 		// less than is gone.
-		removed, err := s.scavengeStream(ctx, stream)
+		removed, err := s.scavengeStream(ctx, stream, resumed)
 		p.Removed += removed
 		if err != nil {
 			return p, fmt.Errorf("scavenge %q: %w", stream, err)
 		}
+		resumed = stream
 		p.Done++
 		if progress != nil {
 			progress(p)
@@ -220,27 +225,28 @@ func (s *Store) scavenge(ctx context.Context, progress func(chronicle.ScavengePr
 // deleted ones. A scavenge stopped between the two resumes at the stream.
 // It returns the events that the transactions which committed removed,
 // also with an error.
-func (s *Store) scavengeStream(ctx context.Context, stream string) (removed uint64, err error) {
+func (s *Store) scavengeStream(ctx context.Context, stream, resumed string) (removed uint64, err error) {
 	// First everything but the last event, without the head lock, which
 	// every append needs: a stream's hidden events may be millions. Then,
 	// in a transaction of its own, the last event if it goes, under the
 	// head lock, which is then held for one row.
-	removed, err = s.scavengeStreamTx(ctx, stream, false)
+	removed, err = s.scavengeStreamTx(ctx, stream, "", false)
 	if err != nil {
 		return removed, err
 	}
-	n, err := s.scavengeStreamTx(ctx, stream, true)
+	n, err := s.scavengeStreamTx(ctx, stream, resumed, true)
 	return removed + n, err
 }
 
 // scavengeStreamTx is one pass of scavengeStream: with tailToo, it may
 // remove the last event (taking the head lock to do so) and records
-// that the stream is done; without, it leaves the last event of a live
-// stream and records nothing. It returns 0 removed unless the
+// that the stream is done, moving the resume point from resumed, where
+// the scavenge last left it (see rescavenge in queries.go); without, it
+// leaves the last event of a live stream and records nothing. It returns 0 removed unless the
 // transaction committed. The commit does not end with ctx: it is one
 // round trip, and a commit cut short could not tell whether the events
 // are gone, so the scavenge could not count them right.
-func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo bool) (removed uint64, err error) {
+func (s *Store) scavengeStreamTx(ctx context.Context, stream, resumed string, tailToo bool) (removed uint64, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -317,7 +323,7 @@ func (s *Store) scavengeStreamTx(ctx context.Context, stream string, tailToo boo
 		if !tailToo {
 			return nil
 		}
-		_, err := tx.Exec(ctx, s.sql.scavengeMark, stream)
+		_, err := tx.Exec(ctx, s.sql.scavengeMark, stream, resumed)
 		return err
 	}()
 	if err == nil {

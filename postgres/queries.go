@@ -27,6 +27,7 @@ type queries struct {
 	dropSnapshot, scavengeStreams, scavengeAfter           string
 	scavengeMeta, scavengeLast, scavengeBelow, scavengeAge string
 	scavengeNext, scavengeMark, scavengeDone, scavengeTail string
+	rescavenge                                             string
 
 	// Listing streams.
 	listStreams, listRecentStreams, countStreams string
@@ -167,6 +168,14 @@ SELECT h.schema_version, c.deleted, c.visible FROM h, c`
 	// restart covers that case for this version's). It returns the
 	// schema's version, and whether the row was written: not when the
 	// stream is tombstoned.
+	// rescavenge moves the resume point of an interrupted scavenge back
+	// to before stream $1, whose metadata or deletion changes: a
+	// scavenge that resumes it must scavenge that stream again, as what
+	// it hides now must be gone once that scavenge returns. Streams
+	// compare in byte order, as the scavenge walks them.
+	rescavenge := `UPDATE ` + scavenge + ` SET after = coalesce((SELECT max(stream COLLATE "C") FROM ` + meta + `
+		WHERE stream COLLATE "C" < $1 COLLATE "C"), '') WHERE after COLLATE "C" >= $1 COLLATE "C"`
+	q.rescavenge = rescavenge
 	q.setMeta = `WITH h AS (
 	SELECT schema_version FROM ` + head + `
 ), up AS (
@@ -178,6 +187,8 @@ SELECT h.schema_version, c.deleted, c.visible FROM h, c`
 		ELSE excluded.truncate_before END
 	WHERE m.deleted <> 2
 	RETURNING 1
+), rescavenge AS (
+	` + rescavenge + ` AND EXISTS (SELECT 1 FROM up)
 )
 SELECT h.schema_version, EXISTS (SELECT 1 FROM up) FROM h`
 	q.getMeta = "SELECT max_age_us, max_count, truncate_before, deleted FROM " + meta + " WHERE stream = $1"
@@ -208,7 +219,9 @@ WHERE EXISTS (SELECT 1 FROM ` + meta + ` m, LATERAL (SELECT revision, recorded F
 		OR m.max_age_us > 0 AND l.recorded < clock_timestamp() - m.max_age_us * interval '1 microsecond'))
 RETURNING true`
 	q.scavengeNext = "UPDATE " + meta + " SET next_revision = greatest(next_revision, $2) WHERE stream = $1"
-	q.scavengeMark = "INSERT INTO " + scavenge + " (after) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET after = excluded.after"
+	// scavengeMark moves the resume point from $2, where the scavenge
+	// last left it, to $1; one moved back since (see rescavenge) stays.
+	q.scavengeMark = "INSERT INTO " + scavenge + " AS sc (after) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET after = excluded.after WHERE sc.after = $2"
 	q.scavengeDone = "DELETE FROM " + scavenge
 
 	// Each stream's last event is one backward step in the

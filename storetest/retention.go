@@ -630,7 +630,10 @@ func testLifecycle(t *testing.T, newStore Factory) {
 		}
 	})
 
-	t.Run("ScavengeResumes", func(t *testing.T) {
+	// cappedThree returns a store with the streams a, b and c of 3 events
+	// each, and a max count of 1 on each.
+	cappedThree := func(t *testing.T) scavengerStore {
+		t.Helper()
 		s := openScavenger(t)
 		for _, name := range []string{"a", "b", "c"} {
 			mustAppend(t, s, name, chronicle.NoStream, events("E", 3)...)
@@ -638,6 +641,10 @@ func testLifecycle(t *testing.T, newStore Factory) {
 				t.Fatal(err)
 			}
 		}
+		return s
+	}
+	t.Run("ScavengeResumes", func(t *testing.T) {
+		s := cappedThree(t)
 		stop, cancel := context.WithCancel(ctx)
 		p, err := s.Scavenge(stop, func(chronicle.ScavengeProgress) { cancel() })
 		wantErr(t, "interrupted Scavenge", err, context.Canceled)
@@ -657,17 +664,68 @@ func testLifecycle(t *testing.T, newStore Factory) {
 			t.Fatalf("an interrupted scavenge reported %d events removed and the resumed one %d, want 6 in all", p.Removed, p2.Removed)
 		}
 	})
+	// A scavenge that resumes an interrupted one must still scavenge the
+	// streams that the interrupted one had done, if they were deleted or
+	// given metadata that hides more since (the resume point moved back).
+	interrupted := func(t *testing.T, between func(s scavengerStore)) scavengerStore {
+		t.Helper()
+		s := cappedThree(t)
+		stop, cancel := context.WithCancel(ctx)
+		_, err := s.Scavenge(stop, func(p chronicle.ScavengeProgress) {
+			switch {
+			case p.Done == 1 && between != nil:
+				between(s)
+			case p.Done == 2:
+				cancel()
+			}
+		})
+		wantErr(t, "interrupted Scavenge", err, context.Canceled)
+		return s
+	}
+	deleter := func(t *testing.T, s chronicle.Store) chronicle.Deleter {
+		t.Helper()
+		d, ok := s.(chronicle.Deleter)
+		if !ok {
+			t.Skip("the store is no chronicle.Deleter")
+		}
+		return d
+	}
+	scavengedTo := func(t *testing.T, s scavengerStore, want []string, why string) {
+		t.Helper()
+		if _, err := s.Scavenge(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, e := range readAll(t, s, chronicle.ReadAllOptions{}) {
+			left = append(left, fmt.Sprintf("%s@%d", e.Stream, e.Revision))
+		}
+		if !slices.Equal(left, want) {
+			t.Fatalf("after the resumed scavenge the log holds %v, want %v: %s", left, want, why)
+		}
+	}
+	t.Run("ScavengeResumedAfterChanges", func(t *testing.T) {
+		s := interrupted(t, nil)
+		if err := deleter(t, s).Delete(ctx, "a", chronicle.Any); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetStreamMetadata(ctx, "b", chronicle.StreamMetadata{TruncateBefore: 3}); err != nil {
+			t.Fatal(err)
+		}
+		scavengedTo(t, s, []string{"c@2"}, "a was deleted and b's events hidden since the interrupted one")
+	})
+	t.Run("ScavengeResumedAfterChangesDuring", func(t *testing.T) {
+		s := interrupted(t, func(s scavengerStore) {
+			if err := deleter(t, s).Delete(ctx, "a", chronicle.Any); err != nil {
+				t.Error(err)
+			}
+		})
+		scavengedTo(t, s, []string{"b@2", "c@2"}, "a was deleted while the interrupted one ran, after it had done a")
+	})
 	t.Run("ScavengeFromProgress", func(t *testing.T) {
 		// A progress function may use the store, and so start another
 		// scavenge, which must neither wait for its caller for good nor
 		// count an event that the other removes.
-		s := openScavenger(t)
-		for _, name := range []string{"a", "b", "c"} {
-			mustAppend(t, s, name, chronicle.NoStream, events("E", 3)...)
-			if err := s.SetStreamMetadata(ctx, name, chronicle.StreamMetadata{MaxCount: 1}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		s := cappedThree(t)
 		var inner chronicle.ScavengeProgress
 		calls := 0
 		outer, err := s.Scavenge(ctx, func(chronicle.ScavengeProgress) {
