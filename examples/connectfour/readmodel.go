@@ -3,6 +3,7 @@ package connectfour
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,8 +56,14 @@ func Projections() []projection.Projection {
 				at := rec.Recorded.UnixMicro()
 				switch e := e.(type) {
 				case GameStarted:
+					// A second start, which only a program that broke the
+					// rules writes (the Python tutorial's third exercise
+					// appends the history again), names the players from
+					// then on, as Evolve reads it, and keeps the moves.
 					_, err = tx.ExecContext(ctx, `INSERT INTO connectfour_games (id, player_one, player_two, created, updated)
-						VALUES ($1, $2, $3, $4, $4)`, id.String(), e.PlayerOne, e.PlayerTwo, at)
+						VALUES ($1, $2, $3, $4, $4)
+						ON CONFLICT (id) DO UPDATE SET player_one = excluded.player_one, player_two = excluded.player_two,
+							updated = excluded.updated`, id.String(), e.PlayerOne, e.PlayerTwo, at)
 				case MoveMade:
 					_, err = tx.ExecContext(ctx, `UPDATE connectfour_games SET moves = moves + 1, updated = $2 WHERE id = $1`, id.String(), at)
 				case GameFinished:
@@ -92,8 +99,14 @@ func Projections() []projection.Projection {
 				case GameStarted:
 					// The leaderboard keeps its own note of who plays each game,
 					// so that it never depends on another projection's progress.
-					if _, err := tx.ExecContext(ctx, `INSERT INTO connectfour_leaderboard_games VALUES ($1, $2, $3)`,
-						id.String(), e.PlayerOne, e.PlayerTwo); err != nil {
+					// A game started again, which only a program that broke
+					// the rules writes, counts once, for its first players.
+					res, err := tx.ExecContext(ctx, `INSERT INTO connectfour_leaderboard_games VALUES ($1, $2, $3)
+						ON CONFLICT (id) DO NOTHING`, id.String(), e.PlayerOne, e.PlayerTwo)
+					if err != nil {
+						return err
+					}
+					if n, err := res.RowsAffected(); err != nil || n == 0 {
 						return err
 					}
 					for _, p := range players(e.PlayerOne, e.PlayerTwo) {
@@ -104,9 +117,16 @@ func Projections() []projection.Projection {
 					}
 				case GameFinished:
 					var one, two string
-					if err := tx.QueryRowContext(ctx, `SELECT player_one, player_two FROM connectfour_leaderboard_games WHERE id = $1`,
-						id.String()).Scan(&one, &two); err != nil {
-						return fmt.Errorf("finished game %s was never started: %w", id, err)
+					err := tx.QueryRowContext(ctx, `SELECT player_one, player_two FROM connectfour_leaderboard_games WHERE id = $1`,
+						id.String()).Scan(&one, &two)
+					if errors.Is(err, sql.ErrNoRows) {
+						// Its start is not stored (retention and a scavenge
+						// removed the game's first events): no player to
+						// credit, as the games table has no row to update.
+						return nil
+					}
+					if err != nil {
+						return fmt.Errorf("players of finished game %s: %w", id, err)
 					}
 					updates := map[Result][2]string{
 						PlayerOneWon: {"wins", "losses"},
@@ -159,6 +179,8 @@ func exec(statements ...string) func(context.Context, *sql.Tx) error {
 // ([ErrSamePlayers]) may have one player twice: such a game counts once
 // among the player's games, a tie once among the ties, and a win as
 // neither a win nor a loss, since the player lost it as much as won it.
+// A game that a program breaking the rules started twice counts once, and
+// one whose start is no longer stored (retention removed it) not at all.
 type PlayerStats struct {
 	Name                      string
 	Games, Wins, Losses, Ties int

@@ -2,6 +2,7 @@ package connectfour_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -160,6 +161,69 @@ func TestLeaderboardSamePlayers(t *testing.T) {
 		}
 		if !slices.Equal(board, want) {
 			t.Errorf("leaderboard on store %d = %+v, want %+v", i, board, want)
+		}
+	}
+}
+
+// TestReadModelsTakeGamesThatBrokeTheRules lists and ranks games next to
+// two that no service of this package writes, on every store: one whose
+// history was appended twice, as the Python tutorial's third exercise
+// does before its fix (a second GameStarted, of the same players), and
+// one whose start is no longer stored, as after retention metadata and a
+// scavenge removed a finished game's first events. Evolve takes both, so
+// the read models must too: a projection that stops on either stops
+// ListGames and Leaderboard for every game of the store, for good. The
+// game without its start names no players: it is neither listed nor
+// ranked.
+func TestReadModelsTakeGamesThatBrokeTheRules(t *testing.T) {
+	ctx := context.Background()
+	for i, store := range leaderboardStores(t) {
+		svc := cf.NewService(store)
+		won, err := svc.CreateGame(ctx, "ann", "bo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, c := range "ABABABA" {
+			if _, err := svc.MakeMove(ctx, won, []string{"ann", "bo"}[j%2], cf.Column(string(c))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := chronicle.EventData{Type: cf.TypeGameStarted, Data: []byte(`{"player_one": "cy", "player_two": "dee"}`)}
+		moveA := chronicle.EventData{Type: cf.TypeMoveMade, Data: []byte(`{"player": "cy", "column": "A"}`)}
+		twice := []chronicle.EventData{start, moveA, start, moveA,
+			{Type: cf.TypeMoveMade, Data: []byte(`{"player": "dee", "column": "B"}`)}}
+		if _, err := store.Append(ctx, game2, chronicle.NoStream, twice...); err != nil {
+			t.Fatal(err)
+		}
+		headless := []chronicle.EventData{moveA, {Type: cf.TypeGameFinished, Data: []byte(`{"result": "TIED"}`)}}
+		if _, err := store.Append(ctx, game3, chronicle.NoStream, headless...); err != nil {
+			t.Fatal(err)
+		}
+
+		games, err := svc.ListGames(ctx)
+		if err != nil {
+			t.Fatalf("store %d: ListGames: %v", i, err)
+		}
+		var listed []string
+		for _, g := range games {
+			listed = append(listed, fmt.Sprintf("%s %s-%s %d %s", g.ID, g.Game.PlayerOne, g.Game.PlayerTwo, g.Game.Moves, g.Game.Result))
+		}
+		want := []string{game2[5:] + " cy-dee 3 ", won.String() + " ann-bo 7 PLAYER_ONE_WON"}
+		if !slices.Equal(listed, want) {
+			t.Errorf("store %d: ListGames = %q, want %q", i, listed, want)
+		}
+		board, err := svc.Leaderboard(ctx)
+		if err != nil {
+			t.Fatalf("store %d: Leaderboard: %v", i, err)
+		}
+		wantBoard := []cf.PlayerStats{
+			{Name: "ann", Games: 1, Wins: 1},
+			{Name: "cy", Games: 1},
+			{Name: "dee", Games: 1},
+			{Name: "bo", Games: 1, Losses: 1},
+		}
+		if !slices.Equal(board, wantBoard) {
+			t.Errorf("store %d: Leaderboard = %+v, want %+v", i, board, wantBoard)
 		}
 	}
 }

@@ -474,7 +474,9 @@ type GameSummary struct {
 // On a store that keeps read models (the embedded SQLite store, or PostgreSQL),
 // it reads the games table that [Projections] keeps, after bringing it up
 // to date. Elsewhere it reads the store's global log; events of types it
-// does not know, such as ones a newer version added, are skipped.
+// does not know, such as ones a newer version added, are skipped. A game
+// whose GameStarted is no longer stored (retention removed it) is left
+// out, there as in the read models: it names no players.
 func (s *Service) ListGames(ctx context.Context) ([]GameSummary, error) {
 	if s.read != nil {
 		games, err := s.read.listGames(ctx)
@@ -572,9 +574,14 @@ func (s *Service) listFromLog(ctx context.Context) ([]GameSummary, error) {
 		sum.Game = Evolve(sum.Game, e)
 		sum.Updated = rec.Recorded
 	}
-	games := make([]GameSummary, len(order))
-	for i, sum := range slices.Backward(order) {
-		games[len(order)-1-i] = *sum
+	games := make([]GameSummary, 0, len(order))
+	for _, sum := range slices.Backward(order) {
+		// A game whose start is not stored, as after retention and a
+		// scavenge removed its first events, names no players: the
+		// read models leave it out too.
+		if sum.Game.Started {
+			games = append(games, *sum)
+		}
 	}
 	return games, nil
 }
