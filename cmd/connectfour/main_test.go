@@ -110,6 +110,17 @@ func TestPlayInProcess(t *testing.T) {
 			t.Fatal("an escape sequence typed in was echoed as it is")
 		}
 	})
+	t.Run("LongLines", func(t *testing.T) {
+		// Lines longer than the prompter keeps: each starts like an
+		// answer (a name, a column, q) and goes on into something that
+		// is none. Taking what was kept for the answer would name bob
+		// "bob", move into A and quit.
+		spaces := strings.Repeat(" ", 2*maxLine)
+		in := "alice\n" + "bob" + spaces + "by\n" + "bobby\n" + "A" + spaces + "Z\n" + "q" + spaces + "x\n" + "q\n"
+		r := runIn(t, in, nil, mem...)
+		r.must(t, exitUnfinished, "alice (X) against bobby (O)", "stopped after 0 moves",
+			"That line is too long")
+	})
 	t.Run("QuitBeforeNames", func(t *testing.T) {
 		runIn(t, "", nil, mem...).must(t, exitUnfinished, "No game was started.")
 		runIn(t, "alice\nq\n", nil, mem...).must(t, exitUnfinished, "No game was started.")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,8 +15,17 @@ import (
 )
 
 // maxLine is the most of an input line that is kept; the rest is
-// dropped, so that no input, however long, costs much memory.
+// dropped, so that no input, however long, costs much memory. A line cut
+// so is no answer: its start could read as one (a name, a column, q)
+// that the whole line is not.
 const maxLine = 1024
+
+// line is a line of input, without its line ending.
+type line struct {
+	text string
+	// cut: the line was longer than maxLine, and text is its start.
+	cut bool
+}
 
 // answer is why a prompt ended.
 type answer int
@@ -33,21 +43,21 @@ const (
 // waits for a line.
 type prompter struct {
 	c     console
-	lines <-chan string
+	lines <-chan line
 }
 
 func newPrompter(ctx context.Context, c console) *prompter {
-	lines := make(chan string)
+	lines := make(chan line)
 	go func() {
 		defer close(lines)
 		r := bufio.NewReader(c.in)
 		for {
-			line, err := readLine(r)
-			if err != nil && line == "" {
+			l, err := readLine(r)
+			if err != nil && l.text == "" && !l.cut {
 				return
 			}
 			select {
-			case lines <- line:
+			case lines <- l:
 			case <-ctx.Done():
 				return
 			}
@@ -59,47 +69,57 @@ func newPrompter(ctx context.Context, c console) *prompter {
 	return &prompter{c: c, lines: lines}
 }
 
-// readLine reads one line, without its line ending, keeping at most
-// maxLine bytes of it. At the end of input it returns what it has, with
-// io.EOF.
-func readLine(r *bufio.Reader) (string, error) {
+// readLine reads one line, keeping at most maxLine bytes of it. At the
+// end of input it returns what it has, with io.EOF.
+func readLine(r *bufio.Reader) (line, error) {
 	var sb strings.Builder
+	cut := false
 	for {
 		chunk, err := r.ReadSlice('\n')
+		text := bytes.TrimRight(chunk, "\r\n")
+		if sb.Len()+len(text) > maxLine {
+			cut = true
+		}
 		if sb.Len() < maxLine {
 			sb.Write(chunk[:min(len(chunk), maxLine-sb.Len())])
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		return strings.TrimRight(sb.String(), "\r\n"), err
+		return line{text: strings.TrimRight(sb.String(), "\r\n"), cut: cut}, err
 	}
 }
 
 // ask prints question and returns the line typed, trimmed of spaces.
 // Input that does not come from a terminal is echoed, so that the
 // transcript of a piped game reads like one played by hand. Typing q,
-// quit or exit quits.
+// quit or exit quits. A line too long to keep is asked again.
 func (p *prompter) ask(ctx context.Context, question string) (string, answer) {
-	fmt.Fprint(p.c.out, question)
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(p.c.out)
-		return "", interrupted
-	case line, ok := <-p.lines:
-		if !ok {
+	for {
+		fmt.Fprint(p.c.out, question)
+		select {
+		case <-ctx.Done():
 			fmt.Fprintln(p.c.out)
-			return "", quit
+			return "", interrupted
+		case l, ok := <-p.lines:
+			if !ok {
+				fmt.Fprintln(p.c.out)
+				return "", quit
+			}
+			if !p.c.inTTY {
+				fmt.Fprintln(p.c.out, cli.Printable(l.text))
+			}
+			if l.cut {
+				fmt.Fprintf(p.c.out, "That line is too long (over %d bytes) to be an answer.\n", maxLine)
+				continue
+			}
+			text := strings.TrimSpace(l.text)
+			switch strings.ToLower(text) {
+			case "q", "quit", "exit":
+				return "", quit
+			}
+			return text, answered
 		}
-		if !p.c.inTTY {
-			fmt.Fprintln(p.c.out, cli.Printable(line))
-		}
-		line = strings.TrimSpace(line)
-		switch strings.ToLower(line) {
-		case "q", "quit", "exit":
-			return "", quit
-		}
-		return line, answered
 	}
 }
 
