@@ -298,27 +298,50 @@ func TestKurrentReadsEncryptedNames(t *testing.T) {
 	runIn(t, "A\n", nil, append([]string{"resume", served.String()}, kdb...)...).must(t, exitUnfinished, "is saved after 1 move")
 }
 
-// TestHiddenGameIsNotFound reads a game whose stream's metadata hides
-// every event, as "chronicle meta --truncate-before 10" sets: there is no
-// game to show, replay or list the events of (replay panicked on it).
-func TestHiddenGameIsNotFound(t *testing.T) {
+// gameTruncatedBefore plays two moves of a game in a new embedded store,
+// then sets the game stream's metadata to hide its events before
+// revision before, and returns the --store arguments and the game's id.
+func gameTruncatedBefore(t *testing.T, before uint64) (db []string, id string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "c4.db")
-	db := []string{"--store", "sqlite:" + path}
+	db = []string{"--store", "sqlite:" + path}
 	r := runIn(t, lines([]string{"alice", "bob"}, "DD"), nil, db...)
 	r.must(t, exitUnfinished, "is saved after 2 moves")
-	id := gameID.FindStringSubmatch(r.out)[1]
+	id = gameID.FindStringSubmatch(r.out)[1]
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.SetStreamMetadata(ctx, "game-"+id, chronicle.StreamMetadata{TruncateBefore: 10})
+	err = st.SetStreamMetadata(ctx, "game-"+id, chronicle.StreamMetadata{TruncateBefore: before})
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, id
+}
+
+// TestHiddenGameIsNotFound reads a game whose stream's metadata hides
+// every event, as "chronicle meta --truncate-before 10" sets: there is no
+// game to show, replay or list the events of (replay panicked on it).
+func TestHiddenGameIsNotFound(t *testing.T) {
+	db, id := gameTruncatedBefore(t, 10)
 	for _, args := range [][]string{{"replay", id}, {"replay", "--at", "1", id}, {"history", id}, {"show", id}} {
 		runIn(t, "", nil, append(args, db...)...).must(t, exitError, "there is no game "+id)
+	}
+}
+
+// TestResumeRefusesAGameWithoutItsStart resumes a game whose first event
+// its stream's metadata hides, as "chronicle meta --truncate-before 1"
+// sets: the game has moves but no players, and no move can be made in it
+// (it has not started, say the rules), so resume must say so rather than
+// ask for a column that it then fails on.
+func TestResumeRefusesAGameWithoutItsStart(t *testing.T) {
+	db, id := gameTruncatedBefore(t, 1)
+	r := runIn(t, "A\n", nil, append([]string{"resume", id}, db...)...)
+	r.must(t, exitError, "game "+id+" has no players")
+	if strings.Contains(r.out, "Column") {
+		t.Errorf("resume asked for a move in a game it cannot play:\n%s", r.out)
 	}
 }
 

@@ -198,6 +198,11 @@ func (a *app) resume(ctx context.Context, args []string) int {
 		fmt.Fprint(a.out, a.drawGame(g))
 		return a.fail(fmt.Errorf("game %s is over (%s after %s): there is nothing to resume", id, status(g), moves(g.Moves)))
 	}
+	if !g.Started {
+		// Its GameStarted is not read (retention metadata hides it, or
+		// a scavenge removed it): the rules refuse every move.
+		return a.fail(fmt.Errorf("game %s has no players: its GameStarted event, which names them, is not in %s (retention metadata hides it, or a scavenge removed it), so no move can be made in it", id, a.where()))
+	}
 	if err := svc.CanMove(ctx, id); err != nil {
 		return a.fail(a.cannotMove(id, err))
 	}
