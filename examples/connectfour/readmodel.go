@@ -134,7 +134,10 @@ func Projections() []projection.Projection {
 						Tied:         {"ties", "ties"},
 					}[e.Result]
 					if updates[0] == "" {
-						return fmt.Errorf("unknown result %q", e.Result)
+						// A result this version does not know, as a newer
+						// one may write: the game counts among the games
+						// only, as the listing from the log counts it.
+						return nil
 					}
 					if one == two && e.Result != Tied {
 						return nil // see PlayerStats
@@ -181,6 +184,8 @@ func exec(statements ...string) func(context.Context, *sql.Tx) error {
 // neither a win nor a loss, since the player lost it as much as won it.
 // A game that a program breaking the rules started twice counts once, and
 // one whose start is no longer stored (retention removed it) not at all.
+// A result other than the three this version knows, as a newer version
+// may write, is neither a win, a loss nor a tie.
 type PlayerStats struct {
 	Name                      string
 	Games, Wins, Losses, Ties int

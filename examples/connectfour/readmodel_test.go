@@ -227,3 +227,29 @@ func TestReadModelsTakeGamesThatBrokeTheRules(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaderboardTakesAResultItDoesNotKnow ranks a game that ended with a
+// result that is none of the three this version knows, as a newer version
+// or another program may write: Evolve takes it, so the read model must,
+// rather than stop the leaderboard of every game; and it is neither a
+// win, a loss nor a tie of either player, on every store alike.
+func TestLeaderboardTakesAResultItDoesNotKnow(t *testing.T) {
+	ctx := context.Background()
+	for i, store := range leaderboardStores(t) {
+		events := []chronicle.EventData{
+			{Type: cf.TypeGameStarted, Data: []byte(`{"player_one": "ann", "player_two": "bo"}`)},
+			{Type: cf.TypeGameFinished, Data: []byte(`{"result": "ABANDONED"}`)},
+		}
+		if _, err := store.Append(ctx, game1, chronicle.NoStream, events...); err != nil {
+			t.Fatal(err)
+		}
+		board, err := cf.NewService(store).Leaderboard(ctx)
+		if err != nil {
+			t.Fatalf("store %d: Leaderboard: %v", i, err)
+		}
+		want := []cf.PlayerStats{{Name: "ann", Games: 1}, {Name: "bo", Games: 1}}
+		if !slices.Equal(board, want) {
+			t.Errorf("store %d: Leaderboard = %+v, want %+v", i, board, want)
+		}
+	}
+}

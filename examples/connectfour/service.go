@@ -522,7 +522,7 @@ func (s *Service) Leaderboard(ctx context.Context) ([]PlayerStats, error) {
 			case self:
 			case g.Game.Result == PlayerOneWon && i == 0, g.Game.Result == PlayerTwoWon && i == 1:
 				p.Wins++
-			case g.Game.Result != "":
+			case g.Game.Result == PlayerOneWon, g.Game.Result == PlayerTwoWon:
 				p.Losses++
 			}
 		}
