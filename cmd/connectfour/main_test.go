@@ -619,6 +619,18 @@ func TestStoredNamesCannotDriveTheTerminal(t *testing.T) {
 	}
 }
 
+// TestTypedNamesCannotDriveTheTerminal types names that the rules take
+// but that hold a format character, here the right-to-left override
+// U+202E, which turns the rest of a line around on a terminal: every line
+// that names the player shows it as cli.Printable does, quoted.
+func TestTypedNamesCannotDriveTheTerminal(t *testing.T) {
+	r := runIn(t, "al\u202eice\nAL\u202eICE\nbob\nq\n", nil, "--store", "memory:")
+	r.must(t, exitUnfinished, `"al\u202eice" (X) against bob (O)`)
+	if all := r.out + r.errOut; strings.Contains(all, "\u202e") {
+		t.Errorf("a typed name's format character is printed as it is:\n%q", all)
+	}
+}
+
 // TestFileNamedMemory plays in a SQLite file whose name starts with
 // "memory", such as memory.db, given without a directory: the file keeps
 // the game, so the program must say how to resume it. It said that "the

@@ -171,7 +171,7 @@ func (a *app) play(ctx context.Context, _ []string) int {
 	if s.game, err = s.svc.GetGame(ctx, s.id); err != nil {
 		return a.fail(err)
 	}
-	fmt.Fprintf(a.out, "\nGame %s: %s against %s. %s starts.\n", s.id, s.player(one), s.player(two), one)
+	fmt.Fprintf(a.out, "\nGame %s: %s against %s. %s starts.\n", s.id, s.player(one), s.player(two), cli.Printable(one))
 	return s.loop(ctx)
 }
 
@@ -242,7 +242,7 @@ func (s *session) askName(ctx context.Context, question, other string) (string, 
 		case err != nil:
 			fmt.Fprintln(s.out, sentence(err))
 		case other != "" && cf.SamePlayers(name, other):
-			fmt.Fprintf(s.out, "%s is already playing: player two needs another name.\n", other)
+			fmt.Fprintf(s.out, "%s is already playing: player two needs another name.\n", cli.Printable(other))
 		default:
 			return name, answered
 		}
