@@ -87,15 +87,19 @@ func (g Game) TokenOf(player string) Token {
 }
 
 // Outcome describes the end of the game in a sentence, such as "alice
-// won" or "it is a tie", or "" while the game goes on.
+// won" or "it is a tie", or "" while the game goes on. A result this
+// version does not know, as a newer one may store, reads "it ended as"
+// followed by the result.
 func (g Game) Outcome() string {
 	switch g.Result {
+	case "":
+		return ""
 	case PlayerOneWon, PlayerTwoWon:
 		return g.Winner() + " won"
 	case Tied:
 		return "it is a tie"
 	}
-	return ""
+	return "it ended as " + string(g.Result)
 }
 
 // MaxNameLength is the longest player name, in characters: names are

@@ -236,6 +236,19 @@ func TestRebuiltFromHistory(t *testing.T) {
 	})
 }
 
+// TestOutcomeOfAResultItDoesNotKnow reads a game that ended with a result
+// that is none of the three this version knows, as a newer version may
+// write: it is over, so Outcome, which is "" only while a game goes on,
+// must say how it ended, and so must the refusal of a move in it.
+func TestOutcomeOfAResultItDoesNotKnow(t *testing.T) {
+	g := cf.NewDecider().Fold(cf.Game{}, append(played("AB"), cf.GameFinished{Result: "ABANDONED"})...)
+	if !g.Finished() || g.Outcome() != "it ended as ABANDONED" {
+		t.Fatalf("Finished() = %v, Outcome() = %q; want true, %q", g.Finished(), g.Outcome(), "it ended as ABANDONED")
+	}
+	decide{given: append(played("AB"), cf.GameFinished{Result: "ABANDONED"}), when: move(2, "C"),
+		wantErr: cf.ErrGameOver, wantMsg: "the game is over: it ended as ABANDONED"}.run(t)
+}
+
 func TestParseColumn(t *testing.T) {
 	for in, want := range map[string]cf.Column{"A": "A", "g": "G", "  c\r\n": "C", "\td ": "D"} {
 		if got, err := cf.ParseColumn(in); err != nil || got != want {
