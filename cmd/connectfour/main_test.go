@@ -631,6 +631,71 @@ func TestTypedNamesCannotDriveTheTerminal(t *testing.T) {
 	}
 }
 
+// TestMoveOnABoardThatChangedElsewhere resumes a game in one terminal
+// while, in another, both players move, so that it is the same player's
+// turn again, on another board. The column typed in the first terminal
+// was chosen on the board it shows: it must not be played on a board the
+// player has not seen, but the game shown as it is now.
+func TestMoveOnABoardThatChangedElsewhere(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c4.db")
+	db := []string{"--store", "sqlite:" + path}
+	r := runIn(t, lines([]string{"alice", "bob"}, "A"), nil, db...)
+	r.must(t, exitUnfinished, "is saved after 1 move")
+	id := gameID.FindStringSubmatch(r.out)[1]
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan result, 1)
+	go func() {
+		var errOut bytes.Buffer
+		c := console{in: inR, out: outW, err: &errOut, getenv: func(string) string { return "" }}
+		code := run(context.Background(), append([]string{"resume", id}, db...), c)
+		outW.Close()
+		done <- result{code: code, errOut: errOut.String()}
+	}()
+	var out bytes.Buffer
+	stdout := bufio.NewReader(outR)
+	readTo := func(prompt string) {
+		t.Helper()
+		for !strings.HasSuffix(out.String(), prompt) {
+			b, err := stdout.ReadByte()
+			if err != nil {
+				t.Fatalf("output ended before %q: %v\n%s", prompt, err, &out)
+			}
+			out.WriteByte(b)
+		}
+	}
+	readTo("Next player: bob (O)\nColumn (A-G, q to quit): ")
+
+	// The other terminal: bob, then alice.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := cf.NewService(st, cf.WithForgettableNames())
+	gid, err := cf.ParseStreamName("game-" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ player, col string }{{"bob", "B"}, {"alice", "C"}} {
+		if _, err := other.MakeMove(ctx, gid, m.player, cf.Column(m.col)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	if _, err := io.WriteString(inW, "D\nq\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(&out, stdout); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	res.out = out.String()
+	res.must(t, exitUnfinished, "The game changed elsewhere", "is saved after 3 moves")
+}
+
 // TestFileNamedMemory plays in a SQLite file whose name starts with
 // "memory", such as memory.db, given without a directory: the file keeps
 // the game, so the program must say how to resume it. It said that "the

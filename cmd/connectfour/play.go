@@ -280,14 +280,27 @@ func (s *session) loop(ctx context.Context) int {
 		if ans != answered {
 			return s.stopUnfinished(ans)
 		}
+		// The column was chosen on the board shown. Moves made elsewhere
+		// since, such as in this game resumed in another terminal, may
+		// have left it the same player's turn on another board, where
+		// the rules would take it: show that board instead.
+		now, err := s.svc.GetGame(ctx, s.id)
+		if err != nil {
+			return s.fail(err)
+		}
+		if now != s.game {
+			fmt.Fprintln(s.out, changedElsewhere)
+			s.game = now
+			continue
+		}
 		g, err := s.svc.MakeMove(ctx, s.id, next, col)
 		switch {
 		case errors.Is(err, cf.ErrColumnFull):
 			fmt.Fprintln(s.out, sentence(err))
 		case errors.Is(err, cf.ErrNotYourTurn), errors.Is(err, cf.ErrGameOver), errors.Is(err, cf.ErrConcurrentMove):
-			// Someone else, such as this game resumed in another
-			// terminal, moved first: show the game as it is now.
-			fmt.Fprintln(s.out, "The game changed elsewhere while you were choosing; here it is now.")
+			// Someone else moved first, between the load above and
+			// the move: show the game as it is now.
+			fmt.Fprintln(s.out, changedElsewhere)
 			if s.game, err = s.svc.GetGame(ctx, s.id); err != nil {
 				return s.fail(err)
 			}
@@ -309,6 +322,9 @@ func (s *session) loop(ctx context.Context) int {
 	}
 	return exitOK
 }
+
+// changedElsewhere says that the game shown is not the game any more.
+const changedElsewhere = "The game changed elsewhere while you were choosing; here it is now."
 
 // askColumn asks for a column until the answer is one. A full column is
 // the rules' business: MakeMove refuses it.
