@@ -23,6 +23,7 @@ import (
 	"github.com/chronicle-es/chronicle/kurrentserver"
 	"github.com/chronicle-es/chronicle/memory"
 	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
 )
 
 // tieGame fills the board without four in a row at any move.
@@ -637,6 +638,40 @@ func TestTypedNamesCannotDriveTheTerminal(t *testing.T) {
 // was chosen on the board it shows: it must not be played on a board the
 // player has not seen, but the game shown as it is now.
 func TestMoveOnABoardThatChangedElsewhere(t *testing.T) {
+	r := resumeWhileElsewhere(t, "D\nq\n", func(ctx context.Context, st *sqlite.Store, id uuid.UUID) {
+		other := cf.NewService(st, cf.WithForgettableNames())
+		for _, m := range []struct{ player, col string }{{"bob", "B"}, {"alice", "C"}} {
+			if _, err := other.MakeMove(ctx, id, m.player, cf.Column(m.col)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	r.must(t, exitUnfinished, "The game changed elsewhere", "is saved after 3 moves")
+}
+
+// TestGameEndedElsewhere resumes a game that, while the program waits for
+// a column, another program ends with a result this version does not
+// know, as a newer version may write: the game is over, and the program
+// must say how it ended, not that the board is full and it is a tie.
+func TestGameEndedElsewhere(t *testing.T) {
+	r := resumeWhileElsewhere(t, "D\n", func(ctx context.Context, st *sqlite.Store, id uuid.UUID) {
+		end := chronicle.EventData{Type: cf.TypeGameFinished, Data: []byte(`{"result": "ABANDONED"}`)}
+		if _, err := st.Append(ctx, cf.StreamName(id), chronicle.Exact(1), end); err != nil {
+			t.Fatal(err)
+		}
+	})
+	r.must(t, exitOK, "The game is over: it ended as ABANDONED.")
+	if strings.Contains(r.out, "tie") {
+		t.Errorf("a game that ended otherwise is called a tie:\n%s", r.out)
+	}
+}
+
+// resumeWhileElsewhere plays one move of a game of alice and bob in a new
+// embedded store, resumes it, and once the program asks bob for a column,
+// runs elsewhere on the store, as another program would, then types
+// input. It returns what the resumed program did.
+func resumeWhileElsewhere(t *testing.T, input string, elsewhere func(context.Context, *sqlite.Store, uuid.UUID)) result {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "c4.db")
 	db := []string{"--store", "sqlite:" + path}
 	r := runIn(t, lines([]string{"alice", "bob"}, "A"), nil, db...)
@@ -653,47 +688,35 @@ func TestMoveOnABoardThatChangedElsewhere(t *testing.T) {
 		outW.Close()
 		done <- result{code: code, errOut: errOut.String()}
 	}()
+	// The prompt ends no line: read byte by byte until it is there.
 	var out bytes.Buffer
 	stdout := bufio.NewReader(outR)
-	readTo := func(prompt string) {
-		t.Helper()
-		for !strings.HasSuffix(out.String(), prompt) {
-			b, err := stdout.ReadByte()
-			if err != nil {
-				t.Fatalf("output ended before %q: %v\n%s", prompt, err, &out)
-			}
-			out.WriteByte(b)
+	for prompt := "Next player: bob (O)\nColumn (A-G, q to quit): "; !strings.HasSuffix(out.String(), prompt); {
+		b, err := stdout.ReadByte()
+		if err != nil {
+			t.Fatalf("output ended before %q: %v\n%s", prompt, err, &out)
 		}
+		out.WriteByte(b)
 	}
-	readTo("Next player: bob (O)\nColumn (A-G, q to quit): ")
 
-	// The other terminal: bob, then alice.
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := cf.NewService(st, cf.WithForgettableNames())
-	gid, err := cf.ParseStreamName("game-" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []struct{ player, col string }{{"bob", "B"}, {"alice", "C"}} {
-		if _, err := other.MakeMove(ctx, gid, m.player, cf.Column(m.col)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	elsewhere(ctx, st, uuid.MustParse(id))
 	st.Close()
 
-	if _, err := io.WriteString(inW, "D\nq\n"); err != nil {
+	if _, err := io.WriteString(inW, input); err != nil {
 		t.Fatal(err)
 	}
+	inW.Close()
 	if _, err := io.Copy(&out, stdout); err != nil {
 		t.Fatal(err)
 	}
 	res := <-done
 	res.out = out.String()
-	res.must(t, exitUnfinished, "The game changed elsewhere", "is saved after 3 moves")
+	return res
 }
 
 // TestFileNamedMemory plays in a SQLite file whose name starts with

@@ -311,10 +311,14 @@ func (s *session) loop(ctx context.Context) int {
 		}
 	}
 	fmt.Fprintf(s.out, "\n%s", s.drawGame(s.game))
-	if w := s.game.Winner(); w != "" {
+	switch w := s.game.Winner(); {
+	case w != "":
 		fmt.Fprintf(s.out, "%s wins after %s! Congratulations!\n", s.player(w), moves(s.game.Moves))
-	} else {
+	case s.game.Result == cf.Tied:
 		fmt.Fprintln(s.out, "The board is full: it is a tie!")
+	default:
+		// A result this version does not know, written elsewhere.
+		fmt.Fprintf(s.out, "The game is over: %s.\n", cli.Printable(s.game.Outcome()))
 	}
 	fmt.Fprintf(s.out, "Game id: %s\n", s.id)
 	if !s.inMemory() {
