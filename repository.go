@@ -241,7 +241,9 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, stream string, cmd C) 
 // command has been handled before and is not decided again; the outcome
 // then has Duplicate set and no events. Derive id from what caused the
 // command, for example with [EventID] of the triggering event's ID, so
-// that every delivery carries the same one. Events that the stream's
+// that every delivery carries the same one; an event's ID is unique only
+// within its stream, so triggers of different streams may share one, and
+// their commands then share id too. Events that the stream's
 // metadata or a soft delete hides count too, until a scavenge removes
 // them, but only on a store that is an [EventFinder] (the memory, SQLite
 // and PostgreSQL stores): a command handled before its stream was

@@ -27,6 +27,14 @@
 //     which recognises such a retry only in some cases (see
 //     docs/kurrent.md).
 //
+// Those IDs come from the trigger's ID, not from its stream, and a store
+// keeps an event's ID unique only within its stream: events of different
+// streams may share one (those that a step appends to several streams
+// under one key do, see [Step.EventID]), and the steps they trigger then
+// share their IDs too. The command of the second such step, on a stream
+// that holds the first one's events, is taken for a redelivery and not
+// run.
+//
 // A side effect outside the store (an e-mail, an HTTP call) cannot be
 // undone or recognised by the store, so it is at-least-once: give the
 // receiver [Step.CommandID] as an idempotency key, or write the effect to
@@ -72,6 +80,9 @@ type Step struct {
 // The ID is a name-based UUID (SHA-1) of the workflow's name and key
 // under the trigger's ID; the name's '\' and '/' are escaped, so that the
 // IDs of a workflow whose name has neither are those it always had.
+// The trigger's stream is not in the ID: triggers of different streams
+// that share an ID (see the package documentation) share their steps'
+// command IDs.
 func (s Step) CommandID(key string) uuid.UUID {
 	// The first '/' that is not escaped ends the name: workflow "a/b"
 	// with key "c" is not workflow "a" with key "b/c".
@@ -86,7 +97,12 @@ var nameEscaper = strings.NewReplacer(`\`, `\\`, `/`, `\/`)
 // [chronicle.Repository.HandleOnce] gives the i-th event of the command
 // [Step.CommandID](key): give the step's own events and its commands
 // different keys, or, in a stream that holds both, one is taken for the
-// other and not written.
+// other and not written. The ID does not depend on the stream the event
+// goes to: a step that appends to several streams under one key gives
+// their events the same IDs, and the steps that those events trigger, in
+// any workflow, the same IDs too, so that a command of the second one on
+// a stream that holds the first one's is skipped. Give each stream
+// its own key, such as one that ends with the stream's name.
 func (s Step) EventID(key string, i int) uuid.UUID {
 	return chronicle.EventID(s.CommandID(key), i)
 }

@@ -114,6 +114,14 @@ func openStore(tb testing.TB, path string) *sqlite.Store {
 	return s
 }
 
+// stores returns a new memory store and a new SQLite store, by name.
+func stores(tb testing.TB) map[string]chronicle.Store {
+	return map[string]chronicle.Store{
+		"memory": memory.New(nil),
+		"sqlite": openStore(tb, filepath.Join(tb.TempDir(), "events.db")),
+	}
+}
+
 // TestStepsRedeliveredAfterTheirWork delivers every step twice: the first
 // time, the step does its work and then fails, as a process that dies
 // before its checkpoint would. The second delivery must change nothing.
@@ -342,10 +350,7 @@ func TestStepRedeliveredAfterItsStreamWasDeleted(t *testing.T) {
 // expected revision was acknowledged.
 func TestStepAppendRedelivered(t *testing.T) {
 	ctx := context.Background()
-	for name, s := range map[string]chronicle.Store{
-		"memory": memory.New(nil),
-		"sqlite": openStore(t, filepath.Join(t.TempDir(), "events.db")),
-	} {
+	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			for i, tt := range []struct {
 				expect func(last uint64) chronicle.ExpectedRevision
@@ -418,5 +423,61 @@ func TestEventIDIsThatOfTheCommandOfTheSameKey(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("stock-1 holds %d events: the step's own event under the command's key was written", n)
+	}
+}
+
+// TestTriggersOfOneIDShareStepIDs checks what the documentation says of
+// a step that appends to several streams under one key: its events share
+// an ID, the steps they trigger share their command IDs, and the command
+// of the second on the stream that holds the first one's is skipped. With
+// a key for each stream, as EventID's documentation advises, each runs.
+func TestTriggersOfOneIDShareStepIDs(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			// Every reservation is new: the stream of one SKU takes those
+			// of many orders.
+			sku := stock
+			sku.Decide = func(_ bool, c reserve) ([]stockEvent, error) {
+				return []stockEvent{StockReserved{Order: c.order}}, nil
+			}
+			codec := chronicle.MustCodec[stockEvent](chronicle.JSON[StockReserved]("StockReserved"))
+			stocks := chronicle.NewRepository(s, codec, sku, nil)
+			checkout := workflow.Step{Workflow: "checkout", Trigger: chronicle.RecordedEvent{ID: uuid.New(), Stream: "cart-1"}}
+			for i, key := range []func(order string) string{
+				func(string) string { return "place" },
+				func(order string) string { return "place/" + order },
+			} {
+				orders := []string{fmt.Sprintf("order-%d-a", i), fmt.Sprintf("order-%d-b", i)}
+				var placed []chronicle.RecordedEvent
+				for _, order := range orders {
+					res, err := s.Append(ctx, order, chronicle.NoStream, chronicle.EventData{ID: checkout.EventID(key(order), 0), Type: "OrderPlaced", Data: []byte(`{}`)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for e, err := range s.ReadAll(ctx, chronicle.ReadAllOptions{From: res.FirstPosition, Limit: 1}) {
+						if err != nil {
+							t.Fatal(err)
+						}
+						placed = append(placed, e)
+					}
+				}
+				stream := fmt.Sprintf("sku-%d", i)
+				var duplicates []bool
+				for _, e := range placed {
+					step := workflow.Step{Workflow: "reserve", Trigger: e}
+					out, err := stocks.HandleOnce(ctx, stream, reserve{order: e.Stream}, step.CommandID("reserve"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					duplicates = append(duplicates, out.Duplicate)
+				}
+				shared := placed[0].ID == placed[1].ID
+				if want := i == 0; shared != want || duplicates[0] || duplicates[1] != want {
+					t.Errorf("keys %q and %q: the orders share their ID: %v, want %v; the reservations are duplicates: %v, want [false %v]",
+						key(orders[0]), key(orders[1]), shared, want, duplicates, want)
+				}
+			}
+		})
 	}
 }
