@@ -4,11 +4,13 @@
 //
 // # The guarantee
 //
-// Every step is done once, even when the process dies between doing a
-// step and recording that it was done. Steps are delivered at least once,
-// like events to a projection's Handle (package projection), and a
-// redelivered step changes nothing, because everything a step writes
-// carries IDs derived from the event that triggered it:
+// Every step writes its commands' events and its own events once, even
+// when the process dies between doing a step and recording that it was
+// done; its side effects outside the store happen at least once (see
+// below). Steps are delivered at least once, like events to a
+// projection's Handle (package projection), and a redelivered step
+// changes nothing, because everything a step writes carries IDs derived
+// from the event that triggered it:
 //
 //   - a command on an aggregate goes through [chronicle.Repository.HandleOnce]
 //     with [Step.CommandID]: the second time, the repository finds the
