@@ -29,6 +29,11 @@
 //     which recognises such a retry only in some cases (see
 //     docs/kurrent.md).
 //
+// A stream tombstoned between two deliveries refuses the second one's
+// append, or command, with an error matching [chronicle.ErrStreamDeleted],
+// as it refuses any: the step was done, yet the workflow stops at it,
+// unless React decides what such an error means for the step.
+//
 // Those IDs come from the trigger's ID, not from its stream, and a store
 // keeps an event's ID unique only within its stream: events of different
 // streams may share one (those that a step appends to several streams

@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -477,6 +478,57 @@ func TestTriggersOfOneIDShareStepIDs(t *testing.T) {
 					t.Errorf("keys %q and %q: the orders share their ID: %v, want %v; the reservations are duplicates: %v, want [false %v]",
 						key(orders[0]), key(orders[1]), shared, want, duplicates, want)
 				}
+			}
+		})
+	}
+}
+
+// TestStepRedeliveredAfterItsStreamWasTombstoned checks what the package
+// documentation says of a step redelivered after the stream it wrote to
+// was tombstoned: its append fails with ErrStreamDeleted, as any append
+// to the stream does, and the workflow stops at the step, though the
+// step was done.
+func TestStepRedeliveredAfterItsStreamWasTombstoned(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, err := s.Append(ctx, "stock-1", chronicle.NoStream, chronicle.EventData{Type: "StockReserved", Data: []byte(`{"order":"1"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			wf := orderFlow(s)
+			first, err := projection.NewRunner(s, nil, wf.Projection())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := first.CatchUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, err := range s.ReadStream(ctx, "shipment-1", chronicle.ReadStreamOptions{}) {
+				if err != nil {
+					t.Fatalf("the step was not done: %v", err)
+				}
+			}
+			if err := s.(chronicle.Deleter).Tombstone(ctx, "shipment-1", chronicle.Any); err != nil {
+				t.Fatal(err)
+			}
+			// The checkpoint was lost (the memory store keeps it in the
+			// runner), or never saved: the step is delivered again.
+			if name == "sqlite" {
+				if err := s.(*sqlite.Store).Update(ctx, func(tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, "DELETE FROM chronicle_checkpoints")
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			again, err := projection.NewRunner(s, &projection.Options{Retries: -1}, wf.Projection())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = again.CatchUp(ctx)
+			var stopped *projection.Error
+			if !errors.As(err, &stopped) || !errors.Is(err, chronicle.ErrStreamDeleted) || stopped.Event.Stream != "stock-1" {
+				t.Fatalf("the step redelivered after its stream was tombstoned: CatchUp = %v, want the workflow stopped at it with ErrStreamDeleted", err)
 			}
 		})
 	}
