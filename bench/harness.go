@@ -410,6 +410,8 @@ func (h *harness) workload(ctx context.Context, w string, t target, primary bool
 				if c == 64 {
 					f.Target = &Target{Bound: 10}
 				}
+			} else {
+				f.Note += "; no ratio: C4-SEQ did not run (add c4seq to --run)"
 			}
 			if c == 64 && t.kind == "sqlite" && primary {
 				if h.games64 != nil {

@@ -594,3 +594,20 @@ func TestCodeOf(t *testing.T) {
 		}
 	}
 }
+
+// TestParWithoutSeq: C4-PAR's target is a ratio to C4-SEQ; a run that
+// leaves C4-SEQ out says that it has no ratio, and why, rather than
+// print C4-PAR 64 beside nothing.
+func TestParWithoutSeq(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "results")
+	args := append([]string{"--store", "memory:", "--out", out, "--name", "r"}, tiny...)
+	args = append(args, "--run", "c4par")
+	if err := run(context.Background(), args, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range readReport(t, filepath.Join(out, "r.json")).Figures {
+		if f.Workload == "C4-PAR" && !strings.Contains(f.Note, "no ratio: C4-SEQ did not run") {
+			t.Errorf("C4-PAR %s without C4-SEQ: note %q does not say why it has no ratio", f.Case, f.Note)
+		}
+	}
+}
