@@ -71,8 +71,10 @@ func (r *Runner) follow(ctx context.Context, p *Projection, until uint64, progre
 			return ctx.Err()
 		case ctx.Err() != nil:
 			var stopped *Error
-			if errors.As(err, &stopped) {
-				return err // p stopped for good: that, not ctx, is the news
+			if errors.As(err, &stopped) || errors.Is(err, ctx.Err()) {
+				// p stopped for good, which is the news; or err is ctx's
+				// own end already.
+				return err
 			}
 			// A handler or a save cut short as ctx ended may fail with an
 			// error of its own rather than ctx's: still the end that Run

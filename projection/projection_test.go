@@ -702,6 +702,12 @@ func TestRunEndsDuringResetHandled(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- r.Run(ctx) }()
 	time.Sleep(50 * time.Millisecond) // Run reaches its wait for the reset
+	// So does a CatchUp, which returns the context's error, once.
+	ended, end := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer end()
+	if err := r.CatchUp(ended); !errors.Is(err, context.DeadlineExceeded) || strings.Count(err.Error(), "deadline exceeded") != 1 {
+		t.Errorf("CatchUp ended during the reset = %v, want the context's error, said once", err)
+	}
 	cancel()
 	select {
 	case err := <-ran:
