@@ -174,6 +174,7 @@ type batch struct {
 	opts   *esdbpb.BatchAppendReq_Options
 	events []chronicle.EventData
 	size   int // of the events received, as sent (see Options.MaxAppendSize)
+	held   int // of those events still held, counted in the stream's bound (see MaxPendingAppends)
 	// bad is why a chunk was refused: the append stays pending, its
 	// later chunks dropped, until its final chunk, so that it gets one
 	// answer and none of its events are written as another append.
@@ -218,6 +219,7 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		}
 	}()
 	pending := make(map[string]*batch)
+	held := 0 // bytes of the events that pending holds (see MaxPendingAppends)
 	for {
 		stopping := st.s.stopping
 		if len(pending) > 0 {
@@ -245,31 +247,48 @@ func (st *streams) BatchAppend(srv grpc.BidiStreamingServer[esdbpb.BatchAppendRe
 		key := corr.String()
 		b := pending[key]
 		if b == nil {
+			if len(pending) >= MaxPendingAppends {
+				return grpcstatus.Errorf(codes.ResourceExhausted, "%d appends begun and not ended on this BatchAppend stream, the most it holds: "+
+					"send each append's final chunk (is_final) before beginning more; nothing of those appends was written", len(pending))
+			}
 			b = &batch{corr: req.GetCorrelationId()}
 			pending[key] = b
 		}
 		if req.GetOptions() != nil {
 			b.opts = req.GetOptions()
 		}
+		// refuse drops what b holds: it will be answered with err alone.
+		refuse := func(err error) {
+			held -= b.held
+			b.bad, b.events, b.held = err, nil, 0
+		}
 		for _, m := range req.GetProposedMessages() {
 			if b.bad != nil {
 				break
 			}
-			if b.size += proto.Size(m); b.size > st.s.opts.MaxAppendSize {
-				b.bad, b.events = appendTooLarge{st.s.opts.MaxAppendSize}, nil
+			n := proto.Size(m)
+			if b.size += n; b.size > st.s.opts.MaxAppendSize {
+				refuse(appendTooLarge{st.s.opts.MaxAppendSize})
+				break
+			}
+			if held+n > pendingBytes(st.s.opts.MaxAppendSize) {
+				refuse(errPendingBytes(st.s.opts.MaxAppendSize))
 				break
 			}
 			e, err := eventData(m)
 			if err != nil {
-				b.bad = err
+				refuse(err)
 				break
 			}
 			b.events = append(b.events, e)
+			b.held += n
+			held += n
 		}
 		if !req.GetIsFinal() {
 			continue
 		}
 		delete(pending, key)
+		held -= b.held
 		resp := st.batchAppend(ctx, b, b.bad)
 		resp.CorrelationId = req.GetCorrelationId()
 		if err := srv.Send(resp); err != nil {
@@ -399,4 +418,16 @@ func batchError(err error, stream string) *status.Status {
 		st.Details = []*anypb.Any{a}
 	}
 	return st
+}
+
+// pendingBytes is how many bytes the events of the appends begun on one
+// BatchAppend stream may take in all (see MaxPendingAppends).
+func pendingBytes(maxAppend int) int { return 4 * maxAppend }
+
+// errPendingBytes refuses an append whose chunk would make the appends
+// begun on its BatchAppend stream hold more than pendingBytes.
+func errPendingBytes(maxAppend int) error {
+	return grpcstatus.Errorf(codes.ResourceExhausted, "the appends begun and not ended on this BatchAppend stream would take more than %d bytes, "+
+		"four times the most this server takes in one append: send each append's final chunk (is_final) before beginning more; nothing of this append was written",
+		pendingBytes(maxAppend))
 }

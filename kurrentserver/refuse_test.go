@@ -375,3 +375,124 @@ func TestAppendOverMaxAppendSizeRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchAppendPendingBounded: a BatchAppend stream holds the appends
+// begun on it until their final chunk. Their events in all are bounded
+// (four times Options.MaxAppendSize): the append whose chunk would pass
+// that is refused, with one answer at its final chunk, nothing of it
+// written, while the others go on. Their number is bounded too
+// (MaxPendingAppends): a client that begins more without ending them
+// has its call ended, and nothing of them is written. Without either, one
+// client could make the server hold appends until it ran out of memory.
+func TestBatchAppendPendingBounded(t *testing.T) {
+	newCorr := func() *esdbpb.UUID { return &esdbpb.UUID{Value: &esdbpb.UUID_String_{String_: uuid.NewString()}} }
+	// open serves a memory store with a MaxAppendSize of 64 KiB, and
+	// begins a BatchAppend call; data is an event's data of 60 KiB.
+	open := func(t *testing.T) (chronicle.Store, grpc.BidiStreamingClient[esdbpb.BatchAppendReq, esdbpb.BatchAppendResp]) {
+		t.Helper()
+		store := memory.New(nil)
+		c := esdbpb.NewStreamsClient(conn(t, store, &kurrentserver.Options{MaxAppendSize: 64 << 10}))
+		b, err := c.BatchAppend(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store, b
+	}
+	data := []byte(`"` + strings.Repeat("x", 60<<10) + `"`)
+	t.Run("Bytes", func(t *testing.T) {
+		store, b := open(t)
+		corrs := make([]*esdbpb.UUID, 5) // 5 x 60 KiB begun: over 4 x 64 KiB
+		for i := range corrs {
+			corrs[i] = newCorr()
+			req := batchReq(corrs[i], fmt.Sprintf("p%d", i), false)
+			req.ProposedMessages[0].Data = data
+			if err := b.Send(req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range corrs {
+			if err := b.Send(&esdbpb.BatchAppendReq{CorrelationId: corrs[i], IsFinal: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.CloseSend()
+		refused := 0
+		for range corrs {
+			r, err := b.Recv()
+			if err != nil {
+				t.Fatalf("answer: %v", err)
+			}
+			if r.GetError() != nil {
+				refused++
+				if !strings.Contains(r.GetError().GetMessage(), "begun and not ended") {
+					t.Errorf("refusal %q does not say why", r.GetError().GetMessage())
+				}
+			}
+		}
+		if refused != 1 {
+			t.Errorf("%d of 5 appends of 60 KiB each, begun together over a bound of 256 KiB, refused; want 1", refused)
+		}
+		if n := len(storedStreams(t, store)); n != 4 {
+			t.Errorf("the store holds %d events, want the 4 appends that fitted", n)
+		}
+	})
+	t.Run("RefusedFreeTheirBytes", func(t *testing.T) {
+		// Appends refused for a bad event in their second chunk hold
+		// nothing after, their first chunk's event included: the bound
+		// counts only what is held.
+		_, b := open(t)
+		send := func(corr *esdbpb.UUID, stream string, final, bad bool) {
+			t.Helper()
+			req := batchReq(corr, stream, final)
+			req.ProposedMessages[0].Data = data
+			if bad {
+				delete(req.ProposedMessages[0].Metadata, "type")
+			}
+			if err := b.Send(req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 6 {
+			// A good event held, then one without a type: refused whole.
+			corr := newCorr()
+			send(corr, "bad", false, false)
+			send(corr, "bad", true, true)
+			if r, err := b.Recv(); err != nil || r.GetError() == nil {
+				t.Fatalf("an append with an event without a type: %v, %v; want it refused", r, err)
+			}
+		}
+		corrs := make([]*esdbpb.UUID, 4)
+		for i := range corrs {
+			corrs[i] = newCorr()
+			send(corrs[i], "good", false, false)
+		}
+		for _, corr := range corrs {
+			if err := b.Send(&esdbpb.BatchAppendReq{CorrelationId: corr, IsFinal: true}); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := b.Recv(); err != nil || r.GetSuccess() == nil {
+				t.Errorf("an append of 60 KiB, with 4 begun together under a bound of 256 KiB, after refused ones: %v, %v; want success", r, err)
+			}
+		}
+		b.CloseSend()
+	})
+	t.Run("Count", func(t *testing.T) {
+		store := memory.New(nil)
+		c := esdbpb.NewStreamsClient(conn(t, store, nil))
+		b, err := c.BatchAppend(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sendErr error
+		for i := 0; i <= kurrentserver.MaxPendingAppends && sendErr == nil; i++ {
+			sendErr = b.Send(batchReq(newCorr(), "c", false))
+		}
+		_, err = b.Recv()
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "begun and not ended") {
+			t.Errorf("%d appends begun and none ended: the call ended with %v, want ResourceExhausted saying why", kurrentserver.MaxPendingAppends+1, err)
+		}
+		if n := len(storedStreams(t, store)); n != 0 {
+			t.Errorf("the store holds %d events, want none", n)
+		}
+	})
+}

@@ -82,6 +82,17 @@ type Options struct {
 	GRPCOptions []grpc.ServerOption
 }
 
+// MaxPendingAppends is how many appends one BatchAppend stream may have
+// begun and not ended (sent chunks of, the final one not yet) at once: a
+// client that begins more has its call ended with
+// codes.ResourceExhausted, and nothing of those appends is written. The
+// events of those appends may take, in all, four times
+// [Options.MaxAppendSize]: the append whose chunk would pass that is
+// refused, with one answer at its final chunk. Clients end each append
+// before they begin many more, so neither bound is met in use; they keep
+// one client from making the server hold appends without end.
+const MaxPendingAppends = 1024
+
 // DefaultMaxAppendSize is [Options.MaxAppendSize] when it is zero: an
 // event of the largest size that the stores take by default, with 4 MiB
 // to spare, as the HTTP API's limit on a request's body.
