@@ -497,3 +497,20 @@ func TestSubscribersOfAStreamShareItsReads(t *testing.T) {
 		t.Errorf("%d subscriptions read the stream %d times for %d appends, want at most %d", subscribers, n, appends, most)
 	}
 }
+
+// TestSubscribeStreamEndsWhenTombstoned: a tombstone writes nothing to the
+// log; a live subscription to the stream still ends, within seconds, with
+// the stream_deleted error that a new subscription gets, rather than
+// wait for events that can never come.
+func TestSubscribeStreamEndsWhenTombstoned(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/s", appendBody(`"no-stream"`, "E", 1)).want(t, 201, "")
+	c := subscribe(t, ts.URL, "/api/streams/s/subscribe", nil)
+	if id, _ := c.next(t); id != "0" {
+		t.Fatalf("first message id %s, want revision 0", id)
+	}
+	do(t, ts, req{method: "DELETE", path: "/api/streams/s?tombstone=true"}).want(t, 204, "")
+	if _, data := c.next(t); !strings.Contains(data, `"code":"stream_deleted"`) {
+		t.Fatalf("after the tombstone the subscription sent %s, want the stream_deleted error", data)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"iter"
 	"sync"
+	"time"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/projection"
@@ -32,6 +33,10 @@ type Hub struct {
 	// hides is whether the store can hide events (metadata, deletes), so
 	// that the live part must read the stream for what a read shows.
 	hides bool
+	// deleteCheck is how often a follower of a store that deletes looks
+	// whether its stream was tombstoned (deleteCheckEvery; tests change
+	// it), 0 for a store that cannot tombstone.
+	deleteCheck time.Duration
 
 	mu      sync.Mutex
 	streams map[string]*follower // by stream, while it has subscriptions
@@ -41,8 +46,20 @@ type Hub struct {
 func NewHub(store chronicle.Store) *Hub {
 	_, retains := store.(chronicle.Retention)
 	_, deletes := store.(chronicle.Deleter)
-	return &Hub{store: store, hides: retains || deletes, streams: map[string]*follower{}}
+	h := &Hub{store: store, hides: retains || deletes, streams: map[string]*follower{}}
+	if deletes {
+		h.deleteCheck = deleteCheckEvery
+	}
+	return h
 }
+
+// deleteCheckEvery is how often a follower looks whether its stream was
+// tombstoned. A tombstone writes nothing to the log, which the follower
+// follows: without a look, its subscriptions would wait for events that
+// can never come, rather than end with the store's ErrStreamDeleted as
+// one begun after the tombstone does. A look is one read of at most one
+// event.
+const deleteCheckEvery = time.Second
 
 // follower follows one stream for the live subscriptions to it: it reads
 // the stream once for each append, and hands each of them what it read.
@@ -315,12 +332,26 @@ func (h *Hub) leave(f *follower, m *member) {
 }
 
 // run follows f's stream from after the log position after until its
-// members have all left, or the log or a read fails, which ends them.
+// members have all left, or the log or a read fails, or the stream is
+// tombstoned, which ends them.
 func (h *Hub) run(ctx context.Context, f *follower, after uint64) {
 	defer close(f.exited)
-	err := h.follow(ctx, f, after)
+	followCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	if h.deleteCheck > 0 {
+		watched := make(chan struct{})
+		defer func() { <-watched }() // after stop: its reads end first
+		go func() {
+			defer close(watched)
+			h.watchDelete(followCtx, f.stream, stop)
+		}()
+	}
+	err := h.follow(followCtx, f, after)
 	if ctx.Err() != nil {
 		return // no member is left to tell
+	}
+	if cause := context.Cause(followCtx); errors.Is(cause, chronicle.ErrStreamDeleted) {
+		err = cause
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -328,6 +359,27 @@ func (h *Hub) run(ctx context.Context, f *follower, after uint64) {
 	close(f.failed)
 	if h.streams[f.stream] == f {
 		delete(h.streams, f.stream)
+	}
+}
+
+// watchDelete looks every h.deleteCheck whether stream was tombstoned,
+// and then stops the follow with the store's error, until ctx ends.
+func (h *Hub) watchDelete(ctx context.Context, stream string, stop context.CancelCauseFunc) {
+	t := time.NewTicker(h.deleteCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, err := range h.store.ReadStream(ctx, stream, chronicle.ReadStreamOptions{Limit: 1}) {
+			if errors.Is(err, chronicle.ErrStreamDeleted) {
+				stop(err)
+				return
+			}
+			break
+		}
 	}
 }
 

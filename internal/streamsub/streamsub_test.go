@@ -520,3 +520,41 @@ func TestJoinerMissesNoneOfAReadUnderWay(t *testing.T) {
 		t.Fatalf("the subscription that joined during the shared read sent %d, want 6", got[0])
 	}
 }
+
+// TestLiveEndsWhenTombstoned: a tombstone writes nothing to the log, which
+// the live part follows; a live subscription to the stream still ends,
+// soon after, with the store's ErrStreamDeleted, as one begun after the
+// tombstone does, rather than wait for events that can never come.
+func TestLiveEndsWhenTombstoned(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := memory.New(nil)
+	if _, err := store.Append(ctx, "s", chronicle.NoStream, events(2)...); err != nil {
+		t.Fatal(err)
+	}
+	hub := streamsub.NewHub(store)
+	streamsub.SetDeleteCheck(hub, 10*time.Millisecond)
+	got, end := make(chan uint64, 10), make(chan error, 1)
+	follow(ctx, t, hub, "s", 0, got, end)
+	for range 2 {
+		<-got
+	}
+	if err := store.Tombstone(ctx, "s", chronicle.Any); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-end:
+		if !errors.Is(err, chronicle.ErrStreamDeleted) {
+			t.Errorf("the live subscription ended with %v, want ErrStreamDeleted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the live subscription to a tombstoned stream was still waiting 5 s after the tombstone")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for streamsub.Following(hub) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub still follows the tombstoned stream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
