@@ -230,6 +230,14 @@ type Store struct {
 	closeErr  error
 	closed    atomic.Bool // set as Close starts, for closedErr and liveSource
 
+	// txs counts the writes that hold the store's write lock outside the
+	// writer (Update, a scavenge's steps, Checkpoint: see writing), which
+	// Close waits for; once txsClosed is set, none begins.
+	txMu      sync.Mutex
+	txsIdle   sync.Cond
+	txs       int
+	txsClosed bool
+
 	// truncating, when a test sets it, is called by Checkpoint holding
 	// the write lock, before it truncates the log.
 	truncating func()
@@ -273,6 +281,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	s := &Store{path: abs, opts: o, writes: newWriteLock()}
+	s.txsIdle.L = &s.txMu
 	s.cache.maxEvents = o.CacheEvents
 	if err := s.open(ctx); err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -425,7 +434,9 @@ func useWAL(ctx context.Context, conn *sql.Conn, busy time.Duration) error {
 // Path returns the absolute path of the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Close waits for appends under way, then closes the file. Every call
+// Close waits for appends under way, and for an Update, a scavenge's step
+// or a Checkpoint under way (so do not call it from an Update's
+// function), then closes the file. Every call
 // after Close fails with an error matching [chronicle.ErrClosed], and
 // running subscriptions end with one; only bad input (an invalid stream
 // name, event, filter or metadata) is refused as such first, as before
@@ -433,9 +444,16 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		// Updates waiting for the write lock give up; the writer's
-		// batches go on, and Close waits for them.
+		// Updates waiting for the write lock give up; the one that holds
+		// it, and the writer's batches, go on, and Close waits for them:
+		// nothing is written to the file once Close has returned.
 		s.writes.close()
+		s.txMu.Lock()
+		s.txsClosed = true
+		for s.txs > 0 {
+			s.txsIdle.Wait()
+		}
+		s.txMu.Unlock()
 		s.closeErr = errors.Join(s.w.close(), s.update.Close(), s.ckpt.Close(), s.group.close(), s.stmts.close(), s.read.Close())
 		// Subscribers waiting for events read again, and end with
 		// ErrClosed, rather than at their next poll.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1291,5 +1292,50 @@ func TestMigrateRestart(t *testing.T) {
 	got, err := readStream(s, "s", chronicle.ReadStreamOptions{})
 	if err != nil || len(got) != 1 || got[0].Revision != 2 {
 		t.Fatalf("the stream reads %v, %v; want revision 2 alone", got, err)
+	}
+}
+
+// TestCloseWaitsForUpdate: Close waits for an Update under way, as it
+// waits for appends, so that nothing is written to the file after it has
+// returned; the Update commits, and a later Update fails with ErrClosed.
+func TestCloseWaitsForUpdate(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, nil)
+	if err := s.Update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE t (n INTEGER)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	inside := make(chan struct{})
+	var returned atomic.Bool
+	updated := make(chan error, 1)
+	go func() {
+		err := s.Update(ctx, func(tx *sql.Tx) error {
+			close(inside)
+			time.Sleep(200 * time.Millisecond)
+			_, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (1)")
+			return err
+		})
+		returned.Store(true)
+		updated <- err
+	}()
+	<-inside
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !returned.Load() {
+		t.Error("Close returned while an Update was still writing to the file")
+	}
+	if err := <-updated; err != nil {
+		t.Errorf("the Update under way at Close = %v, want it committed", err)
+	}
+	if err := s.Update(ctx, func(*sql.Tx) error { return nil }); !errors.Is(err, chronicle.ErrClosed) {
+		t.Errorf("an Update after Close = %v, want ErrClosed", err)
+	}
+	s2 := mustOpenPath(t, s.Path())
+	var n int
+	if err := s2.View(ctx, func(tx *sql.Tx) error { return tx.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n) }); err != nil || n != 1 {
+		t.Errorf("after Close the table holds %d rows, %v; want the Update's one", n, err)
 	}
 }

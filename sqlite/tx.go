@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/chronicle-es/chronicle"
 )
 
 // Update runs fn in a write transaction on the store's database, and
@@ -54,6 +56,22 @@ func (s *Store) Update(ctx context.Context, fn func(*sql.Tx) error) error {
 // write lock (see writeLock). It waits for that lock until ctx ends or
 // the store closes.
 func (s *Store) writing(ctx context.Context, write func() error) error {
+	// Counted before it waits for the lock, so that Close, which stops
+	// the waits, also waits for the write that got the lock first.
+	s.txMu.Lock()
+	if s.txsClosed {
+		s.txMu.Unlock()
+		return fmt.Errorf("wait for the write lock: %w", chronicle.ErrClosed)
+	}
+	s.txs++
+	s.txMu.Unlock()
+	defer func() {
+		s.txMu.Lock()
+		if s.txs--; s.txs == 0 {
+			s.txsIdle.Broadcast()
+		}
+		s.txMu.Unlock()
+	}()
 	// A batch that could not end its transaction keeps the store's write
 	// lock (see writer.rollback): end it, rather than wait for the next
 	// append to.
