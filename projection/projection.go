@@ -109,9 +109,17 @@ func (p *Projection) validate(txStore bool) error {
 }
 
 // DB is a database that runs transactions, where read models and their
-// checkpoints can live.
+// checkpoints can live. The embedded SQLite store and the PostgreSQL
+// store are ones; a DB of your own must keep the promise of their
+// Update below.
 type DB interface {
 	// Update runs fn in a write transaction and commits if it returns nil.
+	// Updates must run one at a time, across every process that uses the
+	// database (or fail rather than interleave, as SERIALIZABLE ones may):
+	// a projection reads its checkpoint in fn and writes past it, and two
+	// Updates that both read the same checkpoint would both apply the
+	// events after it, twice. fn runs once per call; a DB that retries
+	// failed transactions must run fn again from the start.
 	Update(ctx context.Context, fn func(*sql.Tx) error) error
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(*sql.Tx) error) error
