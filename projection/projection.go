@@ -118,8 +118,8 @@ type DB interface {
 	// database (or fail rather than interleave, as SERIALIZABLE ones may):
 	// a projection reads its checkpoint in fn and writes past it, and two
 	// Updates that both read the same checkpoint would both apply the
-	// events after it, twice. fn runs once per call; a DB that retries
-	// failed transactions must run fn again from the start.
+	// events after it, twice. A DB that retries a failed transaction
+	// must run fn again from the start, in the new transaction.
 	Update(ctx context.Context, fn func(*sql.Tx) error) error
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(*sql.Tx) error) error
