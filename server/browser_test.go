@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chronicle-es/chronicle/sqlite"
+	"github.com/google/uuid"
 )
 
 // The browser tests drive the UI in a real headless Chromium, the
@@ -436,5 +437,48 @@ func waitForProjections(t *testing.T, s *Server) {
 			t.Fatalf("the projections are still behind: %+v", st)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tailData is event data of each kind that the live tail must show as
+// the server's pages show it: as the event holds it.
+var tailData = []struct {
+	name, field, value string // the append's data or dataBase64, as JSON
+	shows              string // what the tail's cell must hold
+}{
+	{"text", "dataBase64", `"aGVsbG8sIDxiPndvcmxkPC9iPg=="`, "hello, <b>world</b>"},
+	{"text-bom", "dataBase64", `"77u/aGk="`, "\ufeffhi"},
+	{"binary", "dataBase64", `"//79AA=="`, "base64: //79AA=="},
+	{"surrogate", "dataBase64", `"7aCA"`, "base64: 7aCA"}, // not UTF-8 for Go
+}
+
+// TestBrowserLiveTailShowsDataAsStored appends events with each kind of
+// data, opens the live tail, which the server renders with them, then
+// appends the same again: the rows that arrive live must show each
+// event's data as the rows rendered by the server do.
+func TestBrowserLiveTailShowsDataAsStored(t *testing.T) {
+	b := browserServer(t)
+	appendAll := func() {
+		var evs []string
+		for _, d := range tailData {
+			evs = append(evs, fmt.Sprintf(`{"id":%q,"type":%q,%q:%s}`, uuid.NewString(), d.name, d.field, d.value))
+		}
+		post(t, b.ts, "/api/streams/data-1", `{"expectedRevision":"any","events":[`+strings.Join(evs, ",")+`]}`).want(t, 201, "")
+	}
+	appendAll()
+	browse(t, b.tab, "open the tail of data-1", chromedp.Navigate(b.base+"/tail?stream=data-1"))
+	waitLive(t, b.tab)
+	appendAll()
+	n := len(tailData)
+	browse(t, b.tab, "see the events arrive", chromedp.WaitVisible(fmt.Sprintf(`#tail tbody tr.new:nth-child(%d)`, n)))
+	// The data cells by revision: the server's rows hold revisions 0 to
+	// n-1, the live ones n to 2n-1.
+	cells := value(t, b.tab, chromedp.Evaluate[map[string]string](
+		`Object.fromEntries([...document.querySelectorAll("#tail tbody tr")].map(tr => [tr.cells[2].textContent, tr.cells[5].textContent]))`))
+	for i, d := range tailData {
+		rendered, live := cells[fmt.Sprint(i)], cells[fmt.Sprint(n+i)]
+		if rendered != d.shows || live != d.shows {
+			t.Errorf("%s data: the server's row shows %q, the live row %q; want %q", d.name, rendered, live, d.shows)
+		}
 	}
 }

@@ -29,10 +29,20 @@ async function postJSON(url, body) {
   return resp.json();
 }
 
+// prettyData shows an event's data as the server's pages do (ui.go's
+// prettyData): JSON indented, other text as it is, binary data in base64.
+// The API sends text that is not JSON in base64, as it does bytes.
 function prettyData(ev) {
   if (ev.data !== undefined) return JSON.stringify(ev.data, null, 2);
-  if (ev.dataBase64 !== undefined) return "base64: " + ev.dataBase64;
-  return "";
+  if (ev.dataBase64 === undefined) return "";
+  const bytes = Uint8Array.from(atob(ev.dataBase64), (c) => c.charCodeAt(0));
+  try {
+    // fatal: bytes that are not UTF-8 are binary, as utf8.Valid says;
+    // ignoreBOM: a byte order mark is part of the data, kept.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (e) {
+    return "base64: " + ev.dataBase64;
+  }
 }
 
 // shownTime shows an API time ("2006-01-02T15:04:05.000000Z") as the
