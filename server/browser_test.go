@@ -446,6 +446,13 @@ var tailData = []struct {
 	name, field, value string // the append's data or dataBase64, as JSON
 	shows              string // what the tail's cell must hold
 }{
+	// JSON as written: numbers beyond a float64's precision, keys in
+	// their order (JavaScript's objects put integer keys first), escapes
+	// and characters that encoding/json would escape for HTML.
+	{"json", "data", `{"id":12345678901234567890,"b":1.50,"2":[],"s":"<&>\u003c é","e":{}}`,
+		"{\n  \"id\": 12345678901234567890,\n  \"b\": 1.50,\n  \"2\": [],\n  \"s\": \"<&>\\u003c é\",\n  \"e\": {}\n}"},
+	{"json-escape", "data", `"\u2028 line"`, `"\u2028 line"`},
+	{"json-raw", "data", "\"\u2028 line\"", "\"\u2028 line\""}, // U+2028 itself
 	{"text", "dataBase64", `"aGVsbG8sIDxiPndvcmxkPC9iPg=="`, "hello, <b>world</b>"},
 	{"text-bom", "dataBase64", `"77u/aGk="`, "\ufeffhi"},
 	{"binary", "dataBase64", `"//79AA=="`, "base64: //79AA=="},

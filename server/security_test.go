@@ -18,6 +18,7 @@ import (
 	"github.com/chronicle-es/chronicle"
 	"github.com/chronicle-es/chronicle/examples/connectfour"
 	"github.com/chronicle-es/chronicle/memory"
+	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -64,6 +65,21 @@ func (c *sseClient) next(t *testing.T) (id, data string) {
 	}
 	t.Fatalf("the subscription ended or stalled before a message: %v", c.lines.Err())
 	return "", ""
+}
+
+// TestSubscriptionSendsDataAsStored checks that a subscription sends an
+// event's data as it is stored: the live tail shows that text, so
+// escaping <, > and & for HTML (json.Marshal's way) would show
+// escapes the event does not hold.
+func TestSubscriptionSendsDataAsStored(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	data := `{"html":"<b>&amp;</b>","escaped":"\u003c","sep":"\u2028` + "\u2028" + `"}`
+	post(t, ts, "/api/streams/a", fmt.Sprintf(`{"expectedRevision":"any","events":[{"id":%q,"type":"E","data":%s}]}`, uuid.NewString(), data)).want(t, 201, "")
+	for _, path := range []string{"/api/all/subscribe", "/api/streams/a/subscribe"} {
+		if _, got := subscribe(t, ts.URL, path, nil).next(t); !strings.Contains(got, `"data":`+data) {
+			t.Errorf("%s sends %s: want the data as stored, %s", path, got, data)
+		}
+	}
 }
 
 func TestSubscribeAllResumes(t *testing.T) {

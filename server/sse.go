@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"iter"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chronicle-es/chronicle"
@@ -264,12 +264,16 @@ func eventStreamHeaders(h http.Header) {
 }
 
 // writeEvent writes one SSE message. JSON has no raw newlines, so the
-// data fits one data: line.
+// data fits one data: line. The event's data goes as it is stored, but
+// for the spaces between its tokens: escaping <, > and & for HTML, as
+// json.Marshal does, would change what the live tail shows of it.
 func writeEvent(w http.ResponseWriter, id string, e eventJSON) error {
-	b, err := json.Marshal(e)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %s\ndata: %s\n\n", id, strings.TrimSpace(string(b)))
+	_, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", id, bytes.TrimSpace(b.Bytes()))
 	return err
 }

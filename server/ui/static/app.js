@@ -29,11 +29,68 @@ async function postJSON(url, body) {
   return resp.json();
 }
 
+// jsonTokens calls f with each token of JSON text and its index: a
+// string, one of the characters {}[],: or a run of the others (a number,
+// true, false or null), leaving out the spaces between them, until f
+// returns true.
+function jsonTokens(text, f) {
+  const token = /"[^"\\]*(?:\\.[^"\\]*)*"|[{}[\],:]|[^"{}[\],:\s]+/g;
+  for (let m = token.exec(text); m !== null; m = token.exec(text)) {
+    if (f(m[0], m.index)) return;
+  }
+}
+
+// memberText returns the JSON text of the value of the member name of the
+// object that text holds, as it is written there.
+function memberText(text, name) {
+  const key = JSON.stringify(name);
+  let depth = 0, prev = "", start = -1, value = "";
+  jsonTokens(text, (tok, i) => {
+    if (tok === "{" || tok === "[") depth++;
+    else if (tok === "}" || tok === "]") depth--;
+    if (start >= 0 && (depth === 0 || (depth === 1 && tok === ","))) {
+      value = text.slice(start, i).trim();
+      return true;
+    }
+    if (depth === 1 && tok === ":" && prev === key) start = i + 1;
+    prev = tok;
+    return false;
+  });
+  return value;
+}
+
+// indentJSON indents JSON text as Go's json.Indent does with an indent of
+// two spaces, and changes nothing else: its numbers, strings and the
+// order of its keys stay as they are written.
+function indentJSON(text) {
+  const out = [], newlines = [];
+  let depth = 0, opened = false;
+  const newline = () => newlines[depth] || (newlines[depth] = "\n" + "  ".repeat(depth));
+  jsonTokens(text, (tok) => {
+    const closes = tok === "}" || tok === "]";
+    if (closes) depth--;
+    // An empty object or array stays {} or [].
+    if (opened !== closes) out.push(newline());
+    opened = false;
+    out.push(tok);
+    if (tok === "{" || tok === "[") {
+      depth++;
+      opened = true;
+    } else if (tok === ",") out.push(newline());
+    else if (tok === ":") out.push(" ");
+    return false;
+  });
+  return out.join("");
+}
+
 // prettyData shows an event's data as the server's pages do (ui.go's
 // prettyData): JSON indented, other text as it is, binary data in base64.
-// The API sends text that is not JSON in base64, as it does bytes.
-function prettyData(ev) {
-  if (ev.data !== undefined) return JSON.stringify(ev.data, null, 2);
+// JSON is taken from raw, the text of the message that ev was parsed
+// from: JSON.parse would round numbers beyond a double's precision, put
+// integer keys first, and undo escapes. The API sends text that is not
+// JSON in base64, as it does bytes.
+function prettyData(ev, raw) {
+  if (ev.data !== undefined) return indentJSON(memberText(raw, "data"));
   if (ev.dataBase64 === undefined) return "";
   const bytes = Uint8Array.from(atob(ev.dataBase64), (c) => c.charCodeAt(0));
   try {
@@ -72,7 +129,7 @@ function startTail(table) {
     cell.append(link);
     row.append(cell, el("td", String(ev.revision)), el("td", ev.type), el("td", shownTime(ev.recorded)));
     const data = el("td");
-    data.append(el("pre", prettyData(ev)));
+    data.append(el("pre", prettyData(ev, msg.data)));
     row.append(data);
     body.prepend(row);
     while (body.rows.length > 500) body.deleteRow(-1);
