@@ -8,12 +8,14 @@ import (
 	"image/color"
 	"image/png"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -487,5 +489,106 @@ func TestBrowserLiveTailShowsDataAsStored(t *testing.T) {
 		if rendered != d.shows || live != d.shows {
 			t.Errorf("%s data: the server's row shows %q, the live row %q; want %q", d.name, rendered, live, d.shows)
 		}
+	}
+}
+
+// restartingProxy stands in front of a browser test's server as a proxy
+// does while the server restarts: from goAway until comeBack, it answers
+// every request with 502 Bad Gateway. EventSource gives up for good on
+// such an answer, where it reconnects after a dropped connection.
+type restartingProxy struct {
+	*httptest.Server
+	away    atomic.Bool
+	refused atomic.Int32
+}
+
+func newRestartingProxy(t *testing.T, b *browser) *restartingProxy {
+	p := &restartingProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.away.Load() {
+			p.refused.Add(1)
+			http.Error(w, "the server is restarting", http.StatusBadGateway)
+			return
+		}
+		b.s.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		// The tab's subscription would hold Close up until the browser
+		// goes, which comes after.
+		p.CloseClientConnections()
+		p.Close()
+	})
+	return p
+}
+
+// goAway drops the connections, and waits until the page has tried to
+// reconnect and been refused.
+func (p *restartingProxy) goAway(t *testing.T) {
+	t.Helper()
+	p.away.Store(true)
+	p.CloseClientConnections()
+	deadline := time.Now().Add(20 * time.Second)
+	for p.refused.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the page did not try to reconnect")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *restartingProxy) comeBack() { p.away.Store(false) }
+
+// TestBrowserLiveTailFollowsAfterARefusedReconnection checks that the
+// live tail, refused a reconnection, subscribes again from after the last
+// event it showed, and shows the events appended since, once each.
+func TestBrowserLiveTailFollowsAfterARefusedReconnection(t *testing.T) {
+	b := browserServer(t)
+	proxy := newRestartingProxy(t, b)
+	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, "Before", 1)).want(t, 201, "")
+	browse(t, b.tab, "open the tail", chromedp.Navigate(proxy.URL+"/tail"))
+	waitLive(t, b.tab)
+	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, "Live", 1)).want(t, 201, "")
+	browse(t, b.tab, "see the first live event", chromedp.WaitVisible(`#tail tbody tr.new`))
+
+	proxy.goAway(t)
+	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, "WhileAway", 1)).want(t, 201, "")
+	proxy.comeBack()
+	if _, err := chromedp.Run(b.tab, chromedp.Poll[bool](`document.getElementById("tail-status").textContent.startsWith("Live")`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the tail is not live again 20s after the server came back (%v): it says %q", err, value(t, b.tab, chromedp.Text(`#tail-status`)))
+	}
+	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, "AfterComingBack", 1)).want(t, 201, "")
+	browse(t, b.tab, "see the events after the restart", chromedp.WaitVisible(`#tail tbody tr.new:nth-child(3)`))
+	types := value(t, b.tab, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#tail tbody tr")].map(tr => tr.cells[3].textContent)`))
+	if want := []string{"AfterComingBack", "WhileAway", "Live", "Before"}; !slices.Equal(types, want) {
+		t.Errorf("the tail shows %q, want %q", types, want)
+	}
+}
+
+// TestBrowserGameFollowsAfterARefusedReconnection checks that a game's
+// window, refused a reconnection, goes on showing the other window's
+// moves once the server is back.
+func TestBrowserGameFollowsAfterARefusedReconnection(t *testing.T) {
+	b := browserServer(t)
+	proxy := newRestartingProxy(t, b)
+	game := post(t, b.ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "").json(t)
+	move := func(player, column string) {
+		post(t, b.ts, "/api/games/"+game["id"].(string)+"/moves", fmt.Sprintf(`{"player":%q,"column":%q}`, player, column)).want(t, 200, "")
+	}
+	browse(t, b.tab, "open the game as alan", chromedp.Navigate(proxy.URL+"/games/"+game["id"].(string)+"?as=alan"), chromedp.WaitVisible(`#board`))
+	move("ada", "A")
+	browse(t, b.tab, "see ada's first move", chromedp.WaitVisible(cell(0, 5, "red")))
+
+	proxy.goAway(t)
+	move("alan", "B") // from alan's other window
+	proxy.comeBack()
+	move("ada", "A")
+	wait, cancel := context.WithTimeout(b.tab, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wait, chromedp.WaitVisible(cell(0, 4, "red"))); err != nil {
+		t.Fatalf("20s after the server came back, alan's window does not show ada's move (%v): its banner says %q", err, value(t, b.tab, chromedp.Text(`#banner`)))
+	}
+	if banner := value(t, b.tab, chromedp.Text(`#banner`)); banner != "alan to play (you)" || count(t, b.tab, "#log li") != 4 {
+		t.Errorf("alan's window says %q with %d events, want alan to play (you) with 4", banner, count(t, b.tab, "#log li"))
 	}
 }

@@ -109,31 +109,72 @@ function shownTime(recorded) {
   return recorded.replace("T", " ").replace(/Z$/, " UTC");
 }
 
+// reopenMillis is how long follow waits before it subscribes again, as
+// long as the server's retry tells EventSource to wait.
+const reopenMillis = 2000;
+
+// follow subscribes to url, a subscription of the API whose "from"
+// parameter says where it starts, and calls on.message with each event's
+// message, on.open when connected and on.lost when not. EventSource
+// reconnects by itself when the connection drops, resuming after the last
+// event with Last-Event-ID, but gives up for good when it is answered with
+// something other than an event stream: a proxy's 502 while the server
+// restarts, 503 when the server serves too many subscriptions. follow then
+// subscribes again, from after the last event received (each event's id
+// is its position or revision), so that the page goes on showing events,
+// none missed or repeated.
+function follow(url, on) {
+  let last = "";
+  const open = () => {
+    const u = new URL(url, location.href);
+    if (last !== "") u.searchParams.set("from", String(BigInt(last) + 1n));
+    const source = new EventSource(u);
+    source.onopen = () => on.open && on.open();
+    source.onerror = (e) => {
+      // The server's own "error" events carry data: they are shown by
+      // the listener below, and the connection goes on or ends after.
+      if (e.data) return;
+      if (on.lost) on.lost();
+      if (source.readyState === EventSource.CLOSED) setTimeout(open, reopenMillis);
+    };
+    source.addEventListener("error", (msg) => {
+      if (msg.data && on.failed) on.failed(JSON.parse(msg.data).error);
+    });
+    source.onmessage = (msg) => {
+      last = msg.lastEventId;
+      on.message(msg);
+    };
+  };
+  open();
+}
+
 // Live tail: prepend each event that arrives.
 function startTail(table) {
   const status = document.getElementById("tail-status");
   const body = table.tBodies[0];
-  const source = new EventSource(table.dataset.source);
-  source.onopen = () => { status.textContent = "Live: new events appear at the top."; };
-  source.onerror = () => { status.textContent = "Connection lost: reconnecting…"; };
-  source.addEventListener("error", (msg) => {
-    if (msg.data) status.textContent = JSON.parse(msg.data).error;
+  follow(table.dataset.source, {
+    open: () => { status.textContent = "Live: new events appear at the top."; },
+    lost: () => { status.textContent = "Connection lost: reconnecting…"; },
+    failed: (error) => { status.textContent = error; },
+    message: (msg) => showEvent(body, msg),
   });
-  source.onmessage = (msg) => {
-    const ev = JSON.parse(msg.data);
-    const row = el("tr", undefined, "new");
-    row.append(el("td", String(ev.position)));
-    const link = el("a", ev.stream);
-    link.href = "/streams/" + encodeURIComponent(ev.stream);
-    const cell = el("td");
-    cell.append(link);
-    row.append(cell, el("td", String(ev.revision)), el("td", ev.type), el("td", shownTime(ev.recorded)));
-    const data = el("td");
-    data.append(el("pre", prettyData(ev, msg.data)));
-    row.append(data);
-    body.prepend(row);
-    while (body.rows.length > 500) body.deleteRow(-1);
-  };
+}
+
+// showEvent puts the event of a message at the top of the tail.
+function showEvent(body, msg) {
+  const ev = JSON.parse(msg.data);
+  const row = el("tr", undefined, "new");
+  row.append(el("td", String(ev.position)));
+  const link = el("a", ev.stream);
+  link.href = "/streams/" + encodeURIComponent(ev.stream);
+  const cell = el("td");
+  cell.append(link);
+  row.append(cell, el("td", String(ev.revision)), el("td", ev.type), el("td", shownTime(ev.recorded)));
+  const data = el("td");
+  data.append(el("pre", prettyData(ev, msg.data)));
+  row.append(data);
+  body.prepend(row);
+  while (body.rows.length > 500) body.deleteRow(-1);
 }
 
 // New game form: create it, then open it as player one.
@@ -227,13 +268,14 @@ function startGame(root) {
 
   // Follow the game's stream from the next revision: each new event
   // means the other window moved.
-  const source = new EventSource("/api/streams/" + encodeURIComponent(game.stream) + "/subscribe?from=" + (game.revision + 1));
   // A winning move brings two events at once: refresh once for both.
   let pending = null;
-  source.onmessage = () => {
-    clearTimeout(pending);
-    pending = setTimeout(refresh, 25);
-  };
+  follow("/api/streams/" + encodeURIComponent(game.stream) + "/subscribe?from=" + (game.revision + 1), {
+    message: () => {
+      clearTimeout(pending);
+      pending = setTimeout(refresh, 25);
+    },
+  });
   render();
 }
 
