@@ -538,15 +538,23 @@ func (p *restartingProxy) goAway(t *testing.T) {
 
 func (p *restartingProxy) comeBack() { p.away.Store(false) }
 
+// tailBehindProxy appends an event of type typ to order-1, and opens the
+// tail at path behind a restartingProxy.
+func tailBehindProxy(t *testing.T, path, typ string) (*browser, *restartingProxy) {
+	t.Helper()
+	b := browserServer(t)
+	proxy := newRestartingProxy(t, b)
+	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, typ, 1)).want(t, 201, "")
+	browse(t, b.tab, "open the tail", chromedp.Navigate(proxy.URL+path))
+	waitLive(t, b.tab)
+	return b, proxy
+}
+
 // TestBrowserLiveTailFollowsAfterARefusedReconnection checks that the
 // live tail, refused a reconnection, subscribes again from after the last
 // event it showed, and shows the events appended since, once each.
 func TestBrowserLiveTailFollowsAfterARefusedReconnection(t *testing.T) {
-	b := browserServer(t)
-	proxy := newRestartingProxy(t, b)
-	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, "Before", 1)).want(t, 201, "")
-	browse(t, b.tab, "open the tail", chromedp.Navigate(proxy.URL+"/tail"))
-	waitLive(t, b.tab)
+	b, proxy := tailBehindProxy(t, "/tail", "Before")
 	post(t, b.ts, "/api/streams/order-1", appendBody(`"any"`, "Live", 1)).want(t, 201, "")
 	browse(t, b.tab, "see the first live event", chromedp.WaitVisible(`#tail tbody tr.new`))
 
@@ -590,5 +598,32 @@ func TestBrowserGameFollowsAfterARefusedReconnection(t *testing.T) {
 	}
 	if banner := value(t, b.tab, chromedp.Text(`#banner`)); banner != "alan to play (you)" || count(t, b.tab, "#log li") != 4 {
 		t.Errorf("alan's window says %q with %d events, want alan to play (you) with 4", banner, count(t, b.tab, "#log li"))
+	}
+}
+
+// TestBrowserLiveTailShowsWhySubscriptionFails tombstones the stream that
+// a tail follows: its next subscription fails, and the server says why in
+// the stream before it ends it. The tail must show that, not a lost
+// connection, while it tries again.
+func TestBrowserLiveTailShowsWhySubscriptionFails(t *testing.T) {
+	b, proxy := tailBehindProxy(t, "/tail?stream=order-1", "E")
+	do(t, b.ts, req{method: "DELETE", path: "/api/streams/order-1?tombstone=true"}).want(t, 204, "")
+	// The tail reconnects 2 s later, and is told, and again 2 s after
+	// that: over two tries, the status says why nearly all the time (it
+	// says Live for the moment between a connection and its error).
+	proxy.CloseClientConnections()
+	time.Sleep(2500 * time.Millisecond)
+	const samples = 40
+	shown, statuses := 0, map[string]int{}
+	for range samples {
+		time.Sleep(100 * time.Millisecond)
+		status := value(t, b.tab, chromedp.Text(`#tail-status`))
+		statuses[status]++
+		if strings.Contains(status, "tombstoned") {
+			shown++
+		}
+	}
+	if shown < samples*3/4 {
+		t.Errorf("the tail's status told why in %d of %d samples: %v", shown, samples, statuses)
 	}
 }

@@ -129,16 +129,24 @@ function follow(url, on) {
     const u = new URL(url, location.href);
     if (last !== "") u.searchParams.set("from", String(BigInt(last) + 1n));
     const source = new EventSource(u);
-    source.onopen = () => on.open && on.open();
+    // told is set when the server has said why the subscription fails,
+    // in an "error" event: it then ends the connection, which is no news.
+    let told = false;
+    source.onopen = () => {
+      told = false;
+      if (on.open) on.open();
+    };
     source.onerror = (e) => {
       // The server's own "error" events carry data: they are shown by
-      // the listener below, and the connection goes on or ends after.
+      // the listener below.
       if (e.data) return;
-      if (on.lost) on.lost();
+      if (on.lost && !told) on.lost();
       if (source.readyState === EventSource.CLOSED) setTimeout(open, reopenMillis);
     };
     source.addEventListener("error", (msg) => {
-      if (msg.data && on.failed) on.failed(JSON.parse(msg.data).error);
+      if (!msg.data) return;
+      told = true;
+      if (on.failed) on.failed(JSON.parse(msg.data).error);
     });
     source.onmessage = (msg) => {
       last = msg.lastEventId;
