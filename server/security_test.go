@@ -322,6 +322,19 @@ func TestUIEscapesEventContents(t *testing.T) {
 	}
 }
 
+// TestUIShowsMetadataAsStored checks that a stream's page shows an
+// event's metadata as it holds it: <, > and & are the template's to
+// escape, as markup; escaped for JSON too, they showed as \u003c.
+func TestUIShowsMetadataAsStored(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/order-1", fmt.Sprintf(`{"expectedRevision":"any","events":[{"id":%q,"type":"E","data":{},"metadata":{"note":"<b>R&D</b>"}}]}`,
+		uuid.NewString())).want(t, 201, "")
+	page := get(t, ts, "/streams/order-1").want(t, 200, "").body
+	if shown := "&#34;note&#34;: &#34;&lt;b&gt;R&amp;D&lt;/b&gt;&#34;"; !strings.Contains(page, shown) {
+		t.Errorf("the stream's page does not show the metadata as stored, %s:\n%s", shown, page)
+	}
+}
+
 // grpcRecorder is a GRPCServer that notes the calls it was given.
 type grpcRecorder struct{ calls int }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -35,16 +36,10 @@ type ui struct {
 
 func newUI(s *Server) (*ui, error) {
 	funcs := template.FuncMap{
-		"pretty": prettyData,
-		"prettyMeta": func(m chronicle.Metadata) string {
-			if len(m) == 0 {
-				return ""
-			}
-			b, _ := json.MarshalIndent(m, "", "  ")
-			return string(b)
-		},
-		"time":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") },
-		"streamURL": func(stream string) string { return "/streams/" + url.PathEscape(stream) },
+		"pretty":     prettyData,
+		"prettyMeta": prettyMeta,
+		"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") },
+		"streamURL":  func(stream string) string { return "/streams/" + url.PathEscape(stream) },
 	}
 	u := &ui{s: s, pages: map[string]*template.Template{}}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(uiFiles, "ui/templates/layout.html")
@@ -138,6 +133,21 @@ func prettyData(data []byte) string {
 		return string(data)
 	}
 	return "base64: " + base64.StdEncoding.EncodeToString(data)
+}
+
+// prettyMeta shows event metadata for people, as indented JSON. Its text
+// is not escaped for HTML, as json.Marshal would (a "<" would show as
+// \u003c): that is the template's job.
+func prettyMeta(m chronicle.Metadata) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	enc.Encode(m) // a map of strings: nothing to fail on
+	return strings.TrimSuffix(buf.String(), "\n")
 }
 
 // bar is one bar of the append-rate chart.
