@@ -498,13 +498,17 @@ func TestBrowserLiveTailShowsDataAsStored(t *testing.T) {
 // such an answer, where it reconnects after a dropped connection.
 type restartingProxy struct {
 	*httptest.Server
-	away    atomic.Bool
-	refused atomic.Int32
+	away       atomic.Bool
+	refused    atomic.Int32
+	subscribes atomic.Int32 // requests to subscribe, answered or not
 }
 
 func newRestartingProxy(t *testing.T, b *browser) *restartingProxy {
 	p := &restartingProxy{}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/subscribe") {
+			p.subscribes.Add(1)
+		}
 		if p.away.Load() {
 			p.refused.Add(1)
 			http.Error(w, "the server is restarting", http.StatusBadGateway)
@@ -625,5 +629,26 @@ func TestBrowserLiveTailShowsWhySubscriptionFails(t *testing.T) {
 	}
 	if shown < samples*3/4 {
 		t.Errorf("the tail's status told why in %d of %d samples: %v", shown, samples, statuses)
+	}
+}
+
+// TestBrowserLiveTailStopsWhenStreamTombstoned: a stream's tail whose
+// stream is tombstoned is told so by the server, shows why, and stops:
+// the stream can never have events again, and subscribing again and
+// again would only be told the same.
+func TestBrowserLiveTailStopsWhenStreamTombstoned(t *testing.T) {
+	b, proxy := tailBehindProxy(t, "/tail?stream=order-1", "E")
+	do(t, b.ts, req{method: "DELETE", path: "/api/streams/order-1?tombstone=true"}).want(t, 204, "")
+	if _, err := chromedp.Run(b.tab, chromedp.Poll[bool](`document.getElementById("tail-status").textContent.includes("tombstoned")`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the tail does not say why it stopped 10 s after the tombstone (%v): it says %q", err, value(t, b.tab, chromedp.Text(`#tail-status`)))
+	}
+	before := proxy.subscribes.Load()
+	time.Sleep(6 * time.Second)
+	if n := proxy.subscribes.Load() - before; n != 0 {
+		t.Errorf("the tail of a tombstoned stream subscribed %d more times in 6 s", n)
+	}
+	if status := value(t, b.tab, chromedp.Text(`#tail-status`)); !strings.Contains(status, "tombstoned") {
+		t.Errorf("the tail's status says %q, want why it stopped", status)
 	}
 }

@@ -146,7 +146,11 @@ function follow(url, on) {
     source.addEventListener("error", (msg) => {
       if (!msg.data) return;
       told = true;
-      if (on.failed) on.failed(JSON.parse(msg.data).error);
+      const err = JSON.parse(msg.data);
+      // A tombstoned stream never has events again: subscribing again
+      // would only be told so again.
+      if (err.code === "stream_deleted") source.close();
+      if (on.failed) on.failed(err.error);
     });
     source.onmessage = (msg) => {
       last = msg.lastEventId;
