@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"image/color"
 	"image/png"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -467,9 +469,10 @@ var tailData = []struct {
 // event's data as the rows rendered by the server do.
 func TestBrowserLiveTailShowsDataAsStored(t *testing.T) {
 	b := browserServer(t)
+	all := append(slices.Clone(tailData), largeTailData()...)
 	appendAll := func() {
 		var evs []string
-		for _, d := range tailData {
+		for _, d := range all {
 			evs = append(evs, fmt.Sprintf(`{"id":%q,"type":%q,%q:%s}`, uuid.NewString(), d.name, d.field, d.value))
 		}
 		post(t, b.ts, "/api/streams/data-1", `{"expectedRevision":"any","events":[`+strings.Join(evs, ",")+`]}`).want(t, 201, "")
@@ -478,17 +481,40 @@ func TestBrowserLiveTailShowsDataAsStored(t *testing.T) {
 	browse(t, b.tab, "open the tail of data-1", chromedp.Navigate(b.base+"/tail?stream=data-1"))
 	waitLive(t, b.tab)
 	appendAll()
-	n := len(tailData)
+	n := len(all)
 	browse(t, b.tab, "see the events arrive", chromedp.WaitVisible(fmt.Sprintf(`#tail tbody tr.new:nth-child(%d)`, n)))
 	// The data cells by revision: the server's rows hold revisions 0 to
 	// n-1, the live ones n to 2n-1.
 	cells := value(t, b.tab, chromedp.Evaluate[map[string]string](
 		`Object.fromEntries([...document.querySelectorAll("#tail tbody tr")].map(tr => [tr.cells[2].textContent, tr.cells[5].textContent]))`))
-	for i, d := range tailData {
+	short := func(s string) string {
+		if len(s) > 200 {
+			return fmt.Sprintf("%d bytes ending %q", len(s), s[len(s)-120:])
+		}
+		return strconv.Quote(s)
+	}
+	for i, d := range all {
 		rendered, live := cells[fmt.Sprint(i)], cells[fmt.Sprint(n+i)]
 		if rendered != d.shows || live != d.shows {
-			t.Errorf("%s data: the server's row shows %q, the live row %q; want %q", d.name, rendered, live, d.shows)
+			t.Errorf("%s data: the server's row shows %s, the live row %s; want %s", d.name, short(rendered), short(live), short(d.shows))
 		}
+	}
+}
+
+// largeTailData is data over what a row shows (maxShownData): shortened
+// alike by the server and the live tail, cut where a character starts.
+func largeTailData() []struct{ name, field, value, shows string } {
+	note := func(n int) string {
+		return fmt.Sprintf("\n… shortened: the data is %d bytes; the API's read of the event has it all", n)
+	}
+	str := `"` + strings.Repeat("é", maxShownData/2+10) + `"`
+	text := strings.Repeat("€", maxShownData/3+10) // three bytes each
+	binary := bytes.Repeat([]byte{0xff, 0x00}, maxShownData)
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	return []struct{ name, field, value, shows string }{
+		{"large-json", "data", str, `"` + strings.Repeat("é", maxShownData/2-1) + note(len(str))},
+		{"large-text", "dataBase64", strconv.Quote(b64([]byte(text))), strings.Repeat("€", maxShownData/3) + note(len(text))},
+		{"large-binary", "dataBase64", strconv.Quote(b64(binary)), "base64: " + b64(binary[:maxShownData]) + note(len(binary))},
 	}
 }
 

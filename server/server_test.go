@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -765,6 +767,31 @@ func TestAppendMetrics(t *testing.T) {
 				}
 			}
 			t.Errorf("metrics lack %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
+
+// TestPrettyDataShortensLargeData: a page shows at most maxShownData
+// bytes of an event's data, cut where a character starts, and says how
+// long it is; smaller data is shown whole.
+func TestPrettyDataShortensLargeData(t *testing.T) {
+	note := func(n int) string {
+		return fmt.Sprintf("\n… shortened: the data is %d bytes; the API's read of the event has it all", n)
+	}
+	// A JSON string of two-byte characters: the cut falls inside one.
+	str := []byte(`"` + strings.Repeat("é", maxShownData) + `"`)
+	binary := bytes.Repeat([]byte{0xff, 0x00}, maxShownData)
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"json", str, `"` + strings.Repeat("é", maxShownData/2-1) + note(len(str))},
+		{"binary", binary, "base64: " + base64.StdEncoding.EncodeToString(binary[:maxShownData]) + note(len(binary))},
+		{"at the limit", bytes.Repeat([]byte("a"), maxShownData), strings.Repeat("a", maxShownData)},
+	} {
+		if got := prettyData(tt.data); got != tt.want {
+			t.Errorf("%s: prettyData of %d bytes gave %d bytes, ending %q; want %d, ending %q", tt.name, len(tt.data), len(got), got[max(len(got)-90, 0):], len(tt.want), tt.want[max(len(tt.want)-90, 0):])
 		}
 	}
 }

@@ -118,9 +118,18 @@ func (u *ui) static(w http.ResponseWriter, r *http.Request) {
 	http.ServeFileFS(w, r, u.assets, name)
 }
 
+// maxShownData is how much of an event's data a page shows. Events may
+// be many MiB (16 by default), and a page of them, or a tail of 500, would
+// take the server and the browser gigabytes; the API reads them whole.
+const maxShownData = 64 << 10
+
 // prettyData shows event data for people: JSON indented, other text as
-// it is, and binary data in base64. Escaping is the template's job.
+// it is, and binary data in base64; data over maxShownData is shortened.
+// Escaping is the template's job.
 func prettyData(data []byte) string {
+	if len(data) > maxShownData {
+		return shortened(data)
+	}
 	switch {
 	case len(data) == 0:
 		return ""
@@ -133,6 +142,25 @@ func prettyData(data []byte) string {
 		return string(data)
 	}
 	return "base64: " + base64.StdEncoding.EncodeToString(data)
+}
+
+// shortened shows the first maxShownData bytes of data, cut where a
+// character starts, as text if they are UTF-8 and else in base64 (not
+// indented: a part of JSON is not JSON), and says how long the data is.
+// The live tail's script shortens the same way.
+func shortened(data []byte) string {
+	note := fmt.Sprintf("\n… shortened: the data is %d bytes; the API's read of the event has it all", len(data))
+	head := data[:maxShownData]
+	for range utf8.UTFMax - 1 {
+		if utf8.Valid(head) {
+			return string(head) + note
+		}
+		head = head[:len(head)-1]
+	}
+	if utf8.Valid(head) {
+		return string(head) + note
+	}
+	return "base64: " + base64.StdEncoding.EncodeToString(data[:maxShownData]) + note
 }
 
 // prettyMeta shows event metadata for people, as indented JSON. Its text

@@ -90,9 +90,14 @@ function indentJSON(text) {
 // integer keys first, and undo escapes. The API sends text that is not
 // JSON in base64, as it does bytes.
 function prettyData(ev, raw) {
-  if (ev.data !== undefined) return indentJSON(memberText(raw, "data"));
+  if (ev.data !== undefined) {
+    const text = memberText(raw, "data");
+    const bytes = new TextEncoder().encode(text);
+    return bytes.length > maxShownData ? shortened(bytes) : indentJSON(text);
+  }
   if (ev.dataBase64 === undefined) return "";
   const bytes = Uint8Array.from(atob(ev.dataBase64), (c) => c.charCodeAt(0));
+  if (bytes.length > maxShownData) return shortened(bytes);
   try {
     // fatal: bytes that are not UTF-8 are binary, as utf8.Valid says;
     // ignoreBOM: a byte order mark is part of the data, kept.
@@ -100,6 +105,29 @@ function prettyData(ev, raw) {
   } catch (e) {
     return "base64: " + ev.dataBase64;
   }
+}
+
+// maxShownData is how much of an event's data a row shows, as on the
+// server's pages (maxShownData in ui.go): an event may be many MiB.
+const maxShownData = 64 * 1024;
+
+// shortened shows the first maxShownData bytes of data, cut where a
+// character starts, as text if they are UTF-8 and else in base64, and
+// says how long the data is, as the server's pages do (shortened in
+// ui.go).
+function shortened(bytes) {
+  const note = "\n… shortened: the data is " + bytes.length + " bytes; the API's read of the event has it all";
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  for (let cut = 0; cut < 4; cut++) {
+    try {
+      return decoder.decode(bytes.subarray(0, maxShownData - cut)) + note;
+    } catch (e) {
+      // cut in the middle of a character, or not text: try shorter
+    }
+  }
+  let bin = "";
+  for (const b of bytes.subarray(0, maxShownData)) bin += String.fromCharCode(b);
+  return "base64: " + btoa(bin) + note;
 }
 
 // shownTime shows an API time ("2006-01-02T15:04:05.000000Z") as the
