@@ -620,13 +620,17 @@ func TestStoredNamesCannotDriveTheTerminal(t *testing.T) {
 	}
 }
 
-// TestTypedNamesCannotDriveTheTerminal types names that the rules take
-// but that hold a format character, here the right-to-left override
-// U+202E, which turns the rest of a line around on a terminal: every line
-// that names the player shows it as cli.Printable does, quoted.
+// TestTypedNamesCannotDriveTheTerminal types names that hold the
+// right-to-left override U+202E, which turns the rest of a line around
+// on a terminal: the rules refuse them, and the lines that answer show
+// them as cli.Printable does, quoted. (Stored names that hold one, from
+// before the rules refused them, are shown quoted too: see the tests of
+// stored names above.)
 func TestTypedNamesCannotDriveTheTerminal(t *testing.T) {
-	r := runIn(t, "al\u202eice\nAL\u202eICE\nbob\nq\n", nil, "--store", "memory:")
-	r.must(t, exitUnfinished, `"al\u202eice" (X) against bob (O)`)
+	// A right-to-left override is refused as a name (it turns text
+	// around), for either player, and the refusal prints it escaped.
+	r := runIn(t, "al\u202eice\nalice\nAL\u202eICE\nbob\nq\n", nil, "--store", "memory:")
+	r.must(t, exitUnfinished, "cannot be seen", `"al\u202eice"`, `"AL\u202eICE"`, "alice (X) against bob (O)")
 	if all := r.out + r.errOut; strings.Contains(all, "\u202e") {
 		t.Errorf("a typed name's format character is printed as it is:\n%q", all)
 	}

@@ -117,10 +117,31 @@ func ValidatePlayerName(name string) error {
 		return refuse(ErrInvalidPlayerName, "a name must be text (it is not valid UTF-8)")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return refuse(ErrInvalidPlayerName, "a name cannot hold control characters")
+	case strings.ContainsFunc(name, unseen):
+		return refuse(ErrInvalidPlayerName, "a name cannot hold characters that cannot be seen or that turn text around (zero-width spaces, direction marks, line separators)")
 	case utf8.RuneCountInString(name) > MaxNameLength:
 		return refuse(ErrInvalidPlayerName, fmt.Sprintf("a name has at most %d characters", MaxNameLength))
 	}
 	return nil
+}
+
+// unseen reports whether r is a character that cannot be seen, or that
+// changes how the text around it is drawn: with one, two names that look
+// alike would name two players, and a name could draw another. The
+// joiners (U+200C, U+200D), which some scripts and emoji are written
+// with, are not among them.
+func unseen(r rune) bool {
+	switch {
+	case r == '\u200b', r == '\u2060', r == '\ufeff': // zero-width space, word joiner, BOM
+		return true
+	case r == '\u061c', r == '\u200e', r == '\u200f': // direction marks
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069': // direction embeddings, overrides, isolates
+		return true
+	case r == '\u2028', r == '\u2029': // line and paragraph separators
+		return true
+	}
+	return false
 }
 
 // SamePlayers reports whether two names would name the same player. Case

@@ -91,6 +91,18 @@ func TestStartGame(t *testing.T) {
 			wantErr: cf.ErrInvalidPlayerName, wantMsg: "needs a name"},
 		{name: "ErrControlCharacter", when: cf.StartGame{PlayerOne: "al\x1b[31mice", PlayerTwo: "bob"},
 			wantErr: cf.ErrInvalidPlayerName, wantMsg: "control characters"},
+		// Characters that cannot be seen, or that turn the text around,
+		// would let two names that look alike name two players (and
+		// play each other), or one name draw another on the board.
+		{name: "ErrZeroWidthSpace", when: cf.StartGame{PlayerOne: "alice", PlayerTwo: "alice\u200b"},
+			wantErr: cf.ErrInvalidPlayerName, wantMsg: "cannot be seen"},
+		{name: "ErrRightToLeftOverride", when: cf.StartGame{PlayerOne: "al\u202eecila", PlayerTwo: "bob"},
+			wantErr: cf.ErrInvalidPlayerName, wantMsg: "cannot be seen"},
+		{name: "ErrLineSeparator", when: cf.StartGame{PlayerOne: "ali\u2028ce", PlayerTwo: "bob"},
+			wantErr: cf.ErrInvalidPlayerName, wantMsg: "cannot be seen"},
+		// Joiners are part of how some scripts and emoji are written.
+		{name: "JoinersAllowed", when: cf.StartGame{PlayerOne: "\u0645\u06cc\u200c\u0631\u0627", PlayerTwo: "\U0001F469\u200d\U0001F52C"},
+			then: []cf.Event{cf.GameStarted{PlayerOne: "\u0645\u06cc\u200c\u0631\u0627", PlayerTwo: "\U0001F469\u200d\U0001F52C"}}},
 		{name: "ErrNotUTF8", when: cf.StartGame{PlayerOne: "al\xffice", PlayerTwo: "bob"},
 			wantErr: cf.ErrInvalidPlayerName, wantMsg: "UTF-8"},
 		{name: "ErrTooLong", when: cf.StartGame{PlayerOne: strings.Repeat("a", cf.MaxNameLength+1), PlayerTwo: "bob"},
