@@ -320,3 +320,23 @@ func TestStaticServesFilesOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestUITimesAlike: every page shows times as the stream's page does,
+// "2006-01-02 15:04:05.000000 UTC", not as the API writes them.
+func TestUITimesAlike(t *testing.T) {
+	_, ts := newTestServer(t, nil, nil)
+	post(t, ts, "/api/streams/order-1", appendBody(`"any"`, "Placed", 1)).want(t, 201, "")
+	post(t, ts, "/api/games", `{"playerOne":"ada","playerTwo":"alan"}`).want(t, 201, "")
+	shown := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC`)
+	api := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	// The dashboard's bars are labelled by minute, in UTC too.
+	if dash := get(t, ts, "/").want(t, 200, "").body; !regexp.MustCompile(`\d\d:\d\d UTC: \d+ events`).MatchString(dash) {
+		t.Errorf("the dashboard's bars are not labelled by minute in UTC:\n%s", dash)
+	}
+	for _, path := range []string{"/streams", "/games", "/streams/order-1", "/tail"} {
+		page := get(t, ts, path).want(t, 200, "").body
+		if !shown.MatchString(page) || api.MatchString(page) {
+			t.Errorf("%s shows times as %q, want as %q", path, api.FindString(page), "2006-01-02 15:04:05.000000 UTC")
+		}
+	}
+}

@@ -39,7 +39,16 @@ func newUI(s *Server) (*ui, error) {
 		"pretty":     prettyData,
 		"prettyMeta": prettyMeta,
 		"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") },
-		"streamURL":  func(stream string) string { return "/streams/" + url.PathEscape(stream) },
+		// apiTime shows a time as the API writes it (recordedFormat) as
+		// "time" does; anything else as it is.
+		"apiTime": func(s string) string {
+			t, err := time.Parse(recordedFormat, s)
+			if err != nil {
+				return s
+			}
+			return t.UTC().Format("2006-01-02 15:04:05.000000 UTC")
+		},
+		"streamURL": func(stream string) string { return "/streams/" + url.PathEscape(stream) },
 	}
 	u := &ui{s: s, pages: map[string]*template.Template{}}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(uiFiles, "ui/templates/layout.html")
@@ -200,7 +209,7 @@ func chart(rate []uint64, now time.Time) []bar {
 			h = max(h, 1)
 		}
 		out[i] = bar{X: float64(i) * w, Y: height - h, W: w - 2, H: h,
-			Label: fmt.Sprintf("%s: %d events", start.Add(time.Duration(i)*time.Minute).Local().Format("15:04"), n)}
+			Label: fmt.Sprintf("%s: %d events", start.Add(time.Duration(i)*time.Minute).UTC().Format("15:04 UTC"), n)}
 	}
 	return out
 }
