@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -129,9 +128,9 @@ func (f *Fixture) rows(query string, args ...any) [][]any {
 }
 
 // ThenRows catches up, then checks that query returns want. Values are
-// compared by their printed form, so that 1 matches int64(1) and "a"
-// matches []byte("a"). It then rebuilds the projection and checks the
-// same rows again.
+// compared one by one by their printed form, so that 1 matches int64(1)
+// and "a" matches []byte("a"); a NULL matches only nil. It then rebuilds
+// the projection and checks the same rows again.
 func (f *Fixture) ThenRows(query string, want [][]any, args ...any) *Fixture {
 	f.tb.Helper()
 	got := f.Rows(query, args...)
@@ -149,41 +148,99 @@ func (f *Fixture) ThenRows(query string, want [][]any, args ...any) *Fixture {
 	return f
 }
 
+// compare returns what differs between the rows got and want, or "" when
+// they hold the same values, compared one by one.
 func compare(got, want [][]any) string {
-	g, w := printRows(got), printRows(want)
-	if reflect.DeepEqual(g, w) {
+	if sameRows(got, want) {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "got %d rows, want %d:\n", len(g), len(w))
-	for i := range max(len(g), len(w)) {
-		gs, ws := "(none)", "(none)"
-		if i < len(g) {
-			gs = g[i]
-		}
-		if i < len(w) {
-			ws = w[i]
-		}
+	fmt.Fprintf(&b, "got %d rows, want %d:\n", len(got), len(want))
+	for i := range max(len(got), len(want)) {
+		gs, ws := printRow(got, i, printValue), printRow(want, i, printValue)
 		mark := "  "
-		if gs != ws {
+		if i >= len(got) || i >= len(want) || !sameRow(got[i], want[i]) {
 			mark = "! "
+			if gs == ws || unclear(got, i) || unclear(want, i) {
+				// Printed plain, the rows would not show where a value
+				// ends, or which is a NULL: show each value as Go does,
+				// text quoted.
+				gs, ws = printRow(got, i, goValue), printRow(want, i, goValue)
+			}
 		}
 		fmt.Fprintf(&b, "%srow %d: got %s, want %s\n", mark, i, gs, ws)
 	}
 	return b.String()
 }
 
-func printRows(rows [][]any) []string {
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		parts := make([]string, len(r))
-		for j, v := range r {
-			if b, ok := v.([]byte); ok {
-				v = string(b)
-			}
-			parts[j] = fmt.Sprintf("%v", v)
-		}
-		out[i] = "(" + strings.Join(parts, ", ") + ")"
+func sameRows(got, want [][]any) bool {
+	if len(got) != len(want) {
+		return false
 	}
-	return out
+	for i := range got {
+		if !sameRow(got[i], want[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRow compares two rows value by value, each by its printed form,
+// and not as printed whole: a value that holds ", " must not match the
+// two values that print like it. NULL (nil) matches only NULL, not the
+// text "<nil>".
+func sameRow(got, want []any) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for j := range got {
+		if (got[j] == nil) != (want[j] == nil) || printValue(got[j]) != printValue(want[j]) {
+			return false
+		}
+	}
+	return true
+}
+
+// unclear reports whether rows[i] has a value that its plain print does
+// not tell apart from its neighbours: empty, or holding ", ".
+func unclear(rows [][]any, i int) bool {
+	if i >= len(rows) {
+		return false
+	}
+	for _, v := range rows[i] {
+		if p := printValue(v); p == "" || strings.Contains(p, ", ") {
+			return true
+		}
+	}
+	return false
+}
+
+// printRow prints the values of rows[i], each with value: (post-1,
+// Hello), or (none) when there is no such row.
+func printRow(rows [][]any, i int, value func(any) string) string {
+	if i >= len(rows) {
+		return "(none)"
+	}
+	parts := make([]string, len(rows[i]))
+	for j, v := range rows[i] {
+		parts[j] = value(v)
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// printValue is the printed form that values are compared by, in which
+// "a" and []byte("a") are alike, and so are 1 and int64(1).
+func printValue(v any) string {
+	if b, ok := v.([]byte); ok {
+		v = string(b)
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+// goValue prints v as Go does, with text quoted.
+func goValue(v any) string {
+	if b, ok := v.([]byte); ok {
+		v = string(b)
+	}
+	return fmt.Sprintf("%#v", v)
 }
