@@ -7,7 +7,7 @@
 //			Given(Opened{Owner: "ann"}, Deposited{Amount: 10}).
 //			When(Withdraw{Amount: 4}).
 //			Then(Withdrawn{Amount: 4}).
-//			ThenState(Account{Open: true, Balance: 6})
+//			ThenState(Account{Open: true, Owner: "ann", Balance: 6})
 //	}
 //
 //	func TestOverdraw(t *testing.T) {
