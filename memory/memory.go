@@ -214,6 +214,12 @@ func (s *Store) ReadAll(ctx context.Context, opts chronicle.ReadAllOptions) iter
 		return catchup.ReadAll(ctx, source{s}, opts)
 	}
 	return func(yield func(chronicle.RecordedEvent, error) bool) {
+		// Before the log's length, as a forward read does: a caller that
+		// gave up must not be told that there is nothing to read.
+		if err := ctx.Err(); err != nil {
+			yield(chronicle.RecordedEvent{}, err)
+			return
+		}
 		log, _, _ := s.snapshot("")
 		n := 0
 		// A limit below zero is no limit, as it is forwards.

@@ -1,6 +1,8 @@
 package memory_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/chronicle-es/chronicle"
@@ -29,4 +31,23 @@ func TestConformanceWithoutDeleter(t *testing.T) {
 		s := memory.New(nil)
 		return withoutDeleter{s, s, s, s}
 	})
+}
+
+// TestReadAllBackwardsEndedContextOnEmptyStore: a backwards read with an
+// ended context fails as such even when the log has no events to read,
+// as a forward one does: reading nothing would tell a caller that gave
+// up that the store is empty.
+func TestReadAllBackwardsEndedContextOnEmptyStore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s := memory.New(nil)
+	for _, opts := range []chronicle.ReadAllOptions{{}, {Backwards: true, From: chronicle.End}} {
+		var got error
+		for _, err := range s.ReadAll(ctx, opts) {
+			got = err
+		}
+		if !errors.Is(got, context.Canceled) {
+			t.Errorf("ReadAll(%+v) of an empty store with an ended context: error = %v, want one matching context.Canceled", opts, got)
+		}
+	}
 }
