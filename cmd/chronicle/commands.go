@@ -143,11 +143,17 @@ func (a *app) importFile(ctx context.Context, _ dsn.Store, args []string) int {
 		// Running the import again stops at a tombstoned stream's line
 		// again: say what helps instead.
 		var deleted *chronicle.StreamDeletedError
+		var bad *archive.LineError
 		switch {
 		case errors.As(err, &deleted):
 			fmt.Fprintf(a.err, "%s. Stream %q is tombstoned in this store, so no import can write its events: to import the lines after it, "+
 				"leave the stream's lines out of the archive and run the import again (what is imported is not written twice), or import into another store.\n",
 				imported, deleted.Stream)
+		case res.Events > 0 && errors.As(err, &bad) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+			// Run again as it is, the import stops at the same line if the
+			// line is at fault, as most are: say to fix it first.
+			fmt.Fprintf(a.err, "%s. Line %d was not imported: fix it or leave it out if it is at fault, then run the import again to finish it: "+
+				"what is imported is not written twice.\n", imported, bad.Line)
 		case res.Events > 0:
 			fmt.Fprintf(a.err, "%s; run the import again to finish it: what is imported is not written twice.\n", imported)
 		}
