@@ -399,6 +399,11 @@ func TestImportBadInput(t *testing.T) {
 		{"BothData", valid(`,"data":1,"data_base64":"AA=="`), `both "data" and "data_base64"`, nil},
 		{"BadRecorded", strings.Replace(valid(""), "2025-01-02T03:04:05.000001Z", "yesterday", 1), `recorded "yesterday" is not an RFC 3339 time`, nil},
 		{"BadStreamName", strings.Replace(valid(""), `"stream":"s"`, `"stream":"$system"`, 1), "reserved for system streams", nil},
+		// JSON is UTF-8: encoding/json reads other bytes in a string as
+		// U+FFFD, which changed the type or metadata without a word.
+		{"TypeNotUTF8", strings.Replace(valid(""), `"type":"T"`, "\"type\":\"T\xff\"", 1), "not valid UTF-8 (at byte 94)", nil},
+		{"MetadataNotUTF8", valid(`,"metadata":{"k":"v` + "\xfe" + `"}`), "not valid UTF-8", nil},
+		{"DataNotUTF8", valid(`,"data":"` + "\xc3" + `"`), "not valid UTF-8", nil},
 		{"TooLong", valid(`,"data":"` + strings.Repeat("x", 2000) + `"`), "longer than the limit of 1000 bytes", &archive.ImportOptions{MaxLineSize: 1000}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chronicle-es/chronicle"
 	"github.com/google/uuid"
@@ -126,9 +127,10 @@ type ImportResult struct {
 //
 // # Bad input
 //
-// A line that is not a valid event (not a JSON object, a field missing
-// or of the wrong type, an unknown field, an ID that is not a UUID, data
-// that is not valid base64, a line over [ImportOptions.MaxLineSize])
+// A line that is not a valid event (not UTF-8, not a JSON object, a
+// field missing or of the wrong type, an unknown field, an ID that is
+// not a UUID, data that is not valid base64, a line over
+// [ImportOptions.MaxLineSize])
 // stops the import with a [*LineError] that names it. Nothing of that
 // line, or of the lines after it, is written; the lines before it are
 // imported. [ImportResult.Lines] tells how far the import got. Fix the
@@ -384,6 +386,12 @@ func parseLine(text []byte, keepOrigin bool) (event, error) {
 	if text[0] != '{' {
 		return event{}, errors.New("not a JSON object: an archive has one event per line, each a {...} object")
 	}
+	// encoding/json reads bytes that are not UTF-8 in a string as U+FFFD:
+	// the event would be imported with another type, stream or metadata
+	// than the line's, without a word. Export writes UTF-8 only.
+	if !utf8.Valid(text) {
+		return event{}, fmt.Errorf("not valid UTF-8 (at byte %d): an archive is UTF-8 text", invalidUTF8(text)+1)
+	}
 	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.DisallowUnknownFields()
 	var l line
@@ -454,6 +462,19 @@ func parseLine(text []byte, keepOrigin bool) (event, error) {
 		return event{}, err
 	}
 	return ev, nil
+}
+
+// invalidUTF8 returns the index of the first byte of b that is not part
+// of valid UTF-8, or -1 when b is valid.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // jsonError turns an error of encoding/json into words about the line,
