@@ -73,6 +73,12 @@ func (a *app) export(ctx context.Context, s dsn.Store, _ []string) int {
 		fmt.Fprintf(a.err, "Exported %s.\n", describeExport(res))
 		return exitOK
 	}
+	// A directory cannot be renamed over: say so before the whole store
+	// is read and written for nothing.
+	if fi, err := os.Stat(a.outFile); err == nil && fi.IsDir() {
+		return a.fail("export", fmt.Errorf("%s is a directory: give --out the name of the archive file to write, such as %s",
+			a.outFile, filepath.Join(a.outFile, "archive.jsonl")))
+	}
 	// Write to a file beside the target and rename it when complete, so
 	// that a failed export never leaves a partial archive that looks whole.
 	tmp, err := os.CreateTemp(filepath.Dir(a.outFile), "."+filepath.Base(a.outFile)+".*.tmp")

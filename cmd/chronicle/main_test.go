@@ -803,3 +803,20 @@ func TestExportOfEmptyTypeRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestExportToADirectory exports with --out naming a directory: the
+// export must be refused before it reads the store, saying so. It wrote
+// the whole archive beside the directory, then failed to rename it over
+// the directory with "rename ./.DIR.123.tmp DIR: file exists".
+func TestExportToADirectory(t *testing.T) {
+	store, _ := newStore(t, game(t))
+	dir := t.TempDir()
+	for _, out := range []string{dir, dir + string(filepath.Separator)} {
+		r := cli(t, "", "export", store, "--out", out)
+		r.is(t, exitError, "", "Store: "+strings.TrimPrefix(store, "--store=sqlite:")+"\n"+
+			"chronicle export: "+out+" is a directory: give --out the name of the archive file to write, such as "+filepath.Join(out, "archive.jsonl")+"\n")
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("export --out %s left %s in it", out, entries[0].Name())
+		}
+	}
+}
