@@ -404,6 +404,10 @@ func TestImportBadInput(t *testing.T) {
 		{"TypeNotUTF8", strings.Replace(valid(""), `"type":"T"`, "\"type\":\"T\xff\"", 1), "not valid UTF-8 (at byte 94)", nil},
 		{"MetadataNotUTF8", valid(`,"metadata":{"k":"v` + "\xfe" + `"}`), "not valid UTF-8", nil},
 		{"DataNotUTF8", valid(`,"data":"` + "\xc3" + `"`), "not valid UTF-8", nil},
+		// A byte order mark, which some editors write, is invisible: the
+		// line looks like the object it is not, and the error must say.
+		{"ByteOrderMark", "\ufeff" + valid(""), "starts with a byte order mark (U+FEFF)", nil},
+		{"UTF16", "\xff\xfe{\x00\"\x00", "starts with a UTF-16 byte order mark", nil},
 		{"TooLong", valid(`,"data":"` + strings.Repeat("x", 2000) + `"`), "longer than the limit of 1000 bytes", &archive.ImportOptions{MaxLineSize: 1000}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

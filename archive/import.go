@@ -383,7 +383,14 @@ func (im *importer) append(ctx context.Context, events []event) error {
 
 // parseLine reads one line of an archive.
 func parseLine(text []byte, keepOrigin bool) (event, error) {
-	if text[0] != '{' {
+	switch {
+	case bytes.HasPrefix(text, []byte("\ufeff")):
+		// Some editors write one; it is invisible, so the line would look
+		// like the object that the error says it is not.
+		return event{}, errors.New("starts with a byte order mark (U+FEFF): an archive is UTF-8 text without one; save the file without it")
+	case bytes.HasPrefix(text, []byte{0xff, 0xfe}) || bytes.HasPrefix(text, []byte{0xfe, 0xff}):
+		return event{}, errors.New("starts with a UTF-16 byte order mark: an archive is UTF-8 text; convert the file to UTF-8")
+	case text[0] != '{':
 		return event{}, errors.New("not a JSON object: an archive has one event per line, each a {...} object")
 	}
 	// encoding/json reads bytes that are not UTF-8 in a string as U+FFFD:
