@@ -26,8 +26,9 @@
 //     bytes in standard base64. An event without data has neither.
 //
 // Lines end with '\n'. [Import] also takes "\r\n", skips blank lines,
-// and refuses unknown fields, so that a misspelt field is not silently
-// dropped.
+// and refuses unknown fields (names are case-sensitive), so that a
+// misspelt field is not silently dropped, and a field or metadata key
+// given twice, so that neither value is.
 //
 // # What an archive holds
 //

@@ -408,6 +408,13 @@ func TestImportBadInput(t *testing.T) {
 		// line looks like the object it is not, and the error must say.
 		{"ByteOrderMark", "\ufeff" + valid(""), "starts with a byte order mark (U+FEFF)", nil},
 		{"UTF16", "\xff\xfe{\x00\"\x00", "starts with a UTF-16 byte order mark", nil},
+		// encoding/json takes the last of keys given twice, and matches
+		// keys in any case: the event lost the first data, type or
+		// metadata value without a word.
+		{"FieldTwice", valid(`,"data":{"keep":1},"data":{"lost":2}`), `field "data" is given twice`, nil},
+		{"FieldInOtherCase", valid(`,"DATA":{}`), `unknown field "DATA"`, nil},
+		{"FieldTwiceInOtherCase", valid(`,"Type":"Other"`), `unknown field "Type"`, nil},
+		{"MetadataKeyTwice", valid(`,"metadata":{"k":"a","\u006b":"b"}`), `metadata key "k" is given twice`, nil},
 		{"TooLong", valid(`,"data":"` + strings.Repeat("x", 2000) + `"`), "longer than the limit of 1000 bytes", &archive.ImportOptions{MaxLineSize: 1000}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,6 +435,20 @@ func TestImportBadInput(t *testing.T) {
 		})
 	}
 
+	t.Run("KeysInsideDataOrTwiceApart", func(t *testing.T) {
+		// Data is the event's own bytes, keys given twice included; a
+		// metadata key may be an escaped one, and the same as a field.
+		s := newMemory(t)
+		data := `{"data":{"k":1},"k":[{"k":2},{"k":3}],"data":"\"}{"}`
+		in := valid(`,"metadata":{"data":"1","\u0001":"x","type":"2"},"data":`+data) + "\n"
+		if _, err := archive.Import(context.Background(), s, strings.NewReader(in), nil); err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, s)
+		if len(got) != 1 || string(got[0].Data) != data || got[0].Metadata["\x01"] != "x" || got[0].Metadata["data"] != "1" {
+			t.Fatalf("imported %+v", got)
+		}
+	})
 	t.Run("RefusedByStore", func(t *testing.T) {
 		// The store's size limit is met by the third event of a batch:
 		// the two before it are imported, the line is named.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -408,6 +409,9 @@ func parseLine(text []byte, keepOrigin bool) (event, error) {
 	if rest := bytes.TrimSpace(text[dec.InputOffset():]); len(rest) > 0 {
 		return event{}, errors.New("not valid JSON: something follows the object on the same line")
 	}
+	if err := checkKeys(text); err != nil {
+		return event{}, err
+	}
 	for _, f := range []struct {
 		name    string
 		missing bool
@@ -469,6 +473,71 @@ func parseLine(text []byte, keepOrigin bool) (event, error) {
 		return event{}, err
 	}
 	return ev, nil
+}
+
+// fieldNames are the keys of a line, spelt as the format spells them.
+var fieldNames = []string{"stream", "revision", "position", "id", "type", "recorded", "metadata", "data", "data_base64"}
+
+// checkKeys refuses the keys of a line that encoding/json takes, but not
+// as written, so that nothing of the line is lost without a word: a key
+// given twice, of the line or of its metadata, of which it keeps the
+// last value, and a field spelt in another case, such as "DATA", which it
+// matches to "data". Keys inside data are the event's own. text is the
+// line, which decoded: valid JSON, one object.
+func checkKeys(text []byte) error {
+	depth, field := 0, "" // field is the line's key whose value is read
+	fields, metadata := make(map[string]bool), make(map[string]bool)
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			end := stringEnd(text, i)
+			raw := text[i : end+1]
+			i = end
+			if rest := bytes.TrimLeft(text[end+1:], " \t\r\n"); len(rest) == 0 || rest[0] != ':' {
+				continue // a value, not a key
+			}
+			if depth != 1 && (depth != 2 || field != "metadata") {
+				continue
+			}
+			key := string(raw[1 : len(raw)-1])
+			if bytes.IndexByte(raw, '\\') >= 0 {
+				if err := json.Unmarshal(raw, &key); err != nil {
+					return fmt.Errorf("not valid JSON: key %s: %v", raw, err)
+				}
+			}
+			switch {
+			case depth == 2 && metadata[key]:
+				return fmt.Errorf("metadata key %q is given twice: a key has one value", key)
+			case depth == 2:
+				metadata[key] = true
+			case !slices.Contains(fieldNames, key):
+				return fmt.Errorf("unknown field %q", key)
+			case fields[key]:
+				return fmt.Errorf("field %q is given twice: a line has each field once", key)
+			default:
+				fields[key], field = true, key
+			}
+		}
+	}
+	return nil
+}
+
+// stringEnd returns the index of the quote that ends the JSON string that
+// starts at text[start].
+func stringEnd(text []byte, start int) int {
+	for j := start + 1; j < len(text); j++ {
+		switch text[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return len(text) - 1
 }
 
 // invalidUTF8 returns the index of the first byte of b that is not part
