@@ -39,8 +39,13 @@ func exportFlags(a *app, fs *flag.FlagSet) {
 // --type, as a script whose variable is unset gives. The library takes
 // them, and selects nothing, as a filter's strings select what they say
 // (see chronicle.Filter); a user who gives one means something else,
-// and would get an archive of nothing without a word.
+// and would get an archive of nothing without a word. It refuses --from
+// with --stream too, before the store is opened, so that a wrong --store
+// as well does not hide the usage error behind another.
 func (a *app) checkExport() error {
+	if a.set["from"] && len(a.streams) > 0 {
+		return errors.New("--from is a position of the global log: it cannot be used with --stream")
+	}
 	if slices.Contains(a.types, "") {
 		return errors.New("--type is empty, and no event has an empty type: give an event type, or leave --type out to export every type")
 	}
@@ -56,10 +61,6 @@ func (a *app) checkExport() error {
 }
 
 func (a *app) export(ctx context.Context, s dsn.Store, _ []string) int {
-	if a.set["from"] && len(a.streams) > 0 {
-		fmt.Fprint(a.err, "chronicle export: --from is a position of the global log: it cannot be used with --stream\n")
-		return exitUsage
-	}
 	opts := &archive.ExportOptions{
 		Streams: a.streams,
 		From:    a.fromPosition,

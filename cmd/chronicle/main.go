@@ -262,6 +262,11 @@ func run(ctx context.Context, args []string, c console) int {
 		Flags: storeFlag, Commands: commands(), Describe: command.describe,
 		Help: usage, CommandHelp: commandUsage, WrongArgs: wrongArgs,
 	}.Dispatch(args, a, a.out)
+	if err == nil && call.Command != nil {
+		// Checks tell a flag given as 0 from one left out, as commands do.
+		a.set = make(map[string]bool)
+		call.Flags.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
+	}
 	if err == nil && call.Command != nil && call.Command.check != nil {
 		if err = call.Command.check(a); err != nil {
 			err = &internalcli.UsageError{Command: call.Command.name, Err: err}
@@ -285,8 +290,6 @@ func storeFlag(a *app, fs *flag.FlagSet) { fs.Var((*dsn.Flag)(&a.store), "store"
 
 // runCommand runs cmd with pos, its arguments, and fs, its flags, parsed.
 func (a *app) runCommand(ctx context.Context, cmd command, fs *flag.FlagSet, pos []string) int {
-	a.set = make(map[string]bool)
-	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
 	if cmd.noStore {
 		return cmd.run(a, ctx, nil, pos)
 	}

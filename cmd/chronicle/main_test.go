@@ -820,3 +820,17 @@ func TestExportToADirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestExportFromWithStreamIsUsage gives export --from with --stream,
+// which the export refuses as wrong usage: it must say so, exit 2,
+// before it opens the store. It opened the store first, so that a store
+// path that is wrong too gave "there is no store" and exit 1, hiding the
+// usage error behind another.
+func TestExportFromWithStreamIsUsage(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo.db")
+	for _, from := range []string{"0", "5"} {
+		cli(t, "", "export", "--from", from, "--stream", "game-1", "--store", missing).is(t, exitUsage, "",
+			"chronicle export: --from is a position of the global log: it cannot be used with --stream\n"+
+				"Run 'chronicle export --help' for its usage.\n")
+	}
+}
