@@ -38,7 +38,7 @@ func newUI(s *Server) (*ui, error) {
 	funcs := template.FuncMap{
 		"pretty":     prettyData,
 		"prettyMeta": prettyMeta,
-		"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") },
+		"time":       shownTime,
 		// apiTime shows a time as the API writes it (recordedFormat) as
 		// "time" does; anything else as it is.
 		"apiTime": func(s string) string {
@@ -46,7 +46,7 @@ func newUI(s *Server) (*ui, error) {
 			if err != nil {
 				return s
 			}
-			return t.UTC().Format("2006-01-02 15:04:05.000000 UTC")
+			return shownTime(t)
 		},
 		"streamURL": func(stream string) string { return "/streams/" + url.PathEscape(stream) },
 	}
@@ -127,6 +127,9 @@ func (u *ui) static(w http.ResponseWriter, r *http.Request) {
 	http.ServeFileFS(w, r, u.assets, name)
 }
 
+// shownTime shows a time as the pages do, in UTC.
+func shownTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000 UTC") }
+
 // maxShownData is how much of an event's data a page shows. Events may
 // be many MiB (16 by default), and a page of them, or a tail of 500, would
 // take the server and the browser gigabytes; the API reads them whole.
@@ -159,15 +162,10 @@ func prettyData(data []byte) string {
 // The live tail's script shortens the same way.
 func shortened(data []byte) string {
 	note := fmt.Sprintf("\n… shortened: the data is %d bytes; the API's read of the event has it all", len(data))
-	head := data[:maxShownData]
-	for range utf8.UTFMax - 1 {
-		if utf8.Valid(head) {
+	for cut := range utf8.UTFMax {
+		if head := data[:maxShownData-cut]; utf8.Valid(head) {
 			return string(head) + note
 		}
-		head = head[:len(head)-1]
-	}
-	if utf8.Valid(head) {
-		return string(head) + note
 	}
 	return "base64: " + base64.StdEncoding.EncodeToString(data[:maxShownData]) + note
 }
